@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// MARK: - C libraries (Debian packages, found through pkg-config)
+//
+// Only TensorCore imports _CBLAS and only Collectives imports _CMPI; _CZlib is the gzip reader of Datasets.
+let systemLibraries: [Target] = [
+  .systemLibrary(name: "_CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+  .systemLibrary(name: "_CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+  .systemLibrary(name: "_CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+]
+
+// MARK: - Library modules, one job each
+
+let numerics = Target.Dependency.product(name: "Numerics", package: "swift-numerics")
+
+let libraries: [Target] = [
+  // Tensors, BLAS/LAPACK, random numbers.
+  .target(name: "TensorCore", dependencies: ["_CBLAS", numerics]),
+  // Layers (forward + backward) and losses.
+  .target(name: "Layers", dependencies: ["TensorCore"]),
+  // Update rules on one flat parameter buffer.
+  .target(name: "Optimizers", dependencies: ["TensorCore"]),
+  // IDX and CSV readers, the data-set catalogue, sharding.
+  .target(name: "Datasets", dependencies: ["TensorCore", "_CZlib"]),
+  // The communicator protocol: local, in-process (tests) and MPI.
+  .target(name: "Collectives", dependencies: ["_CMPI"]),
+  // The data-parallel trainer, metrics and their logs.
+  .target(name: "Training", dependencies: ["TensorCore", "Layers", "Optimizers", "Datasets", "Collectives"]),
+]
+
+// MARK: - The command-line tool
+
+let executables: [Target] = [
+  .executableTarget(
+    name: "DPTCommand",
+    dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+  )
+]
+
+// MARK: - Tests
+
+let tests: [Target] = [
+  .target(name: "_TestSupport", dependencies: ["TensorCore", "Layers"], path: "Tests/_TestSupport"),
+  .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
+  .testTarget(name: "LayersTests", dependencies: ["Layers", "_TestSupport"]),
+  .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "_TestSupport"]),
+  .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
+  .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
+  .testTarget(name: "TrainingTests", dependencies: ["Training", "_TestSupport"]),
+  .testTarget(name: "DPTCommandTests", dependencies: ["_TestSupport"]),
+]
+
+let package = Package(
+  name: "dpt",
+  platforms: [.macOS(.v13)],
+  products: [
+    .executable(name: "dpt", targets: ["DPTCommand"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+  ],
+  targets: systemLibraries + libraries + executables + tests,
+  swiftLanguageModes: [.v5]
+)

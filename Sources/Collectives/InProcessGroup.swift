@@ -1,0 +1,225 @@
+import Foundation
+
+/// N ranks as N threads of one process, for unit tests of distributed logic without mpirun.
+///
+/// Reductions add the ranks' buffers in rank order on every rank, so results are deterministic. When the body of
+/// one rank throws, the group is marked failed and every rank waiting in (or later entering) a collective throws
+/// too: a failure never leaves the other ranks hanging.
+public final class InProcessGroup: @unchecked Sendable {
+  public let size: Int
+  private let condition = NSCondition()
+  private var arrived = 0
+  private var generation = 0
+  private var failure: String?
+  private var slots: [UnsafeRawPointer?]
+  private var counts: [Int]
+  private var splitGroups: [String: InProcessGroup] = [:]
+  private var mailboxes: [[(source: Int, tag: Int, bytes: [UInt8])]]
+
+  public init(size: Int) {
+    precondition(size >= 1, "a group needs at least one rank")
+    self.size = size
+    slots = Array(repeating: nil, count: size)
+    counts = Array(repeating: 0, count: size)
+    mailboxes = Array(repeating: [], count: size)
+  }
+
+  /// The communicator of each rank.
+  public func communicators() -> [any Communicator] {
+    (0..<size).map { InProcessCommunicator(group: self, rank: $0) }
+  }
+
+  /// Runs `body` once per rank, each on its own thread, and returns the results in rank order. Rethrows the first
+  /// error raised by any rank (the errors raised by other ranks because the group failed are dropped).
+  public static func run<R>(size: Int, _ body: @escaping (any Communicator) throws -> R) throws -> [R] {
+    try InProcessGroup(size: size).run(body)
+  }
+
+  public func run<R>(_ body: @escaping (any Communicator) throws -> R) throws -> [R] {
+    let comms = communicators()
+    let results = ResultBox<R>(count: size)
+    let done = DispatchGroup()
+    for r in 0..<size {
+      done.enter()
+      let thread = Thread { [self] in
+        let outcome: Result<R, Error>
+        do { outcome = .success(try body(comms[r])) } catch {
+          outcome = .failure(error)
+          fail("rank \(r) failed: \(error)")
+        }
+        results.set(r, outcome)
+        done.leave()
+      }
+      thread.stackSize = 8 << 20
+      thread.start()
+    }
+    done.wait()
+    // Report the original error, not the "group failed" errors it caused on the other ranks.
+    let all = results.values
+    let errors = all.compactMap { r -> Error? in if case .failure(let e) = r { return e } else { return nil } }
+    if let original = errors.first(where: { !($0 is GroupFailed) }) ?? errors.first { throw original }
+    return all.map { try! $0!.get() }
+  }
+
+  /// The ranks' outcomes, written by their threads.
+  private final class ResultBox<R>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<R, Error>?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ r: Result<R, Error>) { lock.lock(); slots[i] = r; lock.unlock() }
+    var values: [Result<R, Error>?] { lock.lock(); defer { lock.unlock() }; return slots }
+  }
+
+  struct GroupFailed: Error, CustomStringConvertible { var description: String }
+
+  func fail(_ message: String) {
+    condition.lock()
+    if failure == nil { failure = message }
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  /// Waits until all ranks have arrived. Must be called with the lock held; returns with it held.
+  private func arriveAndWait() throws {
+    if let failure { throw GroupFailed(description: "the group failed: \(failure)") }
+    let mine = generation
+    arrived += 1
+    if arrived == size {
+      arrived = 0
+      generation += 1
+      condition.broadcast()
+    } else {
+      while generation == mine && failure == nil { condition.wait() }
+      if generation == mine, let failure { throw GroupFailed(description: "the group failed: \(failure)") }
+    }
+  }
+
+  /// One collective: every rank publishes a pointer and a byte count, all ranks wait, every rank reads all the
+  /// published buffers (`combine`), all ranks wait again, then each rank may write its own buffer (`finish`).
+  func exchange(rank: Int, _ pointer: UnsafeRawPointer?, count: Int, combine: ([UnsafeRawPointer?], [Int]) -> Void,
+                finish: () -> Void = {}) throws {
+    condition.lock()
+    defer { condition.unlock() }
+    slots[rank] = pointer
+    counts[rank] = count
+    try arriveAndWait()
+    let (s, c) = (slots, counts)
+    condition.unlock()
+    combine(s, c)
+    condition.lock()
+    try arriveAndWait()
+    finish()
+  }
+
+  func subgroup(color: Int, members: Int, sequence: Int) -> InProcessGroup {
+    condition.lock()
+    defer { condition.unlock() }
+    let key = "\(sequence):\(color)"
+    if let g = splitGroups[key] { return g }
+    let g = InProcessGroup(size: members)
+    splitGroups[key] = g
+    return g
+  }
+
+  func post(_ bytes: [UInt8], from source: Int, to destination: Int, tag: Int) {
+    condition.lock()
+    mailboxes[destination].append((source, tag, bytes))
+    condition.broadcast()
+    condition.unlock()
+  }
+
+  func take(rank: Int, from source: Int?, tag: Int) throws -> (bytes: [UInt8], source: Int) {
+    condition.lock()
+    defer { condition.unlock() }
+    while true {
+      if let i = mailboxes[rank].firstIndex(where: { $0.tag == tag && (source == nil || $0.source == source) }) {
+        let m = mailboxes[rank].remove(at: i)
+        return (m.bytes, m.source)
+      }
+      if let failure { throw GroupFailed(description: "the group failed: \(failure)") }
+      condition.wait()
+    }
+  }
+}
+
+final class InProcessCommunicator: Communicator {
+  let group: InProcessGroup
+  let rank: Int
+  var size: Int { group.size }
+  /// Splits this rank has made; every rank splits in the same order, so the count names the split.
+  private var splits = 0
+
+  init(group: InProcessGroup, rank: Int) {
+    self.group = group
+    self.rank = rank
+  }
+
+  func allReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws {
+    let n = buffer.count
+    var result = [E](repeating: .zero, count: n)
+    try group.exchange(rank: rank, UnsafeRawPointer(buffer.baseAddress), count: n, combine: { slots, counts in
+      precondition(counts.allSatisfy { $0 == n }, "allReduce with different counts on different ranks: \(counts)")
+      for (r, slot) in slots.enumerated() {
+        let x = slot!.assumingMemoryBound(to: E.self)
+        for i in 0..<n {
+          if r == 0 { result[i] = x[i]; continue }
+          switch op {
+          case .sum: result[i] = result[i] + x[i]
+          case .max: result[i] = Swift.max(result[i], x[i])
+          case .min: result[i] = Swift.min(result[i], x[i])
+          }
+        }
+      }
+    }, finish: {
+      for i in 0..<n { buffer[i] = result[i] }
+    })
+  }
+
+  func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+    var copy: [UInt8] = []
+    try group.exchange(rank: rank, UnsafeRawPointer(buffer.baseAddress), count: buffer.count, combine: { slots, counts in
+      precondition(counts[root] == buffer.count, "broadcast with different counts: \(counts)")
+      copy = Array(UnsafeRawBufferPointer(start: slots[root], count: counts[root]))
+    }, finish: {
+      copy.withUnsafeBytes { buffer.copyMemory(from: $0) }
+    })
+  }
+
+  func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
+    var out: [[UInt8]] = []
+    try bytes.withUnsafeBytes { mine in
+      try group.exchange(rank: rank, mine.baseAddress, count: mine.count, combine: { slots, counts in
+        out = zip(slots, counts).map { p, n in n == 0 ? [] : Array(UnsafeRawBufferPointer(start: p, count: n)) }
+      })
+    }
+    return out
+  }
+
+  func barrier() throws {
+    try group.exchange(rank: rank, nil, count: 0, combine: { _, _ in })
+  }
+
+  func split(color: Int, key: Int) throws -> any Communicator {
+    splits += 1
+    let sequence = splits
+    var mine = [Int64(color), Int64(key), Int64(rank)]
+    var all: [[Int64]] = []
+    try mine.withUnsafeMutableBytes { m in
+      try group.exchange(rank: rank, UnsafeRawPointer(m.baseAddress), count: 3, combine: { slots, _ in
+        all = slots.map { Array(UnsafeBufferPointer(start: $0!.assumingMemoryBound(to: Int64.self), count: 3)) }
+      })
+    }
+    let members = all.filter { $0[0] == Int64(color) }.sorted { ($0[1], $0[2]) < ($1[1], $1[2]) }
+    let newRank = members.firstIndex { $0[2] == Int64(rank) }!
+    let sub = group.subgroup(color: color, members: members.count, sequence: sequence)
+    return InProcessCommunicator(group: sub, rank: newRank)
+  }
+
+  func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws {
+    group.post(bytes, from: rank, to: destination, tag: tag)
+  }
+
+  func receive(from source: Int?, tag: Int) throws -> (bytes: [UInt8], source: Int) {
+    try group.take(rank: rank, from: source, tag: tag)
+  }
+}

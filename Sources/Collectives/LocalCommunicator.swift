@@ -1,0 +1,29 @@
+/// One rank alone: every collective is the identity. The default when dpt runs without mpirun.
+public final class LocalCommunicator: Communicator {
+  private var mailbox: [Int: [[UInt8]]] = [:]
+
+  public init() {}
+  public var rank: Int { 0 }
+  public var size: Int { 1 }
+  public func allReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws {}
+  public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+    precondition(root == 0, "broadcast root \(root) outside a group of 1")
+  }
+  public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
+  public func barrier() throws {}
+  public func split(color: Int, key: Int) throws -> any Communicator { LocalCommunicator() }
+
+  public func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws {
+    precondition(destination == 0, "send to rank \(destination) outside a group of 1")
+    mailbox[tag, default: []].append(bytes)
+  }
+
+  public func receive(from source: Int?, tag: Int) throws -> (bytes: [UInt8], source: Int) {
+    guard var queue = mailbox[tag], !queue.isEmpty else {
+      throw CollectiveError("receive on a single rank with no message pending (tag \(tag)): it would wait forever")
+    }
+    let bytes = queue.removeFirst()
+    mailbox[tag] = queue
+    return (bytes, 0)
+  }
+}

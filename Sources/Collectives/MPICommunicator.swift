@@ -1,0 +1,195 @@
+import Foundation
+import _CMPI
+
+/// OpenMPI. The only code in dpt that calls MPI; every return code goes through `check`.
+///
+/// Errors are set to return (MPI_ERRORS_RETURN) so that a failed call becomes a thrown `CollectiveError` with
+/// MPI's own message; the command line then ends the whole job with `MPICommunicator.abort`.
+public final class MPICommunicator: Communicator {
+  public let rank: Int
+  public let size: Int
+  private let comm: MPI_Comm
+  private let ownsComm: Bool
+  private var pending: [(request: MPI_Request?, bytes: UnsafeMutableRawBufferPointer)] = []
+
+  /// True when this process was started by mpirun/mpiexec (OpenMPI or PMIx sets these variables).
+  public static var isLaunchedByMPI: Bool {
+    let env = ProcessInfo.processInfo.environment
+    return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil || env["PMI_SIZE"] != nil
+  }
+
+  private static var initialized = false
+
+  /// MPI_COMM_WORLD, initialising MPI on first use.
+  public static func world() throws -> MPICommunicator {
+    if !initialized {
+      try check(MPI_Init(nil, nil), "MPI_Init")
+      initialized = true
+      try check(MPI_Comm_set_errhandler(dpt_mpi_comm_world(), dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
+    }
+    return try MPICommunicator(comm: dpt_mpi_comm_world(), owned: false)
+  }
+
+  /// MPI_Finalize, after every rank is done.
+  public static func finalize() {
+    if initialized {
+      MPI_Finalize()
+      initialized = false
+    }
+  }
+
+  /// Ends every rank of the job: prints `message` on this rank's stderr, then MPI_Abort(MPI_COMM_WORLD).
+  public static func abort(message: String, code: Int32 = 1) -> Never {
+    FileHandle.standardError.write((message.hasSuffix("\n") ? message : message + "\n").data(using: .utf8)!)
+    if initialized { MPI_Abort(dpt_mpi_comm_world(), code) }
+    exit(code)
+  }
+
+  /// The processor (host) name MPI reports for this rank.
+  public static var processorName: String {
+    var buffer = [CChar](repeating: 0, count: 512)
+    var length: Int32 = 0
+    _ = MPI_Get_processor_name(&buffer, &length)
+    return String(cString: buffer)
+  }
+
+  /// The MPI library's version string (first line).
+  public static var libraryVersion: String {
+    var buffer = [CChar](repeating: 0, count: 8192)
+    var length: Int32 = 0
+    _ = MPI_Get_library_version(&buffer, &length)
+    return String(cString: buffer).split(separator: "\n").first.map { String($0) } ?? ""
+  }
+
+  private init(comm: MPI_Comm, owned: Bool) throws {
+    var r: Int32 = 0, s: Int32 = 0
+    try MPICommunicator.check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
+    try MPICommunicator.check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
+    self.comm = comm
+    self.ownsComm = owned
+    self.rank = Int(r)
+    self.size = Int(s)
+  }
+
+  deinit {
+    try? completeSends()
+    if ownsComm && MPICommunicator.initialized {
+      var c: MPI_Comm? = comm
+      MPI_Comm_free(&c)
+    }
+  }
+
+  private static func check(_ code: Int32, _ call: String) throws {
+    guard code != MPI_SUCCESS else { return }
+    var buffer = [CChar](repeating: 0, count: Int(dpt_mpi_max_error_string()) + 1)
+    var length: Int32 = 0
+    MPI_Error_string(code, &buffer, &length)
+    throw CollectiveError("\(call) failed: \(String(cString: buffer))")
+  }
+
+  private static func datatype(_ e: ElementType) -> MPI_Datatype {
+    switch e {
+    case .float32: dpt_mpi_float()
+    case .float64: dpt_mpi_double()
+    case .int32: dpt_mpi_int32()
+    case .int64: dpt_mpi_int64()
+    }
+  }
+
+  private static func op(_ op: ReduceOp) -> MPI_Op {
+    switch op {
+    case .sum: dpt_mpi_sum()
+    case .max: dpt_mpi_max()
+    case .min: dpt_mpi_min()
+    }
+  }
+
+  public func allReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws {
+    guard size > 1, buffer.count > 0 else { return }
+    try MPICommunicator.check(
+      MPI_Allreduce(dpt_mpi_in_place(), buffer.baseAddress, Int32(buffer.count),
+                    MPICommunicator.datatype(E.elementType), MPICommunicator.op(op), comm),
+      "MPI_Allreduce")
+  }
+
+  public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+    guard size > 1, buffer.count > 0 else { return }
+    try MPICommunicator.check(
+      MPI_Bcast(buffer.baseAddress, Int32(buffer.count), dpt_mpi_byte(), Int32(root), comm), "MPI_Bcast")
+  }
+
+  public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
+    var counts = [Int32](repeating: 0, count: size)
+    var mine = Int32(bytes.count)
+    try MPICommunicator.check(
+      MPI_Allgather(&mine, 1, dpt_mpi_int32(), &counts, 1, dpt_mpi_int32(), comm), "MPI_Allgather")
+    var displacements = [Int32](repeating: 0, count: size)
+    for r in 1..<max(size, 1) { displacements[r] = displacements[r - 1] + counts[r - 1] }
+    var all = [UInt8](repeating: 0, count: Int(counts.reduce(0, +)))
+    var send = bytes
+    try MPICommunicator.check(
+      MPI_Allgatherv(&send, mine, dpt_mpi_byte(), &all, &counts, &displacements, dpt_mpi_byte(), comm),
+      "MPI_Allgatherv")
+    return (0..<size).map { r in Array(all[Int(displacements[r])..<Int(displacements[r] + counts[r])]) }
+  }
+
+  public func barrier() throws {
+    try MPICommunicator.check(MPI_Barrier(comm), "MPI_Barrier")
+  }
+
+  public func split(color: Int, key: Int) throws -> any Communicator {
+    var newComm: MPI_Comm? = nil
+    try MPICommunicator.check(MPI_Comm_split(comm, Int32(color), Int32(key), &newComm), "MPI_Comm_split")
+    try MPICommunicator.check(MPI_Comm_set_errhandler(newComm, dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
+    return try MPICommunicator(comm: newComm!, owned: true)
+  }
+
+  /// Non-blocking send: the bytes are copied and the call returns at once; completed sends are released on later
+  /// calls, and all are completed before the communicator goes away.
+  public func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws {
+    try releaseCompletedSends()
+    let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
+    bytes.withUnsafeBytes { copy.copyMemory(from: $0) }
+    var request: MPI_Request? = nil
+    try MPICommunicator.check(
+      MPI_Isend(copy.baseAddress, Int32(bytes.count), dpt_mpi_byte(), Int32(destination), Int32(tag), comm, &request),
+      "MPI_Isend")
+    pending.append((request, copy))
+  }
+
+  public func receive(from source: Int?, tag: Int) throws -> (bytes: [UInt8], source: Int) {
+    var status = MPI_Status()
+    try MPICommunicator.check(
+      MPI_Probe(Int32(source ?? Int(dpt_mpi_any_source())), Int32(tag), comm, &status), "MPI_Probe")
+    var count: Int32 = 0
+    try MPICommunicator.check(MPI_Get_count(&status, dpt_mpi_byte(), &count), "MPI_Get_count")
+    let from = dpt_mpi_source(&status)
+    var bytes = [UInt8](repeating: 0, count: Int(count))
+    try MPICommunicator.check(
+      MPI_Recv(&bytes, count, dpt_mpi_byte(), from, Int32(tag), comm, dpt_mpi_status_ignore()), "MPI_Recv")
+    return (bytes, Int(from))
+  }
+
+  private func releaseCompletedSends() throws {
+    var i = 0
+    while i < pending.count {
+      var done: Int32 = 0
+      try MPICommunicator.check(MPI_Test(&pending[i].request, &done, dpt_mpi_status_ignore()), "MPI_Test")
+      if done != 0 {
+        pending[i].bytes.deallocate()
+        pending.remove(at: i)
+      } else {
+        i += 1
+      }
+    }
+  }
+
+  /// Waits for every send this rank started.
+  public func completeSends() throws {
+    for i in pending.indices {
+      try MPICommunicator.check(MPI_Wait(&pending[i].request, dpt_mpi_status_ignore()), "MPI_Wait")
+      pending[i].bytes.deallocate()
+    }
+    pending.removeAll()
+  }
+}

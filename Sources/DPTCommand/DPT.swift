@@ -1,0 +1,29 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct DPT: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "dpt",
+    abstract: "Data-parallel training on OpenMPI and OpenBLAS.",
+    discussion: """
+      Run alone, or under mpirun for data-parallel training: every rank holds a full replica, computes its slice of
+      each global batch, and the gradients are all-reduced so every replica takes the same step.
+
+        dpt data fetch
+        mpirun -np 2 dpt train --dataset mnist --epochs 5
+      """,
+    subcommands: [Train.self, DataCommand.self])
+
+  /// Parses and runs the command. Under mpirun every rank parses the same arguments, so a usage error is printed by
+  /// rank 0 only; every rank exits with the same code.
+  static func main() {
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch {
+      if Launch.environmentRank != 0 { Foundation.exit(exitCode(for: error).rawValue) }
+      exit(withError: error)
+    }
+  }
+}

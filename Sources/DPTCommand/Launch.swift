@@ -1,0 +1,93 @@
+import Collectives
+import Foundation
+import TensorCore
+
+/// Starting the world: MPI under mpirun, one local rank otherwise.
+enum Launch {
+  /// The world rank from mpirun's environment (0 without mpirun), known before MPI starts.
+  static var environmentRank: Int {
+    Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0") ?? 0
+  }
+
+  /// Runs `body` with the world communicator and ends the job the way its outcome needs:
+  /// - success: MPI_Finalize;
+  /// - an error raised on every rank (`RaisedOnEveryRank`): MPI_Finalize on every rank, then the error is rethrown
+  ///   (rank 0 prints it, every rank exits 1);
+  /// - any other error, on any rank: its message and MPI_Abort, which ends every rank at once.
+  static func withWorld(_ body: (any Communicator) throws -> Void) throws {
+    guard MPICommunicator.isLaunchedByMPI else {
+      try body(LocalCommunicator())
+      return
+    }
+    setBLASThreadsPerRank()
+    let world: MPICommunicator
+    do { world = try MPICommunicator.world() } catch { throw CommandError("MPI could not start: \(error)") }
+    do {
+      try body(world)
+      try world.completeSends()
+      MPICommunicator.finalize()
+    } catch let error as RaisedOnEveryRank {
+      MPICommunicator.finalize()
+      throw error
+    } catch {
+      MPICommunicator.abort(message: "Error: rank \(world.rank) of \(world.size): \(error)")
+    }
+  }
+
+  /// One BLAS thread per core: with OPENBLAS_NUM_THREADS unset, each of the node's ranks gets cores / ranks threads.
+  static func setBLASThreadsPerRank() {
+    let env = ProcessInfo.processInfo.environment
+    guard env["OPENBLAS_NUM_THREADS"] == nil else { return }
+    let local = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "1") ?? 1
+    let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+    BLASThreads.set(max(1, cores / max(local, 1)))
+  }
+}
+
+/// A command-line failure with its one-line message.
+struct CommandError: Error, CustomStringConvertible {
+  var description: String
+  init(_ description: String) { self.description = description }
+}
+
+/// Text output of rank 0: the table on stdout (stderr with --json), a progress bar on a terminal only.
+struct Console {
+  let isRoot: Bool
+  let jsonOutput: Bool
+  let progressEnabled: Bool
+  private var lastDraw = 0.0
+
+  init(isRoot: Bool, jsonOutput: Bool) {
+    self.isRoot = isRoot
+    self.jsonOutput = jsonOutput
+    self.progressEnabled = isRoot && isatty(STDERR_FILENO) == 1
+  }
+
+  /// A line of the human-readable report.
+  func say(_ line: String) {
+    guard isRoot else { return }
+    let handle = jsonOutput ? FileHandle.standardError : FileHandle.standardOutput
+    handle.write(Data((line + "\n").utf8))
+  }
+
+  /// The machine-readable result (stdout).
+  func result(_ text: String) {
+    guard isRoot else { return }
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+  }
+
+  mutating func progress(epoch: Int, step: Int, steps: Int) {
+    guard progressEnabled else { return }
+    let now = ProcessInfo.processInfo.systemUptime
+    guard step == steps || now - lastDraw > 0.1 else { return }
+    lastDraw = now
+    let width = 30, filled = width * step / max(steps, 1)
+    let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+    FileHandle.standardError.write(Data("\r\u{1B}[Kepoch \(epoch) [\(bar)] \(step)/\(steps)".utf8))
+  }
+
+  func clearProgress() {
+    guard progressEnabled else { return }
+    FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+  }
+}

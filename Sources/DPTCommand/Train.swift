@@ -1,0 +1,79 @@
+import ArgumentParser
+import Collectives
+import Datasets
+import Foundation
+import Training
+
+struct Train: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Train a model data-parallel; rank 0 prints one row per epoch.",
+    discussion: """
+      Examples:
+        dpt train --dataset mnist --epochs 5
+        mpirun -np 2 dpt train --dataset fashion-mnist --hidden 256 --batch-size 128 --log-dir runs/fashion
+        dpt train --dataset corn --json
+      """)
+
+  @OptionGroup var options: TrainingOptions
+
+  @Option(help: "Write config.json, metrics.jsonl and metrics.csv into this folder.")
+  var logDir: String?
+
+  @Flag(help: "Print the final metrics as one JSON object on stdout (the table goes to stderr).")
+  var json = false
+
+  func run() throws {
+    let config = try options.makeConfig()
+    try Launch.withWorld { comm in try train(config, comm) }
+  }
+
+  func train(_ config: TrainingConfig, _ comm: any Communicator) throws {
+    var console = Console(isRoot: comm.isRoot, jsonOutput: json)
+    // Everything that can fail on bad input happens inside `agree`: if it fails on any rank, every rank stops here
+    // with the same message, before any log file is written.
+    let (trainer, log) = try comm.agree { () throws -> (Trainer<Float>, RunLog?) in
+      let data = try Catalog.load(config.dataset, testFraction: config.testFraction, seed: config.seed)
+      let trainer = try Trainer<Float>(config: config, data: data, communicator: comm)
+      let log = try comm.isRoot ? logDir.map { try RunLog(directory: $0, config: config.json(worldSize: comm.size)) } : nil
+      return (trainer, log)
+    }
+    console.say(Report.header(trainer))
+    let table = EpochTable(task: trainer.data.train.task)
+    console.say(table.header)
+    var history: [EpochMetrics] = []
+    for e in 1...config.epochs {
+      let m = try trainer.runEpoch { step, steps in console.progress(epoch: e, step: step, steps: steps) }
+      console.clearProgress()
+      console.say(table.row(m))
+      try log?.append(m.json)
+      history.append(m)
+    }
+    if json { console.result(Report.summary(trainer, history).serialized()) }
+  }
+}
+
+/// The text dpt prints about a run.
+enum Report {
+  static func header<T>(_ t: Trainer<T>) -> String {
+    let d = t.data, c = t.config
+    let sets = d.test.count > 0 ? "\(d.train.count) train / \(d.test.count) test" : "\(d.train.count) train, no test set"
+    let ranks = t.worldSize == 1 ? "1 rank" : "\(t.worldSize) ranks"
+    let scaled = t.standardization != nil ? ", standardised features" : ""
+    return "\(d.name): \(sets)\(scaled) | \(c.model) (\(t.network.parameterCount) parameters), \(c.loss.rawValue) | \(t.optimizer.summary) | batch \(c.batchSize) | \(ranks)"
+  }
+
+  /// The final metrics of `dpt train --json`.
+  static func summary<T>(_ t: Trainer<T>, _ history: [EpochMetrics]) -> JSON {
+    guard let last = history.last, case .object(let final) = last.json else { return .null }
+    let seconds = history.reduce(0) { $0 + $1.seconds }
+    let samples = history.reduce(0) { $0 + $1.samples }
+    var o: [(String, JSON)] = [
+      ("dataset", JSON(t.data.name)), ("model", JSON(t.config.model.description)),
+      ("parameters", JSON(t.network.parameterCount)), ("world_size", JSON(t.worldSize)),
+      ("train_samples", JSON(t.data.train.count)), ("test_samples", JSON(t.data.test.count)),
+    ]
+    o += final.filter { !["seconds", "samples_per_sec", "eval_seconds", "lr"].contains($0.0) }
+    o += [("seconds", JSON(seconds)), ("samples_per_sec", JSON(Double(samples) / seconds))]
+    return .object(o)
+  }
+}

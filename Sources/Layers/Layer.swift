@@ -1,0 +1,47 @@
+import TensorCore
+
+/// One named parameter tensor of a layer, in the layer's slice of the flat parameter buffer.
+public struct ParameterSpec: Equatable, Sendable {
+  public var name: String
+  public var shape: [Int]
+  /// Biases (and other shifts) that ridge regression and `--decay-bias false` leave out of the L2 penalty.
+  public var isBias: Bool
+  public var count: Int { shape.reduce(1, *) }
+
+  public init(name: String, shape: [Int], isBias: Bool = false) {
+    self.name = name
+    self.shape = shape
+    self.isBias = isBias
+  }
+}
+
+/// A layer: a value with an explicit forward and backward pass over a batch.
+///
+/// Parameters are not stored in the layer: every layer gets its slice `p` of the network's one flat parameter
+/// buffer, and adds into the matching slice `dp` of the one flat gradient buffer (zeroed once per step), so the
+/// data-parallel reduction is a single call over one buffer. The backward pass receives the forward pass's input
+/// and output, which is all any layer here needs.
+public protocol Layer<T> {
+  associatedtype T: LayerKernels
+  /// One sample's input shape, without the batch dimension.
+  var inputShape: [Int] { get }
+  /// One sample's output shape.
+  var outputShape: [Int] { get }
+  /// The parameter tensors, in the order they are laid out in the layer's slice.
+  var parameters: [ParameterSpec] { get }
+  /// Writes the initial values of the parameters (from `rng`, for reproducible initialisation).
+  func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource)
+  /// y = f(x; p) for a batch x of shape (B, inputShape...).
+  func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T>
+  /// Adds dL/dp into `dp` and returns dL/dx (nil when `needsInputGradient` is false: the first layer).
+  func backward(
+    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
+    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
+  ) -> Tensor<T>?
+  /// A short description, e.g. "dense 784 -> 256".
+  var summary: String { get }
+}
+
+extension Layer {
+  public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+}

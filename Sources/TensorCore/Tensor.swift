@@ -1,0 +1,69 @@
+/// A dense, row-major array of scalars with a shape; the first dimension is the batch.
+///
+/// A value type (copy on write through its `[T]` storage). Kernels reach the elements through
+/// `withUnsafeBufferPointer` and `withUnsafeMutableBufferPointer`, as with `Array`.
+public struct Tensor<T: Scalar>: Equatable {
+  public private(set) var shape: [Int]
+  public var scalars: [T]
+
+  /// A tensor of zeros.
+  public init(zeros shape: [Int]) {
+    precondition(shape.allSatisfy { $0 >= 0 }, "tensor dimensions must be >= 0, got \(shape)")
+    self.shape = shape
+    self.scalars = [T](repeating: 0, count: shape.reduce(1, *))
+  }
+
+  public init(shape: [Int], scalars: [T]) {
+    precondition(shape.reduce(1, *) == scalars.count, "shape \(shape) does not hold \(scalars.count) scalars")
+    self.shape = shape
+    self.scalars = scalars
+  }
+
+  /// A tensor whose elements are written by `body` (which must initialise all `count` of them).
+  public init(shape: [Int], unsafeUninitialized body: (UnsafeMutableBufferPointer<T>) -> Void) {
+    let n = shape.reduce(1, *)
+    self.shape = shape
+    self.scalars = [T](unsafeUninitializedCapacity: n) { buffer, count in
+      body(buffer)
+      count = n
+    }
+  }
+
+  public var count: Int { scalars.count }
+  /// The batch size: the first dimension (1 for a scalar).
+  public var batch: Int { shape.first ?? 1 }
+  /// Elements per sample: the product of all dimensions but the first.
+  public var sampleSize: Int { shape.dropFirst().reduce(1, *) }
+
+  /// The same scalars under another shape with the same element count.
+  public func reshaped(_ newShape: [Int]) -> Tensor {
+    Tensor(shape: newShape, scalars: scalars)
+  }
+
+  @inline(__always)
+  public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<T>) throws -> R) rethrows -> R {
+    try scalars.withUnsafeBufferPointer(body)
+  }
+
+  @inline(__always)
+  public mutating func withUnsafeMutableBufferPointer<R>(
+    _ body: (UnsafeMutableBufferPointer<T>) throws -> R
+  ) rethrows -> R {
+    try scalars.withUnsafeMutableBufferPointer { try body($0) }
+  }
+
+  /// Base address of a buffer that may be empty (BLAS never reads it when a dimension is 0).
+  @inline(__always)
+  public static func base(_ b: UnsafeBufferPointer<T>) -> UnsafePointer<T> {
+    b.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<T>.alignment)!
+  }
+
+  @inline(__always)
+  public static func base(_ b: UnsafeMutableBufferPointer<T>) -> UnsafeMutablePointer<T> {
+    b.baseAddress ?? UnsafeMutablePointer(bitPattern: MemoryLayout<T>.alignment)!
+  }
+}
+
+extension Tensor: CustomStringConvertible {
+  public var description: String { "Tensor\(shape)(\(scalars.prefix(8).map { "\($0)" }.joined(separator: ", "))\(count > 8 ? ", ..." : ""))" }
+}

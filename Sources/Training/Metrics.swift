@@ -1,0 +1,95 @@
+import Datasets
+
+/// Sums over a data set (reduced across ranks), from which the reported metrics follow.
+public struct Evaluation: Equatable, Sendable {
+  public var count: Int
+  /// Sum of per-sample losses.
+  public var lossSum: Double
+  /// Samples whose largest output is their class (classification).
+  public var correct: Double
+  /// Sum of squared errors over every target value (regression).
+  public var squaredErrorSum: Double
+  /// Sum of squared deviations of the targets from their mean (regression, for R^2).
+  public var totalSumOfSquares: Double
+  /// Target values per sample.
+  public var targetWidth: Int
+
+  public var loss: Double { lossSum / Double(count) }
+  public var accuracy: Double { correct / Double(count) }
+  public var rmse: Double { (squaredErrorSum / Double(count * targetWidth)).squareRoot() }
+  /// 1 - SSE / SST, pooled over the target columns.
+  public var r2: Double { 1 - squaredErrorSum / totalSumOfSquares }
+}
+
+/// One epoch's row of the log: the keys of `metrics.jsonl`.
+public struct EpochMetrics: Sendable {
+  public var epoch: Int
+  public var task: Task
+  public var train: Evaluation
+  public var test: Evaluation?
+  /// Wall time of the epoch's training steps (evaluation excluded).
+  public var seconds: Double
+  public var samples: Int
+  public var evaluationSeconds: Double
+  public var learningRate: Double
+
+  public var samplesPerSecond: Double { Double(samples) / seconds }
+
+  /// In the order of the file: epoch, train_loss, train_acc, test_loss, test_acc, seconds, samples_per_sec, and for
+  /// regression train_rmse, train_r2, test_rmse, test_r2. Missing values (no test set) are null.
+  public var json: JSON {
+    let classification = task == .classification
+    var o: [(String, JSON)] = [
+      ("epoch", JSON(epoch)),
+      ("train_loss", JSON(train.loss)),
+      ("train_acc", JSON(classification ? train.accuracy : nil)),
+      ("test_loss", JSON(test?.loss)),
+      ("test_acc", JSON(classification ? test?.accuracy : nil)),
+      ("seconds", JSON(seconds)),
+      ("samples_per_sec", JSON(samplesPerSecond)),
+    ]
+    if !classification {
+      o += [("train_rmse", JSON(train.rmse)), ("train_r2", JSON(train.r2)),
+            ("test_rmse", JSON(test?.rmse)), ("test_r2", JSON(test?.r2))]
+    }
+    o += [("eval_seconds", JSON(evaluationSeconds)), ("lr", JSON(learningRate))]
+    return .object(o)
+  }
+}
+
+/// The per-epoch table rank 0 prints.
+public struct EpochTable {
+  public let task: Task
+  public init(task: Task) { self.task = task }
+
+  var columns: [(title: String, width: Int)] {
+    task == .classification
+      ? [("epoch", 5), ("train loss", 10), ("train acc", 9), ("test loss", 9), ("test acc", 8), ("seconds", 8), ("samples/s", 10)]
+      : [("epoch", 5), ("train loss", 10), ("train RMSE", 10), ("train R^2", 9), ("test loss", 10), ("test RMSE", 9),
+         ("test R^2", 8), ("seconds", 8), ("samples/s", 10)]
+  }
+
+  public var header: String { columns.map { pad($0.title, $0.width) }.joined(separator: "  ") }
+
+  public func row(_ m: EpochMetrics) -> String {
+    func f(_ x: Double?, _ digits: Int = 4) -> String {
+      guard let x else { return "-" }
+      return x.isFinite ? String(format: "%.\(digits)f", x) : "\(x)"
+    }
+    let cells: [String]
+    if task == .classification {
+      cells = ["\(m.epoch)", f(m.train.loss), f(m.train.accuracy), f(m.test?.loss), f(m.test?.accuracy),
+               f(m.seconds, 2), f(m.samplesPerSecond, 0)]
+    } else {
+      cells = ["\(m.epoch)", f(m.train.loss), f(m.train.rmse), f(m.train.r2), f(m.test?.loss), f(m.test?.rmse),
+               f(m.test?.r2), f(m.seconds, 2), f(m.samplesPerSecond, 0)]
+    }
+    return zip(cells, columns).map { pad($0, $1.width) }.joined(separator: "  ")
+  }
+
+  private func pad(_ s: String, _ w: Int) -> String {
+    s.count >= w ? s : String(repeating: " ", count: w - s.count) + s
+  }
+}
+
+import Foundation

@@ -1,0 +1,83 @@
+import Foundation
+
+/// The files of `--log-dir`: `config.json` (the run's settings), `metrics.jsonl` (one JSON object per epoch) and
+/// `metrics.csv` (the same rows as a table). Written by rank 0 only.
+public final class RunLog {
+  public let directory: String
+  private let jsonl: FileHandle
+  private let csv: FileHandle
+  private var csvColumns: [String]?
+
+  /// Creates the folder, writes config.json (atomically) and starts empty metrics files.
+  public init(directory: String, config: JSON) throws {
+    self.directory = directory
+    do {
+      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    } catch {
+      throw TrainingError("--log-dir \(directory): cannot create the folder (\(error.localizedDescription))")
+    }
+    let file = { (name: String) in (directory as NSString).appendingPathComponent(name) }
+    try RunLog.writeAtomically(config.serialized(pretty: true) + "\n", to: file("config.json"))
+    jsonl = try RunLog.create(file("metrics.jsonl"))
+    csv = try RunLog.create(file("metrics.csv"))
+  }
+
+  deinit {
+    try? jsonl.close()
+    try? csv.close()
+  }
+
+  public func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+  /// Appends one epoch: a line of metrics.jsonl and a row of metrics.csv (each one write, so a crash leaves whole
+  /// lines).
+  public func append(_ row: JSON) throws {
+    guard case .object(let fields) = row else { preconditionFailure("a metrics row is a JSON object") }
+    try jsonl.write(contentsOf: Data((row.serialized() + "\n").utf8))
+    var text = ""
+    if csvColumns == nil {
+      csvColumns = fields.map(\.0)
+      text += csvColumns!.joined(separator: ",") + "\n"
+    }
+    text += csvColumns!.map { key in
+      guard let v = fields.first(where: { $0.0 == key })?.1 else { return "" }
+      if case .null = v { return "" }
+      return v.serialized()
+    }.joined(separator: ",") + "\n"
+    try csv.write(contentsOf: Data(text.utf8))
+  }
+
+  static func create(_ path: String) throws -> FileHandle {
+    guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+      throw TrainingError("\(path): cannot be written (check the folder's permissions and free space)")
+    }
+    return h
+  }
+
+  /// Writes a file whole or not at all: a temporary file in the same folder, fsync, then rename over the target.
+  public static func writeAtomically(_ text: String, to path: String) throws {
+    try writeAtomically(Data(text.utf8), to: path)
+  }
+
+  public static func writeAtomically(_ data: Data, to path: String) throws {
+    let temporary = path + ".tmp-\(getpid())"
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw TrainingError("\(path): cannot be written (\(String(cString: strerror(errno))))") }
+    var ok = data.withUnsafeBytes { b -> Bool in
+      var off = 0
+      while off < b.count {
+        let n = Foundation.write(fd, b.baseAddress! + off, b.count - off)
+        if n <= 0 { return false }
+        off += n
+      }
+      return true
+    }
+    ok = ok && fsync(fd) == 0
+    close(fd)
+    guard ok, rename(temporary, path) == 0 else {
+      let reason = String(cString: strerror(errno))
+      unlink(temporary)
+      throw TrainingError("\(path): write failed (\(reason))")
+    }
+  }
+}

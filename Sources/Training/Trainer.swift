@@ -1,0 +1,233 @@
+import Collectives
+import Datasets
+import Foundation
+import Layers
+import Optimizers
+import TensorCore
+
+/// The scalar types a trainer runs in (Float for training, Double for exactness tests).
+public typealias TrainingScalar = LayerKernels & OptimizerKernels & Reducible
+
+/// A problem with a training run's settings or files, named with the flag or file to change.
+public struct TrainingError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// The loss became NaN or infinite. It is computed from all-reduced values, so every rank raises it at the same step.
+public struct NonFiniteLoss: RaisedOnEveryRank, CustomStringConvertible {
+  public var epoch: Int
+  public var step: Int
+  public var loss: Double
+  public var learningRate: Double
+  public var description: String {
+    "the training loss became \(loss) at epoch \(epoch), step \(step): lower --lr (now \(learningRate)) or check the data for extreme values"
+  }
+}
+
+/// Data-parallel training of one model replica per rank.
+///
+/// Every step: each rank takes its contiguous slice of the global batch (see `Sharding`), computes the gradient of
+/// the sum of its samples' losses, scaled by 1 / (global batch size), into the flat gradient buffer; one all-reduce
+/// of that buffer (with the batch's loss sum in one extra slot) gives every rank the gradient of the mean loss of
+/// the whole batch; every rank takes the same optimizer step. Evaluation is sharded the same way and reduced as sums,
+/// so no metric depends on the number of ranks.
+public final class Trainer<T: TrainingScalar> {
+  public let config: TrainingConfig
+  /// The data as trained on (standardised when the config asks for it).
+  public let data: DataSplit
+  /// The feature scaling applied to `data` (nil when none).
+  public let standardization: Standardization?
+  public let network: Network<T>
+  public let communicator: any Communicator
+  /// The flat parameter buffer, identical on every rank.
+  public internal(set) var parameters: [T]
+  /// The flat gradient buffer plus one slot for the batch's loss sum.
+  var gradients: [T]
+  public var optimizer: any Optimizer<T>
+  /// Completed epochs.
+  public internal(set) var epoch = 0
+  /// Optimizer steps taken.
+  public internal(set) var step = 0
+
+  public init(config: TrainingConfig, data raw: DataSplit, communicator: any Communicator) throws {
+    try Trainer.check(config, raw, worldSize: communicator.size)
+    self.config = config
+    self.communicator = communicator
+    if config.standardize, case .reals = raw.train.features {
+      let s = Standardization(fitting: raw.train)
+      standardization = s
+      data = DataSplit(name: raw.name, train: s.apply(raw.train), test: s.apply(raw.test))
+    } else {
+      standardization = nil
+      data = raw
+    }
+    let outputs = data.train.task == .classification ? data.train.classCount : data.train.targetWidth
+    network = config.model.build(inputShape: data.train.sampleShape, outputs: outputs)
+    parameters = network.initialParameters(seed: config.seed)
+    // Every rank initialised from the same seed; rank 0's values are broadcast anyway so that replicas are equal by
+    // construction, not by coincidence of floating-point environments.
+    try communicator.broadcast(&parameters, root: 0)
+    gradients = [T](repeating: 0, count: network.parameterCount + 1)
+    optimizer = config.optimizer.make(for: network)
+  }
+
+  /// Problems of the config against the data, reported with the flag to change.
+  static func check(_ config: TrainingConfig, _ data: DataSplit, worldSize: Int) throws {
+    if config.loss.takesClasses && data.train.task == .regression {
+      throw TrainingError("--loss \(config.loss.rawValue) needs class labels, but \(data.name) is a regression data set: use --loss mse")
+    }
+    if config.model.kind == .softmax && config.loss != .crossEntropy {
+      throw TrainingError("--model softmax is trained with cross-entropy; use --model linear for --loss \(config.loss.rawValue)")
+    }
+    if data.train.task == .classification && data.train.classCount < 2 {
+      throw TrainingError("\(data.name): the labels hold \(data.train.classCount) class; classification needs at least 2")
+    }
+    if data.train.count < worldSize {
+      throw TrainingError("\(data.name): \(data.train.count) training samples for \(worldSize) ranks; use at most \(data.train.count) ranks (mpirun -np)")
+    }
+    if config.dropLast && data.train.count < config.batchSize {
+      throw TrainingError("--drop-last with --batch-size \(config.batchSize) leaves no batch of the \(data.train.count) training samples")
+    }
+  }
+
+  public var rank: Int { communicator.rank }
+  public var worldSize: Int { communicator.size }
+
+  /// The global batches of the coming epoch, as positions in its permutation.
+  public var batchesPerEpoch: Int {
+    Sharding.batches(count: data.train.count, batchSize: config.batchSize, dropLast: config.dropLast).count
+  }
+
+  /// One pass over the training set. Returns the samples processed and the wall time in seconds.
+  @discardableResult
+  public func trainEpoch(progress: ((_ step: Int, _ steps: Int) -> Void)? = nil) throws -> (samples: Int, seconds: Double) {
+    let train = data.train
+    let order = Sharding.permutation(count: train.count, seed: config.seed, epoch: epoch)
+    let batches = Sharding.batches(count: train.count, batchSize: config.batchSize, dropLast: config.dropLast)
+    let start = Clock.now()
+    var samples = 0
+    for (b, batch) in batches.enumerated() {
+      let mine = order[Sharding.slice(batch, rank: rank, size: worldSize)]
+      try takeStep(on: mine, globalBatch: batch.count, batchIndex: b)
+      samples += batch.count
+      progress?(b + 1, batches.count)
+    }
+    epoch += 1
+    return (samples, Clock.now() - start)
+  }
+
+  /// One optimizer step on the global batch whose slice on this rank is `indices`.
+  func takeStep(on indices: ArraySlice<Int>, globalBatch: Int, batchIndex: Int) throws {
+    let P = network.parameterCount
+    gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+    if !indices.isEmpty {
+      let x: Tensor<T> = data.train.features(at: indices)
+      let targets = self.targets(data.train, indices)
+      parameters.withUnsafeBufferPointer { p in
+        let a = network.forward(x, parameters: p)
+        let value = config.loss.evaluate(a[a.count - 1], targets)
+        var dy = value.gradient!
+        // d(mean loss over the global batch)/d(output) = d(sum over my samples)/d(output) / globalBatch.
+        dy.withUnsafeMutableBufferPointer { T.scal($0.count, 1 / T(globalBatch), Tensor.base($0)) }
+        gradients.withUnsafeMutableBufferPointer { g in
+          network.backward(dy, activations: a, parameters: p, gradients: UnsafeMutableBufferPointer(rebasing: g[0..<P]))
+          g[P] = T(value.sum)
+        }
+      }
+    }
+    try communicator.allReduce(&gradients)
+    let lossSum = Double(gradients[P])
+    guard lossSum.isFinite else {
+      throw NonFiniteLoss(epoch: epoch + 1, step: batchIndex + 1, loss: lossSum, learningRate: optimizer.learningRate)
+    }
+    parameters.withUnsafeMutableBufferPointer { p in
+      gradients.withUnsafeBufferPointer { g in
+        optimizer.step(parameters: p, gradients: UnsafeBufferPointer(rebasing: g[0..<P]))
+      }
+    }
+    step += 1
+  }
+
+  func targets<C: Collection<Int>>(_ set: Dataset, _ indices: C) -> Targets<T> {
+    config.loss.takesClasses ? .classes(set.labels(at: indices)) : .values(set.targetValues(at: indices))
+  }
+
+  /// Loss, accuracy or squared errors over a data set, sharded across the ranks and reduced as sums (nil for an
+  /// empty set).
+  public func evaluate(_ set: Dataset) throws -> Evaluation? {
+    guard set.count > 0 else { return nil }
+    let mine = Sharding.slice(0..<set.count, rank: rank, size: worldSize)
+    var sums = [0.0, 0.0, 0.0]  // loss, correct, squared error
+    var start = mine.lowerBound
+    while start < mine.upperBound {
+      let chunk = start..<min(start + config.evaluationBatchSize, mine.upperBound)
+      let out = parameters.withUnsafeBufferPointer { network.predict(set.features(at: chunk), parameters: $0) }
+      sums[0] += config.loss.evaluate(out, targets(set, chunk), gradient: false).sum
+      if set.task == .classification {
+        var predicted = [Int32](repeating: 0, count: chunk.count)
+        out.withUnsafeBufferPointer { o in
+          T.argmaxRows(Tensor.base(o), rows: chunk.count, cols: out.sampleSize, into: &predicted)
+        }
+        for (k, i) in chunk.enumerated() where predicted[k] == set.labels[i] { sums[1] += 1 }
+      } else {
+        let w = set.targetWidth
+        for (k, i) in chunk.enumerated() {
+          for j in 0..<w {
+            let e = Double(out.scalars[k * w + j]) - set.targets[i * w + j]
+            sums[2] += e * e
+          }
+        }
+      }
+      start = chunk.upperBound
+    }
+    try communicator.allReduce(&sums)
+    return Evaluation(count: set.count, lossSum: sums[0], correct: sums[1], squaredErrorSum: sums[2],
+                      totalSumOfSquares: Trainer.totalSumOfSquares(set), targetWidth: set.targetWidth)
+  }
+
+  /// sum over samples and target columns of (y - mean of the column)^2.
+  static func totalSumOfSquares(_ set: Dataset) -> Double {
+    guard set.task == .regression, set.count > 0 else { return 0 }
+    let w = set.targetWidth, n = Double(set.count)
+    var total = 0.0
+    for j in 0..<w {
+      var mean = 0.0
+      for i in 0..<set.count { mean += set.targets[i * w + j] }
+      mean /= n
+      for i in 0..<set.count { let d = set.targets[i * w + j] - mean; total += d * d }
+    }
+    return total
+  }
+
+  /// Trains one epoch, then evaluates the training and test sets.
+  public func runEpoch(progress: ((_ step: Int, _ steps: Int) -> Void)? = nil) throws -> EpochMetrics {
+    let lr = optimizer.learningRate
+    let (samples, seconds) = try trainEpoch(progress: progress)
+    let t0 = Clock.now()
+    let train = try evaluate(data.train)!
+    let test = try evaluate(data.test)
+    return EpochMetrics(epoch: epoch, task: data.train.task, train: train, test: test, seconds: seconds,
+                        samples: samples, evaluationSeconds: Clock.now() - t0, learningRate: lr)
+  }
+
+  /// The model's outputs for feature rows given in the data's original units (they are standardised like the
+  /// training data first). Computed on this rank alone.
+  public func predict(rows: [[Double]]) -> [[Double]] {
+    guard !rows.isEmpty else { return [] }
+    let scaled = rows.map { standardization?.apply(row: $0) ?? $0 }
+    let x = Tensor<T>(shape: [rows.count] + data.train.sampleShape, scalars: scaled.flatMap { $0.map { T($0) } })
+    let out = parameters.withUnsafeBufferPointer { network.predict(x, parameters: $0) }
+    let w = out.sampleSize
+    return (0..<rows.count).map { i in (0..<w).map { Double(out.scalars[i * w + $0]) } }
+  }
+}
+
+/// Monotonic wall-clock seconds.
+public enum Clock {
+  public static func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+  }
+}

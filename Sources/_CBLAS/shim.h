@@ -1,0 +1,45 @@
+// OpenBLAS's CBLAS interface plus the LAPACK routines dpt uses.
+//
+// Debian's libopenblas exports LAPACK with the Fortran calling convention (trailing underscore, every argument by
+// pointer, LP64 32-bit integers). gfortran appends one hidden `size_t` length per CHARACTER argument, so each
+// prototype below ends with one `size_t` per `const char *`. No LAPACKE package is needed.
+#ifndef DPT_CBLAS_SHIM_H
+#define DPT_CBLAS_SHIM_H
+#include <stddef.h>
+#include <cblas.h>
+
+// Cholesky factor and solve of a symmetric positive definite system: A X = B.
+void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b, const int *ldb,
+            int *info, size_t uplo_len);
+// Cholesky factorisation A = U^T U (or L L^T).
+void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t uplo_len);
+// Reciprocal condition number (1-norm) of an SPD matrix from its Cholesky factor.
+void dpocon_(const char *uplo, const int *n, const double *a, const int *lda, const double *anorm, double *rcond,
+             double *work, int *iwork, int *info, size_t uplo_len);
+// 1-norm (and others) of a symmetric matrix.
+double dlansy_(const char *norm, const char *uplo, const int *n, const double *a, const int *lda, double *work,
+               size_t norm_len, size_t uplo_len);
+// QR factorisation A = Q R (Householder; R in the upper triangle, reflectors below).
+void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work, const int *lwork,
+             int *info);
+// Apply Q or Q^T from dgeqrf to a matrix C.
+void dormqr_(const char *side, const char *trans, const int *m, const int *n, const int *k, const double *a,
+             const int *lda, const double *tau, double *c, const int *ldc, double *work, const int *lwork, int *info,
+             size_t side_len, size_t trans_len);
+// Triangular solve op(A) X = B.
+void dtrtrs_(const char *uplo, const char *trans, const char *diag, const int *n, const int *nrhs, const double *a,
+             const int *lda, double *b, const int *ldb, int *info, size_t uplo_len, size_t trans_len,
+             size_t diag_len);
+// Reciprocal condition number of a triangular matrix.
+void dtrcon_(const char *norm, const char *uplo, const char *diag, const int *n, const double *a, const int *lda,
+             double *rcond, double *work, int *iwork, int *info, size_t norm_len, size_t uplo_len, size_t diag_len);
+// Minimum-norm least squares through the SVD (divide and conquer), for rank-deficient problems.
+void dgelsd_(const int *m, const int *n, const int *nrhs, double *a, const int *lda, double *b, const int *ldb,
+             double *s, const double *rcond, int *rank, double *work, const int *lwork, int *iwork, int *info);
+// Symmetric eigenvalues (and vectors).
+void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w, double *work,
+            const int *lwork, int *info, size_t jobz_len, size_t uplo_len);
+// Inverse of an SPD matrix from its Cholesky factor (for coefficient standard errors).
+void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t uplo_len);
+
+#endif
