@@ -1,3 +1,5 @@
+import Foundation
+
 /// A numeric table read from CSV: an optional header row, then rows of numbers, all of the same length.
 public struct NumericTable: Equatable {
   public var header: [String]?
@@ -12,31 +14,68 @@ public struct NumericTable: Equatable {
     self.values = values
   }
 
-  /// Parses CSV text. The first row is a header when any of its cells is not a number. Blank lines are skipped;
-  /// a comma separates cells (a tab or semicolon when the first row holds one and no comma).
   public init(parsing text: String, path: String) throws {
-    var lines: [(number: Int, text: Substring)] = []
-    var number = 0
-    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+    try self.init(parsing: Array(text.utf8), path: path)
+  }
+
+  /// Parses CSV bytes. The first row is a header when any of its cells is not a number. Lines end in \n or \r\n;
+  /// blank lines are skipped; a comma separates cells (a tab or semicolon when the first row holds one and no
+  /// comma); spaces and double quotes around a cell are ignored. Numbers are read by strtod in the C locale.
+  public init(parsing bytes: [UInt8], path: String) throws {
+    var lines: [(number: Int, range: Range<Int>)] = []
+    var start = 0, number = 0
+    while start <= bytes.count {
+      let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
       number += 1
-      let t = line.hasSuffix("\r") ? line.dropLast() : line
-      if t.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
-      lines.append((number, t))
+      var stop = end
+      if stop > start && bytes[stop - 1] == 0x0D { stop -= 1 }
+      if bytes[start..<stop].contains(where: { $0 != 0x20 && $0 != 0x09 }) { lines.append((number, start..<stop)) }
+      start = end + 1
     }
     guard let first = lines.first else { throw DataError("\(path): the file is empty (expected rows of numbers)") }
-    let separator: Character = first.text.contains(",") ? "," : first.text.contains("\t") ? "\t" : first.text.contains(";") ? ";" : ","
-    func cells(_ s: Substring) -> [Substring] {
-      s.split(separator: separator, omittingEmptySubsequences: false).map { $0.trimmingSpaces }
+    let firstLine = bytes[first.range]
+    let separator: UInt8 = firstLine.contains(0x2C) ? 0x2C : firstLine.contains(0x09) ? 0x09 : firstLine.contains(0x3B) ? 0x3B : 0x2C
+
+    // One copy of the text with a NUL after every cell, for strtod.
+    var scratch = [CChar](repeating: 0, count: 64)
+    func cells(_ r: Range<Int>) -> [Range<Int>] {
+      var out: [Range<Int>] = []
+      var s = r.lowerBound
+      for i in r where bytes[i] == separator {
+        out.append(trim(s..<i))
+        s = i + 1
+      }
+      out.append(trim(s..<r.upperBound))
+      return out
     }
+    func trim(_ r: Range<Int>) -> Range<Int> {
+      var (a, b) = (r.lowerBound, r.upperBound)
+      while a < b, [0x20, 0x09, 0x22].contains(bytes[a]) { a += 1 }
+      while b > a, [0x20, 0x09, 0x22].contains(bytes[b - 1]) { b -= 1 }
+      return a..<b
+    }
+    func parseNumber(_ r: Range<Int>) -> Double? {
+      guard !r.isEmpty else { return nil }
+      if scratch.count < r.count + 1 { scratch = [CChar](repeating: 0, count: r.count + 1) }
+      return scratch.withUnsafeMutableBufferPointer { s -> Double? in
+        for (k, i) in r.enumerated() { s[k] = CChar(bitPattern: bytes[i]) }
+        s[r.count] = 0
+        var end: UnsafeMutablePointer<CChar>? = nil
+        let v = strtod(s.baseAddress!, &end)
+        return end == s.baseAddress! + r.count ? v : nil
+      }
+    }
+    func text(_ r: Range<Int>) -> String { String(decoding: bytes[r], as: UTF8.self) }
+
     var header: [String]? = nil
     var body = lines[...]
-    let firstCells = cells(first.text)
-    if firstCells.contains(where: { Double($0) == nil }) {
-      header = firstCells.map { String($0) }
+    let firstCells = cells(first.range)
+    if firstCells.contains(where: { parseNumber($0) == nil }) {
+      header = firstCells.map(text)
       body = body.dropFirst()
     }
     guard !body.isEmpty else { throw DataError("\(path): the file has a header but no rows of numbers") }
-    let columns = header?.count ?? firstCells.count
+    let columns = firstCells.count
     var values: [Double] = []
     values.reserveCapacity(body.count * columns)
     for (lineNumber, line) in body {
@@ -45,11 +84,11 @@ public struct NumericTable: Equatable {
         throw DataError("\(path):\(lineNumber): \(row.count) cells where the \(header == nil ? "first row has" : "header names") \(columns): every row needs the same number of columns")
       }
       for (c, cell) in row.enumerated() {
-        guard let v = Double(cell) else {
-          throw DataError("\(path):\(lineNumber): column \(c + 1): '\(cell.prefix(40))' is not a number (every cell after the header must be numeric)")
+        guard let v = parseNumber(cell) else {
+          throw DataError("\(path):\(lineNumber): column \(c + 1): '\(text(cell).prefix(40))' is not a number (every cell after the header must be numeric)")
         }
         guard v.isFinite else {
-          throw DataError("\(path):\(lineNumber): column \(c + 1): '\(cell)' is not finite (remove or impute NaN and inf values)")
+          throw DataError("\(path):\(lineNumber): column \(c + 1): '\(text(cell))' is not finite (remove or impute NaN and inf values)")
         }
         values.append(v)
       }
@@ -59,19 +98,6 @@ public struct NumericTable: Equatable {
 
   /// Reads a CSV file, raw or gzip-compressed.
   public static func read(_ path: String) throws -> NumericTable {
-    let bytes = try FileBytes.read(path)
-    guard let text = String(validating: bytes, as: UTF8.self) else {
-      throw DataError("\(path): not UTF-8 text (is it a CSV file?)")
-    }
-    return try NumericTable(parsing: text, path: path)
-  }
-}
-
-extension Substring {
-  fileprivate var trimmingSpaces: Substring {
-    var s = self
-    while let f = s.first, f == " " || f == "\t" || f == "\"" { s = s.dropFirst() }
-    while let l = s.last, l == " " || l == "\t" || l == "\"" { s = s.dropLast() }
-    return s
+    try NumericTable(parsing: try FileBytes.read(path), path: path)
   }
 }

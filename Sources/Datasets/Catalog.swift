@@ -123,7 +123,7 @@ public enum Catalog {
       }
       labels.append(Int32(label))
     }
-    return Dataset(features: .bytes(pixels, scale: 1.0 / 255), count: table.rows, sampleShape: [1, 28, 28],
+    return Dataset(features: .bytes(pixels, divisor: 255), count: table.rows, sampleShape: [1, 28, 28],
                    labels: labels, task: .classification, classCount: 10)
   }
 
@@ -163,7 +163,7 @@ public enum Catalog {
     }
     let classes = Int(max(train.labels.max() ?? 0, test.labels.max() ?? 0)) + 1
     func dataset(_ p: (pixels: [UInt8], labels: [Int32], shape: [Int])) -> Dataset {
-      Dataset(features: .bytes(p.pixels, scale: 1.0 / 255), count: p.labels.count, sampleShape: [1] + p.shape,
+      Dataset(features: .bytes(p.pixels, divisor: 255), count: p.labels.count, sampleShape: [1] + p.shape,
               labels: p.labels, task: .classification, classCount: classes)
     }
     return DataSplit(name: name, train: dataset(train), test: dataset(test))

@@ -14,8 +14,8 @@ public enum Task: String, Sendable, Codable {
 /// rank rather than 188 MB as Float.
 public struct Dataset: Sendable {
   public enum Features: Sendable {
-    /// Bytes 0-255 (images), read as byte * scale.
-    case bytes([UInt8], scale: Double)
+    /// Bytes 0-255 (images), read as byte / divisor (x / 255, rounded once, as numpy and PyTorch compute it).
+    case bytes([UInt8], divisor: Double)
     /// Real values (CSV).
     case reals([Double])
   }
@@ -66,7 +66,7 @@ public struct Dataset: Sendable {
     case .bytes(let b, let s):
       var out = [UInt8](); out.reserveCapacity(indices.count * d)
       for i in indices { out.append(contentsOf: b[i * d..<(i + 1) * d]) }
-      f = .bytes(out, scale: s)
+      f = .bytes(out, divisor: s)
     case .reals(let r):
       var out = [Double](); out.reserveCapacity(indices.count * d)
       for i in indices { out.append(contentsOf: r[i * d..<(i + 1) * d]) }
@@ -88,9 +88,9 @@ public struct Dataset: Sendable {
       var row = 0
       switch features {
       case .bytes(let b, let s):
-        let scale = T(s)
+        let divisor = T(s)
         b.withUnsafeBufferPointer { b in
-          for i in indices { T.convert(b.baseAddress! + i * d, scale: scale, into: o + row * d, count: d); row += 1 }
+          for i in indices { T.convert(b.baseAddress! + i * d, dividedBy: divisor, into: o + row * d, count: d); row += 1 }
         }
       case .reals(let r):
         r.withUnsafeBufferPointer { r in
@@ -122,7 +122,7 @@ public struct Dataset: Sendable {
   /// The real-valued features (tables) or the bytes times their scale (images), row-major.
   public var featureValues: [Double] {
     switch features {
-    case .bytes(let b, let s): b.map { Double($0) * s }
+    case .bytes(let b, let s): b.map { Double($0) / s }
     case .reals(let r): r
     }
   }

@@ -78,15 +78,18 @@ public struct Network<T: LayerKernels> {
     gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool = false
   ) -> Tensor<T>? {
     precondition(dp.count == parameterCount, "network has \(parameterCount) parameters, got \(dp.count) gradients")
+    // Layer i needs dL/d(its input) only when a layer before it has parameters (or the caller asked for dL/dx):
+    // the first dense layer after a Flatten skips the (B, out) x (out, in) product that nobody would read.
+    let firstWithParameters = needsInputGradient ? 0 : (layers.firstIndex { $0.parameterCount > 0 } ?? layers.count)
     var d: Tensor<T>? = dOutput
-    for i in stride(from: layers.count - 1, through: 0, by: -1) {
+    for i in stride(from: layers.count - 1, through: firstWithParameters, by: -1) {
       d = layers[i].backward(
         d!, input: a[i], output: a[i + 1],
         parameters: UnsafeBufferPointer(rebasing: p[offsets[i]..<offsets[i + 1]]),
         gradients: UnsafeMutableBufferPointer(rebasing: dp[offsets[i]..<offsets[i + 1]]),
-        needsInputGradient: i > 0 || needsInputGradient)
+        needsInputGradient: i > firstWithParameters || needsInputGradient)
     }
-    return d
+    return needsInputGradient ? d : nil
   }
 
   public var summary: String { layers.map(\.summary).joined(separator: " | ") }

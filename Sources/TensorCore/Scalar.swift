@@ -30,8 +30,8 @@ public protocol Scalar: Real, BinaryFloatingPoint, Sendable, Codable {
 
   // MARK: Element kernels shared by several modules (default implementations below)
 
-  /// y_i = scale * Self(x_i): bytes (pixels) to scalars.
-  static func convert(_ x: UnsafePointer<UInt8>, scale: Self, into y: UnsafeMutablePointer<Self>, count: Int)
+  /// y_i = Self(x_i) / divisor: bytes (pixels) to scalars, rounded once.
+  static func convert(_ x: UnsafePointer<UInt8>, dividedBy divisor: Self, into y: UnsafeMutablePointer<Self>, count: Int)
   /// y_i = Self(x_i)
   static func convert(_ x: UnsafePointer<Double>, into y: UnsafeMutablePointer<Self>, count: Int)
   /// x_i = Double(y_i)
@@ -54,8 +54,8 @@ public protocol Scalar: Real, BinaryFloatingPoint, Sendable, Codable {
 
 extension Scalar {
   @inline(__always)
-  public static func convert(_ x: UnsafePointer<UInt8>, scale: Self, into y: UnsafeMutablePointer<Self>, count: Int) {
-    for i in 0..<count { y[i] = scale * Self(x[i]) }
+  public static func convert(_ x: UnsafePointer<UInt8>, dividedBy divisor: Self, into y: UnsafeMutablePointer<Self>, count: Int) {
+    for i in 0..<count { y[i] = Self(x[i]) / divisor }
   }
 
   @inline(__always)

@@ -120,7 +120,7 @@ public final class Trainer<T: TrainingScalar> {
   /// One optimizer step on the global batch whose slice on this rank is `indices`.
   func takeStep(on indices: ArraySlice<Int>, globalBatch: Int, batchIndex: Int) throws {
     let P = network.parameterCount
-    gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+    gradients.withUnsafeMutableBufferPointer { $0.zero() }
     if !indices.isEmpty {
       let x: Tensor<T> = data.train.features(at: indices)
       let targets = self.targets(data.train, indices)

@@ -24,3 +24,50 @@ public enum GradientCheck {
     return worst
   }
 }
+
+extension GradientCheck {
+  /// Checks a layer's backward pass against finite differences of f(x, p) = sum(r * forward(x, p)) for a random
+  /// upstream gradient r. Inputs are drawn in [-1, 1] and kept at least `kinkMargin` away from 0, so that kinks at
+  /// 0 (ReLU, leaky ReLU, ReQU) are never crossed by the finite-difference step.
+  /// Returns the largest relative errors of dL/dp and dL/dx.
+  public static func layer<L: Layer>(
+    _ layer: L, batch: Int = 3, seed: UInt64 = 1, kinkMargin: Double = 1e-3, inputs: [Double]? = nil
+  ) -> (parameters: Double, input: Double) where L.T == Double {
+    let shape = [batch] + layer.inputShape
+    let n = shape.reduce(1, *)
+    var x = inputs ?? Reference.random(n, seed: seed)
+    for i in x.indices where abs(x[i]) < kinkMargin { x[i] = x[i] < 0 ? -kinkMargin * 10 : kinkMargin * 10 }
+    var rng = RandomSource(seed: seed, stream: 5)
+    var p = [Double](repeating: 0, count: layer.parameterCount)
+    p.withUnsafeMutableBufferPointer { layer.initialize($0, using: &rng) }
+    // Perturb the initial parameters so that no parameter sits at a special value (e.g. PReLU's slope).
+    for i in p.indices { p[i] += 0.1 * rng.uniform(-1, 1) }
+    let outShape = [batch] + layer.outputShape
+    let r = Reference.random(outShape.reduce(1, *), seed: seed + 100)
+
+    func f(_ x: [Double], _ p: [Double]) -> Double {
+      let y = p.withUnsafeBufferPointer { layer.forward(Tensor(shape: shape, scalars: x), parameters: $0) }
+      return zip(y.scalars, r).reduce(0) { $0 + $1.0 * $1.1 }
+    }
+    let xt = Tensor(shape: shape, scalars: x)
+    var dp = [Double](repeating: 0, count: p.count)
+    let dx: Tensor<Double>? = p.withUnsafeBufferPointer { pb in
+      let y = layer.forward(xt, parameters: pb)
+      return dp.withUnsafeMutableBufferPointer { dpb in
+        layer.backward(Tensor(shape: outShape, scalars: r), input: xt, output: y, parameters: pb, gradients: dpb,
+                       needsInputGradient: true)
+      }
+    }
+    let pe = p.isEmpty ? 0 : maxRelativeError(at: p, analytic: dp) { f(x, $0) }.error
+    let xe = maxRelativeError(at: x, analytic: dx!.scalars) { f($0, p) }.error
+    return (pe, xe)
+  }
+
+  /// Checks d(loss sum)/d(prediction) against finite differences.
+  public static func loss(_ loss: Loss, prediction: [Double], shape: [Int], targets: Targets<Double>) -> Double {
+    let analytic = loss.evaluate(Tensor(shape: shape, scalars: prediction), targets).gradient!.scalars
+    return maxRelativeError(at: prediction, analytic: analytic) {
+      loss.evaluate(Tensor(shape: shape, scalars: $0), targets, gradient: false).sum
+    }.error
+  }
+}

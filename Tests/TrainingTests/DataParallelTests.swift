@@ -1,0 +1,128 @@
+import Collectives
+import Datasets
+import Foundation
+import Layers
+import Testing
+import TensorCore
+import Training
+import _TestSupport
+
+/// Synthetic data: 50 samples of 2x3 "images" in 3 classes that depend on the features.
+func syntheticClassification(count: Int = 50, seed: UInt64 = 3) -> DataSplit {
+  var rng = RandomSource(seed: seed)
+  var x = [Double](), y = [Int32]()
+  for _ in 0..<count {
+    let row = (0..<6).map { _ in rng.uniform(-1, 1) }
+    x += row
+    y.append(Int32(row[0] + row[1] > 0.3 ? 2 : row[2] > 0 ? 1 : 0))
+  }
+  let train = Dataset(features: .reals(x), count: count, sampleShape: [1, 2, 3], labels: y, task: .classification,
+                      classCount: 3)
+  return DataSplit(name: "synthetic", train: train, test: train.subset(0..<min(10, count)))
+}
+
+func config(batchSize: Int = 16, epochs: Int = 2) -> TrainingConfig {
+  TrainingConfig(dataset: .corn, model: ModelSpec(kind: .mlp, hidden: [8, 5], activation: .tanh), loss: .crossEntropy,
+                 optimizer: OptimizerSpec(learningRate: 0.2, momentum: 0.9, nesterov: true, weightDecay: 1e-3),
+                 batchSize: batchSize, epochs: epochs, seed: 11)
+}
+
+@Suite struct DataParallelTests {
+  /// Parameters and metrics after `epochs` epochs on `size` in-process ranks.
+  func train<T: TrainingScalar>(_ type: T.Type, size: Int, data: DataSplit, config: TrainingConfig) throws
+    -> (parameters: [T], metrics: [EpochMetrics])
+  {
+    let results = try InProcessGroup.run(size: size) { comm -> ([T], [EpochMetrics]) in
+      let t = try Trainer<T>(config: config, data: data, communicator: comm)
+      var m: [EpochMetrics] = []
+      for _ in 0..<config.epochs { m.append(try t.runEpoch()) }
+      return (t.parameters, m)
+    }
+    // Every replica holds the same parameters, bit for bit.
+    for r in results.dropFirst() { #expect(r.0 == results[0].0) }
+    return results[0]
+  }
+
+  func relativeDifference<T: BinaryFloatingPoint>(_ a: [T], _ b: [T]) -> Double {
+    let scale = b.map { abs(Double($0)) }.max()!
+    return zip(a, b).map { abs(Double($0) - Double($1)) }.max()! / scale
+  }
+
+  /// 50 samples in batches of 16: the last batch holds 2, so with 3 or 4 ranks some ranks get no sample of it.
+  @Test(arguments: [2, 3, 4])
+  func nRanksTakeTheStepsOfOneRankOnTheWholeBatch(size: Int) throws {
+    let data = syntheticClassification()
+    let c = config()
+    let one = try train(Float.self, size: 1, data: data, config: c)
+    let many = try train(Float.self, size: size, data: data, config: c)
+    #expect(relativeDifference(many.parameters, one.parameters) < 1e-5)
+    for (a, b) in zip(many.metrics, one.metrics) {
+      #expect(abs(a.train.loss - b.train.loss) < 1e-5 * max(1, b.train.loss))
+      #expect(a.train.correct == b.train.correct)
+      #expect(a.test!.correct == b.test!.correct)
+    }
+    // In Double the only difference is summation order.
+    let oneD = try train(Double.self, size: 1, data: data, config: c)
+    let manyD = try train(Double.self, size: size, data: data, config: c)
+    #expect(relativeDifference(manyD.parameters, oneD.parameters) < 1e-13)
+  }
+
+  @Test func theLocalCommunicatorIsTheOneRankCase() throws {
+    let data = syntheticClassification()
+    let t = try Trainer<Double>(config: config(), data: data, communicator: LocalCommunicator())
+    for _ in 0..<2 { try t.trainEpoch() }
+    let inProcess = try train(Double.self, size: 1, data: data, config: config())
+    #expect(t.parameters == inProcess.parameters)
+  }
+
+  @Test func stepsPerEpochAndSamplesCountTheShortBatch() throws {
+    let t = try Trainer<Float>(config: config(), data: syntheticClassification(), communicator: LocalCommunicator())
+    #expect(t.batchesPerEpoch == 4)
+    let (samples, _) = try t.trainEpoch()
+    #expect(samples == 50 && t.step == 4)
+    var dropping = config()
+    dropping.dropLast = true
+    let d = try Trainer<Float>(config: dropping, data: syntheticClassification(), communicator: LocalCommunicator())
+    #expect(d.batchesPerEpoch == 3)
+  }
+
+  @Test func sameSeedSameRunOtherSeedOtherRun() throws {
+    let data = syntheticClassification()
+    let a = try train(Float.self, size: 2, data: data, config: config())
+    let b = try train(Float.self, size: 2, data: data, config: config())
+    var other = config()
+    other.seed = 12
+    let c = try train(Float.self, size: 2, data: data, config: other)
+    #expect(a.parameters == b.parameters)
+    #expect(a.parameters != c.parameters)
+  }
+
+  @Test func anExplodingLossStopsEveryRankWithTheStep() throws {
+    var c = config()
+    c.optimizer.learningRate = 1e30
+    c.optimizer.momentum = 0
+    c.optimizer.nesterov = false
+    let outcomes = try InProcessGroup.run(size: 3) { comm -> String in
+      let t = try Trainer<Float>(config: c, data: syntheticClassification(), communicator: comm)
+      do { try t.trainEpoch(); return "finished" } catch let e as NonFiniteLoss { return "\(e.epoch):\(e.step)" }
+    }
+    #expect(Set(outcomes).count == 1)
+    #expect(outcomes[0] != "finished")
+  }
+
+  @Test func badConfigurationsAreNamed() {
+    func message(_ c: TrainingConfig, _ d: DataSplit, ranks: Int = 1) -> String {
+      do {
+        _ = try InProcessGroup.run(size: ranks) { comm in try Trainer<Float>(config: c, data: d, communicator: comm) }
+        return "no error"
+      } catch { return "\(error)" }
+    }
+    let corn = try! Catalog.load(.corn)
+    var c = config()
+    #expect(message(c, corn).contains("--loss cross-entropy needs class labels"))
+    c.loss = .mse
+    c.model.kind = .softmax
+    #expect(message(c, syntheticClassification()).contains("--model softmax is trained with cross-entropy"))
+    #expect(message(config(), syntheticClassification(count: 3), ranks: 4).contains("3 training samples for 4 ranks"))
+  }
+}

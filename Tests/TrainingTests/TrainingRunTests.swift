@@ -1,0 +1,67 @@
+import Collectives
+import Datasets
+import Foundation
+import Testing
+import Training
+import _TestSupport
+
+@Suite struct TrainingRunTests {
+  /// A fast check that MNIST training learns (accuracy targets belong to the demo, not to tests).
+  @Test func mnistTrainingLowersTheLoss() throws {
+    guard FileManager.default.fileExists(atPath: DataCache.mnist5kPath) else {
+      Issue.record("\(DataCache.mnist5kPath) is missing: run `dpt data fetch` (scripts/test does) before the tests")
+      return
+    }
+    var c = TrainingConfig.defaults(for: .mnist)
+    c.model.hidden = [32]
+    c.batchSize = 32
+    let data = try Catalog.load(.mnist)
+    let small = DataSplit(name: "mnist", train: data.train.subset(0..<1000), test: data.test.subset(0..<200))
+    let t = try Trainer<Float>(config: c, data: small, communicator: LocalCommunicator())
+    let before = try t.evaluate(small.train)!
+    let after = try t.runEpoch().train
+    #expect(after.loss < 0.6 * before.loss, "loss \(before.loss) -> \(after.loss)")
+    #expect(after.accuracy > before.accuracy + 0.3)
+  }
+
+  @Test func regressionMetrics() throws {
+    let t = try Trainer<Double>(config: TrainingConfig.defaults(for: .corn), data: try Catalog.load(.corn),
+                                communicator: LocalCommunicator())
+    let m = try t.runEpoch()
+    #expect(m.test == nil)
+    #expect(abs(m.train.rmse - m.train.loss.squareRoot()) < 1e-12)  // one target: MSE = RMSE^2
+    let mean = 57.0, sst = [40.0, 44, 46, 48, 52, 58, 60, 68, 74, 80].reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+    #expect(abs(m.train.totalSumOfSquares - sst) < 1e-9)
+    #expect(abs(m.train.r2 - (1 - m.train.squaredErrorSum / sst)) < 1e-12)
+  }
+
+  @Test func runLogFiles() throws {
+    let dir = TemporaryDirectory()
+    let t = try Trainer<Float>(config: config(), data: syntheticClassification(), communicator: LocalCommunicator())
+    let log = try RunLog(directory: dir.file("run"), config: t.config.json(worldSize: 1))
+    for _ in 0..<2 { try log.append(try t.runEpoch().json) }
+    let lines = try String(contentsOfFile: dir.file("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+    #expect(lines.count == 2)
+    let first = try JSON.parse(String(lines[0]))
+    for key in ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "samples_per_sec"] {
+      #expect(first[key]?.double != nil, "\(key)")
+    }
+    let csv = try String(contentsOfFile: dir.file("run/metrics.csv"), encoding: .utf8).split(separator: "\n")
+    #expect(csv.count == 3 && csv[0].hasPrefix("epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec"))
+    let cfg = try JSON.parse(try String(contentsOfFile: dir.file("run/config.json"), encoding: .utf8))
+    #expect(cfg["model"]?.string == "mlp" && cfg["batch_size"]?.double == 16 && cfg["world_size"]?.double == 1)
+    #expect(TemporaryDirectory.list(dir.file("run")) == ["config.json", "metrics.csv", "metrics.jsonl"])
+  }
+
+  @Test func jsonRoundTrip() throws {
+    let v = JSON.object([("a", .number(1.5)), ("b", .array([.null, .bool(true), .string("x\"y\n")])), ("c", .number(3))])
+    #expect(v.serialized() == #"{"a":1.5,"b":[null,true,"x\"y\n"],"c":3}"#)
+    #expect(try JSON.parse(v.serialized()) == v)
+    #expect(try JSON.parse(v.serialized(pretty: true)) == v)
+    #expect(JSON.number(.nan).serialized() == "null")
+  }
+}
+
+extension TemporaryDirectory {
+  static func list(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+}
