@@ -45,6 +45,8 @@ public final class Trainer<T: TrainingScalar> {
   /// The flat gradient buffer plus one slot for the batch's loss sum.
   var gradients: [T]
   public var optimizer: any Optimizer<T>
+  /// Where this rank's training time went since the last `resetPhaseTimes`.
+  public internal(set) var phaseTimes = PhaseTimes()
   /// Completed epochs.
   public internal(set) var epoch = 0
   /// Optimizer steps taken.
@@ -120,13 +122,17 @@ public final class Trainer<T: TrainingScalar> {
   /// One optimizer step on the global batch whose slice on this rank is `indices`.
   func takeStep(on indices: ArraySlice<Int>, globalBatch: Int, batchIndex: Int) throws {
     let P = network.parameterCount
+    var clock = PhaseClock()
     gradients.withUnsafeMutableBufferPointer { $0.zero() }
     if !indices.isEmpty {
       let x: Tensor<T> = data.train.features(at: indices)
       let targets = self.targets(data.train, indices)
+      phaseTimes.data += clock.lap()
       parameters.withUnsafeBufferPointer { p in
         let a = network.forward(x, parameters: p)
+        phaseTimes.forward += clock.lap()
         let value = config.loss.evaluate(a[a.count - 1], targets)
+        phaseTimes.loss += clock.lap()
         var dy = value.gradient!
         // d(mean loss over the global batch)/d(output) = d(sum over my samples)/d(output) / globalBatch.
         dy.withUnsafeMutableBufferPointer { T.scal($0.count, 1 / T(globalBatch), Tensor.base($0)) }
@@ -134,9 +140,11 @@ public final class Trainer<T: TrainingScalar> {
           network.backward(dy, activations: a, parameters: p, gradients: UnsafeMutableBufferPointer(rebasing: g[0..<P]))
           g[P] = T(value.sum)
         }
+        phaseTimes.backward += clock.lap()
       }
     }
     try communicator.allReduce(&gradients)
+    phaseTimes.allReduce += clock.lap()
     let lossSum = Double(gradients[P])
     guard lossSum.isFinite else {
       throw NonFiniteLoss(epoch: epoch + 1, step: batchIndex + 1, loss: lossSum, learningRate: optimizer.learningRate)
@@ -146,6 +154,7 @@ public final class Trainer<T: TrainingScalar> {
         optimizer.step(parameters: p, gradients: UnsafeBufferPointer(rebasing: g[0..<P]))
       }
     }
+    phaseTimes.optimizer += clock.lap()
     step += 1
   }
 
@@ -200,6 +209,8 @@ public final class Trainer<T: TrainingScalar> {
     return total
   }
 
+  public func resetPhaseTimes() { phaseTimes = PhaseTimes() }
+
   /// Trains one epoch, then evaluates the training and test sets.
   public func runEpoch(progress: ((_ step: Int, _ steps: Int) -> Void)? = nil) throws -> EpochMetrics {
     let lr = optimizer.learningRate
@@ -220,6 +231,35 @@ public final class Trainer<T: TrainingScalar> {
     let out = parameters.withUnsafeBufferPointer { network.predict(x, parameters: $0) }
     let w = out.sampleSize
     return (0..<rows.count).map { i in (0..<w).map { Double(out.scalars[i * w + $0]) } }
+  }
+}
+
+/// Seconds this rank spent in each phase of the training steps.
+public struct PhaseTimes: Sendable {
+  /// Gathering and converting the batch.
+  public var data = 0.0
+  public var forward = 0.0
+  public var loss = 0.0
+  public var backward = 0.0
+  /// The gradient all-reduce, including waiting for slower ranks.
+  public var allReduce = 0.0
+  public var optimizer = 0.0
+
+  public init() {}
+
+  public var named: [(String, Double)] {
+    [("data", data), ("forward", forward), ("loss", loss), ("backward", backward), ("allreduce", allReduce),
+     ("optimizer", optimizer)]
+  }
+}
+
+/// Laps of a monotonic clock.
+struct PhaseClock {
+  private var last = Clock.now()
+  mutating func lap() -> Double {
+    let now = Clock.now()
+    defer { last = now }
+    return now - last
   }
 }
 
