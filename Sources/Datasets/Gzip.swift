@@ -5,17 +5,22 @@ import _CZlib
 public enum FileBytes {
   /// The bytes of `path`, inflated when the file starts with the gzip magic number (1f 8b).
   public static func read(_ path: String) throws -> [UInt8] {
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-      let exists = FileManager.default.fileExists(atPath: path)
-      throw DataError(exists ? "\(path): cannot be read (check its permissions)"
-                             : "\(path): no such file (check the path, or run `dpt data fetch`)")
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+      throw DataError("\(path): no such file (check the path, or run `dpt data fetch`)")
     }
-    defer { try? handle.close() }
-    let data: Data
-    do { data = try handle.readToEnd() ?? Data() } catch {
-      throw DataError("\(path): read failed: \(error.localizedDescription)")
+    guard !isDirectory.boolValue else { throw DataError("\(path): is a folder, not a file") }
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw DataError("\(path): cannot be read (\(String(cString: strerror(errno))))") }
+    defer { close(fd) }
+    var raw = [UInt8]()
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+      let n = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+      if n < 0 { throw DataError("\(path): read failed (\(String(cString: strerror(errno))))") }
+      if n == 0 { break }
+      raw.append(contentsOf: chunk[0..<n])
     }
-    let raw = [UInt8](data)
     if raw.count >= 2 && raw[0] == 0x1F && raw[1] == 0x8B { return try gunzip(raw, path: path) }
     return raw
   }

@@ -73,6 +73,7 @@ import _TestSupport
     BadInput(arguments: ["--dataset", "corn", "--batch-size", "0"], message: "--batch-size must be at least 1"),
     BadInput(arguments: ["--dataset", "corn", "--epochs", "0"], message: "--epochs must be at least 1"),
     BadInput(arguments: ["--dataset", "nope"], message: "unknown data set"),
+    BadInput(arguments: ["--dataset", "csv:/tmp"], message: "/tmp: is a folder, not a file"),
     BadInput(arguments: ["--dataset", "corn", "--loss", "cross-entropy"], message: "needs class labels"),
     BadInput(arguments: ["--dataset", "corn", "--nesterov"], message: "--nesterov needs --momentum > 0"),
     BadInput(arguments: ["--dataset", "corn", "--hidden", "0,4", "--model", "mlp"], message: "--hidden must list positive widths"),
