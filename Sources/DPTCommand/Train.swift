@@ -25,11 +25,15 @@ struct Train: ParsableCommand {
   @Flag(help: "After each epoch, print where rank 0's training time went (data, forward, loss, backward, allreduce, optimizer).")
   var profile = false
 
+  @Option(help: "Feature rows for the closed-form comparison of a linear model, e.g. \"6,4;10,5;14,8\" (corn's default is the course's rows).")
+  var predict: String?
+
   @Option(help: "Print every N-th epoch's row (and the last); the log files keep every epoch.")
   var printEvery: Int = 1
 
   func validate() throws {
     if printEvery < 1 { throw ValidationError("--print-every must be at least 1 (got \(printEvery))") }
+    if let p = predict { _ = try parsePredictRows(p) }
   }
 
   func run() throws {
@@ -41,11 +45,12 @@ struct Train: ParsableCommand {
     var console = Console(isRoot: comm.isRoot, jsonOutput: json)
     // Everything that can fail on bad input happens inside `agree`: if it fails on any rank, every rank stops here
     // with the same message, before any log file is written.
-    let (trainer, log) = try comm.agree { () throws -> (Trainer<Float>, RunLog?) in
+    let (trainer, log, rows) = try comm.agree { () throws -> (Trainer<Float>, RunLog?, [[Double]]) in
       let data = try Catalog.load(config.dataset, testFraction: config.testFraction, seed: config.seed)
       let trainer = try Trainer<Float>(config: config, data: data, communicator: comm)
+      let rows = try predictionRows(predict, source: config.dataset, features: data.train.featureCount)
       let log = try comm.isRoot ? logDir.map { try RunLog(directory: $0, config: config.json(worldSize: comm.size)) } : nil
-      return (trainer, log)
+      return (trainer, log, rows)
     }
     console.say(Report.header(trainer))
     let table = EpochTable(task: trainer.data.train.task)
@@ -63,7 +68,25 @@ struct Train: ParsableCommand {
     // Every rank's peak memory, gathered on rank 0 (a collective: every rank takes part).
     let peaks = try comm.allGather(Array(String(ProcessMemory.peakResidentMiB ?? .nan).utf8))
       .map { Double(String(decoding: $0, as: UTF8.self)) ?? .nan }
-    if json { console.result(Report.summary(trainer, history, peakMemory: peaks).serialized()) }
+    // A linear model trained with MSE: the closed-form solution of the same problem beside it.
+    let comparison = try ClosedFormComparison.make(trainer, predict: rows)
+    if let c = comparison, !json {
+      console.say("")
+      console.say(Report.comparisonTitle(c, trainer))
+      for line in Report.linearModel([("closed form", c.closedForm), ("SGD", c.sgd)], fit: c.fit) { console.say(line) }
+      console.say("  largest |parameter difference|: \(Report.number(c.maxParameterDifference).trimmingCharacters(in: .whitespaces))")
+      for w in c.fit.warnings { console.say("warning: \(w)") }
+    }
+    if json {
+      var summary = Report.summary(trainer, history, peakMemory: peaks)
+      if let c = comparison, case .object(var o) = summary {
+        o += c.closedForm.jsonFields + Report.fitFields(c.fit)
+        o += [("lambda", JSON(c.lambda)), ("sgd", .object(c.sgd.jsonFields)),
+              ("max_abs_parameter_difference", JSON(c.maxParameterDifference))]
+        summary = .object(o)
+      }
+      console.result(summary.serialized())
+    }
   }
 }
 
@@ -75,6 +98,15 @@ enum Report {
     let ranks = t.worldSize == 1 ? "1 rank" : "\(t.worldSize) ranks"
     let scaled = t.standardization != nil ? ", standardised features" : ""
     return "\(d.name): \(sets)\(scaled) | \(c.model) (\(t.network.parameterCount) parameters), \(c.loss.rawValue) | \(t.optimizer.summary) | batch \(c.batchSize) | \(ranks)"
+  }
+
+  static func comparisonTitle<T>(_ c: ClosedFormComparison, _ t: Trainer<T>) -> String {
+    let wd = t.config.optimizer.weightDecay
+    let penalty = wd == 0 ? "no penalty (weight decay 0)"
+      : String(format: "ridge lambda = n k wd / 2 = %d x %d x %g / 2 = %g%@", t.data.train.count, c.closedForm.outputs, wd, c.lambda,
+               t.config.optimizer.decayBiases ? ", intercept penalised (--decay-bias true)" : ", intercept not penalised")
+    let scaled = t.standardization != nil ? "; both fitted on standardised features, shown in original units" : ""
+    return "closed form (\(c.fit.method.rawValue): \(c.fit.reason)) beside SGD: \(penalty)\(scaled)"
   }
 
   /// "data 0.062s (9%) | forward 0.290s (41%) | ..."

@@ -5,15 +5,58 @@ import Training
 
 extension ModelKind: ExpressibleByArgument {}
 
-/// The options that define a training run, shared by `train` (and the commands built on it).
-struct TrainingOptions: ParsableArguments {
-  @Option(help: "mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column).")
+/// Which rows a run uses: the data set, its split and the feature scaling. `train` and `lstsq` share it, so the
+/// closed form is fitted on exactly the rows SGD trains on.
+struct DataOptions: ParsableArguments {
+  @Option(help: "mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | synthetic:ROWS,FEATURES.")
   var dataset: String = "mnist"
 
   @Option(help: ArgumentHelp(
     "Fraction of a table's rows held out as the test set, chosen by --seed (default 0.2; corn 0).",
-    discussion: "Applies to mnist, corn and csv:PATH; the IDX data sets have their own test files."))
+    discussion: "Applies to mnist, corn, csv:PATH and synthetic; the IDX data sets have their own test files."))
   var testFraction: Double?
+
+  @Option(help: "Seed of initialisation, shuffling and the train/test split.")
+  var seed: UInt64 = 0
+
+  @Flag(inversion: .prefixedNo, help: "Standardise table features with the training rows' mean and std (train: default on for tables; lstsq: off).")
+  var standardize: Bool?
+
+  func validate() throws {
+    if let f = testFraction, !(f >= 0 && f < 1) { throw ValidationError("--test-fraction must be in [0, 1) (got \(f))") }
+    if testFraction != nil, !(try source).isTable {
+      throw ValidationError("--test-fraction applies to tables (mnist, corn, csv:PATH, synthetic); \(dataset) has its own test files")
+    }
+  }
+
+  var source: DatasetSource {
+    get throws {
+      do { return try DatasetSource(dataset) } catch { throw ValidationError("\(error)") }
+    }
+  }
+}
+
+/// Parses `--predict "6,4;10,5;14,8"`: rows separated by ';', values by ','.
+func parsePredictRows(_ text: String) throws -> [[Double]] {
+  let rows = text.split(separator: ";").map { $0.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) } }
+  guard !rows.isEmpty, rows.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0 != nil && $0!.isFinite } }) else {
+    throw ValidationError("--predict takes rows of numbers such as \"6,4;10,5;14,8\" (got '\(text)')")
+  }
+  return rows.map { $0.map { $0! } }
+}
+
+/// The rows to predict: --predict, else the course's rows for corn, else none. Checks their width.
+func predictionRows(_ text: String?, source: DatasetSource, features: Int) throws -> [[Double]] {
+  let rows = try text.map(parsePredictRows) ?? (source == .corn ? Corn.predictionRows : [])
+  if let bad = rows.firstIndex(where: { $0.count != features }) {
+    throw TrainingError("--predict row \(bad + 1) has \(rows[bad].count) values; \(source) has \(features) features")
+  }
+  return rows
+}
+
+/// The options that define a training run, shared by `train` (and the commands built on it).
+struct TrainingOptions: ParsableArguments {
+  @OptionGroup var data: DataOptions
 
   @Option(help: "linear | softmax | mlp (default: mlp for images, linear for tables).")
   var model: ModelKind?
@@ -33,7 +76,7 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "Learning rate (default 0.1).")
   var lr: Double?
 
-  @Option(help: "Momentum (default 0.9 for images, 0 for tables).")
+  @Option(help: "Momentum (default 0.9).")
   var momentum: Double?
 
   @Flag(help: "Nesterov momentum (needs --momentum > 0).")
@@ -41,7 +84,11 @@ struct TrainingOptions: ParsableArguments {
 
   @Option(help: ArgumentHelp(
     "L2 weight decay wd, added to the gradient as wd * p (default 5e-4 for images, 0 for tables).",
-    discussion: "SGD then minimises mean loss + (wd/2) ||p||^2 over the decayed parameters."))
+    discussion: """
+      SGD then minimises mean loss + (wd/2) ||p||^2 over the decayed parameters. For --model linear --loss mse on n
+      training rows with k outputs that is the ridge problem of `dpt lstsq --ridge LAMBDA` with LAMBDA = n k wd / 2
+      (add --penalize-intercept when --decay-bias is true, the default).
+      """))
   var weightDecay: Double?
 
   @Option(help: "Whether weight decay applies to biases too (PyTorch's default: true).")
@@ -52,12 +99,6 @@ struct TrainingOptions: ParsableArguments {
 
   @Option(help: "Passes over the training set (default 5 for images, 500 for tables).")
   var epochs: Int?
-
-  @Option(help: "Seed of initialisation, shuffling and the train/test split.")
-  var seed: UInt64 = 0
-
-  @Flag(inversion: .prefixedNo, help: "Standardise table features with the training rows' mean and std (default on for tables).")
-  var standardize: Bool?
 
   @Flag(help: "Leave out the last, short batch of each epoch.")
   var dropLast = false
@@ -73,23 +114,13 @@ struct TrainingOptions: ParsableArguments {
     }
     if let b = batchSize, b <= 0 { throw ValidationError("--batch-size must be at least 1 (got \(b))") }
     if let e = epochs, e <= 0 { throw ValidationError("--epochs must be at least 1 (got \(e))") }
-    if let f = testFraction, !(f >= 0 && f < 1) { throw ValidationError("--test-fraction must be in [0, 1) (got \(f))") }
-    if testFraction != nil, !(try source).isTable {
-      throw ValidationError("--test-fraction applies to tables (mnist, corn, csv:PATH); \(dataset) has its own test files")
-    }
     if !(leakySlope.isFinite) { throw ValidationError("--leaky-slope must be a number") }
     _ = try hiddenWidths()
     _ = try parsedActivation()
     _ = try parsedLoss()
   }
 
-  var source: DatasetSource {
-    get throws {
-      do { return try DatasetSource(dataset) } catch { throw ValidationError("\(error)") }
-    }
-  }
-
-  var defaults: TrainingConfig { TrainingConfig.defaults(for: (try? source) ?? .mnist) }
+  var defaults: TrainingConfig { TrainingConfig.defaults(for: (try? data.source) ?? .mnist) }
 
   func hiddenWidths() throws -> [Int] {
     let parts = hidden.split(separator: ",", omittingEmptySubsequences: false)
@@ -123,8 +154,8 @@ struct TrainingOptions: ParsableArguments {
 
   /// The run's configuration: the flags given, the data set's defaults for the rest.
   func makeConfig() throws -> TrainingConfig {
-    var c = TrainingConfig.defaults(for: try source)
-    c.testFraction = testFraction
+    var c = TrainingConfig.defaults(for: try data.source)
+    c.testFraction = data.testFraction
     if let model {
       c.model.kind = model
       if model != .mlp { c.model.hidden = [] }
@@ -143,8 +174,8 @@ struct TrainingOptions: ParsableArguments {
     c.optimizer.decayBiases = decayBias
     if let batchSize { c.batchSize = batchSize }
     if let epochs { c.epochs = epochs }
-    c.seed = seed
-    if let standardize { c.standardize = standardize }
+    c.seed = data.seed
+    if let standardize = data.standardize { c.standardize = standardize }
     c.dropLast = dropLast
     return c
   }

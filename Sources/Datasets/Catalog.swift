@@ -13,6 +13,8 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
   case idx(directory: String)
   /// Any numeric CSV, optional header, target in the last column.
   case csv(path: String)
+  /// Generated regression data, N rows x D features (see `Synthetic`), e.g. `synthetic:1000000,100`.
+  case synthetic(rows: Int, features: Int)
 
   /// Parses `mnist`, `fashion-mnist`, `corn`, `idx:DIR` or `csv:PATH`.
   public init(_ text: String) throws {
@@ -23,7 +25,15 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
     default:
       if text.hasPrefix("idx:"), text.count > 4 { self = .idx(directory: String(text.dropFirst(4))); return }
       if text.hasPrefix("csv:"), text.count > 4 { self = .csv(path: String(text.dropFirst(4))); return }
-      throw DataError("--dataset '\(text)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR or csv:PATH)")
+      if text.hasPrefix("synthetic:") {
+        let parts = text.dropFirst(10).split(separator: ",").map { Int($0) }
+        guard parts.count == 2, let n = parts[0], let d = parts[1], n > 0, d > 0 else {
+          throw DataError("--dataset '\(text)': use synthetic:ROWS,FEATURES with positive integers, e.g. synthetic:10000,20")
+        }
+        self = .synthetic(rows: n, features: d)
+        return
+      }
+      throw DataError("--dataset '\(text)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH or synthetic:N,D)")
     }
   }
 
@@ -34,24 +44,31 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
     case .corn: "corn"
     case .idx(let d): "idx:\(d)"
     case .csv(let p): "csv:\(p)"
+    case .synthetic(let n, let d): "synthetic:\(n),\(d)"
     }
   }
 
   /// Tables are split into train and test by `--test-fraction`; IDX sets come with their own test files.
   public var isTable: Bool {
     switch self {
-    case .mnist, .corn, .csv: true
+    case .mnist, .corn, .csv, .synthetic: true
     case .fashionMNIST, .idx: false
     }
   }
 
-  /// The held-out fraction when `--test-fraction` is not given: corn trains on all 10 rows, as the course does.
-  public var defaultTestFraction: Double { self == .corn ? 0 : 0.2 }
+  /// The held-out fraction when `--test-fraction` is not given: corn trains on all 10 rows, as the course does, and
+  /// generated data on all its rows (ask for a split with --test-fraction).
+  public var defaultTestFraction: Double {
+    switch self {
+    case .corn, .synthetic: 0
+    default: 0.2
+    }
+  }
 
   public var task: Task {
     switch self {
     case .mnist, .fashionMNIST, .idx: .classification
-    case .corn, .csv: .regression
+    case .corn, .csv, .synthetic: .regression
     }
   }
 }
@@ -81,6 +98,9 @@ public enum Catalog {
                        testFraction: fraction, seed: seed)
     case .csv(let path):
       return try split(regressionTable(try NumericTable.read(path), path: path), name: source.description,
+                       testFraction: fraction, seed: seed)
+    case .synthetic(let n, let d):
+      return try split(Synthetic.dataset(rows: n, features: d, seed: seed), name: source.description,
                        testFraction: fraction, seed: seed)
     }
   }
@@ -124,7 +144,7 @@ public enum Catalog {
       labels.append(Int32(label))
     }
     return Dataset(features: .bytes(pixels, divisor: 255), count: table.rows, sampleShape: [1, 28, 28],
-                   labels: labels, task: .classification, classCount: 10)
+                   labels: labels, task: .classification, classCount: 10, featureNames: pixelNames(784))
   }
 
   /// Shuffles the rows with the seed and holds out the first `testFraction` of them as the test set.
@@ -164,10 +184,13 @@ public enum Catalog {
     let classes = Int(max(train.labels.max() ?? 0, test.labels.max() ?? 0)) + 1
     func dataset(_ p: (pixels: [UInt8], labels: [Int32], shape: [Int])) -> Dataset {
       Dataset(features: .bytes(p.pixels, divisor: 255), count: p.labels.count, sampleShape: [1] + p.shape,
-              labels: p.labels, task: .classification, classCount: classes)
+              labels: p.labels, task: .classification, classCount: classes,
+              featureNames: pixelNames(p.shape.reduce(1, *)))
     }
     return DataSplit(name: name, train: dataset(train), test: dataset(test))
   }
+
+  static func pixelNames(_ n: Int) -> [String] { (0..<n).map { "pixel \($0)" } }
 
   /// Reads an images file (n, rows, cols) and its labels file (n) and checks that they agree.
   public static func imagesAndLabels(images: String, labels: String) throws

@@ -124,7 +124,7 @@ public struct TrainingConfig: Sendable {
     case .regression:
       return TrainingConfig(
         dataset: dataset, standardize: true, model: ModelSpec(kind: .linear), loss: .mse,
-        optimizer: OptimizerSpec(learningRate: 0.1), batchSize: 32, epochs: 500)
+        optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9), batchSize: 32, epochs: 500)
     }
   }
 

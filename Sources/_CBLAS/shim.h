@@ -13,6 +13,9 @@ void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const in
             int *info, size_t uplo_len);
 // Cholesky factorisation A = U^T U (or L L^T).
 void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t uplo_len);
+// Solve with the Cholesky factor from dpotrf.
+void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda, double *b,
+             const int *ldb, int *info, size_t uplo_len);
 // Reciprocal condition number (1-norm) of an SPD matrix from its Cholesky factor.
 void dpocon_(const char *uplo, const int *n, const double *a, const int *lda, const double *anorm, double *rcond,
              double *work, int *iwork, int *info, size_t uplo_len);

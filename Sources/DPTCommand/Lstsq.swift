@@ -1,0 +1,186 @@
+import ArgumentParser
+import Collectives
+import Datasets
+import Foundation
+import Training
+
+extension LeastSquaresMethod: ExpressibleByArgument {}
+
+struct Lstsq: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "lstsq",
+    abstract: "Closed-form least squares or ridge regression, distributed like the training.",
+    discussion: """
+      Solves min ||X theta - Y||^2 + LAMBDA ||theta||^2 (the intercept unpenalised unless --penalize-intercept) on
+      the training rows `dpt train` would use (same --dataset, --test-fraction, --seed). Each rank forms its rows'
+      Gram matrix with dsyrk, one all-reduce, one Cholesky solve (normal); or each rank takes the QR factorisation of
+      its rows and rank 0 factors the stacked R factors again (qr, TSQR). auto uses the normal equations unless
+      cond(X^T X) > 1e8, and says why.
+
+      SGD with `--weight-decay wd` on `--model linear --loss mse` solves the same problem with LAMBDA = n k wd / 2
+      (n training rows, k outputs); with --decay-bias true (the default) the intercept is penalised too.
+
+      Examples:
+        dpt lstsq --dataset corn --predict "6,4;10,5;14,8"
+        mpirun -np 2 dpt lstsq --dataset mnist --ridge 10 --json
+        mpirun -np 2 dpt lstsq --dataset synthetic:1000000,100 --no-intercept --method qr
+      """)
+
+  @OptionGroup var data: DataOptions
+
+  @Option(help: "Ridge penalty LAMBDA >= 0.")
+  var ridge: Double = 0
+
+  @Flag(help: "Apply the ridge penalty to the intercept too (as SGD's weight decay does with --decay-bias true).")
+  var penalizeIntercept = false
+
+  @Option(help: "auto | normal | qr")
+  var method: LeastSquaresMethod = .auto
+
+  @Flag(inversion: .prefixedNo, help: "Fit an intercept.")
+  var intercept = true
+
+  @Option(help: "Feature rows to predict, e.g. \"6,4;10,5;14,8\" (corn's default is the course's three rows).")
+  var predict: String?
+
+  @Flag(help: "Print the result as one JSON object on stdout.")
+  var json = false
+
+  func validate() throws {
+    guard ridge >= 0, ridge.isFinite else { throw ValidationError("--ridge must be >= 0 (got \(ridge))") }
+    if let p = predict { _ = try parsePredictRows(p) }
+  }
+
+  func run() throws {
+    let source = try data.source
+    try Launch.withWorld { comm in try solve(source, comm) }
+  }
+
+  func solve(_ source: DatasetSource, _ comm: any Communicator) throws {
+    let console = Console(isRoot: comm.isRoot, jsonOutput: json)
+    let (split, scaling, block, rows) = try comm.agree { () throws -> (DataSplit?, Standardization?, DesignBlock, [[Double]]) in
+      // Synthetic rows without a test set: each rank generates only its own rows.
+      if case .synthetic(let n, let d) = source, (data.testFraction ?? 0) == 0, data.standardize != true {
+        let mine = Sharding.slice(0..<n, rank: comm.rank, size: comm.size)
+        let (x, y) = Synthetic.rows(mine, features: d, seed: data.seed)
+        let w = (intercept ? 1 : 0) + d + 1
+        var v = [Double](repeating: 0, count: mine.count * w)
+        for r in 0..<mine.count {
+          var o = r * w
+          if intercept { v[o] = 1; o += 1 }
+          for j in 0..<d { v[o + j] = x[r * d + j] }
+          v[o + d] = y[r]
+        }
+        let block = DesignBlock(rows: mine.count, features: d, outputs: 1, intercept: intercept, values: v)
+        return (nil, nil, block, try predictionRows(predict, source: source, features: d))
+      }
+      var split = try Catalog.load(source, testFraction: data.testFraction, seed: data.seed)
+      var scaling: Standardization? = nil
+      if data.standardize == true, case .reals = split.train.features {
+        scaling = Standardization(fitting: split.train)
+        split = DataSplit(name: split.name, train: scaling!.apply(split.train), test: scaling!.apply(split.test))
+      }
+      let mine = Sharding.slice(0..<split.train.count, rank: comm.rank, size: comm.size)
+      let rows = try predictionRows(predict, source: source, features: split.train.featureCount)
+      return (split, scaling, DesignBlock(split.train, rows: mine, intercept: intercept), rows)
+    }
+    if scaling != nil && !intercept { throw CommandError("--standardize needs the intercept (drop --no-intercept)") }
+    let options = LeastSquaresOptions(method: method, ridge: ridge, penalizeIntercept: penalizeIntercept)
+    let fit = try LeastSquares.fit(block, options: options, communicator: comm)
+    var summary: LinearModelSummary? = nil
+    if let split {
+      summary = try LinearModelSummary.make(
+        theta: fit.theta, outputs: fit.outputs, names: fit.names, split: split, scaling: scaling, predict: rows,
+        inverseGram: fit.inverseGram, communicator: comm)
+    }
+    if json {
+      var o: [(String, JSON)] = [("dataset", JSON(source.description)), ("rows", JSON(fit.rows)),
+                                 ("features", JSON(block.features)), ("outputs", JSON(fit.outputs))]
+      if let summary {
+        o += summary.jsonFields
+      } else {
+        let k = fit.outputs, offset = intercept ? k : 0
+        o += [("coefficients", JSON(Array(fit.theta.dropFirst(offset)))),
+              ("intercept", intercept ? JSON(fit.theta[0]) : .null),
+              ("predictions", JSON(rows.map { fit.predict($0)[0] }))]
+      }
+      o += Report.fitFields(fit)
+      console.result(JSON.object(o).serialized())
+      return
+    }
+    let sets = split.map { s in s.test.count > 0 ? "\(s.train.count) train / \(s.test.count) test rows" : "\(s.train.count) rows" } ?? "\(fit.rows) rows"
+    console.say("\(source): \(sets), \(block.features) features\(intercept ? " + intercept" : ""), \(fit.outputs) output\(fit.outputs == 1 ? "" : "s")\(scaling != nil ? ", standardised features" : "")\(ridge > 0 ? ", ridge \(ridge)" : "")")
+    console.say("method: \(fit.method.rawValue) (\(fit.reason)); \(String(format: "%.3f", fit.seconds)) s on \(comm.size) rank\(comm.size == 1 ? "" : "s")")
+    if let summary {
+      for line in Report.linearModel([("closed form", summary)], fit: fit) { console.say(line) }
+    } else {
+      console.say(String(format: "condition number ~ %.3g, rank %d", fit.conditionNumber, fit.rank))
+      if fit.parameters <= 20 {
+        for (name, v) in zip(fit.names, fit.theta) { console.say("  " + Report.pad(name, 14, left: true) + Report.number(v)) }
+      }
+    }
+    for w in fit.warnings { console.say("warning: \(w)") }
+  }
+}
+
+extension Report {
+  /// The facts about a closed-form fit: condition_number, method, ...
+  static func fitFields(_ fit: LeastSquaresFit) -> [(String, JSON)] {
+    [("condition_number", JSON(fit.conditionNumber)), ("method", JSON(fit.method.rawValue)),
+     ("method_reason", JSON(fit.reason)), ("rank", JSON(fit.rank)), ("ridge", JSON(fit.ridge)),
+     ("solve_seconds", JSON(fit.seconds)), ("warnings", .array(fit.warnings.map { JSON($0) }))]
+  }
+
+  static func pad(_ s: String, _ w: Int, left: Bool = false) -> String {
+    s.count >= w ? s + " " : (left ? s + String(repeating: " ", count: w - s.count) : String(repeating: " ", count: w - s.count) + s)
+  }
+
+  static func number(_ x: Double?) -> String {
+    guard let x else { return pad("-", 14) }
+    let a = abs(x)
+    return pad(a != 0 && (a < 1e-4 || a >= 1e7) ? String(format: "%.6e", x) : String(format: "%.6f", x), 14)
+  }
+
+  /// Side-by-side table of one or more linear models (columns), with the terms, fit quality and predictions.
+  static func linearModel(_ models: [(String, LinearModelSummary)], fit: LeastSquaresFit) -> [String] {
+    let first = models[0].1
+    let k = first.outputs, p = first.theta.count / k
+    var lines: [String] = []
+    let title = pad("", 16, left: true) + models.map { pad($0.0, 14) }.joined()
+    let withErrors = models.count == 1 && first.standardErrors != nil
+    lines.append(title + (withErrors ? pad("std error", 14) + pad("t", 10) : "") + (models.count == 2 ? pad("|difference|", 14) : ""))
+    if p <= 30 {
+      for c in 0..<k {
+        for i in 0..<p {
+          let name = (k > 1 ? "[\(c)] " : "") + (i < first.names.count ? first.names[i] : "x\(i)")
+          var line = "  " + pad(name, 14, left: true) + models.map { number($0.1.theta[i * k + c]) }.joined()
+          if withErrors, let se = first.standardErrors {
+            line += number(se[i]) + pad(String(format: "%.2f", first.theta[i] / se[i]), 10)
+          }
+          if models.count == 2 { line += number(abs(models[0].1.theta[i * k + c] - models[1].1.theta[i * k + c])) }
+          lines.append(line)
+        }
+      }
+    } else {
+      lines.append("  (\(p) x \(k) coefficients: see --json)")
+    }
+    func row(_ name: String, _ f: (LinearModelSummary) -> Double?) {
+      lines.append("  " + pad(name, 14, left: true) + models.map { number(f($0.1)) }.joined())
+    }
+    row("train MSE") { $0.train.mse }
+    row("test MSE") { $0.test?.mse }
+    row("R^2 (train)") { $0.train.r2 }
+    if first.test != nil { row("R^2 (test)") { $0.test?.r2 } }
+    if first.train.accuracy != nil {
+      row("train acc") { $0.train.accuracy }
+      row("test acc") { $0.test?.accuracy }
+    }
+    for (j, _) in first.predictions.enumerated() {
+      for c in 0..<k where k <= 3 {
+        row("predict #\(j + 1)\(k > 1 ? "[\(c)]" : "")") { $0.predictions[j][c] }
+      }
+    }
+    lines.append(String(format: "  condition number ~ %.3g, rank %d of %d", fit.conditionNumber, fit.rank, fit.parameters))
+    return lines
+  }
+}
