@@ -169,6 +169,8 @@ extension Report {
     }
     row("train MSE") { $0.train.mse }
     row("test MSE") { $0.test?.mse }
+    row("train RMSE") { $0.train.rmse }
+    row("test RMSE") { $0.test?.rmse }
     row("R^2 (train)") { $0.train.r2 }
     if first.test != nil { row("R^2 (test)") { $0.test?.r2 } }
     if first.train.accuracy != nil {

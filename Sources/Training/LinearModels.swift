@@ -51,6 +51,8 @@ public struct LinearModelSummary: Sendable {
       ("predictions", .array(predictions.map(vector))),
       ("train_mse", JSON(train.mse)),
       ("test_mse", JSON(test?.mse)),
+      ("train_rmse", JSON(train.rmse)),
+      ("test_rmse", JSON(test?.rmse)),
       ("r2", JSON(train.r2)),
       ("test_r2", JSON(test?.r2)),
     ]
