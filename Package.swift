@@ -34,7 +34,10 @@ let libraries: [Target] = [
 let executables: [Target] = [
   .executableTarget(
     name: "DPTCommand",
-    dependencies: ["Training", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    dependencies: [
+      "Training", "Datasets", "Layers", "Optimizers", "Collectives", "TensorCore",
+      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]
   )
 ]
 

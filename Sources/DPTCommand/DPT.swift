@@ -18,6 +18,7 @@ struct DPT: ParsableCommand {
   /// Parses and runs the command. Under mpirun every rank parses the same arguments, so a usage error is printed by
   /// rank 0 only; every rank exits with the same code.
   static func main() {
+    Launch.keepFreedMemory()
     do {
       var command = try parseAsRoot()
       try command.run()

@@ -97,7 +97,7 @@ enum Report {
     let sets = d.test.count > 0 ? "\(d.train.count) train / \(d.test.count) test" : "\(d.train.count) train, no test set"
     let ranks = t.worldSize == 1 ? "1 rank" : "\(t.worldSize) ranks"
     let scaled = t.standardization != nil ? ", standardised features" : ""
-    return "\(d.name): \(sets)\(scaled) | \(c.model) (\(t.network.parameterCount) parameters), \(c.loss.rawValue) | \(t.optimizer.summary) | batch \(c.batchSize) | \(ranks)"
+    return "\(d.name): \(sets)\(scaled) | \(c.model) (\(t.network.parameterCount) parameters), \(c.loss) | \(t.optimizer.summary)\(c.optimizer.schedule.kind == .constant && c.optimizer.schedule.warmupEpochs == 0 ? "" : ", lr schedule \(c.optimizer.schedule)") | batch \(min(c.batchSize, d.train.count)) | \(ranks)"
   }
 
   static func comparisonTitle<T>(_ c: ClosedFormComparison, _ t: Trainer<T>) -> String {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Layers
+import Optimizers
 import Training
 
 extension ModelKind: ExpressibleByArgument {}
@@ -54,50 +55,106 @@ func predictionRows(_ text: String?, source: DatasetSource, features: Int) throw
   return rows
 }
 
+extension LineSearch: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+
 /// The options that define a training run, shared by `train` (and the commands built on it).
 struct TrainingOptions: ParsableArguments {
   @OptionGroup var data: DataOptions
 
-  @Option(help: "linear | softmax | mlp (default: mlp for images, linear for tables).")
-  var model: ModelKind?
+  @Option(help: ArgumentHelp(
+    "linear | softmax | mlp | cnn | cnn:C1,C2,... (default: mlp for images, linear for tables).",
+    discussion: "cnn: per channel count a 5x5 convolution (same size), the activation and 2x2 max pooling, then the --hidden dense layers (default 120,84): cnn:6,16 is LeNet-5's shape."))
+  var model: String?
 
-  @Option(help: "Hidden layer widths of --model mlp, e.g. 256 or 256,128.")
-  var hidden: String = "256"
+  @Option(help: "Hidden dense widths, e.g. 256 or 256,128 (default 256 for mlp, 120,84 for cnn).")
+  var hidden: String?
 
-  @Option(help: "Activation of the MLP's hidden layers: relu | tanh | sigmoid | leaky-relu | requ | identity.")
+  @Option(help: "Activation of the hidden layers: relu | tanh | sigmoid | leaky-relu | prelu | requ | identity.")
   var activation: String = "relu"
 
   @Option(help: "Slope of leaky-relu for x < 0.")
   var leakySlope: Double = 0.01
 
-  @Option(help: "cross-entropy | mse (default: cross-entropy for images, mse for tables).")
+  @Option(help: "Convolution kernel size of --model cnn.")
+  var kernelSize: Int = 5
+
+  @Option(help: "A layer after the output: none | softmax (probabilities; train them with --loss nll or hinge).")
+  var output: String = "none"
+
+  @Option(help: "cross-entropy | nll | hinge | mse (l2) | l1 | huber | cosine (default: cross-entropy for images, mse for tables).")
   var loss: String?
 
-  @Option(help: "Learning rate (default 0.1).")
+  @Option(help: "Margin of the multiclass hinge loss.")
+  var margin: Double = 1
+
+  @Option(help: "Delta of the Huber loss (quadratic within it, linear beyond).")
+  var huberDelta: Double = 1
+
+  @Option(help: "sgd | adagrad | rmsprop | adam | adamw | lbfgs")
+  var optimizer: OptimizerKind = .sgd
+
+  @Option(help: "Learning rate (default: 0.1 sgd (0.05 for cnn), 0.01 adagrad and rmsprop, 0.001 adam and adamw, 1 lbfgs's first trial step).")
   var lr: Double?
 
-  @Option(help: "Momentum (default 0.9).")
+  @Option(help: "Momentum of sgd (default 0.9) and rmsprop (default 0).")
   var momentum: Double?
 
-  @Flag(help: "Nesterov momentum (needs --momentum > 0).")
+  @Flag(help: "Nesterov momentum (sgd; needs --momentum > 0).")
   var nesterov = false
 
   @Option(help: ArgumentHelp(
     "L2 weight decay wd, added to the gradient as wd * p (default 5e-4 for images, 0 for tables).",
     discussion: """
-      SGD then minimises mean loss + (wd/2) ||p||^2 over the decayed parameters. For --model linear --loss mse on n
-      training rows with k outputs that is the ridge problem of `dpt lstsq --ridge LAMBDA` with LAMBDA = n k wd / 2
-      (add --penalize-intercept when --decay-bias is true, the default).
+      The optimizer then minimises mean loss + (wd/2) ||p||^2 over the decayed parameters. For --model linear --loss
+      mse on n training rows with k outputs that is the ridge problem of `dpt lstsq --ridge LAMBDA` with
+      LAMBDA = n k wd / 2 (add --penalize-intercept when --decay-bias is true, the default).
       """))
   var weightDecay: Double?
+
+  @Option(help: "Decoupled weight decay lambda: p *= 1 - lr lambda each step (AdamW's; default 0.01 for adamw, else 0).")
+  var decoupledWeightDecay: Double?
 
   @Option(help: "Whether weight decay applies to biases too (PyTorch's default: true).")
   var decayBias: Bool = true
 
-  @Option(help: "Global batch size, shared by all ranks (default 128 for images, 32 for tables).")
+  @Option(help: "Adam's beta1 (default 0.9).")
+  var beta1: Double?
+
+  @Option(help: "Adam's beta2 (default 0.999).")
+  var beta2: Double?
+
+  @Option(help: "The epsilon of adagrad (1e-10), rmsprop and adam (1e-8).")
+  var eps: Double?
+
+  @Option(help: "RMSprop's smoothing constant (default 0.99).")
+  var alpha: Double?
+
+  @Option(help: "L-BFGS's number of curvature pairs (default 10).")
+  var history: Int?
+
+  @Option(help: "L-BFGS's line search: strong-wolfe | backtracking.")
+  var lineSearch: LineSearch?
+
+  @Option(help: "constant | step | cosine")
+  var lrSchedule: String = "constant"
+
+  @Option(help: "--lr-schedule step: multiply the learning rate by --lr-gamma every this many epochs.")
+  var lrStepEpochs: Int = 10
+
+  @Option(help: "--lr-schedule step: the factor.")
+  var lrGamma: Double = 0.1
+
+  @Option(help: "--lr-schedule cosine: the final learning rate.")
+  var lrMin: Double = 0
+
+  @Option(help: "Epochs of linear warmup from lr/steps to lr (large global batches on many ranks need it).")
+  var warmupEpochs: Double = 0
+
+  @Option(help: "Global batch size, shared by all ranks (default 128 for images, 32 for tables, the whole training set for lbfgs).")
   var batchSize: Int?
 
-  @Option(help: "Passes over the training set (default 5 for images, 500 for tables).")
+  @Option(help: "Passes over the training set (default 5 for images, 500 for tables; for full-batch lbfgs, iterations).")
   var epochs: Int?
 
   @Flag(help: "Leave out the last, short batch of each epoch.")
@@ -106,73 +163,145 @@ struct TrainingOptions: ParsableArguments {
   func validate() throws {
     if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a number > 0 (got \(lr))") }
     if let m = momentum, !(m >= 0 && m < 1) { throw ValidationError("--momentum must be in [0, 1) (got \(m))") }
-    if nesterov && (momentum ?? defaults.optimizer.momentum) <= 0 {
-      throw ValidationError("--nesterov needs --momentum > 0")
+    if momentum != nil && ![.sgd, .rmsprop].contains(optimizer) {
+      throw ValidationError("--momentum does not apply to --optimizer \(optimizer.rawValue)\(optimizer == .lbfgs ? " (L-BFGS keeps curvature pairs instead)" : optimizer == .adam || optimizer == .adamw ? " (use --beta1)" : ""): drop it")
     }
-    if let wd = weightDecay, !(wd >= 0 && wd.isFinite) {
-      throw ValidationError("--weight-decay must be >= 0 (got \(wd))")
+    if nesterov && optimizer != .sgd { throw ValidationError("--nesterov applies to --optimizer sgd only") }
+    if nesterov && (momentum ?? 0.9) <= 0 { throw ValidationError("--nesterov needs --momentum > 0") }
+    for (name, value) in [("--weight-decay", weightDecay), ("--decoupled-weight-decay", decoupledWeightDecay)] {
+      if let v = value, !(v >= 0 && v.isFinite) { throw ValidationError("\(name) must be >= 0 (got \(v))") }
     }
+    if decoupledWeightDecay != nil && optimizer == .lbfgs {
+      throw ValidationError("--decoupled-weight-decay does not apply to lbfgs (its line search needs one objective): use --weight-decay")
+    }
+    if (beta1 != nil || beta2 != nil) && optimizer != .adam && optimizer != .adamw {
+      throw ValidationError("--beta1 and --beta2 apply to --optimizer adam and adamw only")
+    }
+    for (name, value) in [("--beta1", beta1), ("--beta2", beta2), ("--alpha", alpha)] {
+      if let v = value, !(v >= 0 && v < 1) { throw ValidationError("\(name) must be in [0, 1) (got \(v))") }
+    }
+    if alpha != nil && optimizer != .rmsprop { throw ValidationError("--alpha applies to --optimizer rmsprop only") }
+    if let e = eps, !(e > 0) { throw ValidationError("--eps must be > 0 (got \(e))") }
+    if eps != nil && [.sgd, .lbfgs].contains(optimizer) { throw ValidationError("--eps applies to adagrad, rmsprop, adam and adamw") }
+    if (history != nil || lineSearch != nil) && optimizer != .lbfgs {
+      throw ValidationError("--history and --line-search apply to --optimizer lbfgs only")
+    }
+    if let h = history, h < 1 { throw ValidationError("--history must be at least 1 (got \(h))") }
     if let b = batchSize, b <= 0 { throw ValidationError("--batch-size must be at least 1 (got \(b))") }
     if let e = epochs, e <= 0 { throw ValidationError("--epochs must be at least 1 (got \(e))") }
     if !(leakySlope.isFinite) { throw ValidationError("--leaky-slope must be a number") }
-    _ = try hiddenWidths()
+    if !(margin > 0) { throw ValidationError("--margin must be > 0 (got \(margin))") }
+    if !(huberDelta > 0) { throw ValidationError("--huber-delta must be > 0 (got \(huberDelta))") }
+    if kernelSize < 1 || kernelSize % 2 == 0 { throw ValidationError("--kernel-size must be odd and positive (got \(kernelSize))") }
+    if !["none", "softmax"].contains(output) { throw ValidationError("--output '\(output)': use none or softmax") }
+    if lrStepEpochs < 1 { throw ValidationError("--lr-step-epochs must be at least 1") }
+    if !(lrGamma > 0) || !(lrMin >= 0) || !(warmupEpochs >= 0) {
+      throw ValidationError("--lr-gamma must be > 0, --lr-min and --warmup-epochs >= 0")
+    }
+    _ = try schedule()
+    _ = try parsedModel()
     _ = try parsedActivation()
     _ = try parsedLoss()
   }
 
-  var defaults: TrainingConfig { TrainingConfig.defaults(for: (try? data.source) ?? .mnist) }
+  /// (kind, conv channels) from --model.
+  func parsedModel() throws -> (ModelKind, [Int])? {
+    guard let model else { return nil }
+    if model.hasPrefix("cnn:") {
+      let channels = model.dropFirst(4).split(separator: ",").map { Int($0) }
+      guard !channels.isEmpty, channels.allSatisfy({ ($0 ?? 0) > 0 }) else {
+        throw ValidationError("--model \(model): use cnn:C1,C2 with positive channel counts, e.g. cnn:6,16")
+      }
+      return (.cnn, channels.map { $0! })
+    }
+    guard let kind = ModelKind(rawValue: model) else {
+      throw ValidationError("--model '\(model)': use linear, softmax, mlp, cnn or cnn:C1,C2")
+    }
+    return (kind, kind == .cnn ? [6, 16] : [])
+  }
 
-  func hiddenWidths() throws -> [Int] {
-    let parts = hidden.split(separator: ",", omittingEmptySubsequences: false)
+  func hiddenWidths(_ text: String) throws -> [Int] {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false)
     let widths = parts.map { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard !parts.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
-      throw ValidationError("--hidden must list positive widths such as 256 or 256,128 (got '\(hidden)')")
+      throw ValidationError("--hidden must list positive widths such as 256 or 256,128 (got '\(text)')")
     }
     return widths.map { $0! }
   }
 
-  func parsedActivation() throws -> Activation {
+  func parsedActivation() throws -> HiddenActivation {
     switch activation {
-    case "relu": return .relu
-    case "tanh": return .tanh
-    case "sigmoid": return .sigmoid
-    case "leaky-relu", "leaky_relu", "leakyrelu": return .leakyReLU(slope: leakySlope)
-    case "requ": return .requ
-    case "identity", "linear": return .identity
+    case "relu": return .elementwise(.relu)
+    case "tanh": return .elementwise(.tanh)
+    case "sigmoid": return .elementwise(.sigmoid)
+    case "leaky-relu", "leaky_relu", "leakyrelu": return .elementwise(.leakyReLU(slope: leakySlope))
+    case "requ": return .elementwise(.requ)
+    case "identity", "linear": return .elementwise(.identity)
+    case "prelu": return .prelu
     default:
-      throw ValidationError("--activation '\(activation)': use relu, tanh, sigmoid, leaky-relu, requ or identity")
+      throw ValidationError("--activation '\(activation)': use relu, tanh, sigmoid, leaky-relu, prelu, requ or identity")
     }
   }
 
   func parsedLoss() throws -> Loss? {
     guard let loss else { return nil }
-    guard let l = Loss(rawValue: loss) ?? (loss == "l2" ? .mse : nil) else {
-      throw ValidationError("--loss '\(loss)': use \(Loss.allCases.map(\.rawValue).joined(separator: ", "))")
+    guard let l = Loss.named(loss, margin: margin, delta: huberDelta) else {
+      throw ValidationError("--loss '\(loss)': use \(Loss.names.joined(separator: ", "))")
     }
     return l
+  }
+
+  func schedule() throws -> LearningRateSchedule {
+    let kind: LearningRateSchedule.Kind
+    switch lrSchedule {
+    case "constant": kind = .constant
+    case "step": kind = .step(everyEpochs: lrStepEpochs, gamma: lrGamma)
+    case "cosine": kind = .cosine(minimum: lrMin)
+    default: throw ValidationError("--lr-schedule '\(lrSchedule)': use constant, step or cosine")
+    }
+    return LearningRateSchedule(kind, warmupEpochs: warmupEpochs)
   }
 
   /// The run's configuration: the flags given, the data set's defaults for the rest.
   func makeConfig() throws -> TrainingConfig {
     var c = TrainingConfig.defaults(for: try data.source)
     c.testFraction = data.testFraction
-    if let model {
-      c.model.kind = model
-      if model != .mlp { c.model.hidden = [] }
+    if let (kind, channels) = try parsedModel() {
+      c.model.kind = kind
+      c.model.channels = channels
     }
-    if c.model.kind == .mlp { c.model.hidden = try hiddenWidths() }
+    switch c.model.kind {
+    case .mlp: c.model.hidden = try hiddenWidths(hidden ?? "256")
+    case .cnn: c.model.hidden = try hidden.map(hiddenWidths) ?? [120, 84]
+    case .linear, .softmax:
+      if hidden != nil { throw ValidationError("--hidden applies to --model mlp and cnn") }
+      c.model.hidden = []
+    }
     c.model.activation = try parsedActivation()
+    c.model.kernel = kernelSize
+    c.model.outputSoftmax = output == "softmax"
     if let l = try parsedLoss() {
       c.loss = l
     } else if c.model.kind == .softmax {
       c.loss = .crossEntropy
     }
-    if let lr { c.optimizer.learningRate = lr }
-    if let momentum { c.optimizer.momentum = momentum }
-    c.optimizer.nesterov = nesterov
-    if let weightDecay { c.optimizer.weightDecay = weightDecay }
-    c.optimizer.decayBiases = decayBias
-    if let batchSize { c.batchSize = batchSize }
+    // SGD's default step on a CNN is 0.05: at 0.1 with momentum 0.9 LeNet's first steps diverge.
+    let sgdDefault = c.model.kind == .cnn ? 0.05 : c.optimizer.learningRate
+    var o = OptimizerSpec(kind: optimizer, learningRate: lr ?? (optimizer == .sgd ? sgdDefault : optimizer.defaultLearningRate))
+    o.momentum = momentum ?? (optimizer == .sgd ? c.optimizer.momentum : 0)
+    o.nesterov = nesterov
+    o.weightDecay = weightDecay ?? c.optimizer.weightDecay
+    o.decoupledWeightDecay = decoupledWeightDecay ?? (optimizer == .adamw ? 0.01 : 0)
+    o.decayBiases = decayBias
+    o.beta1 = beta1 ?? 0.9
+    o.beta2 = beta2 ?? 0.999
+    o.eps = eps
+    o.alpha = alpha ?? 0.99
+    o.history = history ?? 10
+    o.lineSearch = lineSearch ?? .strongWolfe
+    o.schedule = try schedule()
+    c.optimizer = o
+    if let batchSize { c.batchSize = batchSize } else if optimizer == .lbfgs { c.batchSize = Int.max }
     if let epochs { c.epochs = epochs }
     c.seed = data.seed
     if let standardize = data.standardize { c.standardize = standardize }

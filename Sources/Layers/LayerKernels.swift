@@ -9,10 +9,40 @@ public protocol LayerKernels: Scalar {
   /// dx_i = dy_i * f'(x_i), with f'(x) written through x or y = f(x), whichever is cheaper.
   static func activateBackward(_ f: Activation, x: UnsafePointer<Self>, y: UnsafePointer<Self>,
                                dy: UnsafePointer<Self>, dx: UnsafeMutablePointer<Self>, count: Int)
+  /// PReLU over x viewed as (batch, channels, inner): y = x if x > 0 else a_c x, one learnable slope per channel.
+  static func prelu(_ x: UnsafePointer<Self>, slopes a: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>,
+                    batch: Int, channels: Int, inner: Int)
+  /// PReLU's backward: dx = dy (x > 0) or a_c dy; da_c += sum of dy x over the x <= 0 entries of channel c.
+  static func preluBackward(x: UnsafePointer<Self>, slopes a: UnsafePointer<Self>, dy: UnsafePointer<Self>,
+                            dx: UnsafeMutablePointer<Self>?, dSlopes: UnsafeMutablePointer<Self>,
+                            batch: Int, channels: Int, inner: Int)
+  /// Row-wise softmax of x (rows, cols), stable (the row maximum is subtracted first).
+  static func softmaxRows(_ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, rows: Int, cols: Int)
+  /// Softmax's Jacobian-vector product per row: dx_i = y_i (dy_i - sum_j dy_j y_j).
+  static func softmaxBackward(y: UnsafePointer<Self>, dy: UnsafePointer<Self>, dx: UnsafeMutablePointer<Self>,
+                              rows: Int, cols: Int)
+
   /// Loss of each row and dL/dprediction of the batch sum; see `Loss`. Returns sum_i loss_i in Double.
   static func loss(_ loss: Loss, prediction p: UnsafePointer<Self>, classes: UnsafePointer<Int32>?,
                    targets t: UnsafePointer<Self>?, rows: Int, cols: Int,
                    gradient g: UnsafeMutablePointer<Self>?) -> Double
+
+  /// Unfolds the k x k windows of x (batch, channels, height, width) into columns (channels k k, batch outH outW):
+  /// cols[(c k + i) k + j, (b outH + oh) outW + ow] = x[b, c, oh s - pad + i, ow s - pad + j] (0 outside).
+  static func im2col(_ x: UnsafePointer<Self>, _ cols: UnsafeMutablePointer<Self>, _ g: ConvolutionGeometry)
+  /// The adjoint of im2col: adds every column entry back onto the input position it came from.
+  static func col2im(_ cols: UnsafePointer<Self>, _ dx: UnsafeMutablePointer<Self>, _ g: ConvolutionGeometry)
+  /// out[b, a, p] = x[a, b, p] for x (A, B, P): swaps the two leading axes.
+  static func swapLeadingAxes(_ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>, a: Int, b: Int, p: Int)
+  /// y[i, :] = v_i for y (rows, cols).
+  static func fillRows(_ v: UnsafePointer<Self>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Self>)
+  /// s_i += sum_j x[i, j] for x (rows, cols).
+  static func addRowSums(_ x: UnsafePointer<Self>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Self>)
+  /// Max pooling of x (planes, height, width) over size x size windows with a stride.
+  static func maxPool(_ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, _ g: PoolingGeometry)
+  /// Max pooling's backward: each dy goes to the first position of its window that holds the maximum.
+  static func maxPoolBackward(x: UnsafePointer<Self>, y: UnsafePointer<Self>, dy: UnsafePointer<Self>,
+                              dx: UnsafeMutablePointer<Self>, _ g: PoolingGeometry)
 }
 
 extension Float: LayerKernels {}
@@ -64,43 +94,61 @@ extension LayerKernels {
     return e / (1 + e)
   }
 
-  public static func loss(_ loss: Loss, prediction p: UnsafePointer<Self>, classes: UnsafePointer<Int32>?,
-                          targets t: UnsafePointer<Self>?, rows: Int, cols: Int,
-                          gradient g: UnsafeMutablePointer<Self>?) -> Double {
-    var total = 0.0
-    switch loss {
-    case .crossEntropy:
-      let y = classes!
-      for i in 0..<rows {
-        let z = p + i * cols
-        var m = z[0]
-        for j in 1..<cols { m = Swift.max(m, z[j]) }
-        var s = Self.zero
-        for j in 0..<cols { s += Self.exp(z[j] - m) }
-        let logS = Self.log(s)
-        let c = Int(y[i])
-        total += Double(m + logS - z[c])  // -log softmax(z)_c = log sum_j e^{z_j} - z_c
-        if let g {
-          let gi = g + i * cols
-          let invS = 1 / s
-          for j in 0..<cols { gi[j] = Self.exp(z[j] - m) * invS }  // softmax(z)_j - [j == c]
-          gi[c] -= 1
+  public static func prelu(_ x: UnsafePointer<Self>, slopes a: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>,
+                           batch: Int, channels: Int, inner: Int) {
+    var k = 0
+    for _ in 0..<batch {
+      for c in 0..<channels {
+        let ac = a[c]
+        for _ in 0..<inner {
+          y[k] = x[k] > 0 ? x[k] : ac * x[k]
+          k += 1
         }
-      }
-    case .mse:
-      let t = t!
-      let scale = 1 / Self(cols)
-      for i in 0..<rows {
-        var s = Self.zero
-        for j in 0..<cols {
-          let k = i * cols + j
-          let d = p[k] - t[k]
-          s += d * d
-          if let g { g[k] = 2 * scale * d }
-        }
-        total += Double(s * scale)
       }
     }
-    return total
+  }
+
+  public static func preluBackward(x: UnsafePointer<Self>, slopes a: UnsafePointer<Self>, dy: UnsafePointer<Self>,
+                                   dx: UnsafeMutablePointer<Self>?, dSlopes: UnsafeMutablePointer<Self>,
+                                   batch: Int, channels: Int, inner: Int) {
+    var k = 0
+    for _ in 0..<batch {
+      for c in 0..<channels {
+        let ac = a[c]
+        var da = Self.zero
+        for _ in 0..<inner {
+          if x[k] > 0 {
+            dx?[k] = dy[k]
+          } else {
+            dx?[k] = ac * dy[k]
+            da += x[k] * dy[k]
+          }
+          k += 1
+        }
+        dSlopes[c] += da
+      }
+    }
+  }
+
+  public static func softmaxRows(_ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, rows: Int, cols: Int) {
+    for i in 0..<rows {
+      let xi = x + i * cols, yi = y + i * cols
+      var m = xi[0]
+      for j in 1..<cols { m = Swift.max(m, xi[j]) }
+      var s = Self.zero
+      for j in 0..<cols { yi[j] = Self.exp(xi[j] - m); s += yi[j] }
+      let inv = 1 / s
+      for j in 0..<cols { yi[j] *= inv }
+    }
+  }
+
+  public static func softmaxBackward(y: UnsafePointer<Self>, dy: UnsafePointer<Self>, dx: UnsafeMutablePointer<Self>,
+                                     rows: Int, cols: Int) {
+    for i in 0..<rows {
+      let yi = y + i * cols, dyi = dy + i * cols, dxi = dx + i * cols
+      var s = Self.zero
+      for j in 0..<cols { s += dyi[j] * yi[j] }
+      for j in 0..<cols { dxi[j] = yi[j] * (dyi[j] - s) }
+    }
   }
 }

@@ -3,21 +3,69 @@ import TensorCore
 /// A loss over a batch: the sum of per-sample losses, and its gradient with respect to the prediction.
 ///
 /// Losses return sums, not means: a data-parallel step adds the sums of all ranks and divides once by the true
-/// global batch size, so N ranks take exactly the step one rank takes on the whole batch.
+/// global batch size, so N ranks take exactly the step one rank takes on the whole batch. The regression losses are
+/// means over a sample's C outputs (as PyTorch's), so that C does not change the scale of the step.
 ///
-/// | loss | per-sample loss, prediction p (C values), target | dloss/dp_j |
+/// | loss | per-sample loss, prediction p (C values) | d loss / d p_j |
 /// |---|---|---|
-/// | crossEntropy | -log softmax(p)_y = log sum_k e^{p_k} - p_y (class y) | softmax(p)_j - [j = y] |
-/// | mse | (1/C) sum_j (p_j - t_j)^2 | (2/C) (p_j - t_j) |
-public enum Loss: String, CaseIterable, Sendable {
-  case crossEntropy = "cross-entropy"
+/// | crossEntropy | -log softmax(p)_y = log sum_k e^{p_k} - p_y (p are logits, class y) | softmax(p)_j - [j = y] |
+/// | nll | -log p_y (p are probabilities, e.g. after a softmax layer) | -[j = y] / p_y |
+/// | hinge(m) | sum_{j != y} max(0, m + p_j - p_y) | [m + p_j - p_y > 0] for j != y; -(number of those) for y |
+/// | mse (L2) | (1/C) sum_j (p_j - t_j)^2 | (2/C) (p_j - t_j) |
+/// | l1 | (1/C) sum_j \|p_j - t_j\| | sign(p_j - t_j) / C (0 where equal) |
+/// | huber(d) | (1/C) sum_j h(p_j - t_j), h(e) = e^2/2 if \|e\| <= d else d (\|e\| - d/2) | h'(e) / C: e, or d sign(e) |
+/// | cosine | 1 - p.t / (\|p\| \|t\|) | -(t_j / (\|p\| \|t\|) - cos p_j / \|p\|^2) |
+public enum Loss: Equatable, Sendable, CustomStringConvertible {
+  case crossEntropy
+  case nll
+  case hinge(margin: Double)
   case mse
+  case l1
+  case huber(delta: Double)
+  case cosine
+
+  /// The names `--loss` takes.
+  public static let names = ["cross-entropy", "nll", "hinge", "mse", "l1", "huber", "cosine"]
+
+  /// The loss named `name` ("l2" is mse), with the hinge's margin and Huber's delta.
+  public static func named(_ name: String, margin: Double = 1, delta: Double = 1) -> Loss? {
+    switch name {
+    case "cross-entropy", "crossentropy", "ce": .crossEntropy
+    case "nll": .nll
+    case "hinge": .hinge(margin: margin)
+    case "mse", "l2": .mse
+    case "l1": .l1
+    case "huber": .huber(delta: delta)
+    case "cosine": .cosine
+    default: nil
+    }
+  }
+
+  public var name: String {
+    switch self {
+    case .crossEntropy: "cross-entropy"
+    case .nll: "nll"
+    case .hinge: "hinge"
+    case .mse: "mse"
+    case .l1: "l1"
+    case .huber: "huber"
+    case .cosine: "cosine"
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .hinge(let m): "hinge(margin=\(m))"
+    case .huber(let d): "huber(delta=\(d))"
+    default: name
+    }
+  }
 
   /// Whether targets are class indices (else real-valued targets of the prediction's shape).
   public var takesClasses: Bool {
     switch self {
-    case .crossEntropy: true
-    case .mse: false
+    case .crossEntropy, .nll, .hinge: true
+    case .mse, .l1, .huber, .cosine: false
     }
   }
 }
@@ -48,13 +96,13 @@ extension Loss {
       func run(_ gp: UnsafeMutablePointer<T>?) -> Double {
         switch targets {
         case .classes(let y):
-          precondition(takesClasses, "\(rawValue) takes target values, not classes")
+          precondition(takesClasses, "\(name) takes target values, not classes")
           precondition(y.count == rows, "\(y.count) labels for \(rows) predictions")
           return y.withUnsafeBufferPointer { y in
             T.loss(self, prediction: p, classes: y.baseAddress, targets: nil, rows: rows, cols: cols, gradient: gp)
           }
         case .values(let t):
-          precondition(!takesClasses, "\(rawValue) takes classes, not target values")
+          precondition(!takesClasses, "\(name) takes classes, not target values")
           precondition(t.shape == prediction.shape, "targets \(t.shape) for predictions \(prediction.shape)")
           return t.withUnsafeBufferPointer { t in
             T.loss(self, prediction: p, classes: nil, targets: Tensor.base(t), rows: rows, cols: cols, gradient: gp)

@@ -41,7 +41,7 @@ public struct Network<T: LayerKernels> {
   /// Initial parameters from `seed`: layer i draws from its own stream, so adding a layer does not change the
   /// initial values of the layers before it.
   public func initialParameters(seed: UInt64) -> [T] {
-    var p = [T](repeating: 0, count: parameterCount)
+    var p = [T].zeros(parameterCount)
     p.withUnsafeMutableBufferPointer { p in
       for (i, layer) in layers.enumerated() {
         var rng = RandomSource(seed: seed, stream: 0x1A7E_0000 + UInt64(i))

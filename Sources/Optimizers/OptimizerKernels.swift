@@ -2,12 +2,25 @@ import RealModule
 import TensorCore
 
 /// The update rules, one loop over a buffer each (see `Scalar` for why they are protocol requirements with default
-/// implementations).
+/// implementations). In all of them g' = g + wd p is the gradient with L2 weight decay wd.
 public protocol OptimizerKernels: Scalar {
-  /// SGD with L2 weight decay and (Nesterov) momentum, PyTorch's rule with dampening 0:
-  /// g' = g + wd p; v = mu v + g'; d = nesterov ? g' + mu v : v (d = g' without momentum); p -= lr d.
+  /// SGD, PyTorch's rule with dampening 0: v = mu v + g'; d = nesterov ? g' + mu v : v (d = g' without momentum);
+  /// p -= lr d.
   static func sgdStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, v: UnsafeMutablePointer<Self>?,
                       count: Int, lr: Self, momentum: Self, weightDecay: Self, nesterov: Bool)
+  /// Adagrad: G += g'^2; p -= lr g' / (sqrt(G) + eps).
+  static func adagradStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, sum: UnsafeMutablePointer<Self>,
+                          count: Int, lr: Self, eps: Self, weightDecay: Self)
+  /// RMSprop: v = alpha v + (1 - alpha) g'^2; with momentum b = mu b + g' / (sqrt(v) + eps), p -= lr b;
+  /// without, p -= lr g' / (sqrt(v) + eps).
+  static func rmspropStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, v: UnsafeMutablePointer<Self>,
+                          buffer: UnsafeMutablePointer<Self>?, count: Int, lr: Self, alpha: Self, eps: Self,
+                          momentum: Self, weightDecay: Self)
+  /// Adam (AdamW with decoupled decay lambda > 0): g' = g + wd p; p *= 1 - lr lambda; m = b1 m + (1 - b1) g';
+  /// v = b2 v + (1 - b2) g'^2; p -= (lr / c1) m / (sqrt(v) / sqrt(c2) + eps), c1 = 1 - b1^t, c2 = 1 - b2^t.
+  static func adamStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, m: UnsafeMutablePointer<Self>,
+                       v: UnsafeMutablePointer<Self>, count: Int, lr: Self, beta1: Self, beta2: Self, eps: Self,
+                       weightDecay: Self, decoupledDecay: Self, correction1: Self, correction2: Self)
 }
 
 extension Float: OptimizerKernels {}
@@ -31,6 +44,45 @@ extension OptimizerKernels {
         v[i] = mu * v[i] + g[i] + wd * p[i]
         p[i] -= lr * v[i]
       }
+    }
+  }
+
+  public static func adagradStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, sum: UnsafeMutablePointer<Self>,
+                                 count n: Int, lr: Self, eps: Self, weightDecay wd: Self) {
+    for i in 0..<n {
+      let gi = g[i] + wd * p[i]
+      sum[i] += gi * gi
+      p[i] -= lr * gi / (sum[i].squareRoot() + eps)
+    }
+  }
+
+  public static func rmspropStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, v: UnsafeMutablePointer<Self>,
+                                 buffer: UnsafeMutablePointer<Self>?, count n: Int, lr: Self, alpha: Self, eps: Self,
+                                 momentum mu: Self, weightDecay wd: Self) {
+    for i in 0..<n {
+      let gi = g[i] + wd * p[i]
+      v[i] = alpha * v[i] + (1 - alpha) * gi * gi
+      let step = gi / (v[i].squareRoot() + eps)
+      if let b = buffer {
+        b[i] = mu * b[i] + step
+        p[i] -= lr * b[i]
+      } else {
+        p[i] -= lr * step
+      }
+    }
+  }
+
+  public static func adamStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, m: UnsafeMutablePointer<Self>,
+                              v: UnsafeMutablePointer<Self>, count n: Int, lr: Self, beta1 b1: Self, beta2 b2: Self,
+                              eps: Self, weightDecay wd: Self, decoupledDecay lambda: Self, correction1 c1: Self,
+                              correction2 c2: Self) {
+    let shrink = 1 - lr * lambda, stepSize = lr / c1, root2 = c2.squareRoot()
+    for i in 0..<n {
+      let gi = g[i] + wd * p[i]  // the gradient is the one at the current point, before the decoupled shrink
+      p[i] *= shrink
+      m[i] = b1 * m[i] + (1 - b1) * gi
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi
+      p[i] -= stepSize * m[i] / (v[i].squareRoot() / root2 + eps)
     }
   }
 }

@@ -27,6 +27,8 @@ public protocol Scalar: Real, BinaryFloatingPoint, Sendable, Codable {
   static func scal(_ n: Int, _ alpha: Self, _ x: UnsafeMutablePointer<Self>)
   /// sum_i x_i y_i
   static func dot(_ n: Int, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>) -> Self
+  /// sum_i x_i y_i accumulated in Double (cblas_dsdot for Float).
+  static func dotDouble(_ n: Int, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>) -> Double
 
   // MARK: Element kernels shared by several modules (default implementations below)
 
@@ -152,6 +154,10 @@ extension Float: Scalar {
   public static func dot(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Float {
     cblas_sdot(blasint(n), x, 1, y, 1)
   }
+
+  public static func dotDouble(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>) -> Double {
+    cblas_dsdot(blasint(n), x, 1, y, 1)
+  }
 }
 
 extension Double: Scalar {
@@ -185,6 +191,10 @@ extension Double: Scalar {
   }
 
   public static func dot(_ n: Int, _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> Double {
+    cblas_ddot(blasint(n), x, 1, y, 1)
+  }
+
+  public static func dotDouble(_ n: Int, _ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>) -> Double {
     cblas_ddot(blasint(n), x, 1, y, 1)
   }
 }

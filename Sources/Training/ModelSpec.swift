@@ -1,6 +1,7 @@
 import Datasets
 import Layers
 import Optimizers
+import TensorCore
 
 /// The kinds of model `dpt train --model` builds.
 public enum ModelKind: String, CaseIterable, Sendable {
@@ -10,57 +11,151 @@ public enum ModelKind: String, CaseIterable, Sendable {
   case softmax
   /// Dense layers with an activation between them: --hidden 256 or --hidden 256,128.
   case mlp
+  /// Convolution blocks then dense layers: `cnn:C1,C2` (see `ModelSpec`).
+  case cnn
 }
 
-/// A model to build: its kind, hidden widths and activation.
+/// The non-linearity between hidden layers: element-wise, or PReLU with learnable slopes.
+public enum HiddenActivation: Equatable, Sendable, CustomStringConvertible {
+  case elementwise(Activation)
+  case prelu
+
+  public var description: String {
+    switch self {
+    case .elementwise(let a): a.description
+    case .prelu: "prelu"
+    }
+  }
+
+  func layer<T: LayerKernels>(shape: [Int]) -> any Layer<T> {
+    switch self {
+    case .elementwise(let a): ActivationLayer<T>(a, shape: shape)
+    case .prelu: PReLU<T>(shape: shape)
+    }
+  }
+}
+
+/// A model to build.
+///
+/// - linear / softmax: one dense layer (softmax: trained with cross-entropy on the logits).
+/// - mlp: dense layers of the `hidden` widths with the activation after each, then the output layer.
+/// - cnn: per entry C of `channels` a block conv kxk (C channels, stride 1, padding k/2 so the size is kept),
+///   activation, 2x2 max pooling; then the `hidden` dense layers and the output layer. `cnn:6,16` with hidden
+///   120,84 is LeNet-5's shape on 28x28 digits.
+/// - outputSoftmax: a softmax layer after the output (probabilities; train with nll or hinge).
 public struct ModelSpec: Equatable, Sendable, CustomStringConvertible {
   public var kind: ModelKind
   public var hidden: [Int]
-  public var activation: Activation
+  public var activation: HiddenActivation
+  public var channels: [Int]
+  public var kernel: Int
+  public var outputSoftmax: Bool
 
-  public init(kind: ModelKind, hidden: [Int] = [], activation: Activation = .relu) {
+  public init(kind: ModelKind, hidden: [Int] = [], activation: HiddenActivation = .elementwise(.relu),
+              channels: [Int] = [], kernel: Int = 5, outputSoftmax: Bool = false) {
     self.kind = kind
     self.hidden = hidden
     self.activation = activation
+    self.channels = channels
+    self.kernel = kernel
+    self.outputSoftmax = outputSoftmax
+  }
+
+  public init(kind: ModelKind, hidden: [Int] = [], activation: Activation) {
+    self.init(kind: kind, hidden: hidden, activation: .elementwise(activation))
   }
 
   /// The network for samples of `inputShape` and `outputs` output values.
-  public func build<T: LayerKernels>(inputShape: [Int], outputs: Int, as: T.Type = T.self) -> Network<T> {
+  public func build<T: LayerKernels>(inputShape: [Int], outputs: Int, as: T.Type = T.self) throws -> Network<T> {
     var layers: [any Layer<T>] = []
-    var width = inputShape.reduce(1, *)
-    if inputShape.count != 1 { layers.append(Flatten<T>(shape: inputShape)) }
-    if kind == .mlp {
-      for h in hidden {
-        layers.append(Dense<T>(inputs: width, outputs: h))
-        layers.append(ActivationLayer<T>(activation, shape: [h]))
-        width = h
+    var shape = inputShape
+    if kind == .cnn {
+      guard shape.count == 3 else {
+        throw TrainingError("--model cnn needs images (channels x height x width); this data set has rows of \(shape.reduce(1, *)) features: use --model mlp or linear")
+      }
+      for c in channels {
+        guard shape[1] >= 2 && shape[2] >= 2 else {
+          throw TrainingError("--model cnn:\(channels.map(String.init).joined(separator: ",")): \(inputShape[1])x\(inputShape[2]) images are too small for \(channels.count) blocks of 2x2 pooling")
+        }
+        layers.append(Conv2D<T>(inChannels: shape[0], outChannels: c, kernel: kernel, padding: kernel / 2,
+                                height: shape[1], width: shape[2]))
+        shape = layers.last!.outputShape
+        layers.append(activation.layer(shape: shape))
+        layers.append(MaxPool2D<T>(shape: shape, size: 2))
+        shape = layers.last!.outputShape
       }
     }
-    layers.append(Dense<T>(inputs: width, outputs: outputs))
+    if shape.count != 1 {
+      layers.append(Flatten<T>(shape: shape))
+      shape = layers.last!.outputShape
+    }
+    if kind == .mlp || kind == .cnn {
+      for h in hidden {
+        layers.append(Dense<T>(inputs: shape[0], outputs: h))
+        layers.append(activation.layer(shape: [h]))
+        shape = [h]
+      }
+    }
+    layers.append(Dense<T>(inputs: shape[0], outputs: outputs))
+    if outputSoftmax { layers.append(Softmax<T>(size: outputs)) }
     return Network(layers)
   }
 
   public var description: String {
+    var s: String
     switch kind {
-    case .linear, .softmax: kind.rawValue
-    case .mlp: "mlp \(hidden.map(String.init).joined(separator: ",")) \(activation)"
+    case .linear, .softmax: s = kind.rawValue
+    case .mlp: s = "mlp \(hidden.map(String.init).joined(separator: ",")) \(activation)"
+    case .cnn:
+      s = "cnn \(channels.map(String.init).joined(separator: ",")) (\(kernel)x\(kernel))"
+      if !hidden.isEmpty { s += " + \(hidden.map(String.init).joined(separator: ","))" }
+      s += " \(activation)"
+    }
+    return outputSoftmax ? s + " + softmax" : s
+  }
+}
+
+/// The update rules `--optimizer` names.
+public enum OptimizerKind: String, CaseIterable, Sendable {
+  case sgd, adagrad, rmsprop, adam, adamw, lbfgs
+
+  /// PyTorch's defaults (SGD has none there; 0.1 is the usual starting point for these models).
+  public var defaultLearningRate: Double {
+    switch self {
+    case .sgd: 0.1
+    case .adagrad, .rmsprop: 0.01
+    case .adam, .adamw: 0.001
+    case .lbfgs: 1
     }
   }
 }
 
 /// The optimizer and its hyperparameters.
 public struct OptimizerSpec: Equatable, Sendable {
-  public var name: String = "sgd"
+  public var kind: OptimizerKind = .sgd
   public var learningRate: Double
   public var momentum: Double = 0
   public var nesterov: Bool = false
   /// L2 weight decay: wd * p added to the gradient (see `SGD`).
   public var weightDecay: Double = 0
-  /// Whether the weight decay applies to biases too (PyTorch's default: yes).
+  /// Decoupled weight decay lambda: p *= 1 - lr lambda each step (AdamW's; 0.01 by default for adamw).
+  public var decoupledWeightDecay: Double = 0
+  /// Whether the weight decays apply to biases too (PyTorch's default: yes).
   public var decayBiases: Bool = true
+  public var beta1 = 0.9
+  public var beta2 = 0.999
+  /// RMSprop's smoothing constant.
+  public var alpha = 0.99
+  /// nil: the optimizer's own default (1e-10 Adagrad, 1e-8 RMSprop and Adam).
+  public var eps: Double?
+  /// L-BFGS's number of curvature pairs.
+  public var history = 10
+  public var lineSearch: LineSearch = .strongWolfe
+  public var schedule = LearningRateSchedule()
 
-  public init(learningRate: Double, momentum: Double = 0, nesterov: Bool = false, weightDecay: Double = 0,
-              decayBiases: Bool = true) {
+  public init(kind: OptimizerKind = .sgd, learningRate: Double, momentum: Double = 0, nesterov: Bool = false,
+              weightDecay: Double = 0, decayBiases: Bool = true) {
+    self.kind = kind
     self.learningRate = learningRate
     self.momentum = momentum
     self.nesterov = nesterov
@@ -68,7 +163,9 @@ public struct OptimizerSpec: Equatable, Sendable {
     self.decayBiases = decayBiases
   }
 
-  /// Which parameters of `network` the weight decay applies to.
+  public var name: String { kind.rawValue }
+
+  /// Which parameters of `network` the weight decays apply to.
   public func decayMask<T>(for network: Network<T>) -> DecayMask {
     if decayBiases { return .all(network.parameterCount) }
     return DecayMask(decayed: network.namedParameters.filter { !$0.spec.isBias }.map(\.range),
@@ -76,8 +173,24 @@ public struct OptimizerSpec: Equatable, Sendable {
   }
 
   public func make<T: OptimizerKernels>(for network: Network<T>) -> any Optimizer<T> {
-    SGD<T>(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
-           decayMask: decayMask(for: network))
+    let mask = decayMask(for: network)
+    switch kind {
+    case .sgd:
+      return SGD<T>(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
+                    decoupledWeightDecay: decoupledWeightDecay, decayMask: mask)
+    case .adagrad:
+      return Adagrad<T>(learningRate: learningRate, eps: eps ?? 1e-10, weightDecay: weightDecay,
+                        decoupledWeightDecay: decoupledWeightDecay, decayMask: mask)
+    case .rmsprop:
+      return RMSprop<T>(learningRate: learningRate, alpha: alpha, eps: eps ?? 1e-8, momentum: momentum,
+                        weightDecay: weightDecay, decoupledWeightDecay: decoupledWeightDecay, decayMask: mask)
+    case .adam, .adamw:
+      return Adam<T>(learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps ?? 1e-8, weightDecay: weightDecay,
+                     decoupledWeightDecay: decoupledWeightDecay, decayMask: mask)
+    case .lbfgs:
+      return LBFGS<T>(learningRate: learningRate, history: history, lineSearch: lineSearch, weightDecay: weightDecay,
+                      decayMask: mask)
+    }
   }
 }
 
@@ -119,7 +232,7 @@ public struct TrainingConfig: Sendable {
     switch dataset.task {
     case .classification:
       return TrainingConfig(
-        dataset: dataset, model: ModelSpec(kind: .mlp, hidden: [256], activation: .relu), loss: .crossEntropy,
+        dataset: dataset, model: ModelSpec(kind: .mlp, hidden: [256], activation: .elementwise(.relu)), loss: .crossEntropy,
         optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4), batchSize: 128, epochs: 5)
     case .regression:
       return TrainingConfig(
@@ -135,13 +248,17 @@ public struct TrainingConfig: Sendable {
       ("standardize", .bool(standardize)),
       ("model", JSON(model.kind.rawValue)),
       ("hidden", .array(model.hidden.map { JSON($0) })),
+      ("channels", .array(model.channels.map { JSON($0) })),
       ("activation", JSON(model.activation.description)),
-      ("loss", JSON(loss.rawValue)),
+      ("output_softmax", .bool(model.outputSoftmax)),
+      ("loss", JSON(loss.description)),
       ("optimizer", JSON(optimizer.name)),
       ("lr", JSON(optimizer.learningRate)),
+      ("lr_schedule", JSON(optimizer.schedule.description)),
       ("momentum", JSON(optimizer.momentum)),
       ("nesterov", .bool(optimizer.nesterov)),
       ("weight_decay", JSON(optimizer.weightDecay)),
+      ("decoupled_weight_decay", JSON(optimizer.decoupledWeightDecay)),
       ("decay_bias", .bool(optimizer.decayBiases)),
       ("batch_size", JSON(batchSize)),
       ("epochs", JSON(epochs)),

@@ -65,22 +65,31 @@ public final class Trainer<T: TrainingScalar> {
       data = raw
     }
     let outputs = data.train.task == .classification ? data.train.classCount : data.train.targetWidth
-    network = config.model.build(inputShape: data.train.sampleShape, outputs: outputs)
+    network = try config.model.build(inputShape: data.train.sampleShape, outputs: outputs)
     parameters = network.initialParameters(seed: config.seed)
     // Every rank initialised from the same seed; rank 0's values are broadcast anyway so that replicas are equal by
     // construction, not by coincidence of floating-point environments.
     try communicator.broadcast(&parameters, root: 0)
-    gradients = [T](repeating: 0, count: network.parameterCount + 1)
+    gradients = .zeros(network.parameterCount + 1)
     optimizer = config.optimizer.make(for: network)
   }
 
   /// Problems of the config against the data, reported with the flag to change.
   static func check(_ config: TrainingConfig, _ data: DataSplit, worldSize: Int) throws {
     if config.loss.takesClasses && data.train.task == .regression {
-      throw TrainingError("--loss \(config.loss.rawValue) needs class labels, but \(data.name) is a regression data set: use --loss mse")
+      throw TrainingError("--loss \(config.loss.name) needs class labels, but \(data.name) is a regression data set: use --loss mse, l1, huber or cosine")
     }
     if config.model.kind == .softmax && config.loss != .crossEntropy {
-      throw TrainingError("--model softmax is trained with cross-entropy; use --model linear for --loss \(config.loss.rawValue)")
+      throw TrainingError("--model softmax is trained with cross-entropy; use --model linear for --loss \(config.loss.name)")
+    }
+    if config.model.outputSoftmax && config.loss == .crossEntropy {
+      throw TrainingError("--output softmax followed by --loss cross-entropy applies softmax twice (cross-entropy takes logits): use --loss nll or hinge after the softmax layer, or drop --output softmax")
+    }
+    if config.model.outputSoftmax && config.model.kind == .softmax {
+      throw TrainingError("--model softmax already ends in softmax cross-entropy: drop --output softmax")
+    }
+    if config.loss == .nll && !config.model.outputSoftmax {
+      throw TrainingError("--loss nll takes probabilities: add --output softmax, or use --loss cross-entropy, which takes logits")
     }
     if data.train.task == .classification && data.train.classCount < 2 {
       throw TrainingError("\(data.name): the labels hold \(data.train.classCount) class; classification needs at least 2")
@@ -111,7 +120,7 @@ public final class Trainer<T: TrainingScalar> {
     var samples = 0
     for (b, batch) in batches.enumerated() {
       let mine = order[Sharding.slice(batch, rank: rank, size: worldSize)]
-      try takeStep(on: mine, globalBatch: batch.count, batchIndex: b)
+      try takeStep(on: mine, globalBatch: batch.count, batchIndex: b, stepsPerEpoch: batches.count)
       samples += batch.count
       progress?(b + 1, batches.count)
     }
@@ -119,39 +128,69 @@ public final class Trainer<T: TrainingScalar> {
     return (samples, Clock.now() - start)
   }
 
-  /// One optimizer step on the global batch whose slice on this rank is `indices`.
-  func takeStep(on indices: ArraySlice<Int>, globalBatch: Int, batchIndex: Int) throws {
+  /// The mean loss of the global batch whose slice on this rank is `indices`, at parameters `p`; its gradient goes
+  /// into `g[0..<P]` (all-reduced: the same on every rank). `g` has one slot more, for the loss sum, so the step
+  /// needs a single all-reduce.
+  func batchLoss(at p: UnsafeBufferPointer<T>, indices: ArraySlice<Int>, globalBatch: Int, into g: inout [T]) throws
+    -> Double
+  {
     let P = network.parameterCount
     var clock = PhaseClock()
-    gradients.withUnsafeMutableBufferPointer { $0.zero() }
+    g.withUnsafeMutableBufferPointer { $0.zero() }
     if !indices.isEmpty {
       let x: Tensor<T> = data.train.features(at: indices)
       let targets = self.targets(data.train, indices)
       phaseTimes.data += clock.lap()
-      parameters.withUnsafeBufferPointer { p in
-        let a = network.forward(x, parameters: p)
-        phaseTimes.forward += clock.lap()
-        let value = config.loss.evaluate(a[a.count - 1], targets)
-        phaseTimes.loss += clock.lap()
-        var dy = value.gradient!
-        // d(mean loss over the global batch)/d(output) = d(sum over my samples)/d(output) / globalBatch.
-        dy.withUnsafeMutableBufferPointer { T.scal($0.count, 1 / T(globalBatch), Tensor.base($0)) }
-        gradients.withUnsafeMutableBufferPointer { g in
-          network.backward(dy, activations: a, parameters: p, gradients: UnsafeMutableBufferPointer(rebasing: g[0..<P]))
-          g[P] = T(value.sum)
-        }
-        phaseTimes.backward += clock.lap()
+      let a = network.forward(x, parameters: p)
+      phaseTimes.forward += clock.lap()
+      let value = config.loss.evaluate(a[a.count - 1], targets)
+      phaseTimes.loss += clock.lap()
+      var dy = value.gradient!
+      // d(mean loss over the global batch)/d(output) = d(sum over my samples)/d(output) / globalBatch.
+      dy.withUnsafeMutableBufferPointer { T.scal($0.count, 1 / T(globalBatch), Tensor.base($0)) }
+      g.withUnsafeMutableBufferPointer { g in
+        network.backward(dy, activations: a, parameters: p, gradients: UnsafeMutableBufferPointer(rebasing: g[0..<P]))
+        g[P] = T(value.sum)
       }
+      phaseTimes.backward += clock.lap()
     }
-    try communicator.allReduce(&gradients)
+    try communicator.allReduce(&g)
     phaseTimes.allReduce += clock.lap()
-    let lossSum = Double(gradients[P])
-    guard lossSum.isFinite else {
-      throw NonFiniteLoss(epoch: epoch + 1, step: batchIndex + 1, loss: lossSum, learningRate: optimizer.learningRate)
+    return Double(g[P]) / Double(globalBatch)
+  }
+
+  /// One optimizer step on the global batch whose slice on this rank is `indices`.
+  func takeStep(on indices: ArraySlice<Int>, globalBatch: Int, batchIndex: Int, stepsPerEpoch: Int) throws {
+    let P = network.parameterCount
+    // Batches are named for optimizers that reuse an evaluation (L-BFGS): with one batch per epoch it is always the
+    // same set of samples.
+    let batchName = stepsPerEpoch == 1 ? 0 : step
+    var loss: Double
+    if let known = optimizer.knownEvaluation(batch: batchName) {
+      loss = known.loss
+      gradients.withUnsafeMutableBufferPointer { g in
+        known.gradients.withUnsafeBufferPointer { g.baseAddress!.update(from: $0.baseAddress!, count: P) }
+      }
+    } else {
+      loss = try parameters.withUnsafeBufferPointer { try batchLoss(at: $0, indices: indices, globalBatch: globalBatch, into: &gradients) }
     }
-    parameters.withUnsafeMutableBufferPointer { p in
-      gradients.withUnsafeBufferPointer { g in
-        optimizer.step(parameters: p, gradients: UnsafeBufferPointer(rebasing: g[0..<P]))
+    guard loss.isFinite else {
+      throw NonFiniteLoss(epoch: epoch + 1, step: batchIndex + 1, loss: loss, learningRate: optimizer.learningRate)
+    }
+    var clock = PhaseClock()
+    optimizer.learningRate = config.optimizer.schedule.rate(
+      base: config.optimizer.learningRate, step: step, stepsPerEpoch: stepsPerEpoch,
+      totalSteps: stepsPerEpoch * config.epochs)
+    var scratch: [T] = []
+    try parameters.withUnsafeMutableBufferPointer { p in
+      try gradients.withUnsafeBufferPointer { g in
+        try optimizer.step(parameters: p, gradients: UnsafeBufferPointer(rebasing: g[0..<P]), loss: loss,
+                           batch: batchName) { point in
+          // A line search's trial point: the same batch, another parameter vector, a scratch gradient buffer.
+          if scratch.isEmpty { scratch = .zeros(P + 1) }
+          let l = try self.batchLoss(at: point, indices: indices, globalBatch: globalBatch, into: &scratch)
+          return (l, Array(scratch[0..<P]))
+        }
       }
     }
     phaseTimes.optimizer += clock.lap()

@@ -1,0 +1,158 @@
+import TensorCore
+
+/// A 2-D convolution (cross-correlation, as PyTorch's) over images (batch, channels, height, width).
+///
+/// im2col + one sgemm per pass: the k x k windows of the whole batch are unfolded into columns
+/// cols (C k k, B P) with P = outH outW positions; then
+///   forward:  Y' (F, B P) = W (F, C k k) cols + b,  y (B, F, outH, outW) = Y' with its two leading axes swapped;
+///   backward: dW += dY' cols^T,  db += row sums of dY',  dcols = W^T dY',  dx = col2im(dcols).
+/// Parameters: weight (F, C, k, k), then bias (F). Initialisation as `torch.nn.Conv2d`: uniform in
+/// +-1/sqrt(C k k) for both.
+public struct Conv2D<T: LayerKernels>: Layer {
+  public let inChannels: Int
+  public let outChannels: Int
+  public let kernel: Int
+  public let stride: Int
+  public let padding: Int
+  public let height: Int
+  public let width: Int
+
+  public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, height: Int, width: Int) {
+    precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && stride > 0 && padding >= 0, "Conv2D shape")
+    self.inChannels = inChannels
+    self.outChannels = outChannels
+    self.kernel = kernel
+    self.stride = stride
+    self.padding = padding
+    self.height = height
+    self.width = width
+    precondition(geometry(batch: 1).outputHeight > 0 && geometry(batch: 1).outputWidth > 0,
+                 "a \(kernel)x\(kernel) kernel does not fit \(height)x\(width) images with padding \(padding)")
+  }
+
+  func geometry(batch: Int) -> ConvolutionGeometry {
+    ConvolutionGeometry(batch: batch, channels: inChannels, height: height, width: width, kernel: kernel,
+                        stride: stride, padding: padding)
+  }
+
+  public var inputShape: [Int] { [inChannels, height, width] }
+  public var outputShape: [Int] {
+    let g = geometry(batch: 1)
+    return [outChannels, g.outputHeight, g.outputWidth]
+  }
+
+  public var parameters: [ParameterSpec] {
+    [ParameterSpec(name: "weight", shape: [outChannels, inChannels, kernel, kernel]),
+     ParameterSpec(name: "bias", shape: [outChannels], isBias: true)]
+  }
+
+  public func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource) {
+    let bound = 1 / Double(inChannels * kernel * kernel).squareRoot()
+    for i in p.indices { p[i] = T(rng.uniform(-bound, bound)) }
+  }
+
+  /// The unfolded windows of a batch.
+  func unfold(_ x: Tensor<T>, _ g: ConvolutionGeometry) -> [T] {
+    [T](unsafeUninitializedCapacity: g.patch * g.positions) { cols, n in
+      x.withUnsafeBufferPointer { T.im2col(Tensor.base($0), cols.baseAddress!, g) }
+      n = g.patch * g.positions
+    }
+  }
+
+  public func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T> {
+    let g = geometry(batch: x.batch)
+    let P = g.outputHeight * g.outputWidth, F = outChannels, K = g.patch
+    let cols = unfold(x, g)
+    var yt = [T].zeros(F * g.positions)  // (F, B P)
+    let W = Tensor.base(p), b = W + F * K
+    yt.withUnsafeMutableBufferPointer { yt in
+      T.fillRows(b, rows: F, cols: g.positions, into: yt.baseAddress!)
+      T.gemm(transposeA: false, transposeB: false, m: F, n: g.positions, k: K, alpha: 1, a: W, lda: K, b: cols,
+             ldb: g.positions, beta: 1, c: yt.baseAddress!, ldc: g.positions)
+    }
+    return Tensor(shape: [x.batch] + outputShape) { y in
+      T.swapLeadingAxes(yt, Tensor.base(y), a: F, b: x.batch, p: P)
+    }
+  }
+
+  public func backward(
+    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
+    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
+  ) -> Tensor<T>? {
+    let g = geometry(batch: x.batch)
+    let P = g.outputHeight * g.outputWidth, F = outChannels, K = g.patch, N = g.positions
+    var dyt = [T].zeros(F * N)  // (F, B P)
+    dy.withUnsafeBufferPointer { T.swapLeadingAxes(Tensor.base($0), &dyt, a: x.batch, b: F, p: P) }
+    let cols = unfold(x, g)
+    let W = Tensor.base(p), dW = Tensor.base(dp), db = dW + F * K
+    T.gemm(transposeA: false, transposeB: true, m: F, n: K, k: N, alpha: 1, a: dyt, lda: N, b: cols, ldb: N,
+           beta: 1, c: dW, ldc: K)  // dW += dY' cols^T: (F, BP) (BP, CKK)
+    T.addRowSums(dyt, rows: F, cols: N, into: db)
+    guard needsInputGradient else { return nil }
+    var dcols = [T].zeros(K * N)
+    T.gemm(transposeA: true, transposeB: false, m: K, n: N, k: F, alpha: 1, a: W, lda: K, b: dyt, ldb: N, beta: 0,
+           c: &dcols, ldc: N)  // dcols = W^T dY': (CKK, F) (F, BP)
+    var dx = Tensor<T>(zeros: x.shape)
+    dx.withUnsafeMutableBufferPointer { T.col2im(dcols, Tensor.base($0), g) }
+    return dx
+  }
+
+  public var summary: String {
+    "conv \(inChannels)->\(outChannels) \(kernel)x\(kernel)" + (stride > 1 ? " stride \(stride)" : "") + (padding > 0 ? " pad \(padding)" : "")
+  }
+}
+
+/// Max pooling over size x size windows of each channel: (B, C, H, W) -> (B, C, outH, outW). Backward sends each
+/// dy to the first position of its window holding the maximum (recomputed from x and y).
+public struct MaxPool2D<T: LayerKernels>: Layer {
+  public let inputShape: [Int]
+  public let size: Int
+  public let stride: Int
+
+  public init(shape: [Int], size: Int = 2, stride: Int? = nil) {
+    precondition(shape.count == 3, "MaxPool2D takes (channels, height, width) samples")
+    self.inputShape = shape
+    self.size = size
+    self.stride = stride ?? size
+  }
+
+  func geometry(batch: Int) -> PoolingGeometry {
+    PoolingGeometry(planes: batch * inputShape[0], height: inputShape[1], width: inputShape[2], size: size, stride: stride)
+  }
+
+  public var outputShape: [Int] {
+    let g = geometry(batch: 1)
+    return [inputShape[0], g.outputHeight, g.outputWidth]
+  }
+
+  public var parameters: [ParameterSpec] { [] }
+
+  public func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource) {}
+
+  public func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T> {
+    Tensor(shape: [x.batch] + outputShape) { y in
+      x.withUnsafeBufferPointer { T.maxPool(Tensor.base($0), Tensor.base(y), geometry(batch: x.batch)) }
+    }
+  }
+
+  public func backward(
+    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
+    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
+  ) -> Tensor<T>? {
+    guard needsInputGradient else { return nil }
+    var dx = Tensor<T>(zeros: x.shape)
+    dx.withUnsafeMutableBufferPointer { dxb in
+      x.withUnsafeBufferPointer { xb in
+        y.withUnsafeBufferPointer { yb in
+          dy.withUnsafeBufferPointer { dyb in
+            T.maxPoolBackward(x: Tensor.base(xb), y: Tensor.base(yb), dy: Tensor.base(dyb), dx: Tensor.base(dxb),
+                              geometry(batch: x.batch))
+          }
+        }
+      }
+    }
+    return dx
+  }
+
+  public var summary: String { "maxpool \(size)x\(size)" }
+}

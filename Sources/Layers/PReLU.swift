@@ -1,0 +1,50 @@
+import TensorCore
+
+/// Parametric ReLU: y = x if x > 0 else a_c x, with one learnable slope a_c per unit (per feature of a vector, per
+/// channel of an image, as `torch.nn.PReLU(num_parameters:)`). The slopes live in the flat parameter buffer and the
+/// optimizer updates them like any parameter. Initial slope 0.25 (PyTorch's).
+///
+/// dy/dx = 1 (x > 0) or a_c; dy/da_c = 0 (x > 0) or x, summed over the batch and the channel's positions.
+public struct PReLU<T: LayerKernels>: Layer {
+  public let inputShape: [Int]
+  public var outputShape: [Int] { inputShape }
+  public var channels: Int { inputShape[0] }
+  var inner: Int { inputShape.dropFirst().reduce(1, *) }
+
+  public init(shape: [Int]) { inputShape = shape }
+
+  public var parameters: [ParameterSpec] { [ParameterSpec(name: "slope", shape: [channels])] }
+
+  public func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource) {
+    for i in p.indices { p[i] = 0.25 }
+  }
+
+  public func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T> {
+    Tensor(shape: x.shape) { y in
+      x.withUnsafeBufferPointer { x in
+        T.prelu(Tensor.base(x), slopes: Tensor.base(p), Tensor.base(y), batch: x.count / (channels * inner),
+                channels: channels, inner: inner)
+      }
+    }
+  }
+
+  public func backward(
+    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
+    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
+  ) -> Tensor<T>? {
+    var dx: Tensor<T>? = needsInputGradient ? Tensor(zeros: x.shape) : nil
+    x.withUnsafeBufferPointer { xb in
+      dy.withUnsafeBufferPointer { dyb in
+        func run(_ dxp: UnsafeMutablePointer<T>?) {
+          T.preluBackward(x: Tensor.base(xb), slopes: Tensor.base(p), dy: Tensor.base(dyb), dx: dxp,
+                          dSlopes: Tensor.base(dp), batch: xb.count / (channels * inner), channels: channels,
+                          inner: inner)
+        }
+        if dx == nil { run(nil) } else { dx!.withUnsafeMutableBufferPointer { run(Tensor.base($0)) } }
+      }
+    }
+    return dx
+  }
+
+  public var summary: String { "prelu(\(channels))" }
+}
