@@ -2,154 +2,159 @@ import Foundation
 import Testing
 import _TestSupport
 
-/// The `dpt` command as a user runs it.
-@Suite(.serialized) struct CommandTests {
-  @Test func binaryExists() {
-    #expect(FileManager.default.isExecutableFile(atPath: DPTBinary.path), "build dpt first: \(DPTBinary.path)")
-  }
-
-  @Test func cornJSON() throws {
-    let r = DPTBinary.run(["train", "--dataset", "corn", "--epochs", "3", "--json"])
-    #expect(r.status == 0, "\(r.stderr)")
-    let lines = r.stdout.split(separator: "\n")
-    #expect(lines.count == 1, "stdout holds only the JSON object: \(r.stdout)")
-    let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-    for key in ["epoch", "train_loss", "train_rmse", "train_r2", "seconds", "samples_per_sec", "world_size"] {
-      #expect(o[key] != nil, "\(key) missing from \(r.stdout)")
+extension DPTCommandTests {
+  /// The `dpt` command as a user runs it.
+  @Suite struct CommandTests {
+    @Test func binaryExists() {
+      #expect(FileManager.default.isExecutableFile(atPath: DPTBinary.path), "build dpt first: \(DPTBinary.path)")
     }
-    #expect(o["epoch"] as? Int == 3)
-    #expect(r.stderr.contains("train RMSE"), "the table goes to stderr with --json")
-  }
 
-  @Test func helpDocumentsEveryOption() {
-    let r = DPTBinary.run(["train", "--help"])
-    #expect(r.status == 0)
-    for flag in ["--dataset", "--test-fraction", "--model", "--hidden", "--activation", "--loss", "--lr", "--momentum",
-                 "--nesterov", "--weight-decay", "--batch-size", "--epochs", "--seed", "--log-dir", "--json"] {
-      #expect(r.stdout.contains(flag), "\(flag) not in --help")
-    }
-  }
-
-  // MARK: Bad input: one line naming the problem, a non-zero exit, no files left behind
-
-  struct BadInput: CustomStringConvertible {
-    var arguments: [String]
-    var message: String
-    var description: String { arguments.joined(separator: " ") }
-  }
-
-  static let dir = TemporaryDirectory("dpt-cli")
-  static func file(_ name: String, _ text: String) -> String { dir.write(name, text) }
-  static func idxFolder(_ name: String, images: [UInt8], labels: [UInt8]) -> String {
-    let d = dir.file(name)
-    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-    let good = [UInt8]([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2]) + Array(repeating: 9, count: 8)
-    let goodLabels: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 2, 1, 0]
-    for (n, b) in [("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels),
-                   ("t10k-images-idx3-ubyte", good), ("t10k-labels-idx1-ubyte", goodLabels)] {
-      _ = FileManager.default.createFile(atPath: d + "/" + n, contents: Data(b))
-    }
-    return "idx:" + d
-  }
-  static let goodImages: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2] + Array(repeating: 9, count: 8)
-  static let goodLabels: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 2, 1, 0]
-
-  static let badInputs: [BadInput] = [
-    BadInput(arguments: ["--dataset", "csv:/nonexistent/data.csv"], message: "/nonexistent/data.csv: no such file"),
-    BadInput(arguments: ["--dataset", idxFolder("magic", images: [1, 2, 3, 4] + Array(goodImages.dropFirst(4)), labels: goodLabels)],
-             message: "wrong IDX magic number"),
-    BadInput(arguments: ["--dataset", idxFolder("truncated", images: Array(goodImages.dropLast(3)), labels: goodLabels)],
-             message: "truncated"),
-    BadInput(arguments: ["--dataset", idxFolder("count", images: goodImages, labels: [0, 0, 8, 1, 0, 0, 0, 1, 1])],
-             message: "holds 2 images but"),
-    BadInput(arguments: ["--dataset", "csv:" + file("text.csv", "a,b\n1,2\n3,oops\n")], message: "'oops' is not a number"),
-    BadInput(arguments: ["--dataset", "csv:" + file("ragged.csv", "1,2,3\n4,5\n")], message: "2 cells where the first row has 3"),
-    BadInput(arguments: ["--dataset", "csv:" + file("empty.csv", "")], message: "the file is empty"),
-    BadInput(arguments: ["--dataset", "csv:" + file("nan.csv", "1,2\nNaN,3\n")], message: "is not finite"),
-    BadInput(arguments: ["--dataset", "csv:" + file("inf.csv", "1,2\n4,-inf\n")], message: "is not finite"),
-    BadInput(arguments: ["--dataset", "corn", "--lr", "0"], message: "--lr must be a number > 0"),
-    BadInput(arguments: ["--dataset", "corn", "--lr=-1"], message: "--lr must be a number > 0"),
-    BadInput(arguments: ["--dataset", "corn", "--weight-decay=-0.1"], message: "--weight-decay must be >= 0"),
-    BadInput(arguments: ["--dataset", "corn", "--batch-size", "0"], message: "--batch-size must be at least 1"),
-    BadInput(arguments: ["--dataset", "corn", "--epochs", "0"], message: "--epochs must be at least 1"),
-    BadInput(arguments: ["--dataset", "nope"], message: "unknown data set"),
-    BadInput(arguments: ["--dataset", "csv:/tmp"], message: "/tmp: is a folder, not a file"),
-    BadInput(arguments: ["--dataset", "corn", "--loss", "cross-entropy"], message: "needs class labels"),
-    BadInput(arguments: ["--dataset", "corn", "--nesterov"], message: "--nesterov needs --momentum > 0"),
-    BadInput(arguments: ["--dataset", "corn", "--hidden", "0,4", "--model", "mlp"], message: "--hidden must list positive widths"),
-  ]
-
-  @Test(arguments: badInputs)
-  func badInputIsAOneLineError(_ bad: BadInput) {
-    let logs = Self.dir.file("logs-\(UUID().uuidString.prefix(6))")
-    let r = DPTBinary.run(["train", "--log-dir", logs] + bad.arguments)
-    #expect(r.status != 0)
-    #expect(!r.timedOut)
-    let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }
-    #expect(errorLines.count == 1, "stderr: \(r.stderr)")
-    #expect(r.stderr.contains(bad.message), "stderr: \(r.stderr)")
-    #expect(!FileManager.default.fileExists(atPath: logs), "a failed run must not leave a log folder")
-  }
-
-  @Test func badInputUnderMPIEndsEveryRankWithOneMessage() {
-    let r = DPTBinary.mpirun(3, ["train", "--dataset", "csv:/nonexistent/data.csv"], timeout: 60)
-    #expect(!r.timedOut)
-    #expect(r.status != 0)
-    let messages = r.stderr.components(separatedBy: "/nonexistent/data.csv: no such file").count - 1
-    #expect(messages == 1, "printed by rank 0 only: \(r.stderr)")
-  }
-
-  @Test func fewerSamplesThanRanks() {
-    let path = Self.file("two.csv", "x,y\n1,2\n3,4\n")
-    let r = DPTBinary.mpirun(3, ["train", "--dataset", "csv:" + path, "--test-fraction", "0"], timeout: 60)
-    #expect(!r.timedOut && r.status != 0)
-    #expect(r.stderr.contains("2 training samples for 3 ranks"), "\(r.stderr)")
-  }
-
-  /// A file only one rank cannot read: every rank ends, with that rank's message.
-  @Test func anErrorOnOneRankOnlyEndsEveryRank() {
-    let good = Self.file("good.csv", "x,y\n1,2\n3,4\n5,6\n7,8\n")
-    let r = Subprocess.run(
-      ["mpirun", "--oversubscribe", "-np", "1", DPTBinary.path, "train", "--dataset", "csv:" + good, "--epochs", "2",
-       ":", "-np", "1", DPTBinary.path, "train", "--dataset", "csv:/nonexistent/shard.csv", "--epochs", "2"],
-      environment: DPTBinary.mpiEnvironment, timeout: 60)
-    #expect(!r.timedOut)
-    #expect(r.status != 0)
-    #expect(r.stderr.contains("rank 1: /nonexistent/shard.csv: no such file"), "\(r.stderr)")
-  }
-
-  // MARK: Results do not depend on the number of ranks
-
-  @Test func metricsAreEqualAcrossWorldSizes() throws {
-    var results: [[String: Any]] = []
-    for ranks in [1, 2, 3] {
-      let r = DPTBinary.mpirun(ranks, ["train", "--dataset", "mnist", "--hidden", "32", "--epochs", "2", "--json"])
-      #expect(r.status == 0 && !r.timedOut, "np \(ranks): \(r.stderr)")
-      guard r.status == 0 else { return }
-      results.append(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])
-    }
-    #expect(results.map { $0["world_size"] as? Int } == [1, 2, 3])
-    let reference = results[0]
-    for r in results.dropFirst() {
-      for key in ["train_loss", "test_loss"] {
-        let a = r[key] as! Double, b = reference[key] as! Double
-        #expect(abs(a - b) < 1e-4 * b, "\(key): \(a) vs \(b)")
+    @Test func cornJSON() throws {
+      let r = DPTBinary.run(["train", "--dataset", "corn", "--epochs", "3", "--json"])
+      #expect(r.status == 0, "\(r.stderr)")
+      let lines = r.stdout.split(separator: "\n")
+      #expect(lines.count == 1, "stdout holds only the JSON object: \(r.stdout)")
+      let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+      for key in ["epoch", "train_loss", "train_rmse", "train_r2", "seconds", "samples_per_sec", "world_size"] {
+        #expect(o[key] != nil, "\(key) missing from \(r.stdout)")
       }
-      for key in ["train_acc", "test_acc"] {
-        let a = r[key] as! Double, b = reference[key] as! Double
-        #expect(abs(a - b) <= 0.002, "\(key): \(a) vs \(b)")
+      #expect(o["epoch"] as? Int == 3)
+      #expect(r.stderr.contains("train RMSE"), "the table goes to stderr with --json")
+    }
+
+    @Test func helpDocumentsEveryOption() {
+      let r = DPTBinary.run(["train", "--help"])
+      #expect(r.status == 0)
+      for flag in ["--dataset", "--test-fraction", "--model", "--hidden", "--activation", "--loss", "--lr", "--momentum",
+                   "--nesterov", "--weight-decay", "--batch-size", "--epochs", "--seed", "--log-dir", "--json"] {
+        #expect(r.stdout.contains(flag), "\(flag) not in --help")
       }
     }
-  }
 
-  @Test func logDirUnderMPI() throws {
-    let logs = Self.dir.file("mpi-logs")
-    let r = DPTBinary.mpirun(2, ["train", "--dataset", "corn", "--epochs", "4", "--log-dir", logs])
-    #expect(r.status == 0, "\(r.stderr)")
-    #expect(TemporaryDirectory.list(logs) == ["config.json", "metrics.csv", "metrics.jsonl"])
-    let lines = try String(contentsOfFile: logs + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-    #expect(lines.count == 4)
-    #expect(r.stdout.split(separator: "\n").count == 6, "rank 0 alone prints: a header, the column names, 4 rows\n\(r.stdout)")
+    // MARK: Bad input: one line naming the problem, a non-zero exit, no files left behind
+
+    struct BadInput: CustomStringConvertible {
+      var arguments: [String]
+      var message: String
+      var description: String { arguments.joined(separator: " ") }
+    }
+
+    static let dir = TemporaryDirectory("dpt-cli")
+    static func file(_ name: String, _ text: String) -> String { dir.write(name, text) }
+    static func idxFolder(_ name: String, images: [UInt8], labels: [UInt8]) -> String {
+      let d = dir.file(name)
+      try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+      let good = [UInt8]([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2]) + Array(repeating: 9, count: 8)
+      let goodLabels: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 2, 1, 0]
+      for (n, b) in [("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels),
+                     ("t10k-images-idx3-ubyte", good), ("t10k-labels-idx1-ubyte", goodLabels)] {
+        _ = FileManager.default.createFile(atPath: d + "/" + n, contents: Data(b))
+      }
+      return "idx:" + d
+    }
+    static let goodImages: [UInt8] = [0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2] + Array(repeating: 9, count: 8)
+    static let goodLabels: [UInt8] = [0, 0, 8, 1, 0, 0, 0, 2, 1, 0]
+
+    static let badInputs: [BadInput] = [
+      BadInput(arguments: ["--dataset", "csv:/nonexistent/data.csv"], message: "/nonexistent/data.csv: no such file"),
+      BadInput(arguments: ["--dataset", idxFolder("magic", images: [1, 2, 3, 4] + Array(goodImages.dropFirst(4)), labels: goodLabels)],
+               message: "wrong IDX magic number"),
+      BadInput(arguments: ["--dataset", idxFolder("truncated", images: Array(goodImages.dropLast(3)), labels: goodLabels)],
+               message: "truncated"),
+      BadInput(arguments: ["--dataset", idxFolder("count", images: goodImages, labels: [0, 0, 8, 1, 0, 0, 0, 1, 1])],
+               message: "holds 2 images but"),
+      BadInput(arguments: ["--dataset", "csv:" + file("text.csv", "a,b\n1,2\n3,oops\n")], message: "'oops' is not a number"),
+      BadInput(arguments: ["--dataset", "csv:" + file("ragged.csv", "1,2,3\n4,5\n")], message: "2 cells where the first row has 3"),
+      BadInput(arguments: ["--dataset", "csv:" + file("empty.csv", "")], message: "the file is empty"),
+      BadInput(arguments: ["--dataset", "csv:" + file("nan.csv", "1,2\nNaN,3\n")], message: "is not finite"),
+      BadInput(arguments: ["--dataset", "csv:" + file("inf.csv", "1,2\n4,-inf\n")], message: "is not finite"),
+      BadInput(arguments: ["--dataset", "corn", "--lr", "0"], message: "--lr must be a number > 0"),
+      BadInput(arguments: ["--dataset", "corn", "--lr=-1"], message: "--lr must be a number > 0"),
+      BadInput(arguments: ["--dataset", "corn", "--weight-decay=-0.1"], message: "--weight-decay must be >= 0"),
+      BadInput(arguments: ["--dataset", "corn", "--batch-size", "0"], message: "--batch-size must be at least 1"),
+      BadInput(arguments: ["--dataset", "corn", "--epochs", "0"], message: "--epochs must be at least 1"),
+      BadInput(arguments: ["--dataset", "nope"], message: "unknown data set"),
+      BadInput(arguments: ["--dataset", "csv:/tmp"], message: "/tmp: is a folder, not a file"),
+      BadInput(arguments: ["--dataset", "corn", "--loss", "cross-entropy"], message: "needs class labels"),
+      BadInput(arguments: ["--dataset", "corn", "--momentum", "0", "--nesterov"], message: "--nesterov needs --momentum > 0"),
+      BadInput(arguments: ["--dataset", "corn", "--hidden", "0,4", "--model", "mlp"], message: "--hidden must list positive widths"),
+    ]
+
+    @Test(arguments: badInputs)
+    func badInputIsAOneLineError(_ bad: BadInput) {
+      let logs = Self.dir.file("logs-\(UUID().uuidString.prefix(6))")
+      let r = DPTBinary.run(["train", "--log-dir", logs] + bad.arguments)
+      #expect(r.status != 0)
+      #expect(!r.timedOut)
+      let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }
+      #expect(errorLines.count == 1, "stderr: \(r.stderr)")
+      #expect(r.stderr.contains(bad.message), "stderr: \(r.stderr)")
+      #expect(!FileManager.default.fileExists(atPath: logs), "a failed run must not leave a log folder")
+    }
+
+    @Test func badInputUnderMPIEndsEveryRankWithOneMessage() {
+      let r = DPTBinary.mpirun(3, ["train", "--dataset", "csv:/nonexistent/data.csv"], timeout: 60)
+      #expect(!r.timedOut)
+      #expect(r.status != 0)
+      let messages = r.stderr.components(separatedBy: "/nonexistent/data.csv: no such file").count - 1
+      #expect(messages == 1, "printed by rank 0 only: \(r.stderr)")
+    }
+
+    @Test func fewerSamplesThanRanks() {
+      let path = Self.file("two.csv", "x,y\n1,2\n3,4\n")
+      let r = DPTBinary.mpirun(3, ["train", "--dataset", "csv:" + path, "--test-fraction", "0"], timeout: 60)
+      #expect(!r.timedOut && r.status != 0)
+      #expect(r.stderr.contains("2 training samples for 3 ranks"), "\(r.stderr)")
+    }
+
+    /// A file only one rank cannot read: every rank ends, with that rank's message.
+    @Test func anErrorOnOneRankOnlyEndsEveryRank() {
+      let good = Self.file("good.csv", "x,y\n1,2\n3,4\n5,6\n7,8\n")
+      let r = Subprocess.run(
+        ["mpirun", "--oversubscribe", "-np", "1", DPTBinary.path, "train", "--dataset", "csv:" + good, "--epochs", "2",
+         ":", "-np", "1", DPTBinary.path, "train", "--dataset", "csv:/nonexistent/shard.csv", "--epochs", "2"],
+        environment: DPTBinary.mpiEnvironment, timeout: 60)
+      #expect(!r.timedOut)
+      #expect(r.status != 0)
+      #expect(r.stderr.contains("rank 1: /nonexistent/shard.csv: no such file"), "\(r.stderr)")
+    }
+
+    // MARK: Results do not depend on the number of ranks
+
+    @Test func metricsAreEqualAcrossWorldSizes() throws {
+      var results: [[String: Any]] = []
+      for ranks in [1, 2, 3] {
+        let r = DPTBinary.mpirun(ranks, ["train", "--dataset", "mnist", "--hidden", "32", "--epochs", "2", "--json"])
+        #expect(r.status == 0 && !r.timedOut, "np \(ranks): \(r.stderr)")
+        guard r.status == 0 else { return }
+        results.append(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])
+      }
+      #expect(results.map { $0["world_size"] as? Int } == [1, 2, 3])
+      let reference = results[0]
+      for r in results.dropFirst() {
+        for key in ["train_loss", "test_loss"] {
+          let a = r[key] as! Double, b = reference[key] as! Double
+          #expect(abs(a - b) < 1e-4 * b, "\(key): \(a) vs \(b)")
+        }
+        for key in ["train_acc", "test_acc"] {
+          let a = r[key] as! Double, b = reference[key] as! Double
+          #expect(abs(a - b) <= 0.002, "\(key): \(a) vs \(b)")
+        }
+      }
+    }
+
+    @Test func logDirUnderMPI() throws {
+      let logs = Self.dir.file("mpi-logs")
+      let r = DPTBinary.mpirun(2, ["train", "--dataset", "corn", "--epochs", "4", "--log-dir", logs])
+      #expect(r.status == 0, "\(r.stderr)")
+      #expect(TemporaryDirectory.list(logs) == ["config.json", "metrics.csv", "metrics.jsonl"])
+      let lines = try String(contentsOfFile: logs + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+      #expect(lines.count == 4)
+      // Rank 0 alone prints: a header, the column names, 4 epoch rows (then the closed form beside SGD).
+      let printed = r.stdout.split(separator: "\n")
+      #expect(printed.count > 6 && printed[1].hasPrefix("epoch") && printed[2...5].allSatisfy { $0.trimmingCharacters(in: .whitespaces).first!.isNumber }, "\(r.stdout)")
+      #expect(r.stdout.components(separatedBy: "epoch  train loss").count == 2, "one table, not one per rank")
+    }
   }
 }
 
