@@ -25,8 +25,10 @@ let libraries: [Target] = [
   .target(name: "Datasets", dependencies: ["TensorCore", "_CZlib"]),
   // The communicator protocol: local, in-process (tests) and MPI.
   .target(name: "Collectives", dependencies: ["_CMPI"]),
-  // The data-parallel trainer, metrics and their logs.
+  // The data-parallel trainer, metrics and their logs, least squares, sweeps.
   .target(name: "Training", dependencies: ["TensorCore", "Layers", "Optimizers", "Datasets", "Collectives"]),
+  // SVG charts, the HTML report, TensorBoard event files: what a user looks at.
+  .target(name: "Reports", dependencies: ["Training", "Datasets"]),
 ]
 
 // MARK: - The command-line tool
@@ -35,7 +37,7 @@ let executables: [Target] = [
   .executableTarget(
     name: "DPTCommand",
     dependencies: [
-      "Training", "Datasets", "Layers", "Optimizers", "Collectives", "TensorCore",
+      "Training", "Reports", "Datasets", "Layers", "Optimizers", "Collectives", "TensorCore",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   )
@@ -51,6 +53,7 @@ let tests: [Target] = [
   .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
   .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
   .testTarget(name: "TrainingTests", dependencies: ["Training", "_TestSupport"]),
+  .testTarget(name: "ReportsTests", dependencies: ["Reports", "_TestSupport"]),
   .testTarget(name: "DPTCommandTests", dependencies: ["_TestSupport"]),
 ]
 

@@ -37,6 +37,8 @@ public protocol Communicator: AnyObject {
   func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws
   /// Receives the next message with `tag`, from `source` or from any rank when nil; returns it and its sender.
   func receive(from source: Int?, tag: Int) throws -> (bytes: [UInt8], source: Int)
+  /// Whether a message with `tag` (from `source`, or any rank) is waiting to be received; never blocks.
+  func hasMessage(from source: Int?, tag: Int) throws -> Bool
 }
 
 /// A collective that could not complete.

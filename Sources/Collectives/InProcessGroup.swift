@@ -128,6 +128,14 @@ public final class InProcessGroup: @unchecked Sendable {
     condition.unlock()
   }
 
+  func peek(rank: Int, from source: Int?, tag: Int) throws -> Bool {
+    condition.lock()
+    defer { condition.unlock() }
+    if mailboxes[rank].contains(where: { $0.tag == tag && (source == nil || $0.source == source) }) { return true }
+    if let failure { throw GroupFailed(description: "the group failed: \(failure)") }
+    return false
+  }
+
   func take(rank: Int, from source: Int?, tag: Int) throws -> (bytes: [UInt8], source: Int) {
     condition.lock()
     defer { condition.unlock() }
@@ -221,5 +229,9 @@ final class InProcessCommunicator: Communicator {
 
   func receive(from source: Int?, tag: Int) throws -> (bytes: [UInt8], source: Int) {
     try group.take(rank: rank, from: source, tag: tag)
+  }
+
+  func hasMessage(from source: Int?, tag: Int) throws -> Bool {
+    try group.peek(rank: rank, from: source, tag: tag)
   }
 }

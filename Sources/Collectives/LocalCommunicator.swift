@@ -18,6 +18,8 @@ public final class LocalCommunicator: Communicator {
     mailbox[tag, default: []].append(bytes)
   }
 
+  public func hasMessage(from source: Int?, tag: Int) throws -> Bool { !(mailbox[tag]?.isEmpty ?? true) }
+
   public func receive(from source: Int?, tag: Int) throws -> (bytes: [UInt8], source: Int) {
     guard var queue = mailbox[tag], !queue.isEmpty else {
       throw CollectiveError("receive on a single rank with no message pending (tag \(tag)): it would wait forever")

@@ -170,6 +170,14 @@ public final class MPICommunicator: Communicator {
     return (bytes, Int(from))
   }
 
+  public func hasMessage(from source: Int?, tag: Int) throws -> Bool {
+    var flag: Int32 = 0
+    var status = MPI_Status()
+    try MPICommunicator.check(
+      MPI_Iprobe(Int32(source ?? Int(dpt_mpi_any_source())), Int32(tag), comm, &flag, &status), "MPI_Iprobe")
+    return flag != 0
+  }
+
   private func releaseCompletedSends() throws {
     var i = 0
     while i < pending.count {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Collectives
 import Datasets
 import Foundation
+import Reports
 import Training
 
 struct Train: ParsableCommand {
@@ -16,8 +17,11 @@ struct Train: ParsableCommand {
 
   @OptionGroup var options: TrainingOptions
 
-  @Option(help: "Write config.json, metrics.jsonl and metrics.csv into this folder.")
+  @Option(help: "Write config.json, metrics.jsonl, metrics.csv, accuracy.svg, loss.svg and report.html into this folder.")
   var logDir: String?
+
+  @Flag(help: "With --log-dir, also write TensorBoard event files (DIR/tensorboard).")
+  var tensorboard = false
 
   @Flag(help: "Print the final metrics as one JSON object on stdout (the table goes to stderr).")
   var json = false
@@ -32,7 +36,9 @@ struct Train: ParsableCommand {
   var printEvery: Int = 1
 
   func validate() throws {
+    try options.requireSingleValues()
     if printEvery < 1 { throw ValidationError("--print-every must be at least 1 (got \(printEvery))") }
+    if tensorboard && logDir == nil { throw ValidationError("--tensorboard needs --log-dir") }
     if let p = predict { _ = try parsePredictRows(p) }
   }
 
@@ -45,15 +51,16 @@ struct Train: ParsableCommand {
     var console = Console(isRoot: comm.isRoot, jsonOutput: json)
     // Everything that can fail on bad input happens inside `agree`: if it fails on any rank, every rank stops here
     // with the same message, before any log file is written.
-    let (trainer, log, rows) = try comm.agree { () throws -> (Trainer<Float>, RunLog?, [[Double]]) in
-      let data = try Catalog.load(config.dataset, testFraction: config.testFraction, seed: config.seed)
+    let (trainer, log, board, rows) = try comm.agree { () throws -> (Trainer<Float>, RunLog?, TensorBoardWriter?, [[Double]]) in
+      let data = try options.data.load(validation: options.data.valFraction ?? 0)
       let trainer = try Trainer<Float>(config: config, data: data, communicator: comm)
       let rows = try predictionRows(predict, source: config.dataset, features: data.train.featureCount)
       let log = try comm.isRoot ? logDir.map { try RunLog(directory: $0, config: config.json(worldSize: comm.size)) } : nil
-      return (trainer, log, rows)
+      let board = try comm.isRoot && tensorboard ? logDir.map { try TensorBoardWriter(directory: ($0 as NSString).appendingPathComponent("tensorboard")) } : nil
+      return (trainer, log, board, rows)
     }
     console.say(Report.header(trainer))
-    let table = EpochTable(task: trainer.data.train.task)
+    let table = EpochTable(task: trainer.data.train.task, validation: trainer.data.validation != nil)
     console.say(table.header)
     var history: [EpochMetrics] = []
     for e in 1...config.epochs {
@@ -63,7 +70,17 @@ struct Train: ParsableCommand {
       if e % printEvery == 0 || e == config.epochs { console.say(table.row(m)) }
       if profile { console.say("      " + Report.phases(trainer.phaseTimes, epochSeconds: m.seconds)) }
       try log?.append(m.json)
+      if let board {
+        for (key, tag) in [("train_loss", "loss/train"), ("val_loss", "loss/val"), ("test_loss", "loss/test"),
+                           ("train_acc", "accuracy/train"), ("val_acc", "accuracy/val"), ("test_acc", "accuracy/test")] {
+          if let v = m.json[key]?.double { try board.scalar(tag, v, step: m.epoch) }
+        }
+      }
       history.append(m)
+    }
+    if let log {
+      _ = try RunReport.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
+                                 config: config.json(worldSize: comm.size), rows: history.map(\.json), logLoss: true)
     }
     // Every rank's peak memory, gathered on rank 0 (a collective: every rank takes part).
     let peaks = try comm.allGather(Array(String(ProcessMemory.peakResidentMiB ?? .nan).utf8))
@@ -94,7 +111,8 @@ struct Train: ParsableCommand {
 enum Report {
   static func header<T>(_ t: Trainer<T>) -> String {
     let d = t.data, c = t.config
-    let sets = d.test.count > 0 ? "\(d.train.count) train / \(d.test.count) test" : "\(d.train.count) train, no test set"
+    var sets = d.test.count > 0 ? "\(d.train.count) train / \(d.test.count) test" : "\(d.train.count) train, no test set"
+    if let v = d.validation { sets += " / \(v.count) validation" }
     let ranks = t.worldSize == 1 ? "1 rank" : "\(t.worldSize) ranks"
     let scaled = t.standardization != nil ? ", standardised features" : ""
     return "\(d.name): \(sets)\(scaled) | \(c.model) (\(t.network.parameterCount) parameters), \(c.loss) | \(t.optimizer.summary)\(c.optimizer.schedule.kind == .constant && c.optimizer.schedule.warmupEpochs == 0 ? "" : ", lr schedule \(c.optimizer.schedule)") | batch \(min(c.batchSize, d.train.count)) | \(ranks)"

@@ -17,6 +17,9 @@ struct DataOptions: ParsableArguments {
     discussion: "Applies to mnist, corn, csv:PATH and synthetic; the IDX data sets have their own test files."))
   var testFraction: Double?
 
+  @Option(help: "Fraction of the training rows held out as a validation set, chosen by --seed (train: 0; sweep: 0.1).")
+  var valFraction: Double?
+
   @Option(help: "Seed of initialisation, shuffling and the train/test split.")
   var seed: UInt64 = 0
 
@@ -25,6 +28,7 @@ struct DataOptions: ParsableArguments {
 
   func validate() throws {
     if let f = testFraction, !(f >= 0 && f < 1) { throw ValidationError("--test-fraction must be in [0, 1) (got \(f))") }
+    if let f = valFraction, !(f >= 0 && f < 1) { throw ValidationError("--val-fraction must be in [0, 1) (got \(f))") }
     if testFraction != nil, !(try source).isTable {
       throw ValidationError("--test-fraction applies to tables (mnist, corn, csv:PATH, synthetic); \(dataset) has its own test files")
     }
@@ -34,6 +38,11 @@ struct DataOptions: ParsableArguments {
     get throws {
       do { return try DatasetSource(dataset) } catch { throw ValidationError("\(error)") }
     }
+  }
+
+  /// The data set, split into train and test, with `fraction` of the training rows held out for validation.
+  func load(validation fraction: Double) throws -> DataSplit {
+    try Catalog.load(try source, testFraction: testFraction, seed: seed).holdingOutValidation(fraction: fraction, seed: seed)
   }
 }
 
@@ -94,23 +103,23 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "sgd | adagrad | rmsprop | adam | adamw | lbfgs")
   var optimizer: OptimizerKind = .sgd
 
-  @Option(help: "Learning rate (default: 0.1 sgd (0.05 for cnn), 0.01 adagrad and rmsprop, 0.001 adam and adamw, 1 lbfgs's first trial step).")
-  var lr: Double?
+  @Option(help: "Learning rate (default: 0.1 sgd (0.05 for cnn), 0.01 adagrad and rmsprop, 0.001 adam and adamw, 1 lbfgs's first trial step). A sweep takes a list: 0.1,0.01.")
+  var lr: String?
 
-  @Option(help: "Momentum of sgd (default 0.9) and rmsprop (default 0).")
-  var momentum: Double?
+  @Option(help: "Momentum of sgd (default 0.9) and rmsprop (default 0). A sweep takes a list.")
+  var momentum: String?
 
   @Flag(help: "Nesterov momentum (sgd; needs --momentum > 0).")
   var nesterov = false
 
   @Option(help: ArgumentHelp(
-    "L2 weight decay wd, added to the gradient as wd * p (default 5e-4 for images, 0 for tables).",
+    "L2 weight decay wd, added to the gradient as wd * p (default 5e-4 for images, 0 for tables). A sweep takes a list: 5e-2,5e-4,5e-6.",
     discussion: """
       The optimizer then minimises mean loss + (wd/2) ||p||^2 over the decayed parameters. For --model linear --loss
       mse on n training rows with k outputs that is the ridge problem of `dpt lstsq --ridge LAMBDA` with
       LAMBDA = n k wd / 2 (add --penalize-intercept when --decay-bias is true, the default).
       """))
-  var weightDecay: Double?
+  var weightDecay: String?
 
   @Option(help: "Decoupled weight decay lambda: p *= 1 - lr lambda each step (AdamW's; default 0.01 for adamw, else 0).")
   var decoupledWeightDecay: Double?
@@ -151,8 +160,8 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "Epochs of linear warmup from lr/steps to lr (large global batches on many ranks need it).")
   var warmupEpochs: Double = 0
 
-  @Option(help: "Global batch size, shared by all ranks (default 128 for images, 32 for tables, the whole training set for lbfgs).")
-  var batchSize: Int?
+  @Option(help: "Global batch size, shared by all ranks (default 128 for images, 32 for tables, the whole training set for lbfgs). A sweep takes a list.")
+  var batchSize: String?
 
   @Option(help: "Passes over the training set (default 5 for images, 500 for tables; for full-batch lbfgs, iterations).")
   var epochs: Int?
@@ -160,17 +169,44 @@ struct TrainingOptions: ParsableArguments {
   @Flag(help: "Leave out the last, short batch of each epoch.")
   var dropLast = false
 
+  /// The values of a flag that a sweep may list ("0.1" or "0.1,0.01"), each checked.
+  static func list(_ text: String?, _ flag: String, _ check: (Double) -> Bool, _ rule: String) throws -> [Double]? {
+    guard let text else { return nil }
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    var values: [Double] = []
+    for p in parts {
+      guard let v = Double(p), v.isFinite, check(v) else { throw ValidationError("\(flag) must be \(rule) (got '\(p)')") }
+      values.append(v)
+    }
+    return values
+  }
+
+  var lrValues: [Double]? { get throws { try Self.list(lr, "--lr", { $0 > 0 }, "a number > 0") } }
+  var momentumValues: [Double]? { get throws { try Self.list(momentum, "--momentum", { $0 >= 0 && $0 < 1 }, "in [0, 1)") } }
+  var weightDecayValues: [Double]? { get throws { try Self.list(weightDecay, "--weight-decay", { $0 >= 0 }, ">= 0") } }
+  var batchSizeValues: [Int]? {
+    get throws { try Self.list(batchSize, "--batch-size", { $0 >= 1 && $0 == $0.rounded() }, "at least 1, a whole number")?.map { Int($0) } }
+  }
+
+  /// For `dpt train`: every listable flag given at most one value.
+  func requireSingleValues() throws {
+    for (flag, count) in [("--lr", try lrValues?.count), ("--momentum", try momentumValues?.count),
+                          ("--weight-decay", try weightDecayValues?.count), ("--batch-size", try batchSizeValues?.count)] {
+      if let count, count > 1 { throw ValidationError("\(flag) takes one value in dpt train; `dpt sweep` tries several") }
+    }
+  }
+
   func validate() throws {
-    if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a number > 0 (got \(lr))") }
-    if let m = momentum, !(m >= 0 && m < 1) { throw ValidationError("--momentum must be in [0, 1) (got \(m))") }
+    _ = try lrValues
+    _ = try weightDecayValues
+    _ = try batchSizeValues
+    let momentum = try momentumValues
     if momentum != nil && ![.sgd, .rmsprop].contains(optimizer) {
       throw ValidationError("--momentum does not apply to --optimizer \(optimizer.rawValue)\(optimizer == .lbfgs ? " (L-BFGS keeps curvature pairs instead)" : optimizer == .adam || optimizer == .adamw ? " (use --beta1)" : ""): drop it")
     }
     if nesterov && optimizer != .sgd { throw ValidationError("--nesterov applies to --optimizer sgd only") }
-    if nesterov && (momentum ?? 0.9) <= 0 { throw ValidationError("--nesterov needs --momentum > 0") }
-    for (name, value) in [("--weight-decay", weightDecay), ("--decoupled-weight-decay", decoupledWeightDecay)] {
-      if let v = value, !(v >= 0 && v.isFinite) { throw ValidationError("\(name) must be >= 0 (got \(v))") }
-    }
+    if nesterov && (momentum ?? [0.9]).contains(where: { $0 <= 0 }) { throw ValidationError("--nesterov needs --momentum > 0") }
+    if let v = decoupledWeightDecay, !(v >= 0 && v.isFinite) { throw ValidationError("--decoupled-weight-decay must be >= 0 (got \(v))") }
     if decoupledWeightDecay != nil && optimizer == .lbfgs {
       throw ValidationError("--decoupled-weight-decay does not apply to lbfgs (its line search needs one objective): use --weight-decay")
     }
@@ -187,7 +223,6 @@ struct TrainingOptions: ParsableArguments {
       throw ValidationError("--history and --line-search apply to --optimizer lbfgs only")
     }
     if let h = history, h < 1 { throw ValidationError("--history must be at least 1 (got \(h))") }
-    if let b = batchSize, b <= 0 { throw ValidationError("--batch-size must be at least 1 (got \(b))") }
     if let e = epochs, e <= 0 { throw ValidationError("--epochs must be at least 1 (got \(e))") }
     if !(leakySlope.isFinite) { throw ValidationError("--leaky-slope must be a number") }
     if !(margin > 0) { throw ValidationError("--margin must be > 0 (got \(margin))") }
@@ -287,10 +322,10 @@ struct TrainingOptions: ParsableArguments {
     }
     // SGD's default step on a CNN is 0.05: at 0.1 with momentum 0.9 LeNet's first steps diverge.
     let sgdDefault = c.model.kind == .cnn ? 0.05 : c.optimizer.learningRate
-    var o = OptimizerSpec(kind: optimizer, learningRate: lr ?? (optimizer == .sgd ? sgdDefault : optimizer.defaultLearningRate))
-    o.momentum = momentum ?? (optimizer == .sgd ? c.optimizer.momentum : 0)
+    var o = OptimizerSpec(kind: optimizer, learningRate: try lrValues?.first ?? (optimizer == .sgd ? sgdDefault : optimizer.defaultLearningRate))
+    o.momentum = try momentumValues?.first ?? (optimizer == .sgd ? c.optimizer.momentum : 0)
     o.nesterov = nesterov
-    o.weightDecay = weightDecay ?? c.optimizer.weightDecay
+    o.weightDecay = try weightDecayValues?.first ?? c.optimizer.weightDecay
     o.decoupledWeightDecay = decoupledWeightDecay ?? (optimizer == .adamw ? 0.01 : 0)
     o.decayBiases = decayBias
     o.beta1 = beta1 ?? 0.9
@@ -301,7 +336,7 @@ struct TrainingOptions: ParsableArguments {
     o.lineSearch = lineSearch ?? .strongWolfe
     o.schedule = try schedule()
     c.optimizer = o
-    if let batchSize { c.batchSize = batchSize } else if optimizer == .lbfgs { c.batchSize = Int.max }
+    if let batchSize = try batchSizeValues?.first { c.batchSize = batchSize } else if optimizer == .lbfgs { c.batchSize = Int.max }
     if let epochs { c.epochs = epochs }
     c.seed = data.seed
     if let standardize = data.standardize { c.standardize = standardize }

@@ -26,6 +26,8 @@ public struct EpochMetrics: Sendable {
   public var epoch: Int
   public var task: Task
   public var train: Evaluation
+  /// The validation rows held out of the training set (sweeps), else nil.
+  public var validation: Evaluation?
   public var test: Evaluation?
   /// Wall time of the epoch's training steps (evaluation excluded).
   public var seconds: Double
@@ -33,10 +35,24 @@ public struct EpochMetrics: Sendable {
   public var evaluationSeconds: Double
   public var learningRate: Double
 
+  public init(epoch: Int, task: Task, train: Evaluation, validation: Evaluation? = nil, test: Evaluation?,
+              seconds: Double, samples: Int, evaluationSeconds: Double, learningRate: Double) {
+    self.epoch = epoch
+    self.task = task
+    self.train = train
+    self.validation = validation
+    self.test = test
+    self.seconds = seconds
+    self.samples = samples
+    self.evaluationSeconds = evaluationSeconds
+    self.learningRate = learningRate
+  }
+
   public var samplesPerSecond: Double { Double(samples) / seconds }
 
-  /// In the order of the file: epoch, train_loss, train_acc, test_loss, test_acc, seconds, samples_per_sec, and for
-  /// regression train_rmse, train_r2, test_rmse, test_r2. Missing values (no test set) are null.
+  /// In the order of the file: epoch, train_loss, train_acc, test_loss, test_acc, seconds, samples_per_sec; for
+  /// regression train_rmse, train_r2, test_rmse, test_r2; with a validation set val_loss, val_acc (val_rmse,
+  /// val_r2). Missing values (no test set) are null.
   public var json: JSON {
     let classification = task == .classification
     var o: [(String, JSON)] = [
@@ -52,6 +68,10 @@ public struct EpochMetrics: Sendable {
       o += [("train_rmse", JSON(train.rmse)), ("train_r2", JSON(train.r2)),
             ("test_rmse", JSON(test?.rmse)), ("test_r2", JSON(test?.r2))]
     }
+    if let v = validation {
+      o += [("val_loss", JSON(v.loss))]
+      o += classification ? [("val_acc", JSON(v.accuracy))] : [("val_rmse", JSON(v.rmse)), ("val_r2", JSON(v.r2))]
+    }
     o += [("eval_seconds", JSON(evaluationSeconds)), ("lr", JSON(learningRate))]
     return .object(o)
   }
@@ -60,13 +80,19 @@ public struct EpochMetrics: Sendable {
 /// The per-epoch table rank 0 prints.
 public struct EpochTable {
   public let task: Task
-  public init(task: Task) { self.task = task }
+  public let validation: Bool
+  public init(task: Task, validation: Bool = false) {
+    self.task = task
+    self.validation = validation
+  }
 
   var columns: [(title: String, width: Int)] {
-    task == .classification
+    var c: [(String, Int)] = task == .classification
       ? [("epoch", 5), ("train loss", 10), ("train acc", 9), ("test loss", 9), ("test acc", 8), ("seconds", 8), ("samples/s", 10)]
       : [("epoch", 5), ("train loss", 10), ("train RMSE", 10), ("train R^2", 9), ("test loss", 10), ("test RMSE", 9),
          ("test R^2", 8), ("seconds", 8), ("samples/s", 10)]
+    if validation { c.insert(contentsOf: [("val loss", 9), (task == .classification ? "val acc" : "val R^2", 8)], at: 3) }
+    return c
   }
 
   public var header: String { columns.map { pad($0.title, $0.width) }.joined(separator: "  ") }
@@ -76,13 +102,16 @@ public struct EpochTable {
       guard let x else { return "-" }
       return x.isFinite ? String(format: "%.\(digits)f", x) : "\(x)"
     }
-    let cells: [String]
+    var cells: [String]
     if task == .classification {
       cells = ["\(m.epoch)", f(m.train.loss), f(m.train.accuracy), f(m.test?.loss), f(m.test?.accuracy),
                f(m.seconds, 2), f(m.samplesPerSecond, 0)]
     } else {
       cells = ["\(m.epoch)", f(m.train.loss), f(m.train.rmse), f(m.train.r2), f(m.test?.loss), f(m.test?.rmse),
                f(m.test?.r2), f(m.seconds, 2), f(m.samplesPerSecond, 0)]
+    }
+    if validation {
+      cells.insert(contentsOf: [f(m.validation?.loss), f(task == .classification ? m.validation?.accuracy : m.validation?.r2)], at: 3)
     }
     return zip(cells, columns).map { pad($0, $1.width) }.joined(separator: "  ")
   }

@@ -45,6 +45,8 @@ public final class Trainer<T: TrainingScalar> {
   /// The flat gradient buffer plus one slot for the batch's loss sum.
   var gradients: [T]
   public var optimizer: any Optimizer<T>
+  /// Called after every optimizer step (a sweep's coordinator answers its messages there).
+  public var afterStep: (() throws -> Void)?
   /// Where this rank's training time went since the last `resetPhaseTimes`.
   public internal(set) var phaseTimes = PhaseTimes()
   /// Completed epochs.
@@ -59,7 +61,8 @@ public final class Trainer<T: TrainingScalar> {
     if config.standardize, case .reals = raw.train.features {
       let s = Standardization(fitting: raw.train)
       standardization = s
-      data = DataSplit(name: raw.name, train: s.apply(raw.train), test: s.apply(raw.test))
+      data = DataSplit(name: raw.name, train: s.apply(raw.train), test: s.apply(raw.test),
+                       validation: raw.validation.map(s.apply))
     } else {
       standardization = nil
       data = raw
@@ -195,6 +198,7 @@ public final class Trainer<T: TrainingScalar> {
     }
     phaseTimes.optimizer += clock.lap()
     step += 1
+    try afterStep?()
   }
 
   func targets<C: Collection<Int>>(_ set: Dataset, _ indices: C) -> Targets<T> {
@@ -256,9 +260,10 @@ public final class Trainer<T: TrainingScalar> {
     let (samples, seconds) = try trainEpoch(progress: progress)
     let t0 = Clock.now()
     let train = try evaluate(data.train)!
+    let validation = try data.validation.flatMap(evaluate)
     let test = try evaluate(data.test)
-    return EpochMetrics(epoch: epoch, task: data.train.task, train: train, test: test, seconds: seconds,
-                        samples: samples, evaluationSeconds: Clock.now() - t0, learningRate: lr)
+    return EpochMetrics(epoch: epoch, task: data.train.task, train: train, validation: validation, test: test,
+                        seconds: seconds, samples: samples, evaluationSeconds: Clock.now() - t0, learningRate: lr)
   }
 
   /// The model's outputs for feature rows given in the data's original units (they are standardised like the

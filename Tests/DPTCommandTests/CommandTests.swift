@@ -147,7 +147,7 @@ extension DPTCommandTests {
       let logs = Self.dir.file("mpi-logs")
       let r = DPTBinary.mpirun(2, ["train", "--dataset", "corn", "--epochs", "4", "--log-dir", logs])
       #expect(r.status == 0, "\(r.stderr)")
-      #expect(TemporaryDirectory.list(logs) == ["config.json", "metrics.csv", "metrics.jsonl"])
+      #expect(TemporaryDirectory.list(logs) == ["accuracy.svg", "config.json", "loss.svg", "metrics.csv", "metrics.jsonl", "report.html"])
       let lines = try String(contentsOfFile: logs + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
       #expect(lines.count == 4)
       // Rank 0 alone prints: a header, the column names, 4 epoch rows (then the closed form beside SGD).

@@ -1,0 +1,181 @@
+import ArgumentParser
+import Collectives
+import Datasets
+import Foundation
+import Reports
+import Training
+
+struct SweepCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "sweep",
+    abstract: "Train one model per setting of a grid, groups of ranks at once, and report train vs test curves.",
+    discussion: """
+      The grid is the product of the listed values: --weight-decay first, then --lr, --momentum, --batch-size (each
+      takes a comma-separated list; every other option is the same for all settings). The world is split into groups
+      of --ranks-per-trial ranks; each group trains one setting data-parallel, the groups at once; a group that
+      finishes takes the next setting. A validation split (--val-fraction, held out of the training rows) chooses
+      the best setting; the test set is reported, never used to choose. A setting whose loss becomes NaN or
+      infinite is marked diverged and the sweep goes on.
+
+      DIR gets summary.json, summary.csv, accuracy.svg and loss.svg (every setting), report.html, and per setting a
+      folder with config.json, metrics.jsonl, metrics.csv and its own charts (and TensorBoard runs with --tensorboard).
+
+        mpirun -np 2 dpt sweep --dataset mnist --weight-decay 5e-2,5e-4,5e-6 --epochs 20 --log-dir runs/wd
+        mpirun -np 4 dpt sweep --dataset fashion-mnist --weight-decay 1e-3,1e-4 --lr 0.1,0.01 --ranks-per-trial 2 --log-dir runs/grid
+      """)
+
+  @OptionGroup var options: TrainingOptions
+
+  @Option(help: "Ranks that train each setting together (must divide the number of ranks).")
+  var ranksPerTrial: Int = 1
+
+  @Option(help: "The folder for the results (required).")
+  var logDir: String
+
+  @Flag(help: "Also write TensorBoard event files (DIR/tensorboard/<setting>).")
+  var tensorboard = false
+
+  @Option(help: "The loss axis of the charts: log | linear.")
+  var lossScale: String = "log"
+
+  @Flag(help: "Print summary.json on stdout (the table goes to stderr).")
+  var json = false
+
+  func validate() throws {
+    if ranksPerTrial < 1 { throw ValidationError("--ranks-per-trial must be at least 1 (got \(ranksPerTrial))") }
+    if !["log", "linear"].contains(lossScale) { throw ValidationError("--loss-scale '\(lossScale)': use log or linear") }
+    if let f = options.data.valFraction, f == 0 {
+      throw ValidationError("--val-fraction must be > 0 for a sweep: the validation set chooses the best setting")
+    }
+  }
+
+  func run() throws {
+    let base = try options.makeConfig()
+    let settings = SweepSetting.grid(
+      weightDecays: try options.weightDecayValues ?? [base.optimizer.weightDecay],
+      learningRates: try options.lrValues ?? [base.optimizer.learningRate],
+      momenta: try options.momentumValues ?? [base.optimizer.momentum],
+      batchSizes: try options.batchSizeValues ?? [base.batchSize])
+    if settings.contains(where: { $0.momentum == 0 }) && base.optimizer.nesterov {
+      throw ValidationError("--nesterov needs --momentum > 0 in every setting")
+    }
+    try Launch.withWorld { comm in try sweep(base, settings, comm) }
+  }
+
+  func sweep(_ base: TrainingConfig, _ settings: [SweepSetting], _ world: any Communicator) throws {
+    let console = Console(isRoot: world.isRoot, jsonOutput: json)
+    let started = Clock.now()
+    let (sweep, writer) = try world.agree { () throws -> (Sweep, SweepWriter?) in
+      let data = try options.data.load(validation: options.data.valFraction ?? 0.1)
+      let sweep = try Sweep(base: base, settings: settings, ranksPerTrial: ranksPerTrial, data: data, world: world)
+      // Every setting's configuration is checked against the data before any group starts.
+      for s in settings { _ = try Trainer<Float>(config: s.apply(to: base), data: data, communicator: LocalCommunicator()) }
+      let writer = try world.isRoot ? SweepWriter(directory: logDir, base: base, ranksPerTrial: ranksPerTrial, tensorboard: tensorboard) : nil
+      return (sweep, writer)
+    }
+    let d = sweep.data
+    console.say("sweep: \(settings.count) setting\(settings.count == 1 ? "" : "s") x \(base.epochs) epochs of \(base.model) on \(d.name) (\(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test); \(sweep.groups) group\(sweep.groups == 1 ? "" : "s") of \(ranksPerTrial) rank\(ranksPerTrial == 1 ? "" : "s")")
+    let progress = SweepProgress(writer: writer, console: console, total: settings.count, task: d.train.task)
+    let sweepStart = Clock.now()
+    let outcomes = try sweep.run(observer: world.isRoot ? progress : nil)
+    let sweepSeconds = Clock.now() - sweepStart
+    guard world.isRoot, let writer else { return }
+    let seconds = Clock.now() - started
+    let summary = SweepSummary(outcomes: outcomes, task: d.train.task)
+    let about: [(String, JSON)] = [
+      ("title", JSON("dpt sweep: \(base.model) on \(d.name)")),
+      ("about", JSON("\(settings.count) settings, \(base.epochs) epochs each, \(sweep.groups) groups of \(ranksPerTrial) ranks; \(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test rows; \(base.optimizer.name), batch \(base.batchSize), seed \(base.seed)")),
+      ("dataset", JSON(d.name)), ("model", JSON(base.model.description)), ("epochs", JSON(base.epochs)),
+      ("world_size", JSON(world.size)), ("ranks_per_trial", JSON(ranksPerTrial)), ("groups", JSON(sweep.groups)),
+      ("seconds", JSON(seconds)), ("sweep_seconds", JSON(sweepSeconds)),
+    ]
+    let files = try writer.finish(summary, about: about, logLoss: lossScale == "log")
+    console.say("")
+    for line in summary.table { console.say(line) }
+    let diverged = summary.rows.filter { $0.outcome.status == .diverged }
+    if !diverged.isEmpty { console.say("diverged: \(diverged.map(\.outcome.setting.name).joined(separator: ", ")) (the other settings completed)") }
+    if let b = summary.best {
+      let r = summary.rows[b]
+      let score = summary.scoreKey
+      console.say("best (by validation \(score)): \(r.outcome.setting.name), val \(score) \(String(format: "%.4f", r.value("best_val_\(score)") ?? .nan)) at epoch \(r.bestValidationEpoch ?? 0); its test \(score) \(String(format: "%.4f", r.value("final_test_\(score)") ?? .nan))")
+    } else {
+      console.say("no setting finished: every one diverged")
+    }
+    console.say(String(format: "%.1f s; wrote %d files to %@ (open report.html)", seconds, files.count, logDir))
+    for p in writer.problems { console.say("warning: \(p)") }
+    if json { console.result(summary.json(extra: about).serialized()) }
+  }
+}
+
+/// Rank 0's view while a sweep runs: the files, and a line per finished setting.
+final class SweepProgress: SweepObserver {
+  let writer: SweepWriter?
+  let console: Console
+  let total: Int
+  let task: Task
+  var done = 0
+
+  init(writer: SweepWriter?, console: Console, total: Int, task: Task) {
+    self.writer = writer
+    self.console = console
+    self.total = total
+    self.task = task
+  }
+
+  func trialStarted(_ setting: SweepSetting, group: Int) { writer?.trialStarted(setting, group: group) }
+  func epochFinished(_ setting: SweepSetting, metrics: JSON) { writer?.epochFinished(setting, metrics: metrics) }
+
+  func trialFinished(_ outcome: TrialOutcome) {
+    writer?.trialFinished(outcome)
+    done += 1
+    let key = task == .classification ? "val_acc" : "val_loss"
+    let last = outcome.epochs.last?[key]?.double.map { String(format: "%.4f", $0) } ?? "-"
+    let status = outcome.status == .finished ? "finished" : "DIVERGED (\(outcome.message))"
+    console.say("[\(done)/\(total)] \(outcome.setting.name) on group \(outcome.group): \(status), \(key) \(last), \(String(format: "%.1f", outcome.seconds)) s")
+  }
+}
+
+struct PlotCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "plot",
+    abstract: "Redraw the charts and report.html of a sweep or training folder from its files.",
+    discussion: "DIR is a `dpt sweep --log-dir` folder (summary.json) or a `dpt train --log-dir` folder (metrics.jsonl), made here or on another machine.")
+
+  @Argument(help: "The folder.")
+  var directory: String
+
+  @Option(help: "The loss axis: log | linear.")
+  var lossScale: String = "log"
+
+  func validate() throws {
+    if !["log", "linear"].contains(lossScale) { throw ValidationError("--loss-scale '\(lossScale)': use log or linear") }
+  }
+
+  func run() throws {
+    let fm = FileManager.default
+    let summaryPath = (directory as NSString).appendingPathComponent("summary.json")
+    let metricsPath = (directory as NSString).appendingPathComponent("metrics.jsonl")
+    let files: [String]
+    if fm.fileExists(atPath: summaryPath) {
+      let text = try String(contentsOfFile: summaryPath, encoding: .utf8)
+      let summary: JSON
+      do { summary = try JSON.parse(text) } catch { throw CommandError("\(summaryPath): not valid JSON (\(error))") }
+      guard let settings = summary["settings"]?.array else { throw CommandError("\(summaryPath): has no \"settings\" list: not a dpt sweep summary") }
+      let runs = try settings.map { s -> (name: String, folder: String, rows: [JSON]) in
+        let name = s["setting"]?.string ?? "?", folder = s["folder"]?.string ?? ""
+        let path = (directory as NSString).appendingPathComponent("\(folder)/metrics.jsonl")
+        return (name, folder, fm.fileExists(atPath: path) ? try RunReport.readMetrics(path) : [])
+      }
+      files = try RunReport.writeSweep(directory: directory, summary: summary, runs: runs, logLoss: lossScale == "log")
+    } else if fm.fileExists(atPath: metricsPath) {
+      let rows = try RunReport.readMetrics(metricsPath)
+      let configPath = (directory as NSString).appendingPathComponent("config.json")
+      let config = (try? String(contentsOfFile: configPath, encoding: .utf8)).flatMap { try? JSON.parse($0) }
+      let title = config.map { "\($0["model"]?.string ?? "model") on \($0["dataset"]?.string ?? "data")" } ?? directory
+      files = try RunReport.writeRun(directory: directory, title: title, config: config, rows: rows, logLoss: lossScale == "log")
+    } else {
+      throw CommandError("\(directory): holds neither summary.json (a sweep) nor metrics.jsonl (a training run)")
+    }
+    print("wrote \(files.joined(separator: ", ")) in \(directory)")
+  }
+}

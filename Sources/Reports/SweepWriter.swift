@@ -1,0 +1,67 @@
+import Foundation
+import Training
+
+/// The files of `dpt sweep --log-dir DIR`, written by world rank 0 as results arrive:
+/// DIR/<setting>/{config.json, metrics.jsonl, metrics.csv} (as `dpt train --log-dir`), TensorBoard runs in
+/// DIR/tensorboard/<setting> with `--tensorboard`, and at the end summary.json, summary.csv, the charts and report.html.
+public final class SweepWriter: SweepObserver {
+  public let directory: String
+  let base: TrainingConfig
+  let ranksPerTrial: Int
+  let tensorboard: Bool
+  var logs: [Int: RunLog] = [:]
+  var boards: [Int: TensorBoardWriter] = [:]
+  /// A write that failed (reported at the end: the sweep itself goes on).
+  public private(set) var problems: [String] = []
+
+  public init(directory: String, base: TrainingConfig, ranksPerTrial: Int, tensorboard: Bool) throws {
+    self.directory = directory
+    self.base = base
+    self.ranksPerTrial = ranksPerTrial
+    self.tensorboard = tensorboard
+    do {
+      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    } catch {
+      throw TrainingError("--log-dir \(directory): cannot create the folder (\(error.localizedDescription))")
+    }
+  }
+
+  func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+  public func trialStarted(_ setting: SweepSetting, group: Int) {
+    let config = setting.apply(to: base)
+    guard case .object(var c) = config.json(worldSize: ranksPerTrial) else { return }
+    c += [("sweep_setting", JSON(setting.name)), ("sweep_group", JSON(group))]
+    do {
+      logs[setting.index] = try RunLog(directory: path(setting.slug), config: .object(c))
+      if tensorboard { boards[setting.index] = try TensorBoardWriter(directory: path("tensorboard/\(setting.slug)")) }
+    } catch { problems.append("\(setting.name): \(error)") }
+  }
+
+  public func epochFinished(_ setting: SweepSetting, metrics: JSON) {
+    do {
+      try logs[setting.index]?.append(metrics)
+      if let board = boards[setting.index], let epoch = metrics["epoch"]?.double {
+        for (key, tag) in [("train_loss", "loss/train"), ("val_loss", "loss/val"), ("test_loss", "loss/test"),
+                           ("train_acc", "accuracy/train"), ("val_acc", "accuracy/val"), ("test_acc", "accuracy/test"),
+                           ("train_r2", "r2/train"), ("val_r2", "r2/val"), ("test_r2", "r2/test")] {
+          if let v = metrics[key]?.double { try board.scalar(tag, v, step: Int(epoch)) }
+        }
+      }
+    } catch { problems.append("\(setting.name): \(error)") }
+  }
+
+  public func trialFinished(_ outcome: TrialOutcome) {
+    logs[outcome.setting.index] = nil
+    boards[outcome.setting.index] = nil
+  }
+
+  /// summary.json, summary.csv, the charts and report.html. Returns the files written.
+  public func finish(_ summary: SweepSummary, about: [(String, JSON)], logLoss: Bool) throws -> [String] {
+    let json = summary.json(extra: about)
+    try RunLog.writeAtomically(json.serialized(pretty: true) + "\n", to: path("summary.json"))
+    try RunLog.writeAtomically(summary.csv, to: path("summary.csv"))
+    let runs = summary.rows.map { ($0.outcome.setting.name, $0.outcome.setting.slug, $0.outcome.epochs) }
+    return ["summary.json", "summary.csv"] + (try RunReport.writeSweep(directory: directory, summary: json, runs: runs, logLoss: logLoss))
+  }
+}

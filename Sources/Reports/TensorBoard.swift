@@ -1,0 +1,119 @@
+import Foundation
+
+/// CRC-32C (Castagnoli), the checksum of TensorFlow's record files.
+public enum CRC32C {
+  static let table: [UInt32] = (0..<256).map { i -> UInt32 in
+    var c = UInt32(i)
+    for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
+    return c
+  }
+
+  public static func checksum<S: Sequence<UInt8>>(_ bytes: S) -> UInt32 {
+    var c: UInt32 = 0xFFFF_FFFF
+    for b in bytes { c = table[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+    return c ^ 0xFFFF_FFFF
+  }
+
+  /// TensorFlow's masked form: rotate right by 15 bits, add 0xa282ead8.
+  public static func masked<S: Sequence<UInt8>>(_ bytes: S) -> UInt32 {
+    let c = checksum(bytes)
+    return ((c >> 15) | (c << 17)) &+ 0xA282_EAD8
+  }
+}
+
+/// Writes TensorBoard event files: a sequence of records (length, masked CRC-32C of the length, a serialised
+/// `Event` protobuf, masked CRC-32C of the data). The few protobuf fields needed are written by hand:
+/// Event { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5 },
+/// Summary { repeated Value value = 1 }, Value { string tag = 1; float simple_value = 2 }.
+public final class TensorBoardWriter {
+  public let path: String
+  private let handle: FileHandle
+
+  /// Creates `directory` and an `events.out.tfevents.<time>.<host>` file in it, starting with the version record.
+  public init(directory: String) throws {
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
+    path = (directory as NSString).appendingPathComponent("events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host)")
+    guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+      throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+    }
+    handle = h
+    var event = Protobuf()
+    event.double(1, Date().timeIntervalSince1970)
+    event.string(3, "brain.Event:2")
+    try write(event.bytes)
+  }
+
+  deinit { try? handle.close() }
+
+  /// One scalar at a step.
+  public func scalar(_ tag: String, _ value: Double, step: Int, wallTime: Double = Date().timeIntervalSince1970) throws {
+    guard value.isFinite else { return }
+    var v = Protobuf()
+    v.string(1, tag)
+    v.float(2, Float(value))
+    var summary = Protobuf()
+    summary.message(1, v)
+    var event = Protobuf()
+    event.double(1, wallTime)
+    event.varint(2, UInt64(step))
+    event.message(5, summary)
+    try write(event.bytes)
+  }
+
+  func write(_ data: [UInt8]) throws {
+    var length = [UInt8]()
+    var n = UInt64(data.count)
+    for _ in 0..<8 { length.append(UInt8(n & 0xFF)); n >>= 8 }
+    var record = length
+    record += littleEndian(CRC32C.masked(length))
+    record += data
+    record += littleEndian(CRC32C.masked(data))
+    try handle.write(contentsOf: Data(record))
+  }
+
+  func littleEndian(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
+}
+
+/// Just enough protobuf encoding for TensorBoard's events.
+struct Protobuf {
+  var bytes: [UInt8] = []
+
+  mutating func key(_ field: Int, _ wire: UInt64) { varintRaw(UInt64(field) << 3 | wire) }
+
+  mutating func varintRaw(_ v: UInt64) {
+    var v = v
+    while v >= 0x80 {
+      bytes.append(UInt8(v & 0x7F) | 0x80)
+      v >>= 7
+    }
+    bytes.append(UInt8(v))
+  }
+
+  mutating func varint(_ field: Int, _ v: UInt64) {
+    key(field, 0)
+    varintRaw(v)
+  }
+
+  mutating func double(_ field: Int, _ v: Double) {
+    key(field, 1)
+    var bits = v.bitPattern
+    for _ in 0..<8 { bytes.append(UInt8(bits & 0xFF)); bits >>= 8 }
+  }
+
+  mutating func float(_ field: Int, _ v: Float) {
+    key(field, 5)
+    var bits = v.bitPattern
+    for _ in 0..<4 { bytes.append(UInt8(bits & 0xFF)); bits >>= 8 }
+  }
+
+  mutating func string(_ field: Int, _ s: String) { lengthDelimited(field, Array(s.utf8)) }
+
+  mutating func message(_ field: Int, _ m: Protobuf) { lengthDelimited(field, m.bytes) }
+
+  mutating func lengthDelimited(_ field: Int, _ data: [UInt8]) {
+    key(field, 2)
+    varintRaw(UInt64(data.count))
+    bytes += data
+  }
+}

@@ -1,0 +1,330 @@
+import Collectives
+import Datasets
+import Foundation
+
+/// One point of a sweep's grid: the hyperparameters that differ from the base configuration.
+public struct SweepSetting: Sendable, Equatable {
+  public var index: Int
+  public var weightDecay: Double
+  public var learningRate: Double
+  public var momentum: Double
+  public var batchSize: Int
+  /// The parameters the sweep lists more than one value for, shown in names ("wd=0.05 lr=0.1").
+  public var varied: [String]
+
+  public init(index: Int, weightDecay: Double, learningRate: Double, momentum: Double, batchSize: Int, varied: [String]) {
+    self.index = index
+    self.weightDecay = weightDecay
+    self.learningRate = learningRate
+    self.momentum = momentum
+    self.batchSize = batchSize
+    self.varied = varied
+  }
+
+  /// "wd=0.05 lr=0.1": the varied parameters (all four when none varies).
+  public var name: String {
+    var parts: [String] = []
+    if varied.contains("weight_decay") { parts.append("wd=\(Self.format(weightDecay))") }
+    if varied.contains("lr") { parts.append("lr=\(Self.format(learningRate))") }
+    if varied.contains("momentum") { parts.append("momentum=\(Self.format(momentum))") }
+    if varied.contains("batch_size") { parts.append("batch=\(batchSize)") }
+    return parts.isEmpty ? "wd=\(Self.format(weightDecay))" : parts.joined(separator: " ")
+  }
+
+  /// A folder name for the setting: "01_wd-0.05_lr-0.1".
+  public var slug: String {
+    let body = name.replacingOccurrences(of: "=", with: "-").replacingOccurrences(of: " ", with: "_")
+    return String(format: "%02d_", index + 1) + body
+  }
+
+  static func format(_ x: Double) -> String {
+    if x == 0 { return "0" }
+    let a = abs(x)
+    return a < 1e-3 || a >= 1e4 ? String(format: "%g", x) : String(format: "%g", x)
+  }
+
+  /// The base configuration with this setting's values.
+  public func apply(to base: TrainingConfig) -> TrainingConfig {
+    var c = base
+    c.optimizer.weightDecay = weightDecay
+    c.optimizer.learningRate = learningRate
+    c.optimizer.momentum = momentum
+    if momentum == 0 { c.optimizer.nesterov = false }
+    c.batchSize = batchSize
+    return c
+  }
+
+  public var json: [(String, JSON)] {
+    [("setting", JSON(name)), ("weight_decay", JSON(weightDecay)), ("lr", JSON(learningRate)),
+     ("momentum", JSON(momentum)), ("batch_size", JSON(batchSize))]
+  }
+
+  /// The grid: the product of the listed values, weight decay varying slowest.
+  public static func grid(weightDecays: [Double], learningRates: [Double], momenta: [Double], batchSizes: [Int])
+    -> [SweepSetting]
+  {
+    var varied: [String] = []
+    if weightDecays.count > 1 { varied.append("weight_decay") }
+    if learningRates.count > 1 { varied.append("lr") }
+    if momenta.count > 1 { varied.append("momentum") }
+    if batchSizes.count > 1 { varied.append("batch_size") }
+    var out: [SweepSetting] = []
+    for wd in weightDecays {
+      for lr in learningRates {
+        for m in momenta {
+          for b in batchSizes {
+            out.append(SweepSetting(index: out.count, weightDecay: wd, learningRate: lr, momentum: m, batchSize: b,
+                                    varied: varied))
+          }
+        }
+      }
+    }
+    return out
+  }
+}
+
+/// What became of one setting.
+public struct TrialOutcome: Sendable {
+  public enum Status: String, Sendable { case finished, diverged }
+  public var setting: SweepSetting
+  public var status: Status
+  /// Why it stopped early (diverged), else empty.
+  public var message: String
+  /// One metrics row per completed epoch (the keys of metrics.jsonl).
+  public var epochs: [JSON]
+  /// Wall time of the trial, on its group's leader.
+  public var seconds: Double
+  /// The group that ran it.
+  public var group: Int
+
+  public init(setting: SweepSetting, status: Status, message: String, epochs: [JSON], seconds: Double, group: Int) {
+    self.setting = setting
+    self.status = status
+    self.message = message
+    self.epochs = epochs
+    self.seconds = seconds
+    self.group = group
+  }
+}
+
+/// What world rank 0 is told while a sweep runs (to write files as results arrive).
+public protocol SweepObserver: AnyObject {
+  func trialStarted(_ setting: SweepSetting, group: Int)
+  func epochFinished(_ setting: SweepSetting, metrics: JSON)
+  func trialFinished(_ outcome: TrialOutcome)
+}
+
+/// Runs the settings of a sweep on groups of ranks at once.
+///
+/// The world is split into groups of `ranksPerTrial` ranks (MPI_Comm_split by rank / ranksPerTrial); each group
+/// trains one setting at a time, data-parallel inside the group; a group that finishes asks world rank 0 for the next
+/// setting, so groups stay busy while settings remain. World rank 0 keeps the queue and gathers every group's
+/// per-epoch metrics: group leaders send them (non-blocking) and rank 0 answers between its own training steps.
+/// A setting whose loss becomes NaN or infinite is marked diverged and its group moves on.
+public final class Sweep {
+  public let base: TrainingConfig
+  public let settings: [SweepSetting]
+  public let ranksPerTrial: Int
+  public let data: DataSplit
+  public let world: any Communicator
+
+  static let toRoot = 7001
+  static let toLeader = 7002
+
+  public init(base: TrainingConfig, settings: [SweepSetting], ranksPerTrial: Int, data: DataSplit,
+              world: any Communicator) throws {
+    guard ranksPerTrial >= 1, world.size % ranksPerTrial == 0 else {
+      throw TrainingError("--ranks-per-trial \(ranksPerTrial) does not divide the \(world.size) ranks: use a divisor of mpirun -np")
+    }
+    guard !settings.isEmpty else { throw TrainingError("the sweep has no settings") }
+    guard data.train.count >= ranksPerTrial else {
+      throw TrainingError("\(data.name): \(data.train.count) training samples for groups of \(ranksPerTrial) ranks: lower --ranks-per-trial")
+    }
+    self.base = base
+    self.settings = settings
+    self.ranksPerTrial = ranksPerTrial
+    self.data = data
+    self.world = world
+  }
+
+  public var groups: Int { world.size / ranksPerTrial }
+
+  /// Runs every setting once. Returns the outcomes (in setting order) on world rank 0, nothing elsewhere.
+  public func run(observer: SweepObserver? = nil) throws -> [TrialOutcome] {
+    let color = world.rank / ranksPerTrial
+    let group = try world.split(color: color, key: world.rank)
+    let coordinator = world.rank == 0 ? Coordinator(sweep: self, observer: observer) : nil
+    let isLeader = group.rank == 0
+    while true {
+      // The leader learns the next setting (from the coordinator, itself on world rank 0) and tells its group.
+      var next = [Int64(-1)]
+      if isLeader {
+        if let coordinator {
+          next[0] = Int64(try coordinator.assign(group: color))
+        } else {
+          try world.send(Message.next(group: color).bytes, to: 0, tag: Sweep.toRoot)
+          let reply = try world.receive(from: 0, tag: Sweep.toLeader)
+          next[0] = Int64(try Message.decodeAssignment(reply.bytes))
+        }
+      }
+      try group.broadcast(&next, root: 0)
+      guard next[0] >= 0 else { break }
+      let setting = settings[Int(next[0])]
+      let outcome = try runTrial(setting, group: group, groupIndex: color, coordinator: coordinator)
+      if isLeader {
+        if let coordinator { try coordinator.finished(outcome) } else {
+          try world.send(Message.done(outcome).bytes, to: 0, tag: Sweep.toRoot)
+        }
+      }
+    }
+    if let coordinator {
+      try coordinator.serveUntilDone()
+      return coordinator.outcomes.compactMap { $0 }
+    }
+    return []
+  }
+
+  func runTrial(_ setting: SweepSetting, group: any Communicator, groupIndex: Int, coordinator: Coordinator?) throws
+    -> TrialOutcome
+  {
+    let start = Clock.now()
+    let config = setting.apply(to: base)
+    let trainer = try Trainer<Float>(config: config, data: data, communicator: group)
+    if let coordinator { trainer.afterStep = { try coordinator.serve() } }
+    var epochs: [JSON] = []
+    var status = TrialOutcome.Status.finished
+    var message = ""
+    for _ in 0..<config.epochs {
+      do {
+        let m = try trainer.runEpoch()
+        epochs.append(m.json)
+        if group.rank == 0 {
+          if let coordinator { coordinator.epoch(setting.index, m.json) } else {
+            try world.send(Message.epoch(setting: setting.index, metrics: m.json).bytes, to: 0, tag: Sweep.toRoot)
+          }
+        }
+      } catch let e as NonFiniteLoss {
+        // Every rank of the group computed the same all-reduced loss, so the whole group stops here together.
+        status = .diverged
+        message = "\(e)"
+        break
+      }
+    }
+    return TrialOutcome(setting: setting, status: status, message: message, epochs: epochs,
+                        seconds: Clock.now() - start, group: groupIndex)
+  }
+
+  /// The queue and the results, on world rank 0.
+  final class Coordinator {
+    let sweep: Sweep
+    let observer: SweepObserver?
+    var nextIndex = 0
+    var outcomes: [TrialOutcome?]
+    var epochs: [[JSON]]
+    var groupsReleased = 0
+
+    init(sweep: Sweep, observer: SweepObserver?) {
+      self.sweep = sweep
+      self.observer = observer
+      outcomes = Array(repeating: nil, count: sweep.settings.count)
+      epochs = Array(repeating: [], count: sweep.settings.count)
+    }
+
+    /// The next setting for `group`, or -1 when none is left (the group is then released).
+    func assign(group: Int) throws -> Int {
+      guard nextIndex < sweep.settings.count else {
+        groupsReleased += 1
+        return -1
+      }
+      defer { nextIndex += 1 }
+      observer?.trialStarted(sweep.settings[nextIndex], group: group)
+      return nextIndex
+    }
+
+    func epoch(_ index: Int, _ metrics: JSON) {
+      epochs[index].append(metrics)
+      observer?.epochFinished(sweep.settings[index], metrics: metrics)
+    }
+
+    func finished(_ outcome: TrialOutcome) throws {
+      var o = outcome
+      o.setting = sweep.settings[outcome.setting.index]  // a `done` message names its setting by index only
+      o.epochs = epochs[outcome.setting.index]
+      outcomes[outcome.setting.index] = o
+      observer?.trialFinished(o)
+    }
+
+    func handle(_ bytes: [UInt8], from source: Int) throws {
+      switch try Message.decode(bytes) {
+      case .next(let group):
+        let index = try assign(group: group)
+        try sweep.world.send(Message.assignment(index), to: source, tag: Sweep.toLeader)
+      case .epoch(let index, let metrics):
+        epoch(index, metrics)
+      case .done(let outcome):
+        try finished(outcome)
+      }
+    }
+
+    /// Answers every message waiting (called between rank 0's own training steps).
+    func serve() throws {
+      while try sweep.world.hasMessage(from: nil, tag: Sweep.toRoot) {
+        let m = try sweep.world.receive(from: nil, tag: Sweep.toRoot)
+        try handle(m.bytes, from: m.source)
+      }
+    }
+
+    /// After rank 0's own group is done: answer until every setting has finished and every group is released.
+    func serveUntilDone() throws {
+      while outcomes.contains(where: { $0 == nil }) || groupsReleased < sweep.groups {
+        let m = try sweep.world.receive(from: nil, tag: Sweep.toRoot)
+        try handle(m.bytes, from: m.source)
+      }
+    }
+  }
+
+  /// The messages of the protocol, as JSON text.
+  enum Message {
+    case next(group: Int)
+    case epoch(setting: Int, metrics: JSON)
+    case done(TrialOutcome)
+
+    var bytes: [UInt8] {
+      let o: JSON
+      switch self {
+      case .next(let g): o = .object([("type", JSON("next")), ("group", JSON(g))])
+      case .epoch(let s, let m): o = .object([("type", JSON("epoch")), ("setting", JSON(s)), ("metrics", m)])
+      case .done(let t):
+        o = .object([("type", JSON("done")), ("setting", JSON(t.setting.index)), ("status", JSON(t.status.rawValue)),
+                     ("message", JSON(t.message)), ("seconds", JSON(t.seconds)), ("group", JSON(t.group))])
+      }
+      return Array(o.serialized().utf8)
+    }
+
+    static func assignment(_ index: Int) -> [UInt8] { Array("\(index)".utf8) }
+
+    static func decodeAssignment(_ bytes: [UInt8]) throws -> Int {
+      guard let i = Int(String(decoding: bytes, as: UTF8.self)) else { throw TrainingError("sweep: bad assignment message") }
+      return i
+    }
+  }
+}
+
+extension Sweep.Message {
+  /// Decodes a message to the coordinator (a `done` message carries no setting values: they are looked up).
+  static func decode(_ bytes: [UInt8]) throws -> Sweep.Message {
+    let o = try JSON.parse(String(decoding: bytes, as: UTF8.self))
+    switch o["type"]?.string {
+    case "next": return .next(group: Int(o["group"]?.double ?? -1))
+    case "epoch": return .epoch(setting: Int(o["setting"]?.double ?? -1), metrics: o["metrics"] ?? .null)
+    case "done":
+      let index = Int(o["setting"]?.double ?? -1)
+      return .done(TrialOutcome(
+        setting: SweepSetting(index: index, weightDecay: 0, learningRate: 0, momentum: 0, batchSize: 0, varied: []),
+        status: TrialOutcome.Status(rawValue: o["status"]?.string ?? "") ?? .finished,
+        message: o["message"]?.string ?? "", epochs: [], seconds: o["seconds"]?.double ?? 0,
+        group: Int(o["group"]?.double ?? -1)))
+    default: throw TrainingError("sweep: unknown message \(o.serialized())")
+    }
+  }
+}

@@ -1,0 +1,134 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Reports
+import Testing
+import Training
+import _TestSupport
+
+/// Counts the elements of an XML document; parsing fails on malformed XML.
+final class ElementCounter: NSObject, XMLParserDelegate {
+  var counts: [String: Int] = [:]
+  var attributes: [(element: String, name: String, value: String)] = []
+  func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+              attributes a: [String: String] = [:]) {
+    counts[name, default: 0] += 1
+    for (k, v) in a { attributes.append((name, k, v)) }
+  }
+}
+
+func parseXML(_ text: String) -> ElementCounter? {
+  let parser = XMLParser(data: Data(text.utf8))
+  let counter = ElementCounter()
+  parser.delegate = counter
+  return parser.parse() ? counter : nil
+}
+
+@Suite struct ReportsTests {
+  /// CRC-32C check value (of "123456789") and RFC 3720's vectors.
+  @Test func crc32c() {
+    #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+    #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)
+    #expect(CRC32C.checksum([UInt8](repeating: 0xFF, count: 32)) == 0x62A8_AB43)
+    #expect(CRC32C.checksum([UInt8]()) == 0)
+  }
+
+  func rows(_ n: Int, accuracy: Bool = true) -> [JSON] {
+    (1...n).map { e in
+      let t = Double(e)
+      var o: [(String, JSON)] = [("epoch", JSON(e)), ("train_loss", JSON(1 / t)), ("test_loss", JSON(1.2 / t)),
+                                 ("val_loss", JSON(1.1 / t))]
+      if accuracy { o += [("train_acc", JSON(1 - 0.5 / t)), ("test_acc", JSON(1 - 0.6 / t)), ("val_acc", JSON(1 - 0.55 / t))] }
+      return .object(o)
+    }
+  }
+
+  @Test func chartIsWellFormedSVGWithOnePathPerSeries() throws {
+    let charts = RunReport.charts(title: "wd=5e-4 <&> \"x\"", rows: rows(6), logLoss: true)
+    #expect(charts.map(\.file) == ["accuracy.svg", "loss.svg"])
+    for (_, chart) in charts {
+      let svg = chart.svg()
+      let xml = try #require(parseXML(svg), "malformed SVG")
+      #expect(xml.counts["path"] == chart.series.count)
+      #expect(chart.series.count == 3)  // train, validation, test
+      #expect(xml.counts["svg"] == 1 && (xml.counts["text"] ?? 0) > 8)  // title, labels, ticks, legend
+    }
+    let combined = RunReport.combinedCharts(title: "sweep", runs: [("a", rows(4)), ("b", rows(4)), ("c", [])], logLoss: false)
+    for (_, chart) in combined {
+      let xml = try #require(parseXML(chart.svg()))
+      #expect(xml.counts["path"] == 4)  // train and test of the two settings with epochs
+    }
+  }
+
+  @Test func logScaleLeavesOutNonPositiveValuesAndGaps() throws {
+    var r = rows(5)
+    if case .object(var o) = r[2] {
+      o[1] = ("train_loss", .number(.nan))
+      r[2] = .object(o)
+    }
+    let chart = Chart(title: "t", xLabel: "epoch", yLabel: "loss", series: [
+      Chart.Series(label: "a", points: [(1, 1), (2, 0), (3, .nan), (4, 0.01), (5, 0.1)], color: "#000"),
+    ], logY: true)
+    let svg = chart.svg()
+    #expect(parseXML(svg) != nil)
+    let d = svg.components(separatedBy: "<path d=\"")[1].components(separatedBy: "\"")[0]
+    #expect(d.filter { $0 == "M" }.count == 2, "a gap starts a new segment: \(d)")
+    #expect(svg.contains("(log scale)"))
+  }
+
+  @Test func reportLinksOnlyFilesThatExist() throws {
+    let dir = TemporaryDirectory("dpt-report")
+    let summary = JSON.object([
+      ("title", JSON("sweep")), ("best", JSON("wd=0.1")),
+      ("settings", .array([
+        .object([("setting", JSON("wd=0.1")), ("folder", JSON("01_wd-0.1")), ("status", JSON("finished")), ("epochs", JSON(3)),
+                 ("best_val_acc", JSON(0.9)), ("seconds", JSON(1.5))]),
+        .object([("setting", JSON("wd=1")), ("folder", JSON("02_wd-1")), ("status", JSON("diverged")), ("epochs", JSON(0)),
+                 ("seconds", JSON(0.1))]),
+      ])),
+    ])
+    try FileManager.default.createDirectory(atPath: dir.file("01_wd-0.1"), withIntermediateDirectories: true)
+    dir.write("01_wd-0.1/metrics.csv", "epoch\n1\n")
+    dir.write("summary.json", summary.serialized())
+    let written = try RunReport.writeSweep(directory: dir.path, summary: summary,
+                                           runs: [("wd=0.1", "01_wd-0.1", rows(3)), ("wd=1", "02_wd-1", [])], logLoss: true)
+    #expect(written.contains("report.html") && written.contains("accuracy.svg") && written.contains("01_wd-0.1/loss.svg"))
+    let html = try String(contentsOfFile: dir.file("report.html"), encoding: .utf8)
+    let references = html.components(separatedBy: "href=\"").dropFirst().map { $0.components(separatedBy: "\"")[0] }
+      + html.components(separatedBy: "src=\"").dropFirst().map { $0.components(separatedBy: "\"")[0] }
+    #expect(references.count >= 6)
+    for r in references {
+      #expect(FileManager.default.fileExists(atPath: dir.file(r)), "report.html links \(r), which does not exist")
+    }
+    #expect(!html.contains("02_wd-1/"), "the diverged setting has no files to link")
+    #expect(!html.contains("<script"))
+  }
+
+  @Test func tensorBoardRecordsAreFramedAndChecksummed() throws {
+    let dir = TemporaryDirectory("dpt-tb")
+    let writer = try TensorBoardWriter(directory: dir.path)
+    try writer.scalar("loss/train", 0.5, step: 3, wallTime: 1000)
+    let bytes = [UInt8](FileManager.default.contents(atPath: writer.path)!)
+    var records: [[UInt8]] = []
+    var at = 0
+    while at < bytes.count {
+      let length = (0..<8).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) }
+      let lengthCRC = (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + 8 + $1]) << (8 * $1) }
+      #expect(lengthCRC == CRC32C.masked(bytes[at..<at + 8]))
+      let data = Array(bytes[at + 12..<at + 12 + length])
+      let dataCRC = (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + 12 + length + $1]) << (8 * $1) }
+      #expect(dataCRC == CRC32C.masked(data))
+      records.append(data)
+      at += 16 + length
+    }
+    #expect(at == bytes.count && records.count == 2)
+    #expect(String(decoding: records[0].suffix(13), as: UTF8.self) == "brain.Event:2")
+    // Event { wall_time = 1000 (0x09 + double), step = 3 (0x10 0x03), summary (0x2a len Summary) }
+    let wallTime: [UInt8] = [0x09] + withUnsafeBytes(of: Double(1000).bitPattern.littleEndian) { Array($0) }
+    #expect(Array(records[1].prefix(9)) == wallTime)
+    #expect(Array(records[1][9..<11]) == [0x10, 0x03])
+    #expect(records[1][11] == 0x2A)
+    #expect(String(decoding: records[1], as: UTF8.self).contains("loss/train"))
+  }
+}
