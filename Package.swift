@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
 
 // MARK: - C libraries (Debian packages, found through pkg-config)
@@ -54,19 +55,25 @@ let tests: [Target] = [
   .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
   .testTarget(name: "TrainingTests", dependencies: ["Training", "_TestSupport"]),
   .testTarget(name: "ReportsTests", dependencies: ["Reports", "_TestSupport"]),
-  .testTarget(name: "DPTCommandTests", dependencies: ["_TestSupport"]),
+  .testTarget(name: "DPTCommandTests", dependencies: ["Training", "_TestSupport"]),
 ]
+
+// MARK: - Fuzzing (scripts/fuzz): the readers as a libFuzzer harness library, declared only when DPT_FUZZ is set
+
+let fuzzing = ProcessInfo.processInfo.environment["DPT_FUZZ"] != nil
+let fuzz: [Target] = fuzzing ? [.target(name: "DPTFuzzTargets", dependencies: ["Datasets", "Training"], path: "Fuzz")] : []
+let fuzzProducts: [Product] = fuzzing ? [.library(name: "DPTFuzzTargets", type: .dynamic, targets: ["DPTFuzzTargets"])] : []
 
 let package = Package(
   name: "dpt",
   platforms: [.macOS(.v13)],
   products: [
     .executable(name: "dpt", targets: ["DPTCommand"])
-  ],
+  ] + fuzzProducts,
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
   ],
-  targets: systemLibraries + libraries + executables + tests,
+  targets: systemLibraries + libraries + executables + tests + fuzz,
   swiftLanguageModes: [.v5]
 )

@@ -3,6 +3,7 @@ import Collectives
 import Datasets
 import Foundation
 import Reports
+import TensorCore
 import Training
 
 struct Train: ParsableCommand {
@@ -35,11 +36,22 @@ struct Train: ParsableCommand {
   @Option(help: "Print every N-th epoch's row (and the last); the log files keep every epoch.")
   var printEvery: Int = 1
 
+  @Option(help: "Write a checkpoint (DIR/checkpoint.dptc: parameters, optimizer state, position, config) after every epoch, atomically.")
+  var checkpointDir: String?
+
+  @Option(help: "With --checkpoint-dir: also every N optimizer steps.")
+  var checkpointEvery: Int?
+
+  @Option(help: "Continue from the checkpoint in this folder (or file): same model and data; --epochs is the total.")
+  var resume: String?
+
   func validate() throws {
     try options.requireSingleValues()
     if printEvery < 1 { throw ValidationError("--print-every must be at least 1 (got \(printEvery))") }
     if tensorboard && logDir == nil { throw ValidationError("--tensorboard needs --log-dir") }
     if let p = predict { _ = try parsePredictRows(p) }
+    if checkpointEvery != nil && checkpointDir == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
+    if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every must be at least 1 (got \(n))") }
   }
 
   func run() throws {
@@ -49,21 +61,55 @@ struct Train: ParsableCommand {
 
   func train(_ config: TrainingConfig, _ comm: any Communicator) throws {
     var console = Console(isRoot: comm.isRoot, jsonOutput: json)
-    // Everything that can fail on bad input happens inside `agree`: if it fails on any rank, every rank stops here
-    // with the same message, before any log file is written.
-    let (trainer, log, board, rows) = try comm.agree { () throws -> (Trainer<Float>, RunLog?, TensorBoardWriter?, [[Double]]) in
-      let data = try options.data.load(validation: options.data.valFraction ?? 0)
-      let trainer = try Trainer<Float>(config: config, data: data, communicator: comm)
-      let rows = try predictionRows(predict, source: config.dataset, features: data.train.featureCount)
-      let log = try comm.isRoot ? logDir.map { try RunLog(directory: $0, config: config.json(worldSize: comm.size)) } : nil
-      let board = try comm.isRoot && tensorboard ? logDir.map { try TensorBoardWriter(directory: ($0 as NSString).appendingPathComponent("tensorboard")) } : nil
-      return (trainer, log, board, rows)
+    // Deterministic results must not depend on how OpenBLAS splits work between threads either.
+    if config.deterministic { BLASThreads.set(1) }
+    // Everything that can fail on bad input happens inside `agree` (whose bodies call no collective): if it fails on
+    // any rank, every rank stops with the same message, before any file is written. A checkpoint is read by rank 0
+    // (it wrote it; other hosts may not have the file) and broadcast.
+    var checkpointBytes: [UInt8] = []
+    if let resume {
+      checkpointBytes = try comm.agree { comm.isRoot ? try Checkpoint.readBytes(resume) : [] }
+      checkpointBytes = try comm.broadcast(bytes: checkpointBytes, root: 0)
     }
-    console.say(Report.header(trainer))
+    let (trainer, checkpoint, rows) = try comm.agree { () throws -> (Trainer<Float>, Checkpoint?, [[Double]]) in
+      let data = try options.data.load(validation: options.data.valFraction ?? 0)
+      let trainer = try Trainer<Float>(config: config, data: data, communicator: comm, synchronize: false)
+      let rows = try predictionRows(predict, source: config.dataset, features: data.train.featureCount)
+      guard let resume else { return (trainer, nil, rows) }
+      let path = Checkpoint.path(resume)
+      let c = try Checkpoint(decoding: checkpointBytes, path: path)
+      try trainer.restore(c, path: path)
+      guard c.epoch < config.epochs || c.batch > 0 else {
+        throw CheckpointError("\(path): the run is already at epoch \(c.epoch) of --epochs \(config.epochs): raise --epochs to train further")
+      }
+      return (trainer, c, rows)
+    }
+    if checkpoint == nil { try trainer.synchronizeParameters() }  // restored replicas are equal already (same bytes)
+    let (log, board) = try comm.agree { () throws -> (RunLog?, TensorBoardWriter?) in
+      guard comm.isRoot, let logDir else { return (nil, nil) }
+      let log = try RunLog(directory: logDir, config: config.json(worldSize: comm.size), keepEpochs: checkpoint?.epoch)
+      let board = try tensorboard ? TensorBoardWriter(directory: (logDir as NSString).appendingPathComponent("tensorboard")) : nil
+      return (log, board)
+    }
+    console.say(Report.header(trainer) + (try Report.hosts(comm)))
+    if let c = checkpoint {
+      var note = "resumed from \(Checkpoint.path(resume!)): \(c.epoch) epochs and \(c.batch) batches done (step \(c.step))"
+      if c.worldSize != comm.size {
+        note += config.deterministic
+          ? "; written by \(c.worldSize) ranks, continued on \(comm.size): --deterministic makes the result the same"
+          : "; written by \(c.worldSize) ranks, continued on \(comm.size): the steps are the same but sums are added in another order, so the result differs from an uninterrupted \(c.worldSize)-rank run in the last bits (--deterministic avoids that)"
+      }
+      console.say(note)
+    }
+    if let dir = checkpointDir, let every = checkpointEvery, comm.isRoot {
+      trainer.afterStep = { [unowned trainer] in
+        if trainer.step % every == 0 { try trainer.checkpoint().write(to: dir) }
+      }
+    }
     let table = EpochTable(task: trainer.data.train.task, validation: trainer.data.validation != nil)
     console.say(table.header)
     var history: [EpochMetrics] = []
-    for e in 1...config.epochs {
+    for e in (trainer.epoch + 1)...max(config.epochs, trainer.epoch + 1) {
       trainer.resetPhaseTimes()
       let m = try trainer.runEpoch { step, steps in console.progress(epoch: e, step: step, steps: steps) }
       console.clearProgress()
@@ -76,11 +122,15 @@ struct Train: ParsableCommand {
           if let v = m.json[key]?.double { try board.scalar(tag, v, step: m.epoch) }
         }
       }
+      if let dir = checkpointDir, comm.isRoot { try trainer.checkpoint().write(to: dir) }
       history.append(m)
+    }
+    if trainer.skippedBatches > 0 {
+      console.say("skipped \(trainer.skippedBatches) batch\(trainer.skippedBatches == 1 ? "" : "es") whose loss or gradient was not finite (--on-nan skip-batch)")
     }
     if let log {
       _ = try RunReport.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
-                                 config: config.json(worldSize: comm.size), rows: history.map(\.json), logLoss: true)
+                                 config: config.json(worldSize: comm.size), rows: log.rows, logLoss: true)
     }
     // Every rank's peak memory, gathered on rank 0 (a collective: every rank takes part).
     let peaks = try comm.allGather(Array(String(ProcessMemory.peakResidentMiB ?? .nan).utf8))
@@ -125,6 +175,15 @@ enum Report {
                t.config.optimizer.decayBiases ? ", intercept penalised (--decay-bias true)" : ", intercept not penalised")
     let scaled = t.standardization != nil ? "; both fitted on standardised features, shown in original units" : ""
     return "closed form (\(c.fit.method.rawValue): \(c.fit.reason)) beside SGD: \(penalty)\(scaled)"
+  }
+
+  /// " on 2 hosts (a, b)" when the ranks run on more than one host (a collective: every rank takes part).
+  static func hosts(_ comm: any Communicator) throws -> String {
+    guard comm.size > 1 else { return "" }
+    let names = try comm.allGather(Array(ProcessInfo.processInfo.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
+    var unique: [String] = []
+    for n in names where !unique.contains(n) { unique.append(n) }
+    return unique.count > 1 ? " on \(unique.count) hosts (\(unique.joined(separator: ", ")))" : ""
   }
 
   /// "data 0.062s (9%) | forward 0.290s (41%) | ..."

@@ -65,6 +65,7 @@ func predictionRows(_ text: String?, source: DatasetSource, features: Int) throw
 }
 
 extension LineSearch: ExpressibleByArgument {}
+extension NonFinitePolicy: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 
 /// The options that define a training run, shared by `train` (and the commands built on it).
@@ -169,6 +170,15 @@ struct TrainingOptions: ParsableArguments {
   @Flag(help: "Leave out the last, short batch of each epoch.")
   var dropLast = false
 
+  @Option(help: "A NaN or infinite loss: stop (name the epoch and step, keep the last checkpoint) | skip-batch (no update for that batch).")
+  var onNan: NonFinitePolicy = .stop
+
+  @Flag(help: "Bitwise identical results for any number of ranks: fixed chunks per batch, sums in exact 64-bit fixed point (slower).")
+  var deterministic = false
+
+  @Option(help: "--deterministic: samples per chunk (the same whatever the number of ranks).")
+  var deterministicChunk: Int = 16
+
   /// The values of a flag that a sweep may list ("0.1" or "0.1,0.01"), each checked.
   static func list(_ text: String?, _ flag: String, _ check: (Double) -> Bool, _ rule: String) throws -> [Double]? {
     guard let text else { return nil }
@@ -230,6 +240,7 @@ struct TrainingOptions: ParsableArguments {
     if kernelSize < 1 || kernelSize % 2 == 0 { throw ValidationError("--kernel-size must be odd and positive (got \(kernelSize))") }
     if !["none", "softmax"].contains(output) { throw ValidationError("--output '\(output)': use none or softmax") }
     if lrStepEpochs < 1 { throw ValidationError("--lr-step-epochs must be at least 1") }
+    if deterministicChunk < 1 { throw ValidationError("--deterministic-chunk must be at least 1 (got \(deterministicChunk))") }
     if !(lrGamma > 0) || !(lrMin >= 0) || !(warmupEpochs >= 0) {
       throw ValidationError("--lr-gamma must be > 0, --lr-min and --warmup-epochs >= 0")
     }
@@ -341,6 +352,9 @@ struct TrainingOptions: ParsableArguments {
     c.seed = data.seed
     if let standardize = data.standardize { c.standardize = standardize }
     c.dropLast = dropLast
+    c.onNonFinite = onNan
+    c.deterministic = deterministic
+    c.deterministicChunk = deterministicChunk
     return c
   }
 }

@@ -32,7 +32,8 @@ public enum FileBytes {
     var stream = z_stream()
     guard dpt_inflate_init_gzip(&stream) == Z_OK else { throw DataError("\(path): zlib could not start inflating") }
     defer { inflateEnd(&stream) }
-    let chunk = 1 << 20
+    // The output chunk grows with the input: small files do not pay for a megabyte of zeroing per call.
+    let chunk = min(1 << 20, max(1 << 12, input.count * 8))
     var buffer = [UInt8](repeating: 0, count: chunk)
     try input.withUnsafeBufferPointer { inBuf in
       stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress)

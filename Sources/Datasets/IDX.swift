@@ -34,7 +34,15 @@ public struct IDXArray: Equatable {
       let o = 4 + 4 * d
       dims.append(Int(data[o]) << 24 | Int(data[o + 1]) << 16 | Int(data[o + 2]) << 8 | Int(data[o + 3]))
     }
-    let expected = dims.reduce(1, *)
+    // Four 32-bit dimensions can multiply past Int.max: checked, so a damaged header is an error, not a trap.
+    var expected = 1
+    for d in dims {
+      let (product, overflow) = expected.multipliedReportingOverflow(by: d)
+      guard !overflow else {
+        throw DataError("\(path): the header declares \(dims.map(String.init).joined(separator: "x")) elements, more than any file holds: the file is damaged")
+      }
+      expected = product
+    }
     let actual = data.count - header
     guard actual >= expected else {
       throw DataError("\(path): truncated: the header declares \(dims.map(String.init).joined(separator: "x")) = \(expected) bytes of data but the file holds \(actual); download or copy it again")

@@ -163,10 +163,15 @@ public struct LBFGS<T: OptimizerKernels>: Optimizer {
       y.removeAll()
       return
     }
-    // p += t d; keep the pair (s, y) = (t d, g_new - g) when it has positive curvature.
-    var step = d
-    T.scal(n, T(a.t), &step)
-    T.axpy(n, 1, step, p.baseAddress!)
+    // The new point is exactly the accepted trial point p + t d as evaluated (recomputing it could differ in the
+    // last bit, and the evaluation kept for the next step must be the one at the parameters): s = p_new - p.
+    trial.withUnsafeMutableBufferPointer { x in
+      x.baseAddress!.update(from: p.baseAddress!, count: n)
+      T.axpy(n, T(a.t), d, x.baseAddress!)
+    }
+    var step = trial
+    T.axpy(n, -1, UnsafePointer(p.baseAddress!), &step)
+    trial.withUnsafeBufferPointer { p.baseAddress!.update(from: $0.baseAddress!, count: n) }
     var change = a.g
     T.axpy(n, -1, g, &change)
     if dot(step, change) > 1e-10 {

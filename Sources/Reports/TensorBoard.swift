@@ -1,25 +1,5 @@
 import Foundation
-
-/// CRC-32C (Castagnoli), the checksum of TensorFlow's record files.
-public enum CRC32C {
-  static let table: [UInt32] = (0..<256).map { i -> UInt32 in
-    var c = UInt32(i)
-    for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
-    return c
-  }
-
-  public static func checksum<S: Sequence<UInt8>>(_ bytes: S) -> UInt32 {
-    var c: UInt32 = 0xFFFF_FFFF
-    for b in bytes { c = table[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-    return c ^ 0xFFFF_FFFF
-  }
-
-  /// TensorFlow's masked form: rotate right by 15 bits, add 0xa282ead8.
-  public static func masked<S: Sequence<UInt8>>(_ bytes: S) -> UInt32 {
-    let c = checksum(bytes)
-    return ((c >> 15) | (c << 17)) &+ 0xA282_EAD8
-  }
-}
+import Training
 
 /// Writes TensorBoard event files: a sequence of records (length, masked CRC-32C of the length, a serialised
 /// `Event` protobuf, masked CRC-32C of the data). The few protobuf fields needed are written by hand:

@@ -52,6 +52,12 @@ public protocol Scalar: Real, BinaryFloatingPoint, Sendable, Codable {
   static func addColumnSums(_ x: UnsafePointer<Self>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Self>)
   /// index of the largest element of each row of x (rows, cols); the first one on ties.
   static func argmaxRows(_ x: UnsafePointer<Self>, rows: Int, cols: Int, into r: UnsafeMutablePointer<Int32>)
+  /// acc_i += trunc(x_i * scale) in 64-bit integers: sums that do not depend on the order of addition.
+  /// `scale` is a power of two, chosen so that no sum overflows (and x finite). Truncation rather than rounding:
+  /// as deterministic, at most one unit off, and a cvttsd2si instead of a libm call per element.
+  static func addFixedPoint(_ x: UnsafePointer<Self>, scale: Double, into acc: UnsafeMutablePointer<Int64>, count: Int)
+  /// y_i = Self(Double(acc_i) * inverseScale).
+  static func fromFixedPoint(_ acc: UnsafePointer<Int64>, inverseScale: Double, into y: UnsafeMutablePointer<Self>, count: Int)
 }
 
 extension Scalar {
@@ -104,6 +110,14 @@ extension Scalar {
       let row = x + i * cols
       for j in 0..<cols { s[j] += row[j] }
     }
+  }
+
+  public static func addFixedPoint(_ x: UnsafePointer<Self>, scale: Double, into acc: UnsafeMutablePointer<Int64>, count: Int) {
+    for i in 0..<count { acc[i] &+= Int64(Double(x[i]) * scale) }
+  }
+
+  public static func fromFixedPoint(_ acc: UnsafePointer<Int64>, inverseScale: Double, into y: UnsafeMutablePointer<Self>, count: Int) {
+    for i in 0..<count { y[i] = Self(Double(acc[i]) * inverseScale) }
   }
 
   public static func argmaxRows(_ x: UnsafePointer<Self>, rows: Int, cols: Int, into r: UnsafeMutablePointer<Int32>) {

@@ -194,6 +194,14 @@ public struct OptimizerSpec: Equatable, Sendable {
   }
 }
 
+/// What to do when the loss of a batch is NaN or infinite.
+public enum NonFinitePolicy: String, CaseIterable, Sendable {
+  /// End the run with a message naming the epoch and step (the last checkpoint stays).
+  case stop
+  /// Leave the parameters as they were, count the batch as skipped, go on.
+  case skipBatch = "skip-batch"
+}
+
 /// Everything that defines a training run; `config.json` records it.
 public struct TrainingConfig: Sendable {
   public var dataset: DatasetSource
@@ -211,6 +219,12 @@ public struct TrainingConfig: Sendable {
   public var dropLast: Bool = false
   /// Samples per forward pass during evaluation (does not change any result).
   public var evaluationBatchSize: Int = 1000
+  /// What a NaN or infinite loss does: stop the run (default) or skip that batch's update.
+  public var onNonFinite: NonFinitePolicy = .stop
+  /// Bitwise identical results for any number of ranks (see `Trainer`); slower.
+  public var deterministic = false
+  /// Samples per chunk in deterministic mode: every global batch is cut into chunks of this size whatever the ranks.
+  public var deterministicChunk = 16
 
   public init(dataset: DatasetSource, testFraction: Double? = nil, standardize: Bool = false, model: ModelSpec,
               loss: Loss, optimizer: OptimizerSpec, batchSize: Int, epochs: Int, seed: UInt64 = 0,
@@ -264,6 +278,8 @@ public struct TrainingConfig: Sendable {
       ("epochs", JSON(epochs)),
       ("seed", .number(Double(seed))),
       ("drop_last", .bool(dropLast)),
+      ("deterministic", .bool(deterministic)),
+      ("on_nan", JSON(onNonFinite.rawValue)),
       ("world_size", JSON(worldSize)),
     ])
   }

@@ -7,9 +7,13 @@ public final class RunLog {
   private let jsonl: FileHandle
   private let csv: FileHandle
   private var csvColumns: [String]?
+  /// Every row written (those kept from before a resume included).
+  public private(set) var rows: [JSON] = []
 
-  /// Creates the folder, writes config.json (atomically) and starts empty metrics files.
-  public init(directory: String, config: JSON) throws {
+  /// Creates the folder, writes config.json (atomically) and starts empty metrics files. Resuming (`keepEpochs`),
+  /// the rows of epochs up to `keepEpochs` already in metrics.jsonl are kept (later ones, from a run killed after
+  /// its last checkpoint, are dropped) and the new epochs are appended.
+  public init(directory: String, config: JSON, keepEpochs: Int? = nil) throws {
     self.directory = directory
     do {
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -17,9 +21,15 @@ public final class RunLog {
       throw TrainingError("--log-dir \(directory): cannot create the folder (\(error.localizedDescription))")
     }
     let file = { (name: String) in (directory as NSString).appendingPathComponent(name) }
+    var kept: [JSON] = []
+    if let keepEpochs, let text = try? String(contentsOfFile: file("metrics.jsonl"), encoding: .utf8) {
+      kept = text.split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
+        .filter { ($0["epoch"]?.double ?? .infinity) <= Double(keepEpochs) }
+    }
     try RunLog.writeAtomically(config.serialized(pretty: true) + "\n", to: file("config.json"))
     jsonl = try RunLog.create(file("metrics.jsonl"))
     csv = try RunLog.create(file("metrics.csv"))
+    for row in kept { try append(row) }
   }
 
   deinit {
@@ -34,6 +44,7 @@ public final class RunLog {
   public func append(_ row: JSON) throws {
     guard case .object(let fields) = row else { preconditionFailure("a metrics row is a JSON object") }
     try jsonl.write(contentsOf: Data((row.serialized() + "\n").utf8))
+    rows.append(row)
     var text = ""
     if csvColumns == nil {
       csvColumns = fields.map(\.0)

@@ -51,10 +51,19 @@ public final class Trainer<T: TrainingScalar> {
   public internal(set) var phaseTimes = PhaseTimes()
   /// Completed epochs.
   public internal(set) var epoch = 0
+  /// Batches already taken in the current epoch (non-zero when resumed from a checkpoint written mid-epoch).
+  public internal(set) var batchInEpoch = 0
+  /// Batches whose update was skipped because their loss or gradient was not finite (--on-nan skip-batch).
+  public internal(set) var skippedBatches = 0
+  /// Deterministic mode: one gradient buffer per chunk this rank computes, kept from step to step.
+  var chunkGradients: [[T]] = []
   /// Optimizer steps taken.
   public internal(set) var step = 0
 
-  public init(config: TrainingConfig, data raw: DataSplit, communicator: any Communicator) throws {
+  /// Builds the replica. With `synchronize` (the default) rank 0's initial parameters are broadcast at once; pass
+  /// false when constructing inside `Communicator.agree` (whose body must not call collectives: a rank that failed
+  /// earlier would be waiting elsewhere), then call `synchronizeParameters()` after it.
+  public init(config: TrainingConfig, data raw: DataSplit, communicator: any Communicator, synchronize: Bool = true) throws {
     try Trainer.check(config, raw, worldSize: communicator.size)
     self.config = config
     self.communicator = communicator
@@ -70,11 +79,15 @@ public final class Trainer<T: TrainingScalar> {
     let outputs = data.train.task == .classification ? data.train.classCount : data.train.targetWidth
     network = try config.model.build(inputShape: data.train.sampleShape, outputs: outputs)
     parameters = network.initialParameters(seed: config.seed)
-    // Every rank initialised from the same seed; rank 0's values are broadcast anyway so that replicas are equal by
-    // construction, not by coincidence of floating-point environments.
-    try communicator.broadcast(&parameters, root: 0)
     gradients = .zeros(network.parameterCount + 1)
     optimizer = config.optimizer.make(for: network)
+    if synchronize { try synchronizeParameters() }
+  }
+
+  /// Broadcasts rank 0's parameters. Every rank initialised from the same seed; rank 0's values are broadcast anyway
+  /// so that replicas are equal by construction, not by coincidence of floating-point environments.
+  public func synchronizeParameters() throws {
+    try communicator.broadcast(&parameters, root: 0)
   }
 
   /// Problems of the config against the data, reported with the flag to change.
@@ -117,16 +130,17 @@ public final class Trainer<T: TrainingScalar> {
   @discardableResult
   public func trainEpoch(progress: ((_ step: Int, _ steps: Int) -> Void)? = nil) throws -> (samples: Int, seconds: Double) {
     let train = data.train
-    let order = Sharding.permutation(count: train.count, seed: config.seed, epoch: epoch)
     let batches = Sharding.batches(count: train.count, batchSize: config.batchSize, dropLast: config.dropLast)
+    let order = visitingOrder(epoch: epoch, batches: batches.count)
     let start = Clock.now()
     var samples = 0
-    for (b, batch) in batches.enumerated() {
-      let mine = order[Sharding.slice(batch, rank: rank, size: worldSize)]
-      try takeStep(on: mine, globalBatch: batch.count, batchIndex: b, stepsPerEpoch: batches.count)
+    while batchInEpoch < batches.count {
+      let b = batchInEpoch, batch = batches[b]
+      try takeStep(on: order[batch], batchIndex: b, stepsPerEpoch: batches.count)
       samples += batch.count
       progress?(b + 1, batches.count)
     }
+    batchInEpoch = 0
     epoch += 1
     return (samples, Clock.now() - start)
   }
@@ -138,32 +152,100 @@ public final class Trainer<T: TrainingScalar> {
     -> Double
   {
     let P = network.parameterCount
-    var clock = PhaseClock()
     g.withUnsafeMutableBufferPointer { $0.zero() }
     if !indices.isEmpty {
-      let x: Tensor<T> = data.train.features(at: indices)
-      let targets = self.targets(data.train, indices)
-      phaseTimes.data += clock.lap()
-      let a = network.forward(x, parameters: p)
-      phaseTimes.forward += clock.lap()
-      let value = config.loss.evaluate(a[a.count - 1], targets)
-      phaseTimes.loss += clock.lap()
-      var dy = value.gradient!
       // d(mean loss over the global batch)/d(output) = d(sum over my samples)/d(output) / globalBatch.
-      dy.withUnsafeMutableBufferPointer { T.scal($0.count, 1 / T(globalBatch), Tensor.base($0)) }
-      g.withUnsafeMutableBufferPointer { g in
-        network.backward(dy, activations: a, parameters: p, gradients: UnsafeMutableBufferPointer(rebasing: g[0..<P]))
-        g[P] = T(value.sum)
-      }
-      phaseTimes.backward += clock.lap()
+      g[P] = T(try chunkLoss(at: p, indices: indices, globalBatch: globalBatch, into: &g))
     }
+    var clock = PhaseClock()
     try communicator.allReduce(&g)
     phaseTimes.allReduce += clock.lap()
     return Double(g[P]) / Double(globalBatch)
   }
 
-  /// One optimizer step on the global batch whose slice on this rank is `indices`.
-  func takeStep(on indices: ArraySlice<Int>, globalBatch: Int, batchIndex: Int, stepsPerEpoch: Int) throws {
+  /// The epoch's permutation of the training rows; a single full batch is visited in its natural order (a shuffle
+  /// would change nothing but the order of the sums, and L-BFGS reuses its last evaluation of the full batch).
+  func visitingOrder(epoch: Int, batches: Int) -> [Int] {
+    batches == 1 ? Array(0..<data.train.count) : Sharding.permutation(count: data.train.count, seed: config.seed, epoch: epoch)
+  }
+
+  /// The mean loss of a global batch (the sample indices of every rank, in order) at parameters `p`, and its
+  /// gradient in g[0..<P], the same on every rank: this rank's contiguous slice in the default mode, its chunks in
+  /// the deterministic one.
+  func globalBatchLoss(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: inout [T]) throws -> Double {
+    if config.deterministic { return try deterministicBatchLoss(at: p, batch: batch, into: &g) }
+    let mine = batch[Sharding.slice(batch.indices, rank: rank, size: worldSize)]
+    return try batchLoss(at: p, indices: mine, globalBatch: batch.count, into: &g)
+  }
+
+  /// Deterministic mode: the batch is cut into chunks of `deterministicChunk` samples, whatever the number of ranks;
+  /// the ranks share out whole chunks; each chunk's gradient is computed by the same BLAS calls on whichever rank,
+  /// and all of them are added in 64-bit fixed point, where addition is exact and associative, with a scale set
+  /// from the largest magnitude of any chunk (one small all-reduce). So the step is bitwise the same for 1 or N ranks.
+  func deterministicBatchLoss(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: inout [T]) throws -> Double {
+    let P = network.parameterCount, c = config.deterministicChunk
+    let chunks = Sharding.batches(count: batch.count, batchSize: c)
+    let mine = Sharding.slice(0..<chunks.count, rank: rank, size: worldSize)
+    var losses: [Double] = []
+    var largest = [0.0, 0.0]  // largest |gradient entry| and |chunk loss sum|
+    while chunkGradients.count < mine.count { chunkGradients.append(.zeros(P + 1)) }
+    for (slot, k) in mine.enumerated() {
+      let indices = batch[batch.startIndex + chunks[k].lowerBound..<batch.startIndex + chunks[k].upperBound]
+      chunkGradients[slot].withUnsafeMutableBufferPointer { $0.zero() }
+      let lossSum = try chunkLoss(at: p, indices: indices, globalBatch: batch.count, into: &chunkGradients[slot])
+      largest[0] = max(largest[0], Double(chunkGradients[slot].withUnsafeBufferPointer { T.maxMagnitude($0.baseAddress!, count: P) }))
+      largest[1] = max(largest[1], abs(lossSum))
+      losses.append(lossSum)
+    }
+    var clock = PhaseClock()
+    try communicator.allReduce(&largest, .max)
+    guard largest[0].isFinite && largest[1].isFinite else {
+      // A NaN or infinity has no fixed-point form: the batch's loss and gradient are NaN (every rank saw the same
+      // all-reduced maximum), and --on-nan decides.
+      g.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] = .nan } }
+      return .nan
+    }
+    let gradientScale = FixedPoint.scale(largest: largest[0], terms: chunks.count)
+    let lossScale = FixedPoint.scale(largest: largest[1], terms: chunks.count)
+    var sums = [Int64](repeating: 0, count: P + 1)
+    sums.withUnsafeMutableBufferPointer { s in
+      for (slot, loss) in losses.enumerated() {
+        chunkGradients[slot].withUnsafeBufferPointer { T.addFixedPoint($0.baseAddress!, scale: gradientScale, into: s.baseAddress!, count: P) }
+        s[P] &+= Int64(loss * lossScale)
+      }
+    }
+    try communicator.allReduce(&sums, .sum)
+    phaseTimes.allReduce += clock.lap()
+    g.withUnsafeMutableBufferPointer { g in
+      sums.withUnsafeBufferPointer { T.fromFixedPoint($0.baseAddress!, inverseScale: 1 / gradientScale, into: g.baseAddress!, count: P) }
+    }
+    let lossSum = Double(sums[P]) / lossScale
+    g[P] = T(lossSum)
+    return lossSum / Double(batch.count)
+  }
+
+  /// The loss sum of `indices` and its gradient (scaled by 1 / globalBatch) into g, on this rank alone.
+  func chunkLoss(at p: UnsafeBufferPointer<T>, indices: ArraySlice<Int>, globalBatch: Int, into g: inout [T]) throws -> Double {
+    let P = network.parameterCount
+    var clock = PhaseClock()
+    let x: Tensor<T> = data.train.features(at: indices)
+    let targets = self.targets(data.train, indices)
+    phaseTimes.data += clock.lap()
+    let a = network.forward(x, parameters: p)
+    phaseTimes.forward += clock.lap()
+    let value = config.loss.evaluate(a[a.count - 1], targets)
+    phaseTimes.loss += clock.lap()
+    var dy = value.gradient!
+    dy.withUnsafeMutableBufferPointer { T.scal($0.count, 1 / T(globalBatch), Tensor.base($0)) }
+    g.withUnsafeMutableBufferPointer { g in
+      network.backward(dy, activations: a, parameters: p, gradients: UnsafeMutableBufferPointer(rebasing: g[0..<P]))
+    }
+    phaseTimes.backward += clock.lap()
+    return value.sum
+  }
+
+  /// One optimizer step on the global batch `batch` (sample indices, in order).
+  func takeStep(on batch: ArraySlice<Int>, batchIndex: Int, stepsPerEpoch: Int) throws {
     let P = network.parameterCount
     // Batches are named for optimizers that reuse an evaluation (L-BFGS): with one batch per epoch it is always the
     // same set of samples.
@@ -175,10 +257,19 @@ public final class Trainer<T: TrainingScalar> {
         known.gradients.withUnsafeBufferPointer { g.baseAddress!.update(from: $0.baseAddress!, count: P) }
       }
     } else {
-      loss = try parameters.withUnsafeBufferPointer { try batchLoss(at: $0, indices: indices, globalBatch: globalBatch, into: &gradients) }
+      loss = try parameters.withUnsafeBufferPointer { try globalBatchLoss(at: $0, batch: batch, into: &gradients) }
     }
-    guard loss.isFinite else {
-      throw NonFiniteLoss(epoch: epoch + 1, step: batchIndex + 1, loss: loss, learningRate: optimizer.learningRate)
+    // Loss and gradient were all-reduced: every rank sees the same values and takes the same branch here.
+    let finite = loss.isFinite && (config.onNonFinite == .stop || gradients.withUnsafeBufferPointer { T.allFinite(Tensor.base($0), count: P) })
+    guard finite else {
+      if config.onNonFinite == .stop {
+        throw NonFiniteLoss(epoch: epoch + 1, step: batchIndex + 1, loss: loss, learningRate: optimizer.learningRate)
+      }
+      skippedBatches += 1
+      step += 1
+      batchInEpoch = batchIndex + 1
+      try afterStep?()
+      return
     }
     var clock = PhaseClock()
     optimizer.learningRate = config.optimizer.schedule.rate(
@@ -191,13 +282,14 @@ public final class Trainer<T: TrainingScalar> {
                            batch: batchName) { point in
           // A line search's trial point: the same batch, another parameter vector, a scratch gradient buffer.
           if scratch.isEmpty { scratch = .zeros(P + 1) }
-          let l = try self.batchLoss(at: point, indices: indices, globalBatch: globalBatch, into: &scratch)
+          let l = try self.globalBatchLoss(at: point, batch: batch, into: &scratch)
           return (l, Array(scratch[0..<P]))
         }
       }
     }
     phaseTimes.optimizer += clock.lap()
     step += 1
+    batchInEpoch = batchIndex + 1
     try afterStep?()
   }
 
@@ -209,11 +301,33 @@ public final class Trainer<T: TrainingScalar> {
   /// empty set).
   public func evaluate(_ set: Dataset) throws -> Evaluation? {
     guard set.count > 0 else { return nil }
-    let mine = Sharding.slice(0..<set.count, rank: rank, size: worldSize)
+    // Default: a contiguous slice per rank. Deterministic: fixed chunks dealt to the ranks, whose sums are added
+    // exactly (fixed point), so the metrics are bitwise the same for any number of ranks.
+    let chunks = config.deterministic
+      ? Sharding.batches(count: set.count, batchSize: config.evaluationBatchSize)
+      : [Sharding.slice(0..<set.count, rank: rank, size: worldSize)]
+    let mineChunks = config.deterministic ? Array(chunks[Sharding.slice(0..<chunks.count, rank: rank, size: worldSize)]) : chunks
+    var perChunk: [[Double]] = []
+    for piece in mineChunks {
+      perChunk.append(try evaluationSums(set, piece))
+    }
+    var sums: [Double]
+    if config.deterministic {
+      sums = try FixedPoint.exactSum(perChunk, width: 3, terms: chunks.count, communicator: communicator)
+    } else {
+      sums = perChunk.first ?? [0, 0, 0]
+      try communicator.allReduce(&sums)
+    }
+    return Evaluation(count: set.count, lossSum: sums[0], correct: sums[1], squaredErrorSum: sums[2],
+                      totalSumOfSquares: Trainer.totalSumOfSquares(set), targetWidth: set.targetWidth)
+  }
+
+  /// Loss sum, correct count and squared-error sum over the rows `range` of `set`, on this rank alone.
+  func evaluationSums(_ set: Dataset, _ range: Range<Int>) throws -> [Double] {
     var sums = [0.0, 0.0, 0.0]  // loss, correct, squared error
-    var start = mine.lowerBound
-    while start < mine.upperBound {
-      let chunk = start..<min(start + config.evaluationBatchSize, mine.upperBound)
+    var start = range.lowerBound
+    while start < range.upperBound {
+      let chunk = start..<min(start + config.evaluationBatchSize, range.upperBound)
       let out = parameters.withUnsafeBufferPointer { network.predict(set.features(at: chunk), parameters: $0) }
       sums[0] += config.loss.evaluate(out, targets(set, chunk), gradient: false).sum
       if set.task == .classification {
@@ -233,9 +347,7 @@ public final class Trainer<T: TrainingScalar> {
       }
       start = chunk.upperBound
     }
-    try communicator.allReduce(&sums)
-    return Evaluation(count: set.count, lossSum: sums[0], correct: sums[1], squaredErrorSum: sums[2],
-                      totalSumOfSquares: Trainer.totalSumOfSquares(set), targetWidth: set.targetWidth)
+    return sums
   }
 
   /// sum over samples and target columns of (y - mean of the column)^2.
@@ -275,6 +387,29 @@ public final class Trainer<T: TrainingScalar> {
     let out = parameters.withUnsafeBufferPointer { network.predict(x, parameters: $0) }
     let w = out.sampleSize
     return (0..<rows.count).map { i in (0..<w).map { Double(out.scalars[i * w + $0]) } }
+  }
+}
+
+/// Sums in 64-bit fixed point: exact, so their value does not depend on which rank adds what, or in which order.
+public enum FixedPoint {
+  /// A power of two s such that `terms` values of magnitude at most `largest`, times s, sum within Int64 (with a bit
+  /// to spare). A value v is stored as round(v s): the resolution is about largest * terms / 2^61.
+  public static func scale(largest: Double, terms: Int) -> Double {
+    guard largest > 0, largest.isFinite else { return 1 }
+    let e = Int(ceil(Foundation.log2(largest))) + Int(ceil(Foundation.log2(Double(max(terms, 1))))) + 1
+    return Foundation.pow(2.0, Double(61 - e))
+  }
+
+  /// The element-wise sum over every rank's rows of `width` values, computed exactly: the largest magnitude is
+  /// all-reduced first to choose the scale, then the fixed-point sums.
+  public static func exactSum(_ rows: [[Double]], width: Int, terms: Int, communicator: any Communicator) throws -> [Double] {
+    var largest = [rows.flatMap { $0 }.map(abs).filter(\.isFinite).max() ?? 0]
+    try communicator.allReduce(&largest, .max)
+    let s = scale(largest: largest[0], terms: terms)
+    var sums = [Int64](repeating: 0, count: width)
+    for r in rows { for j in 0..<width { sums[j] &+= Int64((r[j] * s).rounded()) } }
+    try communicator.allReduce(&sums, .sum)
+    return sums.map { Double($0) / s }
   }
 }
 

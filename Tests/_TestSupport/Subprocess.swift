@@ -13,6 +13,42 @@ public enum Subprocess {
 
   public static func run(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 120,
                          directory: String? = nil) -> Result {
+    launch(arguments, environment: environment, directory: directory).wait(timeout: timeout)
+  }
+
+  /// A command started in the background.
+  public final class Running: @unchecked Sendable {
+    let process: Process
+    let out = Collected(), err = Collected()
+    let readers = DispatchGroup()
+    let exited = DispatchSemaphore(value: 0)
+    let start = Date()
+    var failedToStart: String?
+
+    init(_ process: Process) { self.process = process }
+
+    /// The command's process group (setsid made the command its leader).
+    public var processIdentifier: Int32 { process.processIdentifier }
+
+    /// Waits for the command; kills its process group once `timeout` seconds have passed since it started.
+    public func wait(timeout: Double) -> Result {
+      if let failedToStart { return Result(status: -1, stdout: "", stderr: failedToStart, timedOut: false, seconds: 0) }
+      var timedOut = false
+      let left = max(0, timeout - Date().timeIntervalSince(start))
+      if exited.wait(timeout: .now() + left) == .timedOut {
+        timedOut = true
+        kill(-process.processIdentifier, SIGKILL)
+        exited.wait()
+      }
+      exited.signal()
+      readers.wait()
+      return Result(status: process.terminationStatus, stdout: String(decoding: out.data, as: UTF8.self),
+                    stderr: String(decoding: err.data, as: UTF8.self), timedOut: timedOut,
+                    seconds: Date().timeIntervalSince(start))
+    }
+  }
+
+  public static func launch(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) -> Running {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
     process.arguments = ["--wait"] + arguments
@@ -22,32 +58,35 @@ public enum Subprocess {
     process.standardOutput = out
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
-    let start = Date()
+    let running = Running(process)
     do { try process.run() } catch {
-      return Result(status: -1, stdout: "", stderr: "\(error)", timedOut: false, seconds: 0)
+      running.failedToStart = "\(error)"
+      return running
     }
     // Both pipes are drained while the command runs, so a chatty command cannot block on a full pipe.
-    let outData = Collected(), errData = Collected()
-    let readers = DispatchGroup()
-    for (pipe, sink) in [(out, outData), (err, errData)] {
-      readers.enter()
-      DispatchQueue.global().async { sink.data = pipe.fileHandleForReading.readDataToEndOfFile(); readers.leave() }
+    for (pipe, sink) in [(out, running.out), (err, running.err)] {
+      running.readers.enter()
+      DispatchQueue.global().async { sink.data = pipe.fileHandleForReading.readDataToEndOfFile(); running.readers.leave() }
     }
-    let exited = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async { process.waitUntilExit(); exited.signal() }
-    var timedOut = false
-    if exited.wait(timeout: .now() + timeout) == .timedOut {
-      timedOut = true
-      kill(-process.processIdentifier, SIGKILL)  // setsid made the command a process-group leader
-      exited.wait()
+    DispatchQueue.global().async { process.waitUntilExit(); running.exited.signal() }
+    return running
+  }
+
+  /// The processes whose command line contains `marker` and whose environment says they are MPI rank `rank`.
+  public static func rankProcess(marker: String, rank: Int) -> Int32? {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+    for entry in entries {
+      guard let pid = Int32(entry),
+            let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+            let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+      let args = String(decoding: cmdline, as: UTF8.self).split(separator: "\0")
+      guard args.first.map({ $0.hasSuffix("/dpt") }) == true, args.contains(where: { $0 == marker }) else { continue }
+      if String(decoding: environ, as: UTF8.self).split(separator: "\0").contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
     }
-    readers.wait()
-    return Result(status: process.terminationStatus, stdout: String(decoding: outData.data, as: UTF8.self),
-                  stderr: String(decoding: errData.data, as: UTF8.self), timedOut: timedOut,
-                  seconds: Date().timeIntervalSince(start))
+    return nil
   }
 }
 
-private final class Collected: @unchecked Sendable {
+final class Collected: @unchecked Sendable {
   var data = Data()
 }

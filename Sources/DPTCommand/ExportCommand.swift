@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Training
+
+struct ExportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "export",
+    abstract: "Write a checkpoint's trained weights for other tools.",
+    discussion: """
+      --format safetensors (numpy, PyTorch, JAX). With --layout pytorch (the default) dense weights are transposed
+      to PyTorch's (outputs, inputs) and the names match a torch.nn.Sequential of the same layers ("1.weight",
+      "1.bias", ...), so `model.load_state_dict(safetensors.torch.load_file(FILE))` loads them.
+
+        dpt export --checkpoint runs/ckpt --output model.safetensors
+      """)
+
+  @Option(help: "A --checkpoint-dir folder, or a checkpoint file.")
+  var checkpoint: String
+
+  @Option(help: "The file to write.")
+  var output: String
+
+  @Option(help: "safetensors")
+  var format: String = "safetensors"
+
+  @Option(help: "pytorch | dpt (dense weights as dpt keeps them: inputs x outputs).")
+  var layout: String = "pytorch"
+
+  func validate() throws {
+    guard format == "safetensors" else { throw ValidationError("--format '\(format)': dpt writes safetensors") }
+    guard ["pytorch", "dpt"].contains(layout) else { throw ValidationError("--layout '\(layout)': use pytorch or dpt") }
+  }
+
+  func run() throws {
+    let path = Checkpoint.path(checkpoint)
+    let c = try Checkpoint(decoding: try Checkpoint.readBytes(checkpoint), path: path)
+    let bytes = try SafeTensors.encode(c, pytorchLayout: layout == "pytorch")
+    try RunLog.writeAtomically(Data(bytes), to: output)
+    print("wrote \(output): \(c.tensors.count) tensors of \(c.network), epoch \(c.epoch), \(bytes.count) bytes")
+  }
+}

@@ -1,0 +1,237 @@
+import Foundation
+import Optimizers
+
+/// A problem with a checkpoint file, or a checkpoint that does not fit the run; the message says what differs.
+public struct CheckpointError: Error, CustomStringConvertible {
+  public var description: String
+  public init(_ description: String) { self.description = description }
+}
+
+/// Everything needed to continue a run exactly where it stopped: parameters, optimizer state, the position in the
+/// data order (completed epochs and batches of the current epoch: the order itself is a pure function of the seed
+/// and the epoch) and the run's configuration.
+///
+/// File (`checkpoint.dptc`): an 20-byte preamble (magic "DPTCKPT\0", format version, header length, CRC-32C of
+/// the header, little-endian UInt32s), a JSON header (sizes, the payload's CRC-32C, the network, the data set, the
+/// optimizer, the position), then the payload: the parameters and each optimizer buffer, raw little-endian scalars.
+public struct Checkpoint {
+  public static let magic: [UInt8] = Array("DPTCKPT".utf8) + [0]
+  public static let formatVersion: UInt32 = 1
+  public static let fileName = "checkpoint.dptc"
+
+  public var config: JSON
+  /// Completed epochs.
+  public var epoch: Int
+  /// Batches already taken in the epoch after `epoch` (0 at an epoch's end).
+  public var batch: Int
+  /// Optimizer steps taken.
+  public var step: Int
+  public var worldSize: Int
+  /// The network's layers ("dense 784 -> 256 | relu | dense 256 -> 10").
+  public var network: String
+  public var dataset: String
+  public var trainCount: Int
+  public var optimizer: String
+  public var optimizerStep: Int
+  /// Batches skipped by --on-nan skip-batch so far.
+  public var skippedBatches: Int
+  /// 4 (Float) or 8 (Double).
+  public var scalarBytes: Int
+  /// The parameters then each optimizer buffer, raw little-endian bytes.
+  public var sections: [(name: String, bytes: [UInt8])]
+  /// The named parameter tensors in the order of the parameters' section: name ("1.weight"), shape, layer kind.
+  public var tensors: [(name: String, shape: [Int], layer: String)] = []
+
+  public init(config: JSON, epoch: Int, batch: Int, step: Int, worldSize: Int, network: String, dataset: String,
+              trainCount: Int, optimizer: String, optimizerStep: Int, skippedBatches: Int, scalarBytes: Int,
+              sections: [(name: String, bytes: [UInt8])]) {
+    self.config = config
+    self.epoch = epoch
+    self.batch = batch
+    self.step = step
+    self.worldSize = worldSize
+    self.network = network
+    self.dataset = dataset
+    self.trainCount = trainCount
+    self.optimizer = optimizer
+    self.optimizerStep = optimizerStep
+    self.skippedBatches = skippedBatches
+    self.scalarBytes = scalarBytes
+    self.sections = sections
+  }
+
+  public func section(_ name: String) -> [UInt8]? { sections.first { $0.name == name }?.bytes }
+
+  /// The file's bytes.
+  public func encoded() -> [UInt8] {
+    var payload: [UInt8] = []
+    for s in sections { payload += s.bytes }
+    let header = JSON.object([
+      ("format", JSON("dpt checkpoint")), ("epoch", JSON(epoch)), ("batch", JSON(batch)), ("step", JSON(step)),
+      ("world_size", JSON(worldSize)), ("network", JSON(network)), ("dataset", JSON(dataset)),
+      ("train_count", JSON(trainCount)), ("optimizer", JSON(optimizer)), ("optimizer_step", JSON(optimizerStep)),
+      ("skipped_batches", JSON(skippedBatches)), ("scalar_bytes", JSON(scalarBytes)),
+      ("sections", .array(sections.map { .object([("name", JSON($0.name)), ("bytes", JSON($0.bytes.count))]) })),
+      ("tensors", .array(tensors.map { .object([("name", JSON($0.name)), ("shape", .array($0.shape.map { JSON($0) })), ("layer", JSON($0.layer))]) })),
+      ("payload_bytes", JSON(payload.count)), ("payload_crc32c", .number(Double(CRC32C.checksum(payload)))),
+      ("config", config),
+    ])
+    let h = Array(header.serialized().utf8)
+    func le(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
+    return Checkpoint.magic + le(Checkpoint.formatVersion) + le(UInt32(h.count)) + le(CRC32C.checksum(h)) + h + payload
+  }
+
+  /// Parses a checkpoint file's bytes; every problem is named with `path`.
+  public init(decoding b: [UInt8], path: String) throws {
+    func le(_ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[at + $1]) << (8 * $1) } }
+    guard b.count >= 20 else {
+      throw CheckpointError("\(path): truncated (\(b.count) bytes; a checkpoint starts with a 20-byte preamble)")
+    }
+    guard Array(b[0..<8]) == Checkpoint.magic else {
+      throw CheckpointError("\(path): not a dpt checkpoint (wrong magic number)")
+    }
+    guard le(8) == Checkpoint.formatVersion else {
+      throw CheckpointError("\(path): checkpoint format version \(le(8)); this dpt reads version \(Checkpoint.formatVersion)")
+    }
+    let headerLength = Int(le(12))
+    guard b.count >= 20 + headerLength else {
+      throw CheckpointError("\(path): truncated (the header needs \(headerLength) bytes, the file has \(b.count - 20) after the preamble)")
+    }
+    let h = Array(b[20..<20 + headerLength])
+    guard CRC32C.checksum(h) == le(16) else { throw CheckpointError("\(path): the header is corrupt (checksum mismatch)") }
+    guard let header = try? JSON.parse(String(decoding: h, as: UTF8.self)) else {
+      throw CheckpointError("\(path): the header is corrupt (not JSON)")
+    }
+    func int(_ key: String) throws -> Int {
+      guard let v = header[key]?.double, v >= 0, v == v.rounded() else { throw CheckpointError("\(path): the header lacks '\(key)'") }
+      return Int(v)
+    }
+    func string(_ key: String) throws -> String {
+      guard let v = header[key]?.string else { throw CheckpointError("\(path): the header lacks '\(key)'") }
+      return v
+    }
+    let payloadBytes = try int("payload_bytes")
+    let available = b.count - 20 - headerLength
+    guard available >= payloadBytes else {
+      throw CheckpointError("\(path): truncated (\(payloadBytes) bytes of parameters and optimizer state expected, \(available) found)")
+    }
+    guard available == payloadBytes else {
+      throw CheckpointError("\(path): \(available - payloadBytes) unexpected bytes after the payload: not a checkpoint dpt wrote")
+    }
+    let payload = b[(20 + headerLength)...]
+    guard UInt32(try int("payload_crc32c")) == CRC32C.checksum(payload) else {
+      throw CheckpointError("\(path): corrupt (the checksum of the parameters and optimizer state does not match)")
+    }
+    var sections: [(String, [UInt8])] = []
+    var at = payload.startIndex
+    for s in header["sections"]?.array ?? [] {
+      guard let name = s["name"]?.string, let n = s["bytes"]?.double, at + Int(n) <= payload.endIndex else {
+        throw CheckpointError("\(path): the header's sections do not match the payload")
+      }
+      sections.append((name, Array(payload[at..<at + Int(n)])))
+      at += Int(n)
+    }
+    guard at == payload.endIndex else { throw CheckpointError("\(path): the header's sections do not match the payload") }
+    self.init(config: header["config"] ?? .null, epoch: try int("epoch"), batch: try int("batch"), step: try int("step"),
+              worldSize: try int("world_size"), network: try string("network"), dataset: try string("dataset"),
+              trainCount: try int("train_count"), optimizer: try string("optimizer"),
+              optimizerStep: try int("optimizer_step"), skippedBatches: try int("skipped_batches"),
+              scalarBytes: try int("scalar_bytes"), sections: sections)
+    tensors = (header["tensors"]?.array ?? []).map { t in
+      (t["name"]?.string ?? "?", (t["shape"]?.array ?? []).compactMap { $0.double.map(Int.init) }, t["layer"]?.string ?? "")
+    }
+  }
+
+  /// DIR/checkpoint.dptc for a folder, else the path itself.
+  public static func path(_ location: String) -> String {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory), isDirectory.boolValue {
+      return (location as NSString).appendingPathComponent(fileName)
+    }
+    return location
+  }
+
+  /// The bytes of the checkpoint at `location` (a folder or a file).
+  public static func readBytes(_ location: String) throws -> [UInt8] {
+    let p = path(location)
+    guard let data = FileManager.default.contents(atPath: p) else {
+      throw CheckpointError("\(p): no checkpoint there (check --resume; checkpoints are written by --checkpoint-dir)")
+    }
+    return [UInt8](data)
+  }
+
+  /// Writes DIR/checkpoint.dptc whole or not at all: a temporary file, fsync, rename. Until the rename the previous
+  /// checkpoint stays as it was.
+  public func write(to directory: String) throws {
+    do {
+      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    } catch {
+      throw CheckpointError("--checkpoint-dir \(directory): cannot create the folder (\(error.localizedDescription))")
+    }
+    try RunLog.writeAtomically(Data(encoded()), to: (directory as NSString).appendingPathComponent(Checkpoint.fileName))
+  }
+}
+
+extension Array {
+  /// The raw bytes of an array of scalars.
+  var rawBytes: [UInt8] { withUnsafeBytes { [UInt8]($0) } }
+}
+
+extension Trainer {
+  /// The state of this trainer (the same on every rank).
+  public func checkpoint() -> Checkpoint {
+    var sections: [(String, [UInt8])] = [("parameters", parameters.rawBytes)]
+    let state = optimizer.state
+    for name in state.buffers.keys.sorted() { sections.append(("optimizer." + name, state.buffers[name]!.rawBytes)) }
+    var c = Checkpoint(
+      config: config.json(worldSize: worldSize), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
+      network: network.summary, dataset: data.name, trainCount: data.train.count, optimizer: optimizer.summary,
+      optimizerStep: state.step, skippedBatches: skippedBatches, scalarBytes: MemoryLayout<T>.size, sections: sections)
+    c.tensors = network.namedParameters.map { named in
+      let index = Int(named.name.prefix { $0 != "." })!
+      let kind = String(describing: type(of: network.layers[index])).prefix { $0 != "<" }.lowercased()
+      return (named.name, named.spec.shape, kind)
+    }
+    return c
+  }
+
+  /// Continues from `c`: checks that it fits this run (same network, data and optimizer), then restores the
+  /// parameters, the optimizer's state and the position in the data order.
+  public func restore(_ c: Checkpoint, path: String) throws {
+    guard c.scalarBytes == MemoryLayout<T>.size else {
+      throw CheckpointError("\(path): holds \(c.scalarBytes * 8)-bit parameters; this run trains in \(MemoryLayout<T>.size * 8)-bit")
+    }
+    guard c.network == network.summary else {
+      throw CheckpointError("\(path): the model differs: the checkpoint holds '\(c.network)', this run builds '\(network.summary)' (use the checkpoint's --model, --hidden and --activation)")
+    }
+    guard c.dataset == data.name && c.trainCount == data.train.count else {
+      throw CheckpointError("\(path): the data differ: the checkpoint was trained on \(c.dataset) (\(c.trainCount) training rows), this run on \(data.name) (\(data.train.count)) (use the same --dataset, --test-fraction, --val-fraction and --seed)")
+    }
+    let name = { (s: String) in s.prefix { $0 != "(" } }
+    guard name(c.optimizer) == name(optimizer.summary) else {
+      throw CheckpointError("\(path): the optimizer differs: the checkpoint was written by \(c.optimizer), this run uses \(optimizer.summary)")
+    }
+    guard let p = c.section("parameters"), p.count == parameters.count * MemoryLayout<T>.size else {
+      throw CheckpointError("\(path): the parameters do not match the model's \(parameters.count)")
+    }
+    var state = optimizer.state
+    for key in state.buffers.keys {
+      guard let b = c.section("optimizer." + key) else {
+        throw CheckpointError("\(path): the optimizer state '\(key)' is missing (the checkpoint was written by \(c.optimizer))")
+      }
+      // A buffer that starts empty grows as the optimizer runs (L-BFGS's curvature pairs): take what was saved.
+      let grows = state.buffers[key]!.isEmpty
+      guard grows ? b.count % (parameters.count * MemoryLayout<T>.size) == 0 : b.count == state.buffers[key]!.count * MemoryLayout<T>.size else {
+        throw CheckpointError("\(path): the optimizer state '\(key)' has another size (the checkpoint was written by \(c.optimizer))")
+      }
+      state.buffers[key] = b.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
+    }
+    state.step = c.optimizerStep
+    parameters = p.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
+    optimizer.state = state
+    epoch = c.epoch
+    batchInEpoch = c.batch
+    step = c.step
+    skippedBatches = c.skippedBatches
+  }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+import Training
+import _TestSupport
+
+extension DPTCommandTests {
+  /// Failures, checkpoints and reproducibility under mpirun. Every run is bounded in time: a hang fails.
+  @Suite struct FaultTests {
+    static let dir = TemporaryDirectory("dpt-faults")
+
+    /// The parameters and optimizer state of a checkpoint (its payload), to compare runs bit for bit.
+    func payload(_ directory: String) throws -> [[UInt8]] {
+      let c = try Checkpoint(decoding: try Checkpoint.readBytes(directory), path: directory)
+      return c.sections.map(\.bytes)
+    }
+
+    /// kill -9 of one rank: the whole job ends within 10 s and mpirun names the rank; the last checkpoint is intact,
+    /// and resuming from it ends bitwise where an uninterrupted run ends.
+    @Test func killingARankEndsTheJobAndTheCheckpointResumes() throws {
+      let run = ["train", "--dataset", "fashion-mnist", "--hidden", "64", "--epochs", "6"]
+      let killed = Self.dir.file("killed"), whole = Self.dir.file("whole")
+      let job = Subprocess.launch(["mpirun", "-np", "3", "--oversubscribe", DPTBinary.path] + run + ["--checkpoint-dir", killed],
+                                  environment: DPTBinary.mpiEnvironment)
+      // Wait for the first checkpoint, then kill rank 2.
+      let deadline = Date().addingTimeInterval(120)
+      while !FileManager.default.fileExists(atPath: killed + "/checkpoint.dptc") && Date() < deadline { usleep(50_000) }
+      usleep(300_000)
+      let victim = try #require(Subprocess.rankProcess(marker: killed, rank: 2), "rank 2 not found")
+      let killedAt = Date()
+      kill(victim, SIGKILL)
+      let r = job.wait(timeout: 60)
+      let seconds = Date().timeIntervalSince(killedAt)
+      #expect(!r.timedOut)
+      #expect(seconds < 10, "the job took \(seconds) s to end")
+      #expect(r.status != 0)
+      #expect(r.stderr.contains("process rank 2") && r.stderr.contains("signal 9"), "\(r.stderr)")
+      // The checkpoint is whole, and the run continues from it on 3 ranks to the same end as an uninterrupted run.
+      let checkpoint = try Checkpoint(decoding: try Checkpoint.readBytes(killed), path: killed)
+      #expect(checkpoint.epoch >= 1 && checkpoint.epoch < 6)
+      let resumed = DPTBinary.mpirun(3, run + ["--checkpoint-dir", killed, "--resume", killed])
+      #expect(resumed.status == 0, "\(resumed.stderr)")
+      #expect(resumed.stdout.contains("resumed from"))
+      let uninterrupted = DPTBinary.mpirun(3, run + ["--checkpoint-dir", whole])
+      #expect(uninterrupted.status == 0)
+      #expect(try payload(killed) == payload(whole), "the resumed run must end bitwise equal to the uninterrupted one")
+    }
+
+    /// A NaN loss stops every rank with the epoch and step; the checkpoint of the last good epoch stays.
+    @Test func nonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
+      let ck = Self.dir.file("nan")
+      let base = ["train", "--dataset", "mnist", "--hidden", "16", "--checkpoint-dir", ck]
+      let good = DPTBinary.mpirun(2, base + ["--epochs", "2"])
+      #expect(good.status == 0, "\(good.stderr)")
+      let before = try payload(ck)
+      let bad = DPTBinary.mpirun(2, base + ["--epochs", "4", "--resume", ck, "--lr", "1e30"])
+      #expect(bad.status != 0 && !bad.timedOut)
+      #expect(bad.stderr.contains("the training loss became") && bad.stderr.contains("at epoch 3, step"), "\(bad.stderr)")
+      #expect(bad.stderr.components(separatedBy: "the training loss became").count == 2, "printed once")
+      #expect(try payload(ck) == before, "the last good checkpoint stays")
+      let skip = DPTBinary.mpirun(2, base + ["--epochs", "3", "--resume", ck, "--lr", "1e30", "--on-nan", "skip-batch"])
+      #expect(skip.status == 0 && skip.stdout.contains("skipped"), "\(skip.stdout) \(skip.stderr)")
+    }
+
+    @Test func badCheckpointsAreClearErrorsAndNothingIsOverwritten() throws {
+      let ck = Self.dir.file("bad")
+      _ = DPTBinary.run(["train", "--dataset", "mnist", "--hidden", "16", "--epochs", "1", "--checkpoint-dir", ck])
+      let original = try Data(contentsOf: URL(fileURLWithPath: ck + "/checkpoint.dptc"))
+      let other = DPTBinary.mpirun(2, ["train", "--dataset", "mnist", "--hidden", "32", "--epochs", "3", "--resume", ck, "--checkpoint-dir", ck])
+      #expect(other.status != 0 && other.stderr.contains("the model differs"), "\(other.stderr)")
+      let truncated = Self.dir.file("truncated")
+      try FileManager.default.createDirectory(atPath: truncated, withIntermediateDirectories: true)
+      FileManager.default.createFile(atPath: truncated + "/checkpoint.dptc", contents: original.prefix(original.count / 2))
+      let t = DPTBinary.run(["train", "--dataset", "mnist", "--hidden", "16", "--epochs", "3", "--resume", truncated])
+      #expect(t.status != 0 && t.stderr.contains("truncated"), "\(t.stderr)")
+      let missing = DPTBinary.run(["train", "--dataset", "mnist", "--epochs", "3", "--resume", Self.dir.file("none")])
+      #expect(missing.status != 0 && missing.stderr.contains("no checkpoint there"))
+      let done = DPTBinary.run(["train", "--dataset", "mnist", "--hidden", "16", "--epochs", "1", "--resume", ck])
+      #expect(done.status != 0 && done.stderr.contains("raise --epochs"))
+      #expect(try Data(contentsOf: URL(fileURLWithPath: ck + "/checkpoint.dptc")) == original, "nothing is overwritten")
+    }
+
+    /// Same seed and world size: bitwise the same parameters. --deterministic: bitwise the same for 1, 2 and 3 ranks.
+    @Test func reproducibility() throws {
+      let run = ["train", "--dataset", "mnist", "--hidden", "32", "--epochs", "2"]
+      var payloads: [[[UInt8]]] = []
+      for i in 0..<2 {
+        let ck = Self.dir.file("repeat-\(i)")
+        #expect(DPTBinary.mpirun(2, run + ["--checkpoint-dir", ck]).status == 0)
+        payloads.append(try payload(ck))
+      }
+      #expect(payloads[0] == payloads[1], "same seed, same world size: bitwise the same")
+      var deterministic: [[[UInt8]]] = []
+      for ranks in [1, 2, 3] {
+        let ck = Self.dir.file("deterministic-\(ranks)")
+        let r = DPTBinary.mpirun(ranks, run + ["--deterministic", "--checkpoint-dir", ck, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        deterministic.append(try payload(ck))
+      }
+      #expect(deterministic[1] == deterministic[0] && deterministic[2] == deterministic[0], "--deterministic on 1, 2, 3 ranks")
+      // Resuming on another world size works and says so.
+      let moved = DPTBinary.mpirun(3, run + ["--epochs", "3", "--resume", Self.dir.file("repeat-0")])
+      #expect(moved.status == 0 && moved.stdout.contains("written by 2 ranks, continued on 3"), "\(moved.stdout)")
+    }
+
+    /// dpt export writes safetensors that Python's safetensors reads back, in PyTorch's layout.
+    @Test func exportRoundTrip() throws {
+      let ck = Self.dir.file("export")
+      #expect(DPTBinary.run(["train", "--dataset", "mnist", "--hidden", "8", "--activation", "prelu", "--epochs", "1", "--checkpoint-dir", ck]).status == 0)
+      let file = Self.dir.file("model.safetensors")
+      let e = DPTBinary.run(["export", "--checkpoint", ck, "--output", file])
+      #expect(e.status == 0, "\(e.stderr)")
+      let script = """
+        import json, sys
+        try:
+            from safetensors.numpy import load_file
+        except ImportError:
+            print("safetensors is not installed: pip install safetensors (scripts/test does)"); sys.exit(2)
+        t = load_file(sys.argv[1])
+        print(json.dumps({k: {"shape": list(v.shape), "values": v.reshape(-1).tolist()} for k, v in t.items()}))
+        """
+      let py = Subprocess.run(["python3", "-c", script, file])
+      #expect(py.status == 0, "\(py.stdout) \(py.stderr)")
+      guard py.status == 0 else { return }
+      let read = try JSONSerialization.jsonObject(with: Data(py.stdout.utf8)) as! [String: [String: Any]]
+      let c = try Checkpoint(decoding: try Checkpoint.readBytes(ck), path: ck)
+      let parameters = c.section("parameters")!.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+      #expect(Set(read.keys) == ["1.weight", "1.bias", "2.weight", "3.weight", "3.bias"])
+      #expect(read["1.weight"]!["shape"] as! [Int] == [8, 784])  // PyTorch's (out, in)
+      #expect(read["2.weight"]!["shape"] as! [Int] == [8])  // PReLU's slopes, named as torch.nn.PReLU names them
+      let w1 = (read["1.weight"]!["values"] as! [Double]).map { Float($0) }
+      for o in 0..<8 { for i in stride(from: 0, to: 784, by: 37) { #expect(w1[o * 784 + i] == parameters[i * 8 + o]) } }
+      let b3 = (read["3.bias"]!["values"] as! [Double]).map { Float($0) }
+      #expect(b3 == Array(parameters.suffix(10)))
+    }
+  }
+}

@@ -1,0 +1,150 @@
+import Collectives
+import Datasets
+import Foundation
+import Layers
+import Optimizers
+import Testing
+import Training
+import _TestSupport
+
+@Suite struct CheckpointTests {
+  func config(_ optimizer: OptimizerKind = .sgd, deterministic: Bool = false) -> TrainingConfig {
+    var c = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .mlp, hidden: [8], activation: .prelu), loss: .crossEntropy,
+                           optimizer: OptimizerSpec(kind: optimizer, learningRate: optimizer == .lbfgs ? 1 : optimizer == .adam ? 0.01 : 0.1,
+                                                    momentum: optimizer == .sgd ? 0.9 : 0),
+                           batchSize: optimizer == .lbfgs ? 40 : 12, epochs: 4, seed: 9)
+    c.deterministic = deterministic
+    c.deterministicChunk = 4
+    return c
+  }
+
+  let data = syntheticImages(count: 40)
+
+  /// The state after training to `epoch` (and `batches` more steps), as a checkpoint, on `size` ranks.
+  func trainedCheckpoint(_ c: TrainingConfig, size: Int = 1, epochs: Int, batches: Int = 0) throws -> Checkpoint {
+    try InProcessGroup.run(size: size) { comm -> Checkpoint in
+      let t = try Trainer<Float>(config: c, data: data, communicator: comm)
+      for _ in 0..<epochs { try t.trainEpoch() }
+      if batches > 0 {
+        t.afterStep = { [unowned t] in if t.batchInEpoch == batches { throw Stop() } }
+        do { try t.trainEpoch() } catch is Stop {}
+      }
+      return t.checkpoint()
+    }[0]
+  }
+
+  struct Stop: Error {}
+
+  /// Resumes `checkpoint` (through its bytes) on `size` ranks and trains to `epochs`.
+  func resumed(_ c: TrainingConfig, from checkpoint: Checkpoint, size: Int = 1, epochs: Int) throws -> Checkpoint {
+    let bytes = checkpoint.encoded()
+    return try InProcessGroup.run(size: size) { comm -> Checkpoint in
+      let t = try Trainer<Float>(config: c, data: data, communicator: comm)
+      try t.restore(try Checkpoint(decoding: bytes, path: "test"), path: "test")
+      while t.epoch < epochs { try t.trainEpoch() }
+      return t.checkpoint()
+    }[0]
+  }
+
+  @Test func roundTrip() throws {
+    let c = try trainedCheckpoint(config(), epochs: 1)
+    let d = try Checkpoint(decoding: c.encoded(), path: "x")
+    #expect(d.encoded() == c.encoded())
+    #expect(d.epoch == 1 && d.step == 4 && d.network.contains("prelu") && d.tensors.count == 5)
+  }
+
+  /// Killed after epoch 2 (or in the middle of epoch 3), resumed: the parameters and optimizer state at epoch 4 are
+  /// bitwise those of the uninterrupted run.
+  @Test(arguments: [OptimizerKind.sgd, .adam, .lbfgs])
+  func resumeIsBitwiseTheUninterruptedRun(optimizer: OptimizerKind) throws {
+    let c = config(optimizer)
+    let uninterrupted = try trainedCheckpoint(c, size: 2, epochs: 4)
+    let fromEpoch = try resumed(c, from: try trainedCheckpoint(c, size: 2, epochs: 2), size: 2, epochs: 4)
+    #expect(fromEpoch.sections.map(\.bytes) == uninterrupted.sections.map(\.bytes), "\(optimizer) from an epoch's end")
+    if optimizer != .lbfgs {  // L-BFGS here is full-batch: one step per epoch
+      let midEpoch = try trainedCheckpoint(c, size: 2, epochs: 2, batches: 2)
+      #expect(midEpoch.batch == 2)
+      let fromMiddle = try resumed(c, from: midEpoch, size: 2, epochs: 4)
+      #expect(fromMiddle.sections.map(\.bytes) == uninterrupted.sections.map(\.bytes), "\(optimizer) from mid-epoch")
+    }
+  }
+
+  /// Resuming on another number of ranks works; with --deterministic the result is bitwise the same.
+  @Test func resumeOnAnotherWorldSize() throws {
+    let c = config(deterministic: true)
+    let uninterrupted = try trainedCheckpoint(c, size: 2, epochs: 4)
+    let onThree = try resumed(c, from: try trainedCheckpoint(c, size: 2, epochs: 2), size: 3, epochs: 4)
+    #expect(onThree.sections.map(\.bytes) == uninterrupted.sections.map(\.bytes))
+    #expect(onThree.worldSize == 3)
+    let d = config()
+    let a = try trainedCheckpoint(d, size: 2, epochs: 4)
+    let b = try resumed(d, from: try trainedCheckpoint(d, size: 2, epochs: 2), size: 1, epochs: 4)
+    let pa = a.section("parameters")!.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    let pb = b.section("parameters")!.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    #expect(zip(pa, pb).map { abs($0 - $1) }.max()! < 1e-4)
+  }
+
+  func message(_ bytes: [UInt8]) -> String {
+    do { _ = try Checkpoint(decoding: bytes, path: "ck"); return "no error" } catch { return "\(error)" }
+  }
+
+  @Test func corruptAndTruncatedFilesAreNamed() throws {
+    let good = try trainedCheckpoint(config(), epochs: 1).encoded()
+    #expect(message(Array(good.prefix(10))).contains("truncated (10 bytes"))
+    #expect(message([0x50] + Array(good.dropFirst())).contains("wrong magic number"))
+    var version = good
+    version[8] = 7
+    #expect(message(version).contains("format version 7"))
+    var header = good
+    header[30] ^= 0x01
+    #expect(message(header).contains("the header is corrupt"))
+    var payload = good
+    payload[payload.count - 5] ^= 0x10
+    #expect(message(payload).contains("corrupt (the checksum of the parameters"))
+    #expect(message(Array(good.dropLast(100))).contains("truncated"))
+    #expect(message(good + [1, 2, 3]).contains("unexpected bytes after the payload"))
+    // Every truncation is an error, never a crash.
+    for n in stride(from: 0, to: good.count, by: 97) { #expect(message(Array(good.prefix(n))) != "no error") }
+  }
+
+  @Test func mismatchedCheckpointsNameWhatDiffers() throws {
+    let c = try trainedCheckpoint(config(), epochs: 1)
+    func restore(_ cfg: TrainingConfig, _ d: DataSplit) -> String {
+      do {
+        let t = try Trainer<Float>(config: cfg, data: d, communicator: LocalCommunicator())
+        try t.restore(c, path: "ck")
+        return "no error"
+      } catch { return "\(error)" }
+    }
+    var otherModel = config()
+    otherModel.model.hidden = [9]
+    #expect(restore(otherModel, data).contains("the model differs: the checkpoint holds 'flatten | dense 36 -> 8"))
+    #expect(restore(config(), syntheticImages(count: 41)).contains("the data differ"))
+    #expect(restore(config(.adam), data).contains("the optimizer differs"))
+    #expect(restore(config(), data) == "no error")
+  }
+
+  /// A NaN in the data: --on-nan stop names the epoch and step; skip-batch leaves that batch out and goes on.
+  @Test func nonFiniteLossPolicies() throws {
+    var x = syntheticImages(count: 40).train
+    if case .reals(var v) = x.features {
+      v[5 * 36] = .nan  // sample 5
+      x.features = .reals(v)
+    }
+    let poisoned = DataSplit(name: "poisoned", train: x, test: x.subset(0..<4))
+    var c = config()
+    c.optimizer.momentum = 0
+    do {
+      let t = try Trainer<Float>(config: c, data: poisoned, communicator: LocalCommunicator())
+      try t.trainEpoch()
+      Issue.record("no error")
+    } catch let e as NonFiniteLoss {
+      #expect(e.epoch == 1 && e.step >= 1 && "\(e)".contains("at epoch 1, step \(e.step)"))
+    }
+    c.onNonFinite = .skipBatch
+    let t = try Trainer<Float>(config: c, data: poisoned, communicator: LocalCommunicator())
+    for _ in 0..<2 { try t.trainEpoch() }
+    #expect(t.skippedBatches == 2)  // the one batch holding sample 5, in each epoch
+    #expect(t.parameters.allSatisfy { $0.isFinite })
+  }
+}

@@ -1,0 +1,77 @@
+import Collectives
+import Datasets
+import Foundation
+import Layers
+import Optimizers
+import Testing
+import Training
+import _TestSupport
+
+@Suite struct DeterministicTests {
+  func config(_ deterministic: Bool, optimizer: OptimizerKind = .sgd) -> TrainingConfig {
+    var c = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .cnn, hidden: [8], activation: .prelu, channels: [2], kernel: 3),
+                           loss: .crossEntropy, optimizer: OptimizerSpec(kind: optimizer, learningRate: optimizer == .lbfgs ? 1 : 0.05,
+                                                                         momentum: optimizer == .sgd ? 0.9 : 0),
+                           batchSize: optimizer == .lbfgs ? 48 : 20, epochs: 2, seed: 7)
+    c.deterministic = deterministic
+    c.deterministicChunk = 4
+    return c
+  }
+
+  func run(size: Int, _ c: TrainingConfig) throws -> (parameters: [Float], metrics: [JSON]) {
+    let data = syntheticImages(count: 50)
+    return try InProcessGroup.run(size: size) { comm -> ([Float], [JSON]) in
+      let t = try Trainer<Float>(config: c, data: data, communicator: comm)
+      var m: [JSON] = []
+      for _ in 0..<c.epochs {
+        var row = try t.runEpoch().json
+        if case .object(let o) = row { row = .object(o.filter { !["seconds", "samples_per_sec", "eval_seconds"].contains($0.0) }) }
+        m.append(row)
+      }
+      return (t.parameters, m)
+    }[0]
+  }
+
+  /// --deterministic: bitwise the same parameters and metrics for 1, 2, 3 and 4 ranks (batches of 20 in chunks of 4
+  /// over 50 samples: the last batch of 10 has 3 chunks, so some ranks get none).
+  @Test(arguments: [OptimizerKind.sgd, .adam, .lbfgs])
+  func bitwiseTheSameForAnyWorldSize(optimizer: OptimizerKind) throws {
+    let one = try run(size: 1, config(true, optimizer: optimizer))
+    for size in 2...4 {
+      let many = try run(size: size, config(true, optimizer: optimizer))
+      #expect(many.parameters == one.parameters, "\(optimizer) on \(size) ranks")
+      #expect(many.metrics == one.metrics, "\(optimizer) metrics on \(size) ranks")
+    }
+  }
+
+  /// The default mode is not bitwise across world sizes (only to ~1e-6), which is what --deterministic is for.
+  @Test func theDefaultModeDiffersInTheLastBits() throws {
+    let one = try run(size: 1, config(false)), three = try run(size: 3, config(false))
+    let difference = zip(one.parameters, three.parameters).map { abs($0 - $1) }.max()!
+    #expect(difference < 1e-4)
+  }
+
+  /// Same seed and world size: bitwise the same run, in both modes.
+  @Test func sameSeedSameWorldSizeIsBitwiseRepeatable() throws {
+    for deterministic in [false, true] {
+      let a = try run(size: 2, config(deterministic)), b = try run(size: 2, config(deterministic))
+      #expect(a.parameters == b.parameters && a.metrics == b.metrics)
+    }
+  }
+
+  /// Deterministic mode computes the same step as the default one, up to rounding.
+  @Test func deterministicAndDefaultAgree() throws {
+    let d = try run(size: 1, config(true)), f = try run(size: 1, config(false))
+    let difference = zip(d.parameters, f.parameters).map { abs($0 - $1) }.max()!
+    #expect(difference < 1e-4)
+  }
+
+  @Test func fixedPointSumsAreExact() throws {
+    // 1e8 + 1 - 1e8 is 0 or 1 in floating point depending on the order; in fixed point it is 1 in every order.
+    let values: [[Double]] = [[1e8], [1], [-1e8]]
+    let results = try InProcessGroup.run(size: 3) { comm in
+      try FixedPoint.exactSum([values[comm.rank]], width: 1, terms: 3, communicator: comm)
+    }
+    #expect(results.allSatisfy { $0 == [1] })
+  }
+}
