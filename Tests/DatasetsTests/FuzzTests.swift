@@ -10,20 +10,11 @@ import _TestSupport
 
   func fuzz(_ name: String, seeds: [[UInt8]], alphabet: [UInt8] = [], _ read: ([UInt8]) throws -> Void) {
     var mutator = Mutator(seed: 2026, alphabet: alphabet)
-    var accepted = 0, rejected = 0
-    for i in 0..<Self.rounds {
-      let input = mutator.mutate(seeds[i % seeds.count])
-      do {
-        try read(input)
-        accepted += 1
-      } catch is DataError {
-        rejected += 1
-      } catch {
-        Issue.record("\(name): input \(i) raised \(type(of: error)), not a DataError: \(error)")
-      }
-    }
-    print("fuzz \(name): \(Self.rounds) mutated inputs, \(accepted) read, \(rejected) rejected with a clear error")
-    #expect(accepted + rejected == Self.rounds && rejected > 0)
+    let r = Fuzzing.run(rounds: Self.rounds, input: { mutator.mutate(seeds[$0 % seeds.count]) }, read: read,
+                        isClean: { $0 is DataError })
+    for (i, error) in r.unexpected { Issue.record("\(name): input \(i) raised \(type(of: error)), not a DataError: \(error)") }
+    print("fuzz \(name): \(Self.rounds) mutated inputs, \(r.read) read, \(r.rejected) rejected with a clear error")
+    #expect(r.read + r.rejected == Self.rounds && r.rejected > 0)
   }
 
   @Test func idx() {

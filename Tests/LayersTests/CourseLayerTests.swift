@@ -156,17 +156,7 @@ import _TestSupport
     var p = net.initialParameters(seed: 3)
     for i in p.indices { p[i] += 0.05 * Reference.random(1, seed: UInt64(i))[0] }
     let x = Tensor(shape: [3, 1, 6, 6], scalars: Reference.random(108, seed: 4))
-    let y = Targets<Double>.classes([0, 3, 1])
-    func f(_ p: [Double]) -> Double {
-      p.withUnsafeBufferPointer { Loss.nll.evaluate(net.predict(x, parameters: $0), y, gradient: false).sum }
-    }
-    var g = [Double](repeating: 0, count: net.parameterCount)
-    p.withUnsafeBufferPointer { pb in
-      let a = net.forward(x, parameters: pb)
-      let dy = Loss.nll.evaluate(a.last!, y).gradient!
-      g.withUnsafeMutableBufferPointer { _ = net.backward(dy, activations: a, parameters: pb, gradients: $0) }
-    }
-    #expect(GradientCheck.maxRelativeError(at: p, analytic: g, step: 1e-6, f).error < 1e-6)
+    #expect(GradientCheck.network(net, parameters: p, input: x, loss: .nll, targets: .classes([0, 3, 1])) < 1e-6)
   }
 }
 

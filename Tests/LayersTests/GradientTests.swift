@@ -78,19 +78,10 @@ import _TestSupport
       Dense<Double>(inputs: 5, outputs: 4), ActivationLayer<Double>(f, shape: [4]), Dense<Double>(inputs: 4, outputs: 3),
     ]
     let net = Network(layers)
-    let p = net.initialParameters(seed: 9)
     let x = Tensor(shape: [4, 1, 2, 3], scalars: Reference.random(24, seed: 10))
-    let y = Targets<Double>.classes([0, 2, 1, 2])
-    func loss(_ p: [Double]) -> Double {
-      p.withUnsafeBufferPointer { Loss.crossEntropy.evaluate(net.predict(x, parameters: $0), y, gradient: false).sum }
-    }
-    var g = [Double](repeating: 0, count: net.parameterCount)
-    p.withUnsafeBufferPointer { pb in
-      let a = net.forward(x, parameters: pb)
-      let dy = Loss.crossEntropy.evaluate(a.last!, y).gradient!
-      g.withUnsafeMutableBufferPointer { _ = net.backward(dy, activations: a, parameters: pb, gradients: $0) }
-    }
-    #expect(GradientCheck.maxRelativeError(at: p, analytic: g, loss).error < Self.tolerance)
+    let e = GradientCheck.network(net, parameters: net.initialParameters(seed: 9), input: x, loss: .crossEntropy,
+                                  targets: .classes([0, 2, 1, 2]))
+    #expect(e < Self.tolerance)
   }
 
   /// dL/dx of a whole network, when asked for; nothing (and no wasted product) when not.

@@ -16,32 +16,23 @@ import _TestSupport
     try t.trainEpoch()
     let good = t.checkpoint().encoded()
     var mutator = Mutator(seed: 2026, alphabet: Array("{}[]\":,0123456789-.e ".utf8))
-    var accepted = 0, rejected = 0
     let rounds = 3000
     // Half the inputs are mutated anywhere (the checksums catch nearly all of them); the other half only in the JSON
     // header, with its length and checksum recomputed, so the parser and the checks behind the checksums are reached.
     let headerLength = good[12..<16].enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
     let header = Array(good[20..<20 + headerLength]), payload = Array(good[(20 + headerLength)...])
-    for i in 0..<rounds {
-      var input: [UInt8]
-      if i % 2 == 0 {
-        input = mutator.mutate(good)
-      } else {
-        let h = mutator.mutate(header)
-        func le(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
-        input = Array(good[0..<12]) + le(UInt32(h.count)) + le(CRC32C.checksum(h)) + h + payload
-      }
-      do {
-        let c = try Checkpoint(decoding: input, path: "fuzz")
-        let fresh = try Trainer<Float>(config: config, data: data, communicator: LocalCommunicator())
-        try fresh.restore(c, path: "fuzz")
-        accepted += 1
-      } catch is CheckpointError {
-        rejected += 1
-      } catch {
-        Issue.record("input \(i) raised \(type(of: error)), not a CheckpointError: \(error)")
-      }
-    }
+    func le(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
+    let r = Fuzzing.run(rounds: rounds, input: { i in
+      if i % 2 == 0 { return mutator.mutate(good) }
+      let h = mutator.mutate(header)
+      return Array(good[0..<12]) + le(UInt32(h.count)) + le(CRC32C.checksum(h)) + h + payload
+    }, read: { input in
+      let c = try Checkpoint(decoding: input, path: "fuzz")
+      let fresh = try Trainer<Float>(config: config, data: data, communicator: LocalCommunicator())
+      try fresh.restore(c, path: "fuzz")
+    }, isClean: { $0 is CheckpointError })
+    for (i, error) in r.unexpected { Issue.record("input \(i) raised \(type(of: error)), not a CheckpointError: \(error)") }
+    let (accepted, rejected) = (r.read, r.rejected)
     print("fuzz checkpoint: \(rounds) mutated checkpoints, \(accepted) restored, \(rejected) rejected with a clear error")
     #expect(rejected > rounds / 2)
   }

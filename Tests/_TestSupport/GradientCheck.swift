@@ -71,3 +71,21 @@ extension GradientCheck {
     }.error
   }
 }
+
+extension GradientCheck {
+  /// d(loss sum)/d(every parameter) of a whole network at `parameters` on batch `x`, against finite differences:
+  /// the largest relative error.
+  public static func network(_ net: Network<Double>, parameters p: [Double], input x: Tensor<Double>, loss: Loss,
+                             targets y: Targets<Double>, step h: Double = 1e-6) -> Double {
+    func f(_ p: [Double]) -> Double {
+      p.withUnsafeBufferPointer { loss.evaluate(net.predict(x, parameters: $0), y, gradient: false).sum }
+    }
+    var g = [Double](repeating: 0, count: net.parameterCount)
+    p.withUnsafeBufferPointer { pb in
+      let a = net.forward(x, parameters: pb)
+      let dy = loss.evaluate(a.last!, y).gradient!
+      g.withUnsafeMutableBufferPointer { _ = net.backward(dy, activations: a, parameters: pb, gradients: $0) }
+    }
+    return maxRelativeError(at: p, analytic: g, step: h, f).error
+  }
+}
