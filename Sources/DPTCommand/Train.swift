@@ -116,12 +116,7 @@ struct Train: ParsableCommand {
       if e % printEvery == 0 || e == config.epochs { console.say(table.row(m)) }
       if profile { console.say("      " + Report.phases(trainer.phaseTimes, epochSeconds: m.seconds)) }
       try log?.append(m.json)
-      if let board {
-        for (key, tag) in [("train_loss", "loss/train"), ("val_loss", "loss/val"), ("test_loss", "loss/test"),
-                           ("train_acc", "accuracy/train"), ("val_acc", "accuracy/val"), ("test_acc", "accuracy/test")] {
-          if let v = m.json[key]?.double { try board.scalar(tag, v, step: m.epoch) }
-        }
-      }
+      try board?.epoch(m.json)
       if let dir = checkpointDir, comm.isRoot { try trainer.checkpoint().write(to: dir) }
       history.append(m)
     }

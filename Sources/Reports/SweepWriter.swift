@@ -41,13 +41,7 @@ public final class SweepWriter: SweepObserver {
   public func epochFinished(_ setting: SweepSetting, metrics: JSON) {
     do {
       try logs[setting.index]?.append(metrics)
-      if let board = boards[setting.index], let epoch = metrics["epoch"]?.double {
-        for (key, tag) in [("train_loss", "loss/train"), ("val_loss", "loss/val"), ("test_loss", "loss/test"),
-                           ("train_acc", "accuracy/train"), ("val_acc", "accuracy/val"), ("test_acc", "accuracy/test"),
-                           ("train_r2", "r2/train"), ("val_r2", "r2/val"), ("test_r2", "r2/test")] {
-          if let v = metrics[key]?.double { try board.scalar(tag, v, step: Int(epoch)) }
-        }
-      }
+      try boards[setting.index]?.epoch(metrics)
     } catch { problems.append("\(setting.name): \(error)") }
   }
 

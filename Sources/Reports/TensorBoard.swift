@@ -26,6 +26,19 @@ public final class TensorBoardWriter {
 
   deinit { try? handle.close() }
 
+  /// The tags of an epoch's metrics: loss/train, loss/val, loss/test, accuracy/* (classification), r2/* (regression).
+  static let tags = [("train_loss", "loss/train"), ("val_loss", "loss/val"), ("test_loss", "loss/test"),
+                     ("train_acc", "accuracy/train"), ("val_acc", "accuracy/val"), ("test_acc", "accuracy/test"),
+                     ("train_r2", "r2/train"), ("val_r2", "r2/val"), ("test_r2", "r2/test")]
+
+  /// The scalars of one row of metrics.jsonl, at its epoch.
+  public func epoch(_ metrics: JSON) throws {
+    guard let epoch = metrics["epoch"]?.double else { return }
+    for (key, tag) in TensorBoardWriter.tags {
+      if let v = metrics[key]?.double { try scalar(tag, v, step: Int(epoch)) }
+    }
+  }
+
   /// One scalar at a step.
   public func scalar(_ tag: String, _ value: Double, step: Int, wallTime: Double = Date().timeIntervalSince1970) throws {
     guard value.isFinite else { return }
