@@ -37,11 +37,7 @@ public struct SweepSetting: Sendable, Equatable {
     return String(format: "%02d_", index + 1) + body
   }
 
-  static func format(_ x: Double) -> String {
-    if x == 0 { return "0" }
-    let a = abs(x)
-    return a < 1e-3 || a >= 1e4 ? String(format: "%g", x) : String(format: "%g", x)
-  }
+  static func format(_ x: Double) -> String { String(format: "%g", x) }
 
   /// The base configuration with this setting's values.
   public func apply(to base: TrainingConfig) -> TrainingConfig {

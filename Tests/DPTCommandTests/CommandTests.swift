@@ -158,6 +158,3 @@ extension DPTCommandTests {
   }
 }
 
-extension TemporaryDirectory {
-  static func list(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
-}

@@ -62,6 +62,3 @@ import _TestSupport
   }
 }
 
-extension TemporaryDirectory {
-  static func list(_ path: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
-}

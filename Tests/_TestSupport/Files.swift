@@ -36,7 +36,12 @@ public final class TemporaryDirectory {
   }
 
   /// Names of the files in the folder, sorted.
-  public var contents: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+  public var contents: [String] { TemporaryDirectory.list(path) }
+
+  /// Names of the files in any folder, sorted (none when it does not exist).
+  public static func list(_ path: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+  }
 }
 
 /// The package's root folder (for data/corn.csv and the built binary).
