@@ -23,6 +23,8 @@ public protocol Communicator: AnyObject {
   /// This process's index in the group, 0 ..< size.
   var rank: Int { get }
   var size: Int { get }
+  /// How many hosts (shared-memory nodes) the ranks of the group run on: 1 for a local or in-process group.
+  var hostCount: Int { get }
   /// Replaces `buffer` on every rank by the element-wise reduction of all ranks' buffers.
   func allReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws
   /// Copies `root`'s bytes into every rank's `buffer` (all ranks pass the same count).
@@ -39,6 +41,20 @@ public protocol Communicator: AnyObject {
   func receive(from source: Int?, tag: Int) throws -> (bytes: [UInt8], source: Int)
   /// Whether a message with `tag` (from `source`, or any rank) is waiting to be received; never blocks.
   func hasMessage(from source: Int?, tag: Int) throws -> Bool
+
+  // MARK: Non-blocking collectives (see `CollectiveRequest`)
+
+  /// Starts `allReduce(buffer, op)` and returns at once (MPI_Iallreduce, in place).
+  func startAllReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws -> any CollectiveRequest
+  /// Starts an exchange of one block of bytes between every pair of ranks (MPI_Ialltoallv): `send` holds the block
+  /// for rank j at byte offset sendCounts[0] + ... + sendCounts[j - 1]; `receive` gets the block from rank k at
+  /// offset receiveCounts[0] + ... + receiveCounts[k - 1]. Rank j's receiveCounts[k] equals rank k's sendCounts[j].
+  func startAllToAll(send: UnsafeRawPointer, sendCounts: [Int], receive: UnsafeMutableRawPointer,
+                     receiveCounts: [Int]) throws -> any CollectiveRequest
+  /// Starts gathering every rank's block onto every rank, in place (MPI_Iallgatherv with MPI_IN_PLACE): rank r's
+  /// block is `counts[r]` bytes of `buffer` at offset counts[0] + ... + counts[r - 1], and every rank passes the
+  /// same counts.
+  func startAllGather(_ buffer: UnsafeMutableRawPointer, counts: [Int]) throws -> any CollectiveRequest
 }
 
 /// A collective that could not complete.

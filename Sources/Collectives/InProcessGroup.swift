@@ -15,6 +15,8 @@ public final class InProcessGroup: @unchecked Sendable {
   private var counts: [Int]
   private var splitGroups: [String: InProcessGroup] = [:]
   private var mailboxes: [[(source: Int, tag: Int, bytes: [UInt8])]]
+  /// Non-blocking operations in flight, by their sequence number (every rank numbers its operations in order).
+  private var pending: [Int: Pending] = [:]
 
   public init(size: Int) {
     precondition(size >= 1, "a group needs at least one rank")
@@ -121,6 +123,54 @@ public final class InProcessGroup: @unchecked Sendable {
     return g
   }
 
+  // MARK: Non-blocking operations
+
+  /// One non-blocking operation: every rank posts its part (buffers and counts); the last rank to post completes the
+  /// operation for all of them at once, so that a rank that tests sees it done or not, never half done.
+  final class Pending {
+    var parts: [Any?]
+    var posted = 0
+    var complete = false
+    var released = 0
+    init(size: Int) { parts = Array(repeating: nil, count: size) }
+  }
+
+  /// Posts this rank's part of operation `sequence`; the last rank to post runs `complete` on every rank's part.
+  func post(sequence: Int, rank: Int, part: Any, complete: ([Any]) -> Void) throws {
+    condition.lock()
+    defer { condition.unlock() }
+    if let failure { throw GroupFailed(description: "the group failed: \(failure)") }
+    let op: Pending
+    if let existing = pending[sequence] { op = existing } else {
+      op = Pending(size: size)
+      pending[sequence] = op
+    }
+    op.parts[rank] = part
+    op.posted += 1
+    if op.posted == size {
+      complete(op.parts.map { $0! })
+      op.complete = true
+      condition.broadcast()
+    }
+  }
+
+  /// Whether operation `sequence` has completed; with `wait`, blocks until it has. A completed operation is
+  /// forgotten once every rank has seen it complete.
+  func complete(sequence: Int, wait: Bool) throws -> Bool {
+    condition.lock()
+    defer { condition.unlock() }
+    while true {
+      if let op = pending[sequence], op.complete {
+        op.released += 1
+        if op.released == size { pending[sequence] = nil }
+        return true
+      }
+      if let failure { throw GroupFailed(description: "the group failed: \(failure)") }
+      if !wait { return false }
+      condition.wait()
+    }
+  }
+
   func post(_ bytes: [UInt8], from source: Int, to destination: Int, tag: Int) {
     condition.lock()
     mailboxes[destination].append((source, tag, bytes))
@@ -154,8 +204,11 @@ final class InProcessCommunicator: Communicator {
   let group: InProcessGroup
   let rank: Int
   var size: Int { group.size }
+  var hostCount: Int { 1 }
   /// Splits this rank has made; every rank splits in the same order, so the count names the split.
   private var splits = 0
+  /// Non-blocking operations this rank has started; the count names each one, as the splits.
+  private var started = 0
 
   init(group: InProcessGroup, rank: Int) {
     self.group = group
@@ -233,5 +286,84 @@ final class InProcessCommunicator: Communicator {
 
   func hasMessage(from source: Int?, tag: Int) throws -> Bool {
     try group.peek(rank: rank, from: source, tag: tag)
+  }
+
+  // MARK: Non-blocking collectives: each is completed by whichever rank posts its part last.
+
+  private func start(_ part: Any, complete: @escaping ([Any]) -> Void) throws -> any CollectiveRequest {
+    started += 1
+    try group.post(sequence: started, rank: rank, part: part, complete: complete)
+    return InProcessRequest(group: group, sequence: started)
+  }
+
+  func startAllReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws -> any CollectiveRequest {
+    try start(buffer) { parts in
+      let buffers = parts.map { $0 as! UnsafeMutableBufferPointer<E> }
+      let n = buffer.count
+      precondition(buffers.allSatisfy { $0.count == n }, "allReduce with different counts on different ranks")
+      for i in 0..<n {
+        var r = buffers[0][i]
+        for b in buffers.dropFirst() {
+          switch op {
+          case .sum: r = r + b[i]
+          case .max: r = Swift.max(r, b[i])
+          case .min: r = Swift.min(r, b[i])
+          }
+        }
+        for b in buffers { b[i] = r }
+      }
+    }
+  }
+
+  func startAllToAll(send: UnsafeRawPointer, sendCounts: [Int], receive: UnsafeMutableRawPointer,
+                     receiveCounts: [Int]) throws -> any CollectiveRequest {
+    typealias Part = (send: UnsafeRawPointer, sendCounts: [Int], receive: UnsafeMutableRawPointer, receiveCounts: [Int])
+    let part: Part = (send, sendCounts, receive, receiveCounts)
+    return try start(part) { parts in
+      let all = parts.map { $0 as! Part }
+      for (j, from) in all.enumerated() {
+        let sendOffsets = blockOffsets(from.sendCounts)
+        for (k, to) in all.enumerated() {
+          precondition(from.sendCounts[k] == to.receiveCounts[j], "all-to-all: rank \(j) sends \(from.sendCounts[k]) bytes to rank \(k), which expects \(to.receiveCounts[j])")
+          (to.receive + blockOffsets(to.receiveCounts)[j]).copyMemory(from: from.send + sendOffsets[k], byteCount: from.sendCounts[k])
+        }
+      }
+    }
+  }
+
+  func startAllGather(_ buffer: UnsafeMutableRawPointer, counts: [Int]) throws -> any CollectiveRequest {
+    typealias Part = (buffer: UnsafeMutableRawPointer, counts: [Int])
+    let part: Part = (buffer, counts)
+    return try start(part) { parts in
+      let all = parts.map { $0 as! Part }
+      precondition(all.allSatisfy { $0.counts == counts }, "all-gather with different counts on different ranks")
+      let offsets = blockOffsets(counts)
+      for (k, to) in all.enumerated() {
+        for (j, from) in all.enumerated() where j != k {
+          (to.buffer + offsets[j]).copyMemory(from: from.buffer + offsets[j], byteCount: counts[j])
+        }
+      }
+    }
+  }
+}
+
+/// A non-blocking operation of an in-process group.
+final class InProcessRequest: CollectiveRequest {
+  let group: InProcessGroup
+  let sequence: Int
+  private var done = false
+
+  init(group: InProcessGroup, sequence: Int) {
+    self.group = group
+    self.sequence = sequence
+  }
+
+  func test() throws -> Bool {
+    if !done { done = try group.complete(sequence: sequence, wait: false) }
+    return done
+  }
+
+  func wait() throws {
+    if !done { done = try group.complete(sequence: sequence, wait: true) }
   }
 }

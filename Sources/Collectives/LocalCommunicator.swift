@@ -5,6 +5,7 @@ public final class LocalCommunicator: Communicator {
   public init() {}
   public var rank: Int { 0 }
   public var size: Int { 1 }
+  public var hostCount: Int { 1 }
   public func allReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws {}
   public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
     precondition(root == 0, "broadcast root \(root) outside a group of 1")
@@ -27,5 +28,21 @@ public final class LocalCommunicator: Communicator {
     let bytes = queue.removeFirst()
     mailbox[tag] = queue
     return (bytes, 0)
+  }
+
+  public func startAllReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws -> any CollectiveRequest {
+    CompletedRequest()
+  }
+
+  public func startAllToAll(send: UnsafeRawPointer, sendCounts: [Int], receive: UnsafeMutableRawPointer,
+                            receiveCounts: [Int]) throws -> any CollectiveRequest {
+    precondition(sendCounts == receiveCounts && sendCounts.count == 1, "all-to-all counts outside a group of 1")
+    receive.copyMemory(from: send, byteCount: sendCounts[0])
+    return CompletedRequest()
+  }
+
+  public func startAllGather(_ buffer: UnsafeMutableRawPointer, counts: [Int]) throws -> any CollectiveRequest {
+    precondition(counts.count == 1, "all-gather counts outside a group of 1")
+    return CompletedRequest()
   }
 }

@@ -8,6 +8,7 @@ import _CMPI
 public final class MPICommunicator: Communicator {
   public let rank: Int
   public let size: Int
+  public let hostCount: Int
   private let comm: MPI_Comm
   private let ownsComm: Bool
   private var pending: [(request: MPI_Request?, bytes: UnsafeMutableRawBufferPointer)] = []
@@ -69,6 +70,17 @@ public final class MPICommunicator: Communicator {
     self.ownsComm = owned
     self.rank = Int(r)
     self.size = Int(s)
+    // The ranks that share memory with this one (MPI_COMM_TYPE_SHARED: one host); each host's first rank counts it.
+    var local: MPI_Comm? = nil
+    try MPICommunicator.check(MPI_Comm_split_type(comm, dpt_mpi_comm_type_shared(), r, dpt_mpi_info_null(), &local),
+                              "MPI_Comm_split_type")
+    var localRank: Int32 = 0
+    try MPICommunicator.check(MPI_Comm_rank(local, &localRank), "MPI_Comm_rank")
+    try MPICommunicator.check(MPI_Comm_free(&local), "MPI_Comm_free")
+    var leaders: Int32 = localRank == 0 ? 1 : 0
+    try MPICommunicator.check(MPI_Allreduce(dpt_mpi_in_place(), &leaders, 1, dpt_mpi_int32(), dpt_mpi_sum(), comm),
+                              "MPI_Allreduce")
+    self.hostCount = Int(leaders)
   }
 
   deinit {
@@ -79,7 +91,7 @@ public final class MPICommunicator: Communicator {
     }
   }
 
-  private static func check(_ code: Int32, _ call: String) throws {
+  static func check(_ code: Int32, _ call: String) throws {
     guard code != MPI_SUCCESS else { return }
     var buffer = [CChar](repeating: 0, count: Int(dpt_mpi_max_error_string()) + 1)
     var length: Int32 = 0
@@ -199,5 +211,77 @@ public final class MPICommunicator: Communicator {
       pending[i].bytes.deallocate()
     }
     pending.removeAll()
+  }
+
+  // MARK: Non-blocking collectives
+
+  public func startAllReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws -> any CollectiveRequest {
+    guard size > 1, buffer.count > 0 else { return CompletedRequest() }
+    let r = MPIRequest()
+    try MPICommunicator.check(
+      MPI_Iallreduce(dpt_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), MPICommunicator.datatype(E.elementType),
+                     MPICommunicator.op(op), comm, &r.request),
+      "MPI_Iallreduce")
+    return r
+  }
+
+  public func startAllToAll(send: UnsafeRawPointer, sendCounts: [Int], receive: UnsafeMutableRawPointer,
+                            receiveCounts: [Int]) throws -> any CollectiveRequest {
+    precondition(sendCounts.count == size && receiveCounts.count == size, "all-to-all needs one count per rank")
+    let r = MPIRequest()
+    let sc = r.keep(sendCounts), sd = r.keep(blockOffsets(sendCounts))
+    let rc = r.keep(receiveCounts), rd = r.keep(blockOffsets(receiveCounts))
+    try MPICommunicator.check(
+      MPI_Ialltoallv(send, sc, sd, dpt_mpi_byte(), receive, rc, rd, dpt_mpi_byte(), comm, &r.request), "MPI_Ialltoallv")
+    return r
+  }
+
+  public func startAllGather(_ buffer: UnsafeMutableRawPointer, counts: [Int]) throws -> any CollectiveRequest {
+    precondition(counts.count == size, "all-gather needs one count per rank")
+    guard size > 1 else { return CompletedRequest() }
+    let r = MPIRequest()
+    let c = r.keep(counts), d = r.keep(blockOffsets(counts))
+    try MPICommunicator.check(
+      MPI_Iallgatherv(dpt_mpi_in_place(), 0, dpt_mpi_byte(), buffer, c, d, dpt_mpi_byte(), comm, &r.request),
+      "MPI_Iallgatherv")
+    return r
+  }
+}
+
+/// An MPI request, with the count arrays MPI may read until the operation completes.
+final class MPIRequest: CollectiveRequest {
+  var request: MPI_Request? = nil
+  private var done = false
+  private var arrays: [UnsafeMutablePointer<Int32>] = []
+
+  /// A copy of `values` that lives as long as the request.
+  func keep(_ values: [Int]) -> UnsafeMutablePointer<Int32> {
+    let p = UnsafeMutablePointer<Int32>.allocate(capacity: max(values.count, 1))
+    for (i, v) in values.enumerated() {
+      precondition(v <= Int(Int32.max), "a block of \(v) bytes is too large for MPI's 32-bit counts")
+      p[i] = Int32(v)
+    }
+    arrays.append(p)
+    return p
+  }
+
+  func test() throws -> Bool {
+    guard !done else { return true }
+    var flag: Int32 = 0
+    try MPICommunicator.check(MPI_Test(&request, &flag, dpt_mpi_status_ignore()), "MPI_Test")
+    done = flag != 0
+    return done
+  }
+
+  func wait() throws {
+    guard !done else { return }
+    try MPICommunicator.check(MPI_Wait(&request, dpt_mpi_status_ignore()), "MPI_Wait")
+    done = true
+  }
+
+  deinit {
+    // An operation dropped before it completed (the job is ending on an error) keeps its arrays: MPI may still
+    // read them.
+    if done { for p in arrays { p.deallocate() } }
   }
 }

@@ -91,7 +91,7 @@ struct Train: ParsableCommand {
       let board = try tensorboard ? TensorBoardWriter(directory: (logDir as NSString).appendingPathComponent("tensorboard")) : nil
       return (log, board)
     }
-    console.say(Report.header(trainer) + (try Report.hosts(comm)))
+    console.say(Report.header(trainer, hosts: try Report.hosts(comm)))
     if let c = checkpoint {
       var note = "resumed from \(Checkpoint.path(resume!)): \(c.epoch) epochs and \(c.batch) batches done (step \(c.step))"
       if c.worldSize != comm.size {
@@ -154,11 +154,12 @@ struct Train: ParsableCommand {
 
 /// The text dpt prints about a run.
 enum Report {
-  static func header<T>(_ t: Trainer<T>) -> String {
+  static func header<T>(_ t: Trainer<T>, hosts: String = "") -> String {
     let d = t.data, c = t.config
     var sets = d.test.count > 0 ? "\(d.train.count) train / \(d.test.count) test" : "\(d.train.count) train, no test set"
     if let v = d.validation { sets += " / \(v.count) validation" }
-    let ranks = t.worldSize == 1 ? "1 rank" : "\(t.worldSize) ranks"
+    var ranks = (t.worldSize == 1 ? "1 rank" : "\(t.worldSize) ranks") + hosts
+    if t.worldSize > 1 || c.exchange.compression != .none { ranks += " | exchange: \(t.exchange.summary)" }
     let scaled = t.standardization != nil ? ", standardised features" : ""
     return "\(d.name): \(sets)\(scaled) | \(c.model) (\(t.network.parameterCount) parameters), \(c.loss) | \(t.optimizer.summary)\(c.optimizer.schedule.kind == .constant && c.optimizer.schedule.warmupEpochs == 0 ? "" : ", lr schedule \(c.optimizer.schedule)") | batch \(min(c.batchSize, d.train.count)) | \(ranks)"
   }
@@ -199,7 +200,8 @@ enum Report {
     ]
     o += final.filter { !["seconds", "samples_per_sec", "eval_seconds", "lr"].contains($0.0) }
     o += [("seconds", JSON(seconds)), ("samples_per_sec", JSON(Double(samples) / seconds)),
-          ("peak_rss_mib_per_rank", JSON(peakMemory))]
+          ("peak_rss_mib_per_rank", JSON(peakMemory)), ("exchange", JSON(t.exchange.summary)),
+          ("exchange_bytes_per_step", JSON(t.exchange.bytesSent))]
     return .object(o)
   }
 }

@@ -179,6 +179,24 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: "--deterministic: samples per chunk (the same whatever the number of ranks).")
   var deterministicChunk: Int = 16
 
+  @Option(help: ArgumentHelp(
+    "Gradient compression on the wire: none | bf16 | fp16 | powersgd:R (rank-R PowerSGD with error feedback).",
+    discussion: """
+      bf16 and fp16 send 16-bit values (fp16 with a power-of-two scale per block) and add them in float32;
+      powersgd:R sends two rank-R factors per large weight matrix, with error feedback and a warm start, and the
+      rest uncompressed. Compressed runs are bitwise repeatable for a seed and world size, but N ranks no longer take
+      exactly the step one rank takes on the whole batch.
+      """))
+  var compress: String = "none"
+
+  @Option(help: ArgumentHelp(
+    "Gradient buckets of this many bytes, each reduced while the backward pass goes on; 0: one blocking all-reduce of the whole gradient after the backward pass.",
+    discussion: "Default: 0 when every rank runs on one host, 262144 across hosts and with --compress."))
+  var bucketSize: Int?
+
+  @Option(help: "Steps with the uncompressed exchange before compression starts (default: 10 for powersgd, 0 for bf16 and fp16).")
+  var compressWarmupSteps: Int?
+
   /// The values of a flag that a sweep may list ("0.1" or "0.1,0.01"), each checked.
   static func list(_ text: String?, _ flag: String, _ check: (Double) -> Bool, _ rule: String) throws -> [Double]? {
     guard let text else { return nil }
@@ -241,6 +259,15 @@ struct TrainingOptions: ParsableArguments {
     if !["none", "softmax"].contains(output) { throw ValidationError("--output '\(output)': use none or softmax") }
     if lrStepEpochs < 1 { throw ValidationError("--lr-step-epochs must be at least 1") }
     if deterministicChunk < 1 { throw ValidationError("--deterministic-chunk must be at least 1 (got \(deterministicChunk))") }
+    let compression = try parsedCompression()
+    if let b = bucketSize, b < 0 { throw ValidationError("--bucket-size must be >= 0 bytes (got \(b))") }
+    if let w = compressWarmupSteps, w < 0 { throw ValidationError("--compress-warmup-steps must be >= 0 (got \(w))") }
+    if deterministic && compression != .none {
+      throw ValidationError("--deterministic sums exactly; --compress \(compress) does not: drop one of them")
+    }
+    if case .powerSGD = compression, optimizer == .lbfgs {
+      throw ValidationError("--compress \(compress) with --optimizer lbfgs: the line search compares losses and gradients at trial points, which PowerSGD's error feedback makes inconsistent; use --compress none, bf16 or fp16")
+    }
     if !(lrGamma > 0) || !(lrMin >= 0) || !(warmupEpochs >= 0) {
       throw ValidationError("--lr-gamma must be > 0, --lr-min and --warmup-epochs >= 0")
     }
@@ -295,6 +322,13 @@ struct TrainingOptions: ParsableArguments {
       throw ValidationError("--loss '\(loss)': use \(Loss.names.joined(separator: ", "))")
     }
     return l
+  }
+
+  func parsedCompression() throws -> Compression {
+    guard let c = Compression(compress) else {
+      throw ValidationError("--compress '\(compress)': use none, bf16, fp16 or powersgd:R (R a rank such as 4)")
+    }
+    return c
   }
 
   func schedule() throws -> LearningRateSchedule {
@@ -355,6 +389,7 @@ struct TrainingOptions: ParsableArguments {
     c.onNonFinite = onNan
     c.deterministic = deterministic
     c.deterministicChunk = deterministicChunk
+    c.exchange = ExchangeSpec(compression: try parsedCompression(), bucketBytes: bucketSize, warmupSteps: compressWarmupSteps)
     return c
   }
 }

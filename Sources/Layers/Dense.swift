@@ -45,16 +45,46 @@ public struct Dense<T: LayerKernels>: Layer {
     _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
     gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
   ) -> Tensor<T>? {
+    backward(dy, input: x, output: y, parameters: p, gradients: dp, needsInputGradient: needsInputGradient,
+             blockElements: .max) { _ in }
+  }
+
+  /// The bias gradient first (it is one pass over dy), then the weight gradient in blocks of whole rows from the
+  /// last row up, each of about `blockElements` (rows of W are the layer's inputs).
+  public func gradientBlocks(blockElements: Int) -> [Range<Int>] {
+    let w = inputs * outputs
+    let rows = max(1, min(inputs, blockElements / outputs))
+    var out = [w..<w + outputs]
+    var end = inputs
+    while end > 0 {
+      let start = max(0, end - rows)
+      out.append(start * outputs..<end * outputs)
+      end = start
+    }
+    return out
+  }
+
+  public func backward(
+    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
+    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool, blockElements: Int,
+    ready: (Range<Int>) -> Void
+  ) -> Tensor<T>? {
     let B = x.batch
     let W = Tensor.base(p)
     let dW = Tensor.base(dp), db = dW + inputs * outputs
+    let blocks = gradientBlocks(blockElements: blockElements)
     dy.withUnsafeBufferPointer { dyb in
       let dyp = Tensor.base(dyb)
-      x.withUnsafeBufferPointer { x in  // dW += x^T dy: (in, B) (B, out)
-        T.gemm(transposeA: true, transposeB: false, m: inputs, n: outputs, k: B,
-               alpha: 1, a: Tensor.base(x), lda: inputs, b: dyp, ldb: outputs, beta: 1, c: dW, ldc: outputs)
-      }
       T.addColumnSums(dyp, rows: B, cols: outputs, into: db)  // db += 1^T dy
+      ready(blocks[0])
+      x.withUnsafeBufferPointer { x in
+        for block in blocks.dropFirst() {  // dW[r0..<r1, :] += x[:, r0..<r1]^T dy: (rows, B) (B, out)
+          let r0 = block.lowerBound / outputs, rows = block.count / outputs
+          T.gemm(transposeA: true, transposeB: false, m: rows, n: outputs, k: B, alpha: 1, a: Tensor.base(x) + r0,
+                 lda: inputs, b: dyp, ldb: outputs, beta: 1, c: dW + block.lowerBound, ldc: outputs)
+          ready(block)
+        }
+      }
     }
     guard needsInputGradient else { return nil }
     return Tensor(shape: x.shape) { dx in  // dx = dy W^T: (B, out) (out, in)

@@ -40,8 +40,33 @@ public protocol Layer<T> {
   ) -> Tensor<T>?
   /// A short description, e.g. "dense 784 -> 256".
   var summary: String { get }
+
+  /// The pieces of this layer's gradient (ranges of its slice) in the order its backward pass finishes them, when
+  /// asked for pieces of about `blockElements`: a data-parallel exchange can send each piece while the rest is still
+  /// being computed. Default: the whole slice at the end of the backward pass.
+  func gradientBlocks(blockElements: Int) -> [Range<Int>]
+  /// `backward`, calling `ready` with each range of `gradientBlocks(blockElements:)` as soon as it is final.
+  func backward(
+    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
+    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool, blockElements: Int,
+    ready: (Range<Int>) -> Void
+  ) -> Tensor<T>?
 }
 
 extension Layer {
   public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+
+  public func gradientBlocks(blockElements: Int) -> [Range<Int>] {
+    parameterCount > 0 ? [0..<parameterCount] : []
+  }
+
+  public func backward(
+    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
+    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool, blockElements: Int,
+    ready: (Range<Int>) -> Void
+  ) -> Tensor<T>? {
+    let dx = backward(dy, input: x, output: y, parameters: p, gradients: dp, needsInputGradient: needsInputGradient)
+    for block in gradientBlocks(blockElements: blockElements) { ready(block) }
+    return dx
+  }
 }

@@ -71,11 +71,24 @@ public struct Network<T: LayerKernels> {
     return a
   }
 
+  /// The pieces of the flat gradient in the order `backward` finishes them (see `Layer.gradientBlocks`): the last
+  /// layer's first, each layer's in its own order. Every rank computes the same list, so an exchange can cut the same
+  /// buckets from it on every rank.
+  public func gradientBlocks(blockElements: Int) -> [Range<Int>] {
+    var out: [Range<Int>] = []
+    for i in stride(from: layers.count - 1, through: 0, by: -1) {
+      out += layers[i].gradientBlocks(blockElements: blockElements).map { $0.lowerBound + offsets[i]..<$0.upperBound + offsets[i] }
+    }
+    return out
+  }
+
   /// Adds dL/dp into `dp`, given dL/d(output) and the activations of `forward`. Returns dL/dx when asked.
+  /// `ready` is called with each range of `gradientBlocks(blockElements:)` as soon as it is final.
   @discardableResult
   public func backward(
     _ dOutput: Tensor<T>, activations a: [Tensor<T>], parameters p: UnsafeBufferPointer<T>,
-    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool = false
+    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool = false, blockElements: Int = .max,
+    ready: (Range<Int>) -> Void = { _ in }
   ) -> Tensor<T>? {
     precondition(dp.count == parameterCount, "network has \(parameterCount) parameters, got \(dp.count) gradients")
     // Layer i needs dL/d(its input) only when a layer before it has parameters (or the caller asked for dL/dx):
@@ -83,11 +96,13 @@ public struct Network<T: LayerKernels> {
     let firstWithParameters = needsInputGradient ? 0 : (layers.firstIndex { $0.parameterCount > 0 } ?? layers.count)
     var d: Tensor<T>? = dOutput
     for i in stride(from: layers.count - 1, through: firstWithParameters, by: -1) {
+      let offset = offsets[i]
       d = layers[i].backward(
         d!, input: a[i], output: a[i + 1],
         parameters: UnsafeBufferPointer(rebasing: p[offsets[i]..<offsets[i + 1]]),
         gradients: UnsafeMutableBufferPointer(rebasing: dp[offsets[i]..<offsets[i + 1]]),
-        needsInputGradient: i > firstWithParameters || needsInputGradient)
+        needsInputGradient: i > firstWithParameters || needsInputGradient, blockElements: blockElements
+      ) { ready($0.lowerBound + offset..<$0.upperBound + offset) }
     }
     return needsInputGradient ? d : nil
   }

@@ -17,7 +17,7 @@ public enum LineSearch: String, CaseIterable, Sendable {
 ///
 /// Under mpirun every evaluation all-reduces the loss and the gradient, so every rank computes the same direction
 /// and the same line search: the identical step.
-public struct LBFGS<T: OptimizerKernels>: Optimizer {
+public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
   /// The first trial step length of each line search (1 is natural for a quasi-Newton direction; the first step,
   /// with no curvature pairs yet, tries min(1, 1/|g|_1) lr).
   public var learningRate: Double
@@ -28,12 +28,15 @@ public struct LBFGS<T: OptimizerKernels>: Optimizer {
   public let maxEvaluations = 25
   /// Loss evaluations of the last step (including the first, unless it was known).
   public private(set) var evaluations = 0
-  /// Total evaluations over all steps.
-  public private(set) var totalEvaluations = 0
+  public var state = State()
 
-  var s: [[T]] = []
-  var y: [[T]] = []
-  var steps = 0
+  /// Steps taken and the curvature pairs (s, y), oldest first.
+  public struct State: Equatable {
+    public var step = 0
+    public var s: [[T]] = []
+    public var y: [[T]] = []
+  }
+
   var known: (batch: Int, loss: Double, gradients: [T])?
 
   public init(learningRate: Double = 1, history: Int = 10, lineSearch: LineSearch = .strongWolfe,
@@ -52,19 +55,18 @@ public struct LBFGS<T: OptimizerKernels>: Optimizer {
   }
 
   /// The curvature pairs, oldest first, as two flat buffers "s" and "y" (pairs x parameters).
-  public var state: OptimizerState<T> {
-    get { OptimizerState(step: steps, buffers: ["s": s.flatMap { $0 }, "y": y.flatMap { $0 }]) }
-    set {
-      steps = newValue.step
-      let n = decayMask.count
-      func split(_ a: [T]?) -> [[T]] {
-        guard let a, n > 0 else { return [] }
-        return stride(from: 0, to: a.count, by: n).map { Array(a[$0..<$0 + n]) }
-      }
-      s = split(newValue.buffers["s"])
-      y = split(newValue.buffers["y"])
-      known = nil
+  public var savedState: SavedOptimizerState<T> {
+    SavedOptimizerState(step: state.step, buffers: [.init("s", state.s.flatMap { $0 }), .init("y", state.y.flatMap { $0 })])
+  }
+
+  public mutating func restore(_ saved: SavedOptimizerState<T>) {
+    let n = decayMask.count
+    func split(_ a: [T]) -> [[T]] {
+      guard n > 0 else { return [] }
+      return stride(from: 0, to: a.count, by: n).map { Array(a[$0..<$0 + n]) }
     }
+    state = State(step: saved.step, s: split(saved["s"]), y: split(saved["y"]))
+    known = nil
   }
 
   /// f + (wd/2) ||p_decayed||^2 and g + wd p_decayed.
@@ -86,6 +88,7 @@ public struct LBFGS<T: OptimizerKernels>: Optimizer {
   /// The search direction -H g from the stored curvature pairs, by the two-loop recursion (-g when there are none).
   public func direction(_ g: [T]) -> [T] {
     var q = g
+    let (s, y) = (state.s, state.y)
     let k = s.count
     guard k > 0 else {
       T.scal(q.count, -1, &q)
@@ -109,35 +112,34 @@ public struct LBFGS<T: OptimizerKernels>: Optimizer {
   }
 
   public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g0: UnsafeBufferPointer<T>,
-                            loss: Double, batch: Int, evaluate: Evaluation<T>) throws {
+                            loss: Double, batch: Int, objective: Objective<T>) throws {
     let n = p.count
     var g = Array(g0)
     let f0 = regularized(loss, &g, at: UnsafeBufferPointer(p))
     evaluations = known?.batch == batch ? 0 : 1
     known = nil
-    steps += 1
-    defer { totalEvaluations += evaluations }
+    state.step += 1
     guard T.maxMagnitude(g, count: n) > 1e-12 else { return }  // at a stationary point
     var d = direction(g)
     var gtd = dot(g, d)
     if !(gtd < -1e-12) {  // not a descent direction: forget the curvature pairs
-      s.removeAll()
-      y.removeAll()
+      state.s.removeAll()
+      state.y.removeAll()
       d = direction(g)
       gtd = dot(g, d)
     }
     let gradientL1 = T.sum(g.map { Swift.abs($0) }, count: n)
-    var t = s.isEmpty ? min(1, 1 / gradientL1) * learningRate : learningRate
+    var t = state.s.isEmpty ? min(1, 1 / gradientL1) * learningRate : learningRate
 
     // φ(t) = f(p + t d): one evaluation (all-reduced across ranks by the caller's closure).
     var trial = [T].zeros(n)
     func phi(_ t: Double) throws -> (f: Double, g: [T], gtd: Double, raw: Double, rawG: [T]) {
       trial.withUnsafeMutableBufferPointer { x in
-        x.baseAddress!.update(from: p.baseAddress!, count: n)
+        x.baseAddress!.copyScalars(from: p.baseAddress!, count: n)
         T.axpy(n, T(t), d, x.baseAddress!)
       }
       evaluations += 1
-      let r = try trial.withUnsafeBufferPointer { try evaluate($0) }
+      let r = try trial.withUnsafeBufferPointer { try objective($0) }
       var gt = r.gradients
       let f = trial.withUnsafeBufferPointer { regularized(r.loss, &gt, at: $0) }
       return (f.isFinite ? f : .infinity, gt, dot(gt, d), r.loss, r.gradients)
@@ -159,27 +161,27 @@ public struct LBFGS<T: OptimizerKernels>: Optimizer {
     }
     guard let a = accepted else {
       // No step length decreased the loss enough: stay, and start the curvature memory afresh.
-      s.removeAll()
-      y.removeAll()
+      state.s.removeAll()
+      state.y.removeAll()
       return
     }
     // The new point is exactly the accepted trial point p + t d as evaluated (recomputing it could differ in the
     // last bit, and the evaluation kept for the next step must be the one at the parameters): s = p_new - p.
     trial.withUnsafeMutableBufferPointer { x in
-      x.baseAddress!.update(from: p.baseAddress!, count: n)
+      x.baseAddress!.copyScalars(from: p.baseAddress!, count: n)
       T.axpy(n, T(a.t), d, x.baseAddress!)
     }
     var step = trial
     T.axpy(n, -1, UnsafePointer(p.baseAddress!), &step)
-    trial.withUnsafeBufferPointer { p.baseAddress!.update(from: $0.baseAddress!, count: n) }
+    trial.withUnsafeBufferPointer { p.baseAddress!.copyScalars(from: $0.baseAddress!, count: n) }
     var change = a.g
     T.axpy(n, -1, g, &change)
     if dot(step, change) > 1e-10 {
-      s.append(step)
-      y.append(change)
-      if s.count > history {
-        s.removeFirst()
-        y.removeFirst()
+      state.s.append(step)
+      state.y.append(change)
+      if state.s.count > history {
+        state.s.removeFirst()
+        state.y.removeFirst()
       }
     }
     known = (batch, a.raw, a.rawG)

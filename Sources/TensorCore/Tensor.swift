@@ -86,6 +86,15 @@ extension UnsafeMutableBufferPointer where Element: Scalar {
   }
 }
 
+extension UnsafeMutablePointer where Pointee: Scalar {
+  /// Copies `count` scalars from `source` with one memcpy; unlike `update(from:count:)`, this costs no per-element
+  /// dispatch when called from code generic over the scalar type.
+  @inline(__always)
+  public func copyScalars(from source: UnsafePointer<Pointee>, count: Int) {
+    UnsafeMutableRawPointer(self).copyMemory(from: source, byteCount: count * MemoryLayout<Pointee>.stride)
+  }
+}
+
 extension Tensor: CustomStringConvertible {
   public var description: String { "Tensor\(shape)(\(scalars.prefix(8).map { "\($0)" }.joined(separator: ", "))\(count > 8 ? ", ..." : ""))" }
 }

@@ -181,8 +181,8 @@ extension Trainer {
   /// The state of this trainer (the same on every rank).
   public func checkpoint() -> Checkpoint {
     var sections: [(String, [UInt8])] = [("parameters", parameters.rawBytes)]
-    let state = optimizer.state
-    for name in state.buffers.keys.sorted() { sections.append(("optimizer." + name, state.buffers[name]!.rawBytes)) }
+    let state = optimizer.savedState
+    for b in state.buffers.sorted(by: { $0.name < $1.name }) { sections.append(("optimizer." + b.name, b.values.rawBytes)) }
     var c = Checkpoint(
       config: config.json(worldSize: worldSize), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
       network: network.summary, dataset: data.name, trainCount: data.train.count, optimizer: optimizer.summary,
@@ -214,21 +214,22 @@ extension Trainer {
     guard let p = c.section("parameters"), p.count == parameters.count * MemoryLayout<T>.size else {
       throw CheckpointError("\(path): the parameters do not match the model's \(parameters.count)")
     }
-    var state = optimizer.state
-    for key in state.buffers.keys {
+    var state = optimizer.savedState
+    for (i, buffer) in state.buffers.enumerated() {
+      let key = buffer.name
       guard let b = c.section("optimizer." + key) else {
         throw CheckpointError("\(path): the optimizer state '\(key)' is missing (the checkpoint was written by \(c.optimizer))")
       }
       // A buffer that starts empty grows as the optimizer runs (L-BFGS's curvature pairs): take what was saved.
-      let grows = state.buffers[key]!.isEmpty
-      guard grows ? b.count % (parameters.count * MemoryLayout<T>.size) == 0 : b.count == state.buffers[key]!.count * MemoryLayout<T>.size else {
+      let grows = buffer.values.isEmpty
+      guard grows ? b.count % (parameters.count * MemoryLayout<T>.size) == 0 : b.count == buffer.values.count * MemoryLayout<T>.size else {
         throw CheckpointError("\(path): the optimizer state '\(key)' has another size (the checkpoint was written by \(c.optimizer))")
       }
-      state.buffers[key] = b.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
+      state.buffers[i].values = b.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
     }
     state.step = c.optimizerStep
     parameters = p.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
-    optimizer.state = state
+    optimizer.restore(state)
     epoch = c.epoch
     batchInEpoch = c.batch
     step = c.step

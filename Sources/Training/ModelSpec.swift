@@ -172,24 +172,24 @@ public struct OptimizerSpec: Equatable, Sendable {
                      count: network.parameterCount)
   }
 
-  public func make<T: OptimizerKernels>(for network: Network<T>) -> any Optimizer<T> {
+  public func make<T: OptimizerKernels>(for network: Network<T>) -> AnyOptimizer<T> {
     let mask = decayMask(for: network)
     switch kind {
     case .sgd:
-      return SGD<T>(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
-                    decoupledWeightDecay: decoupledWeightDecay, decayMask: mask)
+      return AnyOptimizer(SGD<T>(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
+                                 decoupledWeightDecay: decoupledWeightDecay, decayMask: mask))
     case .adagrad:
-      return Adagrad<T>(learningRate: learningRate, eps: eps ?? 1e-10, weightDecay: weightDecay,
-                        decoupledWeightDecay: decoupledWeightDecay, decayMask: mask)
+      return AnyOptimizer(Adagrad<T>(learningRate: learningRate, eps: eps ?? 1e-10, weightDecay: weightDecay,
+                                     decoupledWeightDecay: decoupledWeightDecay, decayMask: mask))
     case .rmsprop:
-      return RMSprop<T>(learningRate: learningRate, alpha: alpha, eps: eps ?? 1e-8, momentum: momentum,
-                        weightDecay: weightDecay, decoupledWeightDecay: decoupledWeightDecay, decayMask: mask)
+      return AnyOptimizer(RMSprop<T>(learningRate: learningRate, alpha: alpha, eps: eps ?? 1e-8, momentum: momentum,
+                                     weightDecay: weightDecay, decoupledWeightDecay: decoupledWeightDecay, decayMask: mask))
     case .adam, .adamw:
-      return Adam<T>(learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps ?? 1e-8, weightDecay: weightDecay,
-                     decoupledWeightDecay: decoupledWeightDecay, decayMask: mask)
+      return AnyOptimizer(Adam<T>(learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps ?? 1e-8,
+                                  weightDecay: weightDecay, decoupledWeightDecay: decoupledWeightDecay, decayMask: mask))
     case .lbfgs:
-      return LBFGS<T>(learningRate: learningRate, history: history, lineSearch: lineSearch, weightDecay: weightDecay,
-                      decayMask: mask)
+      return AnyOptimizer(LBFGS<T>(learningRate: learningRate, history: history, lineSearch: lineSearch,
+                                   weightDecay: weightDecay, decayMask: mask))
     }
   }
 }
@@ -225,6 +225,8 @@ public struct TrainingConfig: Sendable {
   public var deterministic = false
   /// Samples per chunk in deterministic mode: every global batch is cut into chunks of this size whatever the ranks.
   public var deterministicChunk = 16
+  /// How the ranks' gradients are combined: buckets, overlap, compression.
+  public var exchange = ExchangeSpec()
 
   public init(dataset: DatasetSource, testFraction: Double? = nil, standardize: Bool = false, model: ModelSpec,
               loss: Loss, optimizer: OptimizerSpec, batchSize: Int, epochs: Int, seed: UInt64 = 0,
@@ -279,6 +281,8 @@ public struct TrainingConfig: Sendable {
       ("seed", .number(Double(seed))),
       ("drop_last", .bool(dropLast)),
       ("deterministic", .bool(deterministic)),
+      ("compress", JSON(exchange.compression.description)),
+      ("bucket_size", exchange.bucketBytes.map { JSON($0) } ?? JSON("default")),
       ("on_nan", JSON(onNonFinite.rawValue)),
       ("world_size", JSON(worldSize)),
     ])

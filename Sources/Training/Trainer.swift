@@ -6,7 +6,7 @@ import Optimizers
 import TensorCore
 
 /// The scalar types a trainer runs in (Float for training, Double for exactness tests).
-public typealias TrainingScalar = LayerKernels & OptimizerKernels & Reducible
+public typealias TrainingScalar = LayerKernels & OptimizerKernels & WireScalar
 
 /// A problem with a training run's settings or files, named with the flag or file to change.
 public struct TrainingError: Error, CustomStringConvertible {
@@ -27,11 +27,12 @@ public struct NonFiniteLoss: RaisedOnEveryRank, CustomStringConvertible {
 
 /// Data-parallel training of one model replica per rank.
 ///
-/// Every step: each rank takes its contiguous slice of the global batch (see `Sharding`), computes the gradient of
-/// the sum of its samples' losses, scaled by 1 / (global batch size), into the flat gradient buffer; one all-reduce
-/// of that buffer (with the batch's loss sum in one extra slot) gives every rank the gradient of the mean loss of
-/// the whole batch; every rank takes the same optimizer step. Evaluation is sharded the same way and reduced as sums,
-/// so no metric depends on the number of ranks.
+/// Every step (`takeStep`) reads like the paper: each rank takes its slice of the global batch (see `Sharding`),
+/// runs the forward pass, the loss and the backward pass, which computes the gradient of the sum of its samples'
+/// losses, scaled by 1 / (global batch size), into the flat gradient buffer; the gradient exchange
+/// (`GradientExchange`: one all-reduce, overlapped buckets, a compressed or an exact fixed-point sum) gives every
+/// rank the gradient of the mean loss of the whole batch, with the batch's loss; every rank takes the same optimizer
+/// step. Evaluation is sharded the same way and reduced as sums, so no metric depends on the number of ranks.
 public final class Trainer<T: TrainingScalar> {
   public let config: TrainingConfig
   /// The data as trained on (standardised when the config asks for it).
@@ -44,7 +45,9 @@ public final class Trainer<T: TrainingScalar> {
   public internal(set) var parameters: [T]
   /// The flat gradient buffer plus one slot for the batch's loss sum.
   var gradients: [T]
-  public var optimizer: any Optimizer<T>
+  public var optimizer: AnyOptimizer<T>
+  /// Turns this rank's gradient into the one every rank applies.
+  public let exchange: any GradientExchange<T>
   /// Called after every optimizer step (a sweep's coordinator answers its messages there).
   public var afterStep: (() throws -> Void)?
   /// Where this rank's training time went since the last `resetPhaseTimes`.
@@ -55,8 +58,6 @@ public final class Trainer<T: TrainingScalar> {
   public internal(set) var batchInEpoch = 0
   /// Batches whose update was skipped because their loss or gradient was not finite (--on-nan skip-batch).
   public internal(set) var skippedBatches = 0
-  /// Deterministic mode: one gradient buffer per chunk this rank computes, kept from step to step.
-  var chunkGradients: [[T]] = []
   /// Optimizer steps taken.
   public internal(set) var step = 0
 
@@ -81,6 +82,8 @@ public final class Trainer<T: TrainingScalar> {
     parameters = network.initialParameters(seed: config.seed)
     gradients = .zeros(network.parameterCount + 1)
     optimizer = config.optimizer.make(for: network)
+    exchange = config.exchange.make(for: network, communicator: communicator, deterministic: config.deterministic,
+                                    deterministicChunk: config.deterministicChunk, seed: config.seed)
     if synchronize { try synchronizeParameters() }
   }
 
@@ -145,149 +148,112 @@ public final class Trainer<T: TrainingScalar> {
     return (samples, Clock.now() - start)
   }
 
-  /// The mean loss of the global batch whose slice on this rank is `indices`, at parameters `p`; its gradient goes
-  /// into `g[0..<P]` (all-reduced: the same on every rank). `g` has one slot more, for the loss sum, so the step
-  /// needs a single all-reduce.
-  func batchLoss(at p: UnsafeBufferPointer<T>, indices: ArraySlice<Int>, globalBatch: Int, into g: inout [T]) throws
-    -> Double
-  {
-    let P = network.parameterCount
-    g.withUnsafeMutableBufferPointer { $0.zero() }
-    if !indices.isEmpty {
-      // d(mean loss over the global batch)/d(output) = d(sum over my samples)/d(output) / globalBatch.
-      g[P] = T(try chunkLoss(at: p, indices: indices, globalBatch: globalBatch, into: &g))
-    }
-    var clock = PhaseClock()
-    try communicator.allReduce(&g)
-    phaseTimes.allReduce += clock.lap()
-    return Double(g[P]) / Double(globalBatch)
-  }
-
   /// The epoch's permutation of the training rows; a single full batch is visited in its natural order (a shuffle
   /// would change nothing but the order of the sums, and L-BFGS reuses its last evaluation of the full batch).
   func visitingOrder(epoch: Int, batches: Int) -> [Int] {
     batches == 1 ? Array(0..<data.train.count) : Sharding.permutation(count: data.train.count, seed: config.seed, epoch: epoch)
   }
 
-  /// The mean loss of a global batch (the sample indices of every rank, in order) at parameters `p`, and its
-  /// gradient in g[0..<P], the same on every rank: this rank's contiguous slice in the default mode, its chunks in
-  /// the deterministic one.
-  func globalBatchLoss(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: inout [T]) throws -> Double {
-    if config.deterministic { return try deterministicBatchLoss(at: p, batch: batch, into: &g) }
-    let mine = batch[Sharding.slice(batch.indices, rank: rank, size: worldSize)]
-    return try batchLoss(at: p, indices: mine, globalBatch: batch.count, into: &g)
-  }
-
-  /// Deterministic mode: the batch is cut into chunks of `deterministicChunk` samples, whatever the number of ranks;
-  /// the ranks share out whole chunks; each chunk's gradient is computed by the same BLAS calls on whichever rank,
-  /// and all of them are added in 64-bit fixed point, where addition is exact and associative, with a scale set
-  /// from the largest magnitude of any chunk (one small all-reduce). So the step is bitwise the same for 1 or N ranks.
-  func deterministicBatchLoss(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: inout [T]) throws -> Double {
-    let P = network.parameterCount, c = config.deterministicChunk
-    let chunks = Sharding.batches(count: batch.count, batchSize: c)
-    let mine = Sharding.slice(0..<chunks.count, rank: rank, size: worldSize)
-    var losses: [Double] = []
-    var largest = [0.0, 0.0]  // largest |gradient entry| and |chunk loss sum|
-    while chunkGradients.count < mine.count { chunkGradients.append(.zeros(P + 1)) }
-    for (slot, k) in mine.enumerated() {
-      let indices = batch[batch.startIndex + chunks[k].lowerBound..<batch.startIndex + chunks[k].upperBound]
-      chunkGradients[slot].withUnsafeMutableBufferPointer { $0.zero() }
-      let lossSum = try chunkLoss(at: p, indices: indices, globalBatch: batch.count, into: &chunkGradients[slot])
-      largest[0] = max(largest[0], Double(chunkGradients[slot].withUnsafeBufferPointer { T.maxMagnitude($0.baseAddress!, count: P) }))
-      largest[1] = max(largest[1], abs(lossSum))
-      losses.append(lossSum)
-    }
+  /// Batch slice, forward, loss, backward, exchange: the mean loss of the global batch `batch` (the sample indices
+  /// of every rank, in order) at parameters `p`, and its gradient in g[0..<P], the same on every rank. `g` has one
+  /// slot more, where each rank's loss sum rides along with its gradient.
+  func gradient(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: UnsafeMutableBufferPointer<T>) throws -> Double {
+    let P = network.parameterCount
     var clock = PhaseClock()
-    try communicator.allReduce(&largest, .max)
-    guard largest[0].isFinite && largest[1].isFinite else {
-      // A NaN or infinity has no fixed-point form: the batch's loss and gradient are NaN (every rank saw the same
-      // all-reduced maximum), and --on-nan decides.
-      g.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] = .nan } }
-      return .nan
-    }
-    let gradientScale = FixedPoint.scale(largest: largest[0], terms: chunks.count)
-    let lossScale = FixedPoint.scale(largest: largest[1], terms: chunks.count)
-    var sums = [Int64](repeating: 0, count: P + 1)
-    sums.withUnsafeMutableBufferPointer { s in
-      for (slot, loss) in losses.enumerated() {
-        chunkGradients[slot].withUnsafeBufferPointer { T.addFixedPoint($0.baseAddress!, scale: gradientScale, into: s.baseAddress!, count: P) }
-        s[P] &+= Int64(loss * lossScale)
+    var exchangeTime = 0.0
+    for (k, piece) in exchange.pieces(ofBatch: batch.count).enumerated() {
+      let buffer = exchange.buffer(piece: k, destination: g)
+      let indices = batch[batch.startIndex + piece.lowerBound..<batch.startIndex + piece.upperBound]
+      guard !indices.isEmpty else { continue }  // a short last batch can leave a rank without samples
+      let x: Tensor<T> = data.train.features(at: indices)
+      let targets = self.targets(data.train, indices)
+      phaseTimes.data += clock.lap()
+      let a = network.forward(x, parameters: p)
+      phaseTimes.forward += clock.lap()
+      let value = config.loss.evaluate(a[a.count - 1], targets)
+      buffer[P] = T(value.sum)
+      exchange.ready(P..<P + 1)
+      // d(mean loss over the global batch)/d(output) = d(sum over my samples)/d(output) / globalBatch.
+      var dy = value.gradient!
+      dy.withUnsafeMutableBufferPointer { T.scal($0.count, 1 / T(batch.count), Tensor.base($0)) }
+      phaseTimes.loss += clock.lap()
+      network.backward(dy, activations: a, parameters: p, gradients: UnsafeMutableBufferPointer(rebasing: buffer[0..<P]),
+                       blockElements: exchange.blockElements) { range in
+        let t = Clock.now()
+        exchange.ready(range)
+        exchangeTime += Clock.now() - t
       }
+      phaseTimes.backward += clock.lap() - exchangeTime
+      phaseTimes.exchange += exchangeTime
+      exchangeTime = 0
     }
-    try communicator.allReduce(&sums, .sum)
-    phaseTimes.allReduce += clock.lap()
-    g.withUnsafeMutableBufferPointer { g in
-      sums.withUnsafeBufferPointer { T.fromFixedPoint($0.baseAddress!, inverseScale: 1 / gradientScale, into: g.baseAddress!, count: P) }
-    }
-    let lossSum = Double(sums[P]) / lossScale
-    g[P] = T(lossSum)
+    let lossSum = try exchange.finish(into: g)
+    phaseTimes.exchange += clock.lap()
     return lossSum / Double(batch.count)
   }
 
-  /// The loss sum of `indices` and its gradient (scaled by 1 / globalBatch) into g, on this rank alone.
-  func chunkLoss(at p: UnsafeBufferPointer<T>, indices: ArraySlice<Int>, globalBatch: Int, into g: inout [T]) throws -> Double {
-    let P = network.parameterCount
-    var clock = PhaseClock()
-    let x: Tensor<T> = data.train.features(at: indices)
-    let targets = self.targets(data.train, indices)
-    phaseTimes.data += clock.lap()
-    let a = network.forward(x, parameters: p)
-    phaseTimes.forward += clock.lap()
-    let value = config.loss.evaluate(a[a.count - 1], targets)
-    phaseTimes.loss += clock.lap()
-    var dy = value.gradient!
-    dy.withUnsafeMutableBufferPointer { T.scal($0.count, 1 / T(globalBatch), Tensor.base($0)) }
-    g.withUnsafeMutableBufferPointer { g in
-      network.backward(dy, activations: a, parameters: p, gradients: UnsafeMutableBufferPointer(rebasing: g[0..<P]))
-    }
-    phaseTimes.backward += clock.lap()
-    return value.sum
-  }
-
-  /// One optimizer step on the global batch `batch` (sample indices, in order).
+  /// One optimizer step on the global batch `batch` (sample indices, in order): the gradient (or the evaluation the
+  /// line search already made there), the NaN policy, the learning rate of this step, the update.
   func takeStep(on batch: ArraySlice<Int>, batchIndex: Int, stepsPerEpoch: Int) throws {
     let P = network.parameterCount
-    // Batches are named for optimizers that reuse an evaluation (L-BFGS): with one batch per epoch it is always the
-    // same set of samples.
+    // Batches are named for the line search's reuse of its last evaluation: with one batch per epoch it is always
+    // the same set of samples.
     let batchName = stepsPerEpoch == 1 ? 0 : step
-    var loss: Double
+    let loss: Double
     if let known = optimizer.knownEvaluation(batch: batchName) {
       loss = known.loss
       gradients.withUnsafeMutableBufferPointer { g in
-        known.gradients.withUnsafeBufferPointer { g.baseAddress!.update(from: $0.baseAddress!, count: P) }
+        known.gradients.withUnsafeBufferPointer { g.baseAddress!.copyScalars(from: $0.baseAddress!, count: P) }
       }
     } else {
-      loss = try parameters.withUnsafeBufferPointer { try globalBatchLoss(at: $0, batch: batch, into: &gradients) }
-    }
-    // Loss and gradient were all-reduced: every rank sees the same values and takes the same branch here.
-    let finite = loss.isFinite && (config.onNonFinite == .stop || gradients.withUnsafeBufferPointer { T.allFinite(Tensor.base($0), count: P) })
-    guard finite else {
-      if config.onNonFinite == .stop {
-        throw NonFiniteLoss(epoch: epoch + 1, step: batchIndex + 1, loss: loss, learningRate: optimizer.learningRate)
+      loss = try parameters.withUnsafeBufferPointer { p in
+        try gradients.withUnsafeMutableBufferPointer { try gradient(at: p, batch: batch, into: $0) }
       }
+    }
+    // Loss and gradient were exchanged: every rank sees the same values and takes the same branch here.
+    guard try acceptable(loss) else {
       skippedBatches += 1
-      step += 1
-      batchInEpoch = batchIndex + 1
-      try afterStep?()
-      return
+      return try finishStep(batchIndex)
     }
     var clock = PhaseClock()
     optimizer.learningRate = config.optimizer.schedule.rate(
       base: config.optimizer.learningRate, step: step, stepsPerEpoch: stepsPerEpoch,
       totalSteps: stepsPerEpoch * config.epochs)
-    var scratch: [T] = []
     try parameters.withUnsafeMutableBufferPointer { p in
-      try gradients.withUnsafeBufferPointer { g in
-        try optimizer.step(parameters: p, gradients: UnsafeBufferPointer(rebasing: g[0..<P]), loss: loss,
-                           batch: batchName) { point in
-          // A line search's trial point: the same batch, another parameter vector, a scratch gradient buffer.
-          if scratch.isEmpty { scratch = .zeros(P + 1) }
-          let l = try self.globalBatchLoss(at: point, batch: batch, into: &scratch)
-          return (l, Array(scratch[0..<P]))
+      try gradients.withUnsafeBufferPointer { g0 in
+        let g = UnsafeBufferPointer(rebasing: g0[0..<P])
+        if optimizer.firstOrder != nil {
+          optimizer.firstOrder!.step(parameters: p, gradients: g)
+        } else {
+          try optimizer.lineSearch!.step(parameters: p, gradients: g, loss: loss, batch: batchName) { point in
+            // A trial point: the same batch, another parameter vector, a scratch gradient buffer.
+            var scratch = [T].zeros(P + 1)
+            let l = try scratch.withUnsafeMutableBufferPointer { try self.gradient(at: point, batch: batch, into: $0) }
+            scratch.removeLast()
+            return (l, scratch)
+          }
         }
       }
     }
     phaseTimes.optimizer += clock.lap()
+    try finishStep(batchIndex)
+  }
+
+  /// The NaN policy (`--on-nan`): true when the step may go on; false to skip the batch; throws to stop.
+  func acceptable(_ loss: Double) throws -> Bool {
+    let P = network.parameterCount
+    switch config.onNonFinite {
+    case .stop:
+      guard loss.isFinite else {
+        throw NonFiniteLoss(epoch: epoch + 1, step: batchInEpoch + 1, loss: loss, learningRate: optimizer.learningRate)
+      }
+      return true
+    case .skipBatch:
+      return loss.isFinite && gradients.withUnsafeBufferPointer { T.allFinite(Tensor.base($0), count: P) }
+    }
+  }
+
+  func finishStep(_ batchIndex: Int) throws {
     step += 1
     batchInEpoch = batchIndex + 1
     try afterStep?()
@@ -420,14 +386,15 @@ public struct PhaseTimes: Sendable {
   public var forward = 0.0
   public var loss = 0.0
   public var backward = 0.0
-  /// The gradient all-reduce, including waiting for slower ranks.
-  public var allReduce = 0.0
+  /// The gradient exchange, including waiting for slower ranks (and, for overlapped buckets, the time the backward
+  /// pass spends starting and testing them).
+  public var exchange = 0.0
   public var optimizer = 0.0
 
   public init() {}
 
   public var named: [(String, Double)] {
-    [("data", data), ("forward", forward), ("loss", loss), ("backward", backward), ("allreduce", allReduce),
+    [("data", data), ("forward", forward), ("loss", loss), ("backward", backward), ("exchange", exchange),
      ("optimizer", optimizer)]
   }
 }

@@ -16,6 +16,8 @@ static inline MPI_Op dpt_mpi_max(void) { return MPI_MAX; }
 static inline MPI_Op dpt_mpi_min(void) { return MPI_MIN; }
 static inline void *dpt_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Status *dpt_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline int dpt_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
+static inline MPI_Info dpt_mpi_info_null(void) { return MPI_INFO_NULL; }
 static inline MPI_Errhandler dpt_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int dpt_mpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int dpt_mpi_any_tag(void) { return MPI_ANY_TAG; }

@@ -1,0 +1,184 @@
+/// A sum over the ranks of one bucket of a flat buffer, in two non-blocking phases that use every link in both
+/// directions at once:
+///
+/// 1. reduce-scatter: the bucket is cut into one block per rank; every rank sends block j to rank j (all-to-all),
+///    and rank j adds the p copies of its block it receives, in rank order, in the element type (float32 when
+///    training);
+/// 2. all-gather: every rank sends its summed block to every other rank.
+///
+/// Each rank sends 2 (p-1)/p of the bucket, as a ring all-reduce does, and for two ranks it is one exchange per
+/// phase: half the time of MPI's binomial non-blocking all-reduce, which sends the whole buffer one way and then back.
+/// On the wire the values are either the elements themselves or 16-bit codes (`WireFormat`): each 16-bit block
+/// travels with its power-of-two scale in a 16-byte header (float16 needs it; bfloat16 sends 1), so the received
+/// blocks are decoded, summed in the element type, and the summed block is encoded again for the all-gather. Every
+/// rank, the owner of a block included, keeps the decoded all-gathered values, so all ranks end with the same bits.
+///
+/// `exactTail` trailing elements (the batch's loss) travel exactly even in 16-bit mode, in the headers.
+///
+/// Call `start` with the bucket's base address, then `progress` (never blocks) until it returns true, or `wait`.
+/// The bucket's memory belongs to the reduction until then. Staging memory is allocated once and reused.
+///
+/// Each reduction runs on a communicator of its own (split from the given one at its first start): MPI matches
+/// non-blocking collectives by the order in which they are started on a communicator, and a bucket's second phase
+/// starts when its first completes, which happens at different moments on different ranks.
+public final class BucketReduction<E: WireScalar> {
+  public let count: Int
+  public let wire: WireFormat
+  public let exactTail: Int
+  let parent: any Communicator
+  private var own: (any Communicator)?
+  /// Block j (owned by rank j) of the part that travels in `wire`: elements blocks[j] of the bucket.
+  let blocks: [Range<Int>]
+  let slotBytes: [Int]
+  let slotOffsets: [Int]
+  let sendStaging: UnsafeMutableRawPointer?
+  let receiveStaging: UnsafeMutableRawPointer
+  let gatherStaging: UnsafeMutableRawPointer?
+
+  enum Phase { case idle, scattering, gathering, done }
+  private var phase = Phase.idle
+  private var base: UnsafeMutablePointer<E>?
+  private var request: (any CollectiveRequest)?
+  /// Bytes this rank handed to other ranks in the last reduction.
+  public private(set) var bytesSent = 0
+
+  static var headerBytes: Int { 16 }  // Float inverse scale, 4 spare bytes, Double exact tail
+
+  public init(communicator: any Communicator, count: Int, wire: WireFormat, exactTail: Int = 0) {
+    precondition(count >= exactTail && exactTail >= 0 && exactTail <= 1, "a bucket carries at most one exact tail value")
+    self.parent = communicator
+    self.count = count
+    self.wire = wire
+    self.exactTail = wire == .exact ? 0 : exactTail
+    let p = communicator.size, n = count - self.exactTail
+    blocks = (0..<p).map { j in (j * n / p)..<((j + 1) * n / p) }
+    let size = MemoryLayout<E>.stride
+    if wire == .exact {
+      slotBytes = blocks.map { $0.count * size }
+      sendStaging = nil
+      gatherStaging = nil
+    } else {
+      // A header, then the codes, padded to 8 bytes so the next slot's header is aligned.
+      slotBytes = blocks.map { BucketReduction.headerBytes + ($0.count * 2 + 7) / 8 * 8 }
+      sendStaging = .allocate(byteCount: max(slotBytes.reduce(0, +), 1), alignment: 16)
+      gatherStaging = .allocate(byteCount: max(slotBytes.reduce(0, +), 1), alignment: 16)
+    }
+    slotOffsets = blockOffsets(slotBytes)
+    receiveStaging = .allocate(byteCount: max(p * slotBytes[communicator.rank], 1), alignment: 16)
+  }
+
+  deinit {
+    // A reduction still in flight when its owner goes away means the job is ending on an error: MPI may still write
+    // into the staging, so it is left allocated.
+    guard phase == .idle || phase == .done else { return }
+    sendStaging?.deallocate()
+    gatherStaging?.deallocate()
+    receiveStaging.deallocate()
+  }
+
+  var rank: Int { parent.rank }
+  var size: Int { parent.size }
+
+  /// This reduction's own communicator (a collective on the parent the first time: every rank starts its
+  /// reductions in the same order).
+  var communicator: any Communicator {
+    get throws {
+      if own == nil { own = try parent.split(color: 0, key: parent.rank) }
+      return own!
+    }
+  }
+
+  /// Starts summing the `count` elements at `base` over the ranks.
+  public func start(_ base: UnsafeMutablePointer<E>) throws {
+    precondition(phase == .idle || phase == .done, "a bucket reduction was started twice")
+    let communicator = try self.communicator
+    self.base = base
+    let receiveCounts = [Int](repeating: slotBytes[rank], count: size)
+    if wire == .exact {
+      request = try communicator.startAllToAll(send: UnsafeRawPointer(base), sendCounts: slotBytes,
+                                               receive: receiveStaging, receiveCounts: receiveCounts)
+    } else {
+      let tail = exactTail > 0 ? E.double(base[count - 1]) : 0
+      for j in 0..<size { encode(base + blocks[j].lowerBound, count: blocks[j].count, tail: tail, into: sendStaging! + slotOffsets[j]) }
+      request = try communicator.startAllToAll(send: sendStaging!, sendCounts: slotBytes, receive: receiveStaging,
+                                               receiveCounts: receiveCounts)
+    }
+    // Phase 1 sends every block but this rank's own; phase 2 sends this rank's block to every other rank.
+    bytesSent = (slotBytes.reduce(0, +) - slotBytes[rank]) + (size - 1) * slotBytes[rank]
+    phase = .scattering
+  }
+
+  /// Moves the reduction on without blocking; true once it is complete.
+  public func progress() throws -> Bool {
+    if phase == .scattering, try request!.test() { try scattered() }
+    if phase == .gathering, try request!.test() { gathered() }
+    return phase == .done || phase == .idle
+  }
+
+  /// Blocks until the reduction is complete.
+  public func wait() throws {
+    if phase == .scattering {
+      try request!.wait()
+      try scattered()
+    }
+    if phase == .gathering {
+      try request!.wait()
+      gathered()
+    }
+  }
+
+  /// Phase 1 is complete: add the p copies of this rank's block, then start the all-gather of the sums.
+  private func scattered() throws {
+    let communicator = try self.communicator
+    let base = base!, me = blocks[rank], n = me.count
+    let mine = base + me.lowerBound
+    if wire == .exact {
+      let received = receiveStaging.assumingMemoryBound(to: E.self)
+      UnsafeMutableRawPointer(mine).copyMemory(from: received, byteCount: n * MemoryLayout<E>.stride)
+      for k in 1..<max(size, 1) { E.add(received + k * n, into: mine, count: n) }
+      request = try communicator.startAllGather(UnsafeMutableRawPointer(base), counts: slotBytes)
+    } else {
+      var tail = 0.0
+      UnsafeMutableRawPointer(mine).initializeMemory(as: UInt8.self, repeating: 0, count: n * MemoryLayout<E>.stride)
+      for k in 0..<size {
+        let slot = receiveStaging + k * slotBytes[rank]
+        let (inverseScale, value) = header(slot)
+        E.accumulate16(codes(slot), count: n, inverseScale: inverseScale, format: wire, into: mine)
+        tail += value
+      }
+      if exactTail > 0 { base[count - 1] = E.element(tail) }
+      encode(mine, count: n, tail: tail, into: gatherStaging! + slotOffsets[rank])
+      request = try communicator.startAllGather(gatherStaging!, counts: slotBytes)
+    }
+    phase = .gathering
+  }
+
+  /// Phase 2 is complete: decode every block (this rank's own too, so that every rank holds the same values).
+  private func gathered() {
+    if wire != .exact {
+      for j in 0..<size {
+        let slot = gatherStaging! + slotOffsets[j]
+        E.decode16(codes(slot), count: blocks[j].count, inverseScale: header(slot).inverseScale, format: wire,
+                   into: base! + blocks[j].lowerBound)
+      }
+    }
+    request = nil
+    phase = .done
+  }
+
+  private func encode(_ x: UnsafePointer<E>, count n: Int, tail: Double, into slot: UnsafeMutableRawPointer) {
+    let scale: Float = wire == .float16 ? WireCodes.float16Scale(largest: E.largestFiniteMagnitude(x, count: n)) : 1
+    slot.storeBytes(of: 1 / scale, as: Float.self)
+    slot.storeBytes(of: 0, toByteOffset: 4, as: Float.self)
+    slot.storeBytes(of: tail, toByteOffset: 8, as: Double.self)
+    E.encode16(x, count: n, scale: scale, format: wire, into: codes(slot))
+  }
+
+  private func header(_ slot: UnsafeRawPointer) -> (inverseScale: Float, tail: Double) {
+    (slot.load(as: Float.self), slot.load(fromByteOffset: 8, as: Double.self))
+  }
+
+  private func codes(_ slot: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt16> {
+    (slot + BucketReduction.headerBytes).assumingMemoryBound(to: UInt16.self)
+  }
+}

@@ -1,0 +1,66 @@
+import TensorCore
+
+/// RMSprop (`torch.optim.RMSprop`, centered = false): v = alpha v + (1 - alpha) g'^2; the step is g' / (sqrt(v) + eps),
+/// through a momentum buffer when momentum > 0.
+public struct RMSprop<T: OptimizerKernels>: FirstOrderOptimizer {
+  public var learningRate: Double
+  public let alpha: Double
+  public let eps: Double
+  public let momentum: Double
+  public let weightDecay: Double
+  public let decoupledWeightDecay: Double
+  public let decayMask: DecayMask
+  public var state: State
+
+  /// Steps taken, the running mean of squared gradients v (PyTorch's square_avg) and, with momentum, its buffer.
+  public struct State: Equatable {
+    public var step = 0
+    public var squareAverage: [T]
+    public var momentum: [T]?
+  }
+
+  public init(learningRate: Double, alpha: Double = 0.99, eps: Double = 1e-8, momentum: Double = 0,
+              weightDecay: Double = 0, decoupledWeightDecay: Double = 0, decayMask: DecayMask) {
+    precondition(learningRate > 0 && (0..<1).contains(alpha) && eps > 0 && (0..<1).contains(momentum), "RMSprop's settings")
+    self.learningRate = learningRate
+    self.alpha = alpha
+    self.eps = eps
+    self.momentum = momentum
+    self.weightDecay = weightDecay
+    self.decoupledWeightDecay = decoupledWeightDecay
+    self.decayMask = decayMask
+    self.state = State(squareAverage: .zeros(decayMask.count), momentum: momentum > 0 ? .zeros(decayMask.count) : nil)
+  }
+
+  public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>) {
+    applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask)
+    let lr = T(learningRate), alpha = T(alpha), eps = T(eps), mu = T(momentum), mask = decayMask, wd = weightDecay
+    var b = state.momentum
+    state.momentum = nil  // moved out while its pointer is in use
+    state.squareAverage.withUnsafeMutableBufferPointer { v in
+      func run(_ buffer: UnsafeMutablePointer<T>?) {
+        mask.forEachSegment(weightDecay: wd) { o, n, wd in
+          T.rmspropStep(p: Tensor.base(p) + o, g: Tensor.base(g) + o, v: v.baseAddress! + o, buffer: buffer.map { $0 + o },
+                        count: n, lr: lr, alpha: alpha, eps: eps, momentum: mu, weightDecay: T(wd))
+        }
+      }
+      if b == nil { run(nil) } else { b!.withUnsafeMutableBufferPointer { run($0.baseAddress) } }
+    }
+    state.momentum = b
+    state.step += 1
+  }
+
+  public var savedState: SavedOptimizerState<T> {
+    var buffers: [SavedOptimizerState<T>.Buffer] = [.init("square_avg", state.squareAverage)]
+    if let m = state.momentum { buffers.append(.init("momentum", m)) }
+    return SavedOptimizerState(step: state.step, buffers: buffers)
+  }
+
+  public mutating func restore(_ saved: SavedOptimizerState<T>) {
+    state = State(step: saved.step, squareAverage: saved["square_avg"], momentum: state.momentum == nil ? nil : saved["momentum"])
+  }
+
+  public var summary: String {
+    "rmsprop(lr=\(learningRate), alpha=\(alpha)\(momentum > 0 ? ", momentum=\(momentum)" : "")\(decaySummary(weightDecay, decoupledWeightDecay)))"
+  }
+}

@@ -1,0 +1,170 @@
+import Collectives
+import Foundation
+import Testing
+
+@Suite struct NonBlockingTests {
+  /// Three all-reduces in flight at once, completed in the reverse order: each gets its own sum.
+  @Test(arguments: [1, 2, 3])
+  func allReducesInFlightCompleteInAnyOrder(size: Int) throws {
+    let results = try InProcessGroup.run(size: size) { comm -> [[Double]] in
+      var buffers = (0..<3).map { k in [Double(comm.rank + 1) * Double(k + 1), 1] }
+      var requests: [any CollectiveRequest] = []
+      for k in 0..<3 {
+        requests.append(try buffers[k].withUnsafeMutableBufferPointer { try comm.startAllReduce($0, .sum) })
+      }
+      for r in requests.reversed() { try r.wait() }
+      #expect(try requests.allSatisfy { try $0.test() })
+      return buffers
+    }
+    let ranks = Double(size * (size + 1) / 2)
+    for r in results { #expect(r == (0..<3).map { [ranks * Double($0 + 1), Double(size)] }) }
+  }
+
+  /// All-to-all with blocks of different sizes, and the in-place all-gather.
+  @Test(arguments: [1, 2, 3])
+  func allToAllAndAllGather(size: Int) throws {
+    let results = try InProcessGroup.run(size: size) { comm -> ([UInt8], [UInt8]) in
+      // Rank r sends j + 1 bytes of value 10 r + j to rank j.
+      let sendCounts = (0..<size).map { $0 + 1 }
+      let send = (0..<size).flatMap { j in [UInt8](repeating: UInt8(10 * comm.rank + j), count: j + 1) }
+      var receive = [UInt8](repeating: 0, count: size * (comm.rank + 1))
+      let a2a = try send.withUnsafeBytes { s in
+        try receive.withUnsafeMutableBytes { r in
+          try comm.startAllToAll(send: s.baseAddress!, sendCounts: sendCounts, receive: r.baseAddress!,
+                                 receiveCounts: [Int](repeating: comm.rank + 1, count: size))
+        }
+      }
+      try a2a.wait()
+      // Rank r's block of the gather is r + 1 bytes of value r.
+      var gathered = [UInt8](repeating: 255, count: size * (size + 1) / 2)
+      let offset = comm.rank * (comm.rank + 1) / 2
+      for i in 0...comm.rank { gathered[offset + i] = UInt8(comm.rank) }
+      let gather = try gathered.withUnsafeMutableBytes { try comm.startAllGather($0.baseAddress!, counts: sendCounts) }
+      while try !gather.test() {}
+      return (receive, gathered)
+    }
+    for (rank, r) in results.enumerated() {
+      #expect(r.0 == (0..<size).flatMap { k in [UInt8](repeating: UInt8(10 * k + rank), count: rank + 1) })
+      #expect(r.1 == (0..<size).flatMap { k in [UInt8](repeating: UInt8(k), count: k + 1) })
+    }
+  }
+
+  @Test func aFailingRankReleasesARankWaitingOnARequest() {
+    #expect(throws: (any Error).self) {
+      _ = try InProcessGroup.run(size: 2) { comm -> Int in
+        if comm.rank == 1 { throw CollectiveError("rank 1 gives up") }
+        var b = [1.0]
+        let r = try b.withUnsafeMutableBufferPointer { try comm.startAllReduce($0, .sum) }
+        try r.wait()
+        return 0
+      }
+    }
+  }
+
+  /// The exact two-phase reduction gives the sum the plain all-reduce gives, for sizes that do not divide evenly.
+  @Test(arguments: [1, 2, 3, 4])
+  func exactBucketsSumLikeTheAllReduce(size: Int) throws {
+    let results = try InProcessGroup.run(size: size) { comm -> ([Double], [Double]) in
+      let values = (0..<11).map { Double($0 * 7 + comm.rank * 3 % 5) / 3 }
+      var bucket = values, plain = values
+      let reduction = BucketReduction<Double>(communicator: comm, count: 11, wire: .exact)
+      for _ in 0..<2 {  // reused: the second round starts from the first's result
+        try bucket.withUnsafeMutableBufferPointer { b in
+          try reduction.start(b.baseAddress!)
+          while try !reduction.progress() {}
+        }
+        try comm.allReduce(&plain)
+      }
+      return (bucket, plain)
+    }
+    for r in results { #expect(Reference.relative(r.0, r.1) < 1e-15) }
+  }
+
+  /// bfloat16 on the wire: every rank ends with the same bits, each value within bfloat16's rounding of the exact
+  /// sum (each term rounded once, the sum once more, each by at most 2^-8 relative: |error| <= 2^-7 (sum of |terms|)), and the exact tail (the loss)
+  /// is exact.
+  @Test(arguments: [1, 2, 3])
+  func bfloat16RoundTripsWithinItsPrecision(size: Int) throws {
+    let n = 1001
+    func term(_ i: Int, _ rank: Int) -> Float {
+      let s = Float(sin(Double(i * (rank + 2))))
+      return s * Float(1 << (i % 20)) / 1000
+    }
+    let results = try InProcessGroup.run(size: size) { comm -> [Float] in
+      var x = (0..<n).map { term($0, comm.rank) }
+      x[n - 1] = 1 + Float(comm.rank) * 1e-7  // the tail: bf16 would round it to 1
+      let reduction = BucketReduction<Float>(communicator: comm, count: n, wire: .bfloat16, exactTail: 1)
+      try x.withUnsafeMutableBufferPointer { b in
+        try reduction.start(b.baseAddress!)
+        try reduction.wait()
+      }
+      let exactBytes = n * 4 * 2 * (size - 1) / size
+      #expect(size == 1 || reduction.bytesSent < exactBytes * 6 / 10)
+      return x
+    }
+    let bits: [[UInt32]] = results.map { $0.map { $0.bitPattern } }
+    for b in bits.dropFirst() { #expect(b == bits[0]) }
+    for i in 0..<(n - 1) {
+      var exact = 0.0, magnitude = 0.0
+      for k in 0..<size {
+        let v = Double(term(i, k))
+        exact += v
+        magnitude += abs(v)
+      }
+      #expect(abs(Double(results[0][i]) - exact) <= magnitude / 128 + 1e-30, "element \(i)")
+    }
+    let tail = (0..<size).reduce(0.0) { $0 + Double(1 + Float($1) * 1e-7) }
+    #expect(abs(Double(results[0][n - 1]) - tail) < 1e-6)
+  }
+
+  /// float16 on the wire: a block's power-of-two scale keeps values far outside half precision's range (1e-9, 1e6)
+  /// from underflowing or overflowing.
+  @Test func float16ScalesItsBlocks() throws {
+    for magnitude in [1e-9, 1e6] as [Float] {
+      let results = try InProcessGroup.run(size: 2) { comm -> [Float] in
+        var x = (0..<64).map { Float($0 + 1) * magnitude * (comm.rank == 0 ? 1 : -0.5) }
+        let reduction = BucketReduction<Float>(communicator: comm, count: 64, wire: .float16)
+        try x.withUnsafeMutableBufferPointer { b in
+          try reduction.start(b.baseAddress!)
+          try reduction.wait()
+        }
+        return x
+      }
+      for (i, v) in results[0].enumerated() {
+        let exact = Float(i + 1) * magnitude * 0.5
+        #expect(abs(v - exact) <= exact / 1000, "\(magnitude): element \(i) is \(v), the sum \(exact)")
+      }
+    }
+  }
+
+  /// The 16-bit codes: exact on values they can hold, nearest-even rounding, infinities and NaN kept.
+  @Test func wireCodes() {
+    for v: Float in [0, 1, -2, 0.5, 65504, 6.1035156e-05, 5.9604645e-08, -3.0517578e-05] {
+      #expect(WireCodes.value(float16: WireCodes.float16(v)) == v, "float16 \(v)")
+    }
+    for v: Float in [0, 1, -2, 0x1p127, 0x1p-126, 0.15625, -0x1.fep100] {
+      #expect(WireCodes.value(bfloat16: WireCodes.bfloat16(v)) == v, "bfloat16 \(v)")
+    }
+    // Near 1 float16's spacing is 2^-10: half of it is a tie, to the even neighbour 1; one and a half ulps is a
+    // tie between 1 + 2^-10 (odd) and 1 + 2^-9 (even); three quarters of one rounds up.
+    #expect(WireCodes.value(float16: WireCodes.float16(1 + 0x1p-11)) == 1)
+    #expect(WireCodes.value(float16: WireCodes.float16(1 + 3 * 0x1p-11)) == 1 + 0x1p-9)
+    #expect(WireCodes.value(float16: WireCodes.float16(1 + 3 * 0x1p-12)) == 1 + 0x1p-10)
+    #expect(WireCodes.value(float16: WireCodes.float16(70000)) == .infinity)
+    #expect(WireCodes.value(float16: WireCodes.float16(-.infinity)) == -.infinity)
+    #expect(WireCodes.value(float16: WireCodes.float16(.nan)).isNaN)
+    #expect(WireCodes.value(bfloat16: WireCodes.bfloat16(.nan)).isNaN)
+    #expect(WireCodes.value(bfloat16: WireCodes.bfloat16(1 + 1.0 / 256)) == 1)  // a tie: to even
+    // Every float16 code decodes to a value that encodes back to the same code (NaNs to the quiet NaN).
+    for c in 0...UInt16.max {
+      let v = WireCodes.value(float16: c)
+      if !v.isNaN { #expect(WireCodes.float16(v) == c, "code \(c)") }
+    }
+  }
+}
+
+enum Reference {
+  static func relative(_ a: [Double], _ b: [Double]) -> Double {
+    zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+  }
+}

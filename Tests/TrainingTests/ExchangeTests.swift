@@ -1,0 +1,198 @@
+import Collectives
+import Datasets
+import Foundation
+import Layers
+import Testing
+import TensorCore
+import Training
+import _TestSupport
+
+@Suite struct ExchangeTests {
+  func config(_ exchange: ExchangeSpec, epochs: Int = 2) -> TrainingConfig {
+    var c = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .mlp, hidden: [12, 7], activation: .tanh),
+                           loss: .crossEntropy, optimizer: OptimizerSpec(learningRate: 0.2, momentum: 0.9, weightDecay: 1e-3),
+                           batchSize: 16, epochs: epochs, seed: 11)
+    c.exchange = exchange
+    return c
+  }
+
+  /// Parameters after training on `size` in-process ranks; every replica must hold the same bits.
+  func train<T: TrainingScalar>(_ type: T.Type, size: Int, _ c: TrainingConfig, data: DataSplit = syntheticImages(count: 50))
+    throws -> [T]
+  {
+    let results = try InProcessGroup.run(size: size) { comm -> [T] in
+      let t = try Trainer<T>(config: c, data: data, communicator: comm)
+      for _ in 0..<c.epochs { try t.trainEpoch() }
+      return t.parameters
+    }
+    for r in results.dropFirst() { #expect(r == results[0], "every replica applies the same bits") }
+    return results[0]
+  }
+
+  func relative<T: BinaryFloatingPoint>(_ a: [T], _ b: [T]) -> Double {
+    let scale = b.map { abs(Double($0)) }.max()!
+    return zip(a, b).map { abs(Double($0) - Double($1)) }.max()! / scale
+  }
+
+  /// Overlapped buckets (tiny ones: the 36 x 12 weight gradient is cut into blocks of rows, and a short last batch of
+  /// 2 samples leaves some ranks without any) give the flat all-reduce's result: in Double up to summation order.
+  @Test(arguments: [2, 3, 4])
+  func bucketsEqualTheFlatAllReduce(size: Int) throws {
+    let flat = try train(Double.self, size: 1, config(ExchangeSpec(bucketBytes: 0)))
+    for bytes in [64, 256, 100_000] {
+      let buckets = try train(Double.self, size: size, config(ExchangeSpec(bucketBytes: bytes)))
+      #expect(relative(buckets, flat) < 1e-13, "buckets of \(bytes) bytes on \(size) ranks")
+    }
+  }
+
+  /// The buckets are cut from the order the backward pass finishes the gradient: the loss slot and the last layer
+  /// first, a large weight gradient in blocks of whole rows, contiguous and descending, covering everything once.
+  @Test func bucketPlanFollowsTheBackwardPass() throws {
+    let network: Network<Float> = try ModelSpec(kind: .mlp, hidden: [64], activation: .relu).build(inputShape: [100], outputs: 10)
+    let P = network.parameterCount  // 100 x 64 + 64 + 64 x 10 + 10 = 7114
+    let exchange = ExchangeSpec(bucketBytes: 4 * 1024).make(for: network, communicator: LocalCommunicator(),
+                                                            deterministic: false, deterministicChunk: 1, seed: 0)
+    let buckets = try #require(exchange as? BucketedExchange<Float>).buckets
+    #expect(buckets.first!.upperBound == P + 1 && buckets.last!.lowerBound == 0)
+    for (a, b) in zip(buckets, buckets.dropFirst()) { #expect(b.upperBound == a.lowerBound) }
+    #expect(buckets.allSatisfy { $0.count <= 1024 } || buckets.filter { $0.count > 1024 }.count <= 1)
+    // The first layer's 100 x 64 weight gradient is split in blocks of 16 rows (1024 elements), from the last row up.
+    #expect(buckets.contains(5376..<6400) && buckets.contains(4352..<5376) && buckets.contains(0..<256))
+    #expect(buckets.count >= 7)
+  }
+
+  /// 16-bit values on the wire: not the exact sum, but every replica applies the same bits, a run repeats bitwise
+  /// for the same seed and world size, and it stays close to the exact run.
+  @Test(arguments: [Compression.bfloat16, .float16])
+  func sixteenBitExchangesRepeatAndStayClose(compression: Compression) throws {
+    let exact = try train(Float.self, size: 2, config(ExchangeSpec(bucketBytes: 0)))
+    let a = try train(Float.self, size: 2, config(ExchangeSpec(compression: compression)))
+    let b = try train(Float.self, size: 2, config(ExchangeSpec(compression: compression)))
+    #expect(a == b)
+    #expect(a != exact)
+    #expect(relative(a, exact) < (compression == .bfloat16 ? 0.05 : 0.01), "\(compression)")
+  }
+
+  /// The network of the PowerSGD tests: one dense layer, a 40 x 30 weight (compressible at ranks up to 8) and a bias.
+  func denseLayer() throws -> Network<Double> {
+    try ModelSpec(kind: .linear).build(inputShape: [40], outputs: 30)
+  }
+
+  /// Runs one exchange of `gradients(rank)` (P + 1 values with the loss last) on `size` in-process ranks.
+  func exchange(_ spec: ExchangeSpec, size: Int, steps: Int = 1, _ gradients: @escaping (Int, Int) -> [Double]) throws
+    -> [[Double]]
+  {
+    let network = try denseLayer()
+    return try InProcessGroup.run(size: size) { comm -> [Double] in
+      let e = spec.make(for: network, communicator: comm, deterministic: false, deterministicChunk: 1, seed: 3)
+      var out: [Double] = []
+      for step in 0..<steps {
+        var g = [Double](repeating: 0, count: network.parameterCount + 1)
+        _ = try g.withUnsafeMutableBufferPointer { d -> Double in
+          let b = e.buffer(piece: 0, destination: d)
+          for (i, v) in gradients(comm.rank, step).enumerated() { b[i] = v }
+          e.ready(network.parameterCount..<network.parameterCount + 1)
+          for block in network.gradientBlocks(blockElements: e.blockElements) { e.ready(block) }
+          return try e.finish(into: d)
+        }
+        out = g
+      }
+      return out
+    }
+  }
+
+  /// A rank-r gradient u v^T (40 x 30) on each rank, a bias and a loss: P + 1 values.
+  func lowRank(_ rank: Int, step: Int, terms: Int) -> [Double] {
+    var rng = RandomSource(seed: UInt64(100 * rank + step), stream: 9)
+    var w = [Double](repeating: 0, count: 40 * 30)
+    for _ in 0..<terms {
+      let u = (0..<40).map { _ in rng.uniform(-1, 1) }, v = (0..<30).map { _ in rng.uniform(-1, 1) }
+      for i in 0..<40 { for j in 0..<30 { w[i * 30 + j] += u[i] * v[j] } }
+    }
+    return w + (0..<30).map { _ in rng.uniform(-1, 1) } + [Double(rank + 1)]
+  }
+
+  func plainSum(size: Int, step: Int = 0, terms: Int) -> [Double] {
+    (0..<size).map { lowRank($0, step: step, terms: terms) }.reduce([Double](repeating: 0, count: 40 * 30 + 31)) {
+      zip($0, $1).map(+)
+    }
+  }
+
+  /// PowerSGD of a matrix whose rank is at most R is exact: two ranks with rank-1 gradients sum to rank 2, and
+  /// rank-2 PowerSGD returns that sum (the bias and the loss travel uncompressed, exactly).
+  @Test func powerSGDOfALowRankMatrixIsExact() throws {
+    let out = try exchange(ExchangeSpec(compression: .powerSGD(rank: 2), warmupSteps: 0), size: 2) { r, s in
+      self.lowRank(r, step: s, terms: 1)
+    }
+    let expected = plainSum(size: 2, terms: 1)
+    #expect(out[0] == out[1])
+    #expect(Reference.maxRelativeDifference(out[0], expected) < 1e-10)
+    // A rank-3 sum is not: rank-2 PowerSGD leaves an error behind.
+    let lossy = try exchange(ExchangeSpec(compression: .powerSGD(rank: 2), warmupSteps: 0), size: 3) { r, s in
+      self.lowRank(r, step: s, terms: 1)
+    }
+    #expect(Reference.maxRelativeDifference(lossy[0], plainSum(size: 3, terms: 1)) > 1e-3)
+  }
+
+  /// Error feedback: what a step leaves out is added back the next step, so over k steps the applied gradients sum
+  /// to the true sum minus only the last step's errors; with the same gradient every step the average converges.
+  @Test func powerSGDErrorFeedbackCatchesUp() throws {
+    let spec = ExchangeSpec(compression: .powerSGD(rank: 1), warmupSteps: 0)
+    let truth = plainSum(size: 2, terms: 3)
+    var applied: [[Double]] = []
+    for steps in [1, 30] {
+      let sums = try InProcessGroup.run(size: 2) { comm -> [Double] in
+        let network = try self.denseLayer()
+        let e = spec.make(for: network, communicator: comm, deterministic: false, deterministicChunk: 1, seed: 3)
+        var total = [Double](repeating: 0, count: network.parameterCount + 1)
+        for _ in 0..<steps {
+          var g = [Double](repeating: 0, count: network.parameterCount + 1)
+          _ = try g.withUnsafeMutableBufferPointer { d -> Double in
+            let b = e.buffer(piece: 0, destination: d)
+            for (i, v) in self.lowRank(comm.rank, step: 0, terms: 3).enumerated() { b[i] = v }
+            return try e.finish(into: d)
+          }
+          total = zip(total, g).map(+)
+        }
+        return total.map { $0 / Double(steps) }
+      }
+      applied.append(sums[0])
+    }
+    let one = Reference.maxRelativeDifference(applied[0], truth), many = Reference.maxRelativeDifference(applied[1], truth)
+    #expect(one > 0.05, "a rank-1 approximation of a rank-6 sum is far off")
+    #expect(many < one / 5, "the average over 30 steps with error feedback (\(many)) beats one step (\(one))")
+  }
+
+  /// The warm-up steps are the plain exchange.
+  @Test func powerSGDStartsUncompressed() throws {
+    let out = try exchange(ExchangeSpec(compression: .powerSGD(rank: 1), warmupSteps: 2), size: 2, steps: 2) { r, s in
+      self.lowRank(r, step: s, terms: 3)
+    }
+    #expect(Reference.maxRelativeDifference(out[0], plainSum(size: 2, step: 1, terms: 3)) < 1e-14)
+  }
+
+  /// A PowerSGD run trains: every replica holds the same bits, runs repeat bitwise, and the loss falls.
+  @Test func powerSGDTrainsTheSameReplicas() throws {
+    var c = config(ExchangeSpec(compression: .powerSGD(rank: 2), warmupSteps: 1), epochs: 3)
+    c.model.hidden = [24]
+    let a = try train(Float.self, size: 2, c), b = try train(Float.self, size: 2, c)
+    #expect(a == b)
+    let data = syntheticImages(count: 50)
+    let losses = try InProcessGroup.run(size: 2) { comm -> [Double] in
+      let t = try Trainer<Float>(config: c, data: data, communicator: comm)
+      let before = try t.evaluate(data.train)!.loss
+      for _ in 0..<c.epochs { try t.trainEpoch() }
+      return [before, try t.evaluate(data.train)!.loss]
+    }
+    #expect(losses[0][1] < losses[0][0] * 0.8, "\(losses[0])")
+  }
+
+  /// L-BFGS and sweeps take whichever exchange the run chooses: bf16 L-BFGS keeps the replicas equal.
+  @Test func lbfgsRunsOnACompressedExchange() throws {
+    var c = config(ExchangeSpec(compression: .bfloat16))
+    c.optimizer = OptimizerSpec(kind: .lbfgs, learningRate: 1)
+    c.batchSize = 50
+    let p = try train(Float.self, size: 3, c)
+    #expect(p.allSatisfy { $0.isFinite })
+  }
+}
