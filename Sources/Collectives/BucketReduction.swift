@@ -41,6 +41,8 @@ public final class BucketReduction<E: WireScalar> {
   private var request: (any CollectiveRequest)?
   /// Bytes this rank handed to other ranks in the last reduction.
   public private(set) var bytesSent = 0
+  /// The bucket's bytes on the wire: every block with its header (what a ring all-reduce of it would move).
+  public var wireBytes: Int { slotBytes.reduce(0, +) }
 
   static var headerBytes: Int { 16 }  // Float inverse scale, 4 spare bytes, Double exact tail
 

@@ -191,7 +191,7 @@ struct TrainingOptions: ParsableArguments {
 
   @Option(help: ArgumentHelp(
     "Gradient buckets of this many bytes, each reduced while the backward pass goes on; 0: one blocking all-reduce of the whole gradient after the backward pass.",
-    discussion: "Default: 0 when every rank runs on one host, 262144 across hosts and with --compress."))
+    discussion: "Default: 0 when every rank runs on one host; across hosts 262144, or 1048576 with --compress bf16 or fp16."))
   var bucketSize: Int?
 
   @Option(help: "Steps with the uncompressed exchange before compression starts (default: 10 for powersgd, 0 for bf16 and fp16).")

@@ -35,6 +35,25 @@ public protocol GradientExchange<T>: AnyObject {
   func finish(into destination: UnsafeMutableBufferPointer<T>) throws -> Double
   /// Bytes this rank handed to the other ranks in the last exchange (0 on one rank).
   var bytesSent: Int { get }
+  /// What one step sends, for `dpt scaling`: the reductions in order, each as the bytes its buffer has on the wire,
+  /// and whether they can start while the backward pass is still running.
+  var traffic: ExchangeTraffic { get }
+}
+
+/// The reductions of one exchange, as a cost model sees them.
+public struct ExchangeTraffic: Equatable, Sendable {
+  /// Bytes on the wire of each reduction's whole buffer, in the order they start.
+  public var reductions: [Int]
+  /// True when the reductions start as the backward pass finishes each bucket (all but the last can be hidden
+  /// behind the rest of the backward pass); false when they run one after another after it.
+  public var overlapsBackward: Bool
+
+  public init(reductions: [Int], overlapsBackward: Bool) {
+    self.reductions = reductions
+    self.overlapsBackward = overlapsBackward
+  }
+
+  public var bytes: Int { reductions.reduce(0, +) }
 }
 
 /// How gradients are compressed on the wire (`--compress`).
@@ -89,8 +108,14 @@ public struct ExchangeSpec: Equatable, Sendable {
   }
 
   /// The bucket size when none is given: one flat all-reduce between ranks of one host (shared memory moves the
-  /// bytes with the same cores that compute, so overlap gains nothing there), overlapped buckets across hosts.
-  public static let defaultBucketBytes = 256 << 10
+  /// bytes with the same cores that compute, so overlap gains nothing there); across hosts 256 KiB of exact values,
+  /// 1 MiB of 16-bit ones. Measured on two hosts at 1 Gbit/s and unshaped (medians of 3): exact buckets of 64 KiB,
+  /// 256 KiB, 1 MiB, 4 MiB gave 18.7K, 18.3K, 16.4K, 15.9K and 120K, 130K, 125K, 129K samples/s; bf16 gave 37.3K,
+  /// 33.8K, 37.3K, 37.4K and 118K, 119K, 149K, 148K: a 256 KiB bucket's 16-bit blocks are just over TCP's 64 KiB
+  /// eager limit, so each phase waits for a rendezvous.
+  public static func defaultBucketBytes(_ compression: Compression) -> Int {
+    compression == .none ? 256 << 10 : 1 << 20
+  }
 
   /// PowerSGD's uncompressed first steps (PyTorch's start_powerSGD_iter), 0 for the 16-bit formats.
   public var effectiveWarmupSteps: Int {
@@ -102,7 +127,7 @@ public struct ExchangeSpec: Equatable, Sendable {
   /// The bucket size this run uses on `hosts` hosts.
   public func effectiveBucketBytes(hosts: Int) -> Int {
     if let bucketBytes { return bucketBytes }
-    return hosts > 1 || compression != .none ? ExchangeSpec.defaultBucketBytes : 0
+    return hosts > 1 || compression != .none ? ExchangeSpec.defaultBucketBytes(compression) : 0
   }
 
   /// The exchange for `network` on `communicator` (deterministic runs take the fixed-point sum).
@@ -154,6 +179,9 @@ public final class FlatAllReduce<T: TrainingScalar>: GradientExchange {
 
   public var summary: String { "all-reduce" }
   public var blockElements: Int { .max }
+  public var traffic: ExchangeTraffic {
+    ExchangeTraffic(reductions: [count * MemoryLayout<T>.stride], overlapsBackward: false)
+  }
   public var bytesSent: Int { ringBytes(count * MemoryLayout<T>.stride, ranks: communicator.size) }
 
   public func pieces(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
@@ -230,6 +258,9 @@ public final class BucketedExchange<T: TrainingScalar>: GradientExchange {
   }
 
   public var bytesSent: Int { reductions.reduce(0) { $0 + $1.bytesSent } }
+  public var traffic: ExchangeTraffic {
+    ExchangeTraffic(reductions: reductions.map(\.wireBytes), overlapsBackward: true)
+  }
 
   public func pieces(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
 

@@ -122,6 +122,9 @@ public final class PowerSGDExchange<T: TrainingScalar>: GradientExchange {
   public var bytesSent: Int { lastStepCompressed ? first.bytesSent + second.bytesSent : warmup.bytesSent }
 
   public var blockElements: Int { .max }
+  public var traffic: ExchangeTraffic {
+    ExchangeTraffic(reductions: [first.wireBytes, second.wireBytes], overlapsBackward: false)
+  }
 
   public func pieces(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
 

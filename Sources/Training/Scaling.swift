@@ -1,0 +1,232 @@
+import Collectives
+import Datasets
+import Foundation
+import TensorCore
+
+/// A network link between hosts: a latency per message and a bandwidth, as the alpha-beta model sees it.
+public struct Link: Equatable, Sendable, CustomStringConvertible {
+  /// alpha: seconds from sending a message to its first byte arriving (and the per-message overhead).
+  public var latency: Double
+  /// B: bytes per second one direction of the link carries.
+  public var bandwidth: Double
+
+  public init(latency: Double, bandwidth: Double) {
+    self.latency = latency
+    self.bandwidth = bandwidth
+  }
+
+  /// Parses "RATE,LATENCY": a rate in bit/s with an optional k, m, g or t and "bit" ("1gbit", "10gbit", "100mbit")
+  /// or in bytes/s with "B" ("125MB"), and a latency with ns, us, ms or s ("50us").
+  public init?(_ text: String) {
+    let parts = text.lowercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    guard parts.count == 2, let rate = Link.rate(parts[0]), let latency = Link.seconds(parts[1]), rate > 0,
+          latency >= 0 else { return nil }
+    self.init(latency: latency, bandwidth: rate)
+  }
+
+  /// Bytes per second.
+  static func rate(_ s: String) -> Double? {
+    var text = s, perByte = false
+    if text.hasSuffix("bit") { text.removeLast(3) } else if text.hasSuffix("bps") { text.removeLast(3) } else if text.hasSuffix("b") {
+      text.removeLast(1)
+      perByte = true
+    }
+    var scale = 1.0
+    for (suffix, s) in [("k", 1e3), ("m", 1e6), ("g", 1e9), ("t", 1e12)] where text.hasSuffix(suffix) {
+      text.removeLast()
+      scale = s
+    }
+    guard let v = Double(text), v.isFinite else { return nil }
+    return perByte ? v * scale : v * scale / 8
+  }
+
+  /// Seconds.
+  static func seconds(_ s: String) -> Double? {
+    for (suffix, scale) in [("ns", 1e-9), ("us", 1e-6), ("ms", 1e-3), ("s", 1.0)] where s.hasSuffix(suffix) {
+      return Double(s.dropLast(suffix.count)).map { $0 * scale }
+    }
+    return Double(s)
+  }
+
+  public var description: String {
+    let bits = bandwidth * 8
+    let rate = bits >= 1e9 ? String(format: "%g Gbit/s", bits / 1e9) : String(format: "%g Mbit/s", bits / 1e6)
+    return "\(rate), \(String(format: "%g", latency * 1e6)) us"
+  }
+}
+
+/// Seconds one rank spends per step in each phase, at one per-rank batch size, on this machine.
+public struct StepProfile: Sendable {
+  public var batch: Int
+  public var times: PhaseTimes
+  /// The time until the first gradient bucket is final, as a fraction of the backward pass (the last layer's part).
+  public var backwardBeforeFirstBucket = 0.0
+  /// Forward, loss, backward and gathering the batch: the work that shrinks as ranks are added.
+  public var compute: Double { times.data + times.forward + times.loss + times.backward }
+
+  public init(batch: Int, times: PhaseTimes, backwardBeforeFirstBucket: Double = 0) {
+    self.batch = batch
+    self.times = times
+    self.backwardBeforeFirstBucket = backwardBeforeFirstBucket
+  }
+}
+
+/// One exchange as the cost model sees it: what it sends and what it computes on each rank per step.
+public struct ExchangeModel: Sendable {
+  public var name: String
+  public var traffic: ExchangeTraffic
+  /// Seconds of local work per step (16-bit conversions, PowerSGD's products), measured on one rank.
+  public var localSeconds: Double
+  /// Seconds per byte of adding received values (the reduce in reduce-scatter); 0 when `localSeconds` has it.
+  public var reduceSecondsPerByte: Double
+
+  public init(name: String, traffic: ExchangeTraffic, localSeconds: Double, reduceSecondsPerByte: Double) {
+    self.name = name
+    self.traffic = traffic
+    self.localSeconds = localSeconds
+    self.reduceSecondsPerByte = reduceSecondsPerByte
+  }
+}
+
+/// One prediction: `ranks` ranks, one per host, each with `batchPerRank` samples of the global batch.
+public struct ScalingPrediction: Sendable {
+  public var ranks: Int
+  public var batchPerRank: Int
+  public var exchange: String
+  public var stepSeconds: Double
+  public var communicationSeconds: Double
+  public var samplesPerSecond: Double
+  /// samples/s over (ranks x one rank's samples/s).
+  public var efficiency: Double
+}
+
+/// The alpha-beta model of data-parallel steps across hosts (one rank per host, every link alike).
+///
+/// A ring all-reduce of n bytes over p ranks costs
+///
+///     2 (p - 1) alpha + 2 (p - 1) / p * n / B + (p - 1) / p * n * gamma
+///
+/// (a reduce-scatter then an all-gather, each p - 1 rounds of one message of n/p bytes; gamma the cost of adding a
+/// received byte). dpt's buckets send the same bytes in the same number of rounds (each phase is one all-to-all or
+/// all-gather of n/p blocks), so they follow the same formula. A step costs
+///
+///     compute(batch / p) + optimizer + exchange compute + exposed communication
+///
+/// where the communication of overlapped buckets is hidden by the part of the backward pass after the first bucket
+/// is final, but never below the last bucket's own time; other exchanges' reductions run one after the other.
+public enum ScalingModel {
+  /// Each rank's share of a global batch (the largest, as `Sharding.slice` cuts it), at least 1.
+  public static func batchPerRank(globalBatch: Int, ranks p: Int) -> Int { max(1, (globalBatch + p - 1) / p) }
+
+  public static func allReduceSeconds(bytes n: Int, ranks p: Int, link: Link, reduceSecondsPerByte gamma: Double) -> Double {
+    guard p > 1 else { return 0 }
+    let fraction = Double(p - 1) / Double(p)
+    return 2 * Double(p - 1) * link.latency + 2 * fraction * Double(n) / link.bandwidth + fraction * Double(n) * gamma
+  }
+
+  /// The predicted step of `exchange` on `ranks` ranks with a global batch of `globalBatch`, from the step profiles
+  /// of this machine (`profile(b)` for per-rank batch b).
+  public static func predict(ranks p: Int, globalBatch: Int, exchange: ExchangeModel, link: Link,
+                             profile: (Int) -> StepProfile, oneRankSamplesPerSecond: Double) -> ScalingPrediction {
+    let b = batchPerRank(globalBatch: globalBatch, ranks: p)
+    let step = profile(b)
+    var communication = 0.0, exposed = 0.0
+    if p > 1 {
+      let each = exchange.traffic.reductions.map {
+        allReduceSeconds(bytes: $0, ranks: p, link: link, reduceSecondsPerByte: exchange.reduceSecondsPerByte)
+      }
+      communication = each.reduce(0, +)
+      if exchange.traffic.overlapsBackward, let last = each.last {
+        let hidden = step.times.backward * (1 - step.backwardBeforeFirstBucket)
+        exposed = max(communication - hidden, last)
+      } else {
+        exposed = communication
+      }
+    }
+    let local = p > 1 ? exchange.localSeconds : 0
+    let seconds = step.compute + step.times.optimizer + local + exposed
+    let samples = Double(min(globalBatch, b * p)) / seconds
+    return ScalingPrediction(ranks: p, batchPerRank: b, exchange: exchange.name, stepSeconds: seconds,
+                             communicationSeconds: exposed, samplesPerSecond: samples,
+                             efficiency: samples / (Double(p) * oneRankSamplesPerSecond))
+  }
+}
+
+extension Trainer {
+  /// Times `steps` optimizer steps (after `warmup` untimed ones) on this rank alone and returns the mean time per
+  /// step of each phase. The steps really train: use a trainer made for measuring.
+  public func profileSteps(_ steps: Int, warmup: Int = 3) throws -> PhaseTimes {
+    let train = data.train
+    let batches = Sharding.batches(count: train.count, batchSize: config.batchSize, dropLast: true)
+    precondition(!batches.isEmpty, "no whole batch to profile")
+    let order = Sharding.permutation(count: train.count, seed: config.seed, epoch: 0)
+    for k in 0..<warmup { try takeStep(on: order[batches[k % batches.count]], batchIndex: 0, stepsPerEpoch: batches.count) }
+    resetPhaseTimes()
+    for k in 0..<steps { try takeStep(on: order[batches[k % batches.count]], batchIndex: 0, stepsPerEpoch: batches.count) }
+    var t = phaseTimes
+    let n = Double(steps)
+    t.data /= n
+    t.forward /= n
+    t.loss /= n
+    t.backward /= n
+    t.exchange /= n
+    t.optimizer /= n
+    return t
+  }
+
+  /// The fraction of the backward pass before the first bucket of `blockElements` is final: the parameters of the
+  /// blocks that come before it, over all parameters (the backward pass's time is about proportional to them).
+  public func backwardFractionBeforeFirstBucket(blockElements: Int) -> Double {
+    let blocks = network.gradientBlocks(blockElements: blockElements)
+    var before = 0
+    for b in blocks {
+      before += b.count
+      if before >= min(blockElements, network.parameterCount) { break }
+    }
+    return Double(before) / Double(max(network.parameterCount, 1))
+  }
+}
+
+/// Measuring a link between two ranks.
+public enum LinkProbe {
+  /// The message sizes of the ping-pong.
+  public static let sizes = [8, 1 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20]
+
+  /// Ping-pong between ranks 0 and 1 of `communicator` (the others wait): for each size, the median one-way time
+  /// (half a round trip). Every rank returns the same table.
+  public static func pingPong(_ communicator: any Communicator, sizes: [Int] = sizes) throws -> [(bytes: Int, seconds: Double)] {
+    precondition(communicator.size >= 2, "a ping-pong needs two ranks")
+    let tag = 7301
+    var out: [(Int, Double)] = []
+    for n in sizes {
+      let message = [UInt8](repeating: 1, count: n)
+      let reps = n <= 64 << 10 ? 50 : n <= 1 << 20 ? 10 : 4
+      var times: [Double] = []
+      try communicator.barrier()
+      for _ in 0..<(reps + 1) {
+        if communicator.rank == 0 {
+          let t = Clock.now()
+          try communicator.send(message, to: 1, tag: tag)
+          _ = try communicator.receive(from: 1, tag: tag)
+          times.append((Clock.now() - t) / 2)
+        } else if communicator.rank == 1 {
+          _ = try communicator.receive(from: 0, tag: tag)
+          try communicator.send(message, to: 0, tag: tag)
+        }
+      }
+      var median = [times.dropFirst().sorted().dropFirst(reps / 2).first ?? 0]  // the first round warms up
+      try communicator.broadcast(&median, root: 0)
+      out.append((n, median[0]))
+    }
+    return out
+  }
+
+  /// The link from a ping-pong table: alpha the smallest message's one-way time, B from the slope between the two
+  /// largest messages (what a large bucket sees, beyond any burst allowance of a shaped link).
+  public static func fit(_ table: [(bytes: Int, seconds: Double)]) -> Link {
+    let sorted = table.sorted { $0.bytes < $1.bytes }
+    let small = sorted.first!, a = sorted[sorted.count - 2], b = sorted[sorted.count - 1]
+    let slope = (b.seconds - a.seconds) / Double(b.bytes - a.bytes)
+    return Link(latency: small.seconds, bandwidth: slope > 0 ? 1 / slope : Double(b.bytes) / b.seconds)
+  }
+}
