@@ -13,6 +13,10 @@
 /// blocks are decoded, summed in the element type, and the summed block is encoded again for the all-gather. Every
 /// rank, the owner of a block included, keeps the decoded all-gathered values, so all ranks end with the same bits.
 ///
+/// Small buckets, whose copies for all other ranks fit in `directLimit` bytes, take one phase instead: every rank
+/// sends its whole bucket to every rank, and every rank adds all p copies in rank order (one message latency instead
+/// of two, at p - 1 times the bytes: what a latency-bound reduction wants).
+///
 /// `exactTail` trailing elements (the batch's loss) travel exactly even in 16-bit mode, in the headers.
 ///
 /// Call `start` with the bucket's base address, then `progress` (never blocks) until it returns true, or `wait`.
@@ -31,6 +35,8 @@ public final class BucketReduction<E: WireScalar> {
   let blocks: [Range<Int>]
   let slotBytes: [Int]
   let slotOffsets: [Int]
+  /// One phase: every rank sends the whole bucket to every rank (see `usesDirect`).
+  public let direct: Bool
   let sendStaging: UnsafeMutableRawPointer?
   let receiveStaging: UnsafeMutableRawPointer
   let gatherStaging: UnsafeMutableRawPointer?
@@ -41,10 +47,17 @@ public final class BucketReduction<E: WireScalar> {
   private var request: (any CollectiveRequest)?
   /// Bytes this rank handed to other ranks in the last reduction.
   public private(set) var bytesSent = 0
-  /// The bucket's bytes on the wire: every block with its header (what a ring all-reduce of it would move).
-  public var wireBytes: Int { slotBytes.reduce(0, +) }
+  /// The bucket's bytes on the wire: every block with its header, one copy (what a ring all-reduce of it moves).
+  public var wireBytes: Int { direct ? slotBytes[0] : slotBytes.reduce(0, +) }
 
   static var headerBytes: Int { 16 }  // Float inverse scale, 4 spare bytes, Double exact tail
+
+  /// Buckets whose copies for the other ranks fit in this many bytes go in one phase: TCP's eager limit in OpenMPI
+  /// (below it a message needs no rendezvous).
+  public static var directLimit: Int { 64 << 10 }
+
+  /// Whether a bucket of `wireBytes` on `ranks` ranks takes the one-phase direct exchange.
+  public static func usesDirect(wireBytes: Int, ranks: Int) -> Bool { wireBytes * (ranks - 1) <= directLimit }
 
   public init(communicator: any Communicator, count: Int, wire: WireFormat, exactTail: Int = 0) {
     precondition(count >= exactTail && exactTail >= 0 && exactTail <= 1, "a bucket carries at most one exact tail value")
@@ -53,17 +66,20 @@ public final class BucketReduction<E: WireScalar> {
     self.wire = wire
     self.exactTail = wire == .exact ? 0 : exactTail
     let p = communicator.size, n = count - self.exactTail
-    blocks = (0..<p).map { j in (j * n / p)..<((j + 1) * n / p) }
     let size = MemoryLayout<E>.stride
-    if wire == .exact {
+    let direct = BucketReduction.usesDirect(wireBytes: wire == .exact ? n * size : BucketReduction.headerBytes + n * 2, ranks: p)
+    self.direct = direct
+    // Direct: every rank's "block" is the whole bucket.
+    blocks = (0..<p).map { j in direct ? 0..<n : (j * n / p)..<((j + 1) * n / p) }
+    if wire == .exact && !direct {
       slotBytes = blocks.map { $0.count * size }
       sendStaging = nil
       gatherStaging = nil
     } else {
       // A header, then the codes, padded to 8 bytes so the next slot's header is aligned.
-      slotBytes = blocks.map { BucketReduction.headerBytes + ($0.count * 2 + 7) / 8 * 8 }
+      slotBytes = blocks.map { wire == .exact ? $0.count * size : BucketReduction.headerBytes + ($0.count * 2 + 7) / 8 * 8 }
       sendStaging = .allocate(byteCount: max(slotBytes.reduce(0, +), 1), alignment: 16)
-      gatherStaging = .allocate(byteCount: max(slotBytes.reduce(0, +), 1), alignment: 16)
+      gatherStaging = direct ? nil : .allocate(byteCount: max(slotBytes.reduce(0, +), 1), alignment: 16)
     }
     slotOffsets = blockOffsets(slotBytes)
     receiveStaging = .allocate(byteCount: max(p * slotBytes[communicator.rank], 1), alignment: 16)
@@ -96,7 +112,12 @@ public final class BucketReduction<E: WireScalar> {
     let communicator = try self.communicator
     self.base = base
     let receiveCounts = [Int](repeating: slotBytes[rank], count: size)
-    if wire == .exact {
+    if direct && wire == .exact {
+      // The whole bucket to every rank (the send staging holds p copies: all-to-all blocks do not overlap).
+      for j in 0..<size { (sendStaging! + slotOffsets[j]).copyMemory(from: base, byteCount: slotBytes[j]) }
+      request = try communicator.startAllToAll(send: sendStaging!, sendCounts: slotBytes, receive: receiveStaging,
+                                               receiveCounts: receiveCounts)
+    } else if wire == .exact {
       request = try communicator.startAllToAll(send: UnsafeRawPointer(base), sendCounts: slotBytes,
                                                receive: receiveStaging, receiveCounts: receiveCounts)
     } else {
@@ -106,7 +127,7 @@ public final class BucketReduction<E: WireScalar> {
                                                receiveCounts: receiveCounts)
     }
     // Phase 1 sends every block but this rank's own; phase 2 sends this rank's block to every other rank.
-    bytesSent = (slotBytes.reduce(0, +) - slotBytes[rank]) + (size - 1) * slotBytes[rank]
+    bytesSent = (slotBytes.reduce(0, +) - slotBytes[rank]) + (direct ? 0 : (size - 1) * slotBytes[rank])
     phase = .scattering
   }
 
@@ -138,6 +159,7 @@ public final class BucketReduction<E: WireScalar> {
       let received = receiveStaging.assumingMemoryBound(to: E.self)
       UnsafeMutableRawPointer(mine).copyMemory(from: received, byteCount: n * MemoryLayout<E>.stride)
       for k in 1..<max(size, 1) { E.add(received + k * n, into: mine, count: n) }
+      if direct { return finished() }
       request = try communicator.startAllGather(UnsafeMutableRawPointer(base), counts: slotBytes)
     } else {
       var tail = 0.0
@@ -149,6 +171,7 @@ public final class BucketReduction<E: WireScalar> {
         tail += value
       }
       if exactTail > 0 { base[count - 1] = E.element(tail) }
+      if direct { return finished() }
       encode(mine, count: n, tail: tail, into: gatherStaging! + slotOffsets[rank])
       request = try communicator.startAllGather(gatherStaging!, counts: slotBytes)
     }
@@ -164,6 +187,10 @@ public final class BucketReduction<E: WireScalar> {
                    into: base! + blocks[j].lowerBound)
       }
     }
+    finished()
+  }
+
+  private func finished() {
     request = nil
     phase = .done
   }

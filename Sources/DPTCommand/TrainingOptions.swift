@@ -194,7 +194,7 @@ struct TrainingOptions: ParsableArguments {
     discussion: "Default: 0 when every rank runs on one host; across hosts 262144, or 1048576 with --compress bf16 or fp16."))
   var bucketSize: Int?
 
-  @Option(help: "Steps with the uncompressed exchange before compression starts (default: 10 for powersgd, 0 for bf16 and fp16).")
+  @Option(help: "Steps with the uncompressed exchange before compression starts (default: 2 for powersgd, as PyTorch's benchmark peer; 0 for bf16 and fp16).")
   var compressWarmupSteps: Int?
 
   /// The values of a flag that a sweep may list ("0.1" or "0.1,0.01"), each checked.

@@ -30,7 +30,7 @@ public final class DeterministicExchange<T: TrainingScalar>: GradientExchange {
   public var summary: String { "deterministic (64-bit fixed-point sums of chunks of \(chunk))" }
   public var blockElements: Int { .max }
   public var traffic: ExchangeTraffic {
-    ExchangeTraffic(reductions: [2 * 8, (parameterCount + 1) * MemoryLayout<Int64>.stride], overlapsBackward: false)
+    ExchangeTraffic(reductions: [2 * 8, (parameterCount + 1) * MemoryLayout<Int64>.stride], overlapsBackward: false, smallOnesDirect: false)
   }
   public var bytesSent: Int { ringBytes((parameterCount + 1) * MemoryLayout<Int64>.stride, ranks: communicator.size) }
 

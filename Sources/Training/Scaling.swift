@@ -108,7 +108,8 @@ public struct ScalingPrediction: Sendable {
 ///
 /// (a reduce-scatter then an all-gather, each p - 1 rounds of one message of n/p bytes; gamma the cost of adding a
 /// received byte). dpt's buckets send the same bytes in the same number of rounds (each phase is one all-to-all or
-/// all-gather of n/p blocks), so they follow the same formula. A step costs
+/// all-gather of n/p blocks), so they follow the same formula, except small ones, which go in one direct round:
+/// alpha + (p - 1) n / B + (p - 1) n gamma (see `BucketReduction`). A step costs
 ///
 ///     compute(batch / p) + optimizer + exchange compute + exposed communication
 ///
@@ -124,6 +125,12 @@ public enum ScalingModel {
     return 2 * Double(p - 1) * link.latency + 2 * fraction * Double(n) / link.bandwidth + fraction * Double(n) * gamma
   }
 
+  /// One direct round: every rank sends its n bytes to every other rank.
+  public static func directSeconds(bytes n: Int, ranks p: Int, link: Link, reduceSecondsPerByte gamma: Double) -> Double {
+    guard p > 1 else { return 0 }
+    return link.latency + Double((p - 1) * n) / link.bandwidth + Double((p - 1) * n) * gamma
+  }
+
   /// The predicted step of `exchange` on `ranks` ranks with a global batch of `globalBatch`, from the step profiles
   /// of this machine (`profile(b)` for per-rank batch b).
   public static func predict(ranks p: Int, globalBatch: Int, exchange: ExchangeModel, link: Link,
@@ -132,8 +139,11 @@ public enum ScalingModel {
     let step = profile(b)
     var communication = 0.0, exposed = 0.0
     if p > 1 {
-      let each = exchange.traffic.reductions.map {
-        allReduceSeconds(bytes: $0, ranks: p, link: link, reduceSecondsPerByte: exchange.reduceSecondsPerByte)
+      let traffic = exchange.traffic, gamma = exchange.reduceSecondsPerByte
+      let each = traffic.reductions.map { n in
+        traffic.smallOnesDirect && BucketReduction<Float>.usesDirect(wireBytes: n, ranks: p)
+          ? directSeconds(bytes: n, ranks: p, link: link, reduceSecondsPerByte: gamma)
+          : allReduceSeconds(bytes: n, ranks: p, link: link, reduceSecondsPerByte: gamma)
       }
       communication = each.reduce(0, +)
       if exchange.traffic.overlapsBackward, let last = each.last {

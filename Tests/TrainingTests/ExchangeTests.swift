@@ -36,12 +36,19 @@ import _TestSupport
 
   /// Overlapped buckets (tiny ones: the 36 x 12 weight gradient is cut into blocks of rows, and a short last batch of
   /// 2 samples leaves some ranks without any) give the flat all-reduce's result: in Double up to summation order.
+  /// A wider first layer (36 x 512: 150 KB of Double gradient) puts the large buckets on the two-phase path.
   @Test(arguments: [2, 3, 4])
   func bucketsEqualTheFlatAllReduce(size: Int) throws {
-    let flat = try train(Double.self, size: 1, config(ExchangeSpec(bucketBytes: 0)))
-    for bytes in [64, 256, 100_000] {
-      let buckets = try train(Double.self, size: size, config(ExchangeSpec(bucketBytes: bytes)))
-      #expect(relative(buckets, flat) < 1e-13, "buckets of \(bytes) bytes on \(size) ranks")
+    for hidden in [[12, 7], [512]] {
+      var base = config(ExchangeSpec(bucketBytes: 0))
+      base.model.hidden = hidden
+      let flat = try train(Double.self, size: 1, base)
+      for bytes in [64, 256, 1 << 20] {
+        var c = base
+        c.exchange = ExchangeSpec(bucketBytes: bytes)
+        let buckets = try train(Double.self, size: size, c)
+        #expect(relative(buckets, flat) < 1e-13, "buckets of \(bytes) bytes on \(size) ranks, hidden \(hidden)")
+      }
     }
   }
 
