@@ -109,9 +109,11 @@ struct Train: ParsableCommand {
     let table = EpochTable(task: trainer.data.train.task, validation: trainer.data.validation != nil)
     console.say(table.header)
     var history: [EpochMetrics] = []
+    var phases = PhaseTimes()  // rank 0's, summed over the epochs
     for e in (trainer.epoch + 1)...max(config.epochs, trainer.epoch + 1) {
       trainer.resetPhaseTimes()
       let m = try trainer.runEpoch { step, steps in console.progress(epoch: e, step: step, steps: steps) }
+      phases.add(trainer.phaseTimes)
       console.clearProgress()
       if e % printEvery == 0 || e == config.epochs { console.say(table.row(m)) }
       if profile { console.say("      " + Report.phases(trainer.phaseTimes, epochSeconds: m.seconds)) }
@@ -140,7 +142,7 @@ struct Train: ParsableCommand {
       for w in c.fit.warnings { console.say("warning: \(w)") }
     }
     if json {
-      var summary = Report.summary(trainer, history, peakMemory: peaks)
+      var summary = Report.summary(trainer, history, peakMemory: peaks, phases: phases)
       if let c = comparison, case .object(var o) = summary {
         o += c.closedForm.jsonFields + Report.fitFields(c.fit)
         o += [("lambda", JSON(c.lambda)), ("sgd", .object(c.sgd.jsonFields)),
@@ -189,7 +191,7 @@ enum Report {
   }
 
   /// The final metrics of `dpt train --json`.
-  static func summary<T>(_ t: Trainer<T>, _ history: [EpochMetrics], peakMemory: [Double]) -> JSON {
+  static func summary<T>(_ t: Trainer<T>, _ history: [EpochMetrics], peakMemory: [Double], phases: PhaseTimes) -> JSON {
     guard let last = history.last, case .object(let final) = last.json else { return .null }
     let seconds = history.reduce(0) { $0 + $1.seconds }
     let samples = history.reduce(0) { $0 + $1.samples }
@@ -201,7 +203,8 @@ enum Report {
     o += final.filter { !["seconds", "samples_per_sec", "eval_seconds", "lr"].contains($0.0) }
     o += [("seconds", JSON(seconds)), ("samples_per_sec", JSON(Double(samples) / seconds)),
           ("peak_rss_mib_per_rank", JSON(peakMemory)), ("exchange", JSON(t.exchange.summary)),
-          ("exchange_bytes_per_step", JSON(t.exchange.bytesSent))]
+          ("exchange_bytes_per_step", JSON(t.exchange.bytesSent)),
+          ("phase_seconds", .object(phases.named.map { ($0.0, JSON($0.1)) }))]
     return .object(o)
   }
 }

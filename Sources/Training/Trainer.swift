@@ -393,6 +393,15 @@ public struct PhaseTimes: Sendable {
 
   public init() {}
 
+  public mutating func add(_ o: PhaseTimes) {
+    data += o.data
+    forward += o.forward
+    loss += o.loss
+    backward += o.backward
+    exchange += o.exchange
+    optimizer += o.optimizer
+  }
+
   public var named: [(String, Double)] {
     [("data", data), ("forward", forward), ("loss", loss), ("backward", backward), ("exchange", exchange),
      ("optimizer", optimizer)]

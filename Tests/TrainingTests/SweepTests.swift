@@ -14,20 +14,23 @@ final class Recorder: SweepObserver {
 }
 
 @Suite struct SweepTests {
-  func base(epochs: Int = 2) -> TrainingConfig {
-    TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .mlp, hidden: [8], activation: .tanh), loss: .crossEntropy,
-                   optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9), batchSize: 12, epochs: epochs, seed: 4)
+  func base(epochs: Int = 2, exchange: ExchangeSpec = ExchangeSpec()) -> TrainingConfig {
+    var c = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .mlp, hidden: [8], activation: .tanh), loss: .crossEntropy,
+                           optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9), batchSize: 12, epochs: epochs, seed: 4)
+    c.exchange = exchange
+    return c
   }
 
   func data() throws -> DataSplit { try syntheticImages(count: 60).holdingOutValidation(fraction: 0.2, seed: 4) }
 
-  func run(world: Int, ranksPerTrial: Int, settings: [SweepSetting], epochs: Int = 2) throws
-    -> (outcomes: [TrialOutcome], recorder: Recorder)
+  func run(world: Int, ranksPerTrial: Int, settings: [SweepSetting], epochs: Int = 2, exchange: ExchangeSpec = ExchangeSpec())
+    throws -> (outcomes: [TrialOutcome], recorder: Recorder)
   {
     let recorder = Recorder()
     let data = try data()
     let results = try InProcessGroup.run(size: world) { comm -> [TrialOutcome] in
-      let sweep = try Sweep(base: base(epochs: epochs), settings: settings, ranksPerTrial: ranksPerTrial, data: data, world: comm)
+      let sweep = try Sweep(base: base(epochs: epochs, exchange: exchange), settings: settings, ranksPerTrial: ranksPerTrial,
+                            data: data, world: comm)
       return try sweep.run(observer: comm.rank == 0 ? recorder : nil)
     }
     for r in results.dropFirst() { #expect(r.isEmpty, "only world rank 0 gathers the results") }
@@ -72,13 +75,15 @@ final class Recorder: SweepObserver {
 
   /// A setting inside a sweep (groups of 2 of a world of 4) gives exactly the metrics of a standalone run of the
   /// same setting on 2 ranks.
-  @Test func aSettingInsideASweepEqualsAStandaloneRun() throws {
+  /// With any exchange: a sweep group is its own communicator, and its trainers take the run's exchange.
+  @Test(arguments: [ExchangeSpec(), ExchangeSpec(bucketBytes: 64), ExchangeSpec(compression: .powerSGD(rank: 1), warmupSteps: 1)])
+  func aSettingInsideASweepEqualsAStandaloneRun(exchange: ExchangeSpec) throws {
     let settings = SweepSetting.grid(weightDecays: [1e-2, 1e-4], learningRates: [0.1], momenta: [0.9], batchSizes: [12])
-    let (outcomes, _) = try run(world: 4, ranksPerTrial: 2, settings: settings)
+    let (outcomes, _) = try run(world: 4, ranksPerTrial: 2, settings: settings, exchange: exchange)
     let data = try data()
     for s in settings {
       let standalone = try InProcessGroup.run(size: 2) { comm -> [JSON] in
-        let t = try Trainer<Float>(config: s.apply(to: base()), data: data, communicator: comm)
+        let t = try Trainer<Float>(config: s.apply(to: base(exchange: exchange)), data: data, communicator: comm)
         return try (0..<2).map { _ in try t.runEpoch().json }
       }[0]
       let inSweep = outcomes[s.index].epochs
