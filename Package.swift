@@ -14,20 +14,30 @@ let systemLibraries: [Target] = [
 // MARK: - Library modules, one job each
 
 let numerics = Target.Dependency.product(name: "Numerics", package: "swift-numerics")
+// The element loops (im2col, pooling, activations, optimizers, 16-bit codes) vectorise with AVX2 and FMA instead of
+// baseline x86-64's SSE2: +8% on the CNN, +5% on the MLP, bitwise the same results (Swift does not contract a * b + c
+// into an FMA by itself). Every x86-64 CPU since Intel's Haswell (2013) and every AMD Zen has them; set
+// DPT_PORTABLE=1 when building a binary for older ones. OpenBLAS picks its own kernels at run time either way.
+#if arch(x86_64)
+let fast: [SwiftSetting] = ProcessInfo.processInfo.environment["DPT_PORTABLE"] == nil
+  ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
+#else
+let fast: [SwiftSetting] = []
+#endif
 
 let libraries: [Target] = [
   // Tensors, BLAS/LAPACK, random numbers.
-  .target(name: "TensorCore", dependencies: ["_CBLAS", numerics]),
+  .target(name: "TensorCore", dependencies: ["_CBLAS", numerics], swiftSettings: fast),
   // Layers (forward + backward) and losses.
-  .target(name: "Layers", dependencies: ["TensorCore"]),
+  .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: fast),
   // Update rules on one flat parameter buffer.
-  .target(name: "Optimizers", dependencies: ["TensorCore"]),
+  .target(name: "Optimizers", dependencies: ["TensorCore"], swiftSettings: fast),
   // IDX and CSV readers, the data-set catalogue, sharding.
-  .target(name: "Datasets", dependencies: ["TensorCore", "_CZlib"]),
+  .target(name: "Datasets", dependencies: ["TensorCore", "_CZlib"], swiftSettings: fast),
   // The communicator protocol: local, in-process (tests) and MPI.
-  .target(name: "Collectives", dependencies: ["_CMPI"]),
+  .target(name: "Collectives", dependencies: ["_CMPI"], swiftSettings: fast),
   // The data-parallel trainer, metrics and their logs, least squares, sweeps.
-  .target(name: "Training", dependencies: ["TensorCore", "Layers", "Optimizers", "Datasets", "Collectives"]),
+  .target(name: "Training", dependencies: ["TensorCore", "Layers", "Optimizers", "Datasets", "Collectives"], swiftSettings: fast),
   // SVG charts, the HTML report, TensorBoard event files: what a user looks at.
   .target(name: "Reports", dependencies: ["Training", "Datasets"]),
 ]
