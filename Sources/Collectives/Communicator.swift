@@ -42,6 +42,15 @@ public protocol Communicator: AnyObject {
   /// Whether a message with `tag` (from `source`, or any rank) is waiting to be received; never blocks.
   func hasMessage(from source: Int?, tag: Int) throws -> Bool
 
+  // MARK: Shared memory
+
+  /// The ranks of this group that share memory with this one (MPI_Comm_split_type with MPI_COMM_TYPE_SHARED: the
+  /// ranks on this host), ordered by rank. Collective.
+  func splitShared() throws -> any Communicator
+  /// `bytes` of memory every rank of this group can read and write, zeroed; the group must share one host (see
+  /// `splitShared`). Collective; it is freed when every rank has let it go (MPI_Win_free, collective too).
+  func allocateShared(bytes: Int) throws -> SharedMemory
+
   // MARK: Non-blocking collectives (see `CollectiveRequest`)
 
   /// Starts `allReduce(buffer, op)` and returns at once (MPI_Iallreduce, in place).
@@ -55,6 +64,17 @@ public protocol Communicator: AnyObject {
   /// block is `counts[r]` bytes of `buffer` at offset counts[0] + ... + counts[r - 1], and every rank passes the
   /// same counts.
   func startAllGather(_ buffer: UnsafeMutableRawPointer, counts: [Int]) throws -> any CollectiveRequest
+}
+
+/// Memory shared by the ranks of one host. Reads and writes of one rank are seen by the others after a barrier.
+public class SharedMemory {
+  public let base: UnsafeMutableRawPointer
+  public let bytes: Int
+
+  public init(base: UnsafeMutableRawPointer, bytes: Int) {
+    self.base = base
+    self.bytes = bytes
+  }
 }
 
 /// A collective that could not complete.

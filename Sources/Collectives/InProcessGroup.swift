@@ -7,6 +7,9 @@ import Foundation
 /// too: a failure never leaves the other ranks hanging.
 public final class InProcessGroup: @unchecked Sendable {
   public let size: Int
+  /// The hosts the ranks pretend to run on, in contiguous blocks of ranks (as mpirun places them by slot): ranks
+  /// see `hostCount` and `splitShared` as on that many hosts, though all share this process's memory.
+  public let hosts: Int
   private let condition = NSCondition()
   private var arrived = 0
   private var generation = 0
@@ -18,9 +21,11 @@ public final class InProcessGroup: @unchecked Sendable {
   /// Non-blocking operations in flight, by their sequence number (every rank numbers its operations in order).
   private var pending: [Int: Pending] = [:]
 
-  public init(size: Int) {
+  public init(size: Int, hosts: Int = 1) {
     precondition(size >= 1, "a group needs at least one rank")
+    precondition(hosts >= 1 && hosts <= size, "\(hosts) hosts for \(size) ranks")
     self.size = size
+    self.hosts = hosts
     slots = Array(repeating: nil, count: size)
     counts = Array(repeating: 0, count: size)
     mailboxes = Array(repeating: [], count: size)
@@ -28,13 +33,13 @@ public final class InProcessGroup: @unchecked Sendable {
 
   /// The communicator of each rank.
   public func communicators() -> [any Communicator] {
-    (0..<size).map { InProcessCommunicator(group: self, rank: $0) }
+    (0..<size).map { InProcessCommunicator(group: self, rank: $0, host: $0 * hosts / size, hostCount: hosts) }
   }
 
   /// Runs `body` once per rank, each on its own thread, and returns the results in rank order. Rethrows the first
   /// error raised by any rank (the errors raised by other ranks because the group failed are dropped).
-  public static func run<R>(size: Int, _ body: @escaping (any Communicator) throws -> R) throws -> [R] {
-    try InProcessGroup(size: size).run(body)
+  public static func run<R>(size: Int, hosts: Int = 1, _ body: @escaping (any Communicator) throws -> R) throws -> [R] {
+    try InProcessGroup(size: size, hosts: hosts).run(body)
   }
 
   public func run<R>(_ body: @escaping (any Communicator) throws -> R) throws -> [R] {
@@ -204,15 +209,19 @@ final class InProcessCommunicator: Communicator {
   let group: InProcessGroup
   let rank: Int
   var size: Int { group.size }
-  var hostCount: Int { 1 }
+  /// The pretended host of this rank, and how many the group spans (see `InProcessGroup.hosts`).
+  let host: Int
+  let hostCount: Int
   /// Splits this rank has made; every rank splits in the same order, so the count names the split.
   private var splits = 0
   /// Non-blocking operations this rank has started; the count names each one, as the splits.
   private var started = 0
 
-  init(group: InProcessGroup, rank: Int) {
+  init(group: InProcessGroup, rank: Int, host: Int, hostCount: Int) {
     self.group = group
     self.rank = rank
+    self.host = host
+    self.hostCount = hostCount
   }
 
   func allReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws {
@@ -263,17 +272,17 @@ final class InProcessCommunicator: Communicator {
   func split(color: Int, key: Int) throws -> any Communicator {
     splits += 1
     let sequence = splits
-    var mine = [Int64(color), Int64(key), Int64(rank)]
+    var mine = [Int64(color), Int64(key), Int64(rank), Int64(host)]
     var all: [[Int64]] = []
     try mine.withUnsafeMutableBytes { m in
-      try group.exchange(rank: rank, UnsafeRawPointer(m.baseAddress), count: 3, combine: { slots, _ in
-        all = slots.map { Array(UnsafeBufferPointer(start: $0!.assumingMemoryBound(to: Int64.self), count: 3)) }
+      try group.exchange(rank: rank, UnsafeRawPointer(m.baseAddress), count: 4, combine: { slots, _ in
+        all = slots.map { Array(UnsafeBufferPointer(start: $0!.assumingMemoryBound(to: Int64.self), count: 4)) }
       })
     }
     let members = all.filter { $0[0] == Int64(color) }.sorted { ($0[1], $0[2]) < ($1[1], $1[2]) }
     let newRank = members.firstIndex { $0[2] == Int64(rank) }!
     let sub = group.subgroup(color: color, members: members.count, sequence: sequence)
-    return InProcessCommunicator(group: sub, rank: newRank)
+    return InProcessCommunicator(group: sub, rank: newRank, host: host, hostCount: Set(members.map { $0[3] }).count)
   }
 
   func send(_ bytes: [UInt8], to destination: Int, tag: Int) throws {
@@ -286,6 +295,20 @@ final class InProcessCommunicator: Communicator {
 
   func hasMessage(from source: Int?, tag: Int) throws -> Bool {
     try group.peek(rank: rank, from: source, tag: tag)
+  }
+
+  /// The ranks of this rank's pretended host.
+  func splitShared() throws -> any Communicator { try split(color: host, key: rank) }
+
+  /// One allocation for every rank, freed when the last of them lets it go.
+  func allocateShared(bytes: Int) throws -> SharedMemory {
+    final class Slot { var memory: SharedMemory? }
+    let mine = Slot()
+    try start(mine) { parts in
+      let memory = OwnedMemory(bytes: bytes)
+      for case let s as Slot in parts { s.memory = memory }
+    }.wait()
+    return mine.memory!
   }
 
   // MARK: Non-blocking collectives: each is completed by whichever rank posts its part last.

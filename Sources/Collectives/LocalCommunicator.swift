@@ -45,4 +45,19 @@ public final class LocalCommunicator: Communicator {
     precondition(counts.count == 1, "all-gather counts outside a group of 1")
     return CompletedRequest()
   }
+
+  public func splitShared() throws -> any Communicator { self }
+
+  public func allocateShared(bytes: Int) throws -> SharedMemory { OwnedMemory(bytes: bytes) }
+}
+
+/// Memory one process owns (a group of one rank, or all the in-process ranks), freed with the last reference.
+final class OwnedMemory: SharedMemory {
+  init(bytes: Int) {
+    let base = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+    base.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 1))
+    super.init(base: base, bytes: bytes)
+  }
+
+  deinit { base.deallocate() }
 }

@@ -19,7 +19,7 @@ public final class MPICommunicator: Communicator {
     return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil || env["PMI_SIZE"] != nil
   }
 
-  private static var initialized = false
+  static var initialized = false
 
   /// MPI_COMM_WORLD, initialising MPI on first use.
   public static func world() throws -> MPICommunicator {
@@ -213,6 +213,32 @@ public final class MPICommunicator: Communicator {
     pending.removeAll()
   }
 
+  // MARK: Shared memory
+
+  public func splitShared() throws -> any Communicator {
+    var local: MPI_Comm? = nil
+    try MPICommunicator.check(MPI_Comm_split_type(comm, dpt_mpi_comm_type_shared(), Int32(rank), dpt_mpi_info_null(), &local),
+                              "MPI_Comm_split_type")
+    try MPICommunicator.check(MPI_Comm_set_errhandler(local, dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
+    return try MPICommunicator(comm: local!, owned: true)
+  }
+
+  /// MPI_Win_allocate_shared: rank 0 allocates all of it, the others map rank 0's segment.
+  public func allocateShared(bytes: Int) throws -> SharedMemory {
+    var base: UnsafeMutableRawPointer? = nil
+    var win: MPI_Win? = dpt_mpi_win_null()
+    try MPICommunicator.check(
+      MPI_Win_allocate_shared(MPI_Aint(rank == 0 ? max(bytes, 1) : 0), 1, dpt_mpi_info_null(), comm, &base, &win),
+      "MPI_Win_allocate_shared")
+    var size: MPI_Aint = 0
+    var unit: Int32 = 0
+    try MPICommunicator.check(MPI_Win_shared_query(win, 0, &size, &unit, &base), "MPI_Win_shared_query")
+    guard let base, Int(size) >= bytes else { throw CollectiveError("MPI_Win_shared_query: rank 0's segment is missing") }
+    if rank == 0 { base.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
+    try barrier()
+    return MPISharedMemory(base: base, bytes: bytes, window: win)
+  }
+
   // MARK: Non-blocking collectives
 
   public func startAllReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws -> any CollectiveRequest {
@@ -245,6 +271,21 @@ public final class MPICommunicator: Communicator {
       MPI_Iallgatherv(dpt_mpi_in_place(), 0, dpt_mpi_byte(), buffer, c, d, dpt_mpi_byte(), comm, &r.request),
       "MPI_Iallgatherv")
     return r
+  }
+}
+
+/// A shared window; MPI_Win_free (collective) when the last reference goes, which every rank of the host reaches at
+/// the same point of the program (the end of a trainer's life).
+final class MPISharedMemory: SharedMemory {
+  var window: MPI_Win?
+
+  init(base: UnsafeMutableRawPointer, bytes: Int, window: MPI_Win?) {
+    self.window = window
+    super.init(base: base, bytes: bytes)
+  }
+
+  deinit {
+    if MPICommunicator.initialized { try? MPICommunicator.check(MPI_Win_free(&window), "MPI_Win_free") }
   }
 }
 

@@ -84,7 +84,8 @@ struct Train: ParsableCommand {
       }
       return (trainer, c, rows)
     }
-    if checkpoint == nil { try trainer.synchronizeParameters() }  // restored replicas are equal already (same bytes)
+    // Restored replicas are equal already (the same bytes); the exchange sets itself up either way.
+    try trainer.synchronizeParameters(broadcast: checkpoint == nil)
     let (log, board) = try comm.agree { () throws -> (RunLog?, TensorBoardWriter?) in
       guard comm.isRoot, let logDir else { return (nil, nil) }
       let log = try RunLog(directory: logDir, config: config.json(worldSize: comm.size), keepEpochs: checkpoint?.epoch)
@@ -101,9 +102,13 @@ struct Train: ParsableCommand {
       }
       console.say(note)
     }
-    if let dir = checkpointDir, let every = checkpointEvery, comm.isRoot {
+    // A checkpoint is taken on every rank (a sharded optimizer's state is gathered) and written by rank 0.
+    if let dir = checkpointDir, let every = checkpointEvery {
       trainer.afterStep = { [unowned trainer] in
-        if trainer.step % every == 0 { try trainer.checkpoint().write(to: dir) }
+        if trainer.step % every == 0 {
+          let c = try trainer.checkpoint()
+          if comm.isRoot { try c.write(to: dir) }
+        }
       }
     }
     let table = EpochTable(task: trainer.data.train.task, validation: trainer.data.validation != nil)
@@ -119,7 +124,10 @@ struct Train: ParsableCommand {
       if profile { console.say("      " + Report.phases(trainer.phaseTimes, epochSeconds: m.seconds)) }
       try log?.append(m.json)
       try board?.epoch(m.json)
-      if let dir = checkpointDir, comm.isRoot { try trainer.checkpoint().write(to: dir) }
+      if let dir = checkpointDir {
+        let c = try trainer.checkpoint()
+        if comm.isRoot { try c.write(to: dir) }
+      }
       history.append(m)
     }
     if trainer.skippedBatches > 0 {

@@ -191,8 +191,20 @@ struct TrainingOptions: ParsableArguments {
 
   @Option(help: ArgumentHelp(
     "Gradient buckets of this many bytes, each reduced while the backward pass goes on; 0: one blocking all-reduce of the whole gradient after the backward pass.",
-    discussion: "Default: 0 when every rank runs on one host; across hosts 262144, or 1048576 with --compress bf16 or fp16."))
+    discussion: """
+      Default: 0 when every rank runs on one host; across hosts 262144, or 1048576 with --compress bf16 or fp16.
+      Given, the ranks of one host exchange messages too, unless --shared-memory is given as well.
+      """))
   var bucketSize: Int?
+
+  @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+    "Ranks on one host reduce through shared memory and split the optimizer step over one shared parameter buffer.",
+    discussion: """
+      Default: on whenever a host runs several ranks and --compress is none; across hosts each local rank then
+      carries its shard of the sum to the same local rank of the other hosts (hierarchical). With --compress bf16 or
+      fp16 it is off unless asked for (the shards then cross hosts compressed); powersgd never uses it.
+      """))
+  var sharedMemory: Bool?
 
   @Option(help: "Steps with the uncompressed exchange before compression starts (default: 2 for powersgd, as PyTorch's benchmark peer; 0 for bf16 and fp16).")
   var compressWarmupSteps: Int?
@@ -262,6 +274,9 @@ struct TrainingOptions: ParsableArguments {
     let compression = try parsedCompression()
     if let b = bucketSize, b < 0 { throw ValidationError("--bucket-size must be >= 0 bytes (got \(b))") }
     if let w = compressWarmupSteps, w < 0 { throw ValidationError("--compress-warmup-steps must be >= 0 (got \(w))") }
+    if sharedMemory == true, case .powerSGD = compression {
+      throw ValidationError("--shared-memory with --compress \(compress): PowerSGD compresses whole matrices, not shards; drop one of them")
+    }
     if deterministic && compression != .none {
       throw ValidationError("--deterministic sums exactly; --compress \(compress) does not: drop one of them")
     }
@@ -389,7 +404,8 @@ struct TrainingOptions: ParsableArguments {
     c.onNonFinite = onNan
     c.deterministic = deterministic
     c.deterministicChunk = deterministicChunk
-    c.exchange = ExchangeSpec(compression: try parsedCompression(), bucketBytes: bucketSize, warmupSteps: compressWarmupSteps)
+    c.exchange = ExchangeSpec(compression: try parsedCompression(), bucketBytes: bucketSize, warmupSteps: compressWarmupSteps,
+                              sharedMemory: sharedMemory)
     return c
   }
 }

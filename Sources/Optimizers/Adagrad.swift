@@ -27,11 +27,12 @@ public struct Adagrad<T: OptimizerKernels>: FirstOrderOptimizer {
     self.state = State(sum: .zeros(decayMask.count))
   }
 
-  public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>) {
-    applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask)
+  public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>,
+                            range: Range<Int>) {
+    applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask, range: range)
     let lr = T(learningRate), eps = T(eps), mask = decayMask, wd = weightDecay
     state.sum.withUnsafeMutableBufferPointer { s in
-      mask.forEachSegment(weightDecay: wd) { o, n, wd in
+      mask.forEachSegment(weightDecay: wd, within: range) { o, n, wd in
         T.adagradStep(p: Tensor.base(p) + o, g: Tensor.base(g) + o, sum: s.baseAddress! + o, count: n, lr: lr, eps: eps,
                       weightDecay: T(wd))
       }

@@ -39,12 +39,13 @@ public struct Adam<T: OptimizerKernels>: FirstOrderOptimizer {
     self.state = State(m: .zeros(decayMask.count), v: .zeros(decayMask.count))
   }
 
-  public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>) {
+  public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>,
+                            range: Range<Int>) {
     state.step += 1
     let t = Double(state.step)
     let c1 = T(1 - Double.pow(beta1, t)), c2 = T(1 - Double.pow(beta2, t))
     let lr = T(learningRate), b1 = T(beta1), b2 = T(beta2), eps = T(eps)
-    let segments = decayMask.segments, wd = weightDecay, lambda = decoupledWeightDecay
+    let segments = decayMask.segments(within: range), wd = weightDecay, lambda = decoupledWeightDecay
     var v = state.v
     state.v = []  // moved out while its pointer is in use
     state.m.withUnsafeMutableBufferPointer { m in

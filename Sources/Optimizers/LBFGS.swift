@@ -74,7 +74,7 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
     guard weightDecay > 0 else { return loss }
     var penalty = 0.0
     g.withUnsafeMutableBufferPointer { g in
-      decayMask.forEachSegment(weightDecay: weightDecay) { o, n, wd in
+      decayMask.forEachSegment(weightDecay: weightDecay, within: 0..<decayMask.count) { o, n, wd in
         guard wd > 0 else { return }
         penalty += wd / 2 * T.dotDouble(n, Tensor.base(p) + o, Tensor.base(p) + o)
         T.axpy(n, T(wd), Tensor.base(p) + o, g.baseAddress! + o)

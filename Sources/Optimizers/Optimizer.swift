@@ -21,7 +21,17 @@ public protocol Optimizer<T> {
 /// A first-order update rule: one step over the flat parameter buffer, from the gradient there (the mean over the
 /// global batch, the same on every rank).
 public protocol FirstOrderOptimizer<T>: Optimizer {
-  mutating func step(parameters: UnsafeMutableBufferPointer<T>, gradients: UnsafeBufferPointer<T>)
+  /// One step of the parameters in `range` only, from the gradients there (`parameters` and `gradients` are the
+  /// whole buffers; the state outside `range` is left as it is). A sharded step: each rank of a host updates its
+  /// own part of parameters they share. Called once per step: the step count advances.
+  mutating func step(parameters: UnsafeMutableBufferPointer<T>, gradients: UnsafeBufferPointer<T>, range: Range<Int>)
+}
+
+extension FirstOrderOptimizer {
+  /// One step of every parameter.
+  public mutating func step(parameters: UnsafeMutableBufferPointer<T>, gradients: UnsafeBufferPointer<T>) {
+    step(parameters: parameters, gradients: gradients, range: 0..<parameters.count)
+  }
 }
 
 /// The loss and gradient of the current batch at another parameter vector: what a line search asks for.
@@ -89,17 +99,26 @@ public struct DecayMask: Equatable, Sendable {
     return out
   }
 
-  /// Runs `body` on each segment with the decay that applies there (wd or 0).
-  func forEachSegment(weightDecay wd: Double, _ body: (_ offset: Int, _ count: Int, _ decay: Double) -> Void) {
-    for (range, decays) in segments { body(range.lowerBound, range.count, decays ? wd : 0) }
+  /// The segments cut to `range` (the empty ones left out).
+  public func segments(within range: Range<Int>) -> [(range: Range<Int>, decays: Bool)] {
+    segments.compactMap { s in
+      let r = s.range.clamped(to: range)
+      return r.isEmpty ? nil : (r, s.decays)
+    }
+  }
+
+  /// Runs `body` on each segment within `range` with the decay that applies there (wd or 0).
+  func forEachSegment(weightDecay wd: Double, within range: Range<Int>,
+                      _ body: (_ offset: Int, _ count: Int, _ decay: Double) -> Void) {
+    for (r, decays) in segments(within: range) { body(r.lowerBound, r.count, decays ? wd : 0) }
   }
 }
 
-/// p *= 1 - lr lambda over the decayed parameters (decoupled weight decay: SGDW, AdamW).
+/// p *= 1 - lr lambda over the decayed parameters within `range` (decoupled weight decay: SGDW, AdamW).
 func applyDecoupledDecay<T: OptimizerKernels>(_ p: UnsafeMutableBufferPointer<T>, rate: Double, learningRate: Double,
-                                             mask: DecayMask) {
+                                             mask: DecayMask, range: Range<Int>) {
   guard rate > 0 else { return }
-  mask.forEachSegment(weightDecay: rate) { o, n, lambda in
+  mask.forEachSegment(weightDecay: rate, within: range) { o, n, lambda in
     if lambda > 0 { T.scal(n, T(1 - learningRate * lambda), Tensor.base(p) + o) }
   }
 }

@@ -32,14 +32,15 @@ public struct RMSprop<T: OptimizerKernels>: FirstOrderOptimizer {
     self.state = State(squareAverage: .zeros(decayMask.count), momentum: momentum > 0 ? .zeros(decayMask.count) : nil)
   }
 
-  public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>) {
-    applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask)
+  public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>,
+                            range: Range<Int>) {
+    applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask, range: range)
     let lr = T(learningRate), alpha = T(alpha), eps = T(eps), mu = T(momentum), mask = decayMask, wd = weightDecay
     var b = state.momentum
     state.momentum = nil  // moved out while its pointer is in use
     state.squareAverage.withUnsafeMutableBufferPointer { v in
       func run(_ buffer: UnsafeMutablePointer<T>?) {
-        mask.forEachSegment(weightDecay: wd) { o, n, wd in
+        mask.forEachSegment(weightDecay: wd, within: range) { o, n, wd in
           T.rmspropStep(p: Tensor.base(p) + o, g: Tensor.base(g) + o, v: v.baseAddress! + o, buffer: buffer.map { $0 + o },
                         count: n, lr: lr, alpha: alpha, eps: eps, momentum: mu, weightDecay: T(wd))
         }

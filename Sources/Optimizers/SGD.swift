@@ -41,12 +41,13 @@ public struct SGD<T: OptimizerKernels>: FirstOrderOptimizer {
     self.state = State(velocity: momentum > 0 ? .zeros(decayMask.count) : nil)
   }
 
-  public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>) {
+  public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>,
+                            range: Range<Int>) {
     precondition(p.count == decayMask.count && g.count == p.count, "SGD was built for \(decayMask.count) parameters")
-    applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask)
+    applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask, range: range)
     let lr = T(learningRate), mu = T(momentum), nesterov = nesterov, mask = decayMask, wd = weightDecay
     func update(_ v: UnsafeMutablePointer<T>?) {
-      mask.forEachSegment(weightDecay: wd) { o, n, wd in
+      mask.forEachSegment(weightDecay: wd, within: range) { o, n, wd in
         T.sgdStep(p: Tensor.base(p) + o, g: Tensor.base(g) + o, v: v.map { $0 + o }, count: n, lr: lr, momentum: mu,
                   weightDecay: T(wd), nesterov: nesterov)
       }

@@ -178,10 +178,14 @@ extension Array {
 }
 
 extension Trainer {
-  /// The state of this trainer (the same on every rank).
-  public func checkpoint() -> Checkpoint {
+  /// The state of this trainer (the same on every rank). Collective when the optimizer step is sharded across a
+  /// host's ranks: their shards of the optimizer's state are gathered.
+  public func checkpoint() throws -> Checkpoint {
     var sections: [(String, [UInt8])] = [("parameters", parameters.rawBytes)]
-    let state = optimizer.savedState
+    var state = optimizer.savedState
+    if let placement {
+      for i in state.buffers.indices { state.buffers[i].values = try placement.gather(state.buffers[i].values) }
+    }
     for b in state.buffers.sorted(by: { $0.name < $1.name }) { sections.append(("optimizer." + b.name, b.values.rawBytes)) }
     var c = Checkpoint(
       config: config.json(worldSize: worldSize), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,

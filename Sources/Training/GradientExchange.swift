@@ -38,6 +38,14 @@ public protocol GradientExchange<T>: AnyObject {
   /// What one step sends, for `dpt scaling`: the reductions in order, each as the bytes its buffer has on the wire,
   /// and whether they can start while the backward pass is still running.
   var traffic: ExchangeTraffic { get }
+  /// Collective setup once the parameters are final on every rank (shared memory, sub-communicators). With
+  /// `shardStep` (a first-order optimizer) an exchange may take over where the optimizer step runs: it then
+  /// returns the placement, whose shared buffer now holds the parameters. Most exchanges need nothing: nil.
+  func prepare(parameters: [T], shardStep: Bool) throws -> ShardedPlacement<T>?
+}
+
+extension GradientExchange {
+  public func prepare(parameters: [T], shardStep: Bool) throws -> ShardedPlacement<T>? { nil }
 }
 
 /// The reductions of one exchange, as a cost model sees them.
@@ -104,11 +112,15 @@ public struct ExchangeSpec: Equatable, Sendable {
   public var bucketBytes: Int?
   /// Optimizer steps with the uncompressed exchange before compression starts (nil: the default).
   public var warmupSteps: Int?
+  /// Reduce through memory shared by the ranks of a host, which also share the parameters and split the optimizer
+  /// step (nil: yes whenever some host runs several ranks; `SharedMemoryExchange`).
+  public var sharedMemory: Bool?
 
-  public init(compression: Compression = .none, bucketBytes: Int? = nil, warmupSteps: Int? = nil) {
+  public init(compression: Compression = .none, bucketBytes: Int? = nil, warmupSteps: Int? = nil, sharedMemory: Bool? = nil) {
     self.compression = compression
     self.bucketBytes = bucketBytes
     self.warmupSteps = warmupSteps
+    self.sharedMemory = sharedMemory
   }
 
   /// The bucket size when none is given: one flat all-reduce between ranks of one host (shared memory moves the
@@ -130,6 +142,11 @@ public struct ExchangeSpec: Equatable, Sendable {
     return 0
   }
 
+  var isPowerSGD: Bool {
+    if case .powerSGD = compression { return true }
+    return false
+  }
+
   /// The bucket size this run uses on `hosts` hosts.
   public func effectiveBucketBytes(hosts: Int) -> Int {
     if let bucketBytes { return bucketBytes }
@@ -143,6 +160,12 @@ public struct ExchangeSpec: Equatable, Sendable {
       return DeterministicExchange<T>(network: network, communicator: communicator, chunk: deterministicChunk)
     }
     let bucketBytes = effectiveBucketBytes(hosts: communicator.hostCount)
+    // Several ranks on some host (the hosts have fewer ranks than the group): shared memory, by default when nothing
+    // is compressed and no bucket size is asked for; with --shared-memory and bf16/fp16 the shards cross hosts
+    // compressed.
+    if sharedMemory ?? (compression == .none && self.bucketBytes == nil), communicator.size > communicator.hostCount, !isPowerSGD {
+      return SharedMemoryExchange<T>(network: network, communicator: communicator, wire: compression.wire)
+    }
     let plain: any GradientExchange<T> = bucketBytes == 0 && compression == .none
       ? FlatAllReduce<T>(network: network, communicator: communicator)
       : BucketedExchange<T>(network: network, communicator: communicator, bucketBytes: max(bucketBytes, 1 << 12),

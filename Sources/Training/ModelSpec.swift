@@ -283,6 +283,7 @@ public struct TrainingConfig: Sendable {
       ("deterministic", .bool(deterministic)),
       ("compress", JSON(exchange.compression.description)),
       ("bucket_size", exchange.bucketBytes.map { JSON($0) } ?? JSON("default")),
+      ("shared_memory", exchange.sharedMemory.map { JSON.bool($0) } ?? JSON("default")),
       ("on_nan", JSON(onNonFinite.rawValue)),
       ("world_size", JSON(worldSize)),
     ])

@@ -41,8 +41,18 @@ public final class Trainer<T: TrainingScalar> {
   public let standardization: Standardization?
   public let network: Network<T>
   public let communicator: any Communicator
-  /// The flat parameter buffer, identical on every rank.
-  public internal(set) var parameters: [T]
+  /// The flat parameter buffer, identical on every rank (a copy, when it lives in memory the host's ranks share).
+  public internal(set) var parameters: [T] {
+    get { placement.map { Array($0.parameters) } ?? ownParameters }
+    set {
+      if let placement { placement.parameters.baseAddress!.copyScalars(from: newValue, count: newValue.count) } else { ownParameters = newValue }
+    }
+  }
+  /// This rank's parameters, unless the exchange placed them in shared memory.
+  var ownParameters: [T]
+  /// Where the optimizer step runs when the exchange shards it across the ranks of a host (nil: every rank updates
+  /// every parameter of its own buffer).
+  public private(set) var placement: ShardedPlacement<T>?
   /// The flat gradient buffer plus one slot for the batch's loss sum.
   var gradients: [T]
   public var optimizer: AnyOptimizer<T>
@@ -79,7 +89,7 @@ public final class Trainer<T: TrainingScalar> {
     }
     let outputs = data.train.task == .classification ? data.train.classCount : data.train.targetWidth
     network = try config.model.build(inputShape: data.train.sampleShape, outputs: outputs)
-    parameters = network.initialParameters(seed: config.seed)
+    ownParameters = network.initialParameters(seed: config.seed)
     gradients = .zeros(network.parameterCount + 1)
     optimizer = config.optimizer.make(for: network)
     exchange = config.exchange.make(for: network, communicator: communicator, deterministic: config.deterministic,
@@ -87,10 +97,20 @@ public final class Trainer<T: TrainingScalar> {
     if synchronize { try synchronizeParameters() }
   }
 
-  /// Broadcasts rank 0's parameters. Every rank initialised from the same seed; rank 0's values are broadcast anyway
-  /// so that replicas are equal by construction, not by coincidence of floating-point environments.
-  public func synchronizeParameters() throws {
-    try communicator.broadcast(&parameters, root: 0)
+  /// The collective part of the setup: broadcasts rank 0's parameters (every rank initialised from the same seed;
+  /// rank 0's values are broadcast anyway so that replicas are equal by construction, not by coincidence of
+  /// floating-point environments), unless they were restored from the same checkpoint bytes; then lets the exchange
+  /// set itself up (shared memory), which may move the parameters into memory the host's ranks share.
+  public func synchronizeParameters(broadcast: Bool = true) throws {
+    if broadcast { try communicator.broadcast(&ownParameters, root: 0) }
+    placement = try exchange.prepare(parameters: ownParameters, shardStep: optimizer.firstOrder != nil)
+    if placement != nil { ownParameters = [] }
+  }
+
+  /// The parameters as the forward pass reads them.
+  func withParameters<R>(_ body: (UnsafeBufferPointer<T>) throws -> R) rethrows -> R {
+    if let placement { return try body(UnsafeBufferPointer(placement.parameters)) }
+    return try ownParameters.withUnsafeBufferPointer(body)
   }
 
   /// Problems of the config against the data, reported with the flag to change.
@@ -206,20 +226,28 @@ public final class Trainer<T: TrainingScalar> {
         known.gradients.withUnsafeBufferPointer { g.baseAddress!.copyScalars(from: $0.baseAddress!, count: P) }
       }
     } else {
-      loss = try parameters.withUnsafeBufferPointer { p in
+      loss = try withParameters { p in
         try gradients.withUnsafeMutableBufferPointer { try gradient(at: p, batch: batch, into: $0) }
       }
     }
     // Loss and gradient were exchanged: every rank sees the same values and takes the same branch here.
     guard try acceptable(loss) else {
       skippedBatches += 1
+      try placement?.publish()  // the host's ranks meet after every step, taken or not
       return try finishStep(batchIndex)
     }
     var clock = PhaseClock()
     optimizer.learningRate = config.optimizer.schedule.rate(
       base: config.optimizer.learningRate, step: step, stepsPerEpoch: stepsPerEpoch,
       totalSteps: stepsPerEpoch * config.epochs)
-    try parameters.withUnsafeMutableBufferPointer { p in
+    if let placement {
+      // Each rank of the host steps its shard of the shared parameters, then they meet.
+      optimizer.firstOrder!.step(parameters: placement.parameters, gradients: placement.gradients, range: placement.shard)
+      try placement.publish()
+      phaseTimes.optimizer += clock.lap()
+      return try finishStep(batchIndex)
+    }
+    try ownParameters.withUnsafeMutableBufferPointer { p in
       try gradients.withUnsafeBufferPointer { g0 in
         let g = UnsafeBufferPointer(rebasing: g0[0..<P])
         if optimizer.firstOrder != nil {
@@ -249,7 +277,9 @@ public final class Trainer<T: TrainingScalar> {
       }
       return true
     case .skipBatch:
-      return loss.isFinite && gradients.withUnsafeBufferPointer { T.allFinite(Tensor.base($0), count: P) }
+      guard loss.isFinite else { return false }
+      if let placement { return placement.gradientsFinite() }
+      return gradients.withUnsafeBufferPointer { T.allFinite(Tensor.base($0), count: P) }
     }
   }
 
@@ -294,7 +324,7 @@ public final class Trainer<T: TrainingScalar> {
     var start = range.lowerBound
     while start < range.upperBound {
       let chunk = start..<min(start + config.evaluationBatchSize, range.upperBound)
-      let out = parameters.withUnsafeBufferPointer { network.predict(set.features(at: chunk), parameters: $0) }
+      let out = withParameters { network.predict(set.features(at: chunk), parameters: $0) }
       sums[0] += config.loss.evaluate(out, targets(set, chunk), gradient: false).sum
       if set.task == .classification {
         var predicted = [Int32](repeating: 0, count: chunk.count)
@@ -350,7 +380,7 @@ public final class Trainer<T: TrainingScalar> {
     guard !rows.isEmpty else { return [] }
     let scaled = rows.map { standardization?.apply(row: $0) ?? $0 }
     let x = Tensor<T>(shape: [rows.count] + data.train.sampleShape, scalars: scaled.flatMap { $0.map { T($0) } })
-    let out = parameters.withUnsafeBufferPointer { network.predict(x, parameters: $0) }
+    let out = withParameters { network.predict(x, parameters: $0) }
     let w = out.sampleSize
     return (0..<rows.count).map { i in (0..<w).map { Double(out.scalars[i * w + $0]) } }
   }

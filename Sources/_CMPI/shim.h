@@ -18,6 +18,7 @@ static inline void *dpt_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Status *dpt_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline int dpt_mpi_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline MPI_Info dpt_mpi_info_null(void) { return MPI_INFO_NULL; }
+static inline MPI_Win dpt_mpi_win_null(void) { return MPI_WIN_NULL; }
 static inline MPI_Errhandler dpt_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int dpt_mpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int dpt_mpi_any_tag(void) { return MPI_ANY_TAG; }

@@ -5,7 +5,7 @@ import _TestSupport
 extension DPTCommandTests {
   /// Two hosts on this machine (network namespaces on a switch, scripts/cluster): training across them gives the
   /// same result as on one host with the same exchange. Across hosts the default exchange is overlapped buckets
-  /// (one host's default is one flat all-reduce, whose sums round differently in the last bits).
+  /// (one host's default is shared memory, whose sums round differently in the last bits).
   @Suite struct ClusterTests {
     @Test func trainingAcrossTwoHostsEqualsOneHost() throws {
       let cluster = Package.root + "/scripts/cluster"
@@ -25,6 +25,21 @@ extension DPTCommandTests {
       let a = try jsonObject(across.stdout), b = try jsonObject(local.stdout)
       for key in ["train_loss", "train_acc", "test_loss", "test_acc"] {
         #expect(a[key] as? Double == b[key] as? Double, "\(key): \(a[key]!) across two hosts, \(b[key]!) on one")
+      }
+      // Two ranks a host: each host's pair reduces through shared memory and each local rank carries its shard of the
+      // sum to its peer on the other host (hierarchical). The sums group differently from four ranks on one host:
+      // equal up to float rounding.
+      let four = Subprocess.run(["bash", cluster, "run", "-np", "4"] + run, environment: ["DPT": DPTBinary.path], timeout: 180)
+      #expect(four.status == 0 && !four.timedOut, "\(four.stderr)")
+      #expect(four.stderr.contains("shared memory (2 ranks a host, sharded optimizer step) | shards across 2 hosts"), "\(four.stderr)")
+      let oneHost = DPTBinary.mpirun(4, run)
+      #expect(oneHost.status == 0, "\(oneHost.stderr)")
+      if four.status == 0 && oneHost.status == 0 {
+        let c = try jsonObject(four.stdout), d = try jsonObject(oneHost.stdout)
+        for key in ["train_loss", "test_loss"] {
+          let x = try #require(c[key] as? Double), y = try #require(d[key] as? Double)
+          #expect(abs(x - y) <= 1e-4 * abs(y), "\(key): \(x) on 2 hosts x 2 ranks, \(y) on one host")
+        }
       }
       let status = Subprocess.run(["bash", cluster, "status"])
       #expect(status.stdout.contains("dpt-hostA"))

@@ -14,7 +14,7 @@ import _TestSupport
                                 batchSize: 10, epochs: 1, seed: 1)
     let t = try Trainer<Float>(config: config, data: data, communicator: LocalCommunicator())
     try t.trainEpoch()
-    let good = t.checkpoint().encoded()
+    let good = try t.checkpoint().encoded()
     var mutator = Mutator(seed: 2026, alphabet: Array("{}[]\":,0123456789-.e ".utf8))
     let rounds = 3000
     // Half the inputs are mutated anywhere (the checksums catch nearly all of them); the other half only in the JSON

@@ -17,11 +17,12 @@ import _TestSupport
   }
 
   /// Parameters after training on `size` in-process ranks; every replica must hold the same bits.
-  func train<T: TrainingScalar>(_ type: T.Type, size: Int, _ c: TrainingConfig, data: DataSplit = syntheticImages(count: 50))
-    throws -> [T]
+  func train<T: TrainingScalar>(_ type: T.Type, size: Int, hosts: Int = 1, _ c: TrainingConfig,
+                                data: DataSplit = syntheticImages(count: 50), exchange: ((String) -> Void)? = nil) throws -> [T]
   {
-    let results = try InProcessGroup.run(size: size) { comm -> [T] in
+    let results = try InProcessGroup.run(size: size, hosts: hosts) { comm -> [T] in
       let t = try Trainer<T>(config: c, data: data, communicator: comm)
+      if comm.rank == 0 { exchange?(t.exchange.summary) }
       for _ in 0..<c.epochs { try t.trainEpoch() }
       return t.parameters
     }
@@ -50,6 +51,47 @@ import _TestSupport
         #expect(relative(buckets, flat) < 1e-13, "buckets of \(bytes) bytes on \(size) ranks, hidden \(hidden)")
       }
     }
+  }
+
+  /// Ranks of one host (the default when a host runs several) sum through shared memory and each steps its shard of
+  /// one shared parameter buffer; across pretended hosts each shard crosses to the same local rank of the others.
+  /// The result is the plain exchange's: bitwise (both add the ranks' gradients in rank order, on one host), and in
+  /// Double up to summation order against one rank. Hosts with unequal rank counts fall back to the messages.
+  @Test(arguments: [(2, 1), (3, 1), (4, 1), (4, 2), (6, 3), (3, 2)])
+  func sharedMemoryEqualsThePlainExchange(size: Int, hosts: Int) throws {
+    for kind in [OptimizerKind.sgd, .adam, .lbfgs] {
+      var c = config(ExchangeSpec())
+      c.optimizer = OptimizerSpec(kind: kind, learningRate: kind == .lbfgs ? 1 : kind == .adam ? 0.01 : 0.2,
+                                  momentum: kind == .sgd ? 0.9 : 0, weightDecay: 1e-3)
+      c.batchSize = kind == .lbfgs ? 50 : 16
+      var summary = ""
+      let shared = try train(Double.self, size: size, hosts: hosts, c) { summary = $0 }
+      let even = size % hosts == 0
+      #expect(summary.contains("shared memory (\(size / hosts) ranks a host") == even, "\(summary)")
+      #expect(summary.contains("sharded optimizer step") == (even && kind != .lbfgs), "\(summary)")
+      #expect(summary.contains("across \(hosts) hosts") == (even && hosts > 1), "\(summary)")
+      c.exchange = ExchangeSpec(bucketBytes: 0)
+      let one = try train(Double.self, size: 1, c)
+      #expect(relative(shared, one) < 1e-12, "\(kind) on \(size) ranks, \(hosts) hosts")
+      if hosts == 1 {
+        c.exchange = ExchangeSpec(sharedMemory: false)
+        var f = c
+        f.exchange = ExchangeSpec()
+        #expect(try train(Float.self, size: size, f) == (try train(Float.self, size: size, c)), "\(kind) on \(size) ranks")
+      }
+    }
+  }
+
+  /// With --compress bf16 and --shared-memory the shards cross hosts in 16 bits: repeatable, close to exact.
+  @Test func sharedMemoryShardsCrossHostsCompressed() throws {
+    var summary = ""
+    let spec = ExchangeSpec(compression: .bfloat16, sharedMemory: true)
+    let a = try train(Float.self, size: 4, hosts: 2, config(spec)) { summary = $0 }
+    let b = try train(Float.self, size: 4, hosts: 2, config(spec))
+    let exact = try train(Float.self, size: 4, hosts: 2, config(ExchangeSpec()))
+    #expect(summary.hasSuffix("across 2 hosts as bf16"), "\(summary)")
+    #expect(a == b && a != exact)
+    #expect(relative(a, exact) < 0.05)
   }
 
   /// The buckets are cut from the order the backward pass finishes the gradient: the loss slot and the last layer
