@@ -188,11 +188,11 @@ extension LayerKernels {
   }
 
   public static func addRowSums(_ x: UnsafePointer<Self>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Self>) {
-    for i in 0..<rows {
-      var t = Self.zero
-      for j in 0..<cols { t += x[i * cols + j] }
-      s[i] += t
-    }
+    // s += X 1 as a BLAS matrix-vector product: a loop's one running sum cannot be vectorised (3% of the CNN's step).
+    let ones = UnsafeMutablePointer<Self>.allocate(capacity: cols)
+    defer { ones.deallocate() }
+    ones.initialize(repeating: 1, count: cols)
+    gemv(transpose: false, m: rows, n: cols, alpha: 1, a: x, lda: cols, x: ones, beta: 1, y: s)
   }
 
   public static func maxPool(_ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, _ g: PoolingGeometry) {
@@ -231,18 +231,26 @@ extension LayerKernels {
                                      dx: UnsafeMutablePointer<Self>, _ g: PoolingGeometry) {
     let oh = g.outputHeight, ow = g.outputWidth
     if g.size == 2 && g.stride == 2 {
-      // The first of the four positions (in row order) that holds the maximum gets dy.
+      // The first of the four positions (in row order) that holds the maximum gets dy, the others 0: every position
+      // of a window is written, without branches (a data-dependent branch per window cost 7% of the CNN's step).
+      // Rows and columns past the last whole window keep dx's zeros.
       let w = g.width
       for n in 0..<g.planes {
         let plane = x + n * g.height * w, dplane = dx + n * g.height * w
         let out = y + n * oh * ow, grad = dy + n * oh * ow
         for r in 0..<oh {
-          let top = 2 * r * w, bottom = top + w
+          let top = plane + 2 * r * w, bottom = top + w, dtop = dplane + 2 * r * w, dbottom = dtop + w
           for q in 0..<ow {
-            let m = out[r * ow + q], d = grad[r * ow + q], c = 2 * q
-            let at = plane[top + c] == m ? top + c : plane[top + c + 1] == m ? top + c + 1
-              : plane[bottom + c] == m ? bottom + c : bottom + c + 1
-            dplane[at] += d
+            // `rest` is dy until a position has taken it (selects, not short-circuit branches).
+            let m = out[r * ow + q], c = 2 * q
+            var rest = grad[r * ow + q]
+            let a = top[c] == m, b = top[c + 1] == m, e = bottom[c] == m
+            dtop[c] = a ? rest : 0
+            rest = a ? 0 : rest
+            dtop[c + 1] = b ? rest : 0
+            rest = b ? 0 : rest
+            dbottom[c] = e ? rest : 0
+            dbottom[c + 1] = e ? 0 : rest
           }
         }
       }
