@@ -27,13 +27,26 @@ public final class MPICommunicator: Communicator {
       try check(MPI_Init(nil, nil), "MPI_Init")
       initialized = true
       try check(MPI_Comm_set_errhandler(dpt_mpi_comm_world(), dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
+      // The watchdog's heartbeats travel on a communicator of their own, never mixed with the collectives' traffic.
+      var side: MPI_Comm? = nil
+      try check(MPI_Comm_dup(dpt_mpi_comm_world(), &side), "MPI_Comm_dup")
+      try check(MPI_Comm_set_errhandler(side, dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
+      heartbeats = side
     }
-    return try MPICommunicator(comm: dpt_mpi_comm_world(), owned: false)
+    let world = try MPICommunicator(comm: dpt_mpi_comm_world(), owned: false)
+    if hostNames.isEmpty { hostNames = try world.allGather(Array(processorName.utf8)).map { String(decoding: $0, as: UTF8.self) } }
+    return world
   }
+
+  /// The world's duplicate that carries the watchdog's heartbeats.
+  nonisolated(unsafe) static var heartbeats: MPI_Comm?
+  /// Each world rank's host (MPI's processor name).
+  nonisolated(unsafe) public private(set) static var hostNames: [String] = []
 
   /// MPI_Finalize, after every rank is done.
   public static func finalize() {
     if initialized {
+      MPISharedMemory.freeReleased()
       MPI_Finalize()
       initialized = false
     }
@@ -41,7 +54,7 @@ public final class MPICommunicator: Communicator {
 
   /// Ends every rank of the job: prints `message` on this rank's stderr, then MPI_Abort(MPI_COMM_WORLD).
   public static func abort(message: String, code: Int32 = 1) -> Never {
-    FileHandle.standardError.write((message.hasSuffix("\n") ? message : message + "\n").data(using: .utf8)!)
+    if !message.isEmpty { FileHandle.standardError.write((message.hasSuffix("\n") ? message : message + "\n").data(using: .utf8)!) }
     if initialized { MPI_Abort(dpt_mpi_comm_world(), code) }
     exit(code)
   }
@@ -116,37 +129,140 @@ public final class MPICommunicator: Communicator {
     }
   }
 
+  // Blocking collectives: MPI's blocking call, or (with the watchdog armed) its non-blocking twin, polled.
+
   public func allReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws {
     guard size > 1, buffer.count > 0 else { return }
-    try MPICommunicator.check(
-      MPI_Allreduce(dpt_mpi_in_place(), buffer.baseAddress, Int32(buffer.count),
-                    MPICommunicator.datatype(E.elementType), MPICommunicator.op(op), comm),
-      "MPI_Allreduce")
+    let n = Int32(buffer.count), type = MPICommunicator.datatype(E.elementType), o = MPICommunicator.op(op)
+    guard Watchdog.timeout != nil else {
+      return try MPICommunicator.check(MPI_Allreduce(dpt_mpi_in_place(), buffer.baseAddress, n, type, o, comm), "MPI_Allreduce")
+    }
+    var request: MPI_Request? = nil
+    try MPICommunicator.check(MPI_Iallreduce(dpt_mpi_in_place(), buffer.baseAddress, n, type, o, comm, &request), "MPI_Iallreduce")
+    try MPICommunicator.wait(&request, "MPI_Iallreduce")
   }
 
   public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
     guard size > 1, buffer.count > 0 else { return }
-    try MPICommunicator.check(
-      MPI_Bcast(buffer.baseAddress, Int32(buffer.count), dpt_mpi_byte(), Int32(root), comm), "MPI_Bcast")
+    let n = Int32(buffer.count)
+    guard Watchdog.timeout != nil else {
+      return try MPICommunicator.check(MPI_Bcast(buffer.baseAddress, n, dpt_mpi_byte(), Int32(root), comm), "MPI_Bcast")
+    }
+    var request: MPI_Request? = nil
+    try MPICommunicator.check(MPI_Ibcast(buffer.baseAddress, n, dpt_mpi_byte(), Int32(root), comm, &request), "MPI_Ibcast")
+    try MPICommunicator.wait(&request, "MPI_Ibcast")
   }
 
   public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
     var counts = [Int32](repeating: 0, count: size)
     var mine = Int32(bytes.count)
-    try MPICommunicator.check(
-      MPI_Allgather(&mine, 1, dpt_mpi_int32(), &counts, 1, dpt_mpi_int32(), comm), "MPI_Allgather")
+    if Watchdog.timeout != nil {
+      var request: MPI_Request? = nil
+      try MPICommunicator.check(MPI_Iallgather(&mine, 1, dpt_mpi_int32(), &counts, 1, dpt_mpi_int32(), comm, &request), "MPI_Iallgather")
+      try MPICommunicator.wait(&request, "MPI_Iallgather")
+    } else {
+      try MPICommunicator.check(MPI_Allgather(&mine, 1, dpt_mpi_int32(), &counts, 1, dpt_mpi_int32(), comm), "MPI_Allgather")
+    }
     var displacements = [Int32](repeating: 0, count: size)
     for r in 1..<max(size, 1) { displacements[r] = displacements[r - 1] + counts[r - 1] }
     var all = [UInt8](repeating: 0, count: Int(counts.reduce(0, +)))
     var send = bytes
-    try MPICommunicator.check(
-      MPI_Allgatherv(&send, mine, dpt_mpi_byte(), &all, &counts, &displacements, dpt_mpi_byte(), comm),
-      "MPI_Allgatherv")
+    if Watchdog.timeout != nil {
+      var request: MPI_Request? = nil
+      try MPICommunicator.check(
+        MPI_Iallgatherv(&send, mine, dpt_mpi_byte(), &all, &counts, &displacements, dpt_mpi_byte(), comm, &request),
+        "MPI_Iallgatherv")
+      try MPICommunicator.wait(&request, "MPI_Iallgatherv")
+    } else {
+      try MPICommunicator.check(
+        MPI_Allgatherv(&send, mine, dpt_mpi_byte(), &all, &counts, &displacements, dpt_mpi_byte(), comm), "MPI_Allgatherv")
+    }
     return (0..<size).map { r in Array(all[Int(displacements[r])..<Int(displacements[r] + counts[r])]) }
   }
 
   public func barrier() throws {
-    try MPICommunicator.check(MPI_Barrier(comm), "MPI_Barrier")
+    guard Watchdog.timeout != nil else { return try MPICommunicator.check(MPI_Barrier(comm), "MPI_Barrier") }
+    var request: MPI_Request? = nil
+    try MPICommunicator.check(MPI_Ibarrier(comm, &request), "MPI_Ibarrier")
+    try MPICommunicator.wait(&request, "MPI_Ibarrier")
+  }
+
+  // MARK: The watchdog's waits (see `Watchdog`)
+
+  static func now() -> Double { ProcessInfo.processInfo.systemUptime }
+
+  /// Waits for `request`: MPI_Wait, or with the watchdog armed a loop of MPI_Test that answers heartbeats, backs off
+  /// to short sleeps after 10 ms, and gives up after the timeout (or soon after the job began to end).
+  static func wait(_ request: inout MPI_Request?, _ call: String) throws {
+    guard let timeout = Watchdog.timeout else {
+      return try check(MPI_Wait(&request, dpt_mpi_status_ignore()), "MPI_Wait (\(call))")
+    }
+    let start = now()
+    var lastAnswer = start, endingSince: Double? = nil, spins = 0
+    while true {
+      var done: Int32 = 0
+      try check(MPI_Test(&request, &done, dpt_mpi_status_ignore()), "MPI_Test (\(call))")
+      if done != 0 { return }
+      spins += 1
+      guard spins % 64 == 0 else { continue }
+      let t = now()
+      if t - lastAnswer > 0.05 {
+        try answerHeartbeats()
+        lastAnswer = t
+      }
+      if Watchdog.giveUp() {
+        endingSince = endingSince ?? t
+        if t - endingSince! > 0.5 { throw try stall(reason: .interrupted, waited: t - start, grace: 0.3) }
+      }
+      if t - start > timeout { throw try stall(reason: .timeout, waited: t - start, grace: min(Watchdog.grace, timeout / 4)) }
+      if t - start > 0.01 { usleep(20) }
+    }
+  }
+
+  static let ping: Int32 = 1, pong: Int32 = 2
+
+  /// Answers every heartbeat that has arrived (a ping gets a pong back); returns the ranks heard from.
+  @discardableResult
+  static func answerHeartbeats() throws -> Set<Int> {
+    guard let side = heartbeats else { return [] }
+    var heard: Set<Int> = []
+    while true {
+      var flag: Int32 = 0
+      var status = MPI_Status()
+      try check(MPI_Iprobe(dpt_mpi_any_source(), dpt_mpi_any_tag(), side, &flag, &status), "MPI_Iprobe")
+      guard flag != 0 else { return heard }
+      let source = dpt_mpi_source(&status), tag = dpt_mpi_tag(&status)
+      var byte: UInt8 = 0
+      try check(MPI_Recv(&byte, 1, dpt_mpi_byte(), source, tag, side, dpt_mpi_status_ignore()), "MPI_Recv")
+      heard.insert(Int(source))
+      if tag == ping { try post(pong, to: source) }
+    }
+  }
+
+  /// A one-byte heartbeat, never waited for (a stopped rank may never take it).
+  static func post(_ tag: Int32, to rank: Int32) throws {
+    let byte = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)  // kept: MPI owns it until the job ends
+    byte.pointee = 0
+    var request: MPI_Request? = nil
+    try check(MPI_Isend(byte, 1, dpt_mpi_byte(), rank, tag, heartbeats, &request), "MPI_Isend")
+    try check(MPI_Request_free(&request), "MPI_Request_free")
+  }
+
+  /// Pings every other rank and listens for `grace` seconds: the ranks not heard from stopped answering.
+  static func stall(reason: CollectiveStall.Reason, waited: Double, grace: Double) throws -> CollectiveStall {
+    var me: Int32 = 0, n: Int32 = 0
+    try check(MPI_Comm_rank(dpt_mpi_comm_world(), &me), "MPI_Comm_rank")
+    try check(MPI_Comm_size(dpt_mpi_comm_world(), &n), "MPI_Comm_size")
+    for r in 0..<n where r != me { try post(ping, to: r) }
+    var heard: Set<Int> = [Int(me)]
+    let end = now() + grace
+    while now() < end && heard.count < Int(n) {
+      heard.formUnion(try answerHeartbeats())
+      usleep(1000)
+    }
+    let silent = (0..<Int(n)).filter { !heard.contains($0) }
+    return CollectiveStall(silentRanks: silent, hosts: silent.map { $0 < hostNames.count ? hostNames[$0] : "?" },
+                           waited: waited, reason: reason, reporter: heard.min()!)
   }
 
   public func split(color: Int, key: Int) throws -> any Communicator {
@@ -225,6 +341,7 @@ public final class MPICommunicator: Communicator {
 
   /// MPI_Win_allocate_shared: rank 0 allocates all of it, the others map rank 0's segment.
   public func allocateShared(bytes: Int) throws -> SharedMemory {
+    MPISharedMemory.freeReleased()
     var base: UnsafeMutableRawPointer? = nil
     var win: MPI_Win? = dpt_mpi_win_null()
     try MPICommunicator.check(
@@ -274,8 +391,7 @@ public final class MPICommunicator: Communicator {
   }
 }
 
-/// A shared window; MPI_Win_free (collective) when the last reference goes, which every rank of the host reaches at
-/// the same point of the program (the end of a trainer's life).
+/// A shared window, freed (MPI_Win_free, collective) after the last reference goes; see `released`.
 final class MPISharedMemory: SharedMemory {
   var window: MPI_Win?
 
@@ -284,8 +400,16 @@ final class MPISharedMemory: SharedMemory {
     super.init(base: base, bytes: bytes)
   }
 
-  deinit {
-    if MPICommunicator.initialized { try? MPICommunicator.check(MPI_Win_free(&window), "MPI_Win_free") }
+  /// MPI_Win_free is collective: a window let go while an error unwinds one rank would hang it there. Released
+  /// windows wait in `released` until every rank of their host is surely at the same point: the next shared
+  /// allocation (collective over the same ranks, in a run or a sweep group) or MPI_Finalize.
+  nonisolated(unsafe) static var released: [MPI_Win?] = []
+
+  deinit { MPISharedMemory.released.append(window) }
+
+  static func freeReleased() {
+    for var w in released { MPI_Win_free(&w) }
+    released.removeAll()
   }
 }
 
@@ -316,7 +440,7 @@ final class MPIRequest: CollectiveRequest {
 
   func wait() throws {
     guard !done else { return }
-    try MPICommunicator.check(MPI_Wait(&request, dpt_mpi_status_ignore()), "MPI_Wait")
+    try MPICommunicator.wait(&request, "a non-blocking collective")
     done = true
   }
 

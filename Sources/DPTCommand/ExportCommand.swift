@@ -32,6 +32,7 @@ struct ExportCommand: ParsableCommand {
   }
 
   func run() throws {
+    try OutputPaths.file(output, flag: "--output")
     let path = Checkpoint.path(checkpoint)
     let c = try Checkpoint(decoding: try Checkpoint.readBytes(checkpoint), path: path)
     let bytes = try SafeTensors.encode(c, pytorchLayout: layout == "pytorch")

@@ -14,10 +14,17 @@ enum Launch {
   /// - an error raised on every rank (`RaisedOnEveryRank`): rank 0 prints it, every rank calls MPI_Finalize and
   ///   exits 1. Rank 0 prints *before* finalizing: once any rank has exited non-zero, mpirun kills the rest, and a
   ///   message written after MPI_Finalize was lost in 2 of 20 runs;
+  /// - a run stopped by a signal (`Interrupted`, on every rank at the same step): rank 0 prints it, every rank
+  ///   finalizes and exits 128 + the signal;
+  /// - a collective that gave up (`JobStalled`): the lowest rank still answering prints which ranks went silent, and
+  ///   MPI_Abort ends the job;
   /// - any other error, on any rank: its message and MPI_Abort, which ends every rank at once.
   static func withWorld(_ body: (any Communicator) throws -> Void) throws {
     guard MPICommunicator.isLaunchedByMPI else {
-      try body(LocalCommunicator())
+      do { try body(LocalCommunicator()) } catch let i as Interrupted {
+        FileHandle.standardError.write(Data("\(i)\n".utf8))
+        exit(i.status)
+      }
       return
     }
     setBLASThreadsPerRank()
@@ -27,6 +34,25 @@ enum Launch {
       try body(world)
       try world.completeSends()
       MPICommunicator.finalize()
+    } catch let i as Interrupted {
+      if world.rank == 0 { FileHandle.standardError.write(Data("\(i)\n".utf8)) }
+      MPICommunicator.finalize()
+      exit(i.status)
+    } catch let s as JobStalled {
+      // Every rank that can still act reached this; the lowest that answered prints, then all end the job. When the
+      // silent ranks are all on other hosts, the link may be what failed: MPI_Abort would then queue messages to
+      // their daemons that never arrive, and mpirun would wait for them for many minutes. The runtime's own link
+      // probes (scripts/cluster sets TCP keepalive) end such a job within seconds if left alone; only if it is still
+      // running after 8 s does this rank abort it.
+      let me = MPICommunicator.hostNames.indices.contains(world.rank) ? MPICommunicator.hostNames[world.rank] : ""
+      let elsewhere = !s.stall.hosts.isEmpty && !s.stall.hosts.contains(me)
+      if world.rank == s.stall.reporter {
+        FileHandle.standardError.write(Data("\(s)\n".utf8))
+        if elsewhere { usleep(8_000_000) }
+        MPICommunicator.abort(message: "")
+      }
+      usleep(elsewhere ? 10_000_000 : 2_000_000)
+      MPICommunicator.abort(message: "")
     } catch let error as RaisedOnEveryRank {
       if world.rank == 0 { FileHandle.standardError.write(Data("Error: \(error)\n".utf8)) }
       MPICommunicator.finalize()

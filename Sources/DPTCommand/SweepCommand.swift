@@ -35,6 +35,9 @@ struct SweepCommand: ParsableCommand {
   @Flag(help: "Also write TensorBoard event files (DIR/tensorboard/<setting>).")
   var tensorboard = false
 
+  @Flag(help: "Replace another sweep's results in --log-dir (without it, a --log-dir that holds one is an error).")
+  var overwrite = false
+
   @Option(help: "The loss axis of the charts: log | linear.")
   var lossScale: String = "log"
 
@@ -65,6 +68,8 @@ struct SweepCommand: ParsableCommand {
   func sweep(_ base: TrainingConfig, _ settings: [SweepSetting], _ world: any Communicator) throws {
     let console = Console(isRoot: world.isRoot, jsonOutput: json)
     let started = Clock.now()
+    // Checked before any setting trains: another sweep's folders must never be mixed into this one's.
+    try world.agree { if world.isRoot { try OutputPaths.resultsFolder(logDir, flag: "--log-dir", replace: overwrite) } }
     let (sweep, writer) = try world.agree { () throws -> (Sweep, SweepWriter?) in
       let data = try options.data.load(validation: options.data.valFraction ?? 0.1)
       let sweep = try Sweep(base: base, settings: settings, ranksPerTrial: ranksPerTrial, data: data, world: world)

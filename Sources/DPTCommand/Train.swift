@@ -45,6 +45,9 @@ struct Train: ParsableCommand {
   @Option(help: "Continue from the checkpoint in this folder (or file): same model and data; --epochs is the total.")
   var resume: String?
 
+  @Flag(help: "Replace the results of another run in --log-dir (without it, a --log-dir that holds a run is an error, unless --resume continues it).")
+  var overwrite = false
+
   func validate() throws {
     try options.requireSingleValues()
     if printEvery < 1 { throw ValidationError("--print-every must be at least 1 (got \(printEvery))") }
@@ -66,6 +69,12 @@ struct Train: ParsableCommand {
     // Everything that can fail on bad input happens inside `agree` (whose bodies call no collective): if it fails on
     // any rank, every rank stops with the same message, before any file is written. A checkpoint is read by rank 0
     // (it wrote it; other hosts may not have the file) and broadcast.
+    // Every output path is checked before anything is loaded or trained (rank 0 writes them all).
+    try comm.agree {
+      guard comm.isRoot else { return }
+      if let checkpointDir { try OutputPaths.folder(checkpointDir, flag: "--checkpoint-dir") }
+      if let logDir { try OutputPaths.resultsFolder(logDir, flag: "--log-dir", replace: overwrite || resume != nil) }
+    }
     var checkpointBytes: [UInt8] = []
     if let resume {
       checkpointBytes = try comm.agree { comm.isRoot ? try Checkpoint.readBytes(resume) : [] }
@@ -115,9 +124,39 @@ struct Train: ParsableCommand {
     console.say(table.header)
     var history: [EpochMetrics] = []
     var phases = PhaseTimes()  // rank 0's, summed over the epochs
+    // A signal stops every rank after the same step; the watchdog bounds every collective of the training loop.
+    Signals.install()
+    trainer.stopRequested = { Signals.received }
+    Watchdog.timeout = options.stallTimeout > 0 ? options.stallTimeout : nil
+    defer { Watchdog.timeout = nil }
+    /// Takes the checkpoint of the step every rank stopped after, and the message that says where to go on from.
+    func interrupted(epoch: Int, step: Int) throws -> Interrupted {
+      var text = "interrupted (\(Signals.name)) at epoch \(epoch), step \(step)"
+      if let dir = checkpointDir {
+        let c = try trainer.checkpoint()
+        if comm.isRoot { try c.write(to: dir) }
+        text += "; resume with --resume \(dir)"
+      } else {
+        text += "; nothing was saved (--checkpoint-dir keeps the state to resume from)"
+      }
+      return Interrupted(status: Signals.exitStatus, description: text)
+    }
+    func stalled(_ s: CollectiveStall) -> JobStalled {
+      JobStalled(stall: s, epoch: trainer.epoch + 1, step: trainer.batchInEpoch + 1, timeout: options.stallTimeout,
+                 checkpointDir: checkpointDir)
+    }
     for e in (trainer.epoch + 1)...max(config.epochs, trainer.epoch + 1) {
+      if trainer.stopAgreed { throw try interrupted(epoch: trainer.epoch, step: trainer.batchesPerEpoch) }
       trainer.resetPhaseTimes()
-      let m = try trainer.runEpoch { step, steps in console.progress(epoch: e, step: step, steps: steps) }
+      let m: EpochMetrics
+      do {
+        m = try trainer.runEpoch { step, steps in console.progress(epoch: e, step: step, steps: steps) }
+      } catch let stop as StopRequested {
+        console.clearProgress()
+        throw try interrupted(epoch: stop.epoch, step: stop.step)
+      } catch let s as CollectiveStall {
+        throw stalled(s)
+      }
       phases.add(trainer.phaseTimes)
       console.clearProgress()
       if e % printEvery == 0 || e == config.epochs { console.say(table.row(m)) }

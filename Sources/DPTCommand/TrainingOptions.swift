@@ -206,6 +206,15 @@ struct TrainingOptions: ParsableArguments {
       """))
   var sharedMemory: Bool?
 
+  @Option(help: ArgumentHelp(
+    "End the job when a collective of the training loop has waited this many seconds (0: wait forever).",
+    discussion: """
+      The ranks still answering name the ones that stopped (a stopped process, a lost link) with their hosts, and
+      end the job with MPI_Abort; the last checkpoint stays intact. The default, 300, is far above the slowest
+      legitimate wait (a step, an evaluation, a checkpoint).
+      """))
+  var stallTimeout: Double = 300
+
   @Option(help: "Steps with the uncompressed exchange before compression starts (default: 2 for powersgd, as PyTorch's benchmark peer; 0 for bf16 and fp16).")
   var compressWarmupSteps: Int?
 
@@ -272,6 +281,9 @@ struct TrainingOptions: ParsableArguments {
     if lrStepEpochs < 1 { throw ValidationError("--lr-step-epochs must be at least 1") }
     if deterministicChunk < 1 { throw ValidationError("--deterministic-chunk must be at least 1 (got \(deterministicChunk))") }
     let compression = try parsedCompression()
+    if !(stallTimeout >= 0) || !stallTimeout.isFinite {
+      throw ValidationError("--stall-timeout must be a number of seconds >= 0 (got \(stallTimeout); 0 turns the watchdog off)")
+    }
     if let b = bucketSize, b < 0 { throw ValidationError("--bucket-size must be >= 0 bytes (got \(b))") }
     if let w = compressWarmupSteps, w < 0 { throw ValidationError("--compress-warmup-steps must be >= 0 (got \(w))") }
     if sharedMemory == true, case .powerSGD = compression {

@@ -60,6 +60,17 @@ public final class Trainer<T: TrainingScalar> {
   public let exchange: any GradientExchange<T>
   /// Called after every optimizer step (a sweep's coordinator answers its messages there).
   public var afterStep: (() throws -> Void)?
+  /// Asked at the start of every step whether this rank wants the run to stop (a signal arrived). The ranks agree
+  /// during the step (a non-blocking max all-reduce of one flag that overlaps it), so that all stop after the same
+  /// step: `trainEpoch` then throws `StopRequested`, or at an epoch's last step sets `stopAgreed` and ends the epoch.
+  public var stopRequested: (() -> Bool)?
+  /// The ranks agreed to stop at the end of the epoch just trained.
+  public private(set) var stopAgreed = false
+  private let stopFlag: UnsafeMutableBufferPointer<Int32> = {
+    let p = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 1)
+    p[0] = 0
+    return p
+  }()
   /// Where this rank's training time went since the last `resetPhaseTimes`.
   public internal(set) var phaseTimes = PhaseTimes()
   /// Completed epochs.
@@ -159,14 +170,28 @@ public final class Trainer<T: TrainingScalar> {
     var samples = 0
     while batchInEpoch < batches.count {
       let b = batchInEpoch, batch = batches[b]
+      var agreement: (any CollectiveRequest)?
+      if let stopRequested {
+        stopFlag[0] = stopRequested() ? 1 : 0
+        agreement = try communicator.startAllReduce(stopFlag, .max)
+      }
       try takeStep(on: order[batch], batchIndex: b, stepsPerEpoch: batches.count)
       samples += batch.count
       progress?(b + 1, batches.count)
+      if let agreement {
+        try agreement.wait()
+        if stopFlag[0] != 0 {
+          stopAgreed = true
+          if batchInEpoch < batches.count { throw StopRequested(epoch: epoch + 1, step: batchInEpoch) }
+        }
+      }
     }
     batchInEpoch = 0
     epoch += 1
     return (samples, Clock.now() - start)
   }
+
+  deinit { stopFlag.deallocate() }
 
   /// The epoch's permutation of the training rows; a single full batch is visited in its natural order (a shuffle
   /// would change nothing but the order of the sums, and L-BFGS reuses its last evaluation of the full batch).
@@ -455,4 +480,10 @@ public enum Clock {
     clock_gettime(CLOCK_MONOTONIC, &t)
     return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
   }
+}
+
+/// The ranks agreed to stop after step `step` of epoch `epoch` (1-based; that step is done).
+public struct StopRequested: Error {
+  public var epoch: Int
+  public var step: Int
 }

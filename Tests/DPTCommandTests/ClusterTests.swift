@@ -41,6 +41,19 @@ extension DPTCommandTests {
           #expect(abs(x - y) <= 1e-4 * abs(y), "\(key): \(x) on 2 hosts x 2 ranks, \(y) on one host")
         }
       }
+      // A lasting link failure: hostB's interface goes down mid-run. With --stall-timeout 4 the job ends within the
+      // timeout + 10 s, and hostA's rank names the host it lost.
+      let long = ["train", "--dataset", "fashion-mnist", "--hidden", "64", "--epochs", "40", "--stall-timeout", "4"]
+      let job = Subprocess.launch(["bash", cluster, "run"] + long, environment: ["DPT": DPTBinary.path])
+      usleep(4_000_000)
+      let cutAt = Date()
+      _ = Subprocess.run(["ip", "-n", "dpt-hostB", "link", "set", "dpt-eth0", "down"], timeout: 10)
+      let cut = job.wait(timeout: 60)
+      let seconds = Date().timeIntervalSince(cutAt)
+      _ = Subprocess.run(["ip", "-n", "dpt-hostB", "link", "set", "dpt-eth0", "up"], timeout: 10)
+      #expect(!cut.timedOut && cut.status != 0, "\(cut.stderr)")
+      #expect(seconds < 4 + 10, "the job took \(seconds) s to end after the link went down")
+      #expect(cut.stderr.contains("rank 1 (host dpt-hostB) stopped answering"), "\(cut.stderr)")
       let status = Subprocess.run(["bash", cluster, "status"])
       #expect(status.stdout.contains("dpt-hostA"))
     }

@@ -34,6 +34,8 @@ extension DPTCommandTests {
       #expect(seconds < 10, "the job took \(seconds) s to end")
       #expect(r.status != 0)
       #expect(r.stderr.contains("process rank 2") && r.stderr.contains("signal 9"), "\(r.stderr)")
+      // dpt names it too (mpirun -q hides mpirun's notice): the ranks left find it silent as mpirun ends them.
+      #expect(r.stderr.contains("rank 2 (host "), "\(r.stderr)")
       // The checkpoint is whole, and the run continues from it on 3 ranks to the same end as an uninterrupted run.
       let checkpoint = try Checkpoint(decoding: try Checkpoint.readBytes(killed), path: killed)
       #expect(checkpoint.epoch >= 1 && checkpoint.epoch < 6)
@@ -43,6 +45,101 @@ extension DPTCommandTests {
       let uninterrupted = DPTBinary.mpirun(3, run + ["--checkpoint-dir", whole])
       #expect(uninterrupted.status == 0)
       #expect(try payload(killed) == payload(whole), "the resumed run must end bitwise equal to the uninterrupted one")
+    }
+
+    /// Waits until `directory` holds a checkpoint (at most 120 s).
+    func waitForCheckpoint(_ directory: String) {
+      let deadline = Date().addingTimeInterval(120)
+      while !FileManager.default.fileExists(atPath: directory + "/checkpoint.dptc") && Date() < deadline { usleep(50_000) }
+    }
+
+    /// SIGSTOP of one rank (stopped, not dead): with --stall-timeout 4 the job ends within the timeout + 10 s, the
+    /// message names that rank and its host, and the last checkpoint resumes to the uninterrupted run's end.
+    @Test func stalledRankEndsTheJobNamingIt() throws {
+      let run = ["train", "--dataset", "fashion-mnist", "--hidden", "64", "--epochs", "6"]
+      let stalled = Self.dir.file("stalled"), whole = Self.dir.file("whole-stalled")
+      let job = Subprocess.launch(["mpirun", "-np", "2", "--oversubscribe", DPTBinary.path] + run
+                                  + ["--checkpoint-dir", stalled, "--stall-timeout", "4"], environment: DPTBinary.mpiEnvironment)
+      waitForCheckpoint(stalled)
+      usleep(300_000)
+      let victim = try #require(Subprocess.rankProcess(marker: stalled, rank: 1), "rank 1 not found")
+      let stoppedAt = Date()
+      kill(victim, SIGSTOP)
+      let r = job.wait(timeout: 60)
+      let seconds = Date().timeIntervalSince(stoppedAt)
+      kill(victim, SIGKILL)
+      #expect(!r.timedOut && r.status != 0)
+      #expect(seconds < 4 + 10, "the job took \(seconds) s to end")
+      #expect(r.stderr.contains("rank 1 (host ") && r.stderr.contains("stopped answering: a collective waited 4 s at epoch"),
+              "\(r.stderr)")
+      #expect(r.stderr.contains("--stall-timeout 4"))
+      let resumed = DPTBinary.mpirun(2, run + ["--checkpoint-dir", stalled, "--resume", stalled])
+      #expect(resumed.status == 0, "\(resumed.stderr)")
+      let uninterrupted = DPTBinary.mpirun(2, run + ["--checkpoint-dir", whole])
+      #expect(uninterrupted.status == 0)
+      #expect(try payload(stalled) == payload(whole), "the resumed run must end bitwise equal to the uninterrupted one")
+    }
+
+    /// SIGTERM to mpirun in the middle of an epoch (a scheduler's preemption): every rank stops after the same step,
+    /// a checkpoint of that step is written, the message says where to resume, and resuming ends bitwise where an
+    /// uninterrupted run ends.
+    @Test func sigtermCheckpointsAndResumesBitwise() throws {
+      let run = ["train", "--dataset", "fashion-mnist", "--hidden", "64", "--epochs", "30"]
+      let stopped = Self.dir.file("sigterm"), whole = Self.dir.file("whole-sigterm")
+      let job = Subprocess.launch(["mpirun", "-np", "2", "--oversubscribe", DPTBinary.path] + run + ["--checkpoint-dir", stopped],
+                                  environment: DPTBinary.mpiEnvironment)
+      waitForCheckpoint(stopped)
+      usleep(150_000)  // into epoch 2
+      let mpirun = try #require(Subprocess.children(of: job.processIdentifier).first, "mpirun not found")
+      let sentAt = Date()
+      kill(mpirun, SIGTERM)
+      let r = job.wait(timeout: 60)
+      #expect(!r.timedOut && r.status != 0)
+      #expect(Date().timeIntervalSince(sentAt) < 5)
+      #expect(r.stderr.contains("interrupted (SIGTERM) at epoch ") && r.stderr.contains("; resume with --resume \(stopped)"),
+              "\(r.stderr)")
+      let c = try Checkpoint(decoding: try Checkpoint.readBytes(stopped), path: stopped)
+      #expect(c.epoch < 30 && c.batch > 0, "stopped in the middle of an epoch: epoch \(c.epoch), batch \(c.batch)")
+      let resumed = DPTBinary.mpirun(2, run + ["--checkpoint-dir", stopped, "--resume", stopped])
+      #expect(resumed.status == 0, "\(resumed.stderr)")
+      let uninterrupted = DPTBinary.mpirun(2, run + ["--checkpoint-dir", whole])
+      #expect(try payload(stopped) == payload(whole), "the resumed run must end bitwise equal to the uninterrupted one")
+      // Without mpirun, Ctrl-C: exit 130, and the same message.
+      let alone = Subprocess.launch([DPTBinary.path] + run)
+      usleep(2_500_000)
+      kill(Subprocess.children(of: alone.processIdentifier).first ?? alone.processIdentifier, SIGINT)
+      let a = alone.wait(timeout: 30)
+      #expect(a.status == 130 && a.stderr.contains("interrupted (SIGINT) at epoch") && a.stderr.contains("nothing was saved"),
+              "\(a.status) \(a.stderr)")
+    }
+
+    /// Output paths that cannot be used fail before anything is loaded or trained, with the flag, and write nothing.
+    @Test func badOutputPathsFailBeforeTraining() throws {
+      let file = Self.dir.file("a-file")
+      FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+      let base = ["train", "--dataset", "mnist", "--hidden", "16", "--epochs", "1"]
+      for (flags, message) in [
+        (["--checkpoint-dir", file], "--checkpoint-dir \(file) is a file: give a folder"),
+        (["--log-dir", file + "/logs"], "--log-dir \(file)/logs: \(file) is a file"),
+      ] {
+        let r = DPTBinary.mpirun(2, base + flags)
+        #expect(r.status != 0 && r.stderr.contains(message) && !r.stderr.contains("epoch  train"), "\(flags): \(r.stderr)")
+        #expect(r.stdout.isEmpty, "nothing trained: \(r.stdout)")
+      }
+      // A --log-dir that holds another run: an error, unless --overwrite (or --resume); the old files stay.
+      let logs = Self.dir.file("taken")
+      #expect(DPTBinary.run(base + ["--log-dir", logs]).status == 0)
+      let before = try Data(contentsOf: URL(fileURLWithPath: logs + "/metrics.jsonl"))
+      let again = DPTBinary.run(base + ["--log-dir", logs, "--epochs", "2"])
+      #expect(again.status != 0 && again.stderr.contains("--log-dir \(logs) already holds another run's results (config.json"),
+              "\(again.stderr)")
+      #expect(try Data(contentsOf: URL(fileURLWithPath: logs + "/metrics.jsonl")) == before)
+      #expect(DPTBinary.run(base + ["--log-dir", logs, "--epochs", "2", "--overwrite"]).status == 0)
+      let sweep = DPTBinary.run(["sweep", "--dataset", "mnist", "--hidden", "16", "--epochs", "1", "--weight-decay", "0,0.01",
+                                 "--log-dir", logs])
+      #expect(sweep.status != 0 && sweep.stderr.contains("already holds another run's results"), "\(sweep.stderr)")
+      let export = DPTBinary.run(["export", "--checkpoint", Self.dir.file("none"), "--output", Self.dir.path])
+      #expect(export.status != 0 && export.stderr.contains("--output \(Self.dir.path) is a folder: give a file name"), "\(export.stderr)")
     }
 
     /// A NaN loss stops every rank with the epoch and step; the checkpoint of the last good epoch stays.

@@ -51,7 +51,10 @@ public enum Subprocess {
   public static func launch(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) -> Running {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-    process.arguments = ["--wait"] + arguments
+    // The test runner's threads block most signals, and a child inherits the mask: perl (essential on Debian)
+    // clears it before it runs the command, so that signals sent in tests arrive as they do from a shell.
+    process.arguments = ["--wait", "perl", "-MPOSIX", "-e", "sigprocmask(SIG_SETMASK, POSIX::SigSet->new); exec @ARGV or die \"$ARGV[0]: $!\\n\"", "--"]
+      + arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let out = Pipe(), err = Pipe()
@@ -73,6 +76,19 @@ public enum Subprocess {
   }
 
   /// The processes whose command line contains `marker` and whose environment says they are MPI rank `rank`.
+  /// The processes whose parent is `pid` (from /proc/PID/stat).
+  public static func children(of pid: Int32) -> [Int32] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    return entries.compactMap { entry -> Int32? in
+      guard let child = Int32(entry), let stat = FileManager.default.contents(atPath: "/proc/\(child)/stat") else { return nil }
+      // pid (comm) state ppid ...: the fields after the last ')'.
+      let text = String(decoding: stat, as: UTF8.self)
+      guard let close = text.lastIndex(of: ")") else { return nil }
+      let fields = text[text.index(after: close)...].split(separator: " ")
+      return fields.count > 1 && Int32(fields[1]) == pid ? child : nil
+    }
+  }
+
   public static func rankProcess(marker: String, rank: Int) -> Int32? {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
     for entry in entries {

@@ -1,0 +1,45 @@
+import Foundation
+
+/// Bounds every wait of an MPI collective, so that a rank that stops answering without dying (stopped, swapping, cut
+/// off by a lost link) ends the job instead of hanging it.
+///
+/// While it is armed, MPI collectives are started non-blocking and polled. A wait that lasts `timeout` seconds, or
+/// that still lasts half a second after `giveUp` turned true (the job is being ended by a signal, e.g. mpirun's
+/// SIGTERM after a rank died), stops waiting and asks every rank, point to point on a communicator of its own,
+/// whether it is there: each waiting rank sends a heartbeat to all others and answers the first heartbeat it
+/// receives. The ranks not heard from within `grace` seconds are the ones that stopped answering; the wait throws
+/// `CollectiveStall` naming them and their hosts.
+///
+/// Compared with NCCL's watchdog (a thread that aborts the communicator after a timeout, naming the collective and
+/// its sequence number, not the rank that is missing) and Horovod's stall inspector (the coordinator names the ranks
+/// that have not submitted a tensor, and warns or shuts down after a time), this names the silent ranks like Horovod
+/// does, from whichever rank is still able to act, without a coordinator.
+public enum Watchdog {
+  /// Seconds a collective may wait before the ranks that did not arrive are declared stalled; nil: not armed (waits
+  /// block as long as they need, as outside the training loop).
+  nonisolated(unsafe) public static var timeout: Double?
+  /// Seconds to collect heartbeats once a wait gave up (at most a quarter of the timeout).
+  nonisolated(unsafe) public static var grace = 3.0
+  /// True when the job is being ended (a signal arrived): a wait that does not complete soon gives up.
+  nonisolated(unsafe) public static var giveUp: () -> Bool = { false }
+}
+
+/// A wait that gave up: the ranks that did not answer within the grace period, in rank order.
+public struct CollectiveStall: Error, CustomStringConvertible {
+  public enum Reason: Sendable { case timeout, interrupted }
+  /// The world ranks not heard from, and their hosts (the same order).
+  public var silentRanks: [Int]
+  public var hosts: [String]
+  /// How long this rank had waited, in seconds.
+  public var waited: Double
+  public var reason: Reason
+  /// The lowest rank that answered (the one that reports, so that the message is printed once).
+  public var reporter: Int
+
+  public var description: String {
+    let who = zip(silentRanks, hosts).map { "rank \($0) (host \($1))" }
+    let names = who.isEmpty ? "no rank is silent, yet a collective did not complete"
+      : who.count == 1 ? who[0] : who.dropLast().joined(separator: ", ") + " and " + who.last!
+    return "\(names) stopped answering: a collective waited \(String(format: "%.0f", waited)) s"
+  }
+}

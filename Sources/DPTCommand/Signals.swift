@@ -1,0 +1,65 @@
+import Collectives
+import Foundation
+
+/// SIGINT and SIGTERM (Ctrl-C, a scheduler's preemption, mpirun passing either on as SIGTERM): the first asks the
+/// run to stop at the next step boundary, where every rank agrees (`Trainer.stopRequested`); a second SIGINT ends
+/// this process at once.
+enum Signals {
+  /// [signals received, the first one's number], written by the handler (a C function: no captures, no allocation).
+  nonisolated(unsafe) static let state: UnsafeMutablePointer<Int32> = {
+    let p = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+    p.initialize(repeating: 0, count: 2)
+    return p
+  }()
+
+  static var received: Bool { state[0] > 0 }
+  /// The exit status of a run the signal stopped: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
+  static var exitStatus: Int32 { 128 + state[1] }
+  static var name: String { state[1] == SIGINT ? "SIGINT" : "SIGTERM" }
+
+  static func install() {
+    _ = state
+    for s in [SIGINT, SIGTERM] {
+      signal(s) { sig in
+        let p = Signals.state
+        p[0] += 1
+        if p[0] == 1 { p[1] = sig }
+        if p[0] > 1 && sig == SIGINT { _exit(128 + SIGINT) }
+      }
+    }
+    // A launcher may have started this process with the signals blocked: take them.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    Watchdog.giveUp = { Signals.received }
+  }
+}
+
+/// A run stopped on every rank at a step boundary by a signal: rank 0 prints the message, every rank exits with
+/// `status`.
+struct Interrupted: Error, CustomStringConvertible {
+  var status: Int32
+  var description: String
+}
+
+/// A collective that gave up (`CollectiveStall`), with where the run was: the reporting rank prints it, and the job
+/// ends with MPI_Abort.
+struct JobStalled: Error, CustomStringConvertible {
+  var stall: CollectiveStall
+  var epoch: Int
+  var step: Int
+  var timeout: Double
+  var checkpointDir: String?
+
+  var description: String {
+    var text = "Error: \(stall) at epoch \(epoch), step \(step)"
+    switch stall.reason {
+    case .timeout: text += " (--stall-timeout \(String(format: "%g", timeout))); ending the job"
+    case .interrupted: text += " while the job was being ended: the silent ranks exited or hang"
+    }
+    if let checkpointDir { text += ". The last checkpoint in \(checkpointDir) is intact: resume with --resume \(checkpointDir)" }
+    return text
+  }
+}
