@@ -131,60 +131,59 @@ public final class MPICommunicator: Communicator {
 
   // Blocking collectives: MPI's blocking call, or (with the watchdog armed) its non-blocking twin, polled.
 
+  /// Runs one blocking collective: `blocking` as it is, or with the watchdog armed `start` and a polled wait.
+  private func collective(_ name: String, blocking: () -> Int32, start: (inout MPI_Request?) -> Int32) throws {
+    guard Watchdog.timeout != nil else { return try MPICommunicator.check(blocking(), "MPI_" + name) }
+    var request: MPI_Request? = nil
+    try MPICommunicator.check(start(&request), "MPI_I" + name.lowercased())
+    try MPICommunicator.wait(&request, "MPI_I" + name.lowercased())
+  }
+
   public func allReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws {
     guard size > 1, buffer.count > 0 else { return }
     let n = Int32(buffer.count), type = MPICommunicator.datatype(E.elementType), o = MPICommunicator.op(op)
-    guard Watchdog.timeout != nil else {
-      return try MPICommunicator.check(MPI_Allreduce(dpt_mpi_in_place(), buffer.baseAddress, n, type, o, comm), "MPI_Allreduce")
-    }
-    var request: MPI_Request? = nil
-    try MPICommunicator.check(MPI_Iallreduce(dpt_mpi_in_place(), buffer.baseAddress, n, type, o, comm, &request), "MPI_Iallreduce")
-    try MPICommunicator.wait(&request, "MPI_Iallreduce")
+    try collective("Allreduce", blocking: { MPI_Allreduce(dpt_mpi_in_place(), buffer.baseAddress, n, type, o, comm) },
+                   start: { MPI_Iallreduce(dpt_mpi_in_place(), buffer.baseAddress, n, type, o, comm, &$0) })
   }
 
   public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
     guard size > 1, buffer.count > 0 else { return }
-    let n = Int32(buffer.count)
-    guard Watchdog.timeout != nil else {
-      return try MPICommunicator.check(MPI_Bcast(buffer.baseAddress, n, dpt_mpi_byte(), Int32(root), comm), "MPI_Bcast")
-    }
-    var request: MPI_Request? = nil
-    try MPICommunicator.check(MPI_Ibcast(buffer.baseAddress, n, dpt_mpi_byte(), Int32(root), comm, &request), "MPI_Ibcast")
-    try MPICommunicator.wait(&request, "MPI_Ibcast")
+    let n = Int32(buffer.count), r = Int32(root)
+    try collective("Bcast", blocking: { MPI_Bcast(buffer.baseAddress, n, dpt_mpi_byte(), r, comm) },
+                   start: { MPI_Ibcast(buffer.baseAddress, n, dpt_mpi_byte(), r, comm, &$0) })
   }
 
   public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
+    // Every buffer stays pinned (with...Pointer) until the collective completes: a non-blocking one writes later.
     var counts = [Int32](repeating: 0, count: size)
-    var mine = Int32(bytes.count)
-    if Watchdog.timeout != nil {
-      var request: MPI_Request? = nil
-      try MPICommunicator.check(MPI_Iallgather(&mine, 1, dpt_mpi_int32(), &counts, 1, dpt_mpi_int32(), comm, &request), "MPI_Iallgather")
-      try MPICommunicator.wait(&request, "MPI_Iallgather")
-    } else {
-      try MPICommunicator.check(MPI_Allgather(&mine, 1, dpt_mpi_int32(), &counts, 1, dpt_mpi_int32(), comm), "MPI_Allgather")
+    var mine = [Int32(bytes.count)]
+    try mine.withUnsafeMutableBufferPointer { m in
+      try counts.withUnsafeMutableBufferPointer { c in
+        try collective("Allgather", blocking: { MPI_Allgather(m.baseAddress, 1, dpt_mpi_int32(), c.baseAddress, 1, dpt_mpi_int32(), comm) },
+                       start: { MPI_Iallgather(m.baseAddress, 1, dpt_mpi_int32(), c.baseAddress, 1, dpt_mpi_int32(), comm, &$0) })
+      }
     }
     var displacements = [Int32](repeating: 0, count: size)
     for r in 1..<max(size, 1) { displacements[r] = displacements[r - 1] + counts[r - 1] }
     var all = [UInt8](repeating: 0, count: Int(counts.reduce(0, +)))
-    var send = bytes
-    if Watchdog.timeout != nil {
-      var request: MPI_Request? = nil
-      try MPICommunicator.check(
-        MPI_Iallgatherv(&send, mine, dpt_mpi_byte(), &all, &counts, &displacements, dpt_mpi_byte(), comm, &request),
-        "MPI_Iallgatherv")
-      try MPICommunicator.wait(&request, "MPI_Iallgatherv")
-    } else {
-      try MPICommunicator.check(
-        MPI_Allgatherv(&send, mine, dpt_mpi_byte(), &all, &counts, &displacements, dpt_mpi_byte(), comm), "MPI_Allgatherv")
+    let n = mine[0]
+    try bytes.withUnsafeBytes { send in
+      try all.withUnsafeMutableBytes { a in
+        try counts.withUnsafeBufferPointer { c in
+          try displacements.withUnsafeBufferPointer { d in
+            try collective(
+              "Allgatherv",
+              blocking: { MPI_Allgatherv(send.baseAddress, n, dpt_mpi_byte(), a.baseAddress, c.baseAddress, d.baseAddress, dpt_mpi_byte(), comm) },
+              start: { MPI_Iallgatherv(send.baseAddress, n, dpt_mpi_byte(), a.baseAddress, c.baseAddress, d.baseAddress, dpt_mpi_byte(), comm, &$0) })
+          }
+        }
+      }
     }
     return (0..<size).map { r in Array(all[Int(displacements[r])..<Int(displacements[r] + counts[r])]) }
   }
 
   public func barrier() throws {
-    guard Watchdog.timeout != nil else { return try MPICommunicator.check(MPI_Barrier(comm), "MPI_Barrier") }
-    var request: MPI_Request? = nil
-    try MPICommunicator.check(MPI_Ibarrier(comm, &request), "MPI_Ibarrier")
-    try MPICommunicator.wait(&request, "MPI_Ibarrier")
+    try collective("Barrier", blocking: { MPI_Barrier(comm) }, start: { MPI_Ibarrier(comm, &$0) })
   }
 
   // MARK: The watchdog's waits (see `Watchdog`)
