@@ -191,9 +191,9 @@ struct Train: ParsableCommand {
     if json {
       var summary = Report.summary(trainer, history, peakMemory: peaks, phases: phases)
       if let c = comparison, case .object(var o) = summary {
-        o += c.closedForm.jsonFields + Report.fitFields(c.fit)
-        o += [("lambda", JSON(c.lambda)), ("sgd", .object(c.sgd.jsonFields)),
-              ("max_abs_parameter_difference", JSON(c.maxParameterDifference))]
+        // Nested, so that the closed form's train_rmse, test_r2, ... do not collide with the run's own keys.
+        o += [("closed_form", .object(c.closedForm.jsonFields + Report.fitFields(c.fit) + [("lambda", JSON(c.lambda))])),
+              ("sgd", .object(c.sgd.jsonFields)), ("max_abs_parameter_difference", JSON(c.maxParameterDifference))]
         summary = .object(o)
       }
       console.result(summary.serialized())
@@ -247,8 +247,9 @@ enum Report {
       ("parameters", JSON(t.network.parameterCount)), ("world_size", JSON(t.worldSize)),
       ("train_samples", JSON(t.data.train.count)), ("test_samples", JSON(t.data.test.count)),
     ]
-    o += final.filter { !["seconds", "samples_per_sec", "eval_seconds", "lr"].contains($0.0) }
+    o += final.filter { !["seconds", "samples_per_sec", "eval_seconds", "lr", "evaluations"].contains($0.0) }
     o += [("seconds", JSON(seconds)), ("samples_per_sec", JSON(Double(samples) / seconds)),
+          ("evaluations", JSON(history.reduce(0) { $0 + $1.evaluations })),
           ("peak_rss_mib_per_rank", JSON(peakMemory)), ("exchange", JSON(t.exchange.summary)),
           ("exchange_bytes_per_step", JSON(t.exchange.bytesSent)),
           ("phase_seconds", .object(phases.named.map { ($0.0, JSON($0.1)) }))]

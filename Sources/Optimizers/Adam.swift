@@ -43,9 +43,10 @@ public struct Adam<T: OptimizerKernels>: FirstOrderOptimizer {
                             range: Range<Int>) {
     state.step += 1
     let t = Double(state.step)
-    let c1 = T(1 - Double.pow(beta1, t)), c2 = T(1 - Double.pow(beta2, t))
-    let lr = T(learningRate), b1 = T(beta1), b2 = T(beta2), eps = T(eps)
-    let segments = decayMask.segments(within: range), wd = weightDecay, lambda = decoupledWeightDecay
+    let c1 = 1 - Double.pow(beta1, t), c2 = 1 - Double.pow(beta2, t)
+    let stepSize = T(learningRate / c1), root2 = T(c2.squareRoot()), b2 = T(beta2), eps = T(eps)
+    let oneMinus = (T(1 - beta1), T(1 - beta2))
+    let segments = decayMask.segments(within: range), wd = weightDecay, shrink = T(1 - learningRate * decoupledWeightDecay)
     var v = state.v
     state.v = []  // moved out while its pointer is in use
     state.m.withUnsafeMutableBufferPointer { m in
@@ -53,8 +54,8 @@ public struct Adam<T: OptimizerKernels>: FirstOrderOptimizer {
         for (range, decays) in segments {
           let o = range.lowerBound
           T.adamStep(p: Tensor.base(p) + o, g: Tensor.base(g) + o, m: m.baseAddress! + o, v: v.baseAddress! + o,
-                     count: range.count, lr: lr, beta1: b1, beta2: b2, eps: eps, weightDecay: decays ? T(wd) : 0,
-                     decoupledDecay: decays ? T(lambda) : 0, correction1: c1, correction2: c2)
+                     count: range.count, beta2: b2, oneMinus: oneMinus, eps: eps, weightDecay: decays ? T(wd) : 0,
+                     shrink: decays ? shrink : 1, stepSize: stepSize, root2: root2)
         }
       }
     }

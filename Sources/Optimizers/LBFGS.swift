@@ -11,26 +11,41 @@ public enum LineSearch: String, CaseIterable, Sendable {
 }
 
 /// Limited-memory BFGS: the direction is -H g, with H the BFGS inverse-Hessian approximation built from the last
-/// `history` pairs (s, y) = (step, change of gradient) by the two-loop recursion, H0 = (s.y / y.y) I; the step length
+/// `history` pairs (s, y) = (t d, change of gradient) by the two-loop recursion, H0 = (s.y / y.y) I; the step length
 /// comes from a line search. L2 weight decay wd adds (wd/2) ||p||^2 to the objective (and wd p to its gradient),
 /// so the line search sees the same function the gradient describes.
+///
+/// One `step` is one iteration of `torch.optim.LBFGS(max_iter=1, max_eval=26, history_size=history,
+/// line_search_fn="strong_wolfe")`, with its rules: the very first iteration tries t = min(1, 1/|g|_1) lr, later ones
+/// t = lr; no step when max |g| <= 1e-7; pairs with s.y <= 1e-10 are not kept; the strong-Wolfe search brackets, then
+/// zooms by cubic interpolation, taking a point within 10% of the bracket's end once and moving it 10% inside the
+/// second time; it stops when the bracket is shorter than 1e-9 / max |d| or after 25 evaluations beyond the first,
+/// and returns the lowest point found. Where dpt differs, and why:
+/// - When -H g is not a descent direction (g.d > -1e-9), PyTorch ends the step and would repeat it unchanged on the
+///   next call; dpt forgets the pairs and searches along -g (with t = lr).
+/// - When the search finds no lower point (it returns t = 0), dpt also forgets the pairs; PyTorch keeps them.
+/// - The pairs are formed from the gradient the search returned at the new point, for the same batch (PyTorch takes
+///   the next call's gradient, which on mini-batches is another batch's); full-batch, the two are the same.
+/// - `backtracking` (halve t until Armijo holds, at most 25 evaluations) has no PyTorch counterpart;
+///   PyTorch's `line_search_fn=None` (a fixed step) is not offered.
 ///
 /// Under mpirun every evaluation all-reduces the loss and the gradient, so every rank computes the same direction
 /// and the same line search: the identical step.
 public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
-  /// The first trial step length of each line search (1 is natural for a quasi-Newton direction; the first step,
-  /// with no curvature pairs yet, tries min(1, 1/|g|_1) lr).
+  /// The trial step length of each line search (1 is natural for a quasi-Newton direction; the very first step, with
+  /// no curvature pairs yet, tries min(1, 1/|g|_1) lr).
   public var learningRate: Double
   public let history: Int
   public let lineSearch: LineSearch
   public let weightDecay: Double
   public let decayMask: DecayMask
-  public let maxEvaluations = 25
-  /// Loss evaluations of the last step (including the first, unless it was known).
-  public private(set) var evaluations = 0
+  /// PyTorch's defaults: the line search's evaluations beyond the first (max_ls), tolerance_grad, tolerance_change.
+  public static var maxLineSearchIterations: Int { 25 }
+  public static var gradientTolerance: Double { 1e-7 }
+  public static var changeTolerance: Double { 1e-9 }
   public var state = State()
 
-  /// Steps taken and the curvature pairs (s, y), oldest first.
+  /// Iterations taken (PyTorch's n_iter) and the curvature pairs (s, y), oldest first.
   public struct State: Equatable {
     public var step = 0
     public var s: [[T]] = []
@@ -111,74 +126,67 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
     return q
   }
 
+  /// A point of the line search: step length t, objective f (regularized) and its gradient g, g.d, and the batch's
+  /// own loss and gradient there (what the trainer reuses).
+  typealias Point = (t: Double, f: Double, gtd: Double, g: [T], raw: Double, rawG: [T])
+
   public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g0: UnsafeBufferPointer<T>,
                             loss: Double, batch: Int, objective: Objective<T>) throws {
     let n = p.count
     var g = Array(g0)
     let f0 = regularized(loss, &g, at: UnsafeBufferPointer(p))
-    evaluations = known?.batch == batch ? 0 : 1
     known = nil
+    guard Double(T.maxMagnitude(g, count: n)) > Self.gradientTolerance else { return }  // optimal: PyTorch does nothing
     state.step += 1
-    guard T.maxMagnitude(g, count: n) > 1e-12 else { return }  // at a stationary point
     var d = direction(g)
     var gtd = dot(g, d)
-    if !(gtd < -1e-12) {  // not a descent direction: forget the curvature pairs
-      state.s.removeAll()
-      state.y.removeAll()
+    var reset = false
+    if !(gtd < -Self.changeTolerance) {  // not a descent direction: forget the curvature pairs (PyTorch stops)
+      forgetPairs()
+      reset = true
       d = direction(g)
       gtd = dot(g, d)
+      guard gtd < -Self.changeTolerance else { return }
     }
     let gradientL1 = T.sum(g.map { Swift.abs($0) }, count: n)
-    var t = state.s.isEmpty ? min(1, 1 / gradientL1) * learningRate : learningRate
+    let t0 = state.step == 1 && !reset ? min(1, 1 / gradientL1) * learningRate : learningRate
 
     // φ(t) = f(p + t d): one evaluation (all-reduced across ranks by the caller's closure).
     var trial = [T].zeros(n)
-    func phi(_ t: Double) throws -> (f: Double, g: [T], gtd: Double, raw: Double, rawG: [T]) {
+    func phi(_ t: Double) throws -> Point {
       trial.withUnsafeMutableBufferPointer { x in
         x.baseAddress!.copyScalars(from: p.baseAddress!, count: n)
         T.axpy(n, T(t), d, x.baseAddress!)
       }
-      evaluations += 1
       let r = try trial.withUnsafeBufferPointer { try objective($0) }
       var gt = r.gradients
       let f = trial.withUnsafeBufferPointer { regularized(r.loss, &gt, at: $0) }
-      return (f.isFinite ? f : .infinity, gt, dot(gt, d), r.loss, r.gradients)
+      return (t, f.isFinite ? f : .infinity, dot(gt, d), gt, r.loss, r.gradients)
     }
 
-    var accepted: (t: Double, f: Double, g: [T], raw: Double, rawG: [T])? = nil
+    let start: Point = (0, f0, gtd, g, loss, Array(g0))
+    let a: Point
     switch lineSearch {
     case .backtracking:
-      while evaluations < maxEvaluations {
-        let e = try phi(t)
-        if e.f <= f0 + 1e-4 * t * gtd {
-          accepted = (t, e.f, e.g, e.raw, e.rawG)
-          break
-        }
-        t /= 2
-      }
+      a = try backtracking(t0: t0, start: start, phi)
     case .strongWolfe:
-      accepted = try strongWolfe(t0: t, f0: f0, gtd0: gtd, dMax: Double(T.maxMagnitude(d, count: n)), phi)
+      a = try strongWolfe(t0: t0, start: start, dMax: Double(T.maxMagnitude(d, count: n)), phi)
     }
-    guard let a = accepted else {
-      // No step length decreased the loss enough: stay, and start the curvature memory afresh.
-      state.s.removeAll()
-      state.y.removeAll()
+    guard a.t > 0 else {
+      // No step length decreased the loss: stay, and start the curvature memory afresh.
+      forgetPairs()
       return
     }
-    // The new point is exactly the accepted trial point p + t d as evaluated (recomputing it could differ in the
-    // last bit, and the evaluation kept for the next step must be the one at the parameters): s = p_new - p.
-    trial.withUnsafeMutableBufferPointer { x in
-      x.baseAddress!.copyScalars(from: p.baseAddress!, count: n)
-      T.axpy(n, T(a.t), d, x.baseAddress!)
-    }
-    var step = trial
-    T.axpy(n, -1, UnsafePointer(p.baseAddress!), &step)
-    trial.withUnsafeBufferPointer { p.baseAddress!.copyScalars(from: $0.baseAddress!, count: n) }
-    var change = a.g
-    T.axpy(n, -1, g, &change)
-    if dot(step, change) > 1e-10 {
-      state.s.append(step)
-      state.y.append(change)
+    // The new point is exactly the accepted trial point p + t d as evaluated (the evaluation kept for the next step
+    // must be the one at the parameters). s = t d, y = g_new - g, as PyTorch forms them.
+    T.axpy(n, T(a.t), d, p.baseAddress!)
+    var s = d
+    T.scal(n, T(a.t), &s)
+    var y = a.g
+    T.axpy(n, -1, g, &y)
+    if dot(y, s) > 1e-10 {
+      state.s.append(s)
+      state.y.append(y)
       if state.s.count > history {
         state.s.removeFirst()
         state.y.removeFirst()
@@ -187,71 +195,107 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
     known = (batch, a.raw, a.rawG)
   }
 
-  /// Nocedal & Wright's line search for the strong Wolfe conditions:
-  /// f(t) <= f0 + c1 t g0.d and |g(t).d| <= c2 |g0.d|.
-  func strongWolfe(
-    t0: Double, f0: Double, gtd0: Double, dMax: Double,
-    _ phi: (Double) throws -> (f: Double, g: [T], gtd: Double, raw: Double, rawG: [T])
-  ) throws -> (t: Double, f: Double, g: [T], raw: Double, rawG: [T])? {
-    let c1 = 1e-4, c2 = 0.9
-    typealias Point = (t: Double, f: Double, gtd: Double, g: [T], raw: Double, rawG: [T])
-    var previous: Point = (0, f0, gtd0, [], f0, [])
+  mutating func forgetPairs() {
+    state.s.removeAll()
+    state.y.removeAll()
+  }
+
+  /// Armijo backtracking: halve t until f(t) <= f0 + c1 t g0.d (c1 = 1e-4); the start point (t = 0) when 25
+  /// evaluations do not find one.
+  func backtracking(t0: Double, start: Point, _ phi: (Double) throws -> Point) throws -> Point {
     var t = t0
-    var evaluationsLeft = maxEvaluations
-    var lo: Point, hi: Point
-    bracket: while true {
-      guard evaluationsLeft > 0 else { return nil }
-      evaluationsLeft -= 1
+    for _ in 0..<Self.maxLineSearchIterations {
       let e = try phi(t)
-      let current: Point = (t, e.f, e.gtd, e.g, e.raw, e.rawG)
-      if e.f > f0 + c1 * t * gtd0 || (previous.t > 0 && e.f >= previous.f) {
-        (lo, hi) = (previous, current)
-        break bracket
+      if e.f <= start.f + 1e-4 * t * start.gtd { return e }
+      t /= 2
+    }
+    return start
+  }
+
+  /// The strong Wolfe conditions f(t) <= f0 + c1 t g0.d and |g(t).d| <= c2 |g0.d| (c1 = 1e-4, c2 = 0.9), searched as
+  /// `torch.optim.lbfgs._strong_wolfe` does (Nocedal & Wright, Algorithms 3.5 and 3.6, by way of minFunc): the point
+  /// that satisfies them, else the lowest point of the last bracket (the start point, t = 0, when none was lower).
+  func strongWolfe(t0: Double, start: Point, dMax: Double, _ phi: (Double) throws -> Point) throws -> Point {
+    let c1 = 1e-4, c2 = 0.9, (f0, gtd0) = (start.f, start.gtd), maxIterations = Self.maxLineSearchIterations
+    var t = t0
+    var current = try phi(t)
+    var previous = start
+    var bracket: [Point] = []
+    var done = false
+    var iterations = 0
+    while iterations < maxIterations {
+      // PyTorch compares with the previous point only from the third evaluation on (ls_iter > 1).
+      if current.f > f0 + c1 * t * gtd0 || (iterations > 1 && current.f >= previous.f) {
+        bracket = [previous, current]
+        break
       }
-      if Swift.abs(e.gtd) <= -c2 * gtd0 { return (t, e.f, e.g, e.raw, e.rawG) }
-      if e.gtd >= 0 {
-        (lo, hi) = (current, previous)
-        break bracket
+      if Swift.abs(current.gtd) <= -c2 * gtd0 {
+        bracket = [current]
+        done = true
+        break
       }
-      // Extrapolate: a cubic step beyond t, at least 1.01 t and at most 10 t.
-      let next = cubicMinimum(previous.t, previous.f, previous.gtd, t, e.f, e.gtd,
+      if current.gtd >= 0 {
+        bracket = [previous, current]
+        break
+      }
+      // Extrapolate: a cubic step beyond t, at least t + 0.01 (t - t_prev) and at most 10 t.
+      let next = cubicMinimum(previous.t, previous.f, previous.gtd, t, current.f, current.gtd,
                               bounds: (t + 0.01 * (t - previous.t), t * 10))
       previous = current
       t = next
+      current = try phi(t)
+      iterations += 1
     }
-    // Zoom between lo (satisfies sufficient decrease, lowest f so far) and hi.
-    while evaluationsLeft > 0 {
-      if Swift.abs(hi.t - lo.t) * dMax < 1e-12 { break }
-      let (a, b) = (min(lo.t, hi.t), max(lo.t, hi.t))
-      var t = hi.f.isFinite ? cubicMinimum(lo.t, lo.f, lo.gtd, hi.t, hi.f, hi.gtd, bounds: (a, b)) : (a + b) / 2
-      // Keep away from the interval's ends (at least 10% inside).
-      if min(b - t, t - a) < 0.1 * (b - a) { t = (a + b) / 2 }
-      evaluationsLeft -= 1
-      let e = try phi(t)
-      let current: Point = (t, e.f, e.gtd, e.g, e.raw, e.rawG)
-      if e.f > f0 + c1 * t * gtd0 || e.f >= lo.f {
-        hi = current
+    if iterations == maxIterations { bracket = [start, current] }
+
+    // Zoom: refine the bracket until a point satisfies both conditions.
+    func ordered() -> (low: Int, high: Int) { bracket[0].f <= bracket[bracket.count - 1].f ? (0, 1) : (1, 0) }
+    var (low, high) = ordered()
+    var insufficientProgress = false
+    while !done && iterations < maxIterations {
+      if Swift.abs(bracket[1].t - bracket[0].t) * dMax < Self.changeTolerance { break }
+      var t = cubicMinimum(bracket[0].t, bracket[0].f, bracket[0].gtd, bracket[1].t, bracket[1].f, bracket[1].gtd)
+      let (a, b) = (min(bracket[0].t, bracket[1].t), max(bracket[0].t, bracket[1].t))
+      let margin = 0.1 * (b - a)
+      if min(b - t, t - a) < margin {
+        // Within 10% of an end: accepted once; the second time in a row (or at an end) moved 10% inside.
+        if insufficientProgress || t >= b || t <= a {
+          t = Swift.abs(t - b) < Swift.abs(t - a) ? b - margin : a + margin
+          insufficientProgress = false
+        } else {
+          insufficientProgress = true
+        }
       } else {
-        if Swift.abs(e.gtd) <= -c2 * gtd0 { return (t, e.f, e.g, e.raw, e.rawG) }
-        if e.gtd * (hi.t - lo.t) >= 0 { hi = lo }
-        lo = current
+        insufficientProgress = false
+      }
+      let e = try phi(t)
+      iterations += 1
+      if e.f > f0 + c1 * t * gtd0 || e.f >= bracket[low].f {
+        bracket[high] = e
+        (low, high) = ordered()
+      } else {
+        if Swift.abs(e.gtd) <= -c2 * gtd0 {
+          done = true
+        } else if e.gtd * (bracket[high].t - bracket[low].t) >= 0 {
+          bracket[high] = bracket[low]
+        }
+        bracket[low] = e
       }
     }
-    // Out of evaluations: the best point that decreased the loss enough, if any.
-    guard lo.t > 0, lo.f <= f0 + c1 * lo.t * gtd0 else { return nil }
-    return (lo.t, lo.f, lo.g, lo.raw, lo.rawG)
+    return bracket[low]
   }
 
-  /// The minimiser of the cubic through (x1, f1, g1) and (x2, f2, g2), clamped to `bounds` (their midpoint when the
-  /// cubic has no minimum).
+  /// The minimiser of the cubic through (x1, f1, g1) and (x2, f2, g2), clamped to `bounds` (default: between x1 and
+  /// x2); their midpoint when the cubic has no minimum. Written as PyTorch's `_cubic_interpolate`, branch for branch.
   func cubicMinimum(_ x1: Double, _ f1: Double, _ g1: Double, _ x2: Double, _ f2: Double, _ g2: Double,
-                    bounds: (Double, Double)) -> Double {
-    let (lower, upper) = bounds.0 <= bounds.1 ? bounds : (bounds.1, bounds.0)
+                    bounds: (Double, Double)? = nil) -> Double {
+    let (lower, upper) = bounds ?? (x1 <= x2 ? (x1, x2) : (x2, x1))
     let d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     let square = d1 * d1 - g1 * g2
     guard square >= 0, f1.isFinite, f2.isFinite else { return (lower + upper) / 2 }
-    let d2 = square.squareRoot() * (x2 >= x1 ? 1 : -1)
-    let m = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    let d2 = square.squareRoot()
+    let m = x1 <= x2 ? x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+                     : x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
     guard m.isFinite else { return (lower + upper) / 2 }
     return min(max(m, lower), upper)
   }

@@ -12,15 +12,19 @@ public protocol OptimizerKernels: Scalar {
   static func adagradStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, sum: UnsafeMutablePointer<Self>,
                           count: Int, lr: Self, eps: Self, weightDecay: Self)
   /// RMSprop: v = alpha v + (1 - alpha) g'^2; with momentum b = mu b + g' / (sqrt(v) + eps), p -= lr b;
-  /// without, p -= lr g' / (sqrt(v) + eps).
+  /// without, p -= lr g' / (sqrt(v) + eps). `oneMinusAlpha` is 1 - alpha computed in Double, then rounded (as PyTorch
+  /// does: 1 - 0.99 rounded to Float is not Float(1) - Float(0.99)).
   static func rmspropStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, v: UnsafeMutablePointer<Self>,
-                          buffer: UnsafeMutablePointer<Self>?, count: Int, lr: Self, alpha: Self, eps: Self,
-                          momentum: Self, weightDecay: Self)
-  /// Adam (AdamW with decoupled decay lambda > 0): g' = g + wd p; p *= 1 - lr lambda; m = b1 m + (1 - b1) g';
-  /// v = b2 v + (1 - b2) g'^2; p -= (lr / c1) m / (sqrt(v) / sqrt(c2) + eps), c1 = 1 - b1^t, c2 = 1 - b2^t.
+                          buffer: UnsafeMutablePointer<Self>?, count: Int, lr: Self, alpha: Self, oneMinusAlpha: Self,
+                          eps: Self, momentum: Self, weightDecay: Self)
+  /// Adam (AdamW with decoupled decay lambda > 0): g' = g + wd p; p *= 1 - lr lambda; m = b1 m + (1 - b1) g' (as
+  /// PyTorch's lerp: m + (1 - b1)(g' - m)); v = b2 v + (1 - b2) g'^2; p -= (lr / c1) m / (sqrt(v) / sqrt(c2) + eps),
+  /// c1 = 1 - b1^t, c2 = 1 - b2^t. The scalars come computed in Double, then rounded, as PyTorch computes them in
+  /// Python floats: `shrink` = 1 - lr lambda, `oneMinus` = (1 - b1, 1 - b2) (Float's 1 - 0.999 is 0.00099998713),
+  /// `stepSize` = lr / c1, `root2` = sqrt(c2).
   static func adamStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, m: UnsafeMutablePointer<Self>,
-                       v: UnsafeMutablePointer<Self>, count: Int, lr: Self, beta1: Self, beta2: Self, eps: Self,
-                       weightDecay: Self, decoupledDecay: Self, correction1: Self, correction2: Self)
+                       v: UnsafeMutablePointer<Self>, count: Int, beta2: Self, oneMinus: (beta1: Self, beta2: Self),
+                       eps: Self, weightDecay: Self, shrink: Self, stepSize: Self, root2: Self)
 }
 
 extension Float: OptimizerKernels {}
@@ -57,32 +61,32 @@ extension OptimizerKernels {
   }
 
   public static func rmspropStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, v: UnsafeMutablePointer<Self>,
-                                 buffer: UnsafeMutablePointer<Self>?, count n: Int, lr: Self, alpha: Self, eps: Self,
-                                 momentum mu: Self, weightDecay wd: Self) {
+                                 buffer: UnsafeMutablePointer<Self>?, count n: Int, lr: Self, alpha: Self,
+                                 oneMinusAlpha: Self, eps: Self, momentum mu: Self, weightDecay wd: Self) {
     for i in 0..<n {
       let gi = g[i] + wd * p[i]
-      v[i] = alpha * v[i] + (1 - alpha) * gi * gi
-      let step = gi / (v[i].squareRoot() + eps)
+      v[i] = alpha * v[i] + oneMinusAlpha * gi * gi
+      let denominator = v[i].squareRoot() + eps
       if let b = buffer {
-        b[i] = mu * b[i] + step
+        b[i] = mu * b[i] + gi / denominator
         p[i] -= lr * b[i]
       } else {
-        p[i] -= lr * step
+        p[i] -= lr * gi / denominator
       }
     }
   }
 
   public static func adamStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, m: UnsafeMutablePointer<Self>,
-                              v: UnsafeMutablePointer<Self>, count n: Int, lr: Self, beta1 b1: Self, beta2 b2: Self,
-                              eps: Self, weightDecay wd: Self, decoupledDecay lambda: Self, correction1 c1: Self,
-                              correction2 c2: Self) {
-    let shrink = 1 - lr * lambda, stepSize = lr / c1, root2 = c2.squareRoot()
+                              v: UnsafeMutablePointer<Self>, count n: Int, beta2 b2: Self,
+                              oneMinus: (beta1: Self, beta2: Self), eps: Self, weightDecay wd: Self, shrink: Self,
+                              stepSize: Self, root2: Self) {
     for i in 0..<n {
       let gi = g[i] + wd * p[i]  // the gradient is the one at the current point, before the decoupled shrink
-      p[i] *= shrink
-      m[i] = b1 * m[i] + (1 - b1) * gi
-      v[i] = b2 * v[i] + (1 - b2) * gi * gi
+      if shrink != 1 { p[i] *= shrink }
+      m[i] += oneMinus.beta1 * (gi - m[i])
+      v[i] = b2 * v[i] + oneMinus.beta2 * gi * gi
       p[i] -= stepSize * m[i] / (v[i].squareRoot() / root2 + eps)
     }
   }
+
 }

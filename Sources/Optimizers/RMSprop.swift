@@ -35,14 +35,14 @@ public struct RMSprop<T: OptimizerKernels>: FirstOrderOptimizer {
   public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>,
                             range: Range<Int>) {
     applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask, range: range)
-    let lr = T(learningRate), alpha = T(alpha), eps = T(eps), mu = T(momentum), mask = decayMask, wd = weightDecay
+    let lr = T(learningRate), alpha = T(alpha), oneMinusAlpha = T(1 - self.alpha), eps = T(eps), mu = T(momentum), mask = decayMask, wd = weightDecay
     var b = state.momentum
     state.momentum = nil  // moved out while its pointer is in use
     state.squareAverage.withUnsafeMutableBufferPointer { v in
       func run(_ buffer: UnsafeMutablePointer<T>?) {
         mask.forEachSegment(weightDecay: wd, within: range) { o, n, wd in
           T.rmspropStep(p: Tensor.base(p) + o, g: Tensor.base(g) + o, v: v.baseAddress! + o, buffer: buffer.map { $0 + o },
-                        count: n, lr: lr, alpha: alpha, eps: eps, momentum: mu, weightDecay: T(wd))
+                        count: n, lr: lr, alpha: alpha, oneMinusAlpha: oneMinusAlpha, eps: eps, momentum: mu, weightDecay: T(wd))
         }
       }
       if b == nil { run(nil) } else { b!.withUnsafeMutableBufferPointer { run($0.baseAddress) } }

@@ -35,23 +35,6 @@ public enum LAPACK {
     b = transpose(bt, rows: k, cols: n)
   }
 
-  /// The 1-norm of the symmetric matrix whose upper triangle `a` holds.
-  public static func symmetricOneNorm(_ a: [Double], n: Int) -> Double {
-    var n32 = Int32(n), lda = Int32(max(n, 1))
-    var work = [Double](repeating: 0, count: max(n, 1))
-    return dlansy_("1", "L", &n32, a, &lda, &work, 1, 1)
-  }
-
-  /// LAPACK's estimate of 1 / cond_1(A) from A's Cholesky factor and A's 1-norm.
-  public static func reciprocalCondition(factor: [Double], n: Int, oneNorm: Double) throws -> Double {
-    var n32 = Int32(n), lda = Int32(max(n, 1)), anorm = oneNorm, rcond = 0.0, info: Int32 = 0
-    var work = [Double](repeating: 0, count: 3 * max(n, 1))
-    var iwork = [Int32](repeating: 0, count: max(n, 1))
-    dpocon_("L", &n32, factor, &lda, &anorm, &rcond, &work, &iwork, &info, 1)
-    try check(info, "dpocon")
-    return rcond
-  }
-
   /// (U^T U)^-1 from the upper-triangular U (a Cholesky factor, or the R of a QR factorisation), as a full
   /// symmetric (n, n) matrix.
   public static func inverseFromFactor(_ u: [Double], n: Int) throws -> [Double] {
@@ -116,17 +99,6 @@ public enum LAPACK {
     b = transpose(bt, rows: k, cols: n)
   }
 
-  /// LAPACK's estimate of 1 / cond_1(R) for the upper-triangular (n, n) row-major R.
-  public static func triangularReciprocalCondition(_ r: [Double], n: Int) throws -> Double {
-    var n32 = Int32(n), lda = Int32(max(n, 1)), rcond = 0.0, info: Int32 = 0
-    var work = [Double](repeating: 0, count: 3 * max(n, 1))
-    var iwork = [Int32](repeating: 0, count: max(n, 1))
-    // cond_1(R) = cond_inf(R^T): the column-major view is R^T, so ask for the infinity norm.
-    dtrcon_("I", "L", "N", &n32, r, &lda, &rcond, &work, &iwork, &info, 1, 1, 1)
-    try check(info, "dtrcon")
-    return rcond
-  }
-
   /// The minimum-norm least-squares solution of A X = B through the SVD (dgelsd), for a possibly rank-deficient
   /// row-major A (m, n) and B (m, k). Singular values below `rcond` times the largest count as zero.
   /// Returns X (n, k) row-major, the singular values and the effective rank.
@@ -166,6 +138,22 @@ public enum LAPACK {
     dsyev_("N", "L", &n32, &c, &lda, &w, &work, &lwork, &info, 1, 1)
     try check(info, "dsyev")
     return Array(w.prefix(n))
+  }
+
+  /// Singular values, descending, of the row-major (rows, cols) matrix `a` (dgesdd, values only).
+  public static func singularValues(_ a: [Double], rows m: Int, cols n: Int) throws -> [Double] {
+    var c = transpose(a, rows: m, cols: n)  // column-major
+    var m32 = Int32(m), n32 = Int32(n), lda = Int32(max(m, 1)), one: Int32 = 1, info: Int32 = 0
+    var s = [Double](repeating: 0, count: max(min(m, n), 1))
+    var iwork = [Int32](repeating: 0, count: max(8 * min(m, n), 1))
+    var u = 0.0, vt = 0.0, query = 0.0, lwork: Int32 = -1
+    dgesdd_("N", &m32, &n32, &c, &lda, &s, &u, &one, &vt, &one, &query, &lwork, &iwork, &info, 1)
+    try check(info, "dgesdd (workspace query)")
+    lwork = Int32(query)
+    var work = [Double](repeating: 0, count: max(Int(lwork), 1))
+    dgesdd_("N", &m32, &n32, &c, &lda, &s, &u, &one, &vt, &one, &work, &lwork, &iwork, &info, 1)
+    try check(info, "dgesdd")
+    return Array(s.prefix(min(m, n)))
   }
 
   /// The (cols, rows) transpose of a row-major (rows, cols) matrix.

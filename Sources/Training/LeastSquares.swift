@@ -88,7 +88,7 @@ public struct LeastSquaresFit: Sendable {
   /// The method used (normal or qr), and why.
   public var method: LeastSquaresMethod
   public var reason: String
-  /// LAPACK's estimate of the 1-norm condition number of X (of [X; sqrt(lambda) D] with a ridge).
+  /// The 2-norm condition number of X, s_max / s_min (of [X; sqrt(lambda) D] with a ridge): the same for any rank count.
   public var conditionNumber: Double
   /// Numerical rank of X (p unless the minimum-norm solution was needed).
   public var rank: Int
@@ -161,7 +161,10 @@ public enum LeastSquares {
       for c in 0..<k { b[i * k + c] = g[i * w + p + c] }
     }
     for j in penalized(block, options) { a[j * p + j] += options.ridge }
-    let oneNorm = LAPACK.symmetricOneNorm(a, n: p)
+    // cond(X^T X) = lambda_max / lambda_min, exactly (2-norm): an estimate (dpocon) follows a path that turns on the
+    // signs of entries near zero, which change with the order the ranks' sums are added in.
+    let eigenvalues = try LAPACK.symmetricEigenvalues(a, n: p)
+    let conditionA = eigenvalues.first.map { $0 > 0 ? eigenvalues.last! / $0 : .infinity } ?? 1
     do {
       try LAPACK.cholesky(&a, n: p)
     } catch let e as LAPACKError {
@@ -172,8 +175,6 @@ public enum LeastSquares {
       }
       throw LeastSquaresError(description: "X^T X is singular: Cholesky found no positive pivot\(column) (a constant feature, a feature that is a combination of others, or fewer rows than parameters; MNIST's always-zero pixels do this). Use --ridge LAMBDA (e.g. --ridge 1e-3) or --method qr for the minimum-norm solution")
     }
-    let rcond = try LAPACK.reciprocalCondition(factor: a, n: p, oneNorm: oneNorm)
-    let conditionA = rcond > 0 ? 1 / rcond : .infinity
     var warnings: [String] = []
     var reason = "--method normal"
     if options.method == .auto {
@@ -183,7 +184,7 @@ public enum LeastSquares {
       }
       reason = String(format: "auto: cond(X^T X) ~ %.2g <= %.0g", conditionA, LeastSquaresOptions.autoThreshold)
     } else if conditionA > 1 / Double.ulpOfOne {
-      throw LeastSquaresError(description: String(format: "X^T X is numerically singular (condition estimate %.2g); use --ridge LAMBDA or --method qr", conditionA))
+      throw LeastSquaresError(description: String(format: "X^T X is numerically singular (condition number %.2g); use --ridge LAMBDA or --method qr", conditionA))
     } else if conditionA > LeastSquaresOptions.autoThreshold {
       warnings.append(String(format: "cond(X^T X) ~ %.2g: the normal equations lose about %.0f of 16 digits; --method qr is more accurate", conditionA, log10(conditionA)))
     }
@@ -224,9 +225,10 @@ public enum LeastSquares {
         for j in i..<p { rxx[i * p + j] = rAll[i * w + j] }
         for c in 0..<k { theta[i * k + c] = rAll[i * w + p + c] }  // Q^T Y
       }
-      let rcond = try LAPACK.triangularReciprocalCondition(rxx, n: p)
-      facts[0] = rcond > 0 ? 1 / rcond : .infinity
-      if rcond > 1e-12 {
+      // cond(X) = cond(R) = s_max / s_min, exactly (2-norm).
+      let singular = try LAPACK.singularValues(rxx, rows: p, cols: p)
+      facts[0] = singular.last.map { $0 > 0 ? singular[0] / $0 : .infinity } ?? 1
+      if 1 / facts[0] > 1e-12 {
         try LAPACK.triangularSolve(rxx, n: p, &theta, k: k)
         facts[1] = Double(p)
         if options.ridge == 0 && k == 1 && n > p { inverse = try LAPACK.inverseFromFactor(rxx, n: p) }

@@ -34,9 +34,12 @@ public struct EpochMetrics: Sendable {
   public var samples: Int
   public var evaluationSeconds: Double
   public var learningRate: Double
+  /// Loss-and-gradient evaluations of a global batch in the epoch's training steps (the steps, plus L-BFGS's trial
+  /// points).
+  public var evaluations: Int
 
   public init(epoch: Int, task: Task, train: Evaluation, validation: Evaluation? = nil, test: Evaluation?,
-              seconds: Double, samples: Int, evaluationSeconds: Double, learningRate: Double) {
+              seconds: Double, samples: Int, evaluationSeconds: Double, learningRate: Double, evaluations: Int = 0) {
     self.epoch = epoch
     self.task = task
     self.train = train
@@ -46,13 +49,15 @@ public struct EpochMetrics: Sendable {
     self.samples = samples
     self.evaluationSeconds = evaluationSeconds
     self.learningRate = learningRate
+    self.evaluations = evaluations
   }
 
   public var samplesPerSecond: Double { Double(samples) / seconds }
 
   /// In the order of the file: epoch, train_loss, train_acc, test_loss, test_acc, seconds, samples_per_sec; for
   /// regression train_rmse, train_r2, test_rmse, test_r2; with a validation set val_loss, val_acc (val_rmse,
-  /// val_r2). Missing values (no test set) are null.
+  /// val_r2); then eval_seconds, lr and evaluations (loss-and-gradient evaluations). Missing values (no test set)
+  /// are null.
   public var json: JSON {
     let classification = task == .classification
     var o: [(String, JSON)] = [
@@ -72,7 +77,7 @@ public struct EpochMetrics: Sendable {
       o += [("val_loss", JSON(v.loss))]
       o += classification ? [("val_acc", JSON(v.accuracy))] : [("val_rmse", JSON(v.rmse)), ("val_r2", JSON(v.r2))]
     }
-    o += [("eval_seconds", JSON(evaluationSeconds)), ("lr", JSON(learningRate))]
+    o += [("eval_seconds", JSON(evaluationSeconds)), ("lr", JSON(learningRate)), ("evaluations", JSON(evaluations))]
     return .object(o)
   }
 }

@@ -81,6 +81,9 @@ public final class Trainer<T: TrainingScalar> {
   public internal(set) var skippedBatches = 0
   /// Optimizer steps taken.
   public internal(set) var step = 0
+  /// Loss-and-gradient evaluations of a global batch since the start (one per step for a first-order optimizer;
+  /// L-BFGS's line search adds its trial points, and reuses the evaluation at the accepted point).
+  public internal(set) var evaluations = 0
 
   /// Builds the replica. With `synchronize` (the default) rank 0's initial parameters are broadcast at once; pass
   /// false when constructing inside `Communicator.agree` (whose body must not call collectives: a rank that failed
@@ -204,6 +207,7 @@ public final class Trainer<T: TrainingScalar> {
   /// slot more, where each rank's loss sum rides along with its gradient.
   func gradient(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: UnsafeMutableBufferPointer<T>) throws -> Double {
     let P = network.parameterCount
+    evaluations += 1
     var clock = PhaseClock()
     var exchangeTime = 0.0
     for (k, piece) in exchange.pieces(ofBatch: batch.count).enumerated() {
@@ -389,14 +393,15 @@ public final class Trainer<T: TrainingScalar> {
 
   /// Trains one epoch, then evaluates the training and test sets.
   public func runEpoch(progress: ((_ step: Int, _ steps: Int) -> Void)? = nil) throws -> EpochMetrics {
-    let lr = optimizer.learningRate
+    let lr = optimizer.learningRate, evaluationsBefore = evaluations
     let (samples, seconds) = try trainEpoch(progress: progress)
     let t0 = Clock.now()
     let train = try evaluate(data.train)!
     let validation = try data.validation.flatMap(evaluate)
     let test = try evaluate(data.test)
     return EpochMetrics(epoch: epoch, task: data.train.task, train: train, validation: validation, test: test,
-                        seconds: seconds, samples: samples, evaluationSeconds: Clock.now() - t0, learningRate: lr)
+                        seconds: seconds, samples: samples, evaluationSeconds: Clock.now() - t0, learningRate: lr,
+                        evaluations: evaluations - evaluationsBefore)
   }
 
   /// The model's outputs for feature rows given in the data's original units (they are standardised like the

@@ -16,12 +16,6 @@ void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *inf
 // Solve with the Cholesky factor from dpotrf.
 void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda, double *b,
              const int *ldb, int *info, size_t uplo_len);
-// Reciprocal condition number (1-norm) of an SPD matrix from its Cholesky factor.
-void dpocon_(const char *uplo, const int *n, const double *a, const int *lda, const double *anorm, double *rcond,
-             double *work, int *iwork, int *info, size_t uplo_len);
-// 1-norm (and others) of a symmetric matrix.
-double dlansy_(const char *norm, const char *uplo, const int *n, const double *a, const int *lda, double *work,
-               size_t norm_len, size_t uplo_len);
 // QR factorisation A = Q R (Householder; R in the upper triangle, reflectors below).
 void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work, const int *lwork,
              int *info);
@@ -33,15 +27,16 @@ void dormqr_(const char *side, const char *trans, const int *m, const int *n, co
 void dtrtrs_(const char *uplo, const char *trans, const char *diag, const int *n, const int *nrhs, const double *a,
              const int *lda, double *b, const int *ldb, int *info, size_t uplo_len, size_t trans_len,
              size_t diag_len);
-// Reciprocal condition number of a triangular matrix.
-void dtrcon_(const char *norm, const char *uplo, const char *diag, const int *n, const double *a, const int *lda,
-             double *rcond, double *work, int *iwork, int *info, size_t norm_len, size_t uplo_len, size_t diag_len);
 // Minimum-norm least squares through the SVD (divide and conquer), for rank-deficient problems.
 void dgelsd_(const int *m, const int *n, const int *nrhs, double *a, const int *lda, double *b, const int *ldb,
              double *s, const double *rcond, int *rank, double *work, const int *lwork, int *iwork, int *info);
 // Symmetric eigenvalues (and vectors).
 void dsyev_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda, double *w, double *work,
             const int *lwork, int *info, size_t jobz_len, size_t uplo_len);
+// Singular values (and vectors) by divide and conquer.
+void dgesdd_(const char *jobz, const int *m, const int *n, double *a, const int *lda, double *s, double *u,
+             const int *ldu, double *vt, const int *ldvt, double *work, const int *lwork, int *iwork, int *info,
+             size_t jobz_len);
 // Inverse of an SPD matrix from its Cholesky factor (for coefficient standard errors).
 void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t uplo_len);
 

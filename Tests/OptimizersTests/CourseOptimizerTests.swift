@@ -113,8 +113,9 @@ func run<O: LineSearchOptimizer>(_ o: inout O, steps: Int, from start: [Double],
 
   /// Each optimizer reaches f < 1e-6 on the quadratic (minimum 0, curvatures 0.1 to 10) within its budget of steps.
   /// (RMSprop's normalised steps keep it oscillating at amplitude ~lr around the minimum: it needs the small lr.
-  /// L-BFGS accepts unit quasi-Newton steps and converges superlinearly: 15 steps give 3.8e-6, matching an
-  /// independent numpy implementation of the same algorithm step for step, and scipy's L-BFGS-B 1e-7.)
+  /// L-BFGS accepts unit quasi-Newton steps and converges superlinearly: 15 steps give 3.8e-6, and it stops at
+  /// 1.2e-11, where g.d > -1e-9 (PyTorch's tolerance_change): torch.optim.LBFGS(max_iter=1, history_size=5,
+  /// line_search_fn="strong_wolfe") in float64 takes the same points to 1e-15, stopping at the same loss.)
   @Test func eachReachesAStatedLoss() throws {
     let f = Quadratic()
     var sgd = SGD<Double>(learningRate: 0.05, momentum: 0.9, decayMask: .all(5))
@@ -129,7 +130,7 @@ func run<O: LineSearchOptimizer>(_ o: inout O, steps: Int, from start: [Double],
     #expect(f.loss(run(&adam, steps: 2000, from: start)) < 1e-6)
     for search in LineSearch.allCases {
       var lbfgs = LBFGS<Double>(history: 5, lineSearch: search, decayMask: .all(5))
-      #expect(f.loss(try run(&lbfgs, steps: 40, from: start)) < 1e-12, "\(search)")
+      #expect(f.loss(try run(&lbfgs, steps: 40, from: start)) < 1e-10, "\(search)")
     }
   }
 
@@ -158,7 +159,9 @@ func run<O: LineSearchOptimizer>(_ o: inout O, steps: Int, from start: [Double],
     #expect(Reference.maxRelativeDifference(d, expected) < 1e-14)
   }
 
-  /// Rosenbrock's valley: L-BFGS with the strong-Wolfe search reaches the minimum (1, 1).
+  /// Rosenbrock's valley: L-BFGS with the strong-Wolfe search reaches the minimum (1, 1) to 1.3e-6, where
+  /// g.d > -1e-9 ends it, at the point torch.optim.LBFGS(max_iter=1, history_size=10, line_search_fn="strong_wolfe")
+  /// reaches in float64 from (-1.2, 1) in 100 steps: (0.9999993334076402, 0.9999986743824548).
   @Test func lbfgsOnRosenbrock() throws {
     func f(_ p: [Double]) -> Double { 100 * Double.pow(p[1] - p[0] * p[0], 2) + Double.pow(1 - p[0], 2) }
     func g(_ p: [Double]) -> [Double] {
@@ -174,7 +177,8 @@ func run<O: LineSearchOptimizer>(_ o: inout O, steps: Int, from start: [Double],
         }
       }
     }
-    #expect(abs(p[0] - 1) < 1e-6 && abs(p[1] - 1) < 1e-6, "\(p)")
+    #expect(abs(p[0] - 1) < 2e-6 && abs(p[1] - 1) < 2e-6, "\(p)")
+    #expect(Reference.maxRelativeDifference(p, [0.9999993334076402, 0.9999986743824548]) < 1e-9, "\(p)")
   }
 
   @Test func schedules() {
