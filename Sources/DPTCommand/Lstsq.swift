@@ -77,7 +77,7 @@ struct Lstsq: ParsableCommand {
       var split = try Catalog.load(source, testFraction: data.testFraction, seed: data.seed)
       var scaling: Standardization? = nil
       if data.standardize == true, case .reals = split.train.features {
-        scaling = Standardization(fitting: split.train)
+        scaling = try Standardization.fitting(split.train, name: split.name)
         split = DataSplit(name: split.name, train: scaling!.apply(split.train), test: scaling!.apply(split.test))
       }
       let mine = Sharding.slice(0..<split.train.count, rank: comm.rank, size: comm.size)

@@ -79,6 +79,7 @@ struct SweepCommand: ParsableCommand {
       return (sweep, writer)
     }
     let d = sweep.data
+    if let note = try options.data.inferenceNote { console.say(note) }
     console.say("sweep: \(settings.count) setting\(settings.count == 1 ? "" : "s") x \(base.epochs) epochs of \(base.model) on \(d.name) (\(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test); \(sweep.groups) group\(sweep.groups == 1 ? "" : "s") of \(ranksPerTrial) rank\(ranksPerTrial == 1 ? "" : "s")")
     let progress = SweepProgress(writer: writer, console: console, total: settings.count, task: d.train.task)
     let sweepStart = Clock.now()

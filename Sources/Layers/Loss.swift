@@ -10,7 +10,8 @@ import TensorCore
 /// |---|---|---|
 /// | crossEntropy | -log softmax(p)_y = log sum_k e^{p_k} - p_y (p are logits, class y) | softmax(p)_j - [j = y] |
 /// | nll | -log p_y (p are probabilities, e.g. after a softmax layer) | -[j = y] / p_y |
-/// | hinge(m) | sum_{j != y} max(0, m + p_j - p_y) | [m + p_j - p_y > 0] for j != y; -(number of those) for y |
+/// | hinge(m) | sum_{j != y} max(0, m + p_j - p_y) (the course's; C times PyTorch's MultiMarginLoss) | [m + p_j - p_y > 0] for j != y; -(number of those) for y |
+/// | hinge(m, mean) | (1/C) sum_{j != y} max(0, m + p_j - p_y) (`torch.nn.MultiMarginLoss(margin=m)`) | the above / C |
 /// | mse (L2) | (1/C) sum_j (p_j - t_j)^2 | (2/C) (p_j - t_j) |
 /// | l1 | (1/C) sum_j \|p_j - t_j\| | sign(p_j - t_j) / C (0 where equal) |
 /// | huber(d) | (1/C) sum_j h(p_j - t_j), h(e) = e^2/2 if \|e\| <= d else d (\|e\| - d/2) | h'(e) / C: e, or d sign(e) |
@@ -18,7 +19,8 @@ import TensorCore
 public enum Loss: Equatable, Sendable, CustomStringConvertible {
   case crossEntropy
   case nll
-  case hinge(margin: Double)
+  /// The multiclass hinge; `mean` divides by the class count C, as PyTorch's MultiMarginLoss does.
+  case hinge(margin: Double, mean: Bool = false)
   case mse
   case l1
   case huber(delta: Double)
@@ -28,11 +30,11 @@ public enum Loss: Equatable, Sendable, CustomStringConvertible {
   public static let names = ["cross-entropy", "nll", "hinge", "mse", "l1", "huber", "cosine"]
 
   /// The loss named `name` ("l2" is mse), with the hinge's margin and Huber's delta.
-  public static func named(_ name: String, margin: Double = 1, delta: Double = 1) -> Loss? {
+  public static func named(_ name: String, margin: Double = 1, delta: Double = 1, hingeMean: Bool = false) -> Loss? {
     switch name {
     case "cross-entropy", "crossentropy", "ce": .crossEntropy
     case "nll": .nll
-    case "hinge": .hinge(margin: margin)
+    case "hinge": .hinge(margin: margin, mean: hingeMean)
     case "mse", "l2": .mse
     case "l1": .l1
     case "huber": .huber(delta: delta)
@@ -55,7 +57,7 @@ public enum Loss: Equatable, Sendable, CustomStringConvertible {
 
   public var description: String {
     switch self {
-    case .hinge(let m): "hinge(margin=\(m))"
+    case .hinge(let m, let mean): "hinge(margin=\(m)\(mean ? ", mean over classes" : ""))"
     case .huber(let d): "huber(delta=\(d))"
     default: name
     }

@@ -36,17 +36,18 @@ extension LayerKernels {
           g[i * cols + c] = -1 / pc
         }
       }
-    case .hinge(let margin):
-      let y = classes!, delta = Self(margin)
+    case .hinge(let margin, let mean):
+      let y = classes!, delta = Self(margin), scale = mean ? 1 / Self(cols) : 1
       for i in 0..<rows {
         let s = p + i * cols, c = Int(y[i])
-        var active = 0
+        var active = 0, sum = 0.0
         for j in 0..<cols where j != c {
           let m = delta + s[j] - s[c]
-          if m > 0 { total += Double(m); active += 1 }
-          g?[i * cols + j] = m > 0 ? 1 : 0
+          if m > 0 { sum += Double(m); active += 1 }
+          g?[i * cols + j] = m > 0 ? scale : 0
         }
-        g?[i * cols + c] = -Self(active)
+        total += mean ? sum / Double(cols) : sum
+        g?[i * cols + c] = -Self(active) * scale
       }
     case .mse:
       for k in 0..<rows * cols {

@@ -46,5 +46,5 @@ public struct Adagrad<T: OptimizerKernels>: FirstOrderOptimizer {
     state = State(step: saved.step, sum: saved["sum"])
   }
 
-  public var summary: String { "adagrad(lr=\(learningRate)\(decaySummary(weightDecay, decoupledWeightDecay)))" }
+  public var summary: String { "adagrad(lr=\(learningRate), eps=\(eps)\(decaySummary(weightDecay, decoupledWeightDecay)))" }
 }

@@ -71,6 +71,6 @@ public struct Adam<T: OptimizerKernels>: FirstOrderOptimizer {
   }
 
   public var summary: String {
-    "\(decoupledWeightDecay > 0 ? "adamw" : "adam")(lr=\(learningRate), betas=(\(beta1), \(beta2))\(decaySummary(weightDecay, decoupledWeightDecay)))"
+    "\(decoupledWeightDecay > 0 ? "adamw" : "adam")(lr=\(learningRate), betas=(\(beta1), \(beta2)), eps=\(eps)\(decaySummary(weightDecay, decoupledWeightDecay)))"
   }
 }

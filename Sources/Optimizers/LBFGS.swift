@@ -54,7 +54,7 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
 
   var known: (batch: Int, loss: Double, gradients: [T])?
 
-  public init(learningRate: Double = 1, history: Int = 10, lineSearch: LineSearch = .strongWolfe,
+  public init(learningRate: Double = 1, history: Int = 100, lineSearch: LineSearch = .strongWolfe,
               weightDecay: Double = 0, decayMask: DecayMask) {
     precondition(learningRate > 0 && history >= 1 && weightDecay >= 0, "L-BFGS's settings")
     self.learningRate = learningRate
@@ -301,6 +301,6 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
   }
 
   public var summary: String {
-    "lbfgs(lr=\(learningRate), history=\(history), \(lineSearch.rawValue)\(weightDecay > 0 ? ", weight-decay=\(weightDecay)" : ""))"
+    "lbfgs(lr=\(learningRate), history=\(history), \(lineSearch.rawValue), weight-decay=\(weightDecay))"
   }
 }

@@ -123,9 +123,10 @@ func applyDecoupledDecay<T: OptimizerKernels>(_ p: UnsafeMutableBufferPointer<T>
   }
 }
 
-/// ", weight-decay=0.0005, decoupled-weight-decay=0.01": the decays of a summary, those that are set.
+/// ", weight-decay=0.0005" and ", decoupled-weight-decay=0.01" when set: the decays of a summary (the L2 decay is
+/// always shown, so that a run's header says what it used).
 func decaySummary(_ weightDecay: Double, _ decoupled: Double) -> String {
-  (weightDecay > 0 ? ", weight-decay=\(weightDecay)" : "") + (decoupled > 0 ? ", decoupled-weight-decay=\(decoupled)" : "")
+  ", weight-decay=\(weightDecay)" + (decoupled > 0 ? ", decoupled-weight-decay=\(decoupled)" : "")
 }
 
 /// An optimizer of either kind, as a trainer holds it: exactly one of the two is set. (Two optionals rather than an

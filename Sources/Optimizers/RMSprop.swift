@@ -62,6 +62,6 @@ public struct RMSprop<T: OptimizerKernels>: FirstOrderOptimizer {
   }
 
   public var summary: String {
-    "rmsprop(lr=\(learningRate), alpha=\(alpha)\(momentum > 0 ? ", momentum=\(momentum)" : "")\(decaySummary(weightDecay, decoupledWeightDecay)))"
+    "rmsprop(lr=\(learningRate), alpha=\(alpha), eps=\(eps)\(momentum > 0 ? ", momentum=\(momentum)" : "")\(decaySummary(weightDecay, decoupledWeightDecay)))"
   }
 }

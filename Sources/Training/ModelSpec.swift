@@ -148,8 +148,8 @@ public struct OptimizerSpec: Equatable, Sendable {
   public var alpha = 0.99
   /// nil: the optimizer's own default (1e-10 Adagrad, 1e-8 RMSprop and Adam).
   public var eps: Double?
-  /// L-BFGS's number of curvature pairs.
-  public var history = 10
+  /// L-BFGS's number of curvature pairs (PyTorch's history_size).
+  public var history = 100
   public var lineSearch: LineSearch = .strongWolfe
   public var schedule = LearningRateSchedule()
 
@@ -165,6 +165,9 @@ public struct OptimizerSpec: Equatable, Sendable {
 
   public var name: String { kind.rawValue }
 
+  /// The epsilon the optimizer uses: `eps`, else its default (PyTorch's: 1e-10 Adagrad, 1e-8 RMSprop and Adam).
+  public var effectiveEps: Double { eps ?? (kind == .adagrad ? 1e-10 : 1e-8) }
+
   /// Which parameters of `network` the weight decays apply to.
   public func decayMask<T>(for network: Network<T>) -> DecayMask {
     if decayBiases { return .all(network.parameterCount) }
@@ -179,13 +182,13 @@ public struct OptimizerSpec: Equatable, Sendable {
       return AnyOptimizer(SGD<T>(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
                                  decoupledWeightDecay: decoupledWeightDecay, decayMask: mask))
     case .adagrad:
-      return AnyOptimizer(Adagrad<T>(learningRate: learningRate, eps: eps ?? 1e-10, weightDecay: weightDecay,
+      return AnyOptimizer(Adagrad<T>(learningRate: learningRate, eps: effectiveEps, weightDecay: weightDecay,
                                      decoupledWeightDecay: decoupledWeightDecay, decayMask: mask))
     case .rmsprop:
-      return AnyOptimizer(RMSprop<T>(learningRate: learningRate, alpha: alpha, eps: eps ?? 1e-8, momentum: momentum,
+      return AnyOptimizer(RMSprop<T>(learningRate: learningRate, alpha: alpha, eps: effectiveEps, momentum: momentum,
                                      weightDecay: weightDecay, decoupledWeightDecay: decoupledWeightDecay, decayMask: mask))
     case .adam, .adamw:
-      return AnyOptimizer(Adam<T>(learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps ?? 1e-8,
+      return AnyOptimizer(Adam<T>(learningRate: learningRate, beta1: beta1, beta2: beta2, eps: effectiveEps,
                                   weightDecay: weightDecay, decoupledWeightDecay: decoupledWeightDecay, decayMask: mask))
     case .lbfgs:
       return AnyOptimizer(LBFGS<T>(learningRate: learningRate, history: history, lineSearch: lineSearch,
@@ -246,6 +249,12 @@ public struct TrainingConfig: Sendable {
   /// What a user gets without flags: an MLP on the image sets, the linear model on tables.
   public static func defaults(for dataset: DatasetSource) -> TrainingConfig {
     switch dataset.task {
+    case .classification where dataset.isTable && dataset != .mnist:
+      // A CSV of class labels: its features are standardised, as a regression table's are.
+      return TrainingConfig(
+        dataset: dataset, standardize: true, model: ModelSpec(kind: .mlp, hidden: [256], activation: .elementwise(.relu)),
+        loss: .crossEntropy, optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4), batchSize: 32,
+        epochs: 5)
     case .classification:
       return TrainingConfig(
         dataset: dataset, model: ModelSpec(kind: .mlp, hidden: [256], activation: .elementwise(.relu)), loss: .crossEntropy,
@@ -254,6 +263,18 @@ public struct TrainingConfig: Sendable {
       return TrainingConfig(
         dataset: dataset, standardize: true, model: ModelSpec(kind: .linear), loss: .mse,
         optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9), batchSize: 32, epochs: 500)
+    }
+  }
+
+  /// The settings of the chosen optimizer beyond lr, momentum and the decays, with the values it uses.
+  var optimizerSettings: [(String, JSON)] {
+    let o = optimizer
+    switch o.kind {
+    case .sgd: return []
+    case .adagrad: return [("eps", JSON(o.effectiveEps))]
+    case .rmsprop: return [("alpha", JSON(o.alpha)), ("eps", JSON(o.effectiveEps))]
+    case .adam, .adamw: return [("beta1", JSON(o.beta1)), ("beta2", JSON(o.beta2)), ("eps", JSON(o.effectiveEps))]
+    case .lbfgs: return [("history", JSON(o.history)), ("line_search", JSON(o.lineSearch.rawValue))]
     }
   }
 
@@ -276,6 +297,7 @@ public struct TrainingConfig: Sendable {
       ("weight_decay", JSON(optimizer.weightDecay)),
       ("decoupled_weight_decay", JSON(optimizer.decoupledWeightDecay)),
       ("decay_bias", .bool(optimizer.decayBiases)),
+    ] + optimizerSettings + [
       ("batch_size", JSON(batchSize)),
       ("epochs", JSON(epochs)),
       ("seed", .number(Double(seed))),

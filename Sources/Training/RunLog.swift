@@ -37,6 +37,23 @@ public final class RunLog {
     try? csv.close()
   }
 
+  /// The run stopped early (a non-finite loss). With no epoch logged, the files this run started are removed (and
+  /// the folder, when that leaves it empty), so nothing claims a run that has no results; otherwise config.json
+  /// records why the metrics end where they do, under "stopped".
+  public func stopped(_ reason: String, config: JSON) throws {
+    try? jsonl.close()
+    try? csv.close()
+    if rows.isEmpty {
+      for name in ["config.json", "metrics.jsonl", "metrics.csv"] { try? FileManager.default.removeItem(atPath: path(name)) }
+      if (try? FileManager.default.contentsOfDirectory(atPath: directory))?.isEmpty == true {
+        try? FileManager.default.removeItem(atPath: directory)
+      }
+      return
+    }
+    guard case .object(let fields) = config else { return }
+    try RunLog.writeAtomically(JSON.object(fields + [("stopped", JSON(reason))]).serialized(pretty: true) + "\n", to: path("config.json"))
+  }
+
   public func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
   /// Appends one epoch: a line of metrics.jsonl and a row of metrics.csv (each one write, so a crash leaves whole

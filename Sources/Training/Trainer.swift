@@ -93,13 +93,21 @@ public final class Trainer<T: TrainingScalar> {
     self.config = config
     self.communicator = communicator
     if config.standardize, case .reals = raw.train.features {
-      let s = Standardization(fitting: raw.train)
+      let s = try Standardization.fitting(raw.train, name: raw.name)
       standardization = s
       data = DataSplit(name: raw.name, train: s.apply(raw.train), test: s.apply(raw.test),
                        validation: raw.validation.map(s.apply))
     } else {
       standardization = nil
       data = raw
+    }
+    // Every feature must be a finite number of the model's precision (a value such as 1e308 would be inf here).
+    let limit = Double(T.greatestFiniteMagnitude)
+    for (set, kind) in [(data.train, "training"), (data.test, "test")] + (data.validation.map { [($0, "validation")] } ?? []) {
+      guard let bad = set.firstFeature(beyond: limit) else { continue }
+      let column = set.featureNames.indices.contains(bad.column) ? "'\(set.featureNames[bad.column])'" : "\(bad.column + 1)"
+      let scaled = standardization != nil ? " after standardising" : ""
+      throw TrainingError("\(raw.name): a \(kind) row's feature column \(column) is \(bad.value)\(scaled), beyond \(T.self)'s range (\(String(format: "%.3g", limit))): rescale or remove it")
     }
     let outputs = data.train.task == .classification ? data.train.classCount : data.train.targetWidth
     network = try config.model.build(inputShape: data.train.sampleShape, outputs: outputs)
@@ -130,7 +138,8 @@ public final class Trainer<T: TrainingScalar> {
   /// Problems of the config against the data, reported with the flag to change.
   static func check(_ config: TrainingConfig, _ data: DataSplit, worldSize: Int) throws {
     if config.loss.takesClasses && data.train.task == .regression {
-      throw TrainingError("--loss \(config.loss.name) needs class labels, but \(data.name) is a regression data set: use --loss mse, l1, huber or cosine")
+      let csv = data.name.hasPrefix("csv:") ? " (--target class reads a CSV's last column as class labels)" : ""
+      throw TrainingError("--loss \(config.loss.name) needs class labels, but \(data.name) is a regression data set\(csv): use --loss mse, l1, huber or cosine")
     }
     if config.model.kind == .softmax && config.loss != .crossEntropy {
       throw TrainingError("--model softmax is trained with cross-entropy; use --model linear for --loss \(config.loss.name)")

@@ -78,7 +78,54 @@ extension DPTCommandTests {
       BadInput(arguments: ["--dataset", "corn", "--loss", "cross-entropy"], message: "needs class labels"),
       BadInput(arguments: ["--dataset", "corn", "--momentum", "0", "--nesterov"], message: "--nesterov needs --momentum > 0"),
       BadInput(arguments: ["--dataset", "corn", "--hidden", "0,4", "--model", "mlp"], message: "--hidden must list positive widths"),
+      // Tables: constant targets, values beyond what can be standardised or held, labels that are not labels.
+      BadInput(arguments: ["--dataset", "csv:" + file("constant.csv", "x,y\n1,5\n2,5\n3,5\n4,5\n")],
+               message: "the target column 'y' holds one value (5.0) in every row"),
+      BadInput(arguments: ["--dataset", "csv:" + file("oneclass.csv", "x,label\n1,2\n2,2\n3,2\n4,2\n"), "--target", "class"],
+               message: "the class column 'label' holds one class (2) in every row"),
+      BadInput(arguments: ["--dataset", "csv:" + file("fraction.csv", "x,label\n1,0\n2,1.5\n3,1\n"), "--target", "class"],
+               message: "row 2: the class label 'label' is 1.5"),
+      BadInput(arguments: ["--dataset", "csv:" + file("huge.csv", "a,b,y\n1,2,3\n2,1e308,4\n3,4,5\n4,5,9\n6,1,2\n"), "--test-fraction", "0"],
+               message: "feature column 'b' holds values too large to standardise"),
+      BadInput(arguments: ["--dataset", "csv:" + file("big.csv", "a,b,y\n1,2,3\n2,1e39,4\n3,4,5\n4,5,9\n6,1,2\n"), "--no-standardize"],
+               message: "feature column 'b' is 1e+39, beyond Float's range"),
+      BadInput(arguments: ["--dataset", "mnist", "--target", "class"], message: "--target and --targets apply to --dataset csv:PATH"),
+      BadInput(arguments: ["--dataset", "corn", "--loss", "mse", "--hinge-reduction", "mean"], message: "--hinge-reduction applies to --loss hinge only"),
+      // A run stopped by a non-finite loss before any epoch ended leaves no log folder behind.
+      BadInput(arguments: ["--dataset", "corn", "--lr", "1e30", "--batch-size", "2"], message: "the training loss became inf at epoch 1, step 2"),
     ]
+
+    /// A test row holding a value the model's float cannot hold is an error naming the column, not a silent inf: with
+    /// the training rows alone standardised, the test row's 1e300 stays far beyond Float's range.
+    @Test func aTestRowBeyondFloatIsAnError() {
+      var rows = "a,b,y\n"
+      for i in 0..<40 { rows += "\(i),\(i % 7),\(i * 2 + 1)\n" }
+      rows += "5,1e300,3\n"
+      let path = Self.file("test-row.csv", rows)
+      // Which rows are held out depends on the seed: find one that puts the big row in the test set.
+      let r = DPTBinary.run(["train", "--dataset", "csv:" + path, "--epochs", "1", "--test-fraction", "0.5", "--seed", "1"])
+      #expect(r.status != 0)
+      #expect(r.stderr.contains("feature column 'b'"), "\(r.stderr)")
+    }
+
+    /// A CSV whose last column holds a few small whole numbers is read as class labels, and dpt says so; --target
+    /// value regresses on the same column; --targets K takes K target columns.
+    @Test func csvTargetsAreInferredOrGiven() throws {
+      var text = "a,b,label\n"
+      for i in 0..<60 { text += "\(Double(i) / 7),\(Double(i % 5)),\(i % 3)\n" }
+      let path = Self.file("classes.csv", text)
+      let inferred = DPTBinary.run(["train", "--dataset", "csv:" + path, "--epochs", "2"])
+      #expect(inferred.status == 0, "\(inferred.stderr)")
+      #expect(inferred.stdout.contains("the last column holds 3 small non-negative whole numbers: read as class labels"), "\(inferred.stdout)")
+      #expect(inferred.stdout.contains("cross-entropy") && inferred.stdout.contains("train acc"))
+      let value = DPTBinary.run(["train", "--dataset", "csv:" + path, "--epochs", "2", "--target", "value"])
+      #expect(value.status == 0 && value.stdout.contains("mse") && !value.stdout.contains("read as class labels"), "\(value.stdout)")
+      let corn = DPTBinary.run(["train", "--dataset", "csv:" + path, "--epochs", "2", "--json"])
+      #expect(try jsonObject(corn.stdout)["train_acc"] is Double)
+      let two = DPTBinary.run(["train", "--dataset", "csv:" + path, "--epochs", "2", "--targets", "2", "--json"])
+      #expect(two.status == 0, "\(two.stderr)")
+      #expect(try jsonObject(two.stdout)["parameters"] as? Int == 1 * 2 + 2, "one feature, two targets: W (1, 2) and b (2)")
+    }
 
     @Test(arguments: badInputs)
     func badInputIsAOneLineError(_ bad: BadInput) {

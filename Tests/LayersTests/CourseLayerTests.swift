@@ -106,12 +106,19 @@ import _TestSupport
         }
         if !moved { break }
       }
-      #expect(GradientCheck.loss(.hinge(margin: 1), prediction: p, shape: [3, 4], targets: .classes(y)) < Self.tolerance)
+      for mean in [false, true] {
+        #expect(GradientCheck.loss(.hinge(margin: 1, mean: mean), prediction: p, shape: [3, 4], targets: .classes(y)) < Self.tolerance)
+      }
     }
     // By hand: scores (1, 2, 0.5) for class 0, margin 1: max(0, 1 + 2 - 1) + max(0, 1 + 0.5 - 1) = 2 + 0.5.
     let v = Loss.hinge(margin: 1).evaluate(Tensor<Double>(shape: [1, 3], scalars: [1, 2, 0.5]), .classes([0]))
     #expect(abs(v.sum - 2.5) < 1e-15)
     #expect(v.gradient!.scalars == [-2, 1, 1])
+    // The mean over the C = 3 classes is torch.nn.MultiMarginLoss()(tensor([[1, 2, 0.5]]), tensor([0])) = 0.8333.
+    let mean = Loss.hinge(margin: 1, mean: true).evaluate(Tensor<Double>(shape: [1, 3], scalars: [1, 2, 0.5]), .classes([0]))
+    #expect(abs(mean.sum - 2.5 / 3) < 1e-15)
+    let third: Double = 1.0 / 3
+    #expect(mean.gradient!.scalars == [-2 * third, third, third])
   }
 
   @Test func nllAfterSoftmax() {
