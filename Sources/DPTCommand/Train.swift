@@ -45,6 +45,11 @@ struct Train: ParsableCommand {
   @Option(help: "Continue from the checkpoint in this folder (or file): same model and data; --epochs is the total.")
   var resume: String?
 
+  @Option(help: ArgumentHelp(
+    "Start from these weights (a .safetensors file in `dpt export`'s layout: PyTorch's state_dict names and shapes).",
+    discussion: "e.g. from PyTorch: safetensors.torch.save_file(model.state_dict(), \"init.safetensors\") for a torch.nn.Sequential of the same layers. Every parameter must be there, with its shape."))
+  var `init`: String?
+
   @Flag(help: "Replace the results of another run in --log-dir (without it, a --log-dir that holds a run is an error, unless --resume continues it).")
   var overwrite = false
 
@@ -55,6 +60,7 @@ struct Train: ParsableCommand {
     if let p = predict { _ = try parsePredictRows(p) }
     if checkpointEvery != nil && checkpointDir == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
     if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every must be at least 1 (got \(n))") }
+    if `init` != nil && resume != nil { throw ValidationError("--init and --resume both set the weights: drop one of them") }
   }
 
   func run() throws {
@@ -76,6 +82,11 @@ struct Train: ParsableCommand {
       if let logDir { try OutputPaths.resultsFolder(logDir, flag: "--log-dir", replace: overwrite || resume != nil) }
     }
     var checkpointBytes: [UInt8] = []
+    // --init's file is read by rank 0, whose parameters every rank receives (synchronizeParameters broadcasts them).
+    let initBytes = try comm.agree { () throws -> [UInt8] in
+      guard comm.isRoot, let path = `init` else { return [] }
+      return try FileBytes.read(path)
+    }
     if let resume {
       checkpointBytes = try comm.agree { comm.isRoot ? try Checkpoint.readBytes(resume) : [] }
       checkpointBytes = try comm.broadcast(bytes: checkpointBytes, root: 0)
@@ -84,6 +95,10 @@ struct Train: ParsableCommand {
       let data = try options.data.load(validation: options.data.valFraction ?? 0)
       let trainer = try Trainer<Float>(config: config, data: data, communicator: comm, synchronize: false)
       let rows = try predictionRows(predict, source: config.dataset, features: data.train.featureCount)
+      if comm.isRoot, let path = `init` {
+        let file = try SafeTensorsFile(decoding: initBytes, path: path)
+        trainer.parameters = try SafeTensors.parameters(for: trainer.network, from: file, path: path)
+      }
       guard let resume else { return (trainer, nil, rows) }
       let path = Checkpoint.path(resume)
       let c = try Checkpoint(decoding: checkpointBytes, path: path)

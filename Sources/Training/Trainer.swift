@@ -42,9 +42,10 @@ public final class Trainer<T: TrainingScalar> {
   public let network: Network<T>
   public let communicator: any Communicator
   /// The flat parameter buffer, identical on every rank (a copy, when it lives in memory the host's ranks share).
-  public internal(set) var parameters: [T] {
+  public var parameters: [T] {
     get { placement.map { Array($0.parameters) } ?? ownParameters }
     set {
+      precondition(newValue.count == network.parameterCount, "\(newValue.count) parameters for \(network.parameterCount)")
       if let placement { placement.parameters.baseAddress!.copyScalars(from: newValue, count: newValue.count) } else { ownParameters = newValue }
     }
   }

@@ -108,6 +108,25 @@ extension DPTCommandTests {
       #expect(r.stderr.contains("feature column 'b'"), "\(r.stderr)")
     }
 
+    /// --init loads `dpt export`'s file: the same weights start the same run; a file of another model is an error
+    /// that names the first tensor that does not fit.
+    @Test func initStartsFromExportedWeights() throws {
+      let ck = Self.dir.file("init-ck"), weights = Self.dir.file("init.safetensors")
+      let first = DPTBinary.run(["train", "--dataset", "corn", "--epochs", "3", "--checkpoint-dir", ck, "--json"])
+      #expect(first.status == 0, "\(first.stderr)")
+      #expect(DPTBinary.run(["export", "--checkpoint", ck, "--output", weights]).status == 0)
+      // From the trained weights, one more epoch at a tiny lr stays where the first run ended.
+      let again = DPTBinary.run(["train", "--dataset", "corn", "--epochs", "1", "--lr", "1e-9", "--init", weights, "--json"])
+      #expect(again.status == 0, "\(again.stderr)")
+      let (a, b) = (try jsonObject(first.stdout), try jsonObject(again.stdout))
+      #expect(abs((a["train_loss"] as! Double) - (b["train_loss"] as! Double)) < 1e-6 * (a["train_loss"] as! Double))
+      let wrong = DPTBinary.run(["train", "--dataset", "corn", "--model", "mlp", "--hidden", "4", "--init", weights])
+      #expect(wrong.status != 0)
+      #expect(wrong.stderr.contains("tensor '0.weight' has shape [1, 2]; this model's 0.weight is [4, 2]"), "\(wrong.stderr)")
+      let missing = DPTBinary.run(["train", "--dataset", "corn", "--init", Self.dir.file("nothing.safetensors")])
+      #expect(missing.status != 0 && missing.stderr.contains("nothing.safetensors: no such file"), "\(missing.stderr)")
+    }
+
     /// A CSV whose last column holds a few small whole numbers is read as class labels, and dpt says so; --target
     /// value regresses on the same column; --targets K takes K target columns.
     @Test func csvTargetsAreInferredOrGiven() throws {

@@ -1,0 +1,37 @@
+import Foundation
+import Testing
+import _TestSupport
+
+extension DPTCommandTests {
+  /// PyTorch as the oracle (scripts/torch_oracle.py): torch.nn.Sequential's initial weights go into
+  /// `dpt train --init`, both take the same full-batch steps on the same table, and every parameter dpt exports must
+  /// equal PyTorch's to 1e-5 relative (of the tensor's largest magnitude). Every optimizer with cross-entropy,
+  /// every loss with SGD (the course's hinge as C x MultiMarginLoss, --hinge-reduction mean as MultiMarginLoss
+  /// itself), Adam and L-BFGS on a regression loss, and L-BFGS with a first step ten times too long (its zoom).
+  /// scripts/test installs torch==2.13.0 (CPU) when it is missing.
+  @Suite struct PyTorchOracleTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("scripts/torch_oracle.py").path
+
+    @Test func everyOptimizerAndLossMatchesPyTorch() throws {
+      let r = Subprocess.run(["python3", Self.script, "--dpt", DPTBinary.path, "--steps", "10"], timeout: 600)
+      #expect(!r.timedOut)
+      #expect(!r.stderr.contains("No module named 'torch'"), "PyTorch is missing: scripts/test installs it (pip install torch==2.13.0)")
+      let results = try r.stdout.split(separator: "\n").map {
+        try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+      }
+      for result in results {
+        #expect(result["error"] == nil, "\(result)")
+        let difference = result["max_relative_difference"] as? Double ?? .infinity
+        #expect(difference <= 1e-5, "\(result["case"] ?? "?"): \(difference)")
+        // The steps must have moved the weights, or equality would prove nothing.
+        #expect((result["largest_change_from_init"] as? Double ?? 0) > 0.05, "\(result)")
+      }
+      let optimizers = Set(results.compactMap { ($0["optimizer"] as? String)?.split(separator: "-").first.map(String.init) })
+      #expect(optimizers == ["sgd", "adagrad", "rmsprop", "adam", "adamw", "lbfgs"], "\(optimizers)")
+      let losses = Set(results.compactMap { $0["loss"] as? String })
+      #expect(losses == ["cross-entropy", "nll", "hinge", "hinge-mean", "mse", "l1", "huber", "cosine"], "\(losses)")
+      #expect(r.status == 0, "\(r.stderr)")
+    }
+  }
+}
