@@ -14,10 +14,10 @@ struct ExportCommand: ParsableCommand {
         dpt export --checkpoint runs/ckpt --output model.safetensors
       """)
 
-  @Option(help: "A --checkpoint-dir folder, or a checkpoint file.")
+  @Option(help: ArgumentHelp("A --checkpoint-dir folder, or a checkpoint file.", valueName: "dir"))
   var checkpoint: String
 
-  @Option(help: "The file to write.")
+  @Option(help: ArgumentHelp("The file to write.", valueName: "file"))
   var output: String
 
   @Option(help: "safetensors")

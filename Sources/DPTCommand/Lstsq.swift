@@ -23,12 +23,13 @@ struct Lstsq: ParsableCommand {
       Examples:
         dpt lstsq --dataset corn --predict "6,4;10,5;14,8"
         mpirun -np 2 dpt lstsq --dataset mnist --ridge 10 --json
-        mpirun -np 2 dpt lstsq --dataset synthetic:1000000,100 --no-intercept --method qr
+        mpirun -np 2 dpt lstsq --dataset synthetic:1000000,100 \\
+          --no-intercept --method qr
       """)
 
   @OptionGroup var data: DataOptions
 
-  @Option(help: "Ridge penalty LAMBDA >= 0.")
+  @Option(help: ArgumentHelp("Ridge penalty LAMBDA >= 0.", valueName: "lambda"))
   var ridge: Double = 0
 
   @Flag(help: "Apply the ridge penalty to the intercept too (as SGD's weight decay does with --decay-bias true).")
@@ -40,7 +41,7 @@ struct Lstsq: ParsableCommand {
   @Flag(inversion: .prefixedNo, help: "Fit an intercept.")
   var intercept = true
 
-  @Option(help: "Feature rows to predict, e.g. \"6,4;10,5;14,8\" (corn's default is the course's three rows).")
+  @Option(help: ArgumentHelp("Feature rows to predict, e.g. \"6,4;10,5;14,8\" (corn's default is the course's three rows).", valueName: "rows"))
   var predict: String?
 
   @Flag(help: "Print the result as one JSON object on stdout.")

@@ -19,7 +19,8 @@ struct ScalingCommand: ParsableCommand {
       (run under mpirun with a hostfile that puts them on two hosts: --measure-link).
 
         dpt scaling --dataset fashion-mnist --link 1gbit,50us
-        mpirun -np 2 --hostfile hosts dpt scaling --dataset fashion-mnist --measure-link
+        mpirun -np 2 --hostfile hosts dpt scaling --dataset fashion-mnist \\
+          --measure-link
       """)
 
   @OptionGroup var options: TrainingOptions

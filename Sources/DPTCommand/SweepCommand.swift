@@ -20,16 +20,18 @@ struct SweepCommand: ParsableCommand {
       DIR gets summary.json, summary.csv, accuracy.svg and loss.svg (every setting), report.html, and per setting a
       folder with config.json, metrics.jsonl, metrics.csv and its own charts (and TensorBoard runs with --tensorboard).
 
-        mpirun -np 2 dpt sweep --dataset mnist --weight-decay 5e-2,5e-4,5e-6 --epochs 20 --log-dir runs/wd
-        mpirun -np 4 dpt sweep --dataset fashion-mnist --weight-decay 1e-3,1e-4 --lr 0.1,0.01 --ranks-per-trial 2 --log-dir runs/grid
+        mpirun -np 2 dpt sweep --dataset mnist \\
+          --weight-decay 5e-2,5e-4,5e-6 --epochs 20 --log-dir runs/wd
+        mpirun -np 4 dpt sweep --dataset fashion-mnist --ranks-per-trial 2 \\
+          --weight-decay 1e-3,1e-4 --lr 0.1,0.01 --log-dir runs/grid
       """)
 
   @OptionGroup var options: TrainingOptions
 
-  @Option(help: "Ranks that train each setting together (must divide the number of ranks).")
+  @Option(help: ArgumentHelp("Ranks that train each setting together (must divide the number of ranks).", valueName: "n"))
   var ranksPerTrial: Int = 1
 
-  @Option(help: "The folder for the results (required).")
+  @Option(help: ArgumentHelp("The folder for the results (required).", valueName: "dir"))
   var logDir: String
 
   @Flag(help: "Also write TensorBoard event files (DIR/tensorboard/<setting>).")
@@ -80,7 +82,7 @@ struct SweepCommand: ParsableCommand {
     }
     let d = sweep.data
     if let note = try options.data.inferenceNote { console.say(note) }
-    console.say("sweep: \(settings.count) setting\(settings.count == 1 ? "" : "s") x \(base.epochs) epochs of \(base.model) on \(d.name) (\(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test); \(sweep.groups) group\(sweep.groups == 1 ? "" : "s") of \(ranksPerTrial) rank\(ranksPerTrial == 1 ? "" : "s")")
+    console.say("sweep: \(counted(settings.count, "setting")) x \(counted(base.epochs, "epoch")) of \(base.model) on \(d.name) (\(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test); \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank"))")
     let progress = SweepProgress(writer: writer, console: console, total: settings.count, task: d.train.task)
     let sweepStart = Clock.now()
     let outcomes = try sweep.run(observer: world.isRoot ? progress : nil)
@@ -90,7 +92,7 @@ struct SweepCommand: ParsableCommand {
     let summary = SweepSummary(outcomes: outcomes, task: d.train.task)
     let about: [(String, JSON)] = [
       ("title", JSON("dpt sweep: \(base.model) on \(d.name)")),
-      ("about", JSON("\(settings.count) settings, \(base.epochs) epochs each, \(sweep.groups) groups of \(ranksPerTrial) ranks; \(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test rows; \(base.optimizer.name), batch \(base.batchSize), seed \(base.seed)")),
+      ("about", JSON("\(counted(settings.count, "setting")), \(counted(base.epochs, "epoch")) each, \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank")); \(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test rows; \(base.optimizer.name), batch \(base.batchSize), seed \(base.seed)")),
       ("dataset", JSON(d.name)), ("model", JSON(base.model.description)), ("epochs", JSON(base.epochs)),
       ("world_size", JSON(world.size)), ("ranks_per_trial", JSON(ranksPerTrial)), ("groups", JSON(sweep.groups)),
       ("seconds", JSON(seconds)), ("sweep_seconds", JSON(sweepSeconds)),
@@ -102,12 +104,19 @@ struct SweepCommand: ParsableCommand {
     if !diverged.isEmpty { console.say("diverged: \(diverged.map(\.outcome.setting.name).joined(separator: ", ")) (the other settings completed)") }
     if let b = summary.best {
       let r = summary.rows[b]
-      let score = summary.scoreKey
-      console.say("best (by validation \(score)): \(r.outcome.setting.name), val \(score) \(String(format: "%.4f", r.value("best_val_\(score)") ?? .nan)) at epoch \(r.bestValidationEpoch ?? 0); its test \(score) \(String(format: "%.4f", r.value("final_test_\(score)") ?? .nan))")
+      let key = summary.selectionKey
+      var line = "best (by validation \(key)): \(r.outcome.setting.name), val \(key) \(String(format: "%.4f", r.value("best_val_\(key)") ?? .nan)) at epoch \(r.bestValidationEpoch ?? 0); its test \(key) \(String(format: "%.4f", r.value("final_test_\(key)") ?? .nan))"
+      if key != summary.scoreKey { line += ", test \(summary.scoreKey) \(String(format: "%.4f", r.value("final_test_\(summary.scoreKey)") ?? .nan))" }
+      console.say(line)
     } else {
       console.say("no setting finished: every one diverged")
     }
-    console.say(String(format: "%.1f s; wrote %d files to %@ (open report.html)", seconds, files.count, logDir))
+    // Every file under the folder: the summary's and each setting's own (metrics, charts, TensorBoard events).
+    let written = (FileManager.default.enumerator(atPath: logDir)?.allObjects as? [String] ?? []).filter { name in
+      var isFolder: ObjCBool = false
+      return FileManager.default.fileExists(atPath: (logDir as NSString).appendingPathComponent(name), isDirectory: &isFolder) && !isFolder.boolValue
+    }.count
+    console.say(String(format: "%.1f s; wrote %d files to %@ (open report.html)", seconds, max(written, files.count), logDir))
     for p in writer.problems { console.say("warning: \(p)") }
     if json { console.result(summary.json(extra: about).serialized()) }
   }

@@ -12,13 +12,15 @@ struct Train: ParsableCommand {
     discussion: """
       Examples:
         dpt train --dataset mnist --epochs 5
-        mpirun -np 2 dpt train --dataset fashion-mnist --hidden 256 --batch-size 128 --log-dir runs/fashion
+        mpirun -np 2 dpt train --dataset fashion-mnist --hidden 256 \\
+          --batch-size 128 --log-dir runs/fashion
+        dpt train --dataset csv:table.csv --target class --init init.safetensors
         dpt train --dataset corn --json
       """)
 
   @OptionGroup var options: TrainingOptions
 
-  @Option(help: "Write config.json, metrics.jsonl, metrics.csv, accuracy.svg, loss.svg and report.html into this folder.")
+  @Option(help: ArgumentHelp("Write config.json, metrics.jsonl, metrics.csv, accuracy.svg, loss.svg and report.html into this folder.", valueName: "dir"))
   var logDir: String?
 
   @Flag(help: "With --log-dir, also write TensorBoard event files (DIR/tensorboard).")
@@ -30,24 +32,24 @@ struct Train: ParsableCommand {
   @Flag(help: "After each epoch, print where rank 0's training time went (data, forward, loss, backward, allreduce, optimizer).")
   var profile = false
 
-  @Option(help: "Feature rows for the closed-form comparison of a linear model, e.g. \"6,4;10,5;14,8\" (corn's default is the course's rows).")
+  @Option(help: ArgumentHelp("Feature rows for the closed-form comparison of a linear model, e.g. \"6,4;10,5;14,8\" (corn's default is the course's rows).", valueName: "rows"))
   var predict: String?
 
-  @Option(help: "Print every N-th epoch's row (and the last); the log files keep every epoch.")
+  @Option(help: ArgumentHelp("Print every N-th epoch's row (and the last); the log files keep every epoch.", valueName: "n"))
   var printEvery: Int = 1
 
-  @Option(help: "Write a checkpoint (DIR/checkpoint.dptc: parameters, optimizer state, position, config) after every epoch, atomically.")
+  @Option(help: ArgumentHelp("Write a checkpoint (DIR/checkpoint.dptc: parameters, optimizer state, position, config) after every epoch, atomically.", valueName: "dir"))
   var checkpointDir: String?
 
-  @Option(help: "With --checkpoint-dir: also every N optimizer steps.")
+  @Option(help: ArgumentHelp("With --checkpoint-dir: also every N optimizer steps.", valueName: "steps"))
   var checkpointEvery: Int?
 
-  @Option(help: "Continue from the checkpoint in this folder (or file): same model and data; --epochs is the total.")
+  @Option(help: ArgumentHelp("Continue from the checkpoint in this folder (or file): same model and data; --epochs is the total.", valueName: "dir"))
   var resume: String?
 
   @Option(help: ArgumentHelp(
     "Start from these weights (a .safetensors file in `dpt export`'s layout: PyTorch's state_dict names and shapes).",
-    discussion: "e.g. from PyTorch: safetensors.torch.save_file(model.state_dict(), \"init.safetensors\") for a torch.nn.Sequential of the same layers. Every parameter must be there, with its shape."))
+    discussion: "e.g. from PyTorch: safetensors.torch.save_file(model.state_dict(), \"init.safetensors\") for a torch.nn.Sequential of the same layers. Every parameter must be there, with its shape.", valueName: "file.safetensors"))
   var `init`: String?
 
   @Flag(help: "Replace the results of another run in --log-dir (without it, a --log-dir that holds a run is an error, unless --resume continues it).")
@@ -119,11 +121,11 @@ struct Train: ParsableCommand {
     if let note = try options.data.inferenceNote { console.say(note) }
     console.say(Report.header(trainer, hosts: try Report.hosts(comm)))
     if let c = checkpoint {
-      var note = "resumed from \(Checkpoint.path(resume!)): \(c.epoch) epochs and \(c.batch) batches done (step \(c.step))"
+      var note = "resumed from \(Checkpoint.path(resume!)): \(counted(c.epoch, "epoch")) and \(counted(c.batch, "batch", "batches")) done (step \(c.step))"
       if c.worldSize != comm.size {
         note += config.deterministic
-          ? "; written by \(c.worldSize) ranks, continued on \(comm.size): --deterministic makes the result the same"
-          : "; written by \(c.worldSize) ranks, continued on \(comm.size): the steps are the same but sums are added in another order, so the result differs from an uninterrupted \(c.worldSize)-rank run in the last bits (--deterministic avoids that)"
+          ? "; written by \(counted(c.worldSize, "rank")), continued on \(comm.size): --deterministic makes the result the same"
+          : "; written by \(counted(c.worldSize, "rank")), continued on \(comm.size): the steps are the same but sums are added in another order, so the result differs from an uninterrupted \(c.worldSize)-rank run in the last bits (--deterministic avoids that)"
       }
       console.say(note)
     }
@@ -233,7 +235,7 @@ enum Report {
     let d = t.data, c = t.config
     var sets = d.test.count > 0 ? "\(d.train.count) train / \(d.test.count) test" : "\(d.train.count) train, no test set"
     if let v = d.validation { sets += " / \(v.count) validation" }
-    var ranks = (t.worldSize == 1 ? "1 rank" : "\(t.worldSize) ranks") + hosts
+    var ranks = counted(t.worldSize, "rank") + hosts
     if t.worldSize > 1 || c.exchange.compression != .none { ranks += " | exchange: \(t.exchange.summary)" }
     let scaled = t.standardization != nil ? ", standardised features" : ""
     return "\(d.name): \(sets)\(scaled) | \(c.model) (\(t.network.parameterCount) parameters), \(c.loss) | \(t.optimizer.summary)\(c.optimizer.schedule.kind == .constant && c.optimizer.schedule.warmupEpochs == 0 ? "" : ", lr schedule \(c.optimizer.schedule)") | batch \(min(c.batchSize, d.train.count)) | \(ranks)"
@@ -281,4 +283,9 @@ enum Report {
           ("phase_seconds", .object(phases.named.map { ($0.0, JSON($0.1)) }))]
     return .object(o)
   }
+}
+
+/// "1 epoch", "2 epochs": a count with its noun in the right number.
+func counted(_ n: Int, _ singular: String, _ plural: String? = nil) -> String {
+  "\(n) \(n == 1 ? singular : plural ?? singular + "s")"
 }

@@ -9,26 +9,26 @@ extension ModelKind: ExpressibleByArgument {}
 /// Which rows a run uses: the data set, its split and the feature scaling. `train` and `lstsq` share it, so the
 /// closed form is fitted on exactly the rows SGD trains on.
 struct DataOptions: ParsableArguments {
-  @Option(help: "mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | synthetic:ROWS,FEATURES.")
+  @Option(help: ArgumentHelp("mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | synthetic:ROWS,FEATURES.", valueName: "name"))
   var dataset: String = "mnist"
 
   @Option(help: ArgumentHelp(
-    "What a CSV's last column holds: class (labels 0, 1, ...) | value (a real-valued target).",
+    "What a CSV's last column holds: class labels 0, 1, ..., or a real-valued target.",
     discussion: "Without it, dpt reads class labels when the last column holds a few small non-negative whole numbers, and says what it inferred."))
   var target: CSVTargetKind?
 
-  @Option(help: "With --target value: the number of target columns at the end of each row (default 1).")
+  @Option(parsing: .unconditional, help: ArgumentHelp("With --target value: the number of target columns at the end of each row (default 1).", valueName: "k"))
   var targets: Int?
 
-  @Option(help: ArgumentHelp(
+  @Option(parsing: .unconditional, help: ArgumentHelp(
     "Fraction of a table's rows held out as the test set, chosen by --seed (default 0.2; corn 0).",
-    discussion: "Applies to mnist, corn, csv:PATH and synthetic; the IDX data sets have their own test files."))
+    discussion: "Applies to mnist, corn, csv:PATH and synthetic; the IDX data sets have their own test files.", valueName: "fraction"))
   var testFraction: Double?
 
-  @Option(help: "Fraction of the training rows held out as a validation set, chosen by --seed (train: 0; sweep: 0.1).")
+  @Option(parsing: .unconditional, help: ArgumentHelp("Fraction of the training rows held out as a validation set, chosen by --seed (train: 0; sweep: 0.1).", valueName: "fraction"))
   var valFraction: Double?
 
-  @Option(help: "Seed of initialisation, shuffling and the train/test split.")
+  @Option(parsing: .unconditional, help: "Seed of initialisation, shuffling and the train/test split.")
   var seed: UInt64 = 0
 
   @Flag(inversion: .prefixedNo, help: "Standardise table features with the training rows' mean and std (train: default on for tables; lstsq: off).")
@@ -106,117 +106,118 @@ struct TrainingOptions: ParsableArguments {
 
   @Option(help: ArgumentHelp(
     "linear | softmax | mlp | cnn | cnn:C1,C2,... (default: mlp for images, linear for tables).",
-    discussion: "cnn: per channel count a 5x5 convolution (same size), the activation and 2x2 max pooling, then the --hidden dense layers (default 120,84): cnn:6,16 is LeNet-5's shape."))
+    discussion: "cnn: per channel count a 5x5 convolution (same size), the activation and 2x2 max pooling, then the --hidden dense layers (default 120,84): cnn:6,16 is LeNet-5's shape.", valueName: "kind"))
   var model: String?
 
-  @Option(help: "Hidden dense widths, e.g. 256 or 256,128 (default 256 for mlp, 120,84 for cnn).")
+  @Option(help: ArgumentHelp("Hidden dense widths, e.g. 256 or 256,128 (default 256 for mlp, 120,84 for cnn).", valueName: "widths"))
   var hidden: String?
 
   @Option(help: "Activation of the hidden layers: relu | tanh | sigmoid | leaky-relu | prelu | requ | identity.")
   var activation: String = "relu"
 
-  @Option(help: "Slope of leaky-relu for x < 0.")
+  @Option(parsing: .unconditional, help: "Slope of leaky-relu for x < 0.")
   var leakySlope: Double = 0.01
 
-  @Option(help: "Convolution kernel size of --model cnn.")
+  @Option(parsing: .unconditional, help: "Convolution kernel size of --model cnn.")
   var kernelSize: Int = 5
 
-  @Option(help: "A layer after the output: none | softmax (probabilities; train them with --loss nll or hinge).")
+  @Option(name: [.customLong("output"), .customLong("output-layer")],
+          help: "A layer after the output: none | softmax (probabilities; train them with --loss nll or hinge). dpt predict calls it --output-layer.")
   var output: String = "none"
 
-  @Option(help: "cross-entropy | nll | hinge | mse (l2) | l1 | huber | cosine (default: cross-entropy for images, mse for tables).")
+  @Option(help: ArgumentHelp("cross-entropy | nll | hinge | mse (l2) | l1 | huber | cosine (default: cross-entropy for images, mse for tables).", valueName: "name"))
   var loss: String?
 
-  @Option(help: "Margin of the multiclass hinge loss.")
+  @Option(parsing: .unconditional, help: "Margin of the multiclass hinge loss.")
   var margin: Double = 1
 
   @Option(help: ArgumentHelp(
-    "The multiclass hinge per sample: sum | mean (over the C classes).",
+    "The multiclass hinge per sample: the sum over the wrong classes, or its mean over the C classes.",
     discussion: """
       sum (the course's): sum over j != y of max(0, margin + s_j - s_y), which is C times PyTorch's MultiMarginLoss.
       mean: that sum / C, exactly torch.nn.MultiMarginLoss(margin=...).
       """))
   var hingeReduction: HingeReduction = .sum
 
-  @Option(help: "Delta of the Huber loss (quadratic within it, linear beyond).")
+  @Option(parsing: .unconditional, help: "Delta of the Huber loss (quadratic within it, linear beyond).")
   var huberDelta: Double = 1
 
-  @Option(help: "sgd | adagrad | rmsprop | adam | adamw | lbfgs")
+  @Option(help: "The update rule.")
   var optimizer: OptimizerKind = .sgd
 
-  @Option(help: "Learning rate (default: 0.1 sgd (0.05 for cnn), 0.01 adagrad and rmsprop, 0.001 adam and adamw, 1 lbfgs's first trial step). A sweep takes a list: 0.1,0.01.")
+  @Option(parsing: .unconditional, help: ArgumentHelp("Learning rate (default: 0.1 sgd (0.05 for cnn), 0.01 adagrad and rmsprop, 0.001 adam and adamw, 1 lbfgs's first trial step). A sweep takes a list: 0.1,0.01.", valueName: "lr"))
   var lr: String?
 
-  @Option(help: "Momentum of sgd (default 0.9) and rmsprop (default 0). A sweep takes a list.")
+  @Option(parsing: .unconditional, help: ArgumentHelp("Momentum of sgd (default 0.9) and rmsprop (default 0). A sweep takes a list.", valueName: "mu"))
   var momentum: String?
 
   @Flag(help: "Nesterov momentum (sgd; needs --momentum > 0).")
   var nesterov = false
 
-  @Option(help: ArgumentHelp(
+  @Option(parsing: .unconditional, help: ArgumentHelp(
     "L2 weight decay wd, added to the gradient as wd * p (default: sgd 5e-4 for images, 0 for tables; every other optimizer 0, as PyTorch's). A sweep takes a list: 5e-2,5e-4,5e-6.",
     discussion: """
       The optimizer then minimises mean loss + (wd/2) ||p||^2 over the decayed parameters. For --model linear --loss
       mse on n training rows with k outputs that is the ridge problem of `dpt lstsq --ridge LAMBDA` with
       LAMBDA = n k wd / 2 (add --penalize-intercept when --decay-bias is true, the default).
-      """))
+      """, valueName: "wd"))
   var weightDecay: String?
 
-  @Option(help: "Decoupled weight decay lambda: p *= 1 - lr lambda each step (AdamW's; default 0.01 for adamw, else 0).")
+  @Option(parsing: .unconditional, help: ArgumentHelp("Decoupled weight decay lambda: p *= 1 - lr lambda each step (AdamW's; default 0.01 for adamw, else 0).", valueName: "lambda"))
   var decoupledWeightDecay: Double?
 
   @Option(help: "Whether weight decay applies to biases too (PyTorch's default: true).")
   var decayBias: Bool = true
 
-  @Option(help: "Adam's beta1 (default 0.9).")
+  @Option(parsing: .unconditional, help: "Adam's beta1 (default 0.9).")
   var beta1: Double?
 
-  @Option(help: "Adam's beta2 (default 0.999).")
+  @Option(parsing: .unconditional, help: "Adam's beta2 (default 0.999).")
   var beta2: Double?
 
-  @Option(help: "The epsilon of adagrad (1e-10), rmsprop and adam (1e-8).")
+  @Option(parsing: .unconditional, help: "The epsilon of adagrad (1e-10), rmsprop and adam (1e-8).")
   var eps: Double?
 
-  @Option(help: "RMSprop's smoothing constant (default 0.99).")
+  @Option(parsing: .unconditional, help: "RMSprop's smoothing constant (default 0.99).")
   var alpha: Double?
 
-  @Option(help: "L-BFGS's number of curvature pairs (default 100, PyTorch's history_size).")
+  @Option(parsing: .unconditional, help: ArgumentHelp("L-BFGS's number of curvature pairs (default 100, PyTorch's history_size).", valueName: "pairs"))
   var history: Int?
 
-  @Option(help: "L-BFGS's line search: strong-wolfe | backtracking.")
+  @Option(help: "L-BFGS's line search (default: strong-wolfe, as PyTorch's line_search_fn=\"strong_wolfe\"; backtracking halves the step until the loss falls enough).")
   var lineSearch: LineSearch?
 
   @Option(help: "constant | step | cosine")
   var lrSchedule: String = "constant"
 
-  @Option(help: "--lr-schedule step: multiply the learning rate by --lr-gamma every this many epochs.")
+  @Option(parsing: .unconditional, help: "--lr-schedule step: multiply the learning rate by --lr-gamma every this many epochs.")
   var lrStepEpochs: Int = 10
 
-  @Option(help: "--lr-schedule step: the factor.")
+  @Option(parsing: .unconditional, help: "--lr-schedule step: the factor.")
   var lrGamma: Double = 0.1
 
-  @Option(help: "--lr-schedule cosine: the final learning rate.")
+  @Option(parsing: .unconditional, help: "--lr-schedule cosine: the final learning rate.")
   var lrMin: Double = 0
 
-  @Option(help: "Epochs of linear warmup from lr/steps to lr (large global batches on many ranks need it).")
+  @Option(parsing: .unconditional, help: "Epochs of linear warmup from lr/steps to lr (large global batches on many ranks need it).")
   var warmupEpochs: Double = 0
 
-  @Option(help: "Global batch size, shared by all ranks (default 128 for images, 32 for tables, the whole training set for lbfgs). A sweep takes a list.")
+  @Option(parsing: .unconditional, help: ArgumentHelp("Global batch size, shared by all ranks (default 128 for images, 32 for tables, the whole training set for lbfgs). A sweep takes a list.", valueName: "n"))
   var batchSize: String?
 
-  @Option(help: "Passes over the training set (default 5 for images, 500 for tables; for full-batch lbfgs, iterations).")
+  @Option(parsing: .unconditional, help: ArgumentHelp("Passes over the training set (default 5 for images, 500 for tables; for full-batch lbfgs, iterations).", valueName: "n"))
   var epochs: Int?
 
   @Flag(help: "Leave out the last, short batch of each epoch.")
   var dropLast = false
 
-  @Option(help: "A NaN or infinite loss: stop (name the epoch and step, keep the last checkpoint) | skip-batch (no update for that batch).")
+  @Option(help: "A NaN or infinite loss: stop names the epoch and step and keeps the last checkpoint; skip-batch makes no update for that batch.")
   var onNan: NonFinitePolicy = .stop
 
   @Flag(help: "Bitwise identical results for any number of ranks: fixed chunks per batch, sums in exact 64-bit fixed point (slower).")
   var deterministic = false
 
-  @Option(help: "--deterministic: samples per chunk (the same whatever the number of ranks).")
+  @Option(parsing: .unconditional, help: "--deterministic: samples per chunk (the same whatever the number of ranks).")
   var deterministicChunk: Int = 16
 
   @Option(help: ArgumentHelp(
@@ -226,10 +227,10 @@ struct TrainingOptions: ParsableArguments {
       powersgd:R sends two rank-R factors per large weight matrix, with error feedback and a warm start, and the
       rest uncompressed. Compressed runs are bitwise repeatable for a seed and world size, but N ranks no longer take
       exactly the step one rank takes on the whole batch.
-      """))
+      """, valueName: "kind"))
   var compress: String = "none"
 
-  @Option(help: ArgumentHelp(
+  @Option(parsing: .unconditional, help: ArgumentHelp(
     "Gradient buckets of this many bytes, each reduced while the backward pass goes on; 0: one blocking all-reduce of the whole gradient after the backward pass.",
     discussion: """
       Default: 0 when every rank runs on one host; across hosts 262144, or 1048576 with --compress bf16 or fp16.
@@ -246,7 +247,7 @@ struct TrainingOptions: ParsableArguments {
       """))
   var sharedMemory: Bool?
 
-  @Option(help: ArgumentHelp(
+  @Option(parsing: .unconditional, help: ArgumentHelp(
     "End the job when a collective of the training loop has waited this many seconds (0: wait forever).",
     discussion: """
       The ranks still answering name the ones that stopped (a stopped process, a lost link) with their hosts, and
@@ -255,7 +256,7 @@ struct TrainingOptions: ParsableArguments {
       """))
   var stallTimeout: Double = 300
 
-  @Option(help: "Steps with the uncompressed exchange before compression starts (default: 2 for powersgd, as PyTorch's benchmark peer; 0 for bf16 and fp16).")
+  @Option(parsing: .unconditional, help: "Steps with the uncompressed exchange before compression starts (default: 2 for powersgd, as PyTorch's benchmark peer; 0 for bf16 and fp16).")
   var compressWarmupSteps: Int?
 
   /// The values of a flag that a sweep may list ("0.1" or "0.1,0.01"), each checked.
@@ -343,6 +344,12 @@ struct TrainingOptions: ParsableArguments {
     _ = try parsedModel()
     _ = try parsedActivation()
     _ = try parsedLoss()
+    // The settings against the kind of data, before anything is loaded: a usage error (exit 64) like the above.
+    let source = try data.source
+    if case .csv(_, .infer) = source { return }  // an unreadable CSV: reported when it is loaded
+    do { try makeConfig().check(task: source.task, dataName: source.description) } catch let e as TrainingError {
+      throw ValidationError(e.description)
+    }
   }
 
   /// (kind, conv channels) from --model.

@@ -247,6 +247,28 @@ public struct TrainingConfig: Sendable {
   }
 
   /// What a user gets without flags: an MLP on the image sets, the linear model on tables.
+  /// Problems of the settings themselves and against the kind of data (`task`), knowable before any data is loaded:
+  /// each reported with the flag to change.
+  public func check(task: Task, dataName: String) throws {
+    let config = self
+    if config.loss.takesClasses && task == .regression {
+      let csv = dataName.hasPrefix("csv:") ? " (--target class reads a CSV's last column as class labels)" : ""
+      throw TrainingError("--loss \(config.loss.name) needs class labels, but \(dataName) is a regression data set\(csv): use --loss mse, l1, huber or cosine")
+    }
+    if config.model.kind == .softmax && config.loss != .crossEntropy {
+      throw TrainingError("--model softmax is trained with cross-entropy; use --model linear for --loss \(config.loss.name)")
+    }
+    if config.model.outputSoftmax && config.loss == .crossEntropy {
+      throw TrainingError("--output softmax followed by --loss cross-entropy applies softmax twice (cross-entropy takes logits): use --loss nll or hinge after the softmax layer, or drop --output softmax")
+    }
+    if config.model.outputSoftmax && config.model.kind == .softmax {
+      throw TrainingError("--model softmax already ends in softmax cross-entropy: drop --output softmax")
+    }
+    if config.loss == .nll && !config.model.outputSoftmax {
+      throw TrainingError("--loss nll takes probabilities: add --output softmax, or use --loss cross-entropy, which takes logits")
+    }
+  }
+
   public static func defaults(for dataset: DatasetSource) -> TrainingConfig {
     switch dataset.task {
     case .classification where dataset.isTable && dataset != .mnist:
@@ -282,10 +304,18 @@ public struct TrainingConfig: Sendable {
     .object([
       ("dataset", JSON(dataset.description)),
       ("test_fraction", JSON(testFraction ?? (dataset.isTable ? dataset.defaultTestFraction : nil))),
+      ("target", { () -> JSON in
+        switch dataset {
+        case .csv(_, .classes): return JSON("class")
+        case .csv(_, .values(let k)): return JSON(k == 1 ? "value" : "value:\(k)")
+        default: return .null
+        }
+      }()),
       ("standardize", .bool(standardize)),
       ("model", JSON(model.kind.rawValue)),
       ("hidden", .array(model.hidden.map { JSON($0) })),
       ("channels", .array(model.channels.map { JSON($0) })),
+      ("kernel_size", JSON(model.kernel)),
       ("activation", JSON(model.activation.description)),
       ("output_softmax", .bool(model.outputSoftmax)),
       ("loss", JSON(loss.description)),

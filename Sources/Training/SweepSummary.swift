@@ -21,6 +21,8 @@ public struct SweepSummary: Sendable {
 
   /// "acc" for classification, "r2" for regression: the score that is best when largest.
   public var scoreKey: String { task == .classification ? "acc" : "r2" }
+  /// What the best setting is chosen by: the highest validation accuracy, or (regression) the lowest validation loss.
+  public var selectionKey: String { task == .classification ? "acc" : "loss" }
 
   public init(outcomes: [TrialOutcome], task: Task) {
     self.task = task

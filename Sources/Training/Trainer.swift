@@ -138,22 +138,7 @@ public final class Trainer<T: TrainingScalar> {
 
   /// Problems of the config against the data, reported with the flag to change.
   static func check(_ config: TrainingConfig, _ data: DataSplit, worldSize: Int) throws {
-    if config.loss.takesClasses && data.train.task == .regression {
-      let csv = data.name.hasPrefix("csv:") ? " (--target class reads a CSV's last column as class labels)" : ""
-      throw TrainingError("--loss \(config.loss.name) needs class labels, but \(data.name) is a regression data set\(csv): use --loss mse, l1, huber or cosine")
-    }
-    if config.model.kind == .softmax && config.loss != .crossEntropy {
-      throw TrainingError("--model softmax is trained with cross-entropy; use --model linear for --loss \(config.loss.name)")
-    }
-    if config.model.outputSoftmax && config.loss == .crossEntropy {
-      throw TrainingError("--output softmax followed by --loss cross-entropy applies softmax twice (cross-entropy takes logits): use --loss nll or hinge after the softmax layer, or drop --output softmax")
-    }
-    if config.model.outputSoftmax && config.model.kind == .softmax {
-      throw TrainingError("--model softmax already ends in softmax cross-entropy: drop --output softmax")
-    }
-    if config.loss == .nll && !config.model.outputSoftmax {
-      throw TrainingError("--loss nll takes probabilities: add --output softmax, or use --loss cross-entropy, which takes logits")
-    }
+    try config.check(task: data.train.task, dataName: data.name)
     if data.train.task == .classification && data.train.classCount < 2 {
       throw TrainingError("\(data.name): the labels hold \(data.train.classCount) class; classification needs at least 2")
     }
@@ -412,6 +397,20 @@ public final class Trainer<T: TrainingScalar> {
     return EpochMetrics(epoch: epoch, task: data.train.task, train: train, validation: validation, test: test,
                         seconds: seconds, samples: samples, evaluationSeconds: Clock.now() - t0, learningRate: lr,
                         evaluations: evaluations - evaluationsBefore)
+  }
+
+  /// The model's outputs for rows `range` of `set` (one of `data`'s sets, already scaled), computed on this rank
+  /// alone, in chunks of the evaluation batch size.
+  public func outputs(_ set: Dataset, rows range: Range<Int>) -> [[Double]] {
+    var out: [[Double]] = []
+    for chunk in stride(from: range.lowerBound, to: range.upperBound, by: config.evaluationBatchSize) {
+      let indices = chunk..<min(chunk + config.evaluationBatchSize, range.upperBound)
+      let x: Tensor<T> = set.features(at: indices)
+      let y = withParameters { network.predict(x, parameters: $0) }
+      let w = y.sampleSize
+      out += (0..<indices.count).map { i in (0..<w).map { Double(y.scalars[i * w + $0]) } }
+    }
+    return out
   }
 
   /// The model's outputs for feature rows given in the data's original units (they are standardised like the

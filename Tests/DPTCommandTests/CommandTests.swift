@@ -108,6 +108,57 @@ extension DPTCommandTests {
       #expect(r.stderr.contains("feature column 'b'"), "\(r.stderr)")
     }
 
+    /// --help as a user pastes from it: examples are whole lines (long ones continued with a backslash), value
+    /// placeholders say what they take, each option's values are listed once; usage errors exit 64 (EX_USAGE)
+    /// before any data is loaded, negative numbers after a space included.
+    @Test func helpAndUsageErrors() {
+      for command in ["train", "sweep", "lstsq", "scaling", "export", "eval", "predict"] {
+        let help = DPTBinary.run([command, "--help"]).stdout
+        #expect(!help.isEmpty, "dpt \(command) --help")
+        // A re-wrapped example continues at column 0 on the line after its command.
+        let lines = help.split(separator: "\n", omittingEmptySubsequences: false)
+        for (a, b) in zip(lines, lines.dropFirst()) {
+          let example = a.drop { $0 == " " }
+          if (example.hasPrefix("dpt ") || example.hasPrefix("mpirun ")) && !a.hasSuffix("\\") && b.hasPrefix("-") {
+            Issue.record("dpt \(command) --help: an example was re-wrapped: '\(a)' / '\(b)'")
+          }
+        }
+        #expect(!help.contains("| lbfgs") || !help.contains("values: sgd"), "--optimizer lists its values twice")
+      }
+      let train = DPTBinary.run(["train", "--help"]).stdout
+      #expect(train.contains("--resume <dir>") && train.contains("--init <file.safetensors>") && train.contains("default: strong-wolfe"))
+      for arguments in [["--lr", "-1"], ["--weight-decay", "-0.5"], ["--dataset", "corn", "--loss", "hinge"],
+                        ["--dataset", "csv:/nonexistent.csv", "--target", "class", "--loss", "mse", "--model", "softmax"]] {
+        let r = DPTBinary.run(["train"] + arguments)
+        #expect(r.status == 64, "\(arguments): \(r.status) \(r.stderr)")
+        #expect(!r.stderr.contains("Missing value"), "\(r.stderr)")
+      }
+    }
+
+    /// `dpt eval` reports what training reported for the same weights, on any rank count; `dpt predict` writes one
+    /// row per test sample whose predicted classes give the same accuracy.
+    @Test func evalAndPredictFromACheckpoint() throws {
+      let ck = Self.dir.file("eval-ck"), csv = Self.dir.file("predictions.csv")
+      let trained = DPTBinary.run(["train", "--dataset", "mnist", "--hidden", "16", "--epochs", "1", "--checkpoint-dir", ck, "--json"])
+      #expect(trained.status == 0, "\(trained.stderr)")
+      let t = try jsonObject(trained.stdout)
+      for run in [DPTBinary.run(["eval", "--checkpoint", ck, "--json"]), DPTBinary.mpirun(2, ["eval", "--checkpoint", ck, "--json"])] {
+        #expect(run.status == 0, "\(run.stderr)")
+        let e = try jsonObject(run.stdout)
+        for key in ["train_loss", "train_acc", "test_loss", "test_acc"] {
+          #expect(abs((e[key] as! Double) - (t[key] as! Double)) <= 1e-6 * max(1, abs(t[key] as! Double)), "\(key): \(e) vs \(t)")
+        }
+      }
+      let p = DPTBinary.run(["predict", "--checkpoint", ck, "--output", csv])
+      #expect(p.status == 0, "\(p.stderr)")
+      let rows = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+      #expect(rows.count == 1000)
+      let correct = rows.filter { $0[1] == $0[2] }.count
+      #expect(abs(Double(correct) / 1000 - (t["test_acc"] as! Double)) < 1e-9)
+      let wrong = DPTBinary.run(["eval"])
+      #expect(wrong.status == 64 && wrong.stderr.contains("give one of --checkpoint DIR and --weights FILE.safetensors"), "\(wrong.stderr)")
+    }
+
     /// --init loads `dpt export`'s file: the same weights start the same run; a file of another model is an error
     /// that names the first tensor that does not fit.
     @Test func initStartsFromExportedWeights() throws {
