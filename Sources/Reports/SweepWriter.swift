@@ -11,6 +11,12 @@ public final class SweepWriter: SweepObserver {
   let tensorboard: Bool
   var logs: [Int: RunLog] = [:]
   var boards: [Int: TensorBoardWriter] = [:]
+  var experimentWritten = false
+  /// The hyperparameters a sweep varies, as the HParams dashboard names them.
+  static let hyperparameters: [(String, (SweepSetting) -> Double)] = [
+    ("weight_decay", { $0.weightDecay }), ("lr", { $0.learningRate }), ("momentum", { $0.momentum }),
+    ("batch_size", { Double($0.batchSize) }),
+  ]
   /// A write that failed (reported at the end: the sweep itself goes on).
   public private(set) var problems: [String] = []
 
@@ -34,7 +40,20 @@ public final class SweepWriter: SweepObserver {
     c += [("sweep_setting", JSON(setting.name)), ("sweep_group", JSON(group))]
     do {
       logs[setting.index] = try RunLog(directory: path(setting.slug), config: .object(c))
-      if tensorboard { boards[setting.index] = try TensorBoardWriter(directory: path("tensorboard/\(setting.slug)")) }
+      if tensorboard {
+        if experimentWritten == false {
+          // The grid and the final metrics for TensorBoard's HParams dashboard, in the folder above the runs.
+          let board = try TensorBoardWriter(directory: path("tensorboard"))
+          let metrics = ["loss/val", "loss/test", "accuracy/val", "accuracy/test", "r2/val", "r2/test"].filter {
+            base.dataset.task == .classification ? !$0.hasPrefix("r2") : !$0.hasPrefix("accuracy")
+          }
+          try board.hparamsExperiment(hyperparameters: Self.hyperparameters.map(\.0), metrics: metrics)
+          experimentWritten = true
+        }
+        let board = try TensorBoardWriter(directory: path("tensorboard/\(setting.slug)"))
+        try board.hparamsSessionStart(Self.hyperparameters.map { ($0.0, $0.1(setting)) })
+        boards[setting.index] = board
+      }
     } catch { problems.append("\(setting.name): \(error)") }
   }
 
@@ -46,6 +65,9 @@ public final class SweepWriter: SweepObserver {
   }
 
   public func trialFinished(_ outcome: TrialOutcome) {
+    do { try boards[outcome.setting.index]?.hparamsSessionEnd(succeeded: outcome.status == .finished) } catch {
+      problems.append("\(outcome.setting.name): \(error)")
+    }
     logs[outcome.setting.index] = nil
     boards[outcome.setting.index] = nil
   }

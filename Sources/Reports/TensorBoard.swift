@@ -26,10 +26,11 @@ public final class TensorBoardWriter {
 
   deinit { try? handle.close() }
 
-  /// The tags of an epoch's metrics: loss/train, loss/val, loss/test, accuracy/* (classification), r2/* (regression).
+  /// The tags of an epoch's metrics: loss/train, loss/val, loss/test, accuracy/* (classification), r2/* (regression),
+  /// and the epoch's learning rate.
   static let tags = [("train_loss", "loss/train"), ("val_loss", "loss/val"), ("test_loss", "loss/test"),
                      ("train_acc", "accuracy/train"), ("val_acc", "accuracy/val"), ("test_acc", "accuracy/test"),
-                     ("train_r2", "r2/train"), ("val_r2", "r2/val"), ("test_r2", "r2/test")]
+                     ("train_r2", "r2/train"), ("val_r2", "r2/val"), ("test_r2", "r2/test"), ("lr", "learning_rate")]
 
   /// The scalars of one row of metrics.jsonl, at its epoch.
   public func epoch(_ metrics: JSON) throws {
@@ -50,6 +51,89 @@ public final class TensorBoardWriter {
     var event = Protobuf()
     event.double(1, wallTime)
     event.varint(2, UInt64(step))
+    event.message(5, summary)
+    try write(event.bytes)
+  }
+
+  // MARK: HParams (TensorBoard's hparams plugin: tensorboard/plugins/hparams/api.proto and plugin_data.proto)
+  //
+  // HParamsPluginData { int32 version = 1; Experiment experiment = 2; SessionStartInfo session_start_info = 3;
+  //                     SessionEndInfo session_end_info = 4 }
+  // Experiment { repeated HParamInfo hparam_infos = 4; repeated MetricInfo metric_infos = 5 }
+  // HParamInfo { string name = 1; DataType type = 4 (DATA_TYPE_FLOAT64 = 3) }
+  // MetricInfo { MetricName name = 1 { string group = 1; string tag = 2 } }
+  // SessionStartInfo { map<string, google.protobuf.Value> hparams = 1 (Value { double number_value = 2 });
+  //                    double start_time_secs = 5 }
+  // SessionEndInfo { Status status = 1 (STATUS_SUCCESS = 1, STATUS_FAILURE = 2); double end_time_secs = 2 }
+  // Each is written as a summary value with no payload, its SummaryMetadata { PluginData plugin_data = 1
+  // { string plugin_name = 1; bytes content = 2 } } carrying the serialised HParamsPluginData.
+
+  /// The experiment: which hyperparameters the grid varies and which metrics the HParams dashboard shows. Written
+  /// once, in the folder above the runs.
+  public func hparamsExperiment(hyperparameters: [String], metrics: [String]) throws {
+    var experiment = Protobuf()
+    for name in hyperparameters {
+      var info = Protobuf()
+      info.string(1, name)
+      info.varint(4, 3)
+      experiment.message(4, info)
+    }
+    for tag in metrics {
+      var name = Protobuf()
+      name.string(2, tag)
+      var info = Protobuf()
+      info.message(1, name)
+      experiment.message(5, info)
+    }
+    var data = Protobuf()
+    data.message(2, experiment)
+    try pluginValue("_hparams_/experiment", data)
+  }
+
+  /// One run's hyperparameter values (at its start).
+  public func hparamsSessionStart(_ values: [(String, Double)]) throws {
+    var start = Protobuf()
+    for (name, v) in values {
+      var value = Protobuf()
+      value.double(2, v)
+      var entry = Protobuf()
+      entry.string(1, name)
+      entry.message(2, value)
+      start.message(1, entry)
+    }
+    start.double(5, Date().timeIntervalSince1970)
+    var data = Protobuf()
+    data.message(3, start)
+    try pluginValue("_hparams_/session_start_info", data)
+  }
+
+  /// One run's end: finished, or failed (diverged).
+  public func hparamsSessionEnd(succeeded: Bool) throws {
+    var end = Protobuf()
+    end.varint(1, succeeded ? 1 : 2)
+    end.double(2, Date().timeIntervalSince1970)
+    var data = Protobuf()
+    data.message(4, end)
+    try pluginValue("_hparams_/session_end_info", data)
+  }
+
+  func pluginValue(_ tag: String, _ pluginData: Protobuf) throws {
+    var content = Protobuf()
+    content.varint(1, 0)  // version
+    content.bytes += pluginData.bytes
+    var plugin = Protobuf()
+    plugin.string(1, "hparams")
+    plugin.lengthDelimited(2, content.bytes)
+    var metadata = Protobuf()
+    metadata.message(1, plugin)
+    var v = Protobuf()
+    v.string(1, tag)
+    v.message(9, metadata)
+    var summary = Protobuf()
+    summary.message(1, v)
+    var event = Protobuf()
+    event.double(1, Date().timeIntervalSince1970)
+    event.varint(2, 0)
     event.message(5, summary)
     try write(event.bytes)
   }

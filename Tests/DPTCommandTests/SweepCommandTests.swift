@@ -54,13 +54,24 @@ extension DPTCommandTests {
         except ImportError:
             print("tensorboard is not installed: pip install tensorboard (scripts/test does)"); sys.exit(2)
         import glob
-        runs = sorted(glob.glob(sys.argv[1] + "/tensorboard/*"))
+        runs = sorted(glob.glob(sys.argv[1] + "/tensorboard/*/"))
         for run in runs:
             ea = EventAccumulator(run); ea.Reload()
             tags = set(ea.Tags()["scalars"])
             need = {"loss/train", "loss/test", "accuracy/train", "accuracy/test", "accuracy/val"}
             assert need <= tags, (run, tags)
             assert [e.step for e in ea.Scalars("accuracy/test")] == [1, 2], run
+            assert [round(e.value, 6) for e in ea.Scalars("learning_rate")] == [0.1, 0.1], run
+            # The HParams dashboard: each run's hyperparameters and its end.
+            from tensorboard.plugins.hparams import plugin_data_pb2 as hp
+            content = ea.PluginTagToContent("hparams")
+            start = hp.HParamsPluginData.FromString(content["_hparams_/session_start_info"]).session_start_info
+            assert {k: v.number_value for k, v in start.hparams.items()}["weight_decay"] in (5e-2, 5e-4), run
+            assert hp.HParamsPluginData.FromString(content["_hparams_/session_end_info"]).session_end_info.status == 1
+        top = EventAccumulator(sys.argv[1] + "/tensorboard"); top.Reload()
+        experiment = hp.HParamsPluginData.FromString(top.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
+        assert [h.name for h in experiment.hparam_infos] == ["weight_decay", "lr", "momentum", "batch_size"], experiment
+        assert "accuracy/val" in [m.name.tag for m in experiment.metric_infos], experiment
         print(len(runs))
         """
       let py = Subprocess.run(["python3", "-c", script, out])
