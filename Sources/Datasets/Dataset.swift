@@ -159,11 +159,11 @@ public struct DataSplit: Sendable {
 
 /// Per-feature standardisation x' = (x - mean) / std, with the statistics of the training rows.
 extension Dataset {
-  /// The first feature value that is not finite or whose magnitude exceeds `limit`: (row, column, value).
+  /// The first feature value whose magnitude exceeds `limit` (infinities included): (row, column, value).
   public func firstFeature(beyond limit: Double) -> (row: Int, column: Int, value: Double)? {
     guard case .reals(let x) = features else { return nil }
     let d = featureCount
-    guard let k = x.firstIndex(where: { !($0.magnitude <= limit) }) else { return nil }
+    guard let k = x.firstIndex(where: { $0.magnitude > limit }) else { return nil }
     return (k / d, k % d, x[k])
   }
 }

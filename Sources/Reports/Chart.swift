@@ -58,8 +58,13 @@ public struct Chart {
     if x1 - x0 < 1e-12 { (x0, x1) = (x0 - 0.5, x1 + 0.5) }
     var (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
     if y1 - y0 < 1e-12 { (y0, y1) = (y0 - (logY ? 0.5 : max(abs(y0) * 0.05, 0.05)), y1 + (logY ? 0.5 : max(abs(y1) * 0.05, 0.05))) }
-    let pad = (y1 - y0) * 0.06
-    (y0, y1) = (y0 - pad, y1 + pad)
+    if logY {
+      // The axis runs from a 1-2-5 value at or below the data to one at or above it, so that its ticks fall on them.
+      (y0, y1) = (log10(Chart.oneTwoFive(below: pow(10, y0))), log10(Chart.oneTwoFive(above: pow(10, y1))))
+    } else {
+      let pad = (y1 - y0) * 0.06
+      (y0, y1) = (y0 - pad, y1 + pad)
+    }
     let right = plotRight, plotBottom = height - bottom
     func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * (right - left) }
     func py(_ y: Double) -> Double { plotBottom - (y - y0) / (y1 - y0) * (plotBottom - top) }
@@ -119,19 +124,31 @@ public struct Chart {
     return out + "</svg>\n"
   }
 
-  /// y ticks: "nice" values, or on a log axis the powers of ten (with 2 and 5 when the range is short).
+  /// y ticks: "nice" values, or on a log axis 1, 2 and 5 times the powers of ten (the powers alone over 3 or more
+  /// decades). The log axis's ends are such values (see `oneTwoFive`), so there are always at least two.
   func yTicks(_ y0: Double, _ y1: Double) -> [(Double, String)] {
     guard logY else { return Chart.ticks(y0, y1, integer: false).map { ($0, Chart.label($0)) } }
     var out: [(Double, String)] = []
     let decades = y1 - y0
-    for e in Int(floor(y0))...Int(ceil(y1)) {
+    for e in Int(floor(y0 + 1e-9))...Int(ceil(y1 - 1e-9)) {
       for m in decades < 3 ? [1.0, 2, 5] : [1.0] {
         let v = log10(m) + Double(e)
-        if v >= y0 && v <= y1 { out.append((v, Chart.label(m * pow(10, Double(e))))) }
+        if v >= y0 - 1e-9 && v <= y1 + 1e-9 { out.append((v, Chart.label(m * pow(10, Double(e))))) }
       }
     }
-    if out.count < 2 { return Chart.ticks(y0, y1, integer: false).map { ($0, Chart.label(pow(10, $0))) } }
     return out
+  }
+
+  /// The largest value 1, 2 or 5 x 10^k at or below `v` (> 0).
+  static func oneTwoFive(below v: Double) -> Double {
+    let e = floor(log10(v)), p = pow(10, e)
+    return [5.0, 2, 1].map { $0 * p }.first { $0 <= v * (1 + 1e-12) } ?? p
+  }
+
+  /// The smallest value 1, 2 or 5 x 10^k at or above `v` (> 0).
+  static func oneTwoFive(above v: Double) -> Double {
+    let e = floor(log10(v)), p = pow(10, e)
+    return [1.0, 2, 5, 10].map { $0 * p }.first { $0 >= v * (1 - 1e-12) } ?? 10 * p
   }
 
   /// About six evenly spaced round values (1, 2, 2.5, 5 times a power of ten) inside [lo, hi].

@@ -31,7 +31,9 @@ public enum RunReport {
         series.append(Chart.Series(label: s.label, points: p, color: Chart.palette[i], dash: s.dash))
       }
       guard !series.isEmpty else { continue }
-      out.append((file, Chart(title: "\(title): train vs test \(label)", xLabel: "epoch", yLabel: label,
+      let sets = series.map(\.label)
+      let named = sets.count == 1 ? sets[0] : sets.dropLast().joined(separator: ", ") + " and " + sets.last!
+      out.append((file, Chart(title: "\(title): \(named) \(label)", xLabel: "epoch", yLabel: label,
                               series: series, logY: log)))
     }
     return out
@@ -66,19 +68,23 @@ public enum RunReport {
   public static func writeSweep(directory: String, summary: JSON, runs: [(name: String, folder: String, rows: [JSON])],
                                 logLoss: Bool) throws -> [String] {
     var written: [String] = []
+    var svgs: [String: String] = [:]
     let title = summary["title"]?.string ?? "sweep"
     for (file, chart) in combinedCharts(title: title, runs: runs.map { ($0.name, $0.rows) }, logLoss: logLoss) {
-      try RunLog.writeAtomically(chart.svg(), to: (directory as NSString).appendingPathComponent(file))
+      let svg = chart.svg()
+      try RunLog.writeAtomically(svg, to: (directory as NSString).appendingPathComponent(file))
       written.append(file)
+      svgs[file] = svg
     }
     for run in runs where !run.rows.isEmpty {
       for (file, chart) in charts(title: run.name, rows: run.rows, logLoss: logLoss) {
-        let path = (run.folder as NSString).appendingPathComponent(file)
-        try RunLog.writeAtomically(chart.svg(), to: (directory as NSString).appendingPathComponent(path))
+        let path = (run.folder as NSString).appendingPathComponent(file), svg = chart.svg()
+        try RunLog.writeAtomically(svg, to: (directory as NSString).appendingPathComponent(path))
         written.append(path)
+        svgs[path] = svg
       }
     }
-    let html = HTMLPage.sweep(summary: summary, runs: runs, files: Set(written), directory: directory)
+    let html = HTMLPage.sweep(summary: summary, runs: runs, files: svgs, directory: directory)
     try RunLog.writeAtomically(html, to: (directory as NSString).appendingPathComponent("report.html"))
     return written + ["report.html"]
   }
@@ -86,11 +92,14 @@ public enum RunReport {
   /// Writes accuracy.svg, loss.svg and report.html for one run's folder.
   public static func writeRun(directory: String, title: String, config: JSON?, rows: [JSON], logLoss: Bool) throws -> [String] {
     var written: [String] = []
+    var svgs: [String: String] = [:]
     for (file, chart) in charts(title: title, rows: rows, logLoss: logLoss) {
-      try RunLog.writeAtomically(chart.svg(), to: (directory as NSString).appendingPathComponent(file))
+      let svg = chart.svg()
+      try RunLog.writeAtomically(svg, to: (directory as NSString).appendingPathComponent(file))
       written.append(file)
+      svgs[file] = svg
     }
-    let html = HTMLPage.run(title: title, config: config, rows: rows, files: Set(written), directory: directory)
+    let html = HTMLPage.run(title: title, config: config, rows: rows, files: svgs, directory: directory)
     try RunLog.writeAtomically(html, to: (directory as NSString).appendingPathComponent("report.html"))
     return written + ["report.html"]
   }
@@ -108,14 +117,16 @@ public enum RunReport {
   }
 }
 
-/// Offline HTML: inline styles, images and links relative to the report's folder, no scripts.
+/// Offline HTML: inline styles, the charts inlined as SVG (each the page's full width), links relative to the
+/// report's folder, no scripts.
 enum HTMLPage {
   static let style = """
     body { font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; max-width: 1200px; }
     table { border-collapse: collapse; font-size: 13px; margin: 1em 0; }
     th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
     th { background: #f3f3f3; } td.name { text-align: left; } tr.best { background: #e8f5e9; font-weight: bold; }
-    tr.diverged { color: #b00020; } img { max-width: 100%; border: 1px solid #eee; margin: 4px; }
+    tr.diverged { color: #b00020; }
+    figure { margin: 1em 0; } figure svg { width: 100%; height: auto; border: 1px solid #eee; }
     .note { color: #555; }
     """
 
@@ -123,9 +134,12 @@ enum HTMLPage {
     "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>\(escape(title))</title><style>\(style)</style></head>\n<body>\n\(body)</body></html>\n"
   }
 
+  /// Whole numbers as such (epochs, counts), small ones with three significant digits, the rest to four places.
   static func number(_ v: JSON?) -> String {
     guard let x = v?.double else { return "-" }
-    return x.isFinite ? String(format: "%.4f", x) : "\(x)"
+    guard x.isFinite else { return "\(x)" }
+    if x == x.rounded() && abs(x) < 1e15 { return String(Int(x)) }
+    return abs(x) < 1e-3 || abs(x) >= 1e6 ? String(format: "%.3g", x) : String(format: "%.4f", x)
   }
 
   /// `<a>` to a file only when it exists.
@@ -134,11 +148,13 @@ enum HTMLPage {
       ? "<a href=\"\(escape(file))\">\(escape(text))</a>" : ""
   }
 
-  static func image(_ file: String, files: Set<String>) -> String {
-    files.contains(file) ? "<img src=\"\(escape(file))\" alt=\"\(escape(file))\">" : ""
+  /// The chart written as `file`, inlined (the page carries its charts when copied alone), or nothing.
+  static func image(_ file: String, files: [String: String]) -> String {
+    guard let svg = files[file] else { return "" }
+    return "<figure>" + svg.replacingOccurrences(of: "<svg ", with: "<svg aria-label=\"\(escape(file))\" ") + "</figure>"
   }
 
-  static func sweep(summary: JSON, runs: [(name: String, folder: String, rows: [JSON])], files: Set<String>,
+  static func sweep(summary: JSON, runs: [(name: String, folder: String, rows: [JSON])], files: [String: String],
                     directory: String) -> String {
     let settings = summary["settings"]?.array ?? []
     let score = settings.contains { $0["best_val_acc"] != nil } ? "acc" : "r2"
@@ -169,7 +185,7 @@ enum HTMLPage {
     return page(summary["title"]?.string ?? "dpt sweep", b)
   }
 
-  static func run(title: String, config: JSON?, rows: [JSON], files: Set<String>, directory: String) -> String {
+  static func run(title: String, config: JSON?, rows: [JSON], files: [String: String], directory: String) -> String {
     var b = "<h1>\(escape(title))</h1>\n"
     if case .object(let c)? = config {
       b += "<p class=\"note\">" + c.map { "\(escape($0.0)) = \(escape($0.1.serialized()))" }.joined(separator: ", ") + "</p>\n"
