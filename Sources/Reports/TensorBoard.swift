@@ -46,6 +46,11 @@ public final class TensorBoardWriter {
     var v = Protobuf()
     v.string(1, tag)
     v.float(2, Float(value))
+    try write(summaryValue: v, step: step, wallTime: wallTime)
+  }
+
+  /// An Event holding a Summary of one Value.
+  func write(summaryValue v: Protobuf, step: Int, wallTime: Double = Date().timeIntervalSince1970) throws {
     var summary = Protobuf()
     summary.message(1, v)
     var event = Protobuf()
@@ -129,13 +134,7 @@ public final class TensorBoardWriter {
     var v = Protobuf()
     v.string(1, tag)
     v.message(9, metadata)
-    var summary = Protobuf()
-    summary.message(1, v)
-    var event = Protobuf()
-    event.double(1, Date().timeIntervalSince1970)
-    event.varint(2, 0)
-    event.message(5, summary)
-    try write(event.bytes)
+    try write(summaryValue: v, step: 0)
   }
 
   func write(_ data: [UInt8]) throws {

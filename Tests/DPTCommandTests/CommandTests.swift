@@ -159,6 +159,21 @@ extension DPTCommandTests {
       #expect(wrong.status == 64 && wrong.stderr.contains("give one of --checkpoint DIR and --weights FILE.safetensors"), "\(wrong.stderr)")
     }
 
+    /// On a terminal (here a pseudo-terminal from util-linux's `script`) rank 0 draws a progress bar with the time
+    /// left, also under mpirun, whose ranks write to pipes; piped output has none, and the counts read in the right
+    /// number ("1 rank", "2 ranks").
+    @Test func progressBarOnATerminalOnly() {
+      let train = "train --dataset mnist --hidden 16 --epochs 1"
+      let alone = Subprocess.run(["script", "-qec", "\(DPTBinary.path) \(train)", "/dev/null"], timeout: 120)
+      #expect(alone.stdout.contains("epoch 1 [") && alone.stdout.contains("s left"), "\(alone.stdout)")
+      #expect(alone.stdout.contains("| 1 rank\r\n") || alone.stdout.contains("| 1 rank\n"), "\(alone.stdout)")
+      let under = Subprocess.run(["script", "-qec", "mpirun -np 2 --oversubscribe \(DPTBinary.path) \(train)", "/dev/null"],
+                                 environment: DPTBinary.mpiEnvironment, timeout: 120)
+      #expect(under.stdout.contains("epoch 1 [") && under.stdout.contains("2 ranks"), "\(under.stdout)")
+      let piped = DPTBinary.run(train.split(separator: " ").map(String.init))
+      #expect(piped.status == 0 && !piped.stderr.contains("epoch 1 [") && !piped.stdout.contains("\r"), "\(piped.stderr)")
+    }
+
     /// --init loads `dpt export`'s file: the same weights start the same run; a file of another model is an error
     /// that names the first tensor that does not fit.
     @Test func initStartsFromExportedWeights() throws {
