@@ -1,7 +1,8 @@
 import Foundation
 import _CMPI
 
-/// OpenMPI. The only code in dpt that calls MPI; every return code goes through `check`.
+/// OpenMPI. The only code in dpt that calls MPI; every return code goes through `check` (or, where nothing can be
+/// thrown: finalizing, aborting, freeing in a deinit, `report`, which names the failed call on stderr).
 ///
 /// Errors are set to return (MPI_ERRORS_RETURN) so that a failed call becomes a thrown `CollectiveError` with
 /// MPI's own message; the command line then ends the whole job with `MPICommunicator.abort`.
@@ -34,7 +35,7 @@ public final class MPICommunicator: Communicator {
       heartbeats = side
     }
     let world = try MPICommunicator(comm: dpt_mpi_comm_world(), owned: false)
-    if hostNames.isEmpty { hostNames = try world.allGather(Array(processorName.utf8)).map { String(decoding: $0, as: UTF8.self) } }
+    if hostNames.isEmpty { hostNames = try world.allGather(Array(processorName().utf8)).map { String(decoding: $0, as: UTF8.self) } }
     return world
   }
 
@@ -47,7 +48,7 @@ public final class MPICommunicator: Communicator {
   public static func finalize() {
     if initialized {
       MPISharedMemory.freeReleased()
-      MPI_Finalize()
+      report(MPI_Finalize(), "MPI_Finalize")
       initialized = false
     }
   }
@@ -55,24 +56,16 @@ public final class MPICommunicator: Communicator {
   /// Ends every rank of the job: prints `message` on this rank's stderr, then MPI_Abort(MPI_COMM_WORLD).
   public static func abort(message: String, code: Int32 = 1) -> Never {
     if !message.isEmpty { FileHandle.standardError.write((message.hasSuffix("\n") ? message : message + "\n").data(using: .utf8)!) }
-    if initialized { MPI_Abort(dpt_mpi_comm_world(), code) }
+    if initialized { report(MPI_Abort(dpt_mpi_comm_world(), code), "MPI_Abort") }
     exit(code)
   }
 
   /// The processor (host) name MPI reports for this rank.
-  public static var processorName: String {
-    var buffer = [CChar](repeating: 0, count: 512)
+  static func processorName() throws -> String {
+    var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_PROCESSOR_NAME) + 1)
     var length: Int32 = 0
-    _ = MPI_Get_processor_name(&buffer, &length)
+    try check(MPI_Get_processor_name(&buffer, &length), "MPI_Get_processor_name")
     return String(cString: buffer)
-  }
-
-  /// The MPI library's version string (first line).
-  public static var libraryVersion: String {
-    var buffer = [CChar](repeating: 0, count: 8192)
-    var length: Int32 = 0
-    _ = MPI_Get_library_version(&buffer, &length)
-    return String(cString: buffer).split(separator: "\n").first.map { String($0) } ?? ""
   }
 
   private init(comm: MPI_Comm, owned: Bool) throws {
@@ -100,7 +93,7 @@ public final class MPICommunicator: Communicator {
     try? completeSends()
     if ownsComm && MPICommunicator.initialized {
       var c: MPI_Comm? = comm
-      MPI_Comm_free(&c)
+      MPICommunicator.report(MPI_Comm_free(&c), "MPI_Comm_free")
     }
   }
 
@@ -110,6 +103,11 @@ public final class MPICommunicator: Communicator {
     var length: Int32 = 0
     MPI_Error_string(code, &buffer, &length)
     throw CollectiveError("\(call) failed: \(String(cString: buffer))")
+  }
+
+  /// `check` where nothing can be thrown: a failed call is named on stderr, and the caller goes on.
+  static func report(_ code: Int32, _ call: String) {
+    do { try check(code, call) } catch { FileHandle.standardError.write(Data("warning: \(error)\n".utf8)) }
   }
 
   private static func datatype(_ e: ElementType) -> MPI_Datatype {
@@ -407,7 +405,7 @@ final class MPISharedMemory: SharedMemory {
   deinit { MPISharedMemory.released.append(window) }
 
   static func freeReleased() {
-    for var w in released { MPI_Win_free(&w) }
+    for var w in released { MPICommunicator.report(MPI_Win_free(&w), "MPI_Win_free") }
     released.removeAll()
   }
 }

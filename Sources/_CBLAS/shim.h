@@ -8,9 +8,6 @@
 #include <stddef.h>
 #include <cblas.h>
 
-// Cholesky factor and solve of a symmetric positive definite system: A X = B.
-void dposv_(const char *uplo, const int *n, const int *nrhs, double *a, const int *lda, double *b, const int *ldb,
-            int *info, size_t uplo_len);
 // Cholesky factorisation A = U^T U (or L L^T).
 void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info, size_t uplo_len);
 // Solve with the Cholesky factor from dpotrf.
@@ -19,10 +16,6 @@ void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, c
 // QR factorisation A = Q R (Householder; R in the upper triangle, reflectors below).
 void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work, const int *lwork,
              int *info);
-// Apply Q or Q^T from dgeqrf to a matrix C.
-void dormqr_(const char *side, const char *trans, const int *m, const int *n, const int *k, const double *a,
-             const int *lda, const double *tau, double *c, const int *ldc, double *work, const int *lwork, int *info,
-             size_t side_len, size_t trans_len);
 // Triangular solve op(A) X = B.
 void dtrtrs_(const char *uplo, const char *trans, const char *diag, const int *n, const int *nrhs, const double *a,
              const int *lda, double *b, const int *ldb, int *info, size_t uplo_len, size_t trans_len,
