@@ -26,6 +26,9 @@ let fast: [SwiftSetting] = []
 #endif
 
 let libraries: [Target] = [
+  // What every module shares and no module owns: JSON, CRC-32C, whole-or-nothing file writes, little-endian bytes,
+  // the clock, number text. Depends on nothing.
+  .target(name: "_Support", swiftSettings: fast),
   // Tensors, BLAS/LAPACK, random numbers.
   .target(name: "TensorCore", dependencies: ["_CBLAS", numerics], swiftSettings: fast),
   // Layers (forward + backward) and losses.
@@ -33,13 +36,16 @@ let libraries: [Target] = [
   // Update rules on one flat parameter buffer.
   .target(name: "Optimizers", dependencies: ["TensorCore"], swiftSettings: fast),
   // IDX and CSV readers, the data-set catalogue, sharding.
-  .target(name: "Datasets", dependencies: ["TensorCore", "_CZlib"], swiftSettings: fast),
+  .target(name: "Datasets", dependencies: ["TensorCore", "_CZlib", "_Support"], swiftSettings: fast),
   // The communicator protocol: local, in-process (tests) and MPI.
   .target(name: "Collectives", dependencies: ["_CMPI"], swiftSettings: fast),
+  // The file formats of trained weights: dpt's checkpoint and safetensors.
+  .target(name: "FileFormats", dependencies: ["_Support", "TensorCore", "Layers", "Optimizers"], swiftSettings: fast),
   // The data-parallel trainer, metrics and their logs, least squares, sweeps.
-  .target(name: "Training", dependencies: ["TensorCore", "Layers", "Optimizers", "Datasets", "Collectives"], swiftSettings: fast),
+  .target(name: "Training", dependencies: ["_Support", "FileFormats", "TensorCore", "Layers", "Optimizers", "Datasets", "Collectives"],
+          swiftSettings: fast),
   // SVG charts, the HTML report, TensorBoard event files: what a user looks at.
-  .target(name: "Reports", dependencies: ["Training", "Datasets"]),
+  .target(name: "Reports", dependencies: ["_Support", "Training"]),
 ]
 
 // MARK: - The command-line tool
@@ -48,7 +54,7 @@ let executables: [Target] = [
   .executableTarget(
     name: "DPTCommand",
     dependencies: [
-      "Training", "Reports", "Datasets", "Layers", "Optimizers", "Collectives", "TensorCore",
+      "_Support", "FileFormats", "Training", "Reports", "Datasets", "Layers", "Optimizers", "Collectives", "TensorCore",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   )
@@ -63,15 +69,15 @@ let tests: [Target] = [
   .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "_TestSupport"]),
   .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
   .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
-  .testTarget(name: "TrainingTests", dependencies: ["Training", "_TestSupport"]),
-  .testTarget(name: "ReportsTests", dependencies: ["Reports", "_TestSupport"]),
+  .testTarget(name: "TrainingTests", dependencies: ["Training", "FileFormats", "_Support", "_TestSupport"]),
+  .testTarget(name: "ReportsTests", dependencies: ["Reports", "_Support", "_TestSupport"]),
   .testTarget(name: "DPTCommandTests", dependencies: ["Training", "_TestSupport"]),
 ]
 
 // MARK: - Fuzzing (scripts/fuzz): the readers as a libFuzzer harness library, declared only when DPT_FUZZ is set
 
 let fuzzing = ProcessInfo.processInfo.environment["DPT_FUZZ"] != nil
-let fuzz: [Target] = fuzzing ? [.target(name: "DPTFuzzTargets", dependencies: ["Datasets", "Training"], path: "Fuzz")] : []
+let fuzz: [Target] = fuzzing ? [.target(name: "DPTFuzzTargets", dependencies: ["Datasets", "FileFormats"], path: "Fuzz")] : []
 let fuzzProducts: [Product] = fuzzing ? [.library(name: "DPTFuzzTargets", type: .dynamic, targets: ["DPTFuzzTargets"])] : []
 
 let package = Package(

@@ -2,6 +2,7 @@
 // Built only with DPT_FUZZ=1 (see Package.swift), as a coverage-instrumented shared library that clang links with
 // libFuzzer's main.
 import Datasets
+import FileFormats
 import Foundation
 import Training
 

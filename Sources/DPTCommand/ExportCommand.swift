@@ -1,6 +1,8 @@
 import ArgumentParser
+import FileFormats
 import Foundation
 import Training
+import _Support
 
 struct ExportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -36,7 +38,7 @@ struct ExportCommand: ParsableCommand {
     let path = Checkpoint.path(checkpoint)
     let c = try Checkpoint(decoding: try Checkpoint.readBytes(checkpoint), path: path)
     let bytes = try SafeTensors.encode(c, pytorchLayout: layout == "pytorch")
-    try RunLog.writeAtomically(Data(bytes), to: output)
+    try Files.writeAtomically(Data(bytes), to: output)
     print("wrote \(output): \(c.tensors.count) tensors of \(c.network), epoch \(c.epoch), \(bytes.count) bytes")
   }
 }

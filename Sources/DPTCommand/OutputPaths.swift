@@ -1,4 +1,5 @@
 import Foundation
+import _Support
 
 /// The places a command will write, checked before any work starts: a run that cannot save its results, or that
 /// would mix them with another run's, fails at once with the flag to change rather than after training.
@@ -35,15 +36,15 @@ enum OutputPaths {
     try folder(path, flag: flag)
     let entries = (try? fileManager.contentsOfDirectory(atPath: path)) ?? []
     let runs = entries.filter { name in
-      let full = (path as NSString).appendingPathComponent(name)
-      return runFiles.contains(name) || runFiles.contains { fileManager.fileExists(atPath: (full as NSString).appendingPathComponent($0)) }
+      let full = Files.join(path, name)
+      return runFiles.contains(name) || runFiles.contains { fileManager.fileExists(atPath: Files.join(full, $0)) }
     }
     guard !runs.isEmpty else { return }
     guard replace else {
       throw CommandError("\(flag) \(path) already holds another run's results (\(runs.sorted().prefix(3).joined(separator: ", "))): give a new folder, or --overwrite to replace them")
     }
     for name in entries where runs.contains(name) || ["tensorboard", "report.html", "metrics.csv", "accuracy.svg", "loss.svg"].contains(name) {
-      try? fileManager.removeItem(atPath: (path as NSString).appendingPathComponent(name))
+      try? fileManager.removeItem(atPath: Files.join(path, name))
     }
   }
 

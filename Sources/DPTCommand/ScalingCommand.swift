@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import TensorCore
 import Training
+import _Support
 
 struct ScalingCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -194,11 +195,11 @@ struct ScalingCommand: ParsableCommand {
     let n = 1 << 20
     var x = [Float](repeating: 1, count: n), y = [Float](repeating: 2, count: n)
     let reps = 20
-    let start = Clock.now()
+    let start = WallClock.now()
     for _ in 0..<reps {
       x.withUnsafeBufferPointer { x in y.withUnsafeMutableBufferPointer { Float.add(x.baseAddress!, into: $0.baseAddress!, count: n) } }
     }
-    let seconds = (Clock.now() - start) / Double(reps)
+    let seconds = (WallClock.now() - start) / Double(reps)
     x[0] = y[0]  // keep the loop
     return seconds / Double(n * 4)
   }

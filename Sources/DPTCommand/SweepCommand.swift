@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import Reports
 import Training
+import _Support
 
 struct SweepCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -69,7 +70,7 @@ struct SweepCommand: ParsableCommand {
 
   func sweep(_ base: TrainingConfig, _ settings: [SweepSetting], _ world: any Communicator) throws {
     let console = Console(isRoot: world.isRoot, jsonOutput: json)
-    let started = Clock.now()
+    let started = WallClock.now()
     // Checked before any setting trains: another sweep's folders must never be mixed into this one's.
     try world.agree { if world.isRoot { try OutputPaths.resultsFolder(logDir, flag: "--log-dir", replace: overwrite) } }
     let (sweep, writer) = try world.agree { () throws -> (Sweep, SweepWriter?) in
@@ -84,11 +85,11 @@ struct SweepCommand: ParsableCommand {
     if let note = try options.data.inferenceNote { console.say(note) }
     console.say("sweep: \(counted(settings.count, "setting")) x \(counted(base.epochs, "epoch")) of \(base.model) on \(d.name) (\(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test); \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank"))")
     let progress = SweepProgress(writer: writer, console: console, total: settings.count, task: d.train.task)
-    let sweepStart = Clock.now()
+    let sweepStart = WallClock.now()
     let outcomes = try sweep.run(observer: world.isRoot ? progress : nil)
-    let sweepSeconds = Clock.now() - sweepStart
+    let sweepSeconds = WallClock.now() - sweepStart
     guard world.isRoot, let writer else { return }
-    let seconds = Clock.now() - started
+    let seconds = WallClock.now() - started
     let summary = SweepSummary(outcomes: outcomes, task: d.train.task)
     let about: [(String, JSON)] = [
       ("title", JSON("dpt sweep: \(base.model) on \(d.name)")),
@@ -105,8 +106,8 @@ struct SweepCommand: ParsableCommand {
     if let b = summary.best {
       let r = summary.rows[b]
       let key = summary.selectionKey
-      var line = "best (by validation \(key)): \(r.outcome.setting.name), val \(key) \(String(format: "%.4f", r.value("best_val_\(key)") ?? .nan)) at epoch \(r.bestValidationEpoch ?? 0); its test \(key) \(String(format: "%.4f", r.value("final_test_\(key)") ?? .nan))"
-      if key != summary.scoreKey { line += ", test \(summary.scoreKey) \(String(format: "%.4f", r.value("final_test_\(summary.scoreKey)") ?? .nan))" }
+      var line = "best (by validation \(key)): \(r.outcome.setting.name), val \(key) \(NumberText.fixed(r.value("best_val_\(key)"))) at epoch \(r.bestValidationEpoch ?? 0); its test \(key) \(NumberText.fixed(r.value("final_test_\(key)")))"
+      if key != summary.scoreKey { line += ", test \(summary.scoreKey) \(NumberText.fixed(r.value("final_test_\(summary.scoreKey)")))" }
       console.say(line)
     } else {
       console.say("no setting finished: every one diverged")
@@ -114,83 +115,10 @@ struct SweepCommand: ParsableCommand {
     // Every file under the folder: the summary's and each setting's own (metrics, charts, TensorBoard events).
     let written = (FileManager.default.enumerator(atPath: logDir)?.allObjects as? [String] ?? []).filter { name in
       var isFolder: ObjCBool = false
-      return FileManager.default.fileExists(atPath: (logDir as NSString).appendingPathComponent(name), isDirectory: &isFolder) && !isFolder.boolValue
+      return FileManager.default.fileExists(atPath: Files.join(logDir, name), isDirectory: &isFolder) && !isFolder.boolValue
     }.count
     console.say(String(format: "%.1f s; wrote %d files to %@ (open report.html)", seconds, max(written, files.count), logDir))
     for p in writer.problems { console.say("warning: \(p)") }
     if json { console.result(summary.json(extra: about).serialized()) }
-  }
-}
-
-/// Rank 0's view while a sweep runs: the files, and a line per finished setting.
-final class SweepProgress: SweepObserver {
-  let writer: SweepWriter?
-  let console: Console
-  let total: Int
-  let task: Task
-  var done = 0
-
-  init(writer: SweepWriter?, console: Console, total: Int, task: Task) {
-    self.writer = writer
-    self.console = console
-    self.total = total
-    self.task = task
-  }
-
-  func trialStarted(_ setting: SweepSetting, group: Int) { writer?.trialStarted(setting, group: group) }
-  func epochFinished(_ setting: SweepSetting, metrics: JSON) { writer?.epochFinished(setting, metrics: metrics) }
-
-  func trialFinished(_ outcome: TrialOutcome) {
-    writer?.trialFinished(outcome)
-    done += 1
-    let key = task == .classification ? "val_acc" : "val_loss"
-    let last = outcome.epochs.last?[key]?.double.map { String(format: "%.4f", $0) } ?? "-"
-    let status = outcome.status == .finished ? "finished" : "DIVERGED (\(outcome.message))"
-    console.say("[\(done)/\(total)] \(outcome.setting.name) on group \(outcome.group): \(status), \(key) \(last), \(String(format: "%.1f", outcome.seconds)) s")
-  }
-}
-
-struct PlotCommand: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    commandName: "plot",
-    abstract: "Redraw the charts and report.html of a sweep or training folder from its files.",
-    discussion: "DIR is a `dpt sweep --log-dir` folder (summary.json) or a `dpt train --log-dir` folder (metrics.jsonl), made here or on another machine.")
-
-  @Argument(help: "The folder.")
-  var directory: String
-
-  @Option(help: "The loss axis: log | linear.")
-  var lossScale: String = "log"
-
-  func validate() throws {
-    if !["log", "linear"].contains(lossScale) { throw ValidationError("--loss-scale '\(lossScale)': use log or linear") }
-  }
-
-  func run() throws {
-    let fm = FileManager.default
-    let summaryPath = (directory as NSString).appendingPathComponent("summary.json")
-    let metricsPath = (directory as NSString).appendingPathComponent("metrics.jsonl")
-    let files: [String]
-    if fm.fileExists(atPath: summaryPath) {
-      let text = try String(contentsOfFile: summaryPath, encoding: .utf8)
-      let summary: JSON
-      do { summary = try JSON.parse(text) } catch { throw CommandError("\(summaryPath): not valid JSON (\(error))") }
-      guard let settings = summary["settings"]?.array else { throw CommandError("\(summaryPath): has no \"settings\" list: not a dpt sweep summary") }
-      let runs = try settings.map { s -> (name: String, folder: String, rows: [JSON]) in
-        let name = s["setting"]?.string ?? "?", folder = s["folder"]?.string ?? ""
-        let path = (directory as NSString).appendingPathComponent("\(folder)/metrics.jsonl")
-        return (name, folder, fm.fileExists(atPath: path) ? try RunReport.readMetrics(path) : [])
-      }
-      files = try RunReport.writeSweep(directory: directory, summary: summary, runs: runs, logLoss: lossScale == "log")
-    } else if fm.fileExists(atPath: metricsPath) {
-      let rows = try RunReport.readMetrics(metricsPath)
-      let configPath = (directory as NSString).appendingPathComponent("config.json")
-      let config = (try? String(contentsOfFile: configPath, encoding: .utf8)).flatMap { try? JSON.parse($0) }
-      let title = config.map { "\($0["model"]?.string ?? "model") on \($0["dataset"]?.string ?? "data")" } ?? directory
-      files = try RunReport.writeRun(directory: directory, title: title, config: config, rows: rows, logLoss: lossScale == "log")
-    } else {
-      throw CommandError("\(directory): holds neither summary.json (a sweep) nor metrics.jsonl (a training run)")
-    }
-    print("wrote \(files.joined(separator: ", ")) in \(directory)")
   }
 }

@@ -6,96 +6,6 @@ import Training
 
 extension ModelKind: ExpressibleByArgument {}
 
-/// Which rows a run uses: the data set, its split and the feature scaling. `train` and `lstsq` share it, so the
-/// closed form is fitted on exactly the rows SGD trains on.
-struct DataOptions: ParsableArguments {
-  @Option(help: ArgumentHelp("mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | synthetic:ROWS,FEATURES.", valueName: "name"))
-  var dataset: String = "mnist"
-
-  @Option(help: ArgumentHelp(
-    "What a CSV's last column holds: class labels 0, 1, ..., or a real-valued target.",
-    discussion: "Without it, dpt reads class labels when the last column holds a few small non-negative whole numbers, and says what it inferred."))
-  var target: CSVTargetKind?
-
-  @Option(parsing: .unconditional, help: ArgumentHelp("With --target value: the number of target columns at the end of each row (default 1).", valueName: "k"))
-  var targets: Int?
-
-  @Option(parsing: .unconditional, help: ArgumentHelp(
-    "Fraction of a table's rows held out as the test set, chosen by --seed (default 0.2; corn 0).",
-    discussion: "Applies to mnist, corn, csv:PATH and synthetic; the IDX data sets have their own test files.", valueName: "fraction"))
-  var testFraction: Double?
-
-  @Option(parsing: .unconditional, help: ArgumentHelp("Fraction of the training rows held out as a validation set, chosen by --seed (train: 0; sweep: 0.1).", valueName: "fraction"))
-  var valFraction: Double?
-
-  @Option(parsing: .unconditional, help: "Seed of initialisation, shuffling and the train/test split.")
-  var seed: UInt64 = 0
-
-  @Flag(inversion: .prefixedNo, help: "Standardise table features with the training rows' mean and std (train: default on for tables; lstsq: off).")
-  var standardize: Bool?
-
-  func validate() throws {
-    if let f = testFraction, !(f >= 0 && f < 1) { throw ValidationError("--test-fraction must be in [0, 1) (got \(f))") }
-    if let f = valFraction, !(f >= 0 && f < 1) { throw ValidationError("--val-fraction must be in [0, 1) (got \(f))") }
-    if target != nil || targets != nil {
-      guard case .csv = try DatasetSource(dataset) else { throw ValidationError("--target and --targets apply to --dataset csv:PATH") }
-    }
-    if let k = targets, k < 1 { throw ValidationError("--targets must be at least 1 (got \(k))") }
-    if targets != nil && target == .class { throw ValidationError("--targets applies to --target value (class labels take one column)") }
-    if testFraction != nil, !(try DatasetSource(dataset)).isTable {
-      throw ValidationError("--test-fraction applies to tables (mnist, corn, csv:PATH, synthetic); \(dataset) has its own test files")
-    }
-  }
-
-  /// The data set named by --dataset (a CSV's target kind from --target, or inferred from the file).
-  var source: DatasetSource {
-    get throws { try resolved.source }
-  }
-
-  /// What dpt inferred about a CSV's target (nil when --target said it, or for other data sets).
-  var inferenceNote: String? {
-    get throws { try resolved.note }
-  }
-
-  var resolved: (source: DatasetSource, note: String?) {
-    get throws {
-      var s: DatasetSource
-      do { s = try DatasetSource(dataset) } catch { throw ValidationError("\(error)") }
-      guard case .csv(let path, _) = s else { return (s, nil) }
-      switch target {
-      case .class: s = .csv(path: path, target: .classes)
-      case .value: s = .csv(path: path, target: .values(targets ?? 1))
-      case nil: s = .csv(path: path, target: targets.map { .values($0) } ?? .infer)
-      }
-      // A file that cannot be read here is reported where the data is loaded, on every rank together.
-      return (try? s.resolved()) ?? (s, nil)
-    }
-  }
-
-  /// The data set, split into train and test, with `fraction` of the training rows held out for validation.
-  func load(validation fraction: Double) throws -> DataSplit {
-    try Catalog.load(try source, testFraction: testFraction, seed: seed).holdingOutValidation(fraction: fraction, seed: seed)
-  }
-}
-
-/// Parses `--predict "6,4;10,5;14,8"`: rows separated by ';', values by ','.
-func parsePredictRows(_ text: String) throws -> [[Double]] {
-  let rows = text.split(separator: ";").map { $0.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) } }
-  guard !rows.isEmpty, rows.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0 != nil && $0!.isFinite } }) else {
-    throw ValidationError("--predict takes rows of numbers such as \"6,4;10,5;14,8\" (got '\(text)')")
-  }
-  return rows.map { $0.map { $0! } }
-}
-
-/// The rows to predict: --predict, else the course's rows for corn, else none. Checks their width.
-func predictionRows(_ text: String?, source: DatasetSource, features: Int) throws -> [[Double]] {
-  let rows = try text.map(parsePredictRows) ?? (source == .corn ? Corn.predictionRows : [])
-  if let bad = rows.firstIndex(where: { $0.count != features }) {
-    throw TrainingError("--predict row \(bad + 1) has \(rows[bad].count) values; \(source) has \(features) features")
-  }
-  return rows
-}
-
 extension LineSearch: ExpressibleByArgument {}
 extension NonFinitePolicy: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
@@ -476,9 +386,4 @@ import Foundation
 /// `--hinge-reduction`: the course's sum over the wrong classes, or PyTorch's mean over all classes.
 enum HingeReduction: String, ExpressibleByArgument, CaseIterable {
   case sum, mean
-}
-
-/// `--target`: the kind of a CSV's last column.
-enum CSVTargetKind: String, ExpressibleByArgument, CaseIterable {
-  case `class`, value
 }

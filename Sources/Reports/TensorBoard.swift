@@ -1,5 +1,6 @@
 import Foundation
 import Training
+import _Support
 
 /// Writes TensorBoard event files: a sequence of records (length, masked CRC-32C of the length, a serialised
 /// `Event` protobuf, masked CRC-32C of the data). The few protobuf fields needed are written by hand:
@@ -11,13 +12,10 @@ public final class TensorBoardWriter {
 
   /// Creates `directory` and an `events.out.tfevents.<time>.<host>` file in it, starting with the version record.
   public init(directory: String) throws {
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try Files.createFolder(directory)
     let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
-    path = (directory as NSString).appendingPathComponent("events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host)")
-    guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-      throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-    }
-    handle = h
+    path = Files.join(directory, "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host)")
+    handle = try Files.create(path)
     var event = Protobuf()
     event.double(1, Date().timeIntervalSince1970)
     event.string(3, "brain.Event:2")
@@ -138,58 +136,12 @@ public final class TensorBoardWriter {
   }
 
   func write(_ data: [UInt8]) throws {
-    var length = [UInt8]()
-    var n = UInt64(data.count)
-    for _ in 0..<8 { length.append(UInt8(n & 0xFF)); n >>= 8 }
+    let length = LittleEndian.bytes(UInt64(data.count))
     var record = length
-    record += littleEndian(CRC32C.masked(length))
+    record += LittleEndian.bytes(CRC32C.masked(length))
     record += data
-    record += littleEndian(CRC32C.masked(data))
+    record += LittleEndian.bytes(CRC32C.masked(data))
     try handle.write(contentsOf: Data(record))
   }
 
-  func littleEndian(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) } }
-}
-
-/// Just enough protobuf encoding for TensorBoard's events.
-struct Protobuf {
-  var bytes: [UInt8] = []
-
-  mutating func key(_ field: Int, _ wire: UInt64) { varintRaw(UInt64(field) << 3 | wire) }
-
-  mutating func varintRaw(_ v: UInt64) {
-    var v = v
-    while v >= 0x80 {
-      bytes.append(UInt8(v & 0x7F) | 0x80)
-      v >>= 7
-    }
-    bytes.append(UInt8(v))
-  }
-
-  mutating func varint(_ field: Int, _ v: UInt64) {
-    key(field, 0)
-    varintRaw(v)
-  }
-
-  mutating func double(_ field: Int, _ v: Double) {
-    key(field, 1)
-    var bits = v.bitPattern
-    for _ in 0..<8 { bytes.append(UInt8(bits & 0xFF)); bits >>= 8 }
-  }
-
-  mutating func float(_ field: Int, _ v: Float) {
-    key(field, 5)
-    var bits = v.bitPattern
-    for _ in 0..<4 { bytes.append(UInt8(bits & 0xFF)); bits >>= 8 }
-  }
-
-  mutating func string(_ field: Int, _ s: String) { lengthDelimited(field, Array(s.utf8)) }
-
-  mutating func message(_ field: Int, _ m: Protobuf) { lengthDelimited(field, m.bytes) }
-
-  mutating func lengthDelimited(_ field: Int, _ data: [UInt8]) {
-    key(field, 2)
-    varintRaw(UInt64(data.count))
-    bytes += data
-  }
 }

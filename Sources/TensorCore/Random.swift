@@ -8,8 +8,9 @@ public struct RandomSource: RandomNumberGenerator, Sendable {
     state = RandomSource.mix(seed &+ 0x9E37_79B9_7F4A_7C15) ^ RandomSource.mix(stream &* 0xD1B5_4A32_D192_ED03 &+ 1)
   }
 
-  @inline(__always)
-  private static func mix(_ x: UInt64) -> UInt64 {
+  /// SplitMix64's finaliser: a bijective scramble of 64 bits (also the counter-based hash of `Synthetic`).
+  @inlinable @inline(__always)
+  public static func mix(_ x: UInt64) -> UInt64 {
     var z = x
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
     z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB

@@ -2,6 +2,7 @@ import Collectives
 import Datasets
 import Foundation
 import TensorCore
+import _Support
 
 /// How `LeastSquares.fit` solves.
 public enum LeastSquaresMethod: String, CaseIterable, Sendable {
@@ -125,7 +126,7 @@ public enum LeastSquares {
     // The first collective also lines the ranks up, so the time below is the solve's, not the data loading's.
     let n = Int(try comm.allReduce(Int64(block.rows), .sum))
     guard n > 0 else { throw LeastSquaresError(description: "no training rows to fit") }
-    let start = Clock.now()
+    let start = WallClock.now()
     var fit: LeastSquaresFit
     switch options.method {
     case .qr:
@@ -133,7 +134,7 @@ public enum LeastSquares {
     case .normal, .auto:
       fit = try normalEquations(block, rows: n, options: options, comm: comm)
     }
-    fit.seconds = Clock.now() - start
+    fit.seconds = WallClock.now() - start
     if fit.conditionNumber > 1e3 {
       fit.warnings.append(String(format: "the condition number is large (%.3g): the features may be strongly collinear or on very different scales (try --standardize or --ridge)", fit.conditionNumber))
     }

@@ -2,6 +2,7 @@ import Collectives
 import Datasets
 import Foundation
 import Layers
+import _Support
 
 /// A linear model y = [1, x] theta in the features' original units, and how well it fits.
 public struct LinearModelSummary: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import _Support
 
 /// The files of `--log-dir`: `config.json` (the run's settings), `metrics.jsonl` (one JSON object per epoch) and
 /// `metrics.csv` (the same rows as a table). Written by rank 0 only.
@@ -15,20 +16,16 @@ public final class RunLog {
   /// its last checkpoint, are dropped) and the new epochs are appended.
   public init(directory: String, config: JSON, keepEpochs: Int? = nil) throws {
     self.directory = directory
-    do {
-      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    } catch {
-      throw TrainingError("--log-dir \(directory): cannot create the folder (\(error.localizedDescription))")
-    }
-    let file = { (name: String) in (directory as NSString).appendingPathComponent(name) }
+    try Files.createFolder(directory)
+    let file = { (name: String) in Files.join(directory, name) }
     var kept: [JSON] = []
     if let keepEpochs, let text = try? String(contentsOfFile: file("metrics.jsonl"), encoding: .utf8) {
       kept = text.split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
         .filter { ($0["epoch"]?.double ?? .infinity) <= Double(keepEpochs) }
     }
-    try RunLog.writeAtomically(config.serialized(pretty: true) + "\n", to: file("config.json"))
-    jsonl = try RunLog.create(file("metrics.jsonl"))
-    csv = try RunLog.create(file("metrics.csv"))
+    try Files.writeAtomically(config.serialized(pretty: true) + "\n", to: file("config.json"))
+    jsonl = try Files.create(file("metrics.jsonl"))
+    csv = try Files.create(file("metrics.csv"))
     for row in kept { try append(row) }
   }
 
@@ -51,10 +48,10 @@ public final class RunLog {
       return
     }
     guard case .object(let fields) = config else { return }
-    try RunLog.writeAtomically(JSON.object(fields + [("stopped", JSON(reason))]).serialized(pretty: true) + "\n", to: path("config.json"))
+    try Files.writeAtomically(JSON.object(fields + [("stopped", JSON(reason))]).serialized(pretty: true) + "\n", to: path("config.json"))
   }
 
-  public func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+  public func path(_ name: String) -> String { Files.join(directory, name) }
 
   /// Appends one epoch: a line of metrics.jsonl and a row of metrics.csv (each one write, so a crash leaves whole
   /// lines).
@@ -73,39 +70,5 @@ public final class RunLog {
       return v.serialized()
     }.joined(separator: ",") + "\n"
     try csv.write(contentsOf: Data(text.utf8))
-  }
-
-  static func create(_ path: String) throws -> FileHandle {
-    guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-      throw TrainingError("\(path): cannot be written (check the folder's permissions and free space)")
-    }
-    return h
-  }
-
-  /// Writes a file whole or not at all: a temporary file in the same folder, fsync, then rename over the target.
-  public static func writeAtomically(_ text: String, to path: String) throws {
-    try writeAtomically(Data(text.utf8), to: path)
-  }
-
-  public static func writeAtomically(_ data: Data, to path: String) throws {
-    let temporary = path + ".tmp-\(getpid())"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw TrainingError("\(path): cannot be written (\(String(cString: strerror(errno))))") }
-    var ok = data.withUnsafeBytes { b -> Bool in
-      var off = 0
-      while off < b.count {
-        let n = Foundation.write(fd, b.baseAddress! + off, b.count - off)
-        if n <= 0 { return false }
-        off += n
-      }
-      return true
-    }
-    ok = ok && fsync(fd) == 0
-    close(fd)
-    guard ok, rename(temporary, path) == 0 else {
-      let reason = String(cString: strerror(errno))
-      unlink(temporary)
-      throw TrainingError("\(path): write failed (\(reason))")
-    }
   }
 }

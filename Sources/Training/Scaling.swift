@@ -2,6 +2,7 @@ import Collectives
 import Datasets
 import Foundation
 import TensorCore
+import _Support
 
 /// A network link between hosts: a latency per message and a bandwidth, as the alpha-beta model sees it.
 public struct Link: Equatable, Sendable, CustomStringConvertible {
@@ -215,10 +216,10 @@ public enum LinkProbe {
       try communicator.barrier()
       for _ in 0..<(reps + 1) {
         if communicator.rank == 0 {
-          let t = Clock.now()
+          let t = WallClock.now()
           try communicator.send(message, to: 1, tag: tag)
           _ = try communicator.receive(from: 1, tag: tag)
-          times.append((Clock.now() - t) / 2)
+          times.append((WallClock.now() - t) / 2)
         } else if communicator.rank == 1 {
           _ = try communicator.receive(from: 0, tag: tag)
           try communicator.send(message, to: 0, tag: tag)

@@ -1,6 +1,7 @@
 import Collectives
 import Datasets
 import Foundation
+import _Support
 
 /// One point of a sweep's grid: the hyperparameters that differ from the base configuration.
 public struct SweepSetting: Sendable, Equatable {
@@ -183,7 +184,7 @@ public final class Sweep {
   func runTrial(_ setting: SweepSetting, group: any Communicator, groupIndex: Int, coordinator: Coordinator?) throws
     -> TrialOutcome
   {
-    let start = Clock.now()
+    let start = WallClock.now()
     let config = setting.apply(to: base)
     let trainer = try Trainer<Float>(config: config, data: data, communicator: group)
     if let coordinator { trainer.afterStep = { try coordinator.serve() } }
@@ -207,7 +208,7 @@ public final class Sweep {
       }
     }
     return TrialOutcome(setting: setting, status: status, message: message, epochs: epochs,
-                        seconds: Clock.now() - start, group: groupIndex)
+                        seconds: WallClock.now() - start, group: groupIndex)
   }
 
   /// The queue and the results, on world rank 0.

@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import _Support
 
 /// One row per setting: final and best train/val/test metrics, the epoch of the best validation score, status and
 /// time; and the best setting, chosen on the validation set only (the test set is reported, never used to choose).
@@ -14,7 +15,7 @@ public struct SweepSummary: Sendable {
     public func value(_ key: String) -> Double? { values.first { $0.0 == key }?.1 ?? nil }
   }
 
-  public var task: Task
+  public var task: LearningTask
   public var rows: [Row]
   /// Index into `rows` of the best setting (nil when every setting diverged).
   public var best: Int?
@@ -24,7 +25,7 @@ public struct SweepSummary: Sendable {
   /// What the best setting is chosen by: the highest validation accuracy, or (regression) the lowest validation loss.
   public var selectionKey: String { task == .classification ? "acc" : "loss" }
 
-  public init(outcomes: [TrialOutcome], task: Task) {
+  public init(outcomes: [TrialOutcome], task: LearningTask) {
     self.task = task
     let score = task == .classification ? "acc" : "r2"
     rows = outcomes.map { o in
@@ -101,7 +102,7 @@ public struct SweepSummary: Sendable {
     let header = ["", "setting", "status", "best val \(score)", "at epoch", "train \(score)", "val \(score)", "test \(score)", "seconds"]
     var lines = [header]
     for (i, r) in rows.enumerated() {
-      func f(_ x: Double?) -> String { x.map { $0.isFinite ? String(format: "%.4f", $0) : "\($0)" } ?? "-" }
+      let f = { (x: Double?) in NumberText.fixed(x) }
       lines.append([i == best ? "*" : "", r.outcome.setting.name, r.outcome.status.rawValue, f(r.value("best_val_\(score)")),
                     r.bestValidationEpoch.map(String.init) ?? "-", f(r.value("final_train_\(score)")),
                     f(r.value("final_val_\(score)")), f(r.value("final_test_\(score)")),

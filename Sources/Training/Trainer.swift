@@ -4,26 +4,10 @@ import Foundation
 import Layers
 import Optimizers
 import TensorCore
+import _Support
 
 /// The scalar types a trainer runs in (Float for training, Double for exactness tests).
 public typealias TrainingScalar = LayerKernels & OptimizerKernels & WireScalar
-
-/// A problem with a training run's settings or files, named with the flag or file to change.
-public struct TrainingError: Error, CustomStringConvertible {
-  public var description: String
-  public init(_ description: String) { self.description = description }
-}
-
-/// The loss became NaN or infinite. It is computed from all-reduced values, so every rank raises it at the same step.
-public struct NonFiniteLoss: RaisedOnEveryRank, CustomStringConvertible {
-  public var epoch: Int
-  public var step: Int
-  public var loss: Double
-  public var learningRate: Double
-  public var description: String {
-    "the training loss became \(loss) at epoch \(epoch), step \(step): lower --lr (now \(learningRate)) or check the data for extreme values"
-  }
-}
 
 /// Data-parallel training of one model replica per rank.
 ///
@@ -93,11 +77,8 @@ public final class Trainer<T: TrainingScalar> {
     try Trainer.check(config, raw, worldSize: communicator.size)
     self.config = config
     self.communicator = communicator
-    if config.standardize, case .reals = raw.train.features {
-      let s = try Standardization.fitting(raw.train, name: raw.name)
-      standardization = s
-      data = DataSplit(name: raw.name, train: s.apply(raw.train), test: s.apply(raw.test),
-                       validation: raw.validation.map(s.apply))
+    if config.standardize {
+      (data, standardization) = try raw.standardized()
     } else {
       standardization = nil
       data = raw
@@ -164,7 +145,7 @@ public final class Trainer<T: TrainingScalar> {
     let train = data.train
     let batches = Sharding.batches(count: train.count, batchSize: config.batchSize, dropLast: config.dropLast)
     let order = visitingOrder(epoch: epoch, batches: batches.count)
-    let start = Clock.now()
+    let start = WallClock.now()
     var samples = 0
     while batchInEpoch < batches.count {
       let b = batchInEpoch, batch = batches[b]
@@ -186,7 +167,7 @@ public final class Trainer<T: TrainingScalar> {
     }
     batchInEpoch = 0
     epoch += 1
-    return (samples, Clock.now() - start)
+    return (samples, WallClock.now() - start)
   }
 
   deinit { stopFlag.deallocate() }
@@ -223,9 +204,9 @@ public final class Trainer<T: TrainingScalar> {
       phaseTimes.loss += clock.lap()
       network.backward(dy, activations: a, parameters: p, gradients: UnsafeMutableBufferPointer(rebasing: buffer[0..<P]),
                        blockElements: exchange.blockElements) { range in
-        let t = Clock.now()
+        let t = WallClock.now()
         exchange.ready(range)
-        exchangeTime += Clock.now() - t
+        exchangeTime += WallClock.now() - t
       }
       phaseTimes.backward += clock.lap() - exchangeTime
       phaseTimes.exchange += exchangeTime
@@ -390,12 +371,12 @@ public final class Trainer<T: TrainingScalar> {
   public func runEpoch(progress: ((_ step: Int, _ steps: Int) -> Void)? = nil) throws -> EpochMetrics {
     let lr = optimizer.learningRate, evaluationsBefore = evaluations
     let (samples, seconds) = try trainEpoch(progress: progress)
-    let t0 = Clock.now()
+    let t0 = WallClock.now()
     let train = try evaluate(data.train)!
     let validation = try data.validation.flatMap(evaluate)
     let test = try evaluate(data.test)
     return EpochMetrics(epoch: epoch, task: data.train.task, train: train, validation: validation, test: test,
-                        seconds: seconds, samples: samples, evaluationSeconds: Clock.now() - t0, learningRate: lr,
+                        seconds: seconds, samples: samples, evaluationSeconds: WallClock.now() - t0, learningRate: lr,
                         evaluations: evaluations - evaluationsBefore)
   }
 
@@ -423,81 +404,4 @@ public final class Trainer<T: TrainingScalar> {
     let w = out.sampleSize
     return (0..<rows.count).map { i in (0..<w).map { Double(out.scalars[i * w + $0]) } }
   }
-}
-
-/// Sums in 64-bit fixed point: exact, so their value does not depend on which rank adds what, or in which order.
-public enum FixedPoint {
-  /// A power of two s such that `terms` values of magnitude at most `largest`, times s, sum within Int64 (with a bit
-  /// to spare). A value v is stored as round(v s): the resolution is about largest * terms / 2^61.
-  public static func scale(largest: Double, terms: Int) -> Double {
-    guard largest > 0, largest.isFinite else { return 1 }
-    let e = Int(ceil(Foundation.log2(largest))) + Int(ceil(Foundation.log2(Double(max(terms, 1))))) + 1
-    return Foundation.pow(2.0, Double(61 - e))
-  }
-
-  /// The element-wise sum over every rank's rows of `width` values, computed exactly: the largest magnitude is
-  /// all-reduced first to choose the scale, then the fixed-point sums.
-  public static func exactSum(_ rows: [[Double]], width: Int, terms: Int, communicator: any Communicator) throws -> [Double] {
-    var largest = [rows.flatMap { $0 }.map(abs).filter(\.isFinite).max() ?? 0]
-    try communicator.allReduce(&largest, .max)
-    let s = scale(largest: largest[0], terms: terms)
-    var sums = [Int64](repeating: 0, count: width)
-    for r in rows { for j in 0..<width { sums[j] &+= Int64((r[j] * s).rounded()) } }
-    try communicator.allReduce(&sums, .sum)
-    return sums.map { Double($0) / s }
-  }
-}
-
-/// Seconds this rank spent in each phase of the training steps.
-public struct PhaseTimes: Sendable {
-  /// Gathering and converting the batch.
-  public var data = 0.0
-  public var forward = 0.0
-  public var loss = 0.0
-  public var backward = 0.0
-  /// The gradient exchange, including waiting for slower ranks (and, for overlapped buckets, the time the backward
-  /// pass spends starting and testing them).
-  public var exchange = 0.0
-  public var optimizer = 0.0
-
-  public init() {}
-
-  public mutating func add(_ o: PhaseTimes) {
-    data += o.data
-    forward += o.forward
-    loss += o.loss
-    backward += o.backward
-    exchange += o.exchange
-    optimizer += o.optimizer
-  }
-
-  public var named: [(String, Double)] {
-    [("data", data), ("forward", forward), ("loss", loss), ("backward", backward), ("exchange", exchange),
-     ("optimizer", optimizer)]
-  }
-}
-
-/// Laps of a monotonic clock.
-struct PhaseClock {
-  private var last = Clock.now()
-  mutating func lap() -> Double {
-    let now = Clock.now()
-    defer { last = now }
-    return now - last
-  }
-}
-
-/// Monotonic wall-clock seconds.
-public enum Clock {
-  public static func now() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-  }
-}
-
-/// The ranks agreed to stop after step `step` of epoch `epoch` (1-based; that step is done).
-public struct StopRequested: Error {
-  public var epoch: Int
-  public var step: Int
 }

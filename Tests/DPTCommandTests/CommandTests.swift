@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import _Support
 import _TestSupport
 
 extension DPTCommandTests {

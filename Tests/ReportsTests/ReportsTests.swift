@@ -5,6 +5,7 @@ import FoundationXML
 import Reports
 import Testing
 import Training
+import _Support
 import _TestSupport
 
 /// Counts the elements of an XML document; parsing fails on malformed XML.
@@ -45,7 +46,7 @@ func parseXML(_ text: String) -> ElementCounter? {
   }
 
   @Test func chartIsWellFormedSVGWithOnePathPerSeries() throws {
-    let charts = RunReport.charts(title: "wd=5e-4 <&> \"x\"", rows: rows(6), logLoss: true)
+    let charts = ReportFiles.charts(title: "wd=5e-4 <&> \"x\"", rows: rows(6), logLoss: true)
     #expect(charts.map(\.file) == ["accuracy.svg", "loss.svg"])
     for (_, chart) in charts {
       let svg = chart.svg()
@@ -54,7 +55,7 @@ func parseXML(_ text: String) -> ElementCounter? {
       #expect(chart.series.count == 3)  // train, validation, test
       #expect(xml.counts["svg"] == 1 && (xml.counts["text"] ?? 0) > 8)  // title, labels, ticks, legend
     }
-    let combined = RunReport.combinedCharts(title: "sweep", runs: [("a", rows(4)), ("b", rows(4)), ("c", [])], logLoss: false)
+    let combined = ReportFiles.combinedCharts(title: "sweep", runs: [("a", rows(4)), ("b", rows(4)), ("c", [])], logLoss: false)
     for (_, chart) in combined {
       let xml = try #require(parseXML(chart.svg()))
       #expect(xml.counts["path"] == 4)  // train and test of the two settings with epochs
@@ -108,7 +109,7 @@ func parseXML(_ text: String) -> ElementCounter? {
     try FileManager.default.createDirectory(atPath: dir.file("01_wd-0.1"), withIntermediateDirectories: true)
     dir.write("01_wd-0.1/metrics.csv", "epoch\n1\n")
     dir.write("summary.json", summary.serialized())
-    let written = try RunReport.writeSweep(directory: dir.path, summary: summary,
+    let written = try ReportFiles.writeSweep(directory: dir.path, summary: summary,
                                            runs: [("wd=0.1", "01_wd-0.1", rows(3)), ("wd=1", "02_wd-1", [])], logLoss: true)
     #expect(written.contains("report.html") && written.contains("accuracy.svg") && written.contains("01_wd-0.1/loss.svg"))
     let html = try String(contentsOfFile: dir.file("report.html"), encoding: .utf8)

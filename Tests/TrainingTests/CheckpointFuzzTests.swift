@@ -1,7 +1,9 @@
 import Collectives
+import FileFormats
 import Foundation
 import Testing
 import Training
+import _Support
 import _TestSupport
 
 /// Seeded mutation fuzzing of the checkpoint reader and of restoring: every mutated checkpoint is read or rejected

@@ -1,5 +1,6 @@
 import Collectives
 import Datasets
+import FileFormats
 import Foundation
 import Layers
 import Optimizers

@@ -5,6 +5,7 @@ import Layers
 import Optimizers
 import Testing
 import Training
+import _Support
 import _TestSupport
 
 @Suite struct DeterministicTests {

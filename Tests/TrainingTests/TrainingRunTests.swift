@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Testing
 import Training
+import _Support
 import _TestSupport
 
 @Suite struct TrainingRunTests {

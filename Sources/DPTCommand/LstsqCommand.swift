@@ -3,6 +3,7 @@ import Collectives
 import Datasets
 import Foundation
 import Training
+import _Support
 
 extension LeastSquaresMethod: ExpressibleByArgument {}
 
@@ -77,10 +78,7 @@ struct Lstsq: ParsableCommand {
       }
       var split = try Catalog.load(source, testFraction: data.testFraction, seed: data.seed)
       var scaling: Standardization? = nil
-      if data.standardize == true, case .reals = split.train.features {
-        scaling = try Standardization.fitting(split.train, name: split.name)
-        split = DataSplit(name: split.name, train: scaling!.apply(split.train), test: scaling!.apply(split.test))
-      }
+      if data.standardize == true { (split, scaling) = try split.standardized() }
       let mine = Sharding.slice(0..<split.train.count, rank: comm.rank, size: comm.size)
       let rows = try predictionRows(predict, source: source, features: split.train.featureCount)
       return (split, scaling, DesignBlock(split.train, rows: mine, intercept: intercept), rows)
@@ -105,7 +103,7 @@ struct Lstsq: ParsableCommand {
               ("intercept", intercept ? JSON(fit.theta[0]) : .null),
               ("predictions", JSON(rows.map { fit.predict($0)[0] }))]
       }
-      o += Report.fitFields(fit)
+      o += RunText.fitFields(fit)
       console.result(JSON.object(o).serialized())
       return
     }
@@ -113,77 +111,13 @@ struct Lstsq: ParsableCommand {
     console.say("\(source): \(sets), \(block.features) features\(intercept ? " + intercept" : ""), \(fit.outputs) output\(fit.outputs == 1 ? "" : "s")\(scaling != nil ? ", standardised features" : "")\(ridge > 0 ? ", ridge \(ridge)" : "")")
     console.say("method: \(fit.method.rawValue) (\(fit.reason)); \(String(format: "%.3f", fit.seconds)) s on \(comm.size) rank\(comm.size == 1 ? "" : "s")")
     if let summary {
-      for line in Report.linearModel([("closed form", summary)], fit: fit) { console.say(line) }
+      for line in RunText.linearModel([("closed form", summary)], fit: fit) { console.say(line) }
     } else {
       console.say(String(format: "condition number ~ %.3g, rank %d", fit.conditionNumber, fit.rank))
       if fit.parameters <= 20 {
-        for (name, v) in zip(fit.names, fit.theta) { console.say("  " + Report.pad(name, 14, left: true) + Report.number(v)) }
+        for (name, v) in zip(fit.names, fit.theta) { console.say("  " + RunText.pad(name, 14, left: true) + RunText.number(v)) }
       }
     }
     for w in fit.warnings { console.say("warning: \(w)") }
-  }
-}
-
-extension Report {
-  /// The facts about a closed-form fit: condition_number, method, ...
-  static func fitFields(_ fit: LeastSquaresFit) -> [(String, JSON)] {
-    [("condition_number", JSON(fit.conditionNumber)), ("method", JSON(fit.method.rawValue)),
-     ("method_reason", JSON(fit.reason)), ("rank", JSON(fit.rank)), ("ridge", JSON(fit.ridge)),
-     ("solve_seconds", JSON(fit.seconds)), ("warnings", .array(fit.warnings.map { JSON($0) }))]
-  }
-
-  static func pad(_ s: String, _ w: Int, left: Bool = false) -> String {
-    s.count >= w ? s + " " : (left ? s + String(repeating: " ", count: w - s.count) : String(repeating: " ", count: w - s.count) + s)
-  }
-
-  static func number(_ x: Double?) -> String {
-    guard let x else { return pad("-", 14) }
-    let a = abs(x)
-    return pad(a != 0 && (a < 1e-4 || a >= 1e7) ? String(format: "%.6e", x) : String(format: "%.6f", x), 14)
-  }
-
-  /// Side-by-side table of one or more linear models (columns), with the terms, fit quality and predictions.
-  static func linearModel(_ models: [(String, LinearModelSummary)], fit: LeastSquaresFit) -> [String] {
-    let first = models[0].1
-    let k = first.outputs, p = first.theta.count / k
-    var lines: [String] = []
-    let title = pad("", 16, left: true) + models.map { pad($0.0, 14) }.joined()
-    let withErrors = models.count == 1 && first.standardErrors != nil
-    lines.append(title + (withErrors ? pad("std error", 14) + pad("t", 10) : "") + (models.count == 2 ? pad("|difference|", 14) : ""))
-    if p <= 30 {
-      for c in 0..<k {
-        for i in 0..<p {
-          let name = (k > 1 ? "[\(c)] " : "") + (i < first.names.count ? first.names[i] : "x\(i)")
-          var line = "  " + pad(name, 14, left: true) + models.map { number($0.1.theta[i * k + c]) }.joined()
-          if withErrors, let se = first.standardErrors {
-            line += number(se[i]) + pad(String(format: "%.2f", first.theta[i] / se[i]), 10)
-          }
-          if models.count == 2 { line += number(abs(models[0].1.theta[i * k + c] - models[1].1.theta[i * k + c])) }
-          lines.append(line)
-        }
-      }
-    } else {
-      lines.append("  (\(p) x \(k) coefficients: see --json)")
-    }
-    func row(_ name: String, _ f: (LinearModelSummary) -> Double?) {
-      lines.append("  " + pad(name, 14, left: true) + models.map { number(f($0.1)) }.joined())
-    }
-    row("train MSE") { $0.train.mse }
-    row("test MSE") { $0.test?.mse }
-    row("train RMSE") { $0.train.rmse }
-    row("test RMSE") { $0.test?.rmse }
-    row("R^2 (train)") { $0.train.r2 }
-    if first.test != nil { row("R^2 (test)") { $0.test?.r2 } }
-    if first.train.accuracy != nil {
-      row("train acc") { $0.train.accuracy }
-      row("test acc") { $0.test?.accuracy }
-    }
-    for (j, _) in first.predictions.enumerated() {
-      for c in 0..<k where k <= 3 {
-        row("predict #\(j + 1)\(k > 1 ? "[\(c)]" : "")") { $0.predictions[j][c] }
-      }
-    }
-    lines.append(String(format: "  condition number ~ %.3g, rank %d of %d", fit.conditionNumber, fit.rank, fit.parameters))
-    return lines
   }
 }

@@ -1,10 +1,12 @@
 import ArgumentParser
 import Collectives
 import Datasets
+import FileFormats
 import Foundation
 import Reports
 import TensorCore
 import Training
+import _Support
 
 struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(
@@ -115,11 +117,11 @@ struct Train: ParsableCommand {
     let (log, board) = try comm.agree { () throws -> (RunLog?, TensorBoardWriter?) in
       guard comm.isRoot, let logDir else { return (nil, nil) }
       let log = try RunLog(directory: logDir, config: config.json(worldSize: comm.size), keepEpochs: checkpoint?.epoch)
-      let board = try tensorboard ? TensorBoardWriter(directory: (logDir as NSString).appendingPathComponent("tensorboard")) : nil
+      let board = try tensorboard ? TensorBoardWriter(directory: Files.join(logDir, "tensorboard")) : nil
       return (log, board)
     }
     if let note = try options.data.inferenceNote { console.say(note) }
-    console.say(Report.header(trainer, hosts: try Report.hosts(comm)))
+    console.say(RunText.header(trainer, hosts: try RunText.hosts(comm)))
     if let c = checkpoint {
       var note = "resumed from \(Checkpoint.path(resume!)): \(counted(c.epoch, "epoch")) and \(counted(c.batch, "batch", "batches")) done (step \(c.step))"
       if c.worldSize != comm.size {
@@ -179,7 +181,7 @@ struct Train: ParsableCommand {
         if let log {
           try log.stopped("\(n)", config: config.json(worldSize: comm.size))
           if !log.rows.isEmpty {
-            _ = try RunReport.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
+            _ = try ReportFiles.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
                                        config: config.json(worldSize: comm.size), rows: log.rows, logLoss: true)
           }
         }
@@ -188,7 +190,7 @@ struct Train: ParsableCommand {
       phases.add(trainer.phaseTimes)
       console.clearProgress()
       if e % printEvery == 0 || e == config.epochs { console.say(table.row(m)) }
-      if profile { console.say("      " + Report.phases(trainer.phaseTimes, epochSeconds: m.seconds)) }
+      if profile { console.say("      " + RunText.phases(trainer.phaseTimes, epochSeconds: m.seconds)) }
       try log?.append(m.json)
       try board?.epoch(m.json)
       if let dir = checkpointDir {
@@ -201,7 +203,7 @@ struct Train: ParsableCommand {
       console.say("skipped \(trainer.skippedBatches) batch\(trainer.skippedBatches == 1 ? "" : "es") whose loss or gradient was not finite (--on-nan skip-batch)")
     }
     if let log {
-      _ = try RunReport.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
+      _ = try ReportFiles.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
                                  config: config.json(worldSize: comm.size), rows: log.rows, logLoss: true)
     }
     // Every rank's peak memory, gathered on rank 0 (a collective: every rank takes part).
@@ -211,81 +213,20 @@ struct Train: ParsableCommand {
     let comparison = try ClosedFormComparison.make(trainer, predict: rows)
     if let c = comparison, !json {
       console.say("")
-      console.say(Report.comparisonTitle(c, trainer))
-      for line in Report.linearModel([("closed form", c.closedForm), ("SGD", c.sgd)], fit: c.fit) { console.say(line) }
-      console.say("  largest |parameter difference|: \(Report.number(c.maxParameterDifference).trimmingCharacters(in: .whitespaces))")
+      console.say(RunText.comparisonTitle(c, trainer))
+      for line in RunText.linearModel([("closed form", c.closedForm), ("SGD", c.sgd)], fit: c.fit) { console.say(line) }
+      console.say("  largest |parameter difference|: \(RunText.number(c.maxParameterDifference).trimmingCharacters(in: .whitespaces))")
       for w in c.fit.warnings { console.say("warning: \(w)") }
     }
     if json {
-      var summary = Report.summary(trainer, history, peakMemory: peaks, phases: phases)
+      var summary = RunText.summary(trainer, history, peakMemory: peaks, phases: phases)
       if let c = comparison, case .object(var o) = summary {
         // Nested, so that the closed form's train_rmse, test_r2, ... do not collide with the run's own keys.
-        o += [("closed_form", .object(c.closedForm.jsonFields + Report.fitFields(c.fit) + [("lambda", JSON(c.lambda))])),
+        o += [("closed_form", .object(c.closedForm.jsonFields + RunText.fitFields(c.fit) + [("lambda", JSON(c.lambda))])),
               ("sgd", .object(c.sgd.jsonFields)), ("max_abs_parameter_difference", JSON(c.maxParameterDifference))]
         summary = .object(o)
       }
       console.result(summary.serialized())
     }
   }
-}
-
-/// The text dpt prints about a run.
-enum Report {
-  static func header<T>(_ t: Trainer<T>, hosts: String = "") -> String {
-    let d = t.data, c = t.config
-    var sets = d.test.count > 0 ? "\(d.train.count) train / \(d.test.count) test" : "\(d.train.count) train, no test set"
-    if let v = d.validation { sets += " / \(v.count) validation" }
-    var ranks = counted(t.worldSize, "rank") + hosts
-    if t.worldSize > 1 || c.exchange.compression != .none { ranks += " | exchange: \(t.exchange.summary)" }
-    let scaled = t.standardization != nil ? ", standardised features" : ""
-    return "\(d.name): \(sets)\(scaled) | \(c.model) (\(t.network.parameterCount) parameters), \(c.loss) | \(t.optimizer.summary)\(c.optimizer.schedule.kind == .constant && c.optimizer.schedule.warmupEpochs == 0 ? "" : ", lr schedule \(c.optimizer.schedule)") | batch \(min(c.batchSize, d.train.count)) | \(ranks)"
-  }
-
-  static func comparisonTitle<T>(_ c: ClosedFormComparison, _ t: Trainer<T>) -> String {
-    let wd = t.config.optimizer.weightDecay
-    let penalty = wd == 0 ? "no penalty (weight decay 0)"
-      : String(format: "ridge lambda = n k wd / 2 = %d x %d x %g / 2 = %g%@", t.data.train.count, c.closedForm.outputs, wd, c.lambda,
-               t.config.optimizer.decayBiases ? ", intercept penalised (--decay-bias true)" : ", intercept not penalised")
-    let scaled = t.standardization != nil ? "; both fitted on standardised features, shown in original units" : ""
-    return "closed form (\(c.fit.method.rawValue): \(c.fit.reason)) beside SGD: \(penalty)\(scaled)"
-  }
-
-  /// " on 2 hosts (a, b)" when the ranks run on more than one host (a collective: every rank takes part).
-  static func hosts(_ comm: any Communicator) throws -> String {
-    guard comm.size > 1 else { return "" }
-    let names = try comm.allGather(Array(ProcessInfo.processInfo.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
-    var unique: [String] = []
-    for n in names where !unique.contains(n) { unique.append(n) }
-    return unique.count > 1 ? " on \(unique.count) hosts (\(unique.joined(separator: ", ")))" : ""
-  }
-
-  /// "data 0.062s (9%) | forward 0.290s (41%) | ..."
-  static func phases(_ p: PhaseTimes, epochSeconds: Double) -> String {
-    p.named.map { name, t in String(format: "%@ %.3fs (%.0f%%)", name, t, 100 * t / epochSeconds) }
-      .joined(separator: " | ")
-  }
-
-  /// The final metrics of `dpt train --json`.
-  static func summary<T>(_ t: Trainer<T>, _ history: [EpochMetrics], peakMemory: [Double], phases: PhaseTimes) -> JSON {
-    guard let last = history.last, case .object(let final) = last.json else { return .null }
-    let seconds = history.reduce(0) { $0 + $1.seconds }
-    let samples = history.reduce(0) { $0 + $1.samples }
-    var o: [(String, JSON)] = [
-      ("dataset", JSON(t.data.name)), ("model", JSON(t.config.model.description)),
-      ("parameters", JSON(t.network.parameterCount)), ("world_size", JSON(t.worldSize)),
-      ("train_samples", JSON(t.data.train.count)), ("test_samples", JSON(t.data.test.count)),
-    ]
-    o += final.filter { !["seconds", "samples_per_sec", "eval_seconds", "lr", "evaluations"].contains($0.0) }
-    o += [("seconds", JSON(seconds)), ("samples_per_sec", JSON(Double(samples) / seconds)),
-          ("evaluations", JSON(history.reduce(0) { $0 + $1.evaluations })),
-          ("peak_rss_mib_per_rank", JSON(peakMemory)), ("exchange", JSON(t.exchange.summary)),
-          ("exchange_bytes_per_step", JSON(t.exchange.bytesSent)),
-          ("phase_seconds", .object(phases.named.map { ($0.0, JSON($0.1)) }))]
-    return .object(o)
-  }
-}
-
-/// "1 epoch", "2 epochs": a count with its noun in the right number.
-func counted(_ n: Int, _ singular: String, _ plural: String? = nil) -> String {
-  "\(n) \(n == 1 ? singular : plural ?? singular + "s")"
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Layers
 import TensorCore
+import _Support
 
 /// The safetensors format (Hugging Face's): an 8-byte little-endian header length, a JSON header naming each
 /// tensor's dtype, shape and byte range, then the raw little-endian data. numpy, PyTorch and JAX read it directly.
@@ -46,7 +47,7 @@ public enum SafeTensors {
     var header = Array(JSON.object(entries).serialized().utf8)
     while (8 + header.count) % 8 != 0 { header.append(0x20) }  // pad with spaces: the data starts 8-byte aligned
     let length = UInt64(header.count)
-    return (0..<8).map { UInt8((length >> (8 * UInt64($0))) & 0xFF) } + header + data
+    return LittleEndian.bytes(length) + header + data
   }
 }
 
@@ -66,7 +67,7 @@ public struct SafeTensorsFile {
   public init(decoding bytes: [UInt8], path: String) throws {
     func bad(_ why: String) -> CheckpointError { CheckpointError("\(path): not a safetensors file (\(why))") }
     guard bytes.count >= 8 else { throw bad("\(bytes.count) bytes") }
-    let length = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[$1]) << (8 * UInt64($1)) }
+    let length = LittleEndian.read(UInt64.self, bytes, at: 0)
     guard length <= UInt64(bytes.count - 8) else { throw bad("its header claims \(length) bytes of \(bytes.count - 8)") }
     let end = 8 + Int(length)
     guard let header = try? JSON.parse(String(decoding: bytes[8..<end], as: UTF8.self)), case .object(let fields) = header

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Collectives
+import Datasets
+import Foundation
+import Training
+import _Support
+
+struct PredictCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "predict",
+    abstract: "Write the model's prediction for every row of a data set to a CSV file.",
+    discussion: """
+      One row per sample of the chosen rows, in their order: row, then for class labels label, predicted and one
+      probability per class (softmax of the outputs); for real targets each target and its prediction.
+
+        dpt predict --checkpoint runs/ckpt --output predictions.csv
+        dpt predict --weights model.safetensors --dataset csv:new.csv --rows all \\
+          --output predictions.csv
+      """)
+
+  // Before the training options: their --output (a softmax layer after the model) is --output-layer here.
+  @Option(help: ArgumentHelp("The CSV file to write.", valueName: "file"))
+  var output: String
+
+  @OptionGroup var source: WeightsOptions
+  @OptionGroup var options: TrainingOptions
+
+  @Option(help: "Which rows: test | train | all (train then test).")
+  var rows: String = "test"
+
+  func validate() throws {
+    guard ["test", "train", "all"].contains(rows) else { throw ValidationError("--rows '\(rows)': use test, train or all") }
+  }
+
+  func run() throws {
+    let options = try source.trainingOptions(given: self.options, commandLine: Array(CommandLine.arguments.drop { $0 != "predict" }.dropFirst()))
+    try Launch.withWorld { comm in
+      try comm.agree { if comm.isRoot { try OutputPaths.file(output, flag: "--output") } }
+      let trainer = try source.trainer(options, comm)
+      guard comm.isRoot else { return }
+      let d = trainer.data
+      let sets = rows == "all" ? [d.train, d.test] : rows == "train" ? [d.train] : [d.test]
+      let classification = d.train.task == .classification
+      var text: String
+      if classification {
+        text = "row,label,predicted," + (0..<d.train.classCount).map { "p\($0)" }.joined(separator: ",") + "\n"
+      } else {
+        let w = d.train.targetWidth
+        text = "row," + (0..<w).map { w == 1 ? "target" : "target\($0 + 1)" }.joined(separator: ",") + ","
+          + (0..<w).map { w == 1 ? "prediction" : "prediction\($0 + 1)" }.joined(separator: ",") + "\n"
+      }
+      var row = 0
+      for set in sets {
+        for (i, y) in trainer.outputs(set, rows: 0..<set.count).enumerated() {
+          row += 1
+          if classification {
+            // The outputs are logits unless the model ends in softmax; either way report probabilities.
+            let p: [Double]
+            if trainer.config.model.outputSoftmax { p = y } else {
+              let top = y.max() ?? 0, e = y.map { Foundation.exp($0 - top) }, sum = e.reduce(0, +)
+              p = e.map { $0 / sum }
+            }
+            let predicted = p.indices.max { p[$0] < p[$1] } ?? 0
+            text += "\(row),\(set.labels[i]),\(predicted)," + p.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"
+          } else {
+            let w = set.targetWidth
+            let target = (0..<w).map { set.targets[i * w + $0] }
+            text += "\(row)," + target.map { "\($0)" }.joined(separator: ",") + "," + y.map { "\($0)" }.joined(separator: ",") + "\n"
+          }
+        }
+      }
+      try Files.writeAtomically(text, to: output)
+      FileHandle.standardOutput.write(Data("wrote \(output): \(counted(row, "prediction")) of \(d.name) (\(rows) rows)\n".utf8))
+    }
+  }
+}

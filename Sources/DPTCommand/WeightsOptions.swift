@@ -1,0 +1,104 @@
+import ArgumentParser
+import Collectives
+import Datasets
+import FileFormats
+import Foundation
+import Training
+import _Support
+
+/// Where `eval` and `predict` take trained weights from: a checkpoint (whose config also names the model and the
+/// data it was trained on) or a safetensors file in `dpt export`'s layout (the model then comes from the flags).
+struct WeightsOptions: ParsableArguments {
+  @Option(help: ArgumentHelp("A --checkpoint-dir folder (or checkpoint file): its weights, model and data set.", valueName: "dir"))
+  var checkpoint: String?
+
+  @Option(help: ArgumentHelp("A .safetensors file in `dpt export`'s layout (PyTorch's names and shapes); the model comes from --model, --hidden, ... as for train.", valueName: "file"))
+  var weights: String?
+
+  func validate() throws {
+    if (checkpoint == nil) == (weights == nil) { throw ValidationError("give one of --checkpoint DIR and --weights FILE.safetensors") }
+  }
+
+  /// The training options to build the model and load the data with. With --checkpoint: the model, the loss, the
+  /// data set and its split as the checkpoint's config recorded them, then the flags given on the command line
+  /// (which may name another --dataset, e.g. to evaluate on other rows of the same shape).
+  func trainingOptions(given: TrainingOptions, commandLine: [String]) throws -> TrainingOptions {
+    guard let checkpoint else { return given }
+    let path = Checkpoint.path(checkpoint)
+    let c = try Checkpoint(decoding: try Checkpoint.readBytes(checkpoint), path: path)
+    var own = commandLine
+    // Leave out this command's own options (they are not training options).
+    for (flag, takesValue) in [("--checkpoint", true), ("--weights", true), ("--output", true), ("--rows", true), ("--json", false)] {
+      while let i = own.firstIndex(where: { $0 == flag || $0.hasPrefix(flag + "=") }) {
+        own.removeSubrange(i..<min(own.count, i + (takesValue && own[i] == flag ? 2 : 1)))
+      }
+    }
+    do {
+      return try TrainingOptions.parse(Self.arguments(fromConfig: c.config) + own)
+    } catch {
+      throw CommandError("\(path): its config does not make a model here (\(TrainingOptions.message(for: error)))")
+    }
+  }
+
+  /// The flags that rebuild a run's model, loss and data split from its config.json.
+  static func arguments(fromConfig c: JSON) -> [String] {
+    var a: [String] = []
+    if let d = c["dataset"]?.string { a += ["--dataset", d] }
+    if let f = c["test_fraction"]?.double { a += ["--test-fraction", "\(f)"] }
+    if let t = c["target"]?.string {
+      a += t == "class" ? ["--target", "class"] : ["--target", "value"] + (t.hasPrefix("value:") ? ["--targets", String(t.dropFirst(6))] : [])
+    }
+    if case .bool(let s)? = c["standardize"] { a.append(s ? "--standardize" : "--no-standardize") }
+    if let seed = c["seed"]?.double { a += ["--seed", String(Int(seed))] }
+    let channels = c["channels"]?.array?.compactMap { $0.double.map { String(Int($0)) } } ?? []
+    if let m = c["model"]?.string { a += ["--model", m == "cnn" && !channels.isEmpty ? "cnn:" + channels.joined(separator: ",") : m] }
+    let hidden = c["hidden"]?.array?.compactMap { $0.double.map { String(Int($0)) } } ?? []
+    if !hidden.isEmpty { a += ["--hidden", hidden.joined(separator: ",")] }
+    if let k = c["kernel_size"]?.double { a += ["--kernel-size", String(Int(k))] }
+    if let act = c["activation"]?.string {
+      // "leaky-relu(0.01)": the name, and the slope as --leaky-slope.
+      let name = String(act.prefix { $0 != "(" })
+      a += ["--activation", name]
+      if name == "leaky-relu", let open = act.firstIndex(of: "(") { a += ["--leaky-slope", String(act[act.index(after: open)...].prefix { $0 != ")" })] }
+    }
+    if case .bool(true)? = c["output_softmax"] { a += ["--output-layer", "softmax"] }
+    if let loss = c["loss"]?.string {
+      // "hinge(margin=1.0, mean over classes)", "huber(delta=2.0)".
+      let name = String(loss.prefix { $0 != "(" })
+      a += ["--loss", name]
+      func setting(_ key: String) -> String? {
+        guard let r = loss.range(of: key + "=") else { return nil }
+        return String(loss[r.upperBound...].prefix { $0 != "," && $0 != ")" })
+      }
+      if let m = setting("margin") { a += ["--margin", m] }
+      if let d = setting("delta") { a += ["--huber-delta", d] }
+      if loss.contains("mean over classes") { a += ["--hinge-reduction", "mean"] }
+    }
+    return a
+  }
+
+  /// The run's trainer with the weights loaded: data and model built on every rank (inside `agree`), the weights read
+  /// by rank 0 and broadcast.
+  func trainer(_ options: TrainingOptions, _ comm: any Communicator) throws -> Trainer<Float> {
+    let config = try options.makeConfig()
+    let bytes = try comm.agree { () throws -> [UInt8] in
+      guard comm.isRoot else { return [] }
+      if let checkpoint {
+        let path = Checkpoint.path(checkpoint)
+        return try SafeTensors.encode(try Checkpoint(decoding: try Checkpoint.readBytes(checkpoint), path: path), pytorchLayout: true)
+      }
+      return try FileBytes.read(weights!)
+    }
+    let trainer = try comm.agree { () throws -> Trainer<Float> in
+      let data = try options.data.load(validation: 0)
+      let trainer = try Trainer<Float>(config: config, data: data, communicator: comm, synchronize: false)
+      if comm.isRoot {
+        let path = checkpoint.map(Checkpoint.path) ?? weights!
+        trainer.parameters = try SafeTensors.parameters(for: trainer.network, from: try SafeTensorsFile(decoding: bytes, path: path), path: path)
+      }
+      return trainer
+    }
+    try trainer.synchronizeParameters()
+    return trainer
+  }
+}

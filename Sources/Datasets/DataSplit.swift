@@ -1,0 +1,30 @@
+import TensorCore
+
+/// A data set's training and test parts (the test part may be empty: corn trains on all 10 rows), and a
+/// validation part held out of the training rows when asked for (sweeps choose settings by it).
+public struct DataSplit: Sendable {
+  public var name: String
+  public var train: Dataset
+  public var test: Dataset
+  public var validation: Dataset?
+
+  public init(name: String, train: Dataset, test: Dataset, validation: Dataset? = nil) {
+    self.name = name
+    self.train = train
+    self.test = test
+    self.validation = validation
+  }
+
+  /// Holds `fraction` of the training rows out as the validation set, chosen by `seed` (the test set is untouched).
+  public func holdingOutValidation(fraction: Double, seed: UInt64) throws -> DataSplit {
+    guard fraction > 0 else { return self }
+    guard fraction < 1 else { throw DataError("--val-fraction \(fraction): must be at least 0 and below 1") }
+    let n = Int((Double(train.count) * fraction).rounded())
+    guard n >= 1, train.count - n >= 1 else {
+      throw DataError("\(name): --val-fraction \(fraction) of \(train.count) training rows leaves \(n == 0 ? "no validation row" : "no training row"): change --val-fraction")
+    }
+    var rng = RandomSource(seed: seed, stream: 0x7A11_DA7E)
+    let order = rng.permutation(train.count)
+    return DataSplit(name: name, train: train.subset(order[n...]), test: test, validation: train.subset(order[..<n]))
+  }
+}

@@ -1,0 +1,56 @@
+import TensorCore
+
+/// Max pooling over size x size windows of each channel: (B, C, H, W) -> (B, C, outH, outW). Backward sends each
+/// dy to the first position of its window holding the maximum (recomputed from x and y).
+public struct MaxPool2D<T: LayerKernels>: Layer {
+  public let inputShape: [Int]
+  public let size: Int
+  public let stride: Int
+
+  public init(shape: [Int], size: Int = 2, stride: Int? = nil) {
+    precondition(shape.count == 3, "MaxPool2D takes (channels, height, width) samples")
+    self.inputShape = shape
+    self.size = size
+    self.stride = stride ?? size
+  }
+
+  func geometry(batch: Int) -> PoolingGeometry {
+    PoolingGeometry(planes: batch * inputShape[0], height: inputShape[1], width: inputShape[2], size: size, stride: stride)
+  }
+
+  public var outputShape: [Int] {
+    let g = geometry(batch: 1)
+    return [inputShape[0], g.outputHeight, g.outputWidth]
+  }
+
+  public var parameters: [ParameterSpec] { [] }
+
+  public func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource) {}
+
+  public func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T> {
+    Tensor(shape: [x.batch] + outputShape) { y in
+      x.withUnsafeBufferPointer { T.maxPool(Tensor.base($0), Tensor.base(y), geometry(batch: x.batch)) }
+    }
+  }
+
+  public func backward(
+    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
+    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
+  ) -> Tensor<T>? {
+    guard needsInputGradient else { return nil }
+    var dx = Tensor<T>(zeros: x.shape)
+    dx.withUnsafeMutableBufferPointer { dxb in
+      x.withUnsafeBufferPointer { xb in
+        y.withUnsafeBufferPointer { yb in
+          dy.withUnsafeBufferPointer { dyb in
+            T.maxPoolBackward(x: Tensor.base(xb), y: Tensor.base(yb), dy: Tensor.base(dyb), dx: Tensor.base(dxb),
+                              geometry(batch: x.batch))
+          }
+        }
+      }
+    }
+    return dx
+  }
+
+  public var summary: String { "maxpool \(size)x\(size)" }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Training
+import _Support
+
+/// Charts and HTML pages from metrics rows (the objects of metrics.jsonl), so that `dpt plot` can redraw them from
+/// the files of a run made earlier or elsewhere.
+public enum ReportFiles {
+  /// "acc" when the rows are of a classification run, "r2" for regression.
+  static func scoreKey(_ rows: [JSON]) -> String {
+    rows.contains { $0["train_acc"]?.double != nil } ? "acc" : "r2"
+  }
+
+  static func points(_ rows: [JSON], _ key: String) -> [(x: Double, y: Double)] {
+    rows.compactMap { r in
+      guard let e = r["epoch"]?.double else { return nil }
+      return (e, r[key]?.double ?? .nan)
+    }
+  }
+
+  static let setStyles: [(set: String, label: String, dash: String?)] = [("train", "train", nil), ("val", "validation", "2,3"), ("test", "test", "7,4")]
+
+  /// The accuracy (R^2 for regression) and loss charts of one run: train, validation and test.
+  public static func charts(title: String, rows: [JSON], logLoss: Bool) -> [(file: String, chart: Chart)] {
+    let score = scoreKey(rows)
+    var out: [(String, Chart)] = []
+    for (metric, file, label, log) in [(score, "accuracy.svg", score == "acc" ? "accuracy" : "R^2", false),
+                                       ("loss", "loss.svg", "loss", logLoss)] {
+      var series: [Chart.Series] = []
+      for (i, s) in setStyles.enumerated() {
+        let p = points(rows, "\(s.set)_\(metric)")
+        guard p.contains(where: { $0.y.isFinite }) else { continue }
+        series.append(Chart.Series(label: s.label, points: p, color: Chart.palette[i], dash: s.dash))
+      }
+      guard !series.isEmpty else { continue }
+      let sets = series.map(\.label)
+      let named = sets.count == 1 ? sets[0] : sets.dropLast().joined(separator: ", ") + " and " + sets.last!
+      out.append((file, Chart(title: "\(title): \(named) \(label)", xLabel: "epoch", yLabel: label,
+                              series: series, logY: log)))
+    }
+    return out
+  }
+
+  /// Every setting in one accuracy chart and one loss chart: a colour per setting, train solid, test dashed.
+  public static func combinedCharts(title: String, runs: [(name: String, rows: [JSON])], logLoss: Bool)
+    -> [(file: String, chart: Chart)]
+  {
+    let score = runs.first.map { scoreKey($0.rows) } ?? "acc"
+    var out: [(String, Chart)] = []
+    for (metric, file, label, log) in [(score, "accuracy.svg", score == "acc" ? "accuracy" : "R^2", false),
+                                       ("loss", "loss.svg", "loss", logLoss)] {
+      var series: [Chart.Series] = []
+      for (i, run) in runs.enumerated() {
+        let color = Chart.palette[i % Chart.palette.count]
+        for (set, dash) in [("train", nil as String?), ("test", "7,4")] {
+          let p = points(run.rows, "\(set)_\(metric)")
+          guard p.contains(where: { $0.y.isFinite }) else { continue }
+          series.append(Chart.Series(label: "\(run.name) \(set)", points: p, color: color, dash: dash))
+        }
+      }
+      guard !series.isEmpty else { continue }
+      out.append((file, Chart(title: "\(title): train (solid) vs test (dashed) \(label)", xLabel: "epoch",
+                              yLabel: label, series: series, logY: log)))
+    }
+    return out
+  }
+
+  /// Writes the charts and report.html of a sweep folder: DIR/accuracy.svg, DIR/loss.svg, DIR/<setting>/*.svg.
+  /// `summary` is the content of summary.json; `runs` the metrics rows of each setting with its folder name.
+  public static func writeSweep(directory: String, summary: JSON, runs: [(name: String, folder: String, rows: [JSON])],
+                                logLoss: Bool) throws -> [String] {
+    var written: [String] = []
+    var svgs: [String: String] = [:]
+    let title = summary["title"]?.string ?? "sweep"
+    for (file, chart) in combinedCharts(title: title, runs: runs.map { ($0.name, $0.rows) }, logLoss: logLoss) {
+      let svg = chart.svg()
+      try Files.writeAtomically(svg, to: Files.join(directory, file))
+      written.append(file)
+      svgs[file] = svg
+    }
+    for run in runs where !run.rows.isEmpty {
+      for (file, chart) in charts(title: run.name, rows: run.rows, logLoss: logLoss) {
+        let path = Files.join(run.folder, file), svg = chart.svg()
+        try Files.writeAtomically(svg, to: Files.join(directory, path))
+        written.append(path)
+        svgs[path] = svg
+      }
+    }
+    let html = HTMLPage.sweep(summary: summary, runs: runs, files: svgs, directory: directory)
+    try Files.writeAtomically(html, to: Files.join(directory, "report.html"))
+    return written + ["report.html"]
+  }
+
+  /// Writes accuracy.svg, loss.svg and report.html for one run's folder.
+  public static func writeRun(directory: String, title: String, config: JSON?, rows: [JSON], logLoss: Bool) throws -> [String] {
+    var written: [String] = []
+    var svgs: [String: String] = [:]
+    for (file, chart) in charts(title: title, rows: rows, logLoss: logLoss) {
+      let svg = chart.svg()
+      try Files.writeAtomically(svg, to: Files.join(directory, file))
+      written.append(file)
+      svgs[file] = svg
+    }
+    let html = HTMLPage.run(title: title, config: config, rows: rows, files: svgs, directory: directory)
+    try Files.writeAtomically(html, to: Files.join(directory, "report.html"))
+    return written + ["report.html"]
+  }
+
+  /// The rows of a metrics.jsonl file.
+  public static func readMetrics(_ path: String) throws -> [JSON] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+      throw TrainingError("\(path): cannot be read (is this a dpt log folder?)")
+    }
+    return try text.split(separator: "\n").enumerated().map { i, line in
+      do { return try JSON.parse(String(line)) } catch {
+        throw TrainingError("\(path):\(i + 1): not a JSON object (\(error))")
+      }
+    }
+  }
+}

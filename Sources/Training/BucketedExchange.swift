@@ -1,0 +1,103 @@
+import Collectives
+import Datasets
+import Layers
+import TensorCore
+
+/// Buckets reduced while the backward pass runs (`--bucket-size`), the values exact or as 16-bit codes
+/// (`--compress bf16|fp16`).
+///
+/// The buckets are cut from `Network.gradientBlocks` in the order the backward pass finishes them (the loss slot and
+/// the last layer first; the largest weight gradients split into blocks of whole rows), the same on every rank.
+/// A bucket starts (`BucketReduction`: a reduce-scatter then an all-gather, both non-blocking) as soon as the backward
+/// pass has finished all of it, and every later `ready` tests the buckets in flight, which is what moves MPI's
+/// non-blocking collectives on while this rank computes (measured against a progress thread: see the README).
+/// Exact values give the plain all-reduce's sum up to float summation order; 16-bit ones do not, but are bitwise
+/// repeatable for the same seed and world size.
+public final class BucketedExchange<T: TrainingScalar>: GradientExchange {
+  let communicator: any Communicator
+  /// The buckets, in the order they are started: ranges of the flat buffer, descending.
+  public let buckets: [Range<Int>]
+  let reductions: [BucketReduction<T>]
+  public let blockElements: Int
+  let wire: WireFormat
+  private var base: UnsafeMutablePointer<T>?
+  /// [finalFrom, P + 1) of the current buffer is final.
+  private var finalFrom = 0
+  private var started = 0
+  private var failure: Error?
+
+  init(network: Network<T>, communicator: any Communicator, bucketBytes: Int, wire: WireFormat) {
+    self.communicator = communicator
+    self.wire = wire
+    let P = network.parameterCount
+    blockElements = max(1, bucketBytes / MemoryLayout<T>.stride)
+    buckets = Self.plan(blocks: [P..<P + 1] + network.gradientBlocks(blockElements: blockElements), bucketElements: blockElements)
+    reductions = buckets.map {
+      BucketReduction<T>(communicator: communicator, count: $0.count, wire: wire, exactTail: $0.upperBound == P + 1 ? 1 : 0)
+    }
+  }
+
+  /// Consecutive blocks (descending, contiguous) merged into buckets of at most `bucketElements` (a larger block
+  /// is a bucket of its own).
+  static func plan(blocks: [Range<Int>], bucketElements: Int) -> [Range<Int>] {
+    var out: [Range<Int>] = []
+    for b in blocks where !b.isEmpty {
+      if let last = out.last, last.lowerBound == b.upperBound, last.count + b.count <= bucketElements {
+        out[out.count - 1] = b.lowerBound..<last.upperBound
+      } else {
+        precondition(out.last.map { $0.lowerBound == b.upperBound } ?? true, "gradient blocks must be contiguous and descending")
+        out.append(b)
+      }
+    }
+    return out
+  }
+
+  public var summary: String {
+    let size = blockElements * MemoryLayout<T>.stride
+    let wire = wire == .exact ? "" : ", \(wire == .bfloat16 ? "bf16" : "fp16") on the wire"
+    return "\(buckets.count) overlapped buckets of up to \(size >> 10) KiB\(wire)"
+  }
+
+  public var bytesSent: Int { reductions.reduce(0) { $0 + $1.bytesSent } }
+  public var traffic: ExchangeTraffic {
+    ExchangeTraffic(reductions: reductions.map(\.wireBytes), overlapsBackward: true)
+  }
+
+  public func pieces(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
+
+  public func buffer(piece k: Int, destination: UnsafeMutableBufferPointer<T>) -> UnsafeMutableBufferPointer<T> {
+    destination.zero()
+    base = destination.baseAddress
+    finalFrom = destination.count
+    started = 0
+    failure = nil
+    return destination
+  }
+
+  public func ready(_ range: Range<Int>) {
+    guard failure == nil else { return }
+    precondition(range.upperBound == finalFrom, "gradient blocks arrive in descending order")
+    finalFrom = range.lowerBound
+    do {
+      while started < buckets.count && buckets[started].lowerBound >= finalFrom {
+        try reductions[started].start(base! + buckets[started].lowerBound)
+        started += 1
+      }
+      for r in reductions[0..<started] { _ = try r.progress() }
+    } catch { failure = error }
+  }
+
+  public func finish(into destination: UnsafeMutableBufferPointer<T>) throws -> Double {
+    if let failure { throw failure }
+    precondition(base == destination.baseAddress, "finish with another buffer than the one backpropagated into")
+    // Buckets the backward pass did not complete (a rank without samples in a short batch reports nothing): start
+    // them now, in the same order as every other rank.
+    while started < buckets.count {
+      try reductions[started].start(base! + buckets[started].lowerBound)
+      started += 1
+    }
+    for r in reductions { try r.wait() }
+    base = nil
+    return Double(destination[destination.count - 1])
+  }
+}

@@ -1,0 +1,67 @@
+import FileFormats
+import Foundation
+import Optimizers
+
+extension Trainer {
+  /// The state of this trainer (the same on every rank). Collective when the optimizer step is sharded across a
+  /// host's ranks: their shards of the optimizer's state are gathered.
+  public func checkpoint() throws -> Checkpoint {
+    var sections: [(String, [UInt8])] = [("parameters", parameters.rawBytes)]
+    var state = optimizer.savedState
+    if let placement {
+      for i in state.buffers.indices { state.buffers[i].values = try placement.gather(state.buffers[i].values) }
+    }
+    for b in state.buffers.sorted(by: { $0.name < $1.name }) { sections.append(("optimizer." + b.name, b.values.rawBytes)) }
+    var c = Checkpoint(
+      config: config.json(worldSize: worldSize), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
+      network: network.summary, dataset: data.name, trainCount: data.train.count, optimizer: optimizer.summary,
+      optimizerStep: state.step, skippedBatches: skippedBatches, scalarBytes: MemoryLayout<T>.size, sections: sections)
+    c.tensors = network.namedParameters.map { named in
+      let index = Int(named.name.prefix { $0 != "." })!
+      let kind = String(describing: type(of: network.layers[index])).prefix { $0 != "<" }.lowercased()
+      return (named.name, named.spec.shape, kind)
+    }
+    return c
+  }
+
+  /// Continues from `c`: checks that it fits this run (same network, data and optimizer), then restores the
+  /// parameters, the optimizer's state and the position in the data order.
+  public func restore(_ c: Checkpoint, path: String) throws {
+    guard c.scalarBytes == MemoryLayout<T>.size else {
+      throw CheckpointError("\(path): holds \(c.scalarBytes * 8)-bit parameters; this run trains in \(MemoryLayout<T>.size * 8)-bit")
+    }
+    guard c.network == network.summary else {
+      throw CheckpointError("\(path): the model differs: the checkpoint holds '\(c.network)', this run builds '\(network.summary)' (use the checkpoint's --model, --hidden and --activation)")
+    }
+    guard c.dataset == data.name && c.trainCount == data.train.count else {
+      throw CheckpointError("\(path): the data differ: the checkpoint was trained on \(c.dataset) (\(c.trainCount) training rows), this run on \(data.name) (\(data.train.count)) (use the same --dataset, --test-fraction, --val-fraction and --seed)")
+    }
+    let name = { (s: String) in s.prefix { $0 != "(" } }
+    guard name(c.optimizer) == name(optimizer.summary) else {
+      throw CheckpointError("\(path): the optimizer differs: the checkpoint was written by \(c.optimizer), this run uses \(optimizer.summary)")
+    }
+    guard let p = c.section("parameters"), p.count == parameters.count * MemoryLayout<T>.size else {
+      throw CheckpointError("\(path): the parameters do not match the model's \(parameters.count)")
+    }
+    var state = optimizer.savedState
+    for (i, buffer) in state.buffers.enumerated() {
+      let key = buffer.name
+      guard let b = c.section("optimizer." + key) else {
+        throw CheckpointError("\(path): the optimizer state '\(key)' is missing (the checkpoint was written by \(c.optimizer))")
+      }
+      // A buffer that starts empty grows as the optimizer runs (L-BFGS's curvature pairs): take what was saved.
+      let grows = buffer.values.isEmpty
+      guard grows ? b.count % (parameters.count * MemoryLayout<T>.size) == 0 : b.count == buffer.values.count * MemoryLayout<T>.size else {
+        throw CheckpointError("\(path): the optimizer state '\(key)' has another size (the checkpoint was written by \(c.optimizer))")
+      }
+      state.buffers[i].values = b.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
+    }
+    state.step = c.optimizerStep
+    parameters = p.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
+    optimizer.restore(state)
+    epoch = c.epoch
+    batchInEpoch = c.batch
+    step = c.step
+    skippedBatches = c.skippedBatches
+  }
+}

@@ -1,0 +1,150 @@
+import Datasets
+import Layers
+import Optimizers
+import TensorCore
+import _Support
+
+/// What to do when the loss of a batch is NaN or infinite.
+public enum NonFinitePolicy: String, CaseIterable, Sendable {
+  /// End the run with a message naming the epoch and step (the last checkpoint stays).
+  case stop
+  /// Leave the parameters as they were, count the batch as skipped, go on.
+  case skipBatch = "skip-batch"
+}
+
+/// Everything that defines a training run; `config.json` records it.
+public struct TrainingConfig: Sendable {
+  public var dataset: DatasetSource
+  public var testFraction: Double?
+  /// Standardise real-valued features with the training rows' mean and standard deviation.
+  public var standardize: Bool
+  public var model: ModelSpec
+  public var loss: Loss
+  public var optimizer: OptimizerSpec
+  /// The global batch size, shared by all ranks.
+  public var batchSize: Int
+  public var epochs: Int
+  public var seed: UInt64
+  /// Leave out the last batch of an epoch when it is short (default: keep it).
+  public var dropLast: Bool = false
+  /// Samples per forward pass during evaluation (does not change any result).
+  public var evaluationBatchSize: Int = 1000
+  /// What a NaN or infinite loss does: stop the run (default) or skip that batch's update.
+  public var onNonFinite: NonFinitePolicy = .stop
+  /// Bitwise identical results for any number of ranks (see `Trainer`); slower.
+  public var deterministic = false
+  /// Samples per chunk in deterministic mode: every global batch is cut into chunks of this size whatever the ranks.
+  public var deterministicChunk = 16
+  /// How the ranks' gradients are combined: buckets, overlap, compression.
+  public var exchange = ExchangeSpec()
+
+  public init(dataset: DatasetSource, testFraction: Double? = nil, standardize: Bool = false, model: ModelSpec,
+              loss: Loss, optimizer: OptimizerSpec, batchSize: Int, epochs: Int, seed: UInt64 = 0,
+              dropLast: Bool = false) {
+    self.dataset = dataset
+    self.testFraction = testFraction
+    self.standardize = standardize
+    self.model = model
+    self.loss = loss
+    self.optimizer = optimizer
+    self.batchSize = batchSize
+    self.epochs = epochs
+    self.seed = seed
+    self.dropLast = dropLast
+  }
+
+  /// What a user gets without flags: an MLP on the image sets, the linear model on tables.
+  /// Problems of the settings themselves and against the kind of data (`task`), knowable before any data is loaded:
+  /// each reported with the flag to change.
+  public func check(task: LearningTask, dataName: String) throws {
+    let config = self
+    if config.loss.takesClasses && task == .regression {
+      let csv = dataName.hasPrefix("csv:") ? " (--target class reads a CSV's last column as class labels)" : ""
+      throw TrainingError("--loss \(config.loss.name) needs class labels, but \(dataName) is a regression data set\(csv): use --loss mse, l1, huber or cosine")
+    }
+    if config.model.kind == .softmax && config.loss != .crossEntropy {
+      throw TrainingError("--model softmax is trained with cross-entropy; use --model linear for --loss \(config.loss.name)")
+    }
+    if config.model.outputSoftmax && config.loss == .crossEntropy {
+      throw TrainingError("--output softmax followed by --loss cross-entropy applies softmax twice (cross-entropy takes logits): use --loss nll or hinge after the softmax layer, or drop --output softmax")
+    }
+    if config.model.outputSoftmax && config.model.kind == .softmax {
+      throw TrainingError("--model softmax already ends in softmax cross-entropy: drop --output softmax")
+    }
+    if config.loss == .nll && !config.model.outputSoftmax {
+      throw TrainingError("--loss nll takes probabilities: add --output softmax, or use --loss cross-entropy, which takes logits")
+    }
+  }
+
+  public static func defaults(for dataset: DatasetSource) -> TrainingConfig {
+    switch dataset.task {
+    case .classification where dataset.isTable && dataset != .mnist:
+      // A CSV of class labels: its features are standardised, as a regression table's are.
+      return TrainingConfig(
+        dataset: dataset, standardize: true, model: ModelSpec(kind: .mlp, hidden: [256], activation: .elementwise(.relu)),
+        loss: .crossEntropy, optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4), batchSize: 32,
+        epochs: 5)
+    case .classification:
+      return TrainingConfig(
+        dataset: dataset, model: ModelSpec(kind: .mlp, hidden: [256], activation: .elementwise(.relu)), loss: .crossEntropy,
+        optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4), batchSize: 128, epochs: 5)
+    case .regression:
+      return TrainingConfig(
+        dataset: dataset, standardize: true, model: ModelSpec(kind: .linear), loss: .mse,
+        optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9), batchSize: 32, epochs: 500)
+    }
+  }
+
+  /// The settings of the chosen optimizer beyond lr, momentum and the decays, with the values it uses.
+  var optimizerSettings: [(String, JSON)] {
+    let o = optimizer
+    switch o.kind {
+    case .sgd: return []
+    case .adagrad: return [("eps", JSON(o.effectiveEps))]
+    case .rmsprop: return [("alpha", JSON(o.alpha)), ("eps", JSON(o.effectiveEps))]
+    case .adam, .adamw: return [("beta1", JSON(o.beta1)), ("beta2", JSON(o.beta2)), ("eps", JSON(o.effectiveEps))]
+    case .lbfgs: return [("history", JSON(o.history)), ("line_search", JSON(o.lineSearch.rawValue))]
+    }
+  }
+
+  public func json(worldSize: Int) -> JSON {
+    .object([
+      ("dataset", JSON(dataset.description)),
+      ("test_fraction", JSON(testFraction ?? (dataset.isTable ? dataset.defaultTestFraction : nil))),
+      ("target", { () -> JSON in
+        switch dataset {
+        case .csv(_, .classes): return JSON("class")
+        case .csv(_, .values(let k)): return JSON(k == 1 ? "value" : "value:\(k)")
+        default: return .null
+        }
+      }()),
+      ("standardize", .bool(standardize)),
+      ("model", JSON(model.kind.rawValue)),
+      ("hidden", .array(model.hidden.map { JSON($0) })),
+      ("channels", .array(model.channels.map { JSON($0) })),
+      ("kernel_size", JSON(model.kernel)),
+      ("activation", JSON(model.activation.description)),
+      ("output_softmax", .bool(model.outputSoftmax)),
+      ("loss", JSON(loss.description)),
+      ("optimizer", JSON(optimizer.name)),
+      ("lr", JSON(optimizer.learningRate)),
+      ("lr_schedule", JSON(optimizer.schedule.description)),
+      ("momentum", JSON(optimizer.momentum)),
+      ("nesterov", .bool(optimizer.nesterov)),
+      ("weight_decay", JSON(optimizer.weightDecay)),
+      ("decoupled_weight_decay", JSON(optimizer.decoupledWeightDecay)),
+      ("decay_bias", .bool(optimizer.decayBiases)),
+    ] + optimizerSettings + [
+      ("batch_size", JSON(batchSize)),
+      ("epochs", JSON(epochs)),
+      ("seed", .number(Double(seed))),
+      ("drop_last", .bool(dropLast)),
+      ("deterministic", .bool(deterministic)),
+      ("compress", JSON(exchange.compression.description)),
+      ("bucket_size", exchange.bucketBytes.map { JSON($0) } ?? JSON("default")),
+      ("shared_memory", exchange.sharedMemory.map { JSON.bool($0) } ?? JSON("default")),
+      ("on_nan", JSON(onNonFinite.rawValue)),
+      ("world_size", JSON(worldSize)),
+    ])
+  }
+}
