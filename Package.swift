@@ -71,7 +71,7 @@ let tests: [Target] = [
   .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
   .testTarget(name: "TrainingTests", dependencies: ["Training", "FileFormats", "_Support", "_TestSupport"]),
   .testTarget(name: "ReportsTests", dependencies: ["Reports", "_Support", "_TestSupport"]),
-  .testTarget(name: "DPTCommandTests", dependencies: ["Training", "_TestSupport"]),
+  .testTarget(name: "BinaryTests", dependencies: ["Training", "FileFormats", "_Support", "_TestSupport"]),
 ]
 
 // MARK: - Fuzzing (scripts/fuzz): the readers as a libFuzzer harness library, declared only when DPT_FUZZ is set

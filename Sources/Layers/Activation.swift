@@ -56,13 +56,8 @@ public struct ActivationLayer<T: LayerKernels>: Layer {
   ) -> Tensor<T>? {
     guard needsInputGradient else { return nil }
     return Tensor(shape: x.shape) { dx in
-      x.withUnsafeBufferPointer { x in
-        y.withUnsafeBufferPointer { y in
-          dy.withUnsafeBufferPointer { dy in
-            T.activateBackward(activation, x: Tensor.base(x), y: Tensor.base(y), dy: Tensor.base(dy),
-                               dx: Tensor.base(dx), count: x.count)
-          }
-        }
+      Tensor.withBases(x, y, dy) { x, y, dy in
+        T.activateBackward(activation, x: x, y: y, dy: dy, dx: Tensor.base(dx), count: dx.count)
       }
     }
   }

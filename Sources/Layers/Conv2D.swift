@@ -107,20 +107,18 @@ public struct Conv2D<T: LayerKernels>: Layer {
     var dx = needsInputGradient ? Tensor<T>(zeros: x.shape) : nil
     let dcols = needsInputGradient ? UnsafeMutablePointer<T>.allocate(capacity: K * P * chunkSize(batch: x.batch)) : nil
     defer { dcols?.deallocate() }
-    x.withUnsafeBufferPointer { xb in
-      dy.withUnsafeBufferPointer { dyb in
-        forEachChunk(batch: x.batch) { first, g, cols, dyt in  // dyt: dY' (F, c P)
-          let N = g.positions
-          T.swapLeadingAxes(Tensor.base(dyb) + first * F * P, dyt, a: g.batch, b: F, p: P)
-          T.im2col(Tensor.base(xb) + first * inputSize, cols, g)
-          T.gemm(transposeA: false, transposeB: true, m: F, n: K, k: N, alpha: 1, a: dyt, lda: N, b: cols, ldb: N,
-                 beta: 1, c: dW, ldc: K)  // dW += dY' cols^T: (F, cP) (cP, CKK)
-          T.addRowSums(dyt, rows: F, cols: N, into: db)
-          guard let dcols else { return }
-          T.gemm(transposeA: true, transposeB: false, m: K, n: N, k: F, alpha: 1, a: W, lda: K, b: dyt, ldb: N,
-                 beta: 0, c: dcols, ldc: N)  // dcols = W^T dY': (CKK, F) (F, cP)
-          dx!.withUnsafeMutableBufferPointer { T.col2im(dcols, Tensor.base($0) + first * inputSize, g) }
-        }
+    Tensor.withBases(x, dy) { X, dY in
+      forEachChunk(batch: x.batch) { first, g, cols, dyt in  // dyt: dY' (F, c P)
+        let N = g.positions
+        T.swapLeadingAxes(dY + first * F * P, dyt, a: g.batch, b: F, p: P)
+        T.im2col(X + first * inputSize, cols, g)
+        T.gemm(transposeA: false, transposeB: true, m: F, n: K, k: N, alpha: 1, a: dyt, lda: N, b: cols, ldb: N,
+               beta: 1, c: dW, ldc: K)  // dW += dY' cols^T: (F, cP) (cP, CKK)
+        T.addRowSums(dyt, rows: F, cols: N, into: db)
+        guard let dcols else { return }
+        T.gemm(transposeA: true, transposeB: false, m: K, n: N, k: F, alpha: 1, a: W, lda: K, b: dyt, ldb: N,
+               beta: 0, c: dcols, ldc: N)  // dcols = W^T dY': (CKK, F) (F, cP)
+        dx!.withUnsafeMutableBufferPointer { T.col2im(dcols, Tensor.base($0) + first * inputSize, g) }
       }
     }
     return dx

@@ -40,13 +40,8 @@ public struct MaxPool2D<T: LayerKernels>: Layer {
     guard needsInputGradient else { return nil }
     var dx = Tensor<T>(zeros: x.shape)
     dx.withUnsafeMutableBufferPointer { dxb in
-      x.withUnsafeBufferPointer { xb in
-        y.withUnsafeBufferPointer { yb in
-          dy.withUnsafeBufferPointer { dyb in
-            T.maxPoolBackward(x: Tensor.base(xb), y: Tensor.base(yb), dy: Tensor.base(dyb), dx: Tensor.base(dxb),
-                              geometry(batch: x.batch))
-          }
-        }
+      Tensor.withBases(x, y, dy) { x0, y, dy in
+        T.maxPoolBackward(x: x0, y: y, dy: dy, dx: Tensor.base(dxb), geometry(batch: x.batch))
       }
     }
     return dx

@@ -33,15 +33,12 @@ public struct PReLU<T: LayerKernels>: Layer {
     gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
   ) -> Tensor<T>? {
     var dx: Tensor<T>? = needsInputGradient ? Tensor(zeros: x.shape) : nil
-    x.withUnsafeBufferPointer { xb in
-      dy.withUnsafeBufferPointer { dyb in
-        func run(_ dxp: UnsafeMutablePointer<T>?) {
-          T.preluBackward(x: Tensor.base(xb), slopes: Tensor.base(p), dy: Tensor.base(dyb), dx: dxp,
-                          dSlopes: Tensor.base(dp), batch: xb.count / (channels * inner), channels: channels,
-                          inner: inner)
-        }
-        if dx == nil { run(nil) } else { dx!.withUnsafeMutableBufferPointer { run(Tensor.base($0)) } }
+    Tensor.withBases(x, dy) { X, dY in
+      func run(_ dxp: UnsafeMutablePointer<T>?) {
+        T.preluBackward(x: X, slopes: Tensor.base(p), dy: dY, dx: dxp, dSlopes: Tensor.base(dp),
+                        batch: x.count / (channels * inner), channels: channels, inner: inner)
       }
+      if dx == nil { run(nil) } else { dx!.withUnsafeMutableBufferPointer { run(Tensor.base($0)) } }
     }
     return dx
   }

@@ -24,10 +24,8 @@ public struct Softmax<T: LayerKernels>: Layer {
   ) -> Tensor<T>? {
     guard needsInputGradient else { return nil }
     return Tensor(shape: x.shape) { dx in
-      y.withUnsafeBufferPointer { y in
-        dy.withUnsafeBufferPointer { dy in
-          T.softmaxBackward(y: Tensor.base(y), dy: Tensor.base(dy), dx: Tensor.base(dx), rows: x.batch, cols: x.sampleSize)
-        }
+      Tensor.withBases(y, dy) { y, dy in
+        T.softmaxBackward(y: y, dy: dy, dx: Tensor.base(dx), rows: x.batch, cols: x.sampleSize)
       }
     }
   }

@@ -5,9 +5,7 @@ import TensorCore
 public struct Adagrad<T: OptimizerKernels>: FirstOrderOptimizer {
   public var learningRate: Double
   public let eps: Double
-  public let weightDecay: Double
-  public let decoupledWeightDecay: Double
-  public let decayMask: DecayMask
+  public let decay: WeightDecay
   public var state: State
 
   /// Steps taken and the summed squared gradients G (PyTorch's `sum`).
@@ -21,18 +19,16 @@ public struct Adagrad<T: OptimizerKernels>: FirstOrderOptimizer {
     precondition(learningRate > 0 && eps > 0 && weightDecay >= 0, "Adagrad's settings")
     self.learningRate = learningRate
     self.eps = eps
-    self.weightDecay = weightDecay
-    self.decoupledWeightDecay = decoupledWeightDecay
-    self.decayMask = decayMask
-    self.state = State(sum: .zeros(decayMask.count))
+    self.decay = WeightDecay(l2: weightDecay, decoupled: decoupledWeightDecay, mask: decayMask)
+    self.state = State(sum: .zeros(decay.mask.count))
   }
 
   public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>,
                             range: Range<Int>) {
-    applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask, range: range)
-    let lr = T(learningRate), eps = T(eps), mask = decayMask, wd = weightDecay
+    decay.applyDecoupled(p, learningRate: learningRate, range: range)
+    let lr = T(learningRate), eps = T(eps), decay = decay
     state.sum.withUnsafeMutableBufferPointer { s in
-      mask.forEachSegment(weightDecay: wd, within: range) { o, n, wd in
+      decay.forEachSegment(within: range) { o, n, wd in
         T.adagradStep(p: Tensor.base(p) + o, g: Tensor.base(g) + o, sum: s.baseAddress! + o, count: n, lr: lr, eps: eps,
                       weightDecay: T(wd))
       }
@@ -46,5 +42,5 @@ public struct Adagrad<T: OptimizerKernels>: FirstOrderOptimizer {
     state = State(step: saved.step, sum: saved["sum"])
   }
 
-  public var summary: String { "adagrad(lr=\(learningRate), eps=\(eps)\(decaySummary(weightDecay, decoupledWeightDecay)))" }
+  public var summary: String { "adagrad(lr=\(learningRate), eps=\(eps)\(decay.summary))" }
 }

@@ -14,9 +14,7 @@ public struct Adam<T: OptimizerKernels>: FirstOrderOptimizer {
   public let beta1: Double
   public let beta2: Double
   public let eps: Double
-  public let weightDecay: Double
-  public let decoupledWeightDecay: Double
-  public let decayMask: DecayMask
+  public let decay: WeightDecay
   public var state: State
 
   /// Steps taken t and the moment estimates m (PyTorch's exp_avg) and v (exp_avg_sq).
@@ -33,10 +31,8 @@ public struct Adam<T: OptimizerKernels>: FirstOrderOptimizer {
     self.beta1 = beta1
     self.beta2 = beta2
     self.eps = eps
-    self.weightDecay = weightDecay
-    self.decoupledWeightDecay = decoupledWeightDecay
-    self.decayMask = decayMask
-    self.state = State(m: .zeros(decayMask.count), v: .zeros(decayMask.count))
+    self.decay = WeightDecay(l2: weightDecay, decoupled: decoupledWeightDecay, mask: decayMask)
+    self.state = State(m: .zeros(decay.mask.count), v: .zeros(decay.mask.count))
   }
 
   public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>,
@@ -46,7 +42,7 @@ public struct Adam<T: OptimizerKernels>: FirstOrderOptimizer {
     let c1 = 1 - Double.pow(beta1, t), c2 = 1 - Double.pow(beta2, t)
     let stepSize = T(learningRate / c1), root2 = T(c2.squareRoot()), b2 = T(beta2), eps = T(eps)
     let oneMinus = (T(1 - beta1), T(1 - beta2))
-    let segments = decayMask.segments(within: range), wd = weightDecay, shrink = T(1 - learningRate * decoupledWeightDecay)
+    let segments = decay.mask.segments(within: range), wd = decay.l2, shrink = T(1 - learningRate * decay.decoupled)
     var v = state.v
     state.v = []  // moved out while its pointer is in use
     state.m.withUnsafeMutableBufferPointer { m in
@@ -71,6 +67,6 @@ public struct Adam<T: OptimizerKernels>: FirstOrderOptimizer {
   }
 
   public var summary: String {
-    "\(decoupledWeightDecay > 0 ? "adamw" : "adam")(lr=\(learningRate), betas=(\(beta1), \(beta2)), eps=\(eps)\(decaySummary(weightDecay, decoupledWeightDecay)))"
+    "\(decay.decoupled > 0 ? "adamw" : "adam")(lr=\(learningRate), betas=(\(beta1), \(beta2)), eps=\(eps)\(decay.summary))"
   }
 }

@@ -56,3 +56,31 @@ func applyDecoupledDecay<T: OptimizerKernels>(_ p: UnsafeMutableBufferPointer<T>
 func decaySummary(_ weightDecay: Double, _ decoupled: Double) -> String {
   ", weight-decay=\(weightDecay)" + (decoupled > 0 ? ", decoupled-weight-decay=\(decoupled)" : "")
 }
+
+/// An optimizer's weight decays over the parameters `mask` names: L2 (wd p added to the gradient) and decoupled
+/// (p *= 1 - lr lambda before the step: SGDW, AdamW). Every first-order optimizer holds one.
+public struct WeightDecay: Equatable, Sendable {
+  public var l2: Double
+  public var decoupled: Double
+  public var mask: DecayMask
+
+  public init(l2: Double = 0, decoupled: Double = 0, mask: DecayMask) {
+    precondition(l2 >= 0 && decoupled >= 0, "weight decay must be >= 0")
+    self.l2 = l2
+    self.decoupled = decoupled
+    self.mask = mask
+  }
+
+  /// The decoupled shrink over the decayed parameters within `range`.
+  func applyDecoupled<T: OptimizerKernels>(_ p: UnsafeMutableBufferPointer<T>, learningRate: Double, range: Range<Int>) {
+    applyDecoupledDecay(p, rate: decoupled, learningRate: learningRate, mask: mask, range: range)
+  }
+
+  /// Runs `body` on each segment within `range` with the L2 decay that applies there (wd or 0).
+  func forEachSegment(within range: Range<Int>, _ body: (_ offset: Int, _ count: Int, _ decay: Double) -> Void) {
+    mask.forEachSegment(weightDecay: l2, within: range, body)
+  }
+
+  /// ", weight-decay=0.0005, decoupled-weight-decay=0.01" (see `decaySummary`).
+  var summary: String { decaySummary(l2, decoupled) }
+}

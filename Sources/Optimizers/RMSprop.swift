@@ -7,9 +7,7 @@ public struct RMSprop<T: OptimizerKernels>: FirstOrderOptimizer {
   public let alpha: Double
   public let eps: Double
   public let momentum: Double
-  public let weightDecay: Double
-  public let decoupledWeightDecay: Double
-  public let decayMask: DecayMask
+  public let decay: WeightDecay
   public var state: State
 
   /// Steps taken, the running mean of squared gradients v (PyTorch's square_avg) and, with momentum, its buffer.
@@ -26,21 +24,19 @@ public struct RMSprop<T: OptimizerKernels>: FirstOrderOptimizer {
     self.alpha = alpha
     self.eps = eps
     self.momentum = momentum
-    self.weightDecay = weightDecay
-    self.decoupledWeightDecay = decoupledWeightDecay
-    self.decayMask = decayMask
-    self.state = State(squareAverage: .zeros(decayMask.count), momentum: momentum > 0 ? .zeros(decayMask.count) : nil)
+    self.decay = WeightDecay(l2: weightDecay, decoupled: decoupledWeightDecay, mask: decayMask)
+    self.state = State(squareAverage: .zeros(decay.mask.count), momentum: momentum > 0 ? .zeros(decay.mask.count) : nil)
   }
 
   public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>,
                             range: Range<Int>) {
-    applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask, range: range)
-    let lr = T(learningRate), alpha = T(alpha), oneMinusAlpha = T(1 - self.alpha), eps = T(eps), mu = T(momentum), mask = decayMask, wd = weightDecay
+    decay.applyDecoupled(p, learningRate: learningRate, range: range)
+    let lr = T(learningRate), alpha = T(alpha), oneMinusAlpha = T(1 - self.alpha), eps = T(eps), mu = T(momentum), decay = decay
     var b = state.momentum
     state.momentum = nil  // moved out while its pointer is in use
     state.squareAverage.withUnsafeMutableBufferPointer { v in
       func run(_ buffer: UnsafeMutablePointer<T>?) {
-        mask.forEachSegment(weightDecay: wd, within: range) { o, n, wd in
+        decay.forEachSegment(within: range) { o, n, wd in
           T.rmspropStep(p: Tensor.base(p) + o, g: Tensor.base(g) + o, v: v.baseAddress! + o, buffer: buffer.map { $0 + o },
                         count: n, lr: lr, alpha: alpha, oneMinusAlpha: oneMinusAlpha, eps: eps, momentum: mu, weightDecay: T(wd))
         }
@@ -62,6 +58,6 @@ public struct RMSprop<T: OptimizerKernels>: FirstOrderOptimizer {
   }
 
   public var summary: String {
-    "rmsprop(lr=\(learningRate), alpha=\(alpha), eps=\(eps)\(momentum > 0 ? ", momentum=\(momentum)" : "")\(decaySummary(weightDecay, decoupledWeightDecay)))"
+    "rmsprop(lr=\(learningRate), alpha=\(alpha), eps=\(eps)\(momentum > 0 ? ", momentum=\(momentum)" : "")\(decay.summary))"
   }
 }

@@ -15,9 +15,7 @@ public struct SGD<T: OptimizerKernels>: FirstOrderOptimizer {
   public var learningRate: Double
   public let momentum: Double
   public let nesterov: Bool
-  public let weightDecay: Double
-  public let decoupledWeightDecay: Double
-  public let decayMask: DecayMask
+  public let decay: WeightDecay
   public var state: State
 
   /// Steps taken and, with momentum, the velocity v (PyTorch's momentum_buffer).
@@ -35,19 +33,17 @@ public struct SGD<T: OptimizerKernels>: FirstOrderOptimizer {
     self.learningRate = learningRate
     self.momentum = momentum
     self.nesterov = nesterov
-    self.weightDecay = weightDecay
-    self.decoupledWeightDecay = decoupledWeightDecay
-    self.decayMask = decayMask
-    self.state = State(velocity: momentum > 0 ? .zeros(decayMask.count) : nil)
+    self.decay = WeightDecay(l2: weightDecay, decoupled: decoupledWeightDecay, mask: decayMask)
+    self.state = State(velocity: momentum > 0 ? .zeros(decay.mask.count) : nil)
   }
 
   public mutating func step(parameters p: UnsafeMutableBufferPointer<T>, gradients g: UnsafeBufferPointer<T>,
                             range: Range<Int>) {
-    precondition(p.count == decayMask.count && g.count == p.count, "SGD was built for \(decayMask.count) parameters")
-    applyDecoupledDecay(p, rate: decoupledWeightDecay, learningRate: learningRate, mask: decayMask, range: range)
-    let lr = T(learningRate), mu = T(momentum), nesterov = nesterov, mask = decayMask, wd = weightDecay
+    precondition(p.count == decay.mask.count && g.count == p.count, "SGD was built for \(decay.mask.count) parameters")
+    decay.applyDecoupled(p, learningRate: learningRate, range: range)
+    let lr = T(learningRate), mu = T(momentum), nesterov = nesterov, decay = decay
     func update(_ v: UnsafeMutablePointer<T>?) {
-      mask.forEachSegment(weightDecay: wd, within: range) { o, n, wd in
+      decay.forEachSegment(within: range) { o, n, wd in
         T.sgdStep(p: Tensor.base(p) + o, g: Tensor.base(g) + o, v: v.map { $0 + o }, count: n, lr: lr, momentum: mu,
                   weightDecay: T(wd), nesterov: nesterov)
       }
@@ -72,6 +68,6 @@ public struct SGD<T: OptimizerKernels>: FirstOrderOptimizer {
   public var summary: String {
     var s = "sgd(lr=\(learningRate)"
     if momentum > 0 { s += ", momentum=\(momentum)\(nesterov ? ", nesterov" : "")" }
-    return s + decaySummary(weightDecay, decoupledWeightDecay) + ")"
+    return s + decay.summary + ")"
   }
 }

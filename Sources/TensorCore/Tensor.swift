@@ -53,6 +53,20 @@ public struct Tensor<T: Scalar>: Equatable {
   }
 
   /// Base address of a buffer that may be empty (BLAS never reads it when a dimension is 0).
+  /// The base pointers of two tensors read together (one closure where a kernel needs both).
+  @inline(__always)
+  public static func withBases<R>(_ a: Tensor, _ b: Tensor,
+                                  _ body: (UnsafePointer<T>, UnsafePointer<T>) throws -> R) rethrows -> R {
+    try a.withUnsafeBufferPointer { a in try b.withUnsafeBufferPointer { b in try body(base(a), base(b)) } }
+  }
+
+  /// The base pointers of three tensors read together.
+  @inline(__always)
+  public static func withBases<R>(_ a: Tensor, _ b: Tensor, _ c: Tensor,
+                                  _ body: (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) throws -> R) rethrows -> R {
+    try withBases(a, b) { a, b in try c.withUnsafeBufferPointer { c in try body(a, b, base(c)) } }
+  }
+
   @inline(__always)
   public static func base(_ b: UnsafeBufferPointer<T>) -> UnsafePointer<T> {
     b.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<T>.alignment)!

@@ -22,7 +22,7 @@ func syntheticImages(count: Int = 48, seed: UInt64 = 5) -> DataSplit {
   return DataSplit(name: "images", train: data, test: data.subset(0..<8))
 }
 
-@Suite struct CourseTrainingTests {
+@Suite struct ModelTrainingTests {
   func cnnConfig(_ optimizer: OptimizerKind = .sgd) -> TrainingConfig {
     var c = TrainingConfig(
       dataset: .mnist, model: ModelSpec(kind: .cnn, hidden: [8], activation: .prelu, channels: [2, 3], kernel: 3),

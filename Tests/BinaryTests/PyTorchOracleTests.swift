@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import _TestSupport
 
-extension DPTCommandTests {
+extension BinaryTests {
   /// PyTorch as the oracle (scripts/torch_oracle.py): torch.nn.Sequential's initial weights go into
   /// `dpt train --init`, both take the same full-batch steps on the same table, and every parameter dpt exports must
   /// equal PyTorch's to 1e-5 relative (of the tensor's largest magnitude). Every optimizer with cross-entropy,

@@ -4,7 +4,7 @@ import TensorCore
 import _TestSupport
 
 /// The course's pieces: every derivative against central finite differences, in Double, at several random points.
-@Suite struct CourseLayerTests {
+@Suite struct LayerDerivativeTests {
   static let tolerance = 1e-7
 
   @Test(arguments: [[5], [3, 4, 4]])

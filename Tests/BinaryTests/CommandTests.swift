@@ -3,7 +3,7 @@ import Testing
 import _Support
 import _TestSupport
 
-extension DPTCommandTests {
+extension BinaryTests {
   /// The `dpt` command as a user runs it.
   @Suite struct CommandTests {
     @Test func binaryExists() {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import _TestSupport
 
-extension DPTCommandTests {
+extension BinaryTests {
   /// Compressed exchanges under mpirun, on real data.
   @Suite struct CompressionTests {
     /// PowerSGD with error feedback (rank 4) ends 5 epochs of Fashion-MNIST within 0.5 points of test accuracy of the

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import _TestSupport
 
-extension DPTCommandTests {
+extension BinaryTests {
   @Suite struct SweepCommandTests {
     static let dir = TemporaryDirectory("dpt-sweep")
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import _TestSupport
 
-extension DPTCommandTests {
+extension BinaryTests {
   @Suite struct ScalingCommandTests {
     /// `dpt scaling` measures this machine and predicts every exchange for each rank count; the JSON has a row per
     /// (ranks, exchange), one rank's row at 100% efficiency.

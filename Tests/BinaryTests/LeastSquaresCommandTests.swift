@@ -6,7 +6,7 @@ func jsonObject(_ text: String) throws -> [String: Any] {
   try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
 }
 
-extension DPTCommandTests {
+extension BinaryTests {
   /// `dpt lstsq`, and the closed form beside SGD in `dpt train`.
   @Suite struct LeastSquaresCommandTests {
     @Test func cornMatchesTheCourse() throws {

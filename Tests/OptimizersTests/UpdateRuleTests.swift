@@ -43,7 +43,7 @@ func run<O: LineSearchOptimizer>(_ o: inout O, steps: Int, from start: [Double],
   return p
 }
 
-@Suite struct CourseOptimizerTests {
+@Suite struct UpdateRuleTests {
   let start: [Double] = [0, 0, 0, 0, 0]
 
   @Test func adagradFollowsItsRule() throws {

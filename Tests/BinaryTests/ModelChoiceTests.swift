@@ -2,8 +2,8 @@ import Foundation
 import Testing
 import _TestSupport
 
-extension DPTCommandTests {
-  @Suite struct CourseCommandTests {
+extension BinaryTests {
+  @Suite struct ModelChoiceTests {
     @Test func invalidCombinationsAreErrors() {
       let cases: [([String], String)] = [
         (["--output", "softmax", "--loss", "cross-entropy"], "applies softmax twice"),

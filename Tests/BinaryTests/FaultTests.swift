@@ -4,7 +4,7 @@ import Testing
 import Training
 import _TestSupport
 
-extension DPTCommandTests {
+extension BinaryTests {
   /// Failures, checkpoints and reproducibility under mpirun. Every run is bounded in time: a hang fails.
   @Suite struct FaultTests {
     static let dir = TemporaryDirectory("dpt-faults")

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import _TestSupport
 
-extension DPTCommandTests {
+extension BinaryTests {
   /// Two hosts on this machine (network namespaces on a switch, scripts/cluster): training across them gives the
   /// same result as on one host with the same exchange. Across hosts the default exchange is overlapped buckets
   /// (one host's default is shared memory, whose sums round differently in the last bits).
