@@ -49,7 +49,22 @@ public struct PoolingGeometry: Equatable, Sendable {
   public var outputWidth: Int { (width - size) / stride + 1 }
 }
 
-extension LayerKernels {
+/// The convolution's loops: im2col and its adjoint, and the reshapes and sums around its GEMMs.
+public protocol ConvolutionKernels: Scalar {
+  /// Unfolds the k x k windows of x (batch, channels, height, width) into columns (channels k k, batch outH outW):
+  /// cols[(c k + i) k + j, (b outH + oh) outW + ow] = x[b, c, oh s - pad + i, ow s - pad + j] (0 outside).
+  static func im2col(_ x: UnsafePointer<Self>, _ cols: UnsafeMutablePointer<Self>, _ g: ConvolutionGeometry)
+  /// The adjoint of im2col: adds every column entry back onto the input position it came from.
+  static func col2im(_ cols: UnsafePointer<Self>, _ dx: UnsafeMutablePointer<Self>, _ g: ConvolutionGeometry)
+  /// out[b, a, p] = x[a, b, p] for x (A, B, P): swaps the two leading axes.
+  static func swapLeadingAxes(_ x: UnsafePointer<Self>, _ out: UnsafeMutablePointer<Self>, a: Int, b: Int, p: Int)
+  /// y[i, :] = v_i for y (rows, cols).
+  static func fillRows(_ v: UnsafePointer<Self>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Self>)
+  /// s_i += sum_j x[i, j] for x (rows, cols).
+  static func addRowSums(_ x: UnsafePointer<Self>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Self>)
+}
+
+extension ConvolutionKernels {
   /// The output columns q whose input column q s - pad + j lies inside 0 ..< width.
   @inline(__always)
   static func validColumns(_ g: ConvolutionGeometry, offset j: Int) -> Range<Int> {
@@ -194,7 +209,18 @@ extension LayerKernels {
     ones.initialize(repeating: 1, count: cols)
     gemv(transpose: false, m: rows, n: cols, alpha: 1, a: x, lda: cols, x: ones, beta: 1, y: s)
   }
+}
 
+/// Max pooling's loops.
+public protocol PoolingKernels: Scalar {
+  /// Max pooling of x (planes, height, width) over size x size windows with a stride.
+  static func maxPool(_ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, _ g: PoolingGeometry)
+  /// Max pooling's backward: each dy goes to the first position of its window that holds the maximum.
+  static func maxPoolBackward(x: UnsafePointer<Self>, y: UnsafePointer<Self>, dy: UnsafePointer<Self>,
+                              dx: UnsafeMutablePointer<Self>, _ g: PoolingGeometry)
+}
+
+extension PoolingKernels {
   public static func maxPool(_ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, _ g: PoolingGeometry) {
     let oh = g.outputHeight, ow = g.outputWidth
     if g.size == 2 && g.stride == 2 {

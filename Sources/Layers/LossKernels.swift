@@ -1,7 +1,15 @@
 import RealModule
 import TensorCore
 
-extension LayerKernels {
+/// The losses' loops (the formulas are in `Loss`).
+public protocol LossKernels: Scalar {
+  /// Loss of each row and dL/dprediction of the batch sum; see `Loss`. Returns sum_i loss_i in Double.
+  static func loss(_ loss: Loss, prediction p: UnsafePointer<Self>, classes: UnsafePointer<Int32>?,
+                   targets t: UnsafePointer<Self>?, rows: Int, cols: Int,
+                   gradient g: UnsafeMutablePointer<Self>?) -> Double
+}
+
+extension LossKernels {
   public static func loss(_ loss: Loss, prediction p: UnsafePointer<Self>, classes: UnsafePointer<Int32>?,
                           targets t: UnsafePointer<Self>?, rows: Int, cols: Int,
                           gradient g: UnsafeMutablePointer<Self>?) -> Double {

@@ -45,3 +45,52 @@ public struct PReLU<T: LayerKernels>: Layer {
 
   public var summary: String { "prelu(\(channels))" }
 }
+
+/// PReLU's loops.
+public protocol PReLUKernels: Scalar {
+  /// PReLU over x viewed as (batch, channels, inner): y = x if x > 0 else a_c x, one learnable slope per channel.
+  static func prelu(_ x: UnsafePointer<Self>, slopes a: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>,
+                    batch: Int, channels: Int, inner: Int)
+  /// PReLU's backward: dx = dy (x > 0) or a_c dy; da_c += sum of dy x over the x <= 0 entries of channel c.
+  static func preluBackward(x: UnsafePointer<Self>, slopes a: UnsafePointer<Self>, dy: UnsafePointer<Self>,
+                            dx: UnsafeMutablePointer<Self>?, dSlopes: UnsafeMutablePointer<Self>,
+                            batch: Int, channels: Int, inner: Int)
+}
+
+extension PReLUKernels {
+  public static func prelu(_ x: UnsafePointer<Self>, slopes a: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>,
+                           batch: Int, channels: Int, inner: Int) {
+    var k = 0
+    for _ in 0..<batch {
+      for c in 0..<channels {
+        let ac = a[c]
+        for _ in 0..<inner {
+          y[k] = x[k] > 0 ? x[k] : ac * x[k]
+          k += 1
+        }
+      }
+    }
+  }
+
+  public static func preluBackward(x: UnsafePointer<Self>, slopes a: UnsafePointer<Self>, dy: UnsafePointer<Self>,
+                                   dx: UnsafeMutablePointer<Self>?, dSlopes: UnsafeMutablePointer<Self>,
+                                   batch: Int, channels: Int, inner: Int) {
+    var k = 0
+    for _ in 0..<batch {
+      for c in 0..<channels {
+        let ac = a[c]
+        var da = Self.zero
+        for _ in 0..<inner {
+          if x[k] > 0 {
+            dx?[k] = dy[k]
+          } else {
+            dx?[k] = ac * dy[k]
+            da += x[k] * dy[k]
+          }
+          k += 1
+        }
+        dSlopes[c] += da
+      }
+    }
+  }
+}

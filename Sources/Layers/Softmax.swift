@@ -32,3 +32,36 @@ public struct Softmax<T: LayerKernels>: Layer {
 
   public var summary: String { "softmax" }
 }
+
+/// The softmax layer's loops.
+public protocol SoftmaxKernels: Scalar {
+  /// Row-wise softmax of x (rows, cols), stable (the row maximum is subtracted first).
+  static func softmaxRows(_ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, rows: Int, cols: Int)
+  /// Softmax's Jacobian-vector product per row: dx_i = y_i (dy_i - sum_j dy_j y_j).
+  static func softmaxBackward(y: UnsafePointer<Self>, dy: UnsafePointer<Self>, dx: UnsafeMutablePointer<Self>,
+                              rows: Int, cols: Int)
+}
+
+extension SoftmaxKernels {
+  public static func softmaxRows(_ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, rows: Int, cols: Int) {
+    for i in 0..<rows {
+      let xi = x + i * cols, yi = y + i * cols
+      var m = xi[0]
+      for j in 1..<cols { m = Swift.max(m, xi[j]) }
+      var s = Self.zero
+      for j in 0..<cols { yi[j] = Self.exp(xi[j] - m); s += yi[j] }
+      let inv = 1 / s
+      for j in 0..<cols { yi[j] *= inv }
+    }
+  }
+
+  public static func softmaxBackward(y: UnsafePointer<Self>, dy: UnsafePointer<Self>, dx: UnsafeMutablePointer<Self>,
+                                     rows: Int, cols: Int) {
+    for i in 0..<rows {
+      let yi = y + i * cols, dyi = dy + i * cols, dxi = dx + i * cols
+      var s = Self.zero
+      for j in 0..<cols { s += dyi[j] * yi[j] }
+      for j in 0..<cols { dxi[j] = yi[j] * (dyi[j] - s) }
+    }
+  }
+}
