@@ -38,7 +38,7 @@ let libraries: [Target] = [
   // IDX and CSV readers, the data-set catalogue, sharding.
   .target(name: "Datasets", dependencies: ["TensorCore", "_CZlib", "_Support"], swiftSettings: fast),
   // The communicator protocol: local, in-process (tests) and MPI.
-  .target(name: "Collectives", dependencies: ["_CMPI"], swiftSettings: fast),
+  .target(name: "Collectives", dependencies: ["_CMPI", "_Support"], swiftSettings: fast),
   // The file formats of trained weights: dpt's checkpoint and safetensors.
   .target(name: "FileFormats", dependencies: ["_Support", "TensorCore", "Layers", "Optimizers"], swiftSettings: fast),
   // The data-parallel trainer, metrics and their logs, least squares, sweeps.

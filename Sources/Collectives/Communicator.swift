@@ -1,3 +1,5 @@
+import _Support
+
 /// An element type the collectives can reduce.
 public protocol Reducible: Comparable, Sendable {
   static var elementType: ElementType { get }
@@ -135,14 +137,14 @@ extension Communicator {
     var result: Result<R, Error>
     do { result = .success(try body()) } catch { result = .failure(error) }
     if size == 1 {
-      if case .failure(let e) = result { throw RankFailure(rank: 0, failedRanks: 1, message: "\(e)", worldSize: 1) }
+      if case .failure(let e) = result { throw RankFailure(rank: 0, failedRanks: 1, message: ErrorText.message(e), worldSize: 1) }
     }
     let failed: Bool = { if case .failure = result { return true } else { return false } }()
     let failures = try allReduce(Int64(failed ? 1 : 0), .sum)
     guard failures > 0 else { return try result.get() }
     let first = Int(try allReduce(failed ? Int64(rank) : Int64.max, .min))
     var message = ""
-    if rank == first, case .failure(let e) = result { message = "\(e)" }
+    if rank == first, case .failure(let e) = result { message = ErrorText.message(e) }
     let text = try broadcast(bytes: Array(message.utf8), root: first)
     throw RankFailure(rank: first, failedRanks: Int(failures), message: String(decoding: text, as: UTF8.self),
                       worldSize: size)

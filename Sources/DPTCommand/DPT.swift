@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import _Support
 
 @main
 struct DPT: ParsableCommand {
@@ -19,12 +20,14 @@ struct DPT: ParsableCommand {
   /// rank 0 only; every rank exits with the same code.
   static func main() {
     Launch.keepFreedMemory()
+    ErrorText.translate = ErrorMessages.message(for:)
     do {
       var command = try parseAsRoot()
       try command.run()
     } catch {
       if Launch.environmentRank != 0 { Foundation.exit(exitCode(for: error).rawValue) }
-      exit(withError: error)
+      // A library error gets its user-facing text (with the flag to change); ArgumentParser's own pass through.
+      exit(withError: ErrorMessages.message(for: error).map { CommandError($0) } ?? error)
     }
   }
 }

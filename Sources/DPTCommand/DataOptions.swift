@@ -53,10 +53,10 @@ struct DataOptions: ParsableArguments {
 
   /// What dpt inferred about a CSV's target (nil when --target said it, or for other data sets).
   var inferenceNote: String? {
-    get throws { try resolved.note }
+    get throws { try resolved.note.map(ErrorMessages.text) }
   }
 
-  var resolved: (source: DatasetSource, note: String?) {
+  var resolved: (source: DatasetSource, note: CSVInference?) {
     get throws {
       var s: DatasetSource
       do { s = try DatasetSource(dataset) } catch { throw ValidationError("\(error)") }
@@ -90,7 +90,7 @@ func parsePredictRows(_ text: String) throws -> [[Double]] {
 func predictionRows(_ text: String?, source: DatasetSource, features: Int) throws -> [[Double]] {
   let rows = try text.map(parsePredictRows) ?? (source == .corn ? Corn.predictionRows : [])
   if let bad = rows.firstIndex(where: { $0.count != features }) {
-    throw TrainingError("--predict row \(bad + 1) has \(rows[bad].count) values; \(source) has \(features) features")
+    throw CommandError("--predict row \(bad + 1) has \(rows[bad].count) values; \(source) has \(features) features")
   }
   return rows
 }

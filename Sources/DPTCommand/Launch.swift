@@ -1,6 +1,7 @@
 import Collectives
 import Foundation
 import TensorCore
+import _Support
 
 /// Starting the world: MPI under mpirun, one local rank otherwise.
 enum Launch {
@@ -54,11 +55,11 @@ enum Launch {
       usleep(elsewhere ? 10_000_000 : 2_000_000)
       MPICommunicator.abort(message: "")
     } catch let error as RaisedOnEveryRank {
-      if world.rank == 0 { FileHandle.standardError.write(Data("Error: \(error)\n".utf8)) }
+      if world.rank == 0 { FileHandle.standardError.write(Data("Error: \(ErrorText.message(error))\n".utf8)) }
       MPICommunicator.finalize()
       exit(1)
     } catch {
-      MPICommunicator.abort(message: "Error: rank \(world.rank) of \(world.size): \(error)")
+      MPICommunicator.abort(message: "Error: rank \(world.rank) of \(world.size): \(ErrorText.message(error))")
     }
   }
 

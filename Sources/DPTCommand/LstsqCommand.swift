@@ -109,7 +109,7 @@ struct Lstsq: ParsableCommand {
     }
     let sets = split.map { s in s.test.count > 0 ? "\(s.train.count) train / \(s.test.count) test rows" : "\(s.train.count) rows" } ?? "\(fit.rows) rows"
     console.say("\(source): \(sets), \(block.features) features\(intercept ? " + intercept" : ""), \(fit.outputs) output\(fit.outputs == 1 ? "" : "s")\(scaling != nil ? ", standardised features" : "")\(ridge > 0 ? ", ridge \(ridge)" : "")")
-    console.say("method: \(fit.method.rawValue) (\(fit.reason)); \(String(format: "%.3f", fit.seconds)) s on \(comm.size) rank\(comm.size == 1 ? "" : "s")")
+    console.say("method: \(fit.method.rawValue) (\(ErrorMessages.text(fit.reason))); \(String(format: "%.3f", fit.seconds)) s on \(comm.size) rank\(comm.size == 1 ? "" : "s")")
     if let summary {
       for line in RunText.linearModel([("closed form", summary)], fit: fit) { console.say(line) }
     } else {
@@ -118,6 +118,6 @@ struct Lstsq: ParsableCommand {
         for (name, v) in zip(fit.names, fit.theta) { console.say("  " + RunText.pad(name, 14, left: true) + RunText.number(v)) }
       }
     }
-    for w in fit.warnings { console.say("warning: \(w)") }
+    for w in fit.warnings { console.say("warning: \(ErrorMessages.text(w))") }
   }
 }

@@ -25,7 +25,7 @@ enum RunText {
       : String(format: "ridge lambda = n k wd / 2 = %d x %d x %g / 2 = %g%@", t.data.train.count, c.closedForm.outputs, wd, c.lambda,
                t.config.optimizer.decayBiases ? ", intercept penalised (--decay-bias true)" : ", intercept not penalised")
     let scaled = t.standardization != nil ? "; both fitted on standardised features, shown in original units" : ""
-    return "closed form (\(c.fit.method.rawValue): \(c.fit.reason)) beside SGD: \(penalty)\(scaled)"
+    return "closed form (\(c.fit.method.rawValue): \(ErrorMessages.text(c.fit.reason))) beside SGD: \(penalty)\(scaled)"
   }
 
   /// " on 2 hosts (a, b)" when the ranks run on more than one host (a collective: every rank takes part).
@@ -72,8 +72,8 @@ extension RunText {
   /// The facts about a closed-form fit: condition_number, method, ...
   static func fitFields(_ fit: LeastSquaresFit) -> [(String, JSON)] {
     [("condition_number", JSON(fit.conditionNumber)), ("method", JSON(fit.method.rawValue)),
-     ("method_reason", JSON(fit.reason)), ("rank", JSON(fit.rank)), ("ridge", JSON(fit.ridge)),
-     ("solve_seconds", JSON(fit.seconds)), ("warnings", .array(fit.warnings.map { JSON($0) }))]
+     ("method_reason", JSON(ErrorMessages.text(fit.reason))), ("rank", JSON(fit.rank)), ("ridge", JSON(fit.ridge)),
+     ("solve_seconds", JSON(fit.seconds)), ("warnings", .array(fit.warnings.map { JSON(ErrorMessages.text($0)) }))]
   }
 
   static func pad(_ s: String, _ w: Int, left: Bool = false) -> String {

@@ -216,7 +216,7 @@ struct Train: ParsableCommand {
       console.say(RunText.comparisonTitle(c, trainer))
       for line in RunText.linearModel([("closed form", c.closedForm), ("SGD", c.sgd)], fit: c.fit) { console.say(line) }
       console.say("  largest |parameter difference|: \(RunText.number(c.maxParameterDifference).trimmingCharacters(in: .whitespaces))")
-      for w in c.fit.warnings { console.say("warning: \(w)") }
+      for w in c.fit.warnings { console.say("warning: \(ErrorMessages.text(w))") }
     }
     if json {
       var summary = RunText.summary(trainer, history, peakMemory: peaks, phases: phases)

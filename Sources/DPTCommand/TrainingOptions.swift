@@ -257,8 +257,8 @@ struct TrainingOptions: ParsableArguments {
     // The settings against the kind of data, before anything is loaded: a usage error (exit 64) like the above.
     let source = try data.source
     if case .csv(_, .infer) = source { return }  // an unreadable CSV: reported when it is loaded
-    do { try makeConfig().check(task: source.task, dataName: source.description) } catch let e as TrainingError {
-      throw ValidationError(e.description)
+    do { try makeConfig().check(task: source.task, dataName: source.description) } catch let p as ConfigurationProblem {
+      throw ValidationError(ErrorMessages.text(p))
     }
   }
 

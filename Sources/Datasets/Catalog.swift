@@ -41,7 +41,7 @@ public enum Catalog {
   }
 
   /// CSV targets inferred in this process, by path: the file is read once to decide.
-  nonisolated(unsafe) static var inferred: [String: (target: CSVTarget, note: String)] = [:]
+  nonisolated(unsafe) static var inferred: [String: (target: CSVTarget, note: CSVInference)] = [:]
 
   /// The number of classes when the last column holds class labels by the look of it: whole numbers from 0 to at most
   /// 99, at most 20 distinct ones, each distinct value seen at least twice on average; else nil.
@@ -69,7 +69,7 @@ public enum Catalog {
       x.append(contentsOf: table.values[i * table.columns..<i * table.columns + d])
       let v = table.values[i * table.columns + d]
       guard v >= 0, v < 1_000_000, v == v.rounded() else {
-        throw DataError("\(path): row \(i + 1): the class label '\(name)' is \(v); labels are whole numbers 0, 1, 2, ... (--target value to regress on the column)")
+        throw DataProblem.classLabel(path: path, row: i + 1, column: name, value: v)
       }
       labels.append(Int32(v))
     }
@@ -85,7 +85,7 @@ public enum Catalog {
   /// A table whose last `targets` columns are the targets.
   public static func regressionTable(_ table: NumericTable, path: String = "corn", targets k: Int = 1) throws -> Dataset {
     guard table.columns > k else {
-      throw DataError("\(path): \(table.columns) column\(table.columns == 1 ? "" : "s"); a regression table needs features and \(k == 1 ? "a target in the last column" : "\(k) targets in the last columns (--targets \(k))")")
+      throw DataProblem.tooFewColumns(path: path, columns: table.columns, targets: k)
     }
     let d = table.columns - k, n = table.rows
     var x = [Double](), y = [Double]()
@@ -131,11 +131,11 @@ public enum Catalog {
   /// Shuffles the rows with the seed and holds out the first `testFraction` of them as the test set.
   public static func split(_ data: Dataset, name: String, testFraction: Double, seed: UInt64) throws -> DataSplit {
     guard (0..<1).contains(testFraction) else {
-      throw DataError("--test-fraction \(testFraction): must be at least 0 and below 1")
+      throw DataProblem.testFraction(testFraction)
     }
     let nTest = Int((Double(data.count) * testFraction).rounded())
     guard data.count - nTest >= 1 else {
-      throw DataError("\(name): \(data.count) rows leave no training rows after holding out \(nTest) for testing; lower --test-fraction")
+      throw DataProblem.testSplitEmpty(dataSet: name, rows: data.count, heldOut: nTest)
     }
     if testFraction == 0 { return DataSplit(name: name, train: data, test: data.subset([])) }
     var rng = RandomSource(seed: seed, stream: 0x5711_7000)

@@ -18,10 +18,10 @@ public struct DataSplit: Sendable {
   /// Holds `fraction` of the training rows out as the validation set, chosen by `seed` (the test set is untouched).
   public func holdingOutValidation(fraction: Double, seed: UInt64) throws -> DataSplit {
     guard fraction > 0 else { return self }
-    guard fraction < 1 else { throw DataError("--val-fraction \(fraction): must be at least 0 and below 1") }
+    guard fraction < 1 else { throw DataProblem.validationFraction(fraction) }
     let n = Int((Double(train.count) * fraction).rounded())
     guard n >= 1, train.count - n >= 1 else {
-      throw DataError("\(name): --val-fraction \(fraction) of \(train.count) training rows leaves \(n == 0 ? "no validation row" : "no training row"): change --val-fraction")
+      throw DataProblem.validationSplitEmpty(dataSet: name, fraction: fraction, trainingRows: train.count, heldOut: n)
     }
     var rng = RandomSource(seed: seed, stream: 0x7A11_DA7E)
     let order = rng.permutation(train.count)

@@ -28,12 +28,12 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
       if text.hasPrefix("synthetic:") {
         let parts = text.dropFirst(10).split(separator: ",").map { Int($0) }
         guard parts.count == 2, let n = parts[0], let d = parts[1], n > 0, d > 0 else {
-          throw DataError("--dataset '\(text)': use synthetic:ROWS,FEATURES with positive integers, e.g. synthetic:10000,20")
+          throw DataProblem.syntheticSpecification(text)
         }
         self = .synthetic(rows: n, features: d)
         return
       }
-      throw DataError("--dataset '\(text)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH or synthetic:N,D)")
+      throw DataProblem.unknownDataSet(text)
     }
   }
 
@@ -73,19 +73,18 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
   }
 
   /// The source with a CSV's target kind decided: `.infer` reads the file (once per process) and takes class labels
-  /// when the last column holds a few small non-negative integers. `note` says what was inferred, and how to
-  /// override it.
-  public func resolved() throws -> (source: DatasetSource, note: String?) {
+  /// when the last column holds a few small non-negative integers. `note` says what was inferred.
+  public func resolved() throws -> (source: DatasetSource, note: CSVInference?) {
     guard case .csv(let path, .infer) = self else { return (self, nil) }
     if let known = Catalog.inferred[path] { return (.csv(path: path, target: known.target), known.note) }
     let table = try NumericTable.read(path)
-    let target: CSVTarget, note: String
+    let target: CSVTarget, note: CSVInference
     if let classes = Catalog.smallClassLabels(table) {
       target = .classes
-      note = "\(path): the last column holds \(classes) small non-negative whole numbers: read as class labels (--target value to regress on it)"
+      note = .classes(path: path, count: classes)
     } else {
       target = .values(1)
-      note = "\(path): the last column is read as a real-valued target (--target class for class labels)"
+      note = .values(path: path)
     }
     Catalog.inferred[path] = (target, note)
     return (.csv(path: path, target: target), note)

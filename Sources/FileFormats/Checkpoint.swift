@@ -156,7 +156,7 @@ public struct Checkpoint {
   public static func readBytes(_ location: String) throws -> [UInt8] {
     let p = path(location)
     guard let data = FileManager.default.contents(atPath: p) else {
-      throw CheckpointError("\(p): no checkpoint there (check --resume; checkpoints are written by --checkpoint-dir)")
+      throw WeightsProblem.noCheckpoint(path: p)
     }
     return [UInt8](data)
   }

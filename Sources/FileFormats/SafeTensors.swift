@@ -118,10 +118,10 @@ extension SafeTensors {
       if kind == "prelu" && name.hasSuffix(".slope") { name = String(name.dropLast(5)) + "weight" }
       expected.insert(name)
       guard let e = file.entries[name] else {
-        throw CheckpointError("\(path): no tensor '\(name)' (this model needs \(name) of shape \(shape); the file holds \(file.names.joined(separator: ", "))): save the model dpt builds from the same --model, --hidden and --activation")
+        throw WeightsProblem.missingTensor(path: path, name: name, shape: shape, available: file.names)
       }
       guard e.shape == shape else {
-        throw CheckpointError("\(path): tensor '\(name)' has shape \(e.shape); this model's \(name) is \(shape)\(transposed ? " (PyTorch's (outputs, inputs))" : ""): build the model the file was saved from (--model, --hidden, --kernel-size)")
+        throw WeightsProblem.tensorShape(path: path, name: name, found: e.shape, expected: shape, transposed: transposed)
       }
       let v = try file.values(name, path: path)
       if transposed {

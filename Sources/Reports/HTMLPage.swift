@@ -1,5 +1,4 @@
 import Foundation
-import Training
 import _Support
 
 /// Offline HTML: inline styles, the charts inlined as SVG (each the page's full width), links relative to the

@@ -1,5 +1,4 @@
 import Foundation
-import Training
 
 /// Just enough protobuf encoding for TensorBoard's events.
 struct Protobuf {

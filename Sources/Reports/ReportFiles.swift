@@ -1,5 +1,4 @@
 import Foundation
-import Training
 import _Support
 
 /// Charts and HTML pages from metrics rows (the objects of metrics.jsonl), so that `dpt plot` can redraw them from
@@ -108,11 +107,11 @@ public enum ReportFiles {
   /// The rows of a metrics.jsonl file.
   public static func readMetrics(_ path: String) throws -> [JSON] {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-      throw TrainingError("\(path): cannot be read (is this a dpt log folder?)")
+      throw FileError("\(path): cannot be read (is this a dpt log folder?)")
     }
     return try text.split(separator: "\n").enumerated().map { i, line in
       do { return try JSON.parse(String(line)) } catch {
-        throw TrainingError("\(path):\(i + 1): not a JSON object (\(error))")
+        throw FileError("\(path):\(i + 1): not a JSON object (\(error))")
       }
     }
   }

@@ -1,5 +1,4 @@
 import Foundation
-import Training
 import _Support
 
 /// Writes TensorBoard event files: a sequence of records (length, masked CRC-32C of the length, a serialised

@@ -88,7 +88,7 @@ public struct LeastSquaresFit: Sendable {
   public var names: [String]
   /// The method used (normal or qr), and why.
   public var method: LeastSquaresMethod
-  public var reason: String
+  public var reason: FitReason
   /// The 2-norm condition number of X, s_max / s_min (of [X; sqrt(lambda) D] with a ridge): the same for any rank count.
   public var conditionNumber: Double
   /// Numerical rank of X (p unless the minimum-norm solution was needed).
@@ -96,7 +96,7 @@ public struct LeastSquaresFit: Sendable {
   /// Training rows (all ranks).
   public var rows: Int
   public var ridge: Double
-  public var warnings: [String]
+  public var warnings: [FitWarning]
   /// Seconds from the first Gram/QR product to the solution on every rank.
   public var seconds: Double
   /// (X^T X)^-1, for standard errors: plain least squares of full rank only.
@@ -109,9 +109,62 @@ public struct LeastSquaresFit: Sendable {
   }
 }
 
-/// The error of a least-squares problem that has no unique normal-equations solution.
-public struct LeastSquaresError: RaisedOnEveryRank, CustomStringConvertible {
-  public var description: String
+/// A least-squares problem the method asked for cannot solve (computed from all-reduced sums: raised on every rank).
+public enum LeastSquaresError: RaisedOnEveryRank, Equatable, CustomStringConvertible {
+  case noRows
+  /// Cholesky found no positive pivot (at the named parameter, when known).
+  case singular(column: String?)
+  /// X^T X is singular to machine precision.
+  case numericallySingular(condition: Double)
+
+  public var description: String {
+    switch self {
+    case .noRows: "no training rows to fit"
+    case .singular(let c): "X^T X is singular: Cholesky found no positive pivot\(c.map { " at '\($0)'" } ?? "")"
+    case .numericallySingular(let c): String(format: "X^T X is numerically singular (condition number %.2g)", c)
+    }
+  }
+}
+
+/// Why a fit used its method: asked for, or chosen by `auto` (the text says on what grounds); `note` adds what
+/// happened on the way (a rank-deficient R).
+public enum FitReason: Equatable, Sendable, CustomStringConvertible {
+  case requested(LeastSquaresMethod, note: String = "")
+  case automatic(String)
+
+  public var description: String {
+    switch self {
+    case .requested(let m, let note): "\(m.rawValue) as requested\(note)"
+    case .automatic(let why): why
+    }
+  }
+
+  func noting(_ text: String) -> FitReason {
+    switch self {
+    case .requested(let m, let note): .requested(m, note: note + text)
+    case .automatic(let why): .automatic(why + text)
+    }
+  }
+}
+
+/// What a user should know about a fit.
+public enum FitWarning: Equatable, Sendable, CustomStringConvertible {
+  /// cond(X) above 1e3.
+  case largeCondition(Double)
+  /// The normal equations were asked for on an ill-conditioned X^T X.
+  case normalLosesDigits(condition: Double)
+  /// X has rank `rank` < `parameters`: the minimum-norm solution among many.
+  case rankDeficient(rank: Int, parameters: Int)
+
+  public var description: String {
+    switch self {
+    case .largeCondition(let c):
+      String(format: "the condition number is large (%.3g): the features may be strongly collinear or on very different scales", c)
+    case .normalLosesDigits(let c):
+      String(format: "cond(X^T X) ~ %.2g: the normal equations lose about %.0f of 16 digits", c, log10(c))
+    case .rankDeficient(let r, let p): "X has rank \(r) < \(p) parameters: the solution is the one of minimum norm among many"
+    }
+  }
 }
 
 public enum LeastSquares {
@@ -125,18 +178,18 @@ public enum LeastSquares {
   {
     // The first collective also lines the ranks up, so the time below is the solve's, not the data loading's.
     let n = Int(try comm.allReduce(Int64(block.rows), .sum))
-    guard n > 0 else { throw LeastSquaresError(description: "no training rows to fit") }
+    guard n > 0 else { throw LeastSquaresError.noRows }
     let start = WallClock.now()
     var fit: LeastSquaresFit
     switch options.method {
     case .qr:
-      fit = try tsqr(block, rows: n, options: options, comm: comm, reason: "--method qr")
+      fit = try tsqr(block, rows: n, options: options, comm: comm, reason: .requested(.qr))
     case .normal, .auto:
       fit = try normalEquations(block, rows: n, options: options, comm: comm)
     }
     fit.seconds = WallClock.now() - start
     if fit.conditionNumber > 1e3 {
-      fit.warnings.append(String(format: "the condition number is large (%.3g): the features may be strongly collinear or on very different scales (try --standardize or --ridge)", fit.conditionNumber))
+      fit.warnings.append(.largeCondition(fit.conditionNumber))
     }
     return fit
   }
@@ -172,22 +225,22 @@ public enum LeastSquares {
       let column = e.info >= 1 && e.info <= block.names.count ? " at '\(block.names[e.info - 1])'" : ""
       if options.method == .auto {
         return try tsqr(block, rows: n, options: options, comm: comm,
-                        reason: "auto: X^T X is singular (Cholesky stopped\(column)); QR with a minimum-norm solution")
+                        reason: .automatic("auto: X^T X is singular (Cholesky stopped\(column)); QR with a minimum-norm solution"))
       }
-      throw LeastSquaresError(description: "X^T X is singular: Cholesky found no positive pivot\(column) (a constant feature, a feature that is a combination of others, or fewer rows than parameters; MNIST's always-zero pixels do this). Use --ridge LAMBDA (e.g. --ridge 1e-3) or --method qr for the minimum-norm solution")
+      throw LeastSquaresError.singular(column: e.info >= 1 && e.info <= block.names.count ? block.names[e.info - 1] : nil)
     }
-    var warnings: [String] = []
-    var reason = "--method normal"
+    var warnings: [FitWarning] = []
+    var reason = FitReason.requested(.normal)
     if options.method == .auto {
       if conditionA > LeastSquaresOptions.autoThreshold {
         return try tsqr(block, rows: n, options: options, comm: comm,
-                        reason: String(format: "auto: cond(X^T X) ~ %.2g > %.0g, the normal equations would lose %.0f of 16 digits", conditionA, LeastSquaresOptions.autoThreshold, log10(conditionA)))
+                        reason: .automatic(String(format: "auto: cond(X^T X) ~ %.2g > %.0g, the normal equations would lose %.0f of 16 digits", conditionA, LeastSquaresOptions.autoThreshold, log10(conditionA))))
       }
-      reason = String(format: "auto: cond(X^T X) ~ %.2g <= %.0g", conditionA, LeastSquaresOptions.autoThreshold)
+      reason = .automatic(String(format: "auto: cond(X^T X) ~ %.2g <= %.0g", conditionA, LeastSquaresOptions.autoThreshold))
     } else if conditionA > 1 / Double.ulpOfOne {
-      throw LeastSquaresError(description: String(format: "X^T X is numerically singular (condition number %.2g); use --ridge LAMBDA or --method qr", conditionA))
+      throw LeastSquaresError.numericallySingular(condition: conditionA)
     } else if conditionA > LeastSquaresOptions.autoThreshold {
-      warnings.append(String(format: "cond(X^T X) ~ %.2g: the normal equations lose about %.0f of 16 digits; --method qr is more accurate", conditionA, log10(conditionA)))
+      warnings.append(.normalLosesDigits(condition: conditionA))
     }
     try LAPACK.choleskySolve(factor: a, n: p, &b, k: k)
     var inverse: [Double]? = nil
@@ -199,7 +252,7 @@ public enum LeastSquares {
   }
 
   static func tsqr(_ block: DesignBlock, rows n: Int, options: LeastSquaresOptions, comm: any Communicator,
-                   reason: String) throws -> LeastSquaresFit {
+                   reason: FitReason) throws -> LeastSquaresFit {
     let p = block.parameters, k = block.outputs, w = block.width
     // This rank's R: w x w (zero rows below min(rows, w)).
     let r: [Double] = block.rows > 0
@@ -250,10 +303,10 @@ public enum LeastSquares {
     try comm.broadcast(&inverse, root: 0)
     let rank = Int(facts[1])
     var why = reason
-    var warnings: [String] = []
+    var warnings: [FitWarning] = []
     if facts[2] == 1 {
-      why += "; X has rank \(rank) of \(p): minimum-norm solution (SVD of R)"
-      warnings.append("X has rank \(rank) < \(p) parameters: the solution is the one of minimum norm among many; --ridge gives a unique one")
+      why = why.noting("; X has rank \(rank) of \(p): minimum-norm solution (SVD of R)")
+      warnings.append(.rankDeficient(rank: rank, parameters: p))
     }
     return LeastSquaresFit(
       theta: theta, parameters: p, outputs: k, intercept: block.intercept, names: block.names, method: .qr,

@@ -71,11 +71,11 @@ public struct ModelSpec: Equatable, Sendable, CustomStringConvertible {
     var shape = inputShape
     if kind == .cnn {
       guard shape.count == 3 else {
-        throw TrainingError("--model cnn needs images (channels x height x width); this data set has rows of \(shape.reduce(1, *)) features: use --model mlp or linear")
+        throw ConfigurationProblem.cnnNeedsImages(features: shape.reduce(1, *))
       }
       for c in channels {
         guard shape[1] >= 2 && shape[2] >= 2 else {
-          throw TrainingError("--model cnn:\(channels.map(String.init).joined(separator: ",")): \(inputShape[1])x\(inputShape[2]) images are too small for \(channels.count) blocks of 2x2 pooling")
+          throw ConfigurationProblem.imagesTooSmall(channels: channels, height: inputShape[1], width: inputShape[2])
         }
         layers.append(Conv2D<T>(inChannels: shape[0], outChannels: c, kernel: kernel, padding: kernel / 2,
                                 height: shape[1], width: shape[2]))

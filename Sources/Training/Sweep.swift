@@ -131,11 +131,11 @@ public final class Sweep {
   public init(base: TrainingConfig, settings: [SweepSetting], ranksPerTrial: Int, data: DataSplit,
               world: any Communicator) throws {
     guard ranksPerTrial >= 1, world.size % ranksPerTrial == 0 else {
-      throw TrainingError("--ranks-per-trial \(ranksPerTrial) does not divide the \(world.size) ranks: use a divisor of mpirun -np")
+      throw ConfigurationProblem.groupsDoNotDivide(ranksPerTrial: ranksPerTrial, worldSize: world.size)
     }
     guard !settings.isEmpty else { throw TrainingError("the sweep has no settings") }
     guard data.train.count >= ranksPerTrial else {
-      throw TrainingError("\(data.name): \(data.train.count) training samples for groups of \(ranksPerTrial) ranks: lower --ranks-per-trial")
+      throw ConfigurationProblem.tooFewSamplesForGroups(dataSet: data.name, samples: data.train.count, ranksPerTrial: ranksPerTrial)
     }
     self.base = base
     self.settings = settings

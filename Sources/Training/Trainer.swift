@@ -127,7 +127,7 @@ public final class Trainer<T: TrainingScalar> {
       throw TrainingError("\(data.name): \(data.train.count) training samples for \(worldSize) ranks; use at most \(data.train.count) ranks (mpirun -np)")
     }
     if config.dropLast && data.train.count < config.batchSize {
-      throw TrainingError("--drop-last with --batch-size \(config.batchSize) leaves no batch of the \(data.train.count) training samples")
+      throw ConfigurationProblem.dropLastLeavesNoBatch(batchSize: config.batchSize, samples: data.train.count)
     }
   }
 

@@ -31,10 +31,11 @@ extension Trainer {
       throw CheckpointError("\(path): holds \(c.scalarBytes * 8)-bit parameters; this run trains in \(MemoryLayout<T>.size * 8)-bit")
     }
     guard c.network == network.summary else {
-      throw CheckpointError("\(path): the model differs: the checkpoint holds '\(c.network)', this run builds '\(network.summary)' (use the checkpoint's --model, --hidden and --activation)")
+      throw WeightsProblem.modelDiffers(path: path, checkpoint: c.network, run: network.summary)
     }
     guard c.dataset == data.name && c.trainCount == data.train.count else {
-      throw CheckpointError("\(path): the data differ: the checkpoint was trained on \(c.dataset) (\(c.trainCount) training rows), this run on \(data.name) (\(data.train.count)) (use the same --dataset, --test-fraction, --val-fraction and --seed)")
+      throw WeightsProblem.dataDiffer(path: path, checkpointData: c.dataset, checkpointRows: c.trainCount, runData: data.name,
+                                      runRows: data.train.count)
     }
     let name = { (s: String) in s.prefix { $0 != "(" } }
     guard name(c.optimizer) == name(optimizer.summary) else {

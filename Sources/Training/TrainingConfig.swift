@@ -59,21 +59,14 @@ public struct TrainingConfig: Sendable {
   public func check(task: LearningTask, dataName: String) throws {
     let config = self
     if config.loss.takesClasses && task == .regression {
-      let csv = dataName.hasPrefix("csv:") ? " (--target class reads a CSV's last column as class labels)" : ""
-      throw TrainingError("--loss \(config.loss.name) needs class labels, but \(dataName) is a regression data set\(csv): use --loss mse, l1, huber or cosine")
+      throw ConfigurationProblem.lossNeedsClasses(loss: config.loss.name, dataSet: dataName)
     }
     if config.model.kind == .softmax && config.loss != .crossEntropy {
-      throw TrainingError("--model softmax is trained with cross-entropy; use --model linear for --loss \(config.loss.name)")
+      throw ConfigurationProblem.softmaxModelNeedsCrossEntropy(loss: config.loss.name)
     }
-    if config.model.outputSoftmax && config.loss == .crossEntropy {
-      throw TrainingError("--output softmax followed by --loss cross-entropy applies softmax twice (cross-entropy takes logits): use --loss nll or hinge after the softmax layer, or drop --output softmax")
-    }
-    if config.model.outputSoftmax && config.model.kind == .softmax {
-      throw TrainingError("--model softmax already ends in softmax cross-entropy: drop --output softmax")
-    }
-    if config.loss == .nll && !config.model.outputSoftmax {
-      throw TrainingError("--loss nll takes probabilities: add --output softmax, or use --loss cross-entropy, which takes logits")
-    }
+    if config.model.outputSoftmax && config.loss == .crossEntropy { throw ConfigurationProblem.softmaxTwice }
+    if config.model.outputSoftmax && config.model.kind == .softmax { throw ConfigurationProblem.softmaxAfterSoftmaxModel }
+    if config.loss == .nll && !config.model.outputSoftmax { throw ConfigurationProblem.nllNeedsProbabilities }
   }
 
   public static func defaults(for dataset: DatasetSource) -> TrainingConfig {

@@ -5,7 +5,7 @@ import Layers
 import Optimizers
 import TensorCore
 
-/// A problem with a training run's settings or files, named with the flag or file to change.
+/// A problem with a training run's data or messages that is not a setting (those are `ConfigurationProblem`s).
 public struct TrainingError: Error, CustomStringConvertible {
   public var description: String
   public init(_ description: String) { self.description = description }
@@ -18,7 +18,7 @@ public struct NonFiniteLoss: RaisedOnEveryRank, CustomStringConvertible {
   public var loss: Double
   public var learningRate: Double
   public var description: String {
-    "the training loss became \(loss) at epoch \(epoch), step \(step): lower --lr (now \(learningRate)) or check the data for extreme values"
+    "the training loss became \(loss) at epoch \(epoch), step \(step) (learning rate \(learningRate))"
   }
 }
 

@@ -11,7 +11,7 @@ import _TestSupport
   func fuzz(_ name: String, seeds: [[UInt8]], alphabet: [UInt8] = [], _ read: ([UInt8]) throws -> Void) {
     var mutator = Mutator(seed: 2026, alphabet: alphabet)
     let r = Fuzzing.run(rounds: Self.rounds, input: { mutator.mutate(seeds[$0 % seeds.count]) }, read: read,
-                        isClean: { $0 is DataError })
+                        isClean: { $0 is DataError || $0 is DataProblem })
     for (i, error) in r.unexpected { Issue.record("\(name): input \(i) raised \(type(of: error)), not a DataError: \(error)") }
     print("fuzz \(name): \(Self.rounds) mutated inputs, \(r.read) read, \(r.rejected) rejected with a clear error")
     #expect(r.read + r.rejected == Self.rounds && r.rejected > 0)

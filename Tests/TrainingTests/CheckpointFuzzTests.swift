@@ -32,7 +32,7 @@ import _TestSupport
       let c = try Checkpoint(decoding: input, path: "fuzz")
       let fresh = try Trainer<Float>(config: config, data: data, communicator: LocalCommunicator())
       try fresh.restore(c, path: "fuzz")
-    }, isClean: { $0 is CheckpointError })
+    }, isClean: { $0 is CheckpointError || $0 is WeightsProblem })
     for (i, error) in r.unexpected { Issue.record("input \(i) raised \(type(of: error)), not a CheckpointError: \(error)") }
     let (accepted, rejected) = (r.read, r.rejected)
     print("fuzz checkpoint: \(rounds) mutated checkpoints, \(accepted) restored, \(rejected) rejected with a clear error")

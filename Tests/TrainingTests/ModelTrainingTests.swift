@@ -102,9 +102,9 @@ func syntheticImages(count: Int = 48, seed: UInt64 = 5) -> DataSplit {
     #expect(message(twice) == "no error")
     var nll = cnnConfig()
     nll.loss = .nll
-    #expect(message(nll).contains("--loss nll takes probabilities"))
+    #expect(message(nll).contains("the NLL loss takes probabilities"))
     var cnnOnTable = TrainingConfig.defaults(for: .corn)
     cnnOnTable.model = ModelSpec(kind: .cnn, channels: [4])
-    #expect(message(cnnOnTable, try! Catalog.load(.corn)).contains("--model cnn needs images"))
+    #expect(message(cnnOnTable, try! Catalog.load(.corn)).contains("a CNN needs images"))
   }
 }

@@ -117,7 +117,7 @@ final class Recorder: SweepObserver {
   }
 
   @Test func groupSizeMustDivideTheWorld() throws {
-    #expect(throws: TrainingError.self) {
+    #expect(throws: ConfigurationProblem.groupsDoNotDivide(ranksPerTrial: 2, worldSize: 3)) {
       _ = try InProcessGroup.run(size: 3) { comm in
         try Sweep(base: base(), settings: SweepSetting.grid(weightDecays: [0], learningRates: [0.1], momenta: [0], batchSizes: [4]),
                   ranksPerTrial: 2, data: try data(), world: comm)

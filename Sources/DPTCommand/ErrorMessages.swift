@@ -1,0 +1,100 @@
+import Datasets
+import FileFormats
+import Foundation
+import Training
+import _Support
+
+/// Where the library's errors, warnings and notes, which speak in values, get the flags users type: the one place
+/// that knows both. Renaming a flag changes this file and the options that declare it.
+enum ErrorMessages {
+  /// The message of a library error with the flag and the fix; nil for errors that carry their own text.
+  static func message(for error: any Error) -> String? {
+    switch error {
+    case let p as DataProblem: return text(p)
+    case let p as ConfigurationProblem: return text(p)
+    case let p as WeightsProblem: return text(p)
+    case let p as LeastSquaresError: return text(p)
+    case let n as NonFiniteLoss:
+      return "the training loss became \(n.loss) at epoch \(n.epoch), step \(n.step): lower --lr (now \(n.learningRate)) or check the data for extreme values"
+    default: return nil
+    }
+  }
+
+  static func text(_ p: DataProblem) -> String {
+    switch p {
+    case .validationFraction(let f): "--val-fraction \(f): must be at least 0 and below 1"
+    case .validationSplitEmpty(let name, let f, let rows, let n):
+      "\(name): --val-fraction \(f) of \(rows) training rows leaves \(n == 0 ? "no validation row" : "no training row"): change --val-fraction"
+    case .testFraction(let f): "--test-fraction \(f): must be at least 0 and below 1"
+    case .testSplitEmpty(let name, let rows, let n):
+      "\(name): \(rows) rows leave no training rows after holding out \(n) for testing; lower --test-fraction"
+    case .syntheticSpecification(let t): "--dataset '\(t)': use synthetic:ROWS,FEATURES with positive integers, e.g. synthetic:10000,20"
+    case .unknownDataSet(let t): "--dataset '\(t)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH or synthetic:N,D)"
+    case .classLabel(let path, let row, let column, let v):
+      "\(path): row \(row): the class label '\(column)' is \(v); labels are whole numbers 0, 1, 2, ... (--target value to regress on the column)"
+    case .tooFewColumns(let path, let columns, let k):
+      "\(path): \(columns) column\(columns == 1 ? "" : "s"); a regression table needs features and \(k == 1 ? "a target in the last column" : "\(k) targets in the last columns (--targets \(k))")"
+    }
+  }
+
+  static func text(_ p: ConfigurationProblem) -> String {
+    switch p {
+    case .lossNeedsClasses(let loss, let name):
+      "--loss \(loss) needs class labels, but \(name) is a regression data set\(name.hasPrefix("csv:") ? " (--target class reads a CSV's last column as class labels)" : ""): use --loss mse, l1, huber or cosine"
+    case .softmaxModelNeedsCrossEntropy(let loss): "--model softmax is trained with cross-entropy; use --model linear for --loss \(loss)"
+    case .softmaxTwice:
+      "--output softmax followed by --loss cross-entropy applies softmax twice (cross-entropy takes logits): use --loss nll or hinge after the softmax layer, or drop --output softmax"
+    case .softmaxAfterSoftmaxModel: "--model softmax already ends in softmax cross-entropy: drop --output softmax"
+    case .nllNeedsProbabilities: "--loss nll takes probabilities: add --output softmax, or use --loss cross-entropy, which takes logits"
+    case .dropLastLeavesNoBatch(let b, let n): "--drop-last with --batch-size \(b) leaves no batch of the \(n) training samples"
+    case .cnnNeedsImages(let d): "--model cnn needs images (channels x height x width); this data set has rows of \(d) features: use --model mlp or linear"
+    case .imagesTooSmall(let c, let h, let w):
+      "--model cnn:\(c.map(String.init).joined(separator: ",")): \(h)x\(w) images are too small for \(c.count) blocks of 2x2 pooling"
+    case .groupsDoNotDivide(let k, let n): "--ranks-per-trial \(k) does not divide the \(n) ranks: use a divisor of mpirun -np"
+    case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks: lower --ranks-per-trial"
+    }
+  }
+
+  static func text(_ p: WeightsProblem) -> String {
+    switch p {
+    case .noCheckpoint(let path): "\(path): no checkpoint there (check --resume; checkpoints are written by --checkpoint-dir)"
+    case .modelDiffers: "\(p) (use the checkpoint's --model, --hidden and --activation)"
+    case .dataDiffer: "\(p) (use the same --dataset, --test-fraction, --val-fraction and --seed)"
+    case .missingTensor: "\(p): save the model dpt builds from the same --model, --hidden and --activation"
+    case .tensorShape: "\(p): build the model the file was saved from (--model, --hidden, --kernel-size)"
+    }
+  }
+
+  static func text(_ e: LeastSquaresError) -> String {
+    switch e {
+    case .noRows: "\(e)"
+    case .singular:
+      "\(e) (a constant feature, a feature that is a combination of others, or fewer rows than parameters; MNIST's always-zero pixels do this). Use --ridge LAMBDA (e.g. --ridge 1e-3) or --method qr for the minimum-norm solution"
+    case .numericallySingular: "\(e); use --ridge LAMBDA or --method qr"
+    }
+  }
+
+  /// A fit's reason as the report prints it: "--method qr" when it was asked for.
+  static func text(_ r: FitReason) -> String {
+    switch r {
+    case .requested(let m, let note): "--method \(m.rawValue)\(note)"
+    case .automatic(let why): why
+    }
+  }
+
+  static func text(_ w: FitWarning) -> String {
+    switch w {
+    case .largeCondition: "\(w) (try --standardize or --ridge)"
+    case .normalLosesDigits: "\(w); --method qr is more accurate"
+    case .rankDeficient: "\(w); --ridge gives a unique one"
+    }
+  }
+
+  /// What dpt inferred about a CSV, with the flag that overrides it.
+  static func text(_ n: CSVInference) -> String {
+    switch n {
+    case .classes: "\(n) (--target value to regress on it)"
+    case .values: "\(n) (--target class for class labels)"
+    }
+  }
+}

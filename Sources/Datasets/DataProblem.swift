@@ -1,0 +1,51 @@
+/// A problem with the data that a setting caused, told in values (the command line names the setting and the fix;
+/// see `ErrorText`). The description is the library's own, without flag names.
+public enum DataProblem: Error, Equatable, CustomStringConvertible {
+  /// A validation fraction outside [0, 1).
+  case validationFraction(Double)
+  /// Holding out `fraction` of `trainingRows` leaves no validation row (`heldOut` 0) or no training row.
+  case validationSplitEmpty(dataSet: String, fraction: Double, trainingRows: Int, heldOut: Int)
+  /// A test fraction outside [0, 1).
+  case testFraction(Double)
+  /// Holding out `heldOut` of `rows` for testing leaves no training row.
+  case testSplitEmpty(dataSet: String, rows: Int, heldOut: Int)
+  /// "synthetic:..." without two positive integers.
+  case syntheticSpecification(String)
+  /// A data-set name dpt does not know.
+  case unknownDataSet(String)
+  /// A class label that is not a whole number >= 0.
+  case classLabel(path: String, row: Int, column: String, value: Double)
+  /// A table with too few columns for its features and `targets` target columns.
+  case tooFewColumns(path: String, columns: Int, targets: Int)
+
+  public var description: String {
+    switch self {
+    case .validationFraction(let f): "validation fraction \(f): must be at least 0 and below 1"
+    case .validationSplitEmpty(let name, let f, let rows, let n):
+      "\(name): a validation fraction of \(f) of \(rows) training rows leaves \(n == 0 ? "no validation row" : "no training row")"
+    case .testFraction(let f): "test fraction \(f): must be at least 0 and below 1"
+    case .testSplitEmpty(let name, let rows, let n): "\(name): \(rows) rows leave no training rows after holding out \(n) for testing"
+    case .syntheticSpecification(let t): "'\(t)': use synthetic:ROWS,FEATURES with positive integers, e.g. synthetic:10000,20"
+    case .unknownDataSet(let t): "'\(t)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH or synthetic:N,D)"
+    case .classLabel(let path, let row, let column, let v):
+      "\(path): row \(row): the class label '\(column)' is \(v); labels are whole numbers 0, 1, 2, ..."
+    case .tooFewColumns(let path, let columns, let k):
+      "\(path): \(columns) column\(columns == 1 ? "" : "s"); a regression table needs features and \(k == 1 ? "a target in the last column" : "\(k) targets in the last columns")"
+    }
+  }
+}
+
+/// What dpt concluded about a CSV's last column when it was not told (see `DatasetSource.resolved`).
+public enum CSVInference: Equatable, Sendable, CustomStringConvertible {
+  /// A few small whole numbers: class labels, `classes` of them.
+  case classes(path: String, count: Int)
+  /// Anything else: a real-valued target.
+  case values(path: String)
+
+  public var description: String {
+    switch self {
+    case .classes(let path, let n): "\(path): the last column holds \(n) small non-negative whole numbers: read as class labels"
+    case .values(let path): "\(path): the last column is read as a real-valued target"
+    }
+  }
+}

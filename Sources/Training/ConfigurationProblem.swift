@@ -1,0 +1,39 @@
+/// A training setting that does not fit the data or another setting, told in values: the command line names the
+/// flag and the fix (see `ErrorText`). The description is the library's own, without flag names.
+public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
+  /// A loss of class labels on a regression data set.
+  case lossNeedsClasses(loss: String, dataSet: String)
+  /// The softmax model with another loss than cross-entropy.
+  case softmaxModelNeedsCrossEntropy(loss: String)
+  /// A softmax output layer followed by cross-entropy (softmax applied twice).
+  case softmaxTwice
+  /// A softmax output layer after the softmax model.
+  case softmaxAfterSoftmaxModel
+  /// NLL on logits.
+  case nllNeedsProbabilities
+  /// Dropping the last short batch leaves no batch.
+  case dropLastLeavesNoBatch(batchSize: Int, samples: Int)
+  /// A CNN on rows of features.
+  case cnnNeedsImages(features: Int)
+  /// Images too small for the CNN's pooling blocks.
+  case imagesTooSmall(channels: [Int], height: Int, width: Int)
+  /// A sweep's groups do not divide the world.
+  case groupsDoNotDivide(ranksPerTrial: Int, worldSize: Int)
+  /// Fewer training samples than ranks in a sweep's group.
+  case tooFewSamplesForGroups(dataSet: String, samples: Int, ranksPerTrial: Int)
+
+  public var description: String {
+    switch self {
+    case .lossNeedsClasses(let loss, let name): "the \(loss) loss needs class labels, but \(name) is a regression data set"
+    case .softmaxModelNeedsCrossEntropy(let loss): "the softmax model is trained with cross-entropy, not \(loss)"
+    case .softmaxTwice: "a softmax output layer followed by cross-entropy applies softmax twice"
+    case .softmaxAfterSoftmaxModel: "the softmax model already ends in softmax cross-entropy"
+    case .nllNeedsProbabilities: "the NLL loss takes probabilities: it needs a softmax output layer"
+    case .dropLastLeavesNoBatch(let b, let n): "dropping the last short batch of \(b) leaves no batch of the \(n) training samples"
+    case .cnnNeedsImages(let d): "a CNN needs images (channels x height x width); this data set has rows of \(d) features"
+    case .imagesTooSmall(let c, let h, let w): "\(h)x\(w) images are too small for \(c.count) blocks of 2x2 pooling"
+    case .groupsDoNotDivide(let k, let n): "groups of \(k) ranks do not divide the \(n) ranks"
+    case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks"
+    }
+  }
+}
