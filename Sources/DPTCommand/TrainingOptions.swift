@@ -350,24 +350,23 @@ struct TrainingOptions: ParsableArguments {
     } else if c.model.kind == .softmax {
       c.loss = .crossEntropy
     }
-    // SGD's default step on a CNN is 0.05: at 0.1 with momentum 0.9 LeNet's first steps diverge.
-    let sgdDefault = c.model.kind == .cnn ? 0.05 : c.optimizer.learningRate
-    var o = OptimizerSpec(kind: optimizer, learningRate: try lrValues?.first ?? (optimizer == .sgd ? sgdDefault : optimizer.defaultLearningRate))
-    o.momentum = try momentumValues?.first ?? (optimizer == .sgd ? c.optimizer.momentum : 0)
+    c.useOptimizer(optimizer)  // its defaults; then what the flags say
+    var o = c.optimizer
+    if let lr = try lrValues?.first { o.learningRate = lr }
+    if let mu = try momentumValues?.first { o.momentum = mu }
     o.nesterov = nesterov
-    // The course's 5e-4 on images is SGD's default only; the others take PyTorch's (0; AdamW decays decoupled).
-    o.weightDecay = try weightDecayValues?.first ?? (optimizer == .sgd ? c.optimizer.weightDecay : 0)
-    o.decoupledWeightDecay = decoupledWeightDecay ?? (optimizer == .adamw ? 0.01 : 0)
+    if let wd = try weightDecayValues?.first { o.weightDecay = wd }
+    if let lambda = decoupledWeightDecay { o.decoupledWeightDecay = lambda }
     o.decayBiases = decayBias
-    o.beta1 = beta1 ?? 0.9
-    o.beta2 = beta2 ?? 0.999
+    if let b = beta1 { o.beta1 = b }
+    if let b = beta2 { o.beta2 = b }
     o.eps = eps
-    o.alpha = alpha ?? 0.99
-    o.history = history ?? 100
-    o.lineSearch = lineSearch ?? .strongWolfe
+    if let a = alpha { o.alpha = a }
+    if let h = history { o.history = h }
+    if let l = lineSearch { o.lineSearch = l }
     o.schedule = try schedule()
     c.optimizer = o
-    if let batchSize = try batchSizeValues?.first { c.batchSize = batchSize } else if optimizer == .lbfgs { c.batchSize = Int.max }
+    if let batchSize = try batchSizeValues?.first { c.batchSize = batchSize }
     if let epochs { c.epochs = epochs }
     c.seed = data.seed
     if let standardize = data.standardize { c.standardize = standardize }

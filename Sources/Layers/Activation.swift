@@ -32,18 +32,14 @@ public enum Activation: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// An element-wise activation as a layer without parameters: y = f(x), dx = dy * f'(x).
-public struct ActivationLayer<T: LayerKernels>: Layer {
+public struct ActivationLayer<T: LayerKernels>: ParameterFreeLayer {
   public let activation: Activation
   public let inputShape: [Int]
   public var outputShape: [Int] { inputShape }
-  public var parameters: [ParameterSpec] { [] }
-
   public init(_ activation: Activation, shape: [Int]) {
     self.activation = activation
     self.inputShape = shape
   }
-
-  public func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource) {}
 
   public func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T> {
     Tensor(shape: x.shape) { y in
@@ -51,11 +47,7 @@ public struct ActivationLayer<T: LayerKernels>: Layer {
     }
   }
 
-  public func backward(
-    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
-    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
-  ) -> Tensor<T>? {
-    guard needsInputGradient else { return nil }
+  public func inputGradient(_ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>) -> Tensor<T> {
     return Tensor(shape: x.shape) { dx in
       Tensor.withBases(x, y, dy) { x, y, dy in
         T.activateBackward(activation, x: x, y: y, dy: dy, dx: Tensor.base(dx), count: dx.count)

@@ -70,3 +70,23 @@ extension Layer {
     return dx
   }
 }
+
+/// A layer without parameters (activations, softmax, pooling, flatten): its backward pass is only the gradient with
+/// respect to its input, and it has nothing to initialise.
+public protocol ParameterFreeLayer<T>: Layer {
+  /// dL/dx from dL/dy, the input x and the output y.
+  func inputGradient(_ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>) -> Tensor<T>
+}
+
+extension ParameterFreeLayer {
+  public var parameters: [ParameterSpec] { [] }
+
+  public func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource) {}
+
+  public func backward(
+    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
+    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
+  ) -> Tensor<T>? {
+    needsInputGradient ? inputGradient(dy, input: x, output: y) : nil
+  }
+}

@@ -2,7 +2,7 @@ import TensorCore
 
 /// Max pooling over size x size windows of each channel: (B, C, H, W) -> (B, C, outH, outW). Backward sends each
 /// dy to the first position of its window holding the maximum (recomputed from x and y).
-public struct MaxPool2D<T: LayerKernels>: Layer {
+public struct MaxPool2D<T: LayerKernels>: ParameterFreeLayer {
   public let inputShape: [Int]
   public let size: Int
   public let stride: Int
@@ -23,21 +23,13 @@ public struct MaxPool2D<T: LayerKernels>: Layer {
     return [inputShape[0], g.outputHeight, g.outputWidth]
   }
 
-  public var parameters: [ParameterSpec] { [] }
-
-  public func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource) {}
-
   public func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T> {
     Tensor(shape: [x.batch] + outputShape) { y in
       x.withUnsafeBufferPointer { T.maxPool(Tensor.base($0), Tensor.base(y), geometry(batch: x.batch)) }
     }
   }
 
-  public func backward(
-    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
-    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
-  ) -> Tensor<T>? {
-    guard needsInputGradient else { return nil }
+  public func inputGradient(_ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>) -> Tensor<T> {
     var dx = Tensor<T>(zeros: x.shape)
     dx.withUnsafeMutableBufferPointer { dxb in
       Tensor.withBases(x, y, dy) { x0, y, dy in

@@ -3,14 +3,10 @@ import TensorCore
 /// Softmax as a layer of its own: y_i = e^{x_i} / sum_j e^{x_j} per sample, with the full Jacobian-vector product
 /// backward, dx_i = y_i (dy_i - sum_j dy_j y_j) (dy_j/dx_i = y_j ([i = j] - y_i)), not the shortcut fused with
 /// cross-entropy. Follow it with `--loss nll` or `hinge`, not cross-entropy (which applies softmax itself).
-public struct Softmax<T: LayerKernels>: Layer {
+public struct Softmax<T: LayerKernels>: ParameterFreeLayer {
   public let inputShape: [Int]
   public var outputShape: [Int] { inputShape }
-  public var parameters: [ParameterSpec] { [] }
-
   public init(size: Int) { inputShape = [size] }
-
-  public func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource) {}
 
   public func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T> {
     Tensor(shape: x.shape) { y in
@@ -18,11 +14,7 @@ public struct Softmax<T: LayerKernels>: Layer {
     }
   }
 
-  public func backward(
-    _ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>, parameters p: UnsafeBufferPointer<T>,
-    gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
-  ) -> Tensor<T>? {
-    guard needsInputGradient else { return nil }
+  public func inputGradient(_ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>) -> Tensor<T> {
     return Tensor(shape: x.shape) { dx in
       Tensor.withBases(y, dy) { y, dy in
         T.softmaxBackward(y: y, dy: dy, dx: Tensor.base(dx), rows: x.batch, cols: x.sampleSize)

@@ -212,9 +212,3 @@ extension Double: Scalar {
     cblas_ddot(blasint(n), x, 1, y, 1)
   }
 }
-
-/// OpenBLAS's thread pool size for this process (`OPENBLAS_NUM_THREADS` sets it at start-up).
-public enum BLASThreads {
-  public static var count: Int { Int(openblas_get_num_threads()) }
-  public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
-}

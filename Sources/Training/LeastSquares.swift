@@ -14,53 +14,6 @@ public enum LeastSquaresMethod: String, CaseIterable, Sendable {
   case qr
 }
 
-/// One rank's rows of the augmented design matrix [1 | X | Y], row-major: the intercept column (when the model has
-/// one), the features, then the targets.
-public struct DesignBlock {
-  public var values: [Double]
-  public let rows: Int
-  public let features: Int
-  public let outputs: Int
-  public let intercept: Bool
-  /// Names of the parameters (rows of theta): "intercept" (when fitted), then the features.
-  public var names: [String]
-
-  /// p: the intercept (when fitted) and one coefficient per feature.
-  public var parameters: Int { (intercept ? 1 : 0) + features }
-  public var width: Int { parameters + outputs }
-
-  public init(rows: Int, features: Int, outputs: Int, intercept: Bool, values: [Double], names: [String]? = nil) {
-    precondition(values.count == rows * ((intercept ? 1 : 0) + features + outputs), "design block shape")
-    self.rows = rows
-    self.features = features
-    self.outputs = outputs
-    self.intercept = intercept
-    self.values = values
-    self.names = names ?? ((intercept ? ["intercept"] : []) + (0..<features).map { "x\($0 + 1)" })
-  }
-
-  /// The rows `range` of a data set; targets are its values (regression) or one-hot rows (classification).
-  public init(_ data: Dataset, rows range: Range<Int>, intercept: Bool) {
-    let d = data.featureCount
-    let k = data.task == .regression ? data.targetWidth : data.classCount
-    let width = (intercept ? 1 : 0) + d + k
-    var v = [Double](repeating: 0, count: range.count * width)
-    let y: [Double] = range.isEmpty ? [] : data.targetValues(at: range, as: Double.self).scalars
-    for (r, i) in range.enumerated() {
-      var o = r * width
-      if intercept { v[o] = 1; o += 1 }
-      switch data.features {
-      case .bytes(let b, let s): for j in 0..<d { v[o + j] = Double(b[i * d + j]) / s }
-      case .reals(let x): for j in 0..<d { v[o + j] = x[i * d + j] }
-      }
-      for j in 0..<k { v[o + d + j] = y[r * k + j] }
-    }
-    let featureNames = data.featureNames.count == d ? data.featureNames : (0..<d).map { "x\($0 + 1)" }
-    self.init(rows: range.count, features: d, outputs: k, intercept: intercept, values: v,
-              names: (intercept ? ["intercept"] : []) + featureNames)
-  }
-}
-
 public struct LeastSquaresOptions: Sendable {
   public var method: LeastSquaresMethod
   /// lambda: the fit minimises ||X theta - Y||^2 + lambda ||theta_penalised||^2.
@@ -78,37 +31,6 @@ public struct LeastSquaresOptions: Sendable {
   }
 }
 
-/// A least-squares solution: theta (p, k), with how it was found.
-public struct LeastSquaresFit: Sendable {
-  /// (p, k) row-major: the intercept's row first (when fitted), then one row per feature.
-  public var theta: [Double]
-  public var parameters: Int
-  public var outputs: Int
-  public var intercept: Bool
-  public var names: [String]
-  /// The method used (normal or qr), and why.
-  public var method: LeastSquaresMethod
-  public var reason: FitReason
-  /// The 2-norm condition number of X, s_max / s_min (of [X; sqrt(lambda) D] with a ridge): the same for any rank count.
-  public var conditionNumber: Double
-  /// Numerical rank of X (p unless the minimum-norm solution was needed).
-  public var rank: Int
-  /// Training rows (all ranks).
-  public var rows: Int
-  public var ridge: Double
-  public var warnings: [FitWarning]
-  /// Seconds from the first Gram/QR product to the solution on every rank.
-  public var seconds: Double
-  /// (X^T X)^-1, for standard errors: plain least squares of full rank only.
-  public var inverseGram: [Double]?
-
-  /// The prediction of one feature row: [1, x] theta.
-  public func predict(_ x: [Double]) -> [Double] {
-    let row = (intercept ? [1.0] : []) + x
-    return (0..<outputs).map { c in (0..<parameters).reduce(0.0) { $0 + row[$1] * theta[$1 * outputs + c] } }
-  }
-}
-
 /// A least-squares problem the method asked for cannot solve (computed from all-reduced sums: raised on every rank).
 public enum LeastSquaresError: RaisedOnEveryRank, Equatable, CustomStringConvertible {
   case noRows
@@ -122,47 +44,6 @@ public enum LeastSquaresError: RaisedOnEveryRank, Equatable, CustomStringConvert
     case .noRows: "no training rows to fit"
     case .singular(let c): "X^T X is singular: Cholesky found no positive pivot\(c.map { " at '\($0)'" } ?? "")"
     case .numericallySingular(let c): String(format: "X^T X is numerically singular (condition number %.2g)", c)
-    }
-  }
-}
-
-/// Why a fit used its method: asked for, or chosen by `auto` (the text says on what grounds); `note` adds what
-/// happened on the way (a rank-deficient R).
-public enum FitReason: Equatable, Sendable, CustomStringConvertible {
-  case requested(LeastSquaresMethod, note: String = "")
-  case automatic(String)
-
-  public var description: String {
-    switch self {
-    case .requested(let m, let note): "\(m.rawValue) as requested\(note)"
-    case .automatic(let why): why
-    }
-  }
-
-  func noting(_ text: String) -> FitReason {
-    switch self {
-    case .requested(let m, let note): .requested(m, note: note + text)
-    case .automatic(let why): .automatic(why + text)
-    }
-  }
-}
-
-/// What a user should know about a fit.
-public enum FitWarning: Equatable, Sendable, CustomStringConvertible {
-  /// cond(X) above 1e3.
-  case largeCondition(Double)
-  /// The normal equations were asked for on an ill-conditioned X^T X.
-  case normalLosesDigits(condition: Double)
-  /// X has rank `rank` < `parameters`: the minimum-norm solution among many.
-  case rankDeficient(rank: Int, parameters: Int)
-
-  public var description: String {
-    switch self {
-    case .largeCondition(let c):
-      String(format: "the condition number is large (%.3g): the features may be strongly collinear or on very different scales", c)
-    case .normalLosesDigits(let c):
-      String(format: "cond(X^T X) ~ %.2g: the normal equations lose about %.0f of 16 digits", c, log10(c))
-    case .rankDeficient(let r, let p): "X has rank \(r) < \(p) parameters: the solution is the one of minimum norm among many"
     }
   }
 }
@@ -312,74 +193,6 @@ public enum LeastSquares {
       theta: theta, parameters: p, outputs: k, intercept: block.intercept, names: block.names, method: .qr,
       reason: why, conditionNumber: facts[0], rank: rank, rows: n, ridge: options.ridge, warnings: warnings,
       seconds: 0, inverseGram: inverse.allSatisfy { !$0.isNaN } ? inverse : nil)
-  }
-}
-
-/// Sums that describe how a linear model theta fits a data set (reduced over the ranks).
-public struct LinearFitQuality: Sendable {
-  public var count: Int
-  public var outputs: Int
-  /// Sum of squared errors over every target value.
-  public var squaredErrorSum: Double
-  /// Sum of squared deviations of the targets from their column means.
-  public var totalSumOfSquares: Double
-  /// Samples whose largest prediction is their class (classification data), else nil.
-  public var correct: Double?
-
-  /// Mean squared error per target value.
-  public var mse: Double { squaredErrorSum / Double(count * outputs) }
-  public var rmse: Double { mse.squareRoot() }
-  public var r2: Double { 1 - squaredErrorSum / totalSumOfSquares }
-  public var accuracy: Double? { correct.map { $0 / Double(count) } }
-
-  /// Evaluates theta (p, k) on `data`: each rank takes a contiguous slice of the rows, in chunks; one all-reduce.
-  public static func evaluate(theta: [Double], intercept: Bool, on data: Dataset, communicator comm: any Communicator)
-    throws -> LinearFitQuality?
-  {
-    guard data.count > 0 else { return nil }
-    let k = data.task == .regression ? data.targetWidth : data.classCount
-    let p = (intercept ? 1 : 0) + data.featureCount
-    precondition(theta.count == p * k, "theta is \(theta.count) numbers for \(p) x \(k)")
-    let mine = Sharding.slice(0..<data.count, rank: comm.rank, size: comm.size)
-    var sums = [Double](repeating: 0, count: 2 + 2 * k)  // sse, correct, sum y_c, sum y_c^2
-    var start = mine.lowerBound
-    while start < mine.upperBound {
-      let range = start..<min(start + 4096, mine.upperBound)
-      let block = DesignBlock(data, rows: range, intercept: intercept)
-      let w = block.width
-      var prediction = [Double](repeating: 0, count: range.count * k)
-      block.values.withUnsafeBufferPointer { x in  // [1 X] theta: (rows, p) (p, k), the rows' stride is w
-        Double.gemm(transposeA: false, transposeB: false, m: range.count, n: k, k: p, alpha: 1, a: x.baseAddress!,
-                    lda: w, b: theta, ldb: k, beta: 0, c: &prediction, ldc: k)
-      }
-      for r in 0..<range.count {
-        var best = 0
-        for c in 0..<k {
-          let y = block.values[r * w + p + c], e = prediction[r * k + c] - y
-          sums[0] += e * e
-          sums[2 + c] += y
-          sums[2 + k + c] += y * y
-          if prediction[r * k + c] > prediction[r * k + best] { best = c }
-        }
-        if data.task == .classification && Int32(best) == data.labels[range.lowerBound + r] { sums[1] += 1 }
-      }
-      start = range.upperBound
-    }
-    try comm.allReduce(&sums, .sum)
-    let n = Double(data.count)
-    let sst = (0..<k).reduce(0.0) { $0 + sums[2 + k + $1] - sums[2 + $1] * sums[2 + $1] / n }
-    return LinearFitQuality(count: data.count, outputs: k, squaredErrorSum: sums[0], totalSumOfSquares: sst,
-                            correct: data.task == .classification ? sums[1] : nil)
-  }
-}
-
-extension LeastSquaresFit {
-  /// Standard errors of the coefficients (plain least squares with one output): sqrt(sigma^2 diag((X^T X)^-1)),
-  /// sigma^2 = SSE / (n - p). nil with a ridge, several outputs, or rank deficiency.
-  public func standardErrors(squaredErrorSum sse: Double) -> [Double]? {
-    guard let inv = inverseGram, rows > parameters else { return nil }
-    let sigma2 = sse / Double(rows - parameters)
-    return (0..<parameters).map { (sigma2 * inv[$0 * parameters + $0]).squareRoot() }
   }
 }
 

@@ -115,3 +115,61 @@ public struct ClosedFormComparison: Sendable {
                                 maxParameterDifference: difference)
   }
 }
+
+/// Sums that describe how a linear model theta fits a data set (reduced over the ranks).
+public struct LinearFitQuality: Sendable {
+  public var count: Int
+  public var outputs: Int
+  /// Sum of squared errors over every target value.
+  public var squaredErrorSum: Double
+  /// Sum of squared deviations of the targets from their column means.
+  public var totalSumOfSquares: Double
+  /// Samples whose largest prediction is their class (classification data), else nil.
+  public var correct: Double?
+
+  /// Mean squared error per target value.
+  public var mse: Double { squaredErrorSum / Double(count * outputs) }
+  public var rmse: Double { mse.squareRoot() }
+  public var r2: Double { 1 - squaredErrorSum / totalSumOfSquares }
+  public var accuracy: Double? { correct.map { $0 / Double(count) } }
+
+  /// Evaluates theta (p, k) on `data`: each rank takes a contiguous slice of the rows, in chunks; one all-reduce.
+  public static func evaluate(theta: [Double], intercept: Bool, on data: Dataset, communicator comm: any Communicator)
+    throws -> LinearFitQuality?
+  {
+    guard data.count > 0 else { return nil }
+    let k = data.task == .regression ? data.targetWidth : data.classCount
+    let p = (intercept ? 1 : 0) + data.featureCount
+    precondition(theta.count == p * k, "theta is \(theta.count) numbers for \(p) x \(k)")
+    let mine = Sharding.slice(0..<data.count, rank: comm.rank, size: comm.size)
+    var sums = [Double](repeating: 0, count: 2 + 2 * k)  // sse, correct, sum y_c, sum y_c^2
+    var start = mine.lowerBound
+    while start < mine.upperBound {
+      let range = start..<min(start + 4096, mine.upperBound)
+      let block = DesignBlock(data, rows: range, intercept: intercept)
+      let w = block.width
+      var prediction = [Double](repeating: 0, count: range.count * k)
+      block.values.withUnsafeBufferPointer { x in  // [1 X] theta: (rows, p) (p, k), the rows' stride is w
+        Double.gemm(transposeA: false, transposeB: false, m: range.count, n: k, k: p, alpha: 1, a: x.baseAddress!,
+                    lda: w, b: theta, ldb: k, beta: 0, c: &prediction, ldc: k)
+      }
+      for r in 0..<range.count {
+        var best = 0
+        for c in 0..<k {
+          let y = block.values[r * w + p + c], e = prediction[r * k + c] - y
+          sums[0] += e * e
+          sums[2 + c] += y
+          sums[2 + k + c] += y * y
+          if prediction[r * k + c] > prediction[r * k + best] { best = c }
+        }
+        if data.task == .classification && Int32(best) == data.labels[range.lowerBound + r] { sums[1] += 1 }
+      }
+      start = range.upperBound
+    }
+    try comm.allReduce(&sums, .sum)
+    let n = Double(data.count)
+    let sst = (0..<k).reduce(0.0) { $0 + sums[2 + k + $1] - sums[2 + $1] * sums[2 + $1] / n }
+    return LinearFitQuality(count: data.count, outputs: k, squaredErrorSum: sums[0], totalSumOfSquares: sst,
+                            correct: data.task == .classification ? sums[1] : nil)
+  }
+}

@@ -69,6 +69,23 @@ public struct TrainingConfig: Sendable {
     if config.loss == .nll && !config.model.outputSoftmax { throw ConfigurationProblem.nllNeedsProbabilities }
   }
 
+  /// Switches to optimizer `kind` with its defaults, the one place they are decided: PyTorch's for every optimizer
+  /// (weight decay 0, AdamW's decoupled 0.01, betas 0.9/0.999, alpha 0.99, L-BFGS history 100 on the full batch),
+  /// except SGD, which keeps the course's defaults of the data set (`defaults(for:)`), with a step of 0.05 on a CNN
+  /// (at 0.1 with momentum 0.9 LeNet's first steps diverge). Call it after choosing the model.
+  public mutating func useOptimizer(_ kind: OptimizerKind) {
+    let course = TrainingConfig.defaults(for: dataset).optimizer
+    var o = OptimizerSpec(kind: kind, learningRate: kind == .sgd ? (model.kind == .cnn ? 0.05 : course.learningRate) : kind.defaultLearningRate)
+    if kind == .sgd {
+      o.momentum = course.momentum
+      o.weightDecay = course.weightDecay
+    }
+    o.decoupledWeightDecay = kind == .adamw ? 0.01 : 0
+    o.schedule = optimizer.schedule
+    optimizer = o
+    if kind == .lbfgs { batchSize = Int.max }
+  }
+
   public static func defaults(for dataset: DatasetSource) -> TrainingConfig {
     switch dataset.task {
     case .classification where dataset.isTable && dataset != .mnist:

@@ -121,7 +121,11 @@ import _TestSupport
     for method in [LeastSquaresMethod.normal, .qr] {
       let f = try fit(data, ranks: 2, LeastSquaresOptions(method: method))[0]
       let q = try LinearFitQuality.evaluate(theta: f.theta, intercept: true, on: data, communicator: LocalCommunicator())!
-      let se = f.standardErrors(squaredErrorSum: q.squaredErrorSum)!
+      // The report's standard errors (LinearModelSummary, the one place they are computed).
+      let summary = try LinearModelSummary.make(theta: f.theta, outputs: 1, names: f.names,
+                                                split: DataSplit(name: "t", train: data, test: data.subset([])), scaling: nil,
+                                                predict: [], inverseGram: f.inverseGram, communicator: LocalCommunicator())
+      let se = summary.standardErrors!
       // (X^T X)^-1 written out for p = 3 by the adjugate.
       let b = DesignBlock(data, rows: 0..<50, intercept: true)
       var g = [[Double]](repeating: [0, 0, 0], count: 3)
