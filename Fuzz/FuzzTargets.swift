@@ -4,7 +4,6 @@
 import Datasets
 import FileFormats
 import Foundation
-import Training
 
 let target = ProcessInfo.processInfo.environment["DPT_FUZZ_TARGET"] ?? "idx"
 
