@@ -80,22 +80,12 @@ extension OptimizerKernels {
                               v: UnsafeMutablePointer<Self>, count n: Int, beta2 b2: Self,
                               oneMinus: (beta1: Self, beta2: Self), eps: Self, weightDecay wd: Self, shrink: Self,
                               stepSize: Self, root2: Self) {
-    // Two copies of the loop, so that neither tests `shrink` per element (a branch in the loop keeps it scalar).
-    if shrink == 1 {
-      for i in 0..<n {
-        let gi = g[i] + wd * p[i]
-        m[i] += oneMinus.beta1 * (gi - m[i])
-        v[i] = b2 * v[i] + oneMinus.beta2 * gi * gi
-        p[i] -= stepSize * m[i] / (v[i].squareRoot() / root2 + eps)
-      }
-    } else {
-      for i in 0..<n {
-        let gi = g[i] + wd * p[i]  // the gradient is the one at the current point, before the decoupled shrink
-        p[i] *= shrink
-        m[i] += oneMinus.beta1 * (gi - m[i])
-        v[i] = b2 * v[i] + oneMinus.beta2 * gi * gi
-        p[i] -= stepSize * m[i] / (v[i].squareRoot() / root2 + eps)
-      }
+    for i in 0..<n {
+      let gi = g[i] + wd * p[i]  // the gradient is the one at the current point, before the decoupled shrink
+      p[i] *= shrink  // exact when shrink is 1; a test here instead would keep the loop from vectorising
+      m[i] += oneMinus.beta1 * (gi - m[i])
+      v[i] = b2 * v[i] + oneMinus.beta2 * gi * gi
+      p[i] -= stepSize * m[i] / (v[i].squareRoot() / root2 + eps)
     }
   }
 
