@@ -2,6 +2,7 @@ import ArgumentParser
 import Collectives
 import Datasets
 import Foundation
+import Layers
 import Training
 import _Support
 
@@ -33,10 +34,10 @@ struct PredictCommand: ParsableCommand {
   }
 
   func run() throws {
-    let options = try source.trainingOptions(given: self.options, commandLine: Array(CommandLine.arguments.drop { $0 != "predict" }.dropFirst()))
+    let (options, checkpoint) = try source.load(given: self.options, commandLine: Array(CommandLine.arguments.drop { $0 != "predict" }.dropFirst()))
     try Launch.withWorld { comm in
       try comm.agree { if comm.isRoot { try OutputPaths.file(output, flag: "--output") } }
-      let trainer = try source.trainer(options, comm)
+      let trainer = try source.trainer(options, checkpoint: checkpoint, comm)
       guard comm.isRoot else { return }
       let d = trainer.data
       let sets = rows == "all" ? [d.train, d.test] : rows == "train" ? [d.train] : [d.test]
@@ -55,11 +56,8 @@ struct PredictCommand: ParsableCommand {
           row += 1
           if classification {
             // The outputs are logits unless the model ends in softmax; either way report probabilities.
-            let p: [Double]
-            if trainer.config.model.outputSoftmax { p = y } else {
-              let top = y.max() ?? 0, e = y.map { Foundation.exp($0 - top) }, sum = e.reduce(0, +)
-              p = e.map { $0 / sum }
-            }
+            var p = y
+            if !trainer.config.model.outputSoftmax { Double.softmaxRows(y, &p, rows: 1, cols: y.count) }
             let predicted = p.indices.max { p[$0] < p[$1] } ?? 0
             text += "\(row),\(set.labels[i]),\(predicted)," + p.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"
           } else {

@@ -89,7 +89,7 @@ struct Train: ParsableCommand {
     // --init's file is read by rank 0, whose parameters every rank receives (synchronizeParameters broadcasts them).
     let initBytes = try comm.agree { () throws -> [UInt8] in
       guard comm.isRoot, let path = `init` else { return [] }
-      return try FileBytes.read(path)
+      return try FileBytes.read(path, whenMissing: "check --init")
     }
     if let resume {
       checkpointBytes = try comm.agree { comm.isRoot ? try Checkpoint.readBytes(resume) : [] }

@@ -19,11 +19,12 @@ struct WeightsOptions: ParsableArguments {
     if (checkpoint == nil) == (weights == nil) { throw ValidationError("give one of --checkpoint DIR and --weights FILE.safetensors") }
   }
 
-  /// The training options to build the model and load the data with. With --checkpoint: the model, the loss, the
-  /// data set and its split as the checkpoint's config recorded them, then the flags given on the command line
-  /// (which may name another --dataset, e.g. to evaluate on other rows of the same shape).
-  func trainingOptions(given: TrainingOptions, commandLine: [String]) throws -> TrainingOptions {
-    guard let checkpoint else { return given }
+  /// The weights and the training options to build their model and load the data with. With --checkpoint (read
+  /// here, once, on every rank): the model, the loss, the data set and its split as the checkpoint's config recorded
+  /// them, then the flags given on the command line (which may name another --dataset, e.g. to evaluate on other
+  /// rows of the same shape).
+  func load(given: TrainingOptions, commandLine: [String]) throws -> (options: TrainingOptions, checkpoint: Checkpoint?) {
+    guard let checkpoint else { return (given, nil) }
     let path = Checkpoint.path(checkpoint)
     let c = try Checkpoint(decoding: try Checkpoint.readBytes(checkpoint), path: path)
     var own = commandLine
@@ -34,7 +35,7 @@ struct WeightsOptions: ParsableArguments {
       }
     }
     do {
-      return try TrainingOptions.parse(Self.arguments(fromConfig: c.config) + own)
+      return (try TrainingOptions.parse(Self.arguments(fromConfig: c.config) + own), c)
     } catch {
       throw CommandError("\(path): its config does not make a model here (\(TrainingOptions.message(for: error)))")
     }
@@ -77,23 +78,21 @@ struct WeightsOptions: ParsableArguments {
     return a
   }
 
-  /// The run's trainer with the weights loaded: data and model built on every rank (inside `agree`), the weights read
-  /// by rank 0 and broadcast.
-  func trainer(_ options: TrainingOptions, _ comm: any Communicator) throws -> Trainer<Float> {
+  /// The run's trainer with the weights loaded: data and model built on every rank (inside `agree`), the weights
+  /// mapped onto the model by rank 0 (a checkpoint's through its safetensors form, so that both sources get the
+  /// same shape checks) and broadcast.
+  func trainer(_ options: TrainingOptions, checkpoint: Checkpoint?, _ comm: any Communicator) throws -> Trainer<Float> {
     let config = try options.makeConfig()
     let bytes = try comm.agree { () throws -> [UInt8] in
       guard comm.isRoot else { return [] }
-      if let checkpoint {
-        let path = Checkpoint.path(checkpoint)
-        return try SafeTensors.encode(try Checkpoint(decoding: try Checkpoint.readBytes(checkpoint), path: path), pytorchLayout: true)
-      }
-      return try FileBytes.read(weights!)
+      if let checkpoint { return try SafeTensors.encode(checkpoint, pytorchLayout: true) }
+      return try FileBytes.read(weights!, whenMissing: "check --weights")
     }
     let trainer = try comm.agree { () throws -> Trainer<Float> in
       let data = try options.data.load(validation: 0)
       let trainer = try Trainer<Float>(config: config, data: data, communicator: comm, synchronize: false)
       if comm.isRoot {
-        let path = checkpoint.map(Checkpoint.path) ?? weights!
+        let path = self.checkpoint.map(Checkpoint.path) ?? weights!
         trainer.parameters = try SafeTensors.parameters(for: trainer.network, from: try SafeTensorsFile(decoding: bytes, path: path), path: path)
       }
       return trainer

@@ -3,11 +3,12 @@ import _CZlib
 
 /// Reading files that may be gzip-compressed.
 public enum FileBytes {
-  /// The bytes of `path`, inflated when the file starts with the gzip magic number (1f 8b).
-  public static func read(_ path: String) throws -> [UInt8] {
+  /// The bytes of `path`, inflated when the file starts with the gzip magic number (1f 8b). `whenMissing` is the
+  /// advice when there is no such file.
+  public static func read(_ path: String, whenMissing advice: String = "check the path, or run `dpt data fetch`") throws -> [UInt8] {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-      throw DataError("\(path): no such file (check the path, or run `dpt data fetch`)")
+      throw DataError("\(path): no such file (\(advice))")
     }
     guard !isDirectory.boolValue else { throw DataError("\(path): is a folder, not a file") }
     let fd = open(path, O_RDONLY)
