@@ -26,12 +26,14 @@ public enum Catalog {
       return try split(regressionTable(try NumericTable(parsing: Corn.csv, path: "corn")), name: "corn",
                        testFraction: fraction, seed: seed)
     case .csv(let path, let target):
-      let table = try NumericTable.read(path)
+      let table: NumericTable
+      if let last = lastParsed, last.path == path { table = last.table } else { table = try NumericTable.read(path) }
+      lastParsed = nil
       let data: Dataset
-      switch try source.resolved().source {
-      case .csv(_, .classes): data = try classificationTable(table, path: path)
-      case .csv(_, .values(let k)): data = try regressionTable(table, path: path, targets: k)
-      default: preconditionFailure("resolved \(target)")
+      switch target == .infer ? inferTarget(table, path: path).target : target {
+      case .classes: data = try classificationTable(table, path: path)
+      case .values(let k): data = try regressionTable(table, path: path, targets: k)
+      case .infer: preconditionFailure("inferTarget decides")
       }
       return try split(data, name: source.description, testFraction: fraction, seed: seed)
     case .synthetic(let n, let d):
@@ -42,6 +44,14 @@ public enum Catalog {
 
   /// CSV targets inferred in this process, by path: the file is read once to decide.
   nonisolated(unsafe) static var inferred: [String: (target: CSVTarget, note: CSVInference)] = [:]
+  /// The table the last inference parsed, kept for the load that follows it (one table: memory stays bounded).
+  nonisolated(unsafe) static var lastParsed: (path: String, table: NumericTable)?
+
+  /// Class labels when the last column holds a few small whole numbers (`smallClassLabels`), else one real target.
+  static func inferTarget(_ table: NumericTable, path: String) -> (target: CSVTarget, note: CSVInference) {
+    if let classes = smallClassLabels(table) { return (.classes, .classes(path: path, count: classes)) }
+    return (.values(1), .values(path: path))
+  }
 
   /// The number of classes when the last column holds class labels by the look of it: whole numbers from 0 to at most
   /// 99, at most 20 distinct ones, each distinct value seen at least twice on average; else nil.

@@ -78,15 +78,9 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
     guard case .csv(let path, .infer) = self else { return (self, nil) }
     if let known = Catalog.inferred[path] { return (.csv(path: path, target: known.target), known.note) }
     let table = try NumericTable.read(path)
-    let target: CSVTarget, note: CSVInference
-    if let classes = Catalog.smallClassLabels(table) {
-      target = .classes
-      note = .classes(path: path, count: classes)
-    } else {
-      target = .values(1)
-      note = .values(path: path)
-    }
+    let (target, note) = Catalog.inferTarget(table, path: path)
     Catalog.inferred[path] = (target, note)
+    Catalog.lastParsed = (path, table)  // the load that follows parses nothing again
     return (.csv(path: path, target: target), note)
   }
 }
