@@ -165,6 +165,11 @@ struct Train: ParsableCommand {
       JobStalled(stall: s, epoch: trainer.epoch + 1, step: trainer.batchInEpoch + 1, timeout: options.stallTimeout,
                  checkpointDir: checkpointDir)
     }
+    /// The charts and report.html of the epochs logged so far.
+    func writeReport(_ log: RunLog) throws {
+      _ = try ReportFiles.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
+                                   config: config.json(worldSize: comm.size), rows: log.rows, logLoss: true)
+    }
     for e in (trainer.epoch + 1)...max(config.epochs, trainer.epoch + 1) {
       if trainer.stopAgreed { throw try interrupted(epoch: trainer.epoch, step: trainer.batchesPerEpoch) }
       trainer.resetPhaseTimes()
@@ -181,8 +186,7 @@ struct Train: ParsableCommand {
         if let log {
           try log.stopped("\(n)", config: config.json(worldSize: comm.size))
           if !log.rows.isEmpty {
-            _ = try ReportFiles.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
-                                       config: config.json(worldSize: comm.size), rows: log.rows, logLoss: true)
+            try writeReport(log)
           }
         }
         throw n
@@ -203,8 +207,7 @@ struct Train: ParsableCommand {
       console.say("skipped \(trainer.skippedBatches) batch\(trainer.skippedBatches == 1 ? "" : "es") whose loss or gradient was not finite (--on-nan skip-batch)")
     }
     if let log {
-      _ = try ReportFiles.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
-                                 config: config.json(worldSize: comm.size), rows: log.rows, logLoss: true)
+      try writeReport(log)
     }
     // Every rank's peak memory, gathered on rank 0 (a collective: every rank takes part).
     let peaks = try comm.allGather(Array(String(ProcessMemory.peakResidentMiB ?? .nan).utf8))

@@ -386,12 +386,16 @@ public final class Trainer<T: TrainingScalar> {
     var out: [[Double]] = []
     for chunk in stride(from: range.lowerBound, to: range.upperBound, by: config.evaluationBatchSize) {
       let indices = chunk..<min(chunk + config.evaluationBatchSize, range.upperBound)
-      let x: Tensor<T> = set.features(at: indices)
-      let y = withParameters { network.predict(x, parameters: $0) }
-      let w = y.sampleSize
-      out += (0..<indices.count).map { i in (0..<w).map { Double(y.scalars[i * w + $0]) } }
+      out += outputRows(set.features(at: indices))
     }
     return out
+  }
+
+  /// The model's output for a batch x, one row of Doubles per sample.
+  func outputRows(_ x: Tensor<T>) -> [[Double]] {
+    let y = withParameters { network.predict(x, parameters: $0) }
+    let w = y.sampleSize
+    return (0..<x.batch).map { i in (0..<w).map { Double(y.scalars[i * w + $0]) } }
   }
 
   /// The model's outputs for feature rows given in the data's original units (they are standardised like the
@@ -399,9 +403,6 @@ public final class Trainer<T: TrainingScalar> {
   public func predict(rows: [[Double]]) -> [[Double]] {
     guard !rows.isEmpty else { return [] }
     let scaled = rows.map { standardization?.apply(row: $0) ?? $0 }
-    let x = Tensor<T>(shape: [rows.count] + data.train.sampleShape, scalars: scaled.flatMap { $0.map { T($0) } })
-    let out = withParameters { network.predict(x, parameters: $0) }
-    let w = out.sampleSize
-    return (0..<rows.count).map { i in (0..<w).map { Double(out.scalars[i * w + $0]) } }
+    return outputRows(Tensor<T>(shape: [rows.count] + data.train.sampleShape, scalars: scaled.flatMap { $0.map { T($0) } }))
   }
 }
