@@ -23,8 +23,7 @@ extension BinaryTests {
       let job = Subprocess.launch(["mpirun", "-np", "3", "--oversubscribe", DPTBinary.path] + run + ["--checkpoint-dir", killed],
                                   environment: DPTBinary.mpiEnvironment)
       // Wait for the first checkpoint, then kill rank 2.
-      let deadline = Date().addingTimeInterval(120)
-      while !FileManager.default.fileExists(atPath: killed + "/checkpoint.dptc") && Date() < deadline { usleep(50_000) }
+      waitForCheckpoint(killed)
       usleep(300_000)
       let victim = try #require(Subprocess.rankProcess(marker: killed, rank: 2), "rank 2 not found")
       let killedAt = Date()
@@ -40,12 +39,21 @@ extension BinaryTests {
       // The checkpoint is whole, and the run continues from it on 3 ranks to the same end as an uninterrupted run.
       let checkpoint = try Checkpoint(decoding: try Checkpoint.readBytes(killed), path: killed)
       #expect(checkpoint.epoch >= 1 && checkpoint.epoch < 6)
-      let resumed = DPTBinary.mpirun(3, run + ["--checkpoint-dir", killed, "--resume", killed])
-      #expect(resumed.status == 0, "\(resumed.stderr)")
+      let resumed = try expectResumeEndsLikeAnUninterruptedRun(run, ranks: 3, checkpoint: killed, whole: whole)
       #expect(resumed.stdout.contains("resumed from"))
-      let uninterrupted = DPTBinary.mpirun(3, run + ["--checkpoint-dir", whole])
+    }
+
+    /// Resumes `run` from the checkpoint in `checkpoint` and runs it uninterrupted into `whole`: both end bitwise equal.
+    @discardableResult
+    func expectResumeEndsLikeAnUninterruptedRun(_ run: [String], ranks: Int, checkpoint: String, whole: String) throws
+      -> Subprocess.Result
+    {
+      let resumed = DPTBinary.mpirun(ranks, run + ["--checkpoint-dir", checkpoint, "--resume", checkpoint])
+      #expect(resumed.status == 0, "\(resumed.stderr)")
+      let uninterrupted = DPTBinary.mpirun(ranks, run + ["--checkpoint-dir", whole])
       #expect(uninterrupted.status == 0)
-      #expect(try payload(killed) == payload(whole), "the resumed run must end bitwise equal to the uninterrupted one")
+      #expect(try payload(checkpoint) == payload(whole), "the resumed run must end bitwise equal to the uninterrupted one")
+      return resumed
     }
 
     /// Waits until `directory` holds a checkpoint (at most 120 s).
@@ -74,11 +82,7 @@ extension BinaryTests {
       #expect(r.stderr.contains("rank 1 (host ") && r.stderr.contains("stopped answering: a collective waited 4 s at epoch"),
               "\(r.stderr)")
       #expect(r.stderr.contains("--stall-timeout 4"))
-      let resumed = DPTBinary.mpirun(2, run + ["--checkpoint-dir", stalled, "--resume", stalled])
-      #expect(resumed.status == 0, "\(resumed.stderr)")
-      let uninterrupted = DPTBinary.mpirun(2, run + ["--checkpoint-dir", whole])
-      #expect(uninterrupted.status == 0)
-      #expect(try payload(stalled) == payload(whole), "the resumed run must end bitwise equal to the uninterrupted one")
+      try expectResumeEndsLikeAnUninterruptedRun(run, ranks: 2, checkpoint: stalled, whole: whole)
     }
 
     /// SIGTERM to mpirun in the middle of an epoch (a scheduler's preemption): every rank stops after the same step,
@@ -101,10 +105,7 @@ extension BinaryTests {
               "\(r.stderr)")
       let c = try Checkpoint(decoding: try Checkpoint.readBytes(stopped), path: stopped)
       #expect(c.epoch < 30 && c.batch > 0, "stopped in the middle of an epoch: epoch \(c.epoch), batch \(c.batch)")
-      let resumed = DPTBinary.mpirun(2, run + ["--checkpoint-dir", stopped, "--resume", stopped])
-      #expect(resumed.status == 0, "\(resumed.stderr)")
-      let uninterrupted = DPTBinary.mpirun(2, run + ["--checkpoint-dir", whole])
-      #expect(try payload(stopped) == payload(whole), "the resumed run must end bitwise equal to the uninterrupted one")
+      try expectResumeEndsLikeAnUninterruptedRun(run, ranks: 2, checkpoint: stopped, whole: whole)
       // Without mpirun, Ctrl-C: exit 130, and the same message.
       let alone = Subprocess.launch([DPTBinary.path] + run)
       usleep(2_500_000)
