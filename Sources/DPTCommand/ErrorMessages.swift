@@ -26,14 +26,10 @@ enum ErrorMessages {
     case .validationSplitEmpty(let name, let f, let rows, let n):
       "\(name): --val-fraction \(f) of \(rows) training rows leaves \(n == 0 ? "no validation row" : "no training row"): change --val-fraction"
     case .testFraction(let f): "--test-fraction \(f): must be at least 0 and below 1"
-    case .testSplitEmpty(let name, let rows, let n):
-      "\(name): \(rows) rows leave no training rows after holding out \(n) for testing; lower --test-fraction"
-    case .syntheticSpecification(let t): "--dataset '\(t)': use synthetic:ROWS,FEATURES with positive integers, e.g. synthetic:10000,20"
-    case .unknownDataSet(let t): "--dataset '\(t)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH or synthetic:N,D)"
-    case .classLabel(let path, let row, let column, let v):
-      "\(path): row \(row): the class label '\(column)' is \(v); labels are whole numbers 0, 1, 2, ... (--target value to regress on the column)"
-    case .tooFewColumns(let path, let columns, let k):
-      "\(path): \(columns) column\(columns == 1 ? "" : "s"); a regression table needs features and \(k == 1 ? "a target in the last column" : "\(k) targets in the last columns (--targets \(k))")"
+    case .testSplitEmpty: "\(p); lower --test-fraction"
+    case .syntheticSpecification, .unknownDataSet: "--dataset \(p)"
+    case .classLabel: "\(p) (--target value to regress on the column)"
+    case .tooFewColumns(_, _, let k): k == 1 ? "\(p)" : "\(p) (--targets \(k))"
     }
   }
 
