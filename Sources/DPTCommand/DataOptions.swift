@@ -4,6 +4,7 @@ import Layers
 import Optimizers
 import Training
 import Foundation
+import _Support
 
 /// Which rows a run uses: the data set, its split and the feature scaling. `train` and `lstsq` share it, so the
 /// closed form is fitted on exactly the rows SGD trains on.
@@ -59,7 +60,7 @@ struct DataOptions: ParsableArguments {
   var resolved: (source: DatasetSource, note: CSVInference?) {
     get throws {
       var s: DatasetSource
-      do { s = try DatasetSource(dataset) } catch { throw ValidationError("\(error)") }
+      do { s = try DatasetSource(dataset) } catch { throw ValidationError(ErrorText.message(error)) }
       guard case .csv(let path, _) = s else { return (s, nil) }
       switch target {
       case .class: s = .csv(path: path, target: .classes)

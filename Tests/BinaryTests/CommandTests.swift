@@ -74,7 +74,7 @@ extension BinaryTests {
       BadInput(arguments: ["--dataset", "corn", "--weight-decay=-0.1"], message: "--weight-decay must be >= 0"),
       BadInput(arguments: ["--dataset", "corn", "--batch-size", "0"], message: "--batch-size must be at least 1"),
       BadInput(arguments: ["--dataset", "corn", "--epochs", "0"], message: "--epochs must be at least 1"),
-      BadInput(arguments: ["--dataset", "nope"], message: "unknown data set"),
+      BadInput(arguments: ["--dataset", "nope"], message: "--dataset 'nope': unknown data set"),
       BadInput(arguments: ["--dataset", "csv:/tmp"], message: "/tmp: is a folder, not a file"),
       BadInput(arguments: ["--dataset", "corn", "--loss", "cross-entropy"], message: "needs class labels"),
       BadInput(arguments: ["--dataset", "corn", "--momentum", "0", "--nesterov"], message: "--nesterov needs --momentum > 0"),
