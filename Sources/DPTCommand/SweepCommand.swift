@@ -98,7 +98,7 @@ struct SweepCommand: ParsableCommand {
       ("world_size", JSON(world.size)), ("ranks_per_trial", JSON(ranksPerTrial)), ("groups", JSON(sweep.groups)),
       ("seconds", JSON(seconds)), ("sweep_seconds", JSON(sweepSeconds)),
     ]
-    let files = try writer.finish(summary, about: about, logLoss: lossScale == "log")
+    _ = try writer.finish(summary, about: about, logLoss: lossScale == "log")
     console.say("")
     for line in summary.table { console.say(line) }
     let diverged = summary.rows.filter { $0.outcome.status == .diverged }
@@ -117,7 +117,7 @@ struct SweepCommand: ParsableCommand {
       var isFolder: ObjCBool = false
       return FileManager.default.fileExists(atPath: Files.join(logDir, name), isDirectory: &isFolder) && !isFolder.boolValue
     }.count
-    console.say(String(format: "%.1f s; wrote %d files to %@ (open report.html)", seconds, max(written, files.count), logDir))
+    console.say(String(format: "%.1f s; wrote %d files to %@ (open report.html)", seconds, written, logDir))
     for p in writer.problems { console.say("warning: \(p)") }
     if json { console.result(summary.json(extra: about).serialized()) }
   }
