@@ -64,6 +64,7 @@ let executables: [Target] = [
 
 let tests: [Target] = [
   .target(name: "_TestSupport", dependencies: ["TensorCore", "Layers"], path: "Tests/_TestSupport"),
+  .testTarget(name: "SupportTests", dependencies: ["_Support", "_TestSupport"]),
   .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
   .testTarget(name: "LayersTests", dependencies: ["Layers", "_TestSupport"]),
   .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "_TestSupport"]),
@@ -77,7 +78,7 @@ let tests: [Target] = [
 // MARK: - Fuzzing (scripts/fuzz): the readers as a libFuzzer harness library, declared only when DPT_FUZZ is set
 
 let fuzzing = ProcessInfo.processInfo.environment["DPT_FUZZ"] != nil
-let fuzz: [Target] = fuzzing ? [.target(name: "DPTFuzzTargets", dependencies: ["Datasets", "FileFormats"], path: "Fuzz")] : []
+let fuzz: [Target] = fuzzing ? [.target(name: "DPTFuzzTargets", dependencies: ["Datasets", "FileFormats", "_Support"], path: "Fuzz")] : []
 let fuzzProducts: [Product] = fuzzing ? [.library(name: "DPTFuzzTargets", type: .dynamic, targets: ["DPTFuzzTargets"])] : []
 
 let package = Package(

@@ -27,6 +27,8 @@ public protocol Communicator: AnyObject {
   var size: Int { get }
   /// How many hosts (shared-memory nodes) the ranks of the group run on: 1 for a local or in-process group.
   var hostCount: Int { get }
+  /// How many of the job's processes share this host's memory (every group's, for a group split from the world).
+  var processesOnHost: Int { get }
   /// Replaces `buffer` on every rank by the element-wise reduction of all ranks' buffers.
   func allReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws
   /// Copies `root`'s bytes into every rank's `buffer` (all ranks pass the same count).
@@ -66,6 +68,10 @@ public protocol Communicator: AnyObject {
   /// block is `counts[r]` bytes of `buffer` at offset counts[0] + ... + counts[r - 1], and every rank passes the
   /// same counts.
   func startAllGather(_ buffer: UnsafeMutableRawPointer, counts: [Int]) throws -> any CollectiveRequest
+}
+
+extension Communicator {
+  public var processesOnHost: Int { max(1, size / max(hostCount, 1)) }
 }
 
 /// Memory shared by the ranks of one host. Reads and writes of one rank are seen by the others after a barrier.

@@ -39,6 +39,19 @@ public final class MPICommunicator: Communicator {
     return world
   }
 
+  /// The world's ranks on this host (a sweep's other groups share its memory too).
+  public var processesOnHost: Int {
+    let me = MPICommunicator.hostNames.indices.contains(MPICommunicator.worldRank) ? MPICommunicator.hostNames[MPICommunicator.worldRank] : ""
+    return max(1, MPICommunicator.hostNames.filter { $0 == me }.count)
+  }
+
+  /// This process's rank in the world.
+  static var worldRank: Int {
+    var me: Int32 = 0
+    report(MPI_Comm_rank(dpt_mpi_comm_world(), &me), "MPI_Comm_rank")
+    return Int(me)
+  }
+
   /// The world's duplicate that carries the watchdog's heartbeats.
   nonisolated(unsafe) static var heartbeats: MPI_Comm?
   /// Each world rank's host (MPI's processor name).
@@ -194,8 +207,8 @@ public final class MPICommunicator: Communicator {
     guard let timeout = Watchdog.timeout else {
       return try check(MPI_Wait(&request, dpt_mpi_status_ignore()), "MPI_Wait (\(call))")
     }
-    let start = now()
-    var lastAnswer = start, endingSince: Double? = nil, spins = 0
+    var start = now()
+    var lastAnswer = start, lastPoll = start, endingSince: Double? = nil, spins = 0
     while true {
       var done: Int32 = 0
       try check(MPI_Test(&request, &done, dpt_mpi_status_ignore()), "MPI_Test (\(call))")
@@ -203,6 +216,10 @@ public final class MPICommunicator: Communicator {
       spins += 1
       guard spins % 64 == 0 else { continue }
       let t = now()
+      // A gap of seconds between two polls means this process was stopped (SIGSTOP, swapped out) and woken again:
+      // the time it was away is not the others' silence, so its wait starts over.
+      if t - lastPoll > 1 { start = t }
+      lastPoll = t
       if t - lastAnswer > 0.05 {
         try answerHeartbeats()
         lastAnswer = t

@@ -36,6 +36,14 @@ public struct CollectiveStall: Error, CustomStringConvertible {
   /// The lowest rank that answered (the one that reports, so that the message is printed once).
   public var reporter: Int
 
+  public init(silentRanks: [Int], hosts: [String], waited: Double, reason: Reason, reporter: Int) {
+    self.silentRanks = silentRanks
+    self.hosts = hosts
+    self.waited = waited
+    self.reason = reason
+    self.reporter = reporter
+  }
+
   public var description: String {
     let who = zip(silentRanks, hosts).map { "rank \($0) (host \($1))" }
     let names = who.isEmpty ? "no rank is silent, yet a collective did not complete"

@@ -21,6 +21,17 @@ struct DPT: ParsableCommand {
   static func main() {
     Launch.keepFreedMemory()
     ErrorText.translate = ErrorMessages.message(for:)
+    // Paths are bytes: one that is not UTF-8 would become other characters in Swift's strings, so that an existing
+    // file is "not found" and an output goes to another folder. Refused, naming the argument.
+    for i in 1..<Int(CommandLine.argc) {
+      guard let raw = CommandLine.unsafeArgv[i], String(validatingCString: raw) == nil else { continue }
+      let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self), count: strlen(raw))
+      let shown = String(decoding: bytes, as: UTF8.self)
+      if Launch.environmentRank == 0 {
+        FileHandle.standardError.write(Data("Error: argument \(i) ('\(shown)') is not valid UTF-8: dpt takes paths and values as UTF-8 text; rename the file or folder\n".utf8))
+      }
+      Foundation.exit(64)
+    }
     do {
       var command = try parseAsRoot()
       try command.run()

@@ -20,6 +20,11 @@ struct DataOptions: ParsableArguments {
   @Option(parsing: .unconditional, help: ArgumentHelp("With --target value: the number of target columns at the end of each row (default 1).", valueName: "k"))
   var targets: Int?
 
+  @Option(help: ArgumentHelp(
+    "Whether a CSV's first row names the columns: auto | yes | no.",
+    discussion: "auto: a header when any cell of the first row is not a number. A numeric header such as 1,2,3,4 needs yes. The first line of a run says which it was."))
+  var header: CSVHeader = .auto
+
   @Option(parsing: .unconditional, help: ArgumentHelp(
     "Fraction of a table's rows held out as the test set, chosen by --seed (default 0.2; corn 0).",
     discussion: "Applies to mnist, corn, csv:PATH and synthetic; the IDX data sets have their own test files.", valueName: "fraction"))
@@ -37,8 +42,8 @@ struct DataOptions: ParsableArguments {
   func validate() throws {
     if let f = testFraction, !(f >= 0 && f < 1) { throw ValidationError("--test-fraction must be in [0, 1) (got \(f))") }
     if let f = valFraction, !(f >= 0 && f < 1) { throw ValidationError("--val-fraction must be in [0, 1) (got \(f))") }
-    if target != nil || targets != nil {
-      guard case .csv = try DatasetSource(dataset) else { throw ValidationError("--target and --targets apply to --dataset csv:PATH") }
+    if target != nil || targets != nil || header != .auto {
+      guard case .csv = try DatasetSource(dataset) else { throw ValidationError("--target, --targets and --header apply to --dataset csv:PATH") }
     }
     if let k = targets, k < 1 { throw ValidationError("--targets must be at least 1 (got \(k))") }
     if targets != nil && target == .class { throw ValidationError("--targets applies to --target value (class labels take one column)") }
@@ -61,11 +66,11 @@ struct DataOptions: ParsableArguments {
     get throws {
       var s: DatasetSource
       do { s = try DatasetSource(dataset) } catch { throw ValidationError(ErrorText.message(error)) }
-      guard case .csv(let path, _) = s else { return (s, nil) }
+      guard case .csv(let path, _, _) = s else { return (s, nil) }
       switch target {
-      case .class: s = .csv(path: path, target: .classes)
-      case .value: s = .csv(path: path, target: .values(targets ?? 1))
-      case nil: s = .csv(path: path, target: targets.map { .values($0) } ?? .infer)
+      case .class: s = .csv(path: path, target: .classes, header: header)
+      case .value: s = .csv(path: path, target: .values(targets ?? 1), header: header)
+      case nil: s = .csv(path: path, target: targets.map { .values($0) } ?? .infer, header: header)
       }
       // A file that cannot be read here is reported where the data is loaded, on every rank together.
       return (try? s.resolved()) ?? (s, nil)
@@ -95,6 +100,8 @@ func predictionRows(_ text: String?, source: DatasetSource, features: Int) throw
   }
   return rows
 }
+
+extension CSVHeader: ExpressibleByArgument {}
 
 /// `--target`: the kind of a CSV's last column.
 enum CSVTargetKind: String, ExpressibleByArgument, CaseIterable {

@@ -48,16 +48,39 @@ enum ErrorMessages {
       "--model cnn:\(c.map(String.init).joined(separator: ",")): \(h)x\(w) images are too small for \(c.count) blocks of 2x2 pooling"
     case .groupsDoNotDivide(let k, let n): "--ranks-per-trial \(k) does not divide the \(n) ranks: use a divisor of mpirun -np"
     case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks: lower --ranks-per-trial"
+    case .modelTooLarge: "\(p): use fewer or narrower layers (--hidden, --model cnn:C1,C2), a smaller --batch-size, or fewer ranks per host"
+    }
+  }
+
+  /// An output folder's problem, for the flag that named it.
+  static func text(_ p: OutputProblem, flag: String, claim: OutputFolder.Claim) -> String {
+    switch p {
+    case .notAFolder(let path): "\(flag) \(path) is a file: give a folder"
+    case .danglingLink(let path, let target): "\(flag) \(path) is a link to \(target), which does not exist: create it, or give another folder"
+    case .cannotCreate(let path, let reason): "\(flag) \(path): cannot create the folder (\(reason)): give another folder"
+    case .notWritable(let path, let reason): "\(flag) \(path): cannot be written (\(reason)): give a folder you can write to"
+    case .inUse: "\(flag) \(p): wait for it to end, or give another folder"
+    case .foreignFiles:
+      "\(flag) \(p): dpt writes only into a new or empty folder, or one it wrote (\(OutputFolder.manifestName) lists its files), and never replaces files it did not write; give another folder"
+    case .anotherRun:
+      if case .resume = claim {
+        "\(flag) \(p), not the run of the checkpoint being resumed: give that run's folder, a new one, or --overwrite to replace them"
+      } else {
+        "\(flag) \(p): give a new folder, or --overwrite to replace them"
+      }
+    case .badManifest: "\(flag) \(p): give another folder"
     }
   }
 
   static func text(_ p: WeightsProblem) -> String {
     switch p {
-    case .noCheckpoint(let path): "\(path): no checkpoint there (check --resume; checkpoints are written by --checkpoint-dir)"
+    case .noCheckpoint(let path): "\(path): no checkpoint there (checkpoints are written by dpt train --checkpoint-dir)"
     case .modelDiffers: "\(p) (use the checkpoint's --model, --hidden and --activation)"
     case .dataDiffer: "\(p) (use the same --dataset, --test-fraction, --val-fraction and --seed)"
     case .missingTensor: "\(p): save the model dpt builds from the same --model, --hidden and --activation"
     case .tensorShape: "\(p): build the model the file was saved from (--model, --hidden, --kernel-size)"
+    case .positionBetweenBatches(_, let n, _, let old, _):
+      "\(p): resume with \(old.map { "--batch-size \($0), or " } ?? "")a --batch-size that divides \(n), or from a checkpoint at an epoch's end"
     }
   }
 
@@ -83,6 +106,14 @@ enum ErrorMessages {
     case .largeCondition: "\(w) (try --standardize or --ridge)"
     case .normalLosesDigits: "\(w); --method qr is more accurate"
     case .rankDeficient: "\(w); --ridge gives a unique one"
+    }
+  }
+
+  /// Whether a CSV's first row was read as names, with the flag that says otherwise.
+  static func text(_ n: CSVHeaderNote) -> String {
+    switch n {
+    case .header: "\(n) (--header no if it is data)"
+    case .noHeader: "\(n) (--header yes if it names the columns)"
     }
   }
 

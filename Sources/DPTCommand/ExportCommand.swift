@@ -35,8 +35,9 @@ struct ExportCommand: ParsableCommand {
 
   func run() throws {
     try OutputPaths.file(output, flag: "--output")
-    let path = Checkpoint.path(checkpoint)
-    let c = try Checkpoint(decoding: try Checkpoint.readBytes(checkpoint), path: path)
+    try OutputPaths.checkInputs([OutputPaths.Input(flag: "--checkpoint", path: Checkpoint.path(checkpoint))],
+                                outputs: [("--output", [output])])
+    let c = try InputFiles.checkpoint(checkpoint, flag: "--checkpoint")
     let bytes = try SafeTensors.encode(c, pytorchLayout: layout == "pytorch")
     try Files.writeAtomically(Data(bytes), to: output)
     print("wrote \(output): \(c.tensors.count) tensors of \(c.network), epoch \(c.epoch), \(bytes.count) bytes")

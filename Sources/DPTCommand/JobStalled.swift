@@ -5,13 +5,14 @@ import Foundation
 /// ends with MPI_Abort.
 struct JobStalled: Error, CustomStringConvertible {
   var stall: CollectiveStall
-  var epoch: Int
-  var step: Int
+  /// Where the run was (nil for a sweep, whose groups are at different places).
+  var epoch: Int?
+  var step: Int?
   var timeout: Double
   var checkpointDir: String?
 
   var description: String {
-    var text = "Error: \(stall) at epoch \(epoch), step \(step)"
+    var text = "Error: \(stall)" + (epoch.map { " at epoch \($0), step \(step ?? 0)" } ?? "")
     switch stall.reason {
     case .timeout: text += " (--stall-timeout \(String(format: "%g", timeout))); ending the job"
     case .interrupted: text += " while the job was being ended: the silent ranks exited or hang"

@@ -47,7 +47,8 @@ enum Launch {
       // running after 8 s does this rank abort it.
       let me = MPICommunicator.hostNames.indices.contains(world.rank) ? MPICommunicator.hostNames[world.rank] : ""
       let elsewhere = !s.stall.hosts.isEmpty && !s.stall.hosts.contains(me)
-      if world.rank == s.stall.reporter {
+      // A rank that was itself stopped (SIGSTOP) and woken as the job ends was the silent one: it blames nobody.
+      if world.rank == s.stall.reporter && !Signals.continued {
         FileHandle.standardError.write(Data("\(s)\n".utf8))
         if elsewhere { usleep(8_000_000) }
         MPICommunicator.abort(message: "")

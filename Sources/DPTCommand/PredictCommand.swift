@@ -1,6 +1,7 @@
 import ArgumentParser
 import Collectives
 import Datasets
+import FileFormats
 import Foundation
 import Layers
 import Training
@@ -36,7 +37,14 @@ struct PredictCommand: ParsableCommand {
   func run() throws {
     let (options, checkpoint) = try source.load(given: self.options, commandLine: Array(CommandLine.arguments.drop { $0 != "predict" }.dropFirst()))
     try Launch.withWorld { comm in
-      try comm.agree { if comm.isRoot { try OutputPaths.file(output, flag: "--output") } }
+      try comm.agree {
+        guard comm.isRoot else { return }
+        try OutputPaths.file(output, flag: "--output")
+        let inputs = (try options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
+          + [source.checkpoint.map { OutputPaths.Input(flag: "--checkpoint", path: Checkpoint.path($0)) },
+             source.weights.map { OutputPaths.Input(flag: "--weights", path: $0) }].compactMap { $0 }
+        try OutputPaths.checkInputs(inputs, outputs: [("--output", [output])])
+      }
       let trainer = try source.trainer(options, checkpoint: checkpoint, comm)
       guard comm.isRoot else { return }
       let d = trainer.data

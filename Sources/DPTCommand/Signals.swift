@@ -5,14 +5,17 @@ import Foundation
 /// run to stop at the next step boundary, where every rank agrees (`Trainer.stopRequested`); a second SIGINT ends
 /// this process at once.
 enum Signals {
-  /// [signals received, the first one's number], written by the handler (a C function: no captures, no allocation).
+  /// [signals received, the first one's number, SIGCONTs received], written by the handlers (C functions: no
+  /// captures, no allocation).
   nonisolated(unsafe) static let state: UnsafeMutablePointer<Int32> = {
-    let p = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
-    p.initialize(repeating: 0, count: 2)
+    let p = UnsafeMutablePointer<Int32>.allocate(capacity: 3)
+    p.initialize(repeating: 0, count: 3)
     return p
   }()
 
   static var received: Bool { state[0] > 0 }
+  /// Whether this process was stopped and continued (SIGCONT) since `install`.
+  static var continued: Bool { state[2] > 0 }
   /// The exit status of a run the signal stopped: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
   static var exitStatus: Int32 { 128 + state[1] }
   static var name: String { state[1] == SIGINT ? "SIGINT" : "SIGTERM" }
@@ -27,11 +30,13 @@ enum Signals {
         if p[0] > 1 && sig == SIGINT { _exit(128 + SIGINT) }
       }
     }
+    signal(SIGCONT) { _ in Signals.state[2] += 1 }
     // A launcher may have started this process with the signals blocked: take them.
     var set = sigset_t()
     sigemptyset(&set)
     sigaddset(&set, SIGINT)
     sigaddset(&set, SIGTERM)
+    sigaddset(&set, SIGCONT)
     pthread_sigmask(SIG_UNBLOCK, &set, nil)
     Watchdog.giveUp = { Signals.received }
   }

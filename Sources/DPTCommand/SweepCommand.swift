@@ -71,34 +71,72 @@ struct SweepCommand: ParsableCommand {
   func sweep(_ base: TrainingConfig, _ settings: [SweepSetting], _ world: any Communicator) throws {
     let console = Console(isRoot: world.isRoot, jsonOutput: json)
     let started = WallClock.now()
-    // Checked before any setting trains: another sweep's folders must never be mixed into this one's.
-    try world.agree { if world.isRoot { try OutputPaths.resultsFolder(logDir, flag: "--log-dir", replace: overwrite) } }
+    // The folder is claimed (locked, checked) before any setting trains: another sweep's folders are never mixed
+    // into this one's, and no input is among the files it would write or replace.
+    let willWrite = ReportFiles.sweepFiles + settings.map { $0.slug + "/" } + (tensorboard ? ["tensorboard/"] : [])
+    let folder = try world.agree { () throws -> OutputFolder? in
+      guard world.isRoot else { return nil }
+      let f = try OutputPaths.folder(logDir, flag: "--log-dir", command: "dpt sweep", claim: overwrite ? .replace : .fresh,
+                                     willWrite: willWrite)
+      let inputs = (try options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
+      try OutputPaths.checkInputs(inputs, outputs: [("--log-dir", OutputPaths.outputFiles(f, writes: ReportFiles.sweepFiles))])
+      return f
+    }
+    defer { folder?.release() }
     let (sweep, writer) = try world.agree { () throws -> (Sweep, SweepWriter?) in
       let data = try options.data.load(validation: options.data.valFraction ?? 0.1)
       let sweep = try Sweep(base: base, settings: settings, ranksPerTrial: ranksPerTrial, data: data, world: world)
       // Every setting's configuration is checked against the data before any group starts.
       for s in settings { _ = try Trainer<Float>(config: s.apply(to: base), data: data, communicator: LocalCommunicator()) }
-      let writer = try world.isRoot ? SweepWriter(directory: logDir, base: base, ranksPerTrial: ranksPerTrial, tensorboard: tensorboard) : nil
+      let writer = folder.map { SweepWriter(folder: $0, base: base, ranksPerTrial: ranksPerTrial, tensorboard: tensorboard) }
       return (sweep, writer)
     }
+    // A signal stops the running settings after the same step (their ranks agree), and the sweep ends with what
+    // finished; the stall timeout bounds every wait, the collectives' and the coordinator's.
+    Signals.install()
+    sweep.stopRequested = { Signals.received }
+    sweep.stallTimeout = options.stallTimeout > 0 ? options.stallTimeout : nil
+    Watchdog.timeout = sweep.stallTimeout
+    defer { Watchdog.timeout = nil }
     let d = sweep.data
     if let note = try options.data.inferenceNote { console.say(note) }
     console.say("sweep: \(counted(settings.count, "setting")) x \(counted(base.epochs, "epoch")) of \(base.model) on \(d.name) (\(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test); \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank"))")
-    let progress = SweepProgress(writer: writer, console: console, total: settings.count, task: d.train.task)
-    let sweepStart = WallClock.now()
-    let outcomes = try sweep.run(observer: world.isRoot ? progress : nil)
-    let sweepSeconds = WallClock.now() - sweepStart
-    guard world.isRoot, let writer else { return }
-    let seconds = WallClock.now() - started
-    let summary = SweepSummary(outcomes: outcomes, task: d.train.task)
-    let about: [(String, JSON)] = [
+    /// What summary.json says about the sweep as a whole.
+    func about(seconds: Double, sweepSeconds: Double) -> [(String, JSON)] {
+      [
       ("title", JSON("dpt sweep: \(base.model) on \(d.name)")),
       ("about", JSON("\(counted(settings.count, "setting")), \(counted(base.epochs, "epoch")) each, \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank")); \(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test rows; \(base.optimizer.name), batch \(base.batchSize), seed \(base.seed)")),
       ("dataset", JSON(d.name)), ("model", JSON(base.model.description)), ("epochs", JSON(base.epochs)),
       ("world_size", JSON(world.size)), ("ranks_per_trial", JSON(ranksPerTrial)), ("groups", JSON(sweep.groups)),
       ("seconds", JSON(seconds)), ("sweep_seconds", JSON(sweepSeconds)),
-    ]
-    _ = try writer.finish(summary, about: about, logLoss: lossScale == "log")
+      ]
+    }
+    let progress = SweepProgress(writer: writer, console: console, total: settings.count, task: d.train.task) { done in
+      // summary.json after every finished setting: a sweep killed later keeps what it finished.
+      try writer?.writeSummary(SweepSummary(outcomes: done, task: d.train.task),
+                               about: about(seconds: WallClock.now() - started, sweepSeconds: 0) + [("status", JSON("running"))])
+    }
+    let sweepStart = WallClock.now()
+    let outcomes: [TrialOutcome]
+    do {
+      outcomes = try sweep.run(observer: world.isRoot ? progress : nil)
+    } catch let s as CollectiveStall {
+      throw JobStalled(stall: s, epoch: nil, step: nil, timeout: options.stallTimeout, checkpointDir: nil)
+    }
+    let sweepSeconds = WallClock.now() - sweepStart
+    let interrupted = Signals.received
+    guard world.isRoot, let writer else {
+      if interrupted { throw Interrupted(status: Signals.exitStatus, description: "") }
+      return
+    }
+    let seconds = WallClock.now() - started
+    let summary = SweepSummary(outcomes: outcomes, task: d.train.task)
+    let status: [(String, JSON)] = [("status", JSON(interrupted ? "interrupted" : "finished"))]
+    _ = try writer.finish(summary, about: about(seconds: seconds, sweepSeconds: sweepSeconds) + status, logLoss: lossScale == "log")
+    if interrupted {
+      let finished = outcomes.filter { $0.status != .interrupted }.count
+      throw Interrupted(status: Signals.exitStatus, description: "interrupted (\(Signals.name)): \(finished) of \(counted(settings.count, "setting")) finished; summary.json and report.html in \(logDir) hold them, and the settings that did not finish are marked interrupted or missing")
+    }
     console.say("")
     for line in summary.table { console.say(line) }
     let diverged = summary.rows.filter { $0.outcome.status == .diverged }
@@ -119,6 +157,6 @@ struct SweepCommand: ParsableCommand {
     }.count
     console.say(String(format: "%.1f s; wrote %d files to %@ (open report.html)", seconds, written, logDir))
     for p in writer.problems { console.say("warning: \(p)") }
-    if json { console.result(summary.json(extra: about).serialized()) }
+    if json { console.result(summary.json(extra: about(seconds: seconds, sweepSeconds: sweepSeconds) + status).serialized()) }
   }
 }

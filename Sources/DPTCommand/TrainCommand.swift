@@ -72,6 +72,9 @@ struct Train: ParsableCommand {
     try Launch.withWorld { comm in try train(config, comm) }
   }
 
+  /// The files --log-dir gets.
+  var logFiles: [String] { RunLog.files + ReportFiles.runFiles + (tensorboard ? ["tensorboard/"] : []) }
+
   func train(_ config: TrainingConfig, _ comm: any Communicator) throws {
     var console = Console(isRoot: comm.isRoot, jsonOutput: json)
     // Deterministic results must not depend on how OpenBLAS splits work between threads either.
@@ -79,23 +82,49 @@ struct Train: ParsableCommand {
     // Everything that can fail on bad input happens inside `agree` (whose bodies call no collective): if it fails on
     // any rank, every rank stops with the same message, before any file is written. A checkpoint is read by rank 0
     // (it wrote it; other hosts may not have the file) and broadcast.
-    // Every output path is checked before anything is loaded or trained (rank 0 writes them all).
-    try comm.agree {
-      guard comm.isRoot else { return }
-      if let checkpointDir { try OutputPaths.folder(checkpointDir, flag: "--checkpoint-dir") }
-      if let logDir { try OutputPaths.resultsFolder(logDir, flag: "--log-dir", replace: overwrite || resume != nil) }
-    }
     var checkpointBytes: [UInt8] = []
+    if let resume {
+      checkpointBytes = try comm.agree { comm.isRoot ? try InputFiles.checkpointBytes(resume, flag: "--resume") : [] }
+      checkpointBytes = try comm.broadcast(bytes: checkpointBytes, root: 0)
+    }
+    let resumed = try comm.agree { try resume.map { try Checkpoint(decoding: checkpointBytes, path: Checkpoint.path($0)) } }
+    // The output folders are claimed (locked, checked against what they hold and against every input) by rank 0,
+    // which writes them all, before anything is loaded or trained; nothing in them changes until the first epoch ends.
+    let runID = resumed?.runID ?? OutputFolder.newRunID()
+    let claim: OutputFolder.Claim = overwrite ? .replace : resumed != nil ? .resume(runID: runID) : .fresh
+    let (logFolder, checkpointFolder) = try comm.agree { () throws -> (OutputFolder?, OutputFolder?) in
+      guard comm.isRoot else { return (nil, nil) }
+      let logs = try logDir.map {
+        try OutputPaths.folder($0, flag: "--log-dir", command: "dpt train", claim: claim, runID: runID, willWrite: logFiles)
+      }
+      var checkpoints: OutputFolder?
+      if let checkpointDir {
+        if let logs, Files.resolved(checkpointDir) == Files.resolved(logs.path) {
+          checkpoints = logs
+        } else {
+          checkpoints = try OutputPaths.folder(checkpointDir, flag: "--checkpoint-dir", command: "dpt train", claim: claim,
+                                               runID: runID, willWrite: [Checkpoint.fileName])
+        }
+      }
+      var outputs: [(flag: String, files: [String])] = []
+      if let logs { outputs.append(("--log-dir", OutputPaths.outputFiles(logs, writes: logFiles))) }
+      if let checkpoints { outputs.append(("--checkpoint-dir", OutputPaths.outputFiles(checkpoints, writes: [Checkpoint.fileName]))) }
+      let inputs = (try options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
+        + [`init`.map { OutputPaths.Input(flag: "--init", path: $0) }, resume.map { OutputPaths.Input(flag: "--resume", path: Checkpoint.path($0)) }]
+          .compactMap { $0 }
+      try OutputPaths.checkInputs(inputs, outputs: outputs, allowed: resume.map { (Checkpoint.path($0), "--checkpoint-dir") })
+      return (logs, checkpoints)
+    }
+    defer {
+      logFolder?.release()
+      checkpointFolder?.release()
+    }
     // --init's file is read by rank 0, whose parameters every rank receives (synchronizeParameters broadcasts them).
     let initBytes = try comm.agree { () throws -> [UInt8] in
       guard comm.isRoot, let path = `init` else { return [] }
-      return try FileBytes.read(path, whenMissing: "check --init")
+      return try InputFiles.safetensors(path, flag: "--init")
     }
-    if let resume {
-      checkpointBytes = try comm.agree { comm.isRoot ? try Checkpoint.readBytes(resume) : [] }
-      checkpointBytes = try comm.broadcast(bytes: checkpointBytes, root: 0)
-    }
-    let (trainer, checkpoint, rows) = try comm.agree { () throws -> (Trainer<Float>, Checkpoint?, [[Double]]) in
+    let (trainer, rows, fingerprint) = try comm.agree { () throws -> (Trainer<Float>, [[Double]], String?) in
       let data = try options.data.load(validation: options.data.valFraction ?? 0)
       let trainer = try Trainer<Float>(config: config, data: data, communicator: comm, synchronize: false)
       let rows = try predictionRows(predict, source: config.dataset, features: data.train.featureCount)
@@ -103,27 +132,46 @@ struct Train: ParsableCommand {
         let file = try SafeTensorsFile(decoding: initBytes, path: path)
         trainer.parameters = try SafeTensors.parameters(for: trainer.network, from: file, path: path)
       }
-      guard let resume else { return (trainer, nil, rows) }
+      // Which file the run trained on, for `dpt eval` to check before it opens a file a checkpoint names.
+      let fingerprint = comm.isRoot && (logDir != nil || checkpointDir != nil) ? try config.dataset.fingerprint() : nil
+      guard let resumed, let resume else { return (trainer, rows, fingerprint) }
       let path = Checkpoint.path(resume)
-      let c = try Checkpoint(decoding: checkpointBytes, path: path)
-      try trainer.restore(c, path: path)
-      guard c.epoch < config.epochs || c.batch > 0 else {
-        throw CheckpointError("\(path): the run is already at epoch \(c.epoch) of --epochs \(config.epochs): raise --epochs to train further")
+      try trainer.restore(resumed, path: path)
+      guard resumed.epoch < config.epochs || trainer.batchInEpoch > 0 else {
+        throw CheckpointError("\(path): the run is already at epoch \(resumed.epoch) of --epochs \(config.epochs): raise --epochs to train further")
       }
-      return (trainer, c, rows)
+      return (trainer, rows, fingerprint)
     }
+    trainer.runID = runID
+    let checkpoint = resumed
     // Restored replicas are equal already (the same bytes); the exchange sets itself up either way.
     try trainer.synchronizeParameters(broadcast: checkpoint == nil)
+    /// The run's settings as config.json and checkpoints record them.
+    func configJSON() -> JSON {
+      guard case .object(var o) = config.json(worldSize: comm.size) else { return .null }
+      o.append(("run_id", JSON(runID)))
+      if let fingerprint { o.append(("data_fingerprint", JSON(fingerprint))) }
+      return .object(o)
+    }
+    /// A checkpoint of this step, taken on every rank (a sharded optimizer's state is gathered), written by rank 0.
+    func saveCheckpoint() throws {
+      var c = try trainer.checkpoint()
+      c.config = configJSON()
+      if let checkpointFolder { try c.write(to: checkpointFolder) }
+    }
     let (log, board) = try comm.agree { () throws -> (RunLog?, TensorBoardWriter?) in
-      guard comm.isRoot, let logDir else { return (nil, nil) }
-      let log = try RunLog(directory: logDir, config: config.json(worldSize: comm.size), keepEpochs: checkpoint?.epoch)
-      let board = try tensorboard ? TensorBoardWriter(directory: Files.join(logDir, "tensorboard")) : nil
+      guard let logFolder else { return (nil, nil) }
+      // A resume keeps the epochs its checkpoint completed when the log is that run's own.
+      let keep = checkpoint != nil && logFolder.previousRunID == runID ? checkpoint!.epoch : nil
+      let log = try RunLog(folder: logFolder, config: configJSON(), keepEpochs: keep)
+      let board = try tensorboard ? TensorBoardWriter(folder: logFolder.subfolder("tensorboard")) : nil
       return (log, board)
     }
+    if let header = trainer.data.header { console.say(ErrorMessages.text(header)) }
     if let note = try options.data.inferenceNote { console.say(note) }
     console.say(RunText.header(trainer, hosts: try RunText.hosts(comm)))
     if let c = checkpoint {
-      var note = "resumed from \(Checkpoint.path(resume!)): \(counted(c.epoch, "epoch")) and \(counted(c.batch, "batch", "batches")) done (step \(c.step))"
+      var note = "resumed from \(Checkpoint.path(resume!)): \(counted(c.epoch, "epoch")) and \(counted(trainer.batchInEpoch, "batch", "batches")) done (step \(c.step))"
       if c.worldSize != comm.size {
         note += config.deterministic
           ? "; written by \(counted(c.worldSize, "rank")), continued on \(comm.size): --deterministic makes the result the same"
@@ -131,13 +179,9 @@ struct Train: ParsableCommand {
       }
       console.say(note)
     }
-    // A checkpoint is taken on every rank (a sharded optimizer's state is gathered) and written by rank 0.
-    if let dir = checkpointDir, let every = checkpointEvery {
+    if let every = checkpointEvery {
       trainer.afterStep = { [unowned trainer] in
-        if trainer.step % every == 0 {
-          let c = try trainer.checkpoint()
-          if comm.isRoot { try c.write(to: dir) }
-        }
+        if trainer.step % every == 0 { try saveCheckpoint() }
       }
     }
     let table = EpochTable(task: trainer.data.train.task, validation: trainer.data.validation != nil)
@@ -153,8 +197,7 @@ struct Train: ParsableCommand {
     func interrupted(epoch: Int, step: Int) throws -> Interrupted {
       var text = "interrupted (\(Signals.name)) at epoch \(epoch), step \(step)"
       if let dir = checkpointDir {
-        let c = try trainer.checkpoint()
-        if comm.isRoot { try c.write(to: dir) }
+        try saveCheckpoint()
         text += "; resume with --resume \(dir)"
       } else {
         text += "; nothing was saved (--checkpoint-dir keeps the state to resume from)"
@@ -167,8 +210,8 @@ struct Train: ParsableCommand {
     }
     /// The charts and report.html of the epochs logged so far.
     func writeReport(_ log: RunLog) throws {
-      _ = try ReportFiles.writeRun(directory: log.directory, title: "\(config.model) on \(trainer.data.name)",
-                                   config: config.json(worldSize: comm.size), rows: log.rows, logLoss: true)
+      _ = try ReportFiles.writeRun(folder: log.folder, title: "\(config.model) on \(trainer.data.name)",
+                                   config: configJSON(), rows: log.rows, logLoss: true)
     }
     for e in (trainer.epoch + 1)...max(config.epochs, trainer.epoch + 1) {
       if trainer.stopAgreed { throw try interrupted(epoch: trainer.epoch, step: trainer.batchesPerEpoch) }
@@ -184,7 +227,7 @@ struct Train: ParsableCommand {
       } catch let n as NonFiniteLoss {
         console.clearProgress()
         if let log {
-          try log.stopped("\(n)", config: config.json(worldSize: comm.size))
+          try log.stopped("\(n)", config: configJSON())
           if !log.rows.isEmpty {
             try writeReport(log)
           }
@@ -197,10 +240,7 @@ struct Train: ParsableCommand {
       if profile { console.say("      " + RunText.phases(trainer.phaseTimes, epochSeconds: m.seconds)) }
       try log?.append(m.json)
       try board?.epoch(m.json)
-      if let dir = checkpointDir {
-        let c = try trainer.checkpoint()
-        if comm.isRoot { try c.write(to: dir) }
-      }
+      if checkpointDir != nil { try saveCheckpoint() }
       history.append(m)
     }
     if trainer.skippedBatches > 0 {

@@ -185,7 +185,10 @@ struct TrainingOptions: ParsableArguments {
   var momentumValues: [Double]? { get throws { try Self.list(momentum, "--momentum", { $0 >= 0 && $0 < 1 }, "in [0, 1)") } }
   var weightDecayValues: [Double]? { get throws { try Self.list(weightDecay, "--weight-decay", { $0 >= 0 }, ">= 0") } }
   var batchSizeValues: [Int]? {
-    get throws { try Self.list(batchSize, "--batch-size", { $0 >= 1 && $0 == $0.rounded() }, "at least 1, a whole number")?.map { Int($0) } }
+    get throws {
+      try Self.list(batchSize, "--batch-size", { $0 >= 1 && $0 == $0.rounded() && $0 <= Double(Self.largest) },
+                    "a whole number from 1 to \(Self.largest)")?.map { Int($0) }
+    }
   }
 
   /// For `dpt train`: every listable flag given at most one value.
@@ -222,16 +225,16 @@ struct TrainingOptions: ParsableArguments {
     if (history != nil || lineSearch != nil) && optimizer != .lbfgs {
       throw ValidationError("--history and --line-search apply to --optimizer lbfgs only")
     }
-    if let h = history, h < 1 { throw ValidationError("--history must be at least 1 (got \(h))") }
-    if let e = epochs, e <= 0 { throw ValidationError("--epochs must be at least 1 (got \(e))") }
+    if let h = history, h < 1 || h > 100_000 { throw ValidationError("--history must be from 1 to 100000 (got \(h))") }
+    if let e = epochs, e <= 0 || e > Self.largest { throw ValidationError("--epochs must be from 1 to \(Self.largest) (got \(e))") }
     if !(leakySlope.isFinite) { throw ValidationError("--leaky-slope must be a number") }
     if !(margin > 0) { throw ValidationError("--margin must be > 0 (got \(margin))") }
     if hingeReduction != .sum && loss != "hinge" { throw ValidationError("--hinge-reduction applies to --loss hinge only") }
     if !(huberDelta > 0) { throw ValidationError("--huber-delta must be > 0 (got \(huberDelta))") }
-    if kernelSize < 1 || kernelSize % 2 == 0 { throw ValidationError("--kernel-size must be odd and positive (got \(kernelSize))") }
+    if kernelSize < 1 || kernelSize % 2 == 0 || kernelSize > 1023 { throw ValidationError("--kernel-size must be odd, from 1 to 1023 (got \(kernelSize))") }
     if !["none", "softmax"].contains(output) { throw ValidationError("--output '\(output)': use none or softmax") }
     if lrStepEpochs < 1 { throw ValidationError("--lr-step-epochs must be at least 1") }
-    if deterministicChunk < 1 { throw ValidationError("--deterministic-chunk must be at least 1 (got \(deterministicChunk))") }
+    if deterministicChunk < 1 || deterministicChunk > Self.largest { throw ValidationError("--deterministic-chunk must be from 1 to \(Self.largest) (got \(deterministicChunk))") }
     let compression = try parsedCompression()
     if !(stallTimeout >= 0) || !stallTimeout.isFinite {
       throw ValidationError("--stall-timeout must be a number of seconds >= 0 (got \(stallTimeout); 0 turns the watchdog off)")
@@ -256,19 +259,23 @@ struct TrainingOptions: ParsableArguments {
     _ = try parsedLoss()
     // The settings against the kind of data, before anything is loaded: a usage error (exit 64) like the above.
     let source = try data.source
-    if case .csv(_, .infer) = source { return }  // an unreadable CSV: reported when it is loaded
+    if case .csv(_, .infer, _) = source { return }  // an unreadable CSV: reported when it is loaded
     do { try makeConfig().check(task: source.task, dataName: source.description) } catch let p as ConfigurationProblem {
       throw ValidationError(ErrorMessages.text(p))
     }
   }
+
+  /// The largest width, channel count or batch size dpt takes: far beyond any machine's memory for a layer, yet small
+  /// enough that no product of shapes can overflow before the memory check says so.
+  static let largest = 1 << 24
 
   /// (kind, conv channels) from --model.
   func parsedModel() throws -> (ModelKind, [Int])? {
     guard let model else { return nil }
     if model.hasPrefix("cnn:") {
       let channels = model.dropFirst(4).split(separator: ",").map { Int($0) }
-      guard !channels.isEmpty, channels.allSatisfy({ ($0 ?? 0) > 0 }) else {
-        throw ValidationError("--model \(model): use cnn:C1,C2 with positive channel counts, e.g. cnn:6,16")
+      guard !channels.isEmpty, channels.allSatisfy({ ($0 ?? 0) > 0 && $0! <= Self.largest }) else {
+        throw ValidationError("--model \(model): use cnn:C1,C2 with channel counts from 1 to \(Self.largest), e.g. cnn:6,16")
       }
       return (.cnn, channels.map { $0! })
     }
@@ -283,6 +290,9 @@ struct TrainingOptions: ParsableArguments {
     let widths = parts.map { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard !parts.isEmpty, widths.allSatisfy({ ($0 ?? 0) > 0 }) else {
       throw ValidationError("--hidden must list positive widths such as 256 or 256,128 (got '\(text)')")
+    }
+    if let big = widths.first(where: { $0! > Self.largest }) {
+      throw ValidationError("--hidden width \(big!) is more than \(Self.largest): no machine holds such a layer")
     }
     return widths.map { $0! }
   }

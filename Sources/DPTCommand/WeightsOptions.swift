@@ -26,12 +26,21 @@ struct WeightsOptions: ParsableArguments {
   func load(given: TrainingOptions, commandLine: [String]) throws -> (options: TrainingOptions, checkpoint: Checkpoint?) {
     guard let checkpoint else { return (given, nil) }
     let path = Checkpoint.path(checkpoint)
-    let c = try Checkpoint(decoding: try Checkpoint.readBytes(checkpoint), path: path)
+    let c = try InputFiles.checkpoint(checkpoint, flag: "--checkpoint")
     var own = commandLine
     // Leave out this command's own options (they are not training options).
     for (flag, takesValue) in [("--checkpoint", true), ("--weights", true), ("--output", true), ("--rows", true), ("--json", false)] {
       while let i = own.firstIndex(where: { $0 == flag || $0.hasPrefix(flag + "=") }) {
         own.removeSubrange(i..<min(own.count, i + (takesValue && own[i] == flag ? 2 : 1)))
+      }
+    }
+    // A file the checkpoint names (csv:PATH, idx:DIR) is opened only when it is the file the run trained on: a
+    // checkpoint from elsewhere must not make dpt read, and quote, any file it likes.
+    if !own.contains(where: { $0 == "--dataset" || $0.hasPrefix("--dataset=") }), let name = c.config["dataset"]?.string,
+       let source = try? DatasetSource(name), !source.files.isEmpty {
+      let recorded = c.config["data_fingerprint"]?.string
+      guard let recorded, (try? source.fingerprint()) == recorded else {
+        throw CommandError("\(path) was trained on \(name), but \(recorded == nil ? "does not record which file that was" : "that file is not the one it was trained on (its size or checksum differ)"): give --dataset to evaluate on a data set you name")
       }
     }
     do {
@@ -46,16 +55,17 @@ struct WeightsOptions: ParsableArguments {
     var a: [String] = []
     if let d = c["dataset"]?.string { a += ["--dataset", d] }
     if let f = c["test_fraction"]?.double { a += ["--test-fraction", "\(f)"] }
+    if let h = c["header"]?.string, h != "auto" { a += ["--header", h] }
     if let t = c["target"]?.string {
       a += t == "class" ? ["--target", "class"] : ["--target", "value"] + (t.hasPrefix("value:") ? ["--targets", String(t.dropFirst(6))] : [])
     }
     if case .bool(let s)? = c["standardize"] { a.append(s ? "--standardize" : "--no-standardize") }
-    if let seed = c["seed"]?.double { a += ["--seed", String(Int(seed))] }
-    let channels = c["channels"]?.array?.compactMap { $0.double.map { String(Int($0)) } } ?? []
+    if let seed = c["seed"]?.int { a += ["--seed", String(seed)] }
+    let channels = c["channels"]?.array?.compactMap { $0.int.map(String.init) } ?? []
     if let m = c["model"]?.string { a += ["--model", m == "cnn" && !channels.isEmpty ? "cnn:" + channels.joined(separator: ",") : m] }
-    let hidden = c["hidden"]?.array?.compactMap { $0.double.map { String(Int($0)) } } ?? []
+    let hidden = c["hidden"]?.array?.compactMap { $0.int.map(String.init) } ?? []
     if !hidden.isEmpty { a += ["--hidden", hidden.joined(separator: ",")] }
-    if let k = c["kernel_size"]?.double { a += ["--kernel-size", String(Int(k))] }
+    if let k = c["kernel_size"]?.int { a += ["--kernel-size", String(k)] }
     if let act = c["activation"]?.string {
       // "leaky-relu(0.01)": the name, and the slope as --leaky-slope.
       let name = String(act.prefix { $0 != "(" })
@@ -86,7 +96,7 @@ struct WeightsOptions: ParsableArguments {
     let bytes = try comm.agree { () throws -> [UInt8] in
       guard comm.isRoot else { return [] }
       if let checkpoint { return try SafeTensors.encode(checkpoint, pytorchLayout: true) }
-      return try FileBytes.read(weights!, whenMissing: "check --weights")
+      return try InputFiles.safetensors(weights!, flag: "--weights")
     }
     let trainer = try comm.agree { () throws -> Trainer<Float> in
       let data = try options.data.load(validation: 0)

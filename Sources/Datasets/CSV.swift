@@ -14,16 +14,19 @@ public struct NumericTable: Equatable {
     self.values = values
   }
 
-  public init(parsing text: String, path: String) throws {
-    try self.init(parsing: Array(text.utf8), path: path)
+  public init(parsing text: String, path: String, header: CSVHeader = .auto) throws {
+    try self.init(parsing: Array(text.utf8), path: path, header: header)
   }
 
-  /// Parses CSV bytes. The first row is a header when any of its cells is not a number. Lines end in \n or \r\n;
-  /// blank lines are skipped; a comma separates cells (a tab or semicolon when the first row holds one and no
-  /// comma); spaces and double quotes around a cell are ignored. Numbers are read by strtod in the C locale.
-  public init(parsing bytes: [UInt8], path: String) throws {
+  /// Parses CSV bytes. The first row is a header when `header` says so; with `.auto`, when any of its cells is not a
+  /// number. A UTF-8 byte-order mark is skipped. Lines end in \n or \r\n; blank lines are skipped; a comma separates
+  /// cells (a tab or semicolon when the first row holds one and no comma); spaces and double quotes around a cell are
+  /// ignored. Numbers are read by strtod in the C locale.
+  public init(parsing bytes: [UInt8], path: String, header headerRow: CSVHeader = .auto) throws {
     var lines: [(number: Int, range: Range<Int>)] = []
-    var start = 0, number = 0
+    // A byte-order mark (spreadsheets write one) is not part of the first cell.
+    var start = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+    var number = 0
     while start <= bytes.count {
       let end = bytes[start...].firstIndex(of: 0x0A) ?? bytes.count
       number += 1
@@ -70,7 +73,8 @@ public struct NumericTable: Equatable {
     var header: [String]? = nil
     var body = lines[...]
     let firstCells = cells(first.range)
-    if firstCells.contains(where: { parseNumber($0) == nil }) {
+    let numeric = !firstCells.contains(where: { parseNumber($0) == nil })
+    if headerRow == .present || (headerRow == .auto && !numeric) {
       header = firstCells.map(text)
       body = body.dropFirst()
     }
@@ -97,7 +101,17 @@ public struct NumericTable: Equatable {
   }
 
   /// Reads a CSV file, raw or gzip-compressed.
-  public static func read(_ path: String) throws -> NumericTable {
-    try NumericTable(parsing: try FileBytes.read(path), path: path)
+  public static func read(_ path: String, header: CSVHeader = .auto) throws -> NumericTable {
+    try NumericTable(parsing: try FileBytes.read(path), path: path, header: header)
   }
+}
+
+/// Whether a CSV's first row names the columns.
+public enum CSVHeader: String, Equatable, Sendable, CaseIterable {
+  /// A header when any cell of the first row is not a number.
+  case auto
+  /// The first row is a header, even when its cells are numbers ("1,2,3,4").
+  case present = "yes"
+  /// The first row is data.
+  case absent = "no"
 }

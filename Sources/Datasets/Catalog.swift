@@ -25,9 +25,9 @@ public enum Catalog {
     case .corn:
       return try split(regressionTable(try NumericTable(parsing: Corn.csv, path: "corn")), name: "corn",
                        testFraction: fraction, seed: seed)
-    case .csv(let path, let target):
+    case .csv(let path, let target, let header):
       let table: NumericTable
-      if let last = lastParsed, last.path == path { table = last.table } else { table = try NumericTable.read(path) }
+      if let last = lastParsed, last.path == path { table = last.table } else { table = try NumericTable.read(path, header: header) }
       lastParsed = nil
       let data: Dataset
       switch target == .infer ? inferTarget(table, path: path).target : target {
@@ -35,7 +35,10 @@ public enum Catalog {
       case .values(let k): data = try regressionTable(table, path: path, targets: k)
       case .infer: preconditionFailure("inferTarget decides")
       }
-      return try split(data, name: source.description, testFraction: fraction, seed: seed)
+      var parts = try split(data, name: source.description, testFraction: fraction, seed: seed)
+      parts.header = table.header.map { .header(path: path, names: $0) }
+        ?? .noHeader(path: path, firstRow: Array(table.values.prefix(table.columns)))
+      return parts
     case .synthetic(let n, let d):
       return try split(Synthetic.dataset(rows: n, features: d, seed: seed), name: source.description,
                        testFraction: fraction, seed: seed)
@@ -83,10 +86,10 @@ public enum Catalog {
       }
       labels.append(Int32(v))
     }
-    let classes = Int(labels.max() ?? 0) + 1
     if Set(labels).count < 2 {
       throw DataError("\(path): the class column '\(name)' holds one class (\(labels.first ?? 0)) in every row: classification needs at least 2")
     }
+    let classes = try classCount([labels], path: path, what: "the class column '\(name)'")
     return Dataset(features: .reals(x), count: n, sampleShape: [d], labels: labels, task: .classification,
                    classCount: classes, featureNames: table.header.map { Array($0.prefix(d)) } ?? (1...d).map { "x\($0)" },
                    targetName: table.header?.last ?? "class")
@@ -167,12 +170,14 @@ public enum Catalog {
       }
       throw DataError("\(dir): \(stem)[.gz] not found (an MNIST-format folder holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)")
     }
-    let train = try imagesAndLabels(images: find("train-images-idx3-ubyte"), labels: find("train-labels-idx1-ubyte"))
-    let test = try imagesAndLabels(images: find("t10k-images-idx3-ubyte"), labels: find("t10k-labels-idx1-ubyte"))
+    let trainLabels = try find("train-labels-idx1-ubyte"), testLabels = try find("t10k-labels-idx1-ubyte")
+    let train = try imagesAndLabels(images: find("train-images-idx3-ubyte"), labels: trainLabels)
+    let test = try imagesAndLabels(images: find("t10k-images-idx3-ubyte"), labels: testLabels)
     guard train.shape == test.shape else {
       throw DataError("\(dir): training images are \(train.shape.map(String.init).joined(separator: "x")) but test images are \(test.shape.map(String.init).joined(separator: "x"))")
     }
-    let classes = Int(max(train.labels.max() ?? 0, test.labels.max() ?? 0)) + 1
+    let classes = try classCount([train.labels, test.labels], path: "\(trainLabels) and \(Files.lastComponent(testLabels))",
+                                 what: "the labels")
     func dataset(_ p: (pixels: [UInt8], labels: [Int32], shape: [Int])) -> Dataset {
       Dataset(features: .bytes(p.pixels, divisor: 255), count: p.labels.count, sampleShape: [1] + p.shape,
               labels: p.labels, task: .classification, classCount: classes,
@@ -182,6 +187,25 @@ public enum Catalog {
   }
 
   static func pixelNames(_ n: Int) -> [String] { (0..<n).map { "pixel \($0)" } }
+
+  /// The number of classes C of labels that must be 0, 1, ..., C - 1 with every class present: a damaged byte (one
+  /// label of 200 among digits) or a file of one repeated value (all 255) would otherwise make hundreds of empty
+  /// classes and a meaningless accuracy.
+  static func classCount(_ sets: [[Int32]], path: String, what: String) throws -> Int {
+    let largest = Int(sets.compactMap { $0.max() }.max() ?? 0)
+    var seen = [Bool](repeating: false, count: largest + 1)
+    for set in sets { for l in set { seen[Int(l)] = true } }
+    let present = seen.filter { $0 }.count
+    guard present >= 2 else {
+      throw DataError("\(path): \(what) hold one class (\(largest)) in every row: classification needs at least 2")
+    }
+    let missing = seen.indices.filter { !seen[$0] }
+    guard missing.isEmpty else {
+      let example = missing.prefix(3).map(String.init).joined(separator: ", ") + (missing.count > 3 ? ", ..." : "")
+      throw DataError("\(path): \(what) run up to \(largest), but \(missing.count) of the \(largest + 1) classes 0-\(largest) never occur (\(example)): labels must be 0, 1, ..., C-1 with every class present; renumber them, or check that this is a labels file")
+    }
+    return largest + 1
+  }
 
   /// Reads an images file (n, rows, cols) and its labels file (n) and checks that they agree.
   public static func imagesAndLabels(images: String, labels: String) throws

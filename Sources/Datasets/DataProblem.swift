@@ -1,3 +1,5 @@
+import _Support
+
 /// A problem with the data that a setting caused, told in values (the command line names the setting and the fix;
 /// see `ErrorText`). The description is the library's own, without flag names.
 public enum DataProblem: Error, Equatable, CustomStringConvertible {
@@ -46,6 +48,23 @@ public enum CSVInference: Equatable, Sendable, CustomStringConvertible {
     switch self {
     case .classes(let path, let n): "\(path): the last column holds \(n) small non-negative whole numbers: read as class labels"
     case .values(let path): "\(path): the last column is read as a real-valued target"
+    }
+  }
+}
+
+/// Whether a CSV's first row was read as column names (said on a run's first lines, since a numeric header such as
+/// "1,2,3,4" cannot be told from data).
+public enum CSVHeaderNote: Equatable, Sendable, CustomStringConvertible {
+  /// The first row names the columns.
+  case header(path: String, names: [String])
+  /// The first row is data.
+  case noHeader(path: String, firstRow: [Double])
+
+  public var description: String {
+    switch self {
+    case .header(let path, let names): "\(path): the first row names the columns (\(names.prefix(6).joined(separator: ", "))\(names.count > 6 ? ", ..." : ""))"
+    case .noHeader(let path, let row):
+      "\(path): no header row; the first row (\(row.prefix(6).map { NumberText.compact($0) }.joined(separator: ", "))\(row.count > 6 ? ", ..." : "")) is data"
     }
   }
 }

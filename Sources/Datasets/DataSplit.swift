@@ -7,6 +7,8 @@ public struct DataSplit: Sendable {
   public var train: Dataset
   public var test: Dataset
   public var validation: Dataset?
+  /// For a CSV: whether its first row was read as column names.
+  public var header: CSVHeaderNote?
 
   public init(name: String, train: Dataset, test: Dataset, validation: Dataset? = nil) {
     self.name = name
@@ -25,6 +27,8 @@ public struct DataSplit: Sendable {
     }
     var rng = RandomSource(seed: seed, stream: 0x7A11_DA7E)
     let order = rng.permutation(train.count)
-    return DataSplit(name: name, train: train.subset(order[n...]), test: test, validation: train.subset(order[..<n]))
+    var split = DataSplit(name: name, train: train.subset(order[n...]), test: test, validation: train.subset(order[..<n]))
+    split.header = header
+    return split
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import TensorCore
+import _Support
 
 /// The data sets dpt knows by name, and where their files are.
 public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
@@ -12,7 +13,7 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
   /// A folder with the four MNIST-format IDX files (raw or .gz).
   case idx(directory: String)
   /// Any numeric CSV, optional header, the target in the last column (or the last K, `--targets K`).
-  case csv(path: String, target: CSVTarget = .infer)
+  case csv(path: String, target: CSVTarget = .infer, header: CSVHeader = .auto)
   /// Generated regression data, N rows x D features (see `Synthetic`), e.g. `synthetic:1000000,100`.
   case synthetic(rows: Int, features: Int)
 
@@ -43,7 +44,7 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
     case .fashionMNIST: "fashion-mnist"
     case .corn: "corn"
     case .idx(let d): "idx:\(d)"
-    case .csv(let p, _): "csv:\(p)"
+    case .csv(let p, _, _): "csv:\(p)"
     case .synthetic(let n, let d): "synthetic:\(n),\(d)"
     }
   }
@@ -67,7 +68,7 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
 
   public var task: LearningTask {
     switch self {
-    case .mnist, .fashionMNIST, .idx, .csv(_, .classes): .classification
+    case .mnist, .fashionMNIST, .idx, .csv(_, .classes, _): .classification
     case .corn, .csv, .synthetic: .regression
     }
   }
@@ -75,13 +76,13 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
   /// The source with a CSV's target kind decided: `.infer` reads the file (once per process) and takes class labels
   /// when the last column holds a few small non-negative integers. `note` says what was inferred.
   public func resolved() throws -> (source: DatasetSource, note: CSVInference?) {
-    guard case .csv(let path, .infer) = self else { return (self, nil) }
-    if let known = Catalog.inferred[path] { return (.csv(path: path, target: known.target), known.note) }
-    let table = try NumericTable.read(path)
+    guard case .csv(let path, .infer, let header) = self else { return (self, nil) }
+    if let known = Catalog.inferred[path] { return (.csv(path: path, target: known.target, header: header), known.note) }
+    let table = try NumericTable.read(path, header: header)
     let (target, note) = Catalog.inferTarget(table, path: path)
     Catalog.inferred[path] = (target, note)
     Catalog.lastParsed = (path, table)  // the load that follows parses nothing again
-    return (.csv(path: path, target: target), note)
+    return (.csv(path: path, target: target, header: header), note)
   }
 }
 
@@ -93,4 +94,32 @@ public enum CSVTarget: Equatable, Sendable {
   case classes
   /// The last K columns are real-valued targets.
   case values(Int)
+}
+
+extension DatasetSource {
+  /// The files of a data set the user named (a CSV, or an IDX folder's four files; none for the built-in sets).
+  public var files: [String] {
+    switch self {
+    case .csv(let path, _, _): return [path]
+    case .idx(let dir):
+      return ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+        .compactMap { stem in
+          let dotted = stem.replacingOccurrences(of: "-idx", with: ".idx")
+          return [stem, stem + ".gz", dotted, dotted + ".gz"].map { Files.join(dir, $0) }
+            .first { FileManager.default.fileExists(atPath: $0) }
+        }
+    default: return []
+    }
+  }
+
+  /// "bytes:crc32c" of each of `files`, joined by ';' (nil for the built-in sets): a checkpoint records it, so that a
+  /// file named in a checkpoint is opened again only when it is the file the run trained on.
+  public func fingerprint() throws -> String? {
+    let f = files
+    guard !f.isEmpty else { return nil }
+    return try f.map { path in
+      let raw = try FileBytes.raw(path)
+      return "\(raw.count):\(CRC32C.checksum(raw))"
+    }.joined(separator: ";")
+  }
 }

@@ -1,35 +1,35 @@
 import Foundation
 import _CZlib
+import _Support
 
-/// Reading files that may be gzip-compressed.
+/// Reading data files that may be gzip-compressed, never without bounds: a file is read only when it is a regular file
+/// (or a pipe) no larger than `MachineMemory.fileLimit`, and a gzip stream is inflated only up to a stated number of
+/// bytes, so a small file that inflates to gigabytes is an error, not an out-of-memory abort.
 public enum FileBytes {
-  /// The bytes of `path`, inflated when the file starts with the gzip magic number (1f 8b). `whenMissing` is the
-  /// advice when there is no such file.
-  public static func read(_ path: String, whenMissing advice: String = "check the path, or run `dpt data fetch`") throws -> [UInt8] {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-      throw DataError("\(path): no such file (\(advice))")
-    }
-    guard !isDirectory.boolValue else { throw DataError("\(path): is a folder, not a file") }
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw DataError("\(path): cannot be read (\(String(cString: strerror(errno))))") }
-    defer { close(fd) }
-    var raw = [UInt8]()
-    var chunk = [UInt8](repeating: 0, count: 1 << 20)
-    while true {
-      let n = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
-      if n < 0 { throw DataError("\(path): read failed (\(String(cString: strerror(errno))))") }
-      if n == 0 { break }
-      raw.append(contentsOf: chunk[0..<n])
-    }
-    if raw.count >= 2 && raw[0] == 0x1F && raw[1] == 0x8B { return try gunzip(raw, path: path) }
+  /// The bytes of `path`, inflated (to at most `limit` bytes) when the file starts with the gzip magic number (1f 8b).
+  /// `whenMissing` is the advice when there is no such file.
+  public static func read(_ path: String, whenMissing advice: String = "check the path, or run `dpt data fetch`",
+                          limit: Int = MachineMemory.fileLimit) throws -> [UInt8] {
+    let raw = try raw(path, whenMissing: advice)
+    if isGzip(raw) { return try gunzip(raw, path: path, limit: limit) }
     return raw
   }
 
-  /// Inflates a gzip stream with zlib (concatenated members included).
-  public static func gunzip(_ input: [UInt8], path: String) throws -> [UInt8] {
+  /// The file's bytes as they are on disk (no inflation).
+  public static func raw(_ path: String, whenMissing advice: String = "check the path, or run `dpt data fetch`") throws -> [UInt8] {
+    do { return try Files.read(path, limit: MachineMemory.fileLimit, missing: advice) } catch let e as FileError {
+      throw DataError(e.description)
+    }
+  }
+
+  public static func isGzip(_ bytes: [UInt8]) -> Bool { bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B }
+
+  /// Inflates a gzip stream with zlib (concatenated members included). More than `limit` bytes of output is an error
+  /// naming the limit; with `prefix`, inflation simply stops after `limit` bytes (to read a header first).
+  public static func gunzip(_ input: [UInt8], path: String, limit: Int = MachineMemory.fileLimit, prefix: Bool = false,
+                            tooLong: String? = nil) throws -> [UInt8] {
     var output = [UInt8]()
-    output.reserveCapacity(input.count * 4)
+    output.reserveCapacity(min(limit, input.count * 4))
     var stream = z_stream()
     guard dpt_inflate_init_gzip(&stream) == Z_OK else { throw DataError("\(path): zlib could not start inflating") }
     defer { inflateEnd(&stream) }
@@ -46,6 +46,14 @@ public enum FileBytes {
           return inflate(&stream, Z_NO_FLUSH)
         }
         let produced = chunk - Int(stream.avail_out)
+        if output.count + produced > limit {
+          if prefix {
+            output.append(contentsOf: buffer[0..<(limit - output.count)])
+            return
+          }
+          throw DataError(tooLong.map { "\(path): \($0)" }
+            ?? "\(path): the gzip stream inflates to more than \(ByteCount.text(limit)) (half this machine's memory, the most dpt reads from one file)")
+        }
         output.append(contentsOf: buffer[0..<produced])
         switch status {
         case Z_STREAM_END:
@@ -54,10 +62,12 @@ public enum FileBytes {
           guard inflateReset(&stream) == Z_OK else { throw DataError("\(path): zlib reset failed") }
         case Z_OK:
           if stream.avail_in == 0 && produced == 0 {
+            if prefix { return }
             throw DataError("\(path): the gzip stream is truncated (download or copy the file again)")
           }
         case Z_BUF_ERROR:
           if stream.avail_in == 0 {
+            if prefix { return }
             throw DataError("\(path): the gzip stream is truncated (download or copy the file again)")
           }
         default:

@@ -1,3 +1,5 @@
+import _Support
+
 /// The IDX format of MNIST: a 4-byte magic number (0, 0, type, number of dimensions), each dimension as a
 /// big-endian UInt32, then the elements in row-major order. dpt reads unsigned bytes (type 0x08), the type of
 /// every MNIST-format image and label file.
@@ -12,6 +14,20 @@ public struct IDXArray: Equatable {
 
   /// Parses an IDX file's bytes; `path` names the file in errors.
   public init(parsing data: [UInt8], path: String) throws {
+    let (dims, header, expected) = try IDXArray.header(data, path: path)
+    let actual = data.count - header
+    guard actual >= expected else {
+      throw DataError("\(path): truncated: the header declares \(dims.map(String.init).joined(separator: "x")) = \(expected) bytes of data but the file holds \(actual); download or copy it again")
+    }
+    guard actual == expected else {
+      throw DataError("\(path): \(actual - expected) bytes after the \(expected) the header declares: not a valid IDX file")
+    }
+    self.dimensions = dims
+    self.bytes = Array(data[header...])
+  }
+
+  /// The dimensions the header at the start of `data` declares, the header's length and the data's byte count.
+  static func header(_ data: [UInt8], path: String) throws -> (dimensions: [Int], headerBytes: Int, dataBytes: Int) {
     guard data.count >= 4 else {
       throw DataError("\(path): \(data.count) bytes is too short for an IDX file (the file is truncated or empty)")
     }
@@ -38,25 +54,25 @@ public struct IDXArray: Equatable {
     var expected = 1
     for d in dims {
       let (product, overflow) = expected.multipliedReportingOverflow(by: d)
-      guard !overflow else {
-        throw DataError("\(path): the header declares \(dims.map(String.init).joined(separator: "x")) elements, more than any file holds: the file is damaged")
+      guard !overflow, product <= MachineMemory.fileLimit else {
+        throw DataError("\(path): the header declares \(dims.map(String.init).joined(separator: "x")) elements, more than dpt reads from one file (\(ByteCount.text(MachineMemory.fileLimit))): the file is damaged")
       }
       expected = product
     }
-    let actual = data.count - header
-    guard actual >= expected else {
-      throw DataError("\(path): truncated: the header declares \(dims.map(String.init).joined(separator: "x")) = \(expected) bytes of data but the file holds \(actual); download or copy it again")
-    }
-    guard actual == expected else {
-      throw DataError("\(path): \(actual - expected) bytes after the \(expected) the header declares: not a valid IDX file")
-    }
-    self.dimensions = dims
-    self.bytes = Array(data[header...])
+    return (dims, header, expected)
   }
 
-  /// Reads an IDX file, raw or gzip-compressed.
+  /// Reads an IDX file, raw or gzip-compressed. A compressed file is inflated to at most what its header declares:
+  /// the header first, then exactly its data.
   public static func read(_ path: String) throws -> IDXArray {
-    try IDXArray(parsing: FileBytes.read(path), path: path)
+    let raw = try FileBytes.raw(path)
+    guard FileBytes.isGzip(raw) else { return try IDXArray(parsing: raw, path: path) }
+    let head = try FileBytes.gunzip(raw, path: path, limit: 20, prefix: true)
+    let (dims, header, expected) = try IDXArray.header(head, path: path)
+    let declared = dims.map(String.init).joined(separator: "x")
+    let bytes = try FileBytes.gunzip(raw, path: path, limit: header + expected,
+                                     tooLong: "inflates to more than the \(header + expected) bytes its IDX header declares (\(declared)): not a valid IDX file")
+    return try IDXArray(parsing: bytes, path: path)
   }
 
   /// The file's bytes in IDX format (header + data), for writing test files.

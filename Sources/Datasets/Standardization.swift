@@ -52,6 +52,8 @@ extension DataSplit {
   public func standardized() throws -> (split: DataSplit, scaling: Standardization?) {
     guard case .reals = train.features else { return (self, nil) }
     let s = try Standardization.fitting(train, name: name)
-    return (DataSplit(name: name, train: s.apply(train), test: s.apply(test), validation: validation.map(s.apply)), s)
+    var split = DataSplit(name: name, train: s.apply(train), test: s.apply(test), validation: validation.map(s.apply))
+    split.header = header
+    return (split, s)
   }
 }

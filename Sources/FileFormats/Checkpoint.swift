@@ -25,6 +25,12 @@ public struct Checkpoint {
   public var epoch: Int
   /// Batches already taken in the epoch after `epoch` (0 at an epoch's end).
   public var batch: Int
+  /// Samples of that epoch's order already trained on: where a resume continues, whatever its batch size.
+  public var samples: Int = 0
+  /// Loss-and-gradient evaluations since the run began.
+  public var evaluations: Int = 0
+  /// The run this checkpoint belongs to (its log and checkpoint folders carry the same id); nil for an older file.
+  public var runID: String?
   /// Optimizer steps taken.
   public var step: Int
   public var worldSize: Int
@@ -68,7 +74,8 @@ public struct Checkpoint {
     var payload: [UInt8] = []
     for s in sections { payload += s.bytes }
     let header = JSON.object([
-      ("format", JSON("dpt checkpoint")), ("epoch", JSON(epoch)), ("batch", JSON(batch)), ("step", JSON(step)),
+      ("format", JSON("dpt checkpoint")), ("epoch", JSON(epoch)), ("batch", JSON(batch)), ("samples", JSON(samples)),
+      ("step", JSON(step)), ("evaluations", JSON(evaluations)), ("run_id", runID.map { JSON($0) } ?? .null),
       ("world_size", JSON(worldSize)), ("network", JSON(network)), ("dataset", JSON(dataset)),
       ("train_count", JSON(trainCount)), ("optimizer", JSON(optimizer)), ("optimizer_step", JSON(optimizerStep)),
       ("skipped_batches", JSON(skippedBatches)), ("scalar_bytes", JSON(scalarBytes)),
@@ -82,64 +89,97 @@ public struct Checkpoint {
     return Checkpoint.magic + le(Checkpoint.formatVersion) + le(UInt32(h.count)) + le(CRC32C.checksum(h)) + h + payload
   }
 
-  /// Parses a checkpoint file's bytes; every problem is named with `path`.
+  /// The largest header dpt reads (its own are a few kilobytes).
+  static let maximumHeaderBytes = 1 << 24
+
+  /// Parses a checkpoint file's bytes; every problem is named with `path`. Every number of the header is checked
+  /// before it becomes a count, size or offset (the header's checksum only proves that it was not damaged, not that
+  /// dpt wrote it).
   public init(decoding b: [UInt8], path: String) throws {
     func le(_ at: Int) -> UInt32 { LittleEndian.read(UInt32.self, b, at: at) }
+    func bad(_ why: String) -> CheckpointError { CheckpointError("\(path): \(why)") }
     guard b.count >= 20 else {
-      throw CheckpointError("\(path): truncated (\(b.count) bytes; a checkpoint starts with a 20-byte preamble)")
+      throw bad("truncated (\(b.count) bytes; a checkpoint starts with a 20-byte preamble)")
     }
-    guard Array(b[0..<8]) == Checkpoint.magic else {
-      throw CheckpointError("\(path): not a dpt checkpoint (wrong magic number)")
-    }
+    guard Array(b[0..<8]) == Checkpoint.magic else { throw bad("not a dpt checkpoint (wrong magic number)") }
     guard le(8) == Checkpoint.formatVersion else {
-      throw CheckpointError("\(path): checkpoint format version \(le(8)); this dpt reads version \(Checkpoint.formatVersion)")
+      throw bad("checkpoint format version \(le(8)); this dpt reads version \(Checkpoint.formatVersion)")
     }
     let headerLength = Int(le(12))
+    guard headerLength <= Checkpoint.maximumHeaderBytes else { throw bad("the header claims \(headerLength) bytes: not a checkpoint dpt wrote") }
     guard b.count >= 20 + headerLength else {
-      throw CheckpointError("\(path): truncated (the header needs \(headerLength) bytes, the file has \(b.count - 20) after the preamble)")
+      throw bad("truncated (the header needs \(headerLength) bytes, the file has \(b.count - 20) after the preamble)")
     }
-    let h = Array(b[20..<20 + headerLength])
-    guard CRC32C.checksum(h) == le(16) else { throw CheckpointError("\(path): the header is corrupt (checksum mismatch)") }
-    guard let header = try? JSON.parse(String(decoding: h, as: UTF8.self)) else {
-      throw CheckpointError("\(path): the header is corrupt (not JSON)")
-    }
-    func int(_ key: String) throws -> Int {
-      guard let v = header[key]?.double, v >= 0, v == v.rounded() else { throw CheckpointError("\(path): the header lacks '\(key)'") }
-      return Int(v)
+    let h = b[20..<20 + headerLength]
+    guard CRC32C.checksum(h) == le(16) else { throw bad("the header is corrupt (checksum mismatch)") }
+    guard let header = try? JSON.parse(bytes: h), case .object = header else { throw bad("the header is corrupt (not a JSON object)") }
+    func int(_ key: String, at most: Int = 1 << 40, default value: Int? = nil) throws -> Int {
+      guard let v = header[key] else {
+        if let value { return value }
+        throw bad("the header lacks '\(key)'")
+      }
+      guard let n = v.int, n >= 0, n <= most else { throw bad("the header's '\(key)' is \(v.serialized().prefix(40)), not a count dpt wrote") }
+      return n
     }
     func string(_ key: String) throws -> String {
-      guard let v = header[key]?.string else { throw CheckpointError("\(path): the header lacks '\(key)'") }
+      guard let v = header[key]?.string else { throw bad("the header lacks '\(key)'") }
       return v
     }
     let payloadBytes = try int("payload_bytes")
     let available = b.count - 20 - headerLength
     guard available >= payloadBytes else {
-      throw CheckpointError("\(path): truncated (\(payloadBytes) bytes of parameters and optimizer state expected, \(available) found)")
+      throw bad("truncated (\(payloadBytes) bytes of parameters and optimizer state expected, \(available) found)")
     }
     guard available == payloadBytes else {
-      throw CheckpointError("\(path): \(available - payloadBytes) unexpected bytes after the payload: not a checkpoint dpt wrote")
+      throw bad("\(available - payloadBytes) unexpected bytes after the payload: not a checkpoint dpt wrote")
     }
     let payload = b[(20 + headerLength)...]
-    guard UInt32(try int("payload_crc32c")) == CRC32C.checksum(payload) else {
-      throw CheckpointError("\(path): corrupt (the checksum of the parameters and optimizer state does not match)")
+    guard UInt32(exactly: try int("payload_crc32c", at: Int(UInt32.max))) == CRC32C.checksum(payload) else {
+      throw bad("corrupt (the checksum of the parameters and optimizer state does not match)")
     }
     var sections: [(String, [UInt8])] = []
     var at = payload.startIndex
-    for s in header["sections"]?.array ?? [] {
-      guard let name = s["name"]?.string, let n = s["bytes"]?.double, at + Int(n) <= payload.endIndex else {
-        throw CheckpointError("\(path): the header's sections do not match the payload")
+    guard let list = header["sections"]?.array else { throw bad("the header lacks 'sections'") }
+    for s in list {
+      guard let name = s["name"]?.string, let n = s["bytes"]?.int, n >= 0, n <= payload.endIndex - at,
+            !sections.contains(where: { $0.0 == name }) else {
+        throw bad("the header's sections do not match the payload")
       }
-      sections.append((name, Array(payload[at..<at + Int(n)])))
-      at += Int(n)
+      sections.append((name, Array(payload[at..<at + n])))
+      at += n
     }
-    guard at == payload.endIndex else { throw CheckpointError("\(path): the header's sections do not match the payload") }
-    self.init(config: header["config"] ?? .null, epoch: try int("epoch"), batch: try int("batch"), step: try int("step"),
-              worldSize: try int("world_size"), network: try string("network"), dataset: try string("dataset"),
+    guard at == payload.endIndex else { throw bad("the header's sections do not match the payload") }
+    let scalarBytes = try int("scalar_bytes")
+    guard scalarBytes == 4 || scalarBytes == 8 else { throw bad("the header's 'scalar_bytes' is \(scalarBytes), not 4 or 8") }
+    let worldSize = try int("world_size", at: 1 << 24)
+    guard worldSize >= 1 else { throw bad("the header's 'world_size' is 0") }
+    self.init(config: header["config"] ?? .null, epoch: try int("epoch", at: 1 << 31), batch: try int("batch", at: 1 << 40),
+              step: try int("step"), worldSize: worldSize, network: try string("network"), dataset: try string("dataset"),
               trainCount: try int("train_count"), optimizer: try string("optimizer"),
               optimizerStep: try int("optimizer_step"), skippedBatches: try int("skipped_batches"),
-              scalarBytes: try int("scalar_bytes"), sections: sections)
-    tensors = (header["tensors"]?.array ?? []).map { t in
-      (t["name"]?.string ?? "?", (t["shape"]?.array ?? []).compactMap { $0.double.map(Int.init) }, t["layer"]?.string ?? "")
+              scalarBytes: scalarBytes, sections: sections)
+    samples = try int("samples", default: -1)
+    evaluations = try int("evaluations", default: 0)
+    runID = header["run_id"]?.string
+    // The named tensors must tile the parameters' section exactly.
+    let parameterScalars = (section("parameters")?.count ?? 0) / scalarBytes
+    var total = 0
+    for t in header["tensors"]?.array ?? [] {
+      guard let name = t["name"]?.string, let dims = t["shape"]?.array, dims.count <= 8,
+            let shape = Optional(dims.compactMap { $0.int }), shape.count == dims.count, shape.allSatisfy({ $0 >= 0 && $0 <= 1 << 31 })
+      else { throw bad("the header's tensors are not named tensors with shapes") }
+      var count = 1
+      for d in shape {
+        let (p, overflow) = count.multipliedReportingOverflow(by: d)
+        guard !overflow, p <= parameterScalars else { throw bad("tensor '\(name)' of shape \(shape) is larger than the parameters") }
+        count = p
+      }
+      total += count
+      guard total <= parameterScalars else { throw bad("the header's tensors hold more values than the parameters (\(parameterScalars))") }
+      tensors.append((name, shape, t["layer"]?.string ?? ""))
+    }
+    guard tensors.isEmpty || total == parameterScalars else {
+      throw bad("the header's tensors hold \(total) values, the parameters \(parameterScalars)")
     }
   }
 
@@ -152,20 +192,19 @@ public struct Checkpoint {
     return location
   }
 
-  /// The bytes of the checkpoint at `location` (a folder or a file).
+  /// The bytes of the checkpoint at `location` (a folder or a file): a regular file no larger than half the memory.
   public static func readBytes(_ location: String) throws -> [UInt8] {
     let p = path(location)
-    guard let data = FileManager.default.contents(atPath: p) else {
-      throw WeightsProblem.noCheckpoint(path: p)
+    guard FileManager.default.fileExists(atPath: p) else { throw WeightsProblem.noCheckpoint(path: p) }
+    do { return try Files.read(p, limit: MachineMemory.fileLimit, missing: "") } catch let e as FileError {
+      throw CheckpointError(e.description)
     }
-    return [UInt8](data)
   }
 
   /// Writes DIR/checkpoint.dptc whole or not at all: a temporary file, fsync, rename. Until the rename the previous
   /// checkpoint stays as it was.
-  public func write(to directory: String) throws {
-    try Files.createFolder(directory)
-    try Files.writeAtomically(Data(encoded()), to: Files.join(directory, Checkpoint.fileName))
+  public func write(to folder: OutputFolder) throws {
+    try folder.write(Checkpoint.fileName, Data(encoded()))
   }
 }
 

@@ -63,41 +63,81 @@ public struct SafeTensorsFile {
   public private(set) var names: [String] = []
   public private(set) var entries: [String: Entry] = [:]
 
+  /// Bytes per element of each dtype the format defines.
+  public static let dtypeSizes: [String: Int] = [
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
+  ]
+  /// The format's limit on the header (the reference implementation's MAX_HEADER_SIZE).
+  public static let maximumHeaderBytes = 100_000_000
+
   /// Parses the 8-byte header length, the JSON header and the byte ranges it names; `path` names the file in errors.
+  /// The rules of the reference implementation (which PyTorch's safetensors uses) are enforced: a header of at most
+  /// 100 MB that is a JSON object, known dtypes, unique names, and byte ranges that tile the data exactly, in order,
+  /// with no gap or overlap, each the size its shape and dtype give.
   public init(decoding bytes: [UInt8], path: String) throws {
     func bad(_ why: String) -> CheckpointError { CheckpointError("\(path): not a safetensors file (\(why))") }
     guard bytes.count >= 8 else { throw bad("\(bytes.count) bytes") }
     let length = LittleEndian.read(UInt64.self, bytes, at: 0)
+    guard length <= UInt64(SafeTensorsFile.maximumHeaderBytes) else { throw bad("its header claims \(length) bytes, more than the format's 100 MB") }
     guard length <= UInt64(bytes.count - 8) else { throw bad("its header claims \(length) bytes of \(bytes.count - 8)") }
     let end = 8 + Int(length)
-    guard let header = try? JSON.parse(String(decoding: bytes[8..<end], as: UTF8.self)), case .object(let fields) = header
-    else { throw bad("the header is not a JSON object") }
-    var located: [(start: Int, name: String, entry: Entry)] = []
-    for (name, value) in fields where name != "__metadata__" {
-      guard let dtype = value["dtype"]?.string, let shape = value["shape"]?.array?.compactMap({ $0.double.map(Int.init) }),
-            let offsets = value["data_offsets"]?.array?.compactMap({ $0.double.map(Int.init) }), offsets.count == 2,
-            offsets[0] >= 0, offsets[0] <= offsets[1], end + offsets[1] <= bytes.count
-      else { throw bad("tensor '\(name)' has no valid dtype, shape and data_offsets") }
-      located.append((offsets[0], name, Entry(dtype: dtype, shape: shape, bytes: bytes[(end + offsets[0])..<(end + offsets[1])])))
+    guard length >= 2, bytes[8] == UInt8(ascii: "{") else { throw bad("the header is not a JSON object") }
+    let header: JSON
+    do { header = try JSON.parse(bytes: bytes[8..<end]) } catch { throw bad("the header is not JSON: \(error)") }
+    guard case .object(let fields) = header else { throw bad("the header is not a JSON object") }
+    var seen = Set<String>()
+    var located: [(start: Int, end: Int, name: String, entry: Entry)] = []
+    let data = bytes.count - end
+    for (name, value) in fields {
+      guard seen.insert(name).inserted else { throw bad("the name '\(name)' appears twice") }
+      if name == "__metadata__" { continue }
+      guard let dtype = value["dtype"]?.string, let shapeList = value["shape"]?.array,
+            let offsetList = value["data_offsets"]?.array, offsetList.count == 2 else {
+        throw bad("tensor '\(name)' has no dtype, shape and data_offsets")
+      }
+      guard let size = SafeTensorsFile.dtypeSizes[dtype] else { throw bad("tensor '\(name)' has the unknown dtype '\(dtype)'") }
+      let shape = shapeList.compactMap(\.int), offsets = offsetList.compactMap(\.int)
+      guard shape.count == shapeList.count, shape.allSatisfy({ $0 >= 0 }), offsets.count == 2,
+            offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= data else {
+        throw bad("tensor '\(name)' has a shape or data_offsets outside the file")
+      }
+      var count = size
+      for d in shape {
+        let (p, overflow) = count.multipliedReportingOverflow(by: d)
+        guard !overflow, p <= data else { throw bad("tensor '\(name)' of shape \(shape) is larger than the file") }
+        count = p
+      }
+      guard count == offsets[1] - offsets[0] else {
+        throw bad("tensor '\(name)' spans \(offsets[1] - offsets[0]) bytes; its shape \(shape) of \(dtype) needs \(count)")
+      }
+      located.append((offsets[0], offsets[1], name, Entry(dtype: dtype, shape: shape, bytes: bytes[(end + offsets[0])..<(end + offsets[1])])))
     }
-    for l in located.sorted(by: { $0.start < $1.start }) {
+    var expected = 0
+    for l in located.sorted(by: { ($0.start, $0.end) < ($1.start, $1.end) }) {
+      guard l.start == expected else {
+        throw bad(l.start < expected ? "tensor '\(l.name)' overlaps the one before it" : "a gap of \(l.start - expected) bytes before tensor '\(l.name)'")
+      }
+      expected = l.end
       names.append(l.name)
       entries[l.name] = l.entry
     }
+    guard expected == data else { throw bad("\(data - expected) bytes after the last tensor") }
   }
 
   /// A tensor's values (F32 or F64), in its row-major order.
   public func values(_ name: String, path: String) throws -> [Double] {
     guard let e = entries[name] else { throw CheckpointError("\(path): no tensor '\(name)'") }
-    let count = e.shape.reduce(1, *)
-    let size = e.dtype == "F32" ? 4 : e.dtype == "F64" ? 8 : 0
-    guard size > 0 else { throw CheckpointError("\(path): tensor '\(name)' is \(e.dtype); dpt reads F32 and F64 (convert with tensor.float())") }
-    guard e.bytes.count == count * size else {
-      throw CheckpointError("\(path): tensor '\(name)' holds \(e.bytes.count) bytes for shape \(e.shape) of \(e.dtype)")
+    guard ["F32", "F64", "I64"].contains(e.dtype) else {
+      throw CheckpointError("\(path): tensor '\(name)' is \(e.dtype); dpt reads F32, F64 and I64 (convert with tensor.float())")
     }
+    let size = SafeTensorsFile.dtypeSizes[e.dtype]!, count = e.bytes.count / size
     return Array(e.bytes).withUnsafeBytes { raw in
-      size == 4 ? (0..<count).map { Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndian)) }
-                : (0..<count).map { Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self).littleEndian) }
+      switch e.dtype {
+      case "F32": (0..<count).map { Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self).littleEndian)) }
+      case "F64": (0..<count).map { Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self).littleEndian) }
+      default: (0..<count).map { Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
+      }
     }
   }
 }

@@ -11,6 +11,8 @@ public enum WeightsProblem: Error, Equatable, CustomStringConvertible {
   case missingTensor(path: String, name: String, shape: [Int], available: [String])
   /// A tensor of another shape than the model's (`transposed`: dense weights in PyTorch's (outputs, inputs)).
   case tensorShape(path: String, name: String, found: [Int], expected: [Int], transposed: Bool)
+  /// The checkpoint stopped after `samples` samples of `epoch`, where no batch of this run's size starts.
+  case positionBetweenBatches(path: String, samples: Int, epoch: Int, checkpointBatch: Int?, batch: Int)
 
   public var description: String {
     switch self {
@@ -22,6 +24,8 @@ public enum WeightsProblem: Error, Equatable, CustomStringConvertible {
       "\(p): no tensor '\(name)' (this model needs \(name) of shape \(shape); the file holds \(names.joined(separator: ", ")))"
     case .tensorShape(let p, let name, let found, let expected, let t):
       "\(p): tensor '\(name)' has shape \(found); this model's \(name) is \(expected)\(t ? " (PyTorch's (outputs, inputs))" : "")"
+    case .positionBetweenBatches(let p, let n, let e, let old, let b):
+      "\(p): written after \(n) samples of epoch \(e), where no batch of \(b) starts\(old.map { " (the checkpoint's batches held \($0))" } ?? "")"
     }
   }
 }

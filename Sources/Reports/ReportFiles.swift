@@ -63,52 +63,60 @@ public enum ReportFiles {
     return out
   }
 
+  /// The files a run's report adds to its folder.
+  public static let runFiles = ["accuracy.svg", "loss.svg", "report.html"]
+  /// The files a sweep's summary and report add to its folder.
+  public static let sweepFiles = ["summary.json", "summary.csv", "accuracy.svg", "loss.svg", "report.html"]
+
   /// Writes the charts and report.html of a sweep folder: DIR/accuracy.svg, DIR/loss.svg, DIR/<setting>/*.svg.
-  /// `summary` is the content of summary.json; `runs` the metrics rows of each setting with its folder name.
-  public static func writeSweep(directory: String, summary: JSON, runs: [(name: String, folder: String, rows: [JSON])],
+  /// `summary` is the content of summary.json; `runs` the metrics rows of each setting with its folder name (a plain
+  /// name inside the sweep's folder).
+  public static func writeSweep(folder: OutputFolder, summary: JSON, runs: [(name: String, folder: String, rows: [JSON])],
                                 logLoss: Bool) throws -> [String] {
     var written: [String] = []
     var svgs: [String: String] = [:]
     let title = summary["title"]?.string ?? "sweep"
     for (file, chart) in combinedCharts(title: title, runs: runs.map { ($0.name, $0.rows) }, logLoss: logLoss) {
       let svg = chart.svg()
-      try Files.writeAtomically(svg, to: Files.join(directory, file))
+      try folder.write(file, svg)
       written.append(file)
       svgs[file] = svg
     }
     for run in runs where !run.rows.isEmpty {
+      let sub = try folder.subfolder(run.folder)
       for (file, chart) in charts(title: run.name, rows: run.rows, logLoss: logLoss) {
         let path = Files.join(run.folder, file), svg = chart.svg()
-        try Files.writeAtomically(svg, to: Files.join(directory, path))
+        try sub.write(file, svg)
         written.append(path)
         svgs[path] = svg
       }
     }
-    let html = HTMLPage.sweep(summary: summary, runs: runs, files: svgs, directory: directory)
-    try Files.writeAtomically(html, to: Files.join(directory, "report.html"))
+    let html = HTMLPage.sweep(summary: summary, runs: runs, files: svgs, directory: folder.path)
+    try folder.write("report.html", html)
     return written + ["report.html"]
   }
 
   /// Writes accuracy.svg, loss.svg and report.html for one run's folder.
-  public static func writeRun(directory: String, title: String, config: JSON?, rows: [JSON], logLoss: Bool) throws -> [String] {
+  public static func writeRun(folder: OutputFolder, title: String, config: JSON?, rows: [JSON], logLoss: Bool) throws -> [String] {
     var written: [String] = []
     var svgs: [String: String] = [:]
     for (file, chart) in charts(title: title, rows: rows, logLoss: logLoss) {
       let svg = chart.svg()
-      try Files.writeAtomically(svg, to: Files.join(directory, file))
+      try folder.write(file, svg)
       written.append(file)
       svgs[file] = svg
     }
-    let html = HTMLPage.run(title: title, config: config, rows: rows, files: svgs, directory: directory)
-    try Files.writeAtomically(html, to: Files.join(directory, "report.html"))
+    let html = HTMLPage.run(title: title, config: config, rows: rows, files: svgs, directory: folder.path)
+    try folder.write("report.html", html)
     return written + ["report.html"]
   }
 
   /// The rows of a metrics.jsonl file.
   public static func readMetrics(_ path: String) throws -> [JSON] {
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+    guard let bytes = try? Files.read(path, limit: 1 << 30, missing: "") else {
       throw FileError("\(path): cannot be read (is this a dpt log folder?)")
     }
+    let text = String(decoding: bytes, as: UTF8.self)
     return try text.split(separator: "\n").enumerated().map { i, line in
       do { return try JSON.parse(String(line)) } catch {
         throw FileError("\(path):\(i + 1): not a JSON object (\(error))")

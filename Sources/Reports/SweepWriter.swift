@@ -6,7 +6,8 @@ import _Support
 /// DIR/<setting>/{config.json, metrics.jsonl, metrics.csv} (as `dpt train --log-dir`), TensorBoard runs in
 /// DIR/tensorboard/<setting> with `--tensorboard`, and at the end summary.json, summary.csv, the charts and report.html.
 public final class SweepWriter: SweepObserver {
-  public let directory: String
+  public let folder: OutputFolder
+  public var directory: String { folder.path }
   let base: TrainingConfig
   let ranksPerTrial: Int
   let tensorboard: Bool
@@ -21,33 +22,31 @@ public final class SweepWriter: SweepObserver {
   /// A write that failed (reported at the end: the sweep itself goes on).
   public private(set) var problems: [String] = []
 
-  public init(directory: String, base: TrainingConfig, ranksPerTrial: Int, tensorboard: Bool) throws {
-    self.directory = directory
+  public init(folder: OutputFolder, base: TrainingConfig, ranksPerTrial: Int, tensorboard: Bool) {
+    self.folder = folder
     self.base = base
     self.ranksPerTrial = ranksPerTrial
     self.tensorboard = tensorboard
-    try Files.createFolder(directory)
   }
-
-  func path(_ name: String) -> String { Files.join(directory, name) }
 
   public func trialStarted(_ setting: SweepSetting, group: Int) {
     let config = setting.apply(to: base)
     guard case .object(var c) = config.json(worldSize: ranksPerTrial) else { return }
     c += [("sweep_setting", JSON(setting.name)), ("sweep_group", JSON(group))]
     do {
-      logs[setting.index] = try RunLog(directory: path(setting.slug), config: .object(c))
+      logs[setting.index] = try RunLog(folder: try folder.subfolder(setting.slug), config: .object(c))
       if tensorboard {
+        let runs = try folder.subfolder("tensorboard")
         if experimentWritten == false {
           // The grid and the final metrics for TensorBoard's HParams dashboard, in the folder above the runs.
-          let board = try TensorBoardWriter(directory: path("tensorboard"))
+          let board = TensorBoardWriter(folder: runs)
           let metrics = ["loss/val", "loss/test", "accuracy/val", "accuracy/test", "r2/val", "r2/test"].filter {
             base.dataset.task == .classification ? !$0.hasPrefix("r2") : !$0.hasPrefix("accuracy")
           }
           try board.hparamsExperiment(hyperparameters: Self.hyperparameters.map(\.0), metrics: metrics)
           experimentWritten = true
         }
-        let board = try TensorBoardWriter(directory: path("tensorboard/\(setting.slug)"))
+        let board = TensorBoardWriter(folder: try runs.subfolder(setting.slug))
         try board.hparamsSessionStart(Self.hyperparameters.map { ($0.0, $0.1(setting)) })
         boards[setting.index] = board
       }
@@ -69,12 +68,18 @@ public final class SweepWriter: SweepObserver {
     boards[outcome.setting.index] = nil
   }
 
+  /// summary.json and summary.csv of the settings finished so far (written after each one).
+  public func writeSummary(_ summary: SweepSummary, about: [(String, JSON)]) throws {
+    try folder.write("summary.json", summary.json(extra: about).serialized(pretty: true) + "\n")
+    try folder.write("summary.csv", summary.csv)
+  }
+
   /// summary.json, summary.csv, the charts and report.html. Returns the files written.
   public func finish(_ summary: SweepSummary, about: [(String, JSON)], logLoss: Bool) throws -> [String] {
     let json = summary.json(extra: about)
-    try Files.writeAtomically(json.serialized(pretty: true) + "\n", to: path("summary.json"))
-    try Files.writeAtomically(summary.csv, to: path("summary.csv"))
+    try folder.write("summary.json", json.serialized(pretty: true) + "\n")
+    try folder.write("summary.csv", summary.csv)
     let runs = summary.rows.map { ($0.outcome.setting.name, $0.outcome.setting.slug, $0.outcome.epochs) }
-    return ["summary.json", "summary.csv"] + (try ReportFiles.writeSweep(directory: directory, summary: json, runs: runs, logLoss: logLoss))
+    return ["summary.json", "summary.csv"] + (try ReportFiles.writeSweep(folder: folder, summary: json, runs: runs, logLoss: logLoss))
   }
 }

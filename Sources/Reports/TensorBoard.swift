@@ -6,22 +6,18 @@ import _Support
 /// Event { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5 },
 /// Summary { repeated Value value = 1 }, Value { string tag = 1; float simple_value = 2 }.
 public final class TensorBoardWriter {
-  public let path: String
-  private let handle: FileHandle
+  public let folder: OutputFolder
+  /// `events.out.tfevents.<time>.<host>`, created (starting with the version record) at the first event.
+  public let name: String
+  public var path: String { folder.file(name) }
+  private var handle: AppendFile?
 
-  /// Creates `directory` and an `events.out.tfevents.<time>.<host>` file in it, starting with the version record.
-  public init(directory: String) throws {
-    try Files.createFolder(directory)
+  /// An event file in `folder`, written from the first event on.
+  public init(folder: OutputFolder) {
+    self.folder = folder
     let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
-    path = Files.join(directory, "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host)")
-    handle = try Files.create(path)
-    var event = Protobuf()
-    event.double(1, Date().timeIntervalSince1970)
-    event.string(3, "brain.Event:2")
-    try write(event.bytes)
+    name = "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host)"
   }
-
-  deinit { try? handle.close() }
 
   /// The tags of an epoch's metrics: loss/train, loss/val, loss/test, accuracy/* (classification), r2/* (regression),
   /// and the epoch's learning rate.
@@ -135,12 +131,17 @@ public final class TensorBoardWriter {
   }
 
   func write(_ data: [UInt8]) throws {
+    let record = TensorBoardWriter.record(data)
+    if let handle { return try handle.append(Data(record)) }
+    var version = Protobuf()
+    version.double(1, Date().timeIntervalSince1970)
+    version.string(3, "brain.Event:2")
+    handle = try folder.appending(name, start: Data(TensorBoardWriter.record(version.bytes) + record))
+  }
+
+  static func record(_ data: [UInt8]) -> [UInt8] {
     let length = LittleEndian.bytes(UInt64(data.count))
-    var record = length
-    record += LittleEndian.bytes(CRC32C.masked(length))
-    record += data
-    record += LittleEndian.bytes(CRC32C.masked(data))
-    try handle.write(contentsOf: Data(record))
+    return length + LittleEndian.bytes(CRC32C.masked(length)) + data + LittleEndian.bytes(CRC32C.masked(data))
   }
 
 }

@@ -2,73 +2,75 @@ import Foundation
 import _Support
 
 /// The files of `--log-dir`: `config.json` (the run's settings), `metrics.jsonl` (one JSON object per epoch) and
-/// `metrics.csv` (the same rows as a table). Written by rank 0 only.
+/// `metrics.csv` (the same rows as a table). Written by rank 0 only, into a folder the run has claimed.
+///
+/// Nothing is written until the first epoch is logged: a run that fails before that leaves the folder as it was (with
+/// `--overwrite`, the replaced run's results stay). A resumed run keeps the rows of the epochs its checkpoint had
+/// completed and appends the new ones, so repeated interruptions never leave an epoch twice.
 public final class RunLog {
-  public let directory: String
-  private let jsonl: FileHandle
-  private let csv: FileHandle
+  public let folder: OutputFolder
+  public var directory: String { folder.path }
+  private var config: JSON
+  private var jsonl: AppendFile?
+  private var csv: AppendFile?
   private var csvColumns: [String]?
-  /// Every row written (those kept from before a resume included).
+  /// Every row logged (those kept from before a resume included).
   public private(set) var rows: [JSON] = []
 
-  /// Creates the folder, writes config.json (atomically) and starts empty metrics files. Resuming (`keepEpochs`),
-  /// the rows of epochs up to `keepEpochs` already in metrics.jsonl are kept (later ones, from a run killed after
-  /// its last checkpoint, are dropped) and the new epochs are appended.
-  public init(directory: String, config: JSON, keepEpochs: Int? = nil) throws {
-    self.directory = directory
-    try Files.createFolder(directory)
-    let file = { (name: String) in Files.join(directory, name) }
-    var kept: [JSON] = []
-    if let keepEpochs, let text = try? String(contentsOfFile: file("metrics.jsonl"), encoding: .utf8) {
-      kept = text.split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
+  /// A log in `folder`. Resuming (`keepEpochs`: the epochs the checkpoint completed), the rows of those epochs already
+  /// in metrics.jsonl are kept; later ones, from a run killed after its last checkpoint, are dropped.
+  public init(folder: OutputFolder, config: JSON, keepEpochs: Int? = nil) throws {
+    self.folder = folder
+    self.config = config
+    if let keepEpochs, let text = try? Files.read(folder.file("metrics.jsonl"), limit: 1 << 30, missing: "") {
+      rows = String(decoding: text, as: UTF8.self).split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
         .filter { ($0["epoch"]?.double ?? .infinity) <= Double(keepEpochs) }
     }
-    try Files.writeAtomically(config.serialized(pretty: true) + "\n", to: file("config.json"))
-    jsonl = try Files.create(file("metrics.jsonl"))
-    csv = try Files.create(file("metrics.csv"))
-    for row in kept { try append(row) }
   }
 
-  deinit {
-    try? jsonl.close()
-    try? csv.close()
-  }
+  /// Files this log writes.
+  public static let files = ["config.json", "metrics.jsonl", "metrics.csv"]
 
-  /// The run stopped early (a non-finite loss). With no epoch logged, the files this run started are removed (and
-  /// the folder, when that leaves it empty), so nothing claims a run that has no results; otherwise config.json
-  /// records why the metrics end where they do, under "stopped".
+  /// The run stopped early (a non-finite loss): config.json records why the metrics end where they do, under
+  /// "stopped". With no epoch logged nothing was written, and nothing is.
   public func stopped(_ reason: String, config: JSON) throws {
-    try? jsonl.close()
-    try? csv.close()
-    if rows.isEmpty {
-      for name in ["config.json", "metrics.jsonl", "metrics.csv"] { try? FileManager.default.removeItem(atPath: path(name)) }
-      if (try? FileManager.default.contentsOfDirectory(atPath: directory))?.isEmpty == true {
-        try? FileManager.default.removeItem(atPath: directory)
-      }
+    jsonl?.close()
+    csv?.close()
+    guard !rows.isEmpty, case .object(let fields) = config else { return }
+    self.config = .object(fields + [("stopped", JSON(reason))])
+    try folder.write("config.json", self.config.serialized(pretty: true) + "\n")
+  }
+
+  public func path(_ name: String) -> String { folder.file(name) }
+
+  /// Appends one epoch: a line of metrics.jsonl and a row of metrics.csv (each record whole, or not at all). The first
+  /// writes config.json and the rows kept from before a resume.
+  public func append(_ row: JSON) throws {
+    guard case .object = row else { preconditionFailure("a metrics row is a JSON object") }
+    rows.append(row)
+    if jsonl == nil {
+      try folder.write("config.json", config.serialized(pretty: true) + "\n")
+      jsonl = try folder.appending("metrics.jsonl", start: Data(rows.map { $0.serialized() + "\n" }.joined().utf8))
+      csvColumns = RunLog.columns(rows)
+      csv = try folder.appending("metrics.csv", start: Data((csvColumns!.joined(separator: ",") + "\n"
+                                                              + rows.map(csvLine).joined()).utf8))
       return
     }
-    guard case .object(let fields) = config else { return }
-    try Files.writeAtomically(JSON.object(fields + [("stopped", JSON(reason))]).serialized(pretty: true) + "\n", to: path("config.json"))
+    try jsonl!.append(Data((row.serialized() + "\n").utf8))
+    try csv!.append(Data(csvLine(row).utf8))
   }
 
-  public func path(_ name: String) -> String { Files.join(directory, name) }
+  static func columns(_ rows: [JSON]) -> [String] {
+    guard case .object(let fields)? = rows.last else { return [] }
+    return fields.map(\.0)
+  }
 
-  /// Appends one epoch: a line of metrics.jsonl and a row of metrics.csv (each one write, so a crash leaves whole
-  /// lines).
-  public func append(_ row: JSON) throws {
-    guard case .object(let fields) = row else { preconditionFailure("a metrics row is a JSON object") }
-    try jsonl.write(contentsOf: Data((row.serialized() + "\n").utf8))
-    rows.append(row)
-    var text = ""
-    if csvColumns == nil {
-      csvColumns = fields.map(\.0)
-      text += csvColumns!.joined(separator: ",") + "\n"
-    }
-    text += csvColumns!.map { key in
+  func csvLine(_ row: JSON) -> String {
+    guard case .object(let fields) = row else { return "\n" }
+    return csvColumns!.map { key in
       guard let v = fields.first(where: { $0.0 == key })?.1 else { return "" }
       if case .null = v { return "" }
       return v.serialized()
     }.joined(separator: ",") + "\n"
-    try csv.write(contentsOf: Data(text.utf8))
   }
 }

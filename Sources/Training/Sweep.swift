@@ -82,7 +82,7 @@ public struct SweepSetting: Sendable, Equatable {
 
 /// What became of one setting.
 public struct TrialOutcome: Sendable {
-  public enum Status: String, Sendable { case finished, diverged }
+  public enum Status: String, Sendable { case finished, diverged, interrupted }
   public var setting: SweepSetting
   public var status: Status
   /// Why it stopped early (diverged), else empty.
@@ -124,6 +124,14 @@ public final class Sweep {
   public let ranksPerTrial: Int
   public let data: DataSplit
   public let world: any Communicator
+  /// Asked at every step whether this rank wants the sweep to stop (a signal arrived): the trials running then stop
+  /// after the same step on all their ranks, no new one starts, and `run` returns what finished.
+  public var stopRequested: (() -> Bool)?
+  /// Seconds without word from a group (its leader reports at least every quarter of this) after which the sweep
+  /// ends naming it, as `Watchdog.timeout` does for the collectives; nil waits forever.
+  public var stallTimeout: Double?
+  /// Each world rank's host, for naming a silent group (filled by `run`).
+  var hosts: [String] = []
 
   static let toRoot = 7001
   static let toLeader = 7002
@@ -148,6 +156,7 @@ public final class Sweep {
 
   /// Runs every setting once. Returns the outcomes (in setting order) on world rank 0, nothing elsewhere.
   public func run(observer: SweepObserver? = nil) throws -> [TrialOutcome] {
+    hosts = try world.allGather(Array(ProcessInfo.processInfo.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
     let color = world.rank / ranksPerTrial
     let group = try world.split(color: color, key: world.rank)
     let coordinator = world.rank == 0 ? Coordinator(sweep: self, observer: observer) : nil
@@ -160,7 +169,7 @@ public final class Sweep {
           next[0] = Int64(try coordinator.assign(group: color))
         } else {
           try world.send(Message.next(group: color).bytes, to: 0, tag: Sweep.toRoot)
-          let reply = try world.receive(from: 0, tag: Sweep.toLeader)
+          let reply = try receiveBounded(from: 0, tag: Sweep.toLeader)
           next[0] = Int64(try Message.decodeAssignment(reply.bytes))
         }
       }
@@ -181,17 +190,57 @@ public final class Sweep {
     return []
   }
 
+  /// A message from `source`, waiting at most the stall timeout (polled: the other ranks go on while this one waits).
+  func receiveBounded(from source: Int, tag: Int) throws -> (bytes: [UInt8], source: Int) {
+    guard let timeout = stallTimeout else { return try world.receive(from: source, tag: tag) }
+    let start = WallClock.now()
+    var last = start
+    while try !world.hasMessage(from: source, tag: tag) {
+      let now = WallClock.now()
+      // A process stopped and woken again sees a long gap: the time it was stopped is not waiting.
+      if now - last > 1 { return try receiveBounded(from: source, tag: tag) }
+      last = now
+      if now - start > timeout { throw silence([source], waited: now - start) }
+      usleep(1000)
+    }
+    return try world.receive(from: source, tag: tag)
+  }
+
+  /// The error that names ranks the sweep has not heard from.
+  func silence(_ ranks: [Int], waited: Double) -> CollectiveStall {
+    CollectiveStall(silentRanks: ranks, hosts: ranks.map { hosts.indices.contains($0) ? hosts[$0] : "?" }, waited: waited,
+                    reason: .timeout, reporter: world.rank)
+  }
+
   func runTrial(_ setting: SweepSetting, group: any Communicator, groupIndex: Int, coordinator: Coordinator?) throws
     -> TrialOutcome
   {
     let start = WallClock.now()
     let config = setting.apply(to: base)
     let trainer = try Trainer<Float>(config: config, data: data, communicator: group)
-    if let coordinator { trainer.afterStep = { try coordinator.serve() } }
+    trainer.stopRequested = stopRequested
+    // World rank 0 answers messages between its steps; the other leaders say they are alive every quarter timeout.
+    var lastWord = WallClock.now()
+    if let coordinator {
+      trainer.afterStep = { try coordinator.serve() }
+    } else if group.rank == 0, let timeout = stallTimeout {
+      trainer.afterStep = { [world] in
+        let now = WallClock.now()
+        if now - lastWord > min(timeout / 4, 30) {
+          try world.send(Message.alive(group: groupIndex).bytes, to: 0, tag: Sweep.toRoot)
+          lastWord = now
+        }
+      }
+    }
     var epochs: [JSON] = []
     var status = TrialOutcome.Status.finished
     var message = ""
-    for _ in 0..<config.epochs {
+    for e in 0..<config.epochs {
+      if trainer.stopAgreed {
+        status = .interrupted
+        message = "stopped by a signal after epoch \(e)"
+        break
+      }
       do {
         let m = try trainer.runEpoch()
         epochs.append(m.json)
@@ -204,6 +253,10 @@ public final class Sweep {
         // Every rank of the group computed the same all-reduced loss, so the whole group stops here together.
         status = .diverged
         message = "\(e)"
+        break
+      } catch let stop as StopRequested {
+        status = .interrupted
+        message = "stopped by a signal at epoch \(stop.epoch), step \(stop.step)"
         break
       }
     }
@@ -219,18 +272,26 @@ public final class Sweep {
     var outcomes: [TrialOutcome?]
     var epochs: [[JSON]]
     var groupsReleased = 0
+    /// A trial was interrupted: no new one starts.
+    var stopping = false
+    /// When each group was last heard from (its leader's messages).
+    var heard: [Double]
+    /// Groups told that no setting is left.
+    var released: Set<Int> = []
 
     init(sweep: Sweep, observer: SweepObserver?) {
       self.sweep = sweep
       self.observer = observer
       outcomes = Array(repeating: nil, count: sweep.settings.count)
       epochs = Array(repeating: [], count: sweep.settings.count)
+      heard = Array(repeating: WallClock.now(), count: sweep.groups)
     }
 
-    /// The next setting for `group`, or -1 when none is left (the group is then released).
+    /// The next setting for `group`, or -1 when none is left or the sweep is stopping (the group is then released).
     func assign(group: Int) throws -> Int {
-      guard nextIndex < sweep.settings.count else {
+      guard nextIndex < sweep.settings.count && !stopping else {
         groupsReleased += 1
+        released.insert(group)
         return -1
       }
       defer { nextIndex += 1 }
@@ -248,11 +309,14 @@ public final class Sweep {
       o.setting = sweep.settings[outcome.setting.index]  // a `done` message names its setting by index only
       o.epochs = epochs[outcome.setting.index]
       outcomes[outcome.setting.index] = o
+      if o.status == .interrupted { stopping = true }
       observer?.trialFinished(o)
     }
 
     func handle(_ bytes: [UInt8], from source: Int) throws {
+      heard[source / sweep.ranksPerTrial] = WallClock.now()
       switch try Message.decode(bytes) {
+      case .alive: break
       case .next(let group):
         let index = try assign(group: group)
         try sweep.world.send(Message.assignment(index), to: source, tag: Sweep.toLeader)
@@ -269,19 +333,45 @@ public final class Sweep {
         let m = try sweep.world.receive(from: nil, tag: Sweep.toRoot)
         try handle(m.bytes, from: m.source)
       }
+      if let timeout = sweep.stallTimeout { try checkSilence(timeout: timeout) }
     }
 
-    /// After rank 0's own group is done: answer until every setting has finished and every group is released.
+    /// After rank 0's own group is done: answer until every setting given out has finished and every group is
+    /// released; with a stall timeout, a group not heard from for that long ends the sweep naming its ranks.
     func serveUntilDone() throws {
-      while outcomes.contains(where: { $0 == nil }) || groupsReleased < sweep.groups {
-        let m = try sweep.world.receive(from: nil, tag: Sweep.toRoot)
-        try handle(m.bytes, from: m.source)
+      var last = WallClock.now()
+      while outcomes[0..<nextIndex].contains(where: { $0 == nil }) || groupsReleased < sweep.groups {
+        guard let timeout = sweep.stallTimeout else {
+          let m = try sweep.world.receive(from: nil, tag: Sweep.toRoot)
+          try handle(m.bytes, from: m.source)
+          continue
+        }
+        if try sweep.world.hasMessage(from: nil, tag: Sweep.toRoot) {
+          let m = try sweep.world.receive(from: nil, tag: Sweep.toRoot)
+          try handle(m.bytes, from: m.source)
+          continue
+        }
+        let now = WallClock.now()
+        // Woken after being stopped: the groups get a full timeout again.
+        if now - last > 1 { heard = heard.map { _ in now } }
+        last = now
+        try checkSilence(timeout: timeout)
+        usleep(1000)
+      }
+    }
+
+    /// Throws naming the first group still at work that has not been heard from for `timeout` seconds.
+    func checkSilence(timeout: Double) throws {
+      let now = WallClock.now()
+      for g in 1..<max(sweep.groups, 1) where now - heard[g] > timeout && !released.contains(g) {
+        throw sweep.silence(Array(g * sweep.ranksPerTrial..<(g + 1) * sweep.ranksPerTrial), waited: now - heard[g])
       }
     }
   }
 
   /// The messages of the protocol, as JSON text.
   enum Message {
+    case alive(group: Int)
     case next(group: Int)
     case epoch(setting: Int, metrics: JSON)
     case done(TrialOutcome)
@@ -289,6 +379,7 @@ public final class Sweep {
     var bytes: [UInt8] {
       let o: JSON
       switch self {
+      case .alive(let g): o = .object([("type", JSON("alive")), ("group", JSON(g))])
       case .next(let g): o = .object([("type", JSON("next")), ("group", JSON(g))])
       case .epoch(let s, let m): o = .object([("type", JSON("epoch")), ("setting", JSON(s)), ("metrics", m)])
       case .done(let t):
@@ -312,15 +403,16 @@ extension Sweep.Message {
   static func decode(_ bytes: [UInt8]) throws -> Sweep.Message {
     let o = try JSON.parse(String(decoding: bytes, as: UTF8.self))
     switch o["type"]?.string {
-    case "next": return .next(group: Int(o["group"]?.double ?? -1))
-    case "epoch": return .epoch(setting: Int(o["setting"]?.double ?? -1), metrics: o["metrics"] ?? .null)
+    case "alive": return .alive(group: o["group"]?.int ?? -1)
+    case "next": return .next(group: o["group"]?.int ?? -1)
+    case "epoch": return .epoch(setting: o["setting"]?.int ?? -1, metrics: o["metrics"] ?? .null)
     case "done":
-      let index = Int(o["setting"]?.double ?? -1)
+      let index = o["setting"]?.int ?? -1
       return .done(TrialOutcome(
         setting: SweepSetting(index: index, weightDecay: 0, learningRate: 0, momentum: 0, batchSize: 0, varied: []),
         status: TrialOutcome.Status(rawValue: o["status"]?.string ?? "") ?? .finished,
         message: o["message"]?.string ?? "", epochs: [], seconds: o["seconds"]?.double ?? 0,
-        group: Int(o["group"]?.double ?? -1)))
+        group: o["group"]?.int ?? -1))
     default: throw TrainingError("sweep: unknown message \(o.serialized())")
     }
   }

@@ -69,6 +69,8 @@ public final class Trainer<T: TrainingScalar> {
   /// Loss-and-gradient evaluations of a global batch since the start (one per step for a first-order optimizer;
   /// L-BFGS's line search adds its trial points, and reuses the evaluation at the accepted point).
   public internal(set) var evaluations = 0
+  /// The run's id, written into its checkpoints (its log and checkpoint folders carry the same).
+  public var runID: String?
 
   /// Builds the replica. With `synchronize` (the default) rank 0's initial parameters are broadcast at once; pass
   /// false when constructing inside `Communicator.agree` (whose body must not call collectives: a rank that failed
@@ -93,6 +95,9 @@ public final class Trainer<T: TrainingScalar> {
     }
     let outputs = data.train.task == .classification ? data.train.classCount : data.train.targetWidth
     network = try config.model.build(inputShape: data.train.sampleShape, outputs: outputs)
+    // Checked before the parameters, gradients and optimizer state are allocated.
+    try ModelMemory(network: network, config: config, samples: data.train.count, ranks: communicator.size)
+      .check(processes: communicator.processesOnHost, available: MachineMemory.availableBytes)
     ownParameters = network.initialParameters(seed: config.seed)
     gradients = .zeros(network.parameterCount + 1)
     optimizer = config.optimizer.make(for: network)
@@ -137,6 +142,12 @@ public final class Trainer<T: TrainingScalar> {
   /// The global batches of the coming epoch, as positions in its permutation.
   public var batchesPerEpoch: Int {
     Sharding.batches(count: data.train.count, batchSize: config.batchSize, dropLast: config.dropLast).count
+  }
+
+  /// Samples of the current epoch's order already trained on.
+  public var samplesInEpoch: Int {
+    Sharding.batches(count: data.train.count, batchSize: config.batchSize, dropLast: config.dropLast)
+      .prefix(batchInEpoch).reduce(0) { $0 + $1.count }
   }
 
   /// One pass over the training set. Returns the samples processed and the wall time in seconds.

@@ -1,3 +1,4 @@
+import Datasets
 import FileFormats
 import Foundation
 import Optimizers
@@ -16,6 +17,9 @@ extension Trainer {
       config: config.json(worldSize: worldSize), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
       network: network.summary, dataset: data.name, trainCount: data.train.count, optimizer: optimizer.summary,
       optimizerStep: state.step, skippedBatches: skippedBatches, scalarBytes: MemoryLayout<T>.size, sections: sections)
+    c.samples = samplesInEpoch
+    c.evaluations = evaluations
+    c.runID = runID
     c.tensors = network.namedParameters.map { named in
       let index = Int(named.name.prefix { $0 != "." })!
       let kind = String(describing: type(of: network.layers[index])).prefix { $0 != "<" }.lowercased()
@@ -57,12 +61,27 @@ extension Trainer {
       }
       state.buffers[i].values = b.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
     }
+    // The position is kept in samples: a resume with another batch size continues at exactly that sample of the
+    // epoch's order when its batches fall there, and is an error otherwise (never a skipped or repeated sample).
+    let samples = c.samples >= 0 ? c.samples : c.batch * (c.config["batch_size"]?.int ?? config.batchSize)
+    let batches = Sharding.batches(count: data.train.count, batchSize: config.batchSize, dropLast: config.dropLast)
+    var done = 0, position = 0
+    while position < batches.count && done < samples {
+      done += batches[position].count
+      position += 1
+    }
+    guard done == samples, samples < data.train.count else {
+      throw WeightsProblem.positionBetweenBatches(path: path, samples: samples, epoch: c.epoch + 1,
+                                                  checkpointBatch: c.config["batch_size"]?.int, batch: config.batchSize)
+    }
     state.step = c.optimizerStep
     parameters = p.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
     optimizer.restore(state)
     epoch = c.epoch
-    batchInEpoch = c.batch
+    batchInEpoch = position
     step = c.step
     skippedBatches = c.skippedBatches
+    evaluations = c.evaluations
+    runID = c.runID
   }
 }

@@ -123,10 +123,14 @@ public struct TrainingConfig: Sendable {
       ("test_fraction", JSON(testFraction ?? (dataset.isTable ? dataset.defaultTestFraction : nil))),
       ("target", { () -> JSON in
         switch dataset {
-        case .csv(_, .classes): return JSON("class")
-        case .csv(_, .values(let k)): return JSON(k == 1 ? "value" : "value:\(k)")
+        case .csv(_, .classes, _): return JSON("class")
+        case .csv(_, .values(let k), _): return JSON(k == 1 ? "value" : "value:\(k)")
         default: return .null
         }
+      }()),
+      ("header", { () -> JSON in
+        if case .csv(_, _, let h) = dataset { return JSON(h.rawValue) }
+        return .null
       }()),
       ("standardize", .bool(standardize)),
       ("model", JSON(model.kind.rawValue)),

@@ -59,21 +59,38 @@ public enum JSON: Equatable, Sendable {
     return out + "\""
   }
 
-  /// Parses JSON text (for reading metrics and configs back); object keys keep their order.
-  public static func parse(_ text: String) throws -> JSON {
-    var p = Parser(bytes: Array(text.utf8))
+  /// Containers nested deeper than this are an error, not a stack overflow: dpt's own files nest at most 4 deep.
+  public static let maximumDepth = 64
+
+  /// Parses JSON text (for reading metrics and configs back); object keys keep their order. Every file dpt reads may
+  /// have been crafted: nesting is limited to `maximumDepth`, and `maximumBytes` bounds the text.
+  public static func parse(_ text: String, maximumBytes: Int = 1 << 30) throws -> JSON {
+    try parse(bytes: Array(text.utf8), maximumBytes: maximumBytes)
+  }
+
+  public static func parse<B: Collection<UInt8>>(bytes: B, maximumBytes: Int = 1 << 30) throws -> JSON {
+    guard bytes.count <= maximumBytes else {
+      throw ParseError(description: "invalid JSON: \(bytes.count) bytes, more than the \(maximumBytes) allowed")
+    }
+    var p = Parser(bytes: Array(bytes))
     let v = try p.value()
     p.skipSpace()
     guard p.i == p.bytes.count else { throw p.error("unexpected text after the value") }
     return v
   }
 
-  struct ParseError: Error, CustomStringConvertible { var description: String }
+  public struct ParseError: Error, CustomStringConvertible { public var description: String }
 
   struct Parser {
     let bytes: [UInt8]
     var i = 0
+    var depth = 0
     init(bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func enter() throws {
+      depth += 1
+      guard depth <= JSON.maximumDepth else { throw error("nested more than \(JSON.maximumDepth) levels deep") }
+    }
 
     func error(_ what: String) -> ParseError { ParseError(description: "invalid JSON at byte \(i): \(what)") }
 
@@ -97,6 +114,8 @@ public enum JSON: Equatable, Sendable {
       case UInt8(ascii: "\""): return .string(try string())
       case UInt8(ascii: "["):
         i += 1
+        try enter()
+        defer { depth -= 1 }
         var a: [JSON] = []
         skipSpace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
@@ -110,6 +129,8 @@ public enum JSON: Equatable, Sendable {
         }
       case UInt8(ascii: "{"):
         i += 1
+        try enter()
+        defer { depth -= 1 }
         var o: [(String, JSON)] = []
         skipSpace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
@@ -130,7 +151,9 @@ public enum JSON: Equatable, Sendable {
       default:
         let start = i
         while i < bytes.count, "+-0123456789.eE".utf8.contains(bytes[i]) { i += 1 }
-        guard let x = Double(String(decoding: bytes[start..<i], as: UTF8.self)) else { throw error("bad number") }
+        guard i > start, i - start <= 400, let x = Double(String(decoding: bytes[start..<i], as: UTF8.self)) else {
+          throw error("bad number")
+        }
         return .number(x)
       }
     }
@@ -170,6 +193,15 @@ public enum JSON: Equatable, Sendable {
   }
 
   public var double: Double? { if case .number(let x) = self { return x } else { return nil } }
+  /// A whole number that an Int holds exactly (at most 2^53 in magnitude); nil for anything else, so that a count,
+  /// size or offset read from a file can never trap in a conversion.
+  public var int: Int? {
+    guard case .number(let x) = self, x == x.rounded(), abs(x) <= 9_007_199_254_740_992 else { return nil }
+    return Int(x)
+  }
+  public var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
+  /// The keys of an object, in their order (duplicates included).
+  public var keys: [String]? { if case .object(let o) = self { return o.map(\.0) } else { return nil } }
   public var string: String? { if case .string(let s) = self { return s } else { return nil } }
   public var array: [JSON]? { if case .array(let a) = self { return a } else { return nil } }
 }

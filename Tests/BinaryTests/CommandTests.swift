@@ -72,8 +72,8 @@ extension BinaryTests {
       BadInput(arguments: ["--dataset", "corn", "--lr", "0"], message: "--lr must be a number > 0"),
       BadInput(arguments: ["--dataset", "corn", "--lr=-1"], message: "--lr must be a number > 0"),
       BadInput(arguments: ["--dataset", "corn", "--weight-decay=-0.1"], message: "--weight-decay must be >= 0"),
-      BadInput(arguments: ["--dataset", "corn", "--batch-size", "0"], message: "--batch-size must be at least 1"),
-      BadInput(arguments: ["--dataset", "corn", "--epochs", "0"], message: "--epochs must be at least 1"),
+      BadInput(arguments: ["--dataset", "corn", "--batch-size", "0"], message: "--batch-size must be a whole number from 1 to"),
+      BadInput(arguments: ["--dataset", "corn", "--epochs", "0"], message: "--epochs must be from 1 to"),
       BadInput(arguments: ["--dataset", "nope"], message: "--dataset 'nope': unknown data set"),
       BadInput(arguments: ["--dataset", "csv:/tmp"], message: "/tmp: is a folder, not a file"),
       BadInput(arguments: ["--dataset", "corn", "--loss", "cross-entropy"], message: "needs class labels"),
@@ -90,7 +90,7 @@ extension BinaryTests {
                message: "feature column 'b' holds values too large to standardise"),
       BadInput(arguments: ["--dataset", "csv:" + file("big.csv", "a,b,y\n1,2,3\n2,1e39,4\n3,4,5\n4,5,9\n6,1,2\n"), "--no-standardize"],
                message: "feature column 'b' is 1e+39, beyond Float's range"),
-      BadInput(arguments: ["--dataset", "mnist", "--target", "class"], message: "--target and --targets apply to --dataset csv:PATH"),
+      BadInput(arguments: ["--dataset", "mnist", "--target", "class"], message: "--target, --targets and --header apply to --dataset csv:PATH"),
       BadInput(arguments: ["--dataset", "corn", "--loss", "mse", "--hinge-reduction", "mean"], message: "--hinge-reduction applies to --loss hinge only"),
       // A run stopped by a non-finite loss before any epoch ended leaves no log folder behind.
       BadInput(arguments: ["--dataset", "corn", "--lr", "1e30", "--batch-size", "2"], message: "the training loss became inf at epoch 1, step 2"),
@@ -280,7 +280,7 @@ extension BinaryTests {
       let logs = Self.dir.file("mpi-logs")
       let r = DPTBinary.mpirun(2, ["train", "--dataset", "corn", "--epochs", "4", "--log-dir", logs])
       #expect(r.status == 0, "\(r.stderr)")
-      #expect(TemporaryDirectory.list(logs) == ["accuracy.svg", "config.json", "loss.svg", "metrics.csv", "metrics.jsonl", "report.html"])
+      #expect(TemporaryDirectory.list(logs) == [".dpt-run.json", "accuracy.svg", "config.json", "loss.svg", "metrics.csv", "metrics.jsonl", "report.html"])
       let lines = try String(contentsOfFile: logs + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
       #expect(lines.count == 4)
       // Rank 0 alone prints: a header, the column names, 4 epoch rows (then the closed form beside SGD).

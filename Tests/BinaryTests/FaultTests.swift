@@ -82,6 +82,7 @@ extension BinaryTests {
       #expect(r.stderr.contains("rank 1 (host ") && r.stderr.contains("stopped answering: a collective waited 4 s at epoch"),
               "\(r.stderr)")
       #expect(r.stderr.contains("--stall-timeout 4"))
+      #expect(!r.stderr.contains("rank 0 (host"), "the stopped rank, woken as the job ends, blames nobody: \(r.stderr)")
       try expectResumeEndsLikeAnUninterruptedRun(run, ranks: 2, checkpoint: stalled, whole: whole)
     }
 
@@ -122,7 +123,7 @@ extension BinaryTests {
       let base = ["train", "--dataset", "mnist", "--hidden", "16", "--epochs", "1"]
       for (flags, message) in [
         (["--checkpoint-dir", file], "--checkpoint-dir \(file) is a file: give a folder"),
-        (["--log-dir", file + "/logs"], "--log-dir \(file)/logs: \(file) is a file"),
+        (["--log-dir", file + "/logs"], "--log-dir \(file)/logs: cannot create the folder (\(file) is a file)"),
       ] {
         let r = DPTBinary.mpirun(2, base + flags)
         #expect(r.status != 0 && r.stderr.contains(message) && !r.stderr.contains("epoch  train"), "\(flags): \(r.stderr)")
@@ -133,7 +134,7 @@ extension BinaryTests {
       #expect(DPTBinary.run(base + ["--log-dir", logs]).status == 0)
       let before = try Data(contentsOf: URL(fileURLWithPath: logs + "/metrics.jsonl"))
       let again = DPTBinary.run(base + ["--log-dir", logs, "--epochs", "2"])
-      #expect(again.status != 0 && again.stderr.contains("--log-dir \(logs) already holds another run's results (config.json"),
+      #expect(again.status != 0 && again.stderr.contains("--log-dir \(logs) already holds another run's results (dpt train, started "),
               "\(again.stderr)")
       #expect(try Data(contentsOf: URL(fileURLWithPath: logs + "/metrics.jsonl")) == before)
       #expect(DPTBinary.run(base + ["--log-dir", logs, "--epochs", "2", "--overwrite"]).status == 0)

@@ -13,7 +13,7 @@ extension BinaryTests {
         (["--optimizer", "adam", "--nesterov"], "--nesterov applies to --optimizer sgd only"),
         (["--optimizer", "sgd", "--beta1", "0.8"], "--beta1 and --beta2 apply to --optimizer adam and adamw only"),
         (["--line-search", "backtracking"], "apply to --optimizer lbfgs only"),
-        (["--model", "cnn:0"], "positive channel counts"),
+        (["--model", "cnn:0"], "channel counts from 1 to"),
         (["--activation", "swish"], "--activation 'swish'"),
         (["--loss", "kl"], "--loss 'kl'"),
         (["--lr-schedule", "linear"], "--lr-schedule 'linear'"),

@@ -106,10 +106,10 @@ func parseXML(_ text: String) -> ElementCounter? {
                  ("seconds", JSON(0.1))]),
       ])),
     ])
-    try FileManager.default.createDirectory(atPath: dir.file("01_wd-0.1"), withIntermediateDirectories: true)
-    dir.write("01_wd-0.1/metrics.csv", "epoch\n1\n")
-    dir.write("summary.json", summary.serialized())
-    let written = try ReportFiles.writeSweep(directory: dir.path, summary: summary,
+    let folder = try OutputFolder(dir.path, command: "test", claim: .fresh)
+    try folder.subfolder("01_wd-0.1").write("metrics.csv", "epoch\n1\n")
+    try folder.write("summary.json", summary.serialized())
+    let written = try ReportFiles.writeSweep(folder: folder, summary: summary,
                                            runs: [("wd=0.1", "01_wd-0.1", rows(3)), ("wd=1", "02_wd-1", [])], logLoss: true)
     #expect(written.contains("report.html") && written.contains("accuracy.svg") && written.contains("01_wd-0.1/loss.svg"))
     let html = try String(contentsOfFile: dir.file("report.html"), encoding: .utf8)
@@ -127,7 +127,7 @@ func parseXML(_ text: String) -> ElementCounter? {
 
   @Test func tensorBoardRecordsAreFramedAndChecksummed() throws {
     let dir = TemporaryDirectory("dpt-tb")
-    let writer = try TensorBoardWriter(directory: dir.path)
+    let writer = TensorBoardWriter(folder: try OutputFolder(dir.path, command: "test", claim: .fresh))
     try writer.scalar("loss/train", 0.5, step: 3, wallTime: 1000)
     let bytes = [UInt8](FileManager.default.contents(atPath: writer.path)!)
     var records: [[UInt8]] = []

@@ -39,7 +39,7 @@ import _TestSupport
   @Test func runLogFiles() throws {
     let dir = TemporaryDirectory()
     let t = try Trainer<Float>(config: config(), data: syntheticClassification(), communicator: LocalCommunicator())
-    let log = try RunLog(directory: dir.file("run"), config: t.config.json(worldSize: 1))
+    let log = try RunLog(folder: try OutputFolder(dir.file("run"), command: "test", claim: .fresh), config: t.config.json(worldSize: 1))
     for _ in 0..<2 { try log.append(try t.runEpoch().json) }
     let lines = try String(contentsOfFile: dir.file("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
     #expect(lines.count == 2)
@@ -51,7 +51,8 @@ import _TestSupport
     #expect(csv.count == 3 && csv[0].hasPrefix("epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec"))
     let cfg = try JSON.parse(try String(contentsOfFile: dir.file("run/config.json"), encoding: .utf8))
     #expect(cfg["model"]?.string == "mlp" && cfg["batch_size"]?.double == 16 && cfg["world_size"]?.double == 1)
-    #expect(TemporaryDirectory.list(dir.file("run")) == ["config.json", "metrics.csv", "metrics.jsonl"])
+    log.folder.release()
+    #expect(TemporaryDirectory.list(dir.file("run")) == [".dpt-run.json", "config.json", "metrics.csv", "metrics.jsonl"])
   }
 
   @Test func jsonRoundTrip() throws {

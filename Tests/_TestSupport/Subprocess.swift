@@ -66,12 +66,14 @@ public enum Subprocess {
       running.failedToStart = "\(error)"
       return running
     }
-    // Both pipes are drained while the command runs, so a chatty command cannot block on a full pipe.
+    // Both pipes are drained while the command runs, so a chatty command cannot block on a full pipe. Each blocking
+    // wait gets a thread of its own: on Dispatch's pool, the waits of one long-running command could take every
+    // thread and leave a second command's waits unscheduled.
     for (pipe, sink) in [(out, running.out), (err, running.err)] {
       running.readers.enter()
-      DispatchQueue.global().async { sink.data = pipe.fileHandleForReading.readDataToEndOfFile(); running.readers.leave() }
+      Thread { sink.data = pipe.fileHandleForReading.readDataToEndOfFile(); running.readers.leave() }.start()
     }
-    DispatchQueue.global().async { process.waitUntilExit(); running.exited.signal() }
+    Thread { process.waitUntilExit(); running.exited.signal() }.start()
     return running
   }
 
