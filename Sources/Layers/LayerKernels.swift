@@ -4,7 +4,9 @@ import TensorCore
 /// it (requirements with default implementations, so that `Float` and `Double`, conforming here, get code
 /// specialised for them: see `Scalar`). A new layer adds its protocol here.
 public typealias LayerKernels = ActivationKernels & PReLUKernels & SoftmaxKernels & LossKernels & ConvolutionKernels
-  & PoolingKernels
+  & PoolingKernels & AveragePoolingKernels & BatchNormKernels & DropoutKernels
 
-extension Float: ActivationKernels, PReLUKernels, SoftmaxKernels, LossKernels, ConvolutionKernels, PoolingKernels {}
-extension Double: ActivationKernels, PReLUKernels, SoftmaxKernels, LossKernels, ConvolutionKernels, PoolingKernels {}
+extension Float: ActivationKernels, PReLUKernels, SoftmaxKernels, LossKernels, ConvolutionKernels, PoolingKernels,
+  AveragePoolingKernels, BatchNormKernels, DropoutKernels {}
+extension Double: ActivationKernels, PReLUKernels, SoftmaxKernels, LossKernels, ConvolutionKernels, PoolingKernels,
+  AveragePoolingKernels, BatchNormKernels, DropoutKernels {}

@@ -1,5 +1,13 @@
 import TensorCore
 
+/// How a batch's losses make the objective (PyTorch's `reduction`).
+public enum LossReduction: String, Sendable, CaseIterable {
+  /// The mean over the samples (and, for the regression losses, over each sample's outputs): the default.
+  case mean
+  /// The sum over the samples and their outputs: a hand-out's loss of one example is then taken as written.
+  case sum
+}
+
 /// A loss over a batch: the sum of per-sample losses, and its gradient with respect to the prediction.
 ///
 /// Losses return sums, not means: a data-parallel step adds the sums of all ranks and divides once by the true
@@ -13,6 +21,7 @@ import TensorCore
 /// | hinge(m) | sum_{j != y} max(0, m + p_j - p_y) (the course's; C times PyTorch's MultiMarginLoss) | [m + p_j - p_y > 0] for j != y; -(number of those) for y |
 /// | hinge(m, mean) | (1/C) sum_{j != y} max(0, m + p_j - p_y) (`torch.nn.MultiMarginLoss(margin=m)`) | the above / C |
 /// | mse (L2) | (1/C) sum_j (p_j - t_j)^2 | (2/C) (p_j - t_j) |
+/// | half-mse | (1/C) sum_j (1/2) (p_j - t_j)^2 (the hand-outs' 0.5 (y - t)^2) | (1/C) (p_j - t_j) |
 /// | l1 | (1/C) sum_j \|p_j - t_j\| | sign(p_j - t_j) / C (0 where equal) |
 /// | huber(d) | (1/C) sum_j h(p_j - t_j), h(e) = e^2/2 if \|e\| <= d else d (\|e\| - d/2) | h'(e) / C: e, or d sign(e) |
 /// | cosine | 1 - p.t / (\|p\| \|t\|) | -(t_j / (\|p\| \|t\|) - cos p_j / \|p\|^2) |
@@ -22,12 +31,14 @@ public enum Loss: Equatable, Sendable, CustomStringConvertible {
   /// The multiclass hinge; `mean` divides by the class count C, as PyTorch's MultiMarginLoss does.
   case hinge(margin: Double, mean: Bool = false)
   case mse
+  /// Half the squared error, the hand-outs' 0.5 (y - t)^2: their learning rates apply as written.
+  case halfMSE
   case l1
   case huber(delta: Double)
   case cosine
 
   /// The names `--loss` takes.
-  public static let names = ["cross-entropy", "nll", "hinge", "mse", "l1", "huber", "cosine"]
+  public static let names = ["cross-entropy", "nll", "hinge", "mse", "half-mse", "l1", "huber", "cosine"]
 
   /// The loss named `name` ("l2" is mse), with the hinge's margin and Huber's delta.
   public static func named(_ name: String, margin: Double = 1, delta: Double = 1, hingeMean: Bool = false) -> Loss? {
@@ -36,6 +47,7 @@ public enum Loss: Equatable, Sendable, CustomStringConvertible {
     case "nll": .nll
     case "hinge": .hinge(margin: margin, mean: hingeMean)
     case "mse", "l2": .mse
+    case "half-mse", "half_mse": .halfMSE
     case "l1": .l1
     case "huber": .huber(delta: delta)
     case "cosine": .cosine
@@ -49,6 +61,7 @@ public enum Loss: Equatable, Sendable, CustomStringConvertible {
     case .nll: "nll"
     case .hinge: "hinge"
     case .mse: "mse"
+    case .halfMSE: "half-mse"
     case .l1: "l1"
     case .huber: "huber"
     case .cosine: "cosine"
@@ -67,7 +80,16 @@ public enum Loss: Equatable, Sendable, CustomStringConvertible {
   public var takesClasses: Bool {
     switch self {
     case .crossEntropy, .nll, .hinge: true
-    case .mse, .l1, .huber, .cosine: false
+    case .mse, .halfMSE, .l1, .huber, .cosine: false
+    }
+  }
+
+  /// Whether the per-sample loss is a mean over the sample's C outputs (the regression losses but cosine): a sum
+  /// reduction, as PyTorch's, then sums over the outputs too.
+  public var averagesOutputs: Bool {
+    switch self {
+    case .mse, .halfMSE, .l1, .huber: true
+    case .crossEntropy, .nll, .hinge, .cosine: false
     }
   }
 }

@@ -63,6 +63,12 @@ extension LossKernels {
         total += Double(d * d * perOutput)
         g?[k] = 2 * perOutput * d
       }
+    case .halfMSE:
+      for k in 0..<rows * cols {
+        let d = p[k] - t![k]
+        total += Double(d * d * perOutput / 2)
+        g?[k] = perOutput * d
+      }
     case .l1:
       for k in 0..<rows * cols {
         let d = p[k] - t![k]

@@ -2,7 +2,7 @@ import TensorCore
 
 /// Max pooling over size x size windows of each channel: (B, C, H, W) -> (B, C, outH, outW). Backward sends each
 /// dy to the first position of its window holding the maximum (recomputed from x and y).
-public struct MaxPool2D<T: LayerKernels>: ParameterFreeLayer {
+public struct MaxPool2D<T: LayerKernels>: PoolingLayer {
   public let inputShape: [Int]
   public let size: Int
   public let stride: Int
@@ -12,15 +12,6 @@ public struct MaxPool2D<T: LayerKernels>: ParameterFreeLayer {
     self.inputShape = shape
     self.size = size
     self.stride = stride ?? size
-  }
-
-  func geometry(batch: Int) -> PoolingGeometry {
-    PoolingGeometry(planes: batch * inputShape[0], height: inputShape[1], width: inputShape[2], size: size, stride: stride)
-  }
-
-  public var outputShape: [Int] {
-    let g = geometry(batch: 1)
-    return [inputShape[0], g.outputHeight, g.outputWidth]
   }
 
   public func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T> {
@@ -40,4 +31,21 @@ public struct MaxPool2D<T: LayerKernels>: ParameterFreeLayer {
   }
 
   public var summary: String { "maxpool \(size)x\(size)" }
+}
+
+/// A pooling layer over size x size windows of each channel, with a stride: its geometry and output shape.
+public protocol PoolingLayer<T>: ParameterFreeLayer {
+  var size: Int { get }
+  var stride: Int { get }
+}
+
+extension PoolingLayer {
+  func geometry(batch: Int) -> PoolingGeometry {
+    PoolingGeometry(planes: batch * inputShape[0], height: inputShape[1], width: inputShape[2], size: size, stride: stride)
+  }
+
+  public var outputShape: [Int] {
+    let g = geometry(batch: 1)
+    return [inputShape[0], g.outputHeight, g.outputWidth]
+  }
 }
