@@ -220,6 +220,7 @@ public final class MPICommunicator: Communicator {
       // the time it was away is not the others' silence, so its wait starts over.
       if t - lastPoll > 1 { start = t }
       lastPoll = t
+      Watchdog.noteActivity()
       if t - lastAnswer > 0.05 {
         try answerHeartbeats()
         lastAnswer = t

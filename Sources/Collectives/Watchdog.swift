@@ -22,6 +22,34 @@ public enum Watchdog {
   nonisolated(unsafe) public static var grace = 3.0
   /// True when the job is being ended (a signal arrived): a wait that does not complete soon gives up.
   nonisolated(unsafe) public static var giveUp: () -> Bool = { false }
+
+  /// When this process last showed it was running (the polls of a wait): [monotonic seconds, process CPU seconds].
+  /// A SIGCONT long after it, with little CPU time used meanwhile, means the process had been stopped (SIGSTOP):
+  /// then it was the silent one, and blames nobody (read by a signal handler: plain memory, no allocation).
+  nonisolated(unsafe) public static let activity: UnsafeMutablePointer<Double> = {
+    let p = UnsafeMutablePointer<Double>.allocate(capacity: 2)
+    p.initialize(repeating: 0, count: 2)
+    return p
+  }()
+
+  public static func noteActivity() {
+    activity[0] = clock(CLOCK_MONOTONIC)
+    activity[1] = clock(CLOCK_PROCESS_CPUTIME_ID)
+  }
+
+  /// A clock in seconds (async-signal-safe).
+  public static func clock(_ id: clockid_t) -> Double {
+    var t = timespec()
+    clock_gettime(id, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+  }
+
+  /// Whether a process continued now (SIGCONT) had been stopped since its last activity: more than a second passed,
+  /// of which it spent less than half on the CPU.
+  public static func wasStopped() -> Bool {
+    let wall = clock(CLOCK_MONOTONIC) - activity[0], cpu = clock(CLOCK_PROCESS_CPUTIME_ID) - activity[1]
+    return activity[0] > 0 && wall > 1 && cpu < wall / 2
+  }
 }
 
 /// A wait that gave up: the ranks that did not answer within the grace period, in rank order.

@@ -3,8 +3,10 @@ import TensorCore
 import _Support
 
 public enum Catalog {
-  /// Loads a data set and splits it. `testFraction` applies to tables (nil: the data set's default).
-  public static func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0) throws -> DataSplit {
+  /// Loads a data set and splits it. `testFraction` applies to tables (nil: the data set's default). `lenient`: a
+  /// table whose target is constant, or whose class labels leave classes out, is accepted (a hand-out's example of
+  /// one row, trained from given weights) and the split says so in `warnings`.
+  public static func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0, lenient: Bool = false) throws -> DataSplit {
     let fraction = testFraction ?? source.defaultTestFraction
     switch source {
     case .mnist:
@@ -30,12 +32,14 @@ public enum Catalog {
       if let last = lastParsed, last.path == path { table = last.table } else { table = try NumericTable.read(path, header: header) }
       lastParsed = nil
       let data: Dataset
+      var warnings: [DataWarning] = []
       switch target == .infer ? inferTarget(table, path: path).target : target {
-      case .classes: data = try classificationTable(table, path: path)
-      case .values(let k): data = try regressionTable(table, path: path, targets: k)
+      case .classes: data = try classificationTable(table, path: path, lenient: lenient, warnings: &warnings)
+      case .values(let k): data = try regressionTable(table, path: path, targets: k, lenient: lenient, warnings: &warnings)
       case .infer: preconditionFailure("inferTarget decides")
       }
       var parts = try split(data, name: source.description, testFraction: fraction, seed: seed)
+      parts.warnings = warnings
       parts.header = table.header.map { .header(path: path, names: $0) }
         ?? .noHeader(path: path, firstRow: Array(table.values.prefix(table.columns)))
       return parts
@@ -72,6 +76,11 @@ public enum Catalog {
 
   /// A table whose last column holds class labels 0, 1, ..., C - 1 (C = the largest label + 1).
   public static func classificationTable(_ table: NumericTable, path: String) throws -> Dataset {
+    var warnings: [DataWarning] = []
+    return try classificationTable(table, path: path, lenient: false, warnings: &warnings)
+  }
+
+  static func classificationTable(_ table: NumericTable, path: String, lenient: Bool, warnings: inout [DataWarning]) throws -> Dataset {
     guard table.columns >= 2 else {
       throw DataError("\(path): \(table.columns) column; a classification table needs features and a class label in the last column")
     }
@@ -86,10 +95,16 @@ public enum Catalog {
       }
       labels.append(Int32(v))
     }
-    if Set(labels).count < 2 {
-      throw DataError("\(path): the class column '\(name)' holds one class (\(labels.first ?? 0)) in every row: classification needs at least 2")
+    let classes: Int
+    if lenient {
+      classes = Int(labels.max() ?? 0) + 1
+      if Set(labels).count < classes { warnings.append(.classesMissing(path: path, column: name, present: Set(labels).count, classes: classes)) }
+    } else {
+      if Set(labels).count < 2 {
+        throw DataError("\(path): the class column '\(name)' holds one class (\(labels.first ?? 0)) in every row: classification needs at least 2")
+      }
+      classes = try classCount([labels], path: path, what: "the class column '\(name)'")
     }
-    let classes = try classCount([labels], path: path, what: "the class column '\(name)'")
     return Dataset(features: .reals(x), count: n, sampleShape: [d], labels: labels, task: .classification,
                    classCount: classes, featureNames: table.header.map { Array($0.prefix(d)) } ?? (1...d).map { "x\($0)" },
                    targetName: table.header?.last ?? "class")
@@ -97,6 +112,11 @@ public enum Catalog {
 
   /// A table whose last `targets` columns are the targets.
   public static func regressionTable(_ table: NumericTable, path: String = "corn", targets k: Int = 1) throws -> Dataset {
+    var warnings: [DataWarning] = []
+    return try regressionTable(table, path: path, targets: k, lenient: false, warnings: &warnings)
+  }
+
+  static func regressionTable(_ table: NumericTable, path: String, targets k: Int, lenient: Bool, warnings: inout [DataWarning]) throws -> Dataset {
     guard table.columns > k else {
       throw DataProblem.tooFewColumns(path: path, columns: table.columns, targets: k)
     }
@@ -109,7 +129,10 @@ public enum Catalog {
     }
     let names = table.header.map { Array($0.suffix(k)) } ?? (1...k).map { k == 1 ? "y" : "y\($0)" }
     for j in 0..<k where n > 0 && (0..<n).allSatisfy({ y[$0 * k + j] == y[j] }) {
-      throw DataError("\(path): the target column '\(names[j])' holds one value (\(y[j])) in every row: there is nothing to fit")
+      guard lenient else {
+        throw DataError("\(path): the target column '\(names[j])' holds one value (\(y[j])) in every row: there is nothing to fit")
+      }
+      warnings.append(.constantTarget(path: path, column: names[j], value: y[j], rows: n))
     }
     return Dataset(features: .reals(x), count: n, sampleShape: [d], targets: y, task: .regression,
                    featureNames: table.header.map { Array($0.prefix(d)) } ?? (1...d).map { "x\($0)" },

@@ -68,3 +68,20 @@ public enum CSVHeaderNote: Equatable, Sendable, CustomStringConvertible {
     }
   }
 }
+
+/// What a lenient load (`Catalog.load(lenient: true)`: training from given weights) accepted.
+public enum DataWarning: Equatable, Sendable, CustomStringConvertible {
+  /// Every row holds the same target value (a hand-out's example of one row).
+  case constantTarget(path: String, column: String, value: Double, rows: Int)
+  /// Class labels that leave some classes 0 ..< C out.
+  case classesMissing(path: String, column: String, present: Int, classes: Int)
+
+  public var description: String {
+    switch self {
+    case .constantTarget(let path, let column, let value, let rows):
+      "\(path): the target column '\(column)' holds one value (\(NumberText.compact(value))) in \(rows == 1 ? "its one row" : "every one of its \(rows) rows")"
+    case .classesMissing(let path, let column, let present, let classes):
+      "\(path): the class column '\(column)' holds \(present) of the \(classes) classes 0-\(classes - 1)"
+    }
+  }
+}

@@ -9,11 +9,14 @@ public struct DataSplit: Sendable {
   public var validation: Dataset?
   /// For a CSV: whether its first row was read as column names.
   public var header: CSVHeaderNote?
+  /// What a lenient load accepted that a plain one refuses.
+  public var warnings: [DataWarning] = []
 
-  public init(name: String, train: Dataset, test: Dataset, validation: Dataset? = nil) {
+  /// `test` defaults to no rows (every row trains).
+  public init(name: String, train: Dataset, test: Dataset? = nil, validation: Dataset? = nil) {
     self.name = name
     self.train = train
-    self.test = test
+    self.test = test ?? train.subset([])
     self.validation = validation
   }
 
@@ -29,6 +32,7 @@ public struct DataSplit: Sendable {
     let order = rng.permutation(train.count)
     var split = DataSplit(name: name, train: train.subset(order[n...]), test: test, validation: train.subset(order[..<n]))
     split.header = header
+    split.warnings = warnings
     return split
   }
 }

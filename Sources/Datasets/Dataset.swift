@@ -130,3 +130,25 @@ extension Dataset {
     return (k / d, k % d, x[k])
   }
 }
+
+extension Dataset {
+  /// Rows held in memory with class labels 0 ..< classes (the largest label + 1 when not given).
+  public static func table(features rows: [[Double]], labels: [Int], classes: Int? = nil, names: [String] = []) -> Dataset {
+    precondition(rows.count == labels.count, "\(rows.count) rows for \(labels.count) labels")
+    let d = rows.first?.count ?? 0
+    precondition(rows.allSatisfy { $0.count == d }, "every row needs \(d) features")
+    precondition(labels.allSatisfy { $0 >= 0 }, "labels are 0, 1, 2, ...")
+    return Dataset(features: .reals(rows.flatMap { $0 }), count: rows.count, sampleShape: [d], labels: labels.map { Int32($0) },
+                   task: .classification, classCount: classes ?? ((labels.max() ?? 0) + 1),
+                   featureNames: names.isEmpty ? (0..<d).map { "x\($0 + 1)" } : names)
+  }
+
+  /// Rows held in memory with real-valued targets (one row of targets per sample).
+  public static func table(features rows: [[Double]], targets: [[Double]], names: [String] = []) -> Dataset {
+    precondition(rows.count == targets.count, "\(rows.count) rows for \(targets.count) targets")
+    let d = rows.first?.count ?? 0, k = targets.first?.count ?? 1
+    precondition(rows.allSatisfy { $0.count == d } && targets.allSatisfy { $0.count == k }, "rows of one width")
+    return Dataset(features: .reals(rows.flatMap { $0 }), count: rows.count, sampleShape: [d], targets: targets.flatMap { $0 },
+                   task: .regression, featureNames: names.isEmpty ? (0..<d).map { "x\($0 + 1)" } : names)
+  }
+}

@@ -66,6 +66,17 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// One sample's shape and the number of outputs (classes or targets), when the name alone tells them (the built-in
+  /// sets and generated data); nil for files, whose shape is known once they are read.
+  public var knownShape: (sample: [Int], outputs: Int)? {
+    switch self {
+    case .mnist, .fashionMNIST: ([1, 28, 28], 10)
+    case .corn: ([2], 1)
+    case .synthetic(_, let d): ([d], 1)
+    case .idx, .csv: nil
+    }
+  }
+
   public var task: LearningTask {
     switch self {
     case .mnist, .fashionMNIST, .idx, .csv(_, .classes, _): .classification

@@ -54,6 +54,7 @@ extension DataSplit {
     let s = try Standardization.fitting(train, name: name)
     var split = DataSplit(name: name, train: s.apply(train), test: s.apply(test), validation: validation.map(s.apply))
     split.header = header
+    split.warnings = warnings
     return (split, s)
   }
 }

@@ -48,6 +48,8 @@ public struct Checkpoint {
   public var sections: [(name: String, bytes: [UInt8])]
   /// The named parameter tensors in the order of the parameters' section: name ("1.weight"), shape, layer kind.
   public var tensors: [(name: String, shape: [Int], layer: String)] = []
+  /// The named buffers (BatchNorm's "3.running_mean", ...) in the order of the buffers' section.
+  public var bufferTensors: [(name: String, shape: [Int], layer: String)] = []
 
   public init(config: JSON, epoch: Int, batch: Int, step: Int, worldSize: Int, network: String, dataset: String,
               trainCount: Int, optimizer: String, optimizerStep: Int, skippedBatches: Int, scalarBytes: Int,
@@ -81,6 +83,7 @@ public struct Checkpoint {
       ("skipped_batches", JSON(skippedBatches)), ("scalar_bytes", JSON(scalarBytes)),
       ("sections", .array(sections.map { .object([("name", JSON($0.name)), ("bytes", JSON($0.bytes.count))]) })),
       ("tensors", .array(tensors.map { .object([("name", JSON($0.name)), ("shape", .array($0.shape.map { JSON($0) })), ("layer", JSON($0.layer))]) })),
+      ("buffer_tensors", .array(bufferTensors.map { .object([("name", JSON($0.name)), ("shape", .array($0.shape.map { JSON($0) })), ("layer", JSON($0.layer))]) })),
       ("payload_bytes", JSON(payload.count)), ("payload_crc32c", .number(Double(CRC32C.checksum(payload)))),
       ("config", config),
     ])
@@ -161,26 +164,30 @@ public struct Checkpoint {
     samples = try int("samples", default: -1)
     evaluations = try int("evaluations", default: 0)
     runID = header["run_id"]?.string
-    // The named tensors must tile the parameters' section exactly.
-    let parameterScalars = (section("parameters")?.count ?? 0) / scalarBytes
-    var total = 0
-    for t in header["tensors"]?.array ?? [] {
-      guard let name = t["name"]?.string, let dims = t["shape"]?.array, dims.count <= 8,
-            let shape = Optional(dims.compactMap { $0.int }), shape.count == dims.count, shape.allSatisfy({ $0 >= 0 && $0 <= 1 << 31 })
-      else { throw bad("the header's tensors are not named tensors with shapes") }
-      var count = 1
-      for d in shape {
-        let (p, overflow) = count.multipliedReportingOverflow(by: d)
-        guard !overflow, p <= parameterScalars else { throw bad("tensor '\(name)' of shape \(shape) is larger than the parameters") }
-        count = p
+    // The named tensors must tile the parameters' section exactly, and the named buffers the buffers' section.
+    func named(_ key: String, section: String) throws -> [(String, [Int], String)] {
+      let scalars = (self.section(section)?.count ?? 0) / scalarBytes
+      var total = 0
+      var out: [(String, [Int], String)] = []
+      for t in header[key]?.array ?? [] {
+        guard let name = t["name"]?.string, let dims = t["shape"]?.array, dims.count <= 8,
+              case let shape = dims.compactMap({ $0.int }), shape.count == dims.count, shape.allSatisfy({ $0 >= 0 && $0 <= 1 << 31 })
+        else { throw bad("the header's \(key) are not named tensors with shapes") }
+        var count = 1
+        for d in shape {
+          let (p, overflow) = count.multipliedReportingOverflow(by: d)
+          guard !overflow, p <= scalars else { throw bad("tensor '\(name)' of shape \(shape) is larger than the \(section)") }
+          count = p
+        }
+        total += count
+        guard total <= scalars else { throw bad("the header's \(key) hold more values than the \(section) (\(scalars))") }
+        out.append((name, shape, t["layer"]?.string ?? ""))
       }
-      total += count
-      guard total <= parameterScalars else { throw bad("the header's tensors hold more values than the parameters (\(parameterScalars))") }
-      tensors.append((name, shape, t["layer"]?.string ?? ""))
+      guard out.isEmpty || total == scalars else { throw bad("the header's \(key) hold \(total) values, the \(section) \(scalars)") }
+      return out
     }
-    guard tensors.isEmpty || total == parameterScalars else {
-      throw bad("the header's tensors hold \(total) values, the parameters \(parameterScalars)")
-    }
+    tensors = try named("tensors", section: "parameters")
+    bufferTensors = try named("buffer_tensors", section: "buffers")
   }
 
   /// DIR/checkpoint.dptc for a folder, else the path itself.

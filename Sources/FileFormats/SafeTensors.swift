@@ -18,11 +18,16 @@ public enum SafeTensors {
       ("epoch", JSON(String(c.epoch))), ("layout", JSON(pytorchLayout ? "pytorch" : "dpt")),
     ]))]
     var data: [UInt8] = []
+    func add(_ name: String, dtype: String, shape: [Int], _ bytes: [UInt8]) {
+      entries.append((name, .object([("dtype", JSON(dtype)), ("shape", .array(shape.map { JSON($0) })),
+                                     ("data_offsets", .array([JSON(data.count), JSON(data.count + bytes.count)]))])))
+      data += bytes
+    }
     var at = 0
     for t in c.tensors {
       let count = t.shape.reduce(1, *)
       guard at + count * size <= raw.count else { throw CheckpointError("the checkpoint's tensors exceed its parameters") }
-      var bytes = Array(raw[at * 1..<(at + count * size)])
+      var bytes = Array(raw[at..<(at + count * size)])
       var shape = t.shape
       var name = t.name
       if pytorchLayout && t.layer == "dense" && t.name.hasSuffix(".weight") && shape.count == 2 {
@@ -39,9 +44,25 @@ public enum SafeTensors {
         shape = [cols, rows]
       }
       if pytorchLayout && t.layer == "prelu" && t.name.hasSuffix(".slope") { name = String(t.name.dropLast(5)) + "weight" }
-      entries.append((name, .object([("dtype", JSON(size == 4 ? "F32" : "F64")), ("shape", .array(shape.map { JSON($0) })),
-                                     ("data_offsets", .array([JSON(data.count), JSON(data.count + bytes.count)]))])))
-      data += bytes
+      add(name, dtype: size == 4 ? "F32" : "F64", shape: shape, bytes)
+      at += count * size
+    }
+    // Buffers: BatchNorm's running statistics as floats, its count of batches as PyTorch's int64.
+    let state = c.section("buffers") ?? []
+    at = 0
+    for t in c.bufferTensors {
+      let count = t.shape.reduce(1, *)
+      guard at + count * size <= state.count else { throw CheckpointError("the checkpoint's buffers exceed their section") }
+      let bytes = Array(state[at..<(at + count * size)])
+      if t.name.hasSuffix(".num_batches_tracked") {
+        let values = bytes.withUnsafeBytes { raw in
+          (0..<count).map { Int64(size == 4 ? Double(Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+                                            : Double(bitPattern: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))) }
+        }
+        add(t.name, dtype: "I64", shape: t.shape, values.flatMap { LittleEndian.bytes(UInt64(bitPattern: $0)) })
+      } else {
+        add(t.name, dtype: size == 4 ? "F32" : "F64", shape: t.shape, bytes)
+      }
       at += count * size
     }
     var header = Array(JSON.object(entries).serialized().utf8)
@@ -62,6 +83,16 @@ public struct SafeTensorsFile {
   /// The tensors in the order of their data.
   public private(set) var names: [String] = []
   public private(set) var entries: [String: Entry] = [:]
+
+  /// Tensors held in memory (float64), as a file of them would be read: for loading a state_dict a program has.
+  public init(tensors: [(name: String, shape: [Int], values: [Double])]) {
+    for t in tensors {
+      precondition(t.shape.reduce(1, *) == t.values.count, "tensor '\(t.name)': \(t.values.count) values for shape \(t.shape)")
+      names.append(t.name)
+      entries[t.name] = Entry(dtype: "F64", shape: t.shape,
+                              bytes: ArraySlice(t.values.flatMap { LittleEndian.bytes($0.bitPattern) }))
+    }
+  }
 
   /// Bytes per element of each dtype the format defines.
   public static let dtypeSizes: [String: Int] = [
@@ -147,15 +178,18 @@ extension SafeTensors {
   /// names and shapes; dense weights (outputs, inputs), PReLU's slopes "N.weight"). Like PyTorch's
   /// `load_state_dict(strict=True)`: every parameter must be there with its shape, and nothing else.
   public static func parameters<T: LayerKernels>(for network: Network<T>, from file: SafeTensorsFile, path: String) throws -> [T] {
+    try state(for: network, from: file, path: path).parameters
+  }
+
+  /// The parameters and the buffers (BatchNorm's running statistics and count) of `network` from a file in dpt's
+  /// export layout, strictly: every tensor must be there with its shape, and nothing else.
+  public static func state<T: LayerKernels>(for network: Network<T>, from file: SafeTensorsFile, path: String) throws
+    -> (parameters: [T], buffers: [T])
+  {
     var p = [T](repeating: 0, count: network.parameterCount)
+    var b = [T](repeating: 0, count: network.bufferCount)
     var expected: Set<String> = []
-    for named in network.namedParameters {
-      let index = Int(named.name.prefix { $0 != "." })!
-      let kind = String(describing: type(of: network.layers[index])).prefix { $0 != "<" }.lowercased()
-      var name = named.name, shape = named.spec.shape
-      let transposed = kind == "dense" && name.hasSuffix(".weight") && shape.count == 2
-      if transposed { shape = [shape[1], shape[0]] }
-      if kind == "prelu" && name.hasSuffix(".slope") { name = String(name.dropLast(5)) + "weight" }
+    func read(_ name: String, shape: [Int], range: Range<Int>, transposed: Bool, into out: inout [T]) throws {
       expected.insert(name)
       guard let e = file.entries[name] else {
         throw WeightsProblem.missingTensor(path: path, name: name, shape: shape, available: file.names)
@@ -166,14 +200,26 @@ extension SafeTensors {
       let v = try file.values(name, path: path)
       if transposed {
         let (outputs, inputs) = (shape[0], shape[1])
-        for i in 0..<inputs { for j in 0..<outputs { p[named.range.lowerBound + i * outputs + j] = T(v[j * inputs + i]) } }
+        for i in 0..<inputs { for j in 0..<outputs { out[range.lowerBound + i * outputs + j] = T(v[j * inputs + i]) } }
       } else {
-        for (k, x) in v.enumerated() { p[named.range.lowerBound + k] = T(x) }
+        for (k, x) in v.enumerated() { out[range.lowerBound + k] = T(x) }
       }
     }
-    if let extra = file.names.first(where: { !expected.contains($0) }) {
-      throw CheckpointError("\(path): tensor '\(extra)' is not a parameter of this model (\(network.summary))")
+    for named in network.namedParameters {
+      let index = Int(named.name.prefix { $0 != "." })!
+      let kind = String(describing: type(of: network.layers[index])).prefix { $0 != "<" }.lowercased()
+      var name = named.name, shape = named.spec.shape
+      let transposed = kind == "dense" && name.hasSuffix(".weight") && shape.count == 2
+      if transposed { shape = [shape[1], shape[0]] }
+      if kind == "prelu" && name.hasSuffix(".slope") { name = String(name.dropLast(5)) + "weight" }
+      try read(name, shape: shape, range: named.range, transposed: transposed, into: &p)
     }
-    return p
+    for named in network.namedBuffers {
+      try read(named.name, shape: named.spec.shape, range: named.range, transposed: false, into: &b)
+    }
+    if let extra = file.names.first(where: { !expected.contains($0) }) {
+      throw CheckpointError("\(path): tensor '\(extra)' is not a parameter or buffer of this model (\(network.summary))")
+    }
+    return (p, b)
   }
 }

@@ -81,18 +81,24 @@ public struct ClosedFormComparison: Sendable {
   /// max |theta_closed - theta_sgd| over every coefficient and intercept, original units.
   public var maxParameterDifference: Double
 
-  public static func lambda(weightDecay wd: Double, rows n: Int, outputs k: Int) -> Double {
-    Double(n) * Double(k) * wd / 2
+  /// The ridge lambda of min ||X theta - Y||^2 + lambda ||theta||^2 that SGD's objective with L2 weight decay wd
+  /// solves: mean reduction of MSE, (1/(n k)) ||.||^2 + (wd/2) ||.||^2, gives n k wd / 2; half-MSE halves the
+  /// squared error (n k wd); the sum reduction drops the 1/(n k) (wd / 2, and wd for half-MSE).
+  public static func lambda(weightDecay wd: Double, rows n: Int, outputs k: Int, half: Bool = false,
+                            reduction: LossReduction = .mean) -> Double {
+    let normaliser = reduction == .mean ? Double(n) * Double(k) : 1
+    return normaliser * wd / 2 * (half ? 2 : 1)
   }
 
-  /// nil unless the trainer's model is linear (one dense layer) trained with MSE.
+  /// nil unless the trainer's model is linear (one dense layer) trained with MSE or half-MSE.
   public static func make<T>(_ trainer: Trainer<T>, predict rows: [[Double]]) throws -> ClosedFormComparison? {
     let c = trainer.config
-    guard c.model.kind == .linear, c.loss == .mse else { return nil }
+    guard c.model.isLinear, c.loss == .mse || c.loss == .halfMSE else { return nil }
     let comm = trainer.communicator
     let data = trainer.data
     let k = data.train.task == .regression ? data.train.targetWidth : data.train.classCount
-    let lambda = lambda(weightDecay: c.optimizer.weightDecay, rows: data.train.count, outputs: k)
+    let lambda = lambda(weightDecay: c.optimizer.weightDecay, rows: data.train.count, outputs: k, half: c.loss == .halfMSE,
+                        reduction: c.lossReduction)
     let mine = Sharding.slice(0..<data.train.count, rank: comm.rank, size: comm.size)
     let block = DesignBlock(data.train, rows: mine, intercept: true)
     let fit = try LeastSquares.fit(

@@ -3,7 +3,7 @@ import Layers
 import Optimizers
 import TensorCore
 
-/// The kinds of model `dpt train --model` builds.
+/// The shorthand kinds of model `--model` names (each expands to a list of layers).
 public enum ModelKind: String, CaseIterable, Sendable {
   /// x W + b: regression with MSE, or a linear classifier with any loss.
   case linear
@@ -15,7 +15,7 @@ public enum ModelKind: String, CaseIterable, Sendable {
   case cnn
 }
 
-/// The non-linearity between hidden layers: element-wise, or PReLU with learnable slopes.
+/// The non-linearity between hidden layers of a shorthand: element-wise, or PReLU with learnable slopes.
 public enum HiddenActivation: Equatable, Sendable, CustomStringConvertible {
   case elementwise(Activation)
   case prelu
@@ -27,15 +27,15 @@ public enum HiddenActivation: Equatable, Sendable, CustomStringConvertible {
     }
   }
 
-  func layer<T: LayerKernels>(shape: [Int]) -> any Layer<T> {
+  var item: LayerItem {
     switch self {
-    case .elementwise(let a): ActivationLayer<T>(a, shape: shape)
-    case .prelu: PReLU<T>(shape: shape)
+    case .elementwise(let a): .activation(a)
+    case .prelu: .prelu
     }
   }
 }
 
-/// A model to build.
+/// A model to build: a list of layers (`dense(256), relu, dense(10)`), or a shorthand that expands to one.
 ///
 /// - linear / softmax: one dense layer (softmax: trained with cross-entropy on the logits).
 /// - mlp: dense layers of the `hidden` widths with the activation after each, then the output layer.
@@ -43,6 +43,9 @@ public enum HiddenActivation: Equatable, Sendable, CustomStringConvertible {
 ///   activation, 2x2 max pooling; then the `hidden` dense layers and the output layer. `cnn:6,16` with hidden
 ///   120,84 is LeNet-5's shape on 28x28 digits.
 /// - outputSoftmax: a softmax layer after the output (probabilities; train with nll or hinge).
+///
+/// Images reach a dense layer through `flatten`, which the shorthands write themselves (so `mlp` on images is
+/// `flatten, dense(256), relu, dense(10)`, as `torch.nn.Sequential(nn.Flatten(), ...)` names its layers).
 public struct ModelSpec: Equatable, Sendable, CustomStringConvertible {
   public var kind: ModelKind
   public var hidden: [Int]
@@ -50,6 +53,8 @@ public struct ModelSpec: Equatable, Sendable, CustomStringConvertible {
   public var channels: [Int]
   public var kernel: Int
   public var outputSoftmax: Bool
+  /// The layers as written (`--model "dense(3), relu, dense(1)"`); nil for a shorthand.
+  public var layers: [LayerItem]?
 
   public init(kind: ModelKind, hidden: [Int] = [], activation: HiddenActivation = .elementwise(.relu),
               channels: [Int] = [], kernel: Int = 5, outputSoftmax: Bool = false) {
@@ -65,51 +70,70 @@ public struct ModelSpec: Equatable, Sendable, CustomStringConvertible {
     self.init(kind: kind, hidden: hidden, activation: .elementwise(activation))
   }
 
-  /// The network for samples of `inputShape` and `outputs` output values.
-  public func build<T: LayerKernels>(inputShape: [Int], outputs: Int, as: T.Type = T.self) throws -> Network<T> {
-    var layers: [any Layer<T>] = []
-    var shape = inputShape
-    if kind == .cnn {
-      guard shape.count == 3 else {
-        throw ConfigurationProblem.cnnNeedsImages(features: shape.reduce(1, *))
-      }
-      for c in channels {
-        guard shape[1] >= 2 && shape[2] >= 2 else {
-          throw ConfigurationProblem.imagesTooSmall(channels: channels, height: inputShape[1], width: inputShape[2])
-        }
-        layers.append(Conv2D<T>(inChannels: shape[0], outChannels: c, kernel: kernel, padding: kernel / 2,
-                                height: shape[1], width: shape[2]))
-        shape = layers.last!.outputShape
-        layers.append(activation.layer(shape: shape))
-        layers.append(MaxPool2D<T>(shape: shape, size: 2))
-        shape = layers.last!.outputShape
-      }
-    }
-    if shape.count != 1 {
-      layers.append(Flatten<T>(shape: shape))
-      shape = layers.last!.outputShape
-    }
-    if kind == .mlp || kind == .cnn {
-      for h in hidden {
-        layers.append(Dense<T>(inputs: shape[0], outputs: h))
-        layers.append(activation.layer(shape: [h]))
-        shape = [h]
-      }
-    }
-    layers.append(Dense<T>(inputs: shape[0], outputs: outputs))
-    if outputSoftmax { layers.append(Softmax<T>(size: outputs)) }
-    return Network(layers)
+  /// A model built in code (`Sequential(.dense(3), .relu, .dense(1))`).
+  public init(_ sequential: Sequential) { self.init(layers: sequential.items) }
+
+  /// A model written as a list of layers.
+  public init(layers: [LayerItem]) {
+    self.init(kind: .mlp)
+    self.layers = layers
   }
 
+  /// Whether the model is one dense layer x W + b (the closed form solves it).
+  public var isLinear: Bool {
+    guard let layers else { return kind == .linear && !outputSoftmax }
+    return layers.filter { $0 != .flatten } .count == 1 && { if case .dense = layers.last! { return true } else { return false } }()
+  }
+
+  /// Whether the last layer is a softmax (probabilities: train with nll or hinge, not cross-entropy).
+  public var endsInSoftmax: Bool { layers.map { $0.last == .softmax } ?? outputSoftmax }
+
+  /// Whether the model convolves (its default SGD step is smaller).
+  public var hasConvolution: Bool {
+    layers.map { $0.contains { if case .conv2d = $0 { return true } else { return false } } } ?? (kind == .cnn)
+  }
+
+  /// The layers for samples of `inputShape` and `outputs` output values: the list as written, or the shorthand's.
+  public func items(inputShape: [Int], outputs: Int) throws -> [LayerItem] {
+    if let layers { return layers }
+    var items: [LayerItem] = []
+    var images = inputShape.count > 1
+    if kind == .cnn {
+      guard inputShape.count == 3 else { throw ConfigurationProblem.cnnNeedsImages(features: inputShape.reduce(1, *)) }
+      var (h, w) = (inputShape[1], inputShape[2])
+      for c in channels {
+        guard h >= 2 && w >= 2 else {
+          throw ConfigurationProblem.imagesTooSmall(channels: channels, height: inputShape[1], width: inputShape[2])
+        }
+        items += [.conv2d(channels: c, kernel: kernel, stride: 1, padding: kernel / 2), activation.item, .maxpool2d(kernel: 2, stride: 2)]
+        (h, w) = (h / 2, w / 2)
+      }
+      images = true
+    }
+    if images { items.append(.flatten) }
+    if kind == .mlp || kind == .cnn {
+      for h in hidden { items += [.dense(units: h), activation.item] }
+    }
+    items.append(.dense(units: outputs))
+    if outputSoftmax { items.append(.softmax) }
+    return items
+  }
+
+  /// The network for samples of `inputShape` and `outputs` output values.
+  public func build<T: LayerKernels>(inputShape: [Int], outputs: Int, as: T.Type = T.self) throws -> Network<T> {
+    Network(try LayerList.build(try items(inputShape: inputShape, outputs: outputs), inputShape: inputShape, outputs: outputs))
+  }
+
+  /// As written: the list, or the shorthand ("mlp 256 relu", "cnn 6,16 (5x5) + 120,84 relu").
   public var description: String {
+    if let layers { return LayerList.text(layers) }
     var s: String
     switch kind {
     case .linear, .softmax: s = kind.rawValue
     case .mlp: s = "mlp \(hidden.map(String.init).joined(separator: ",")) \(activation)"
     case .cnn:
       s = "cnn \(channels.map(String.init).joined(separator: ",")) (\(kernel)x\(kernel))"
-      if !hidden.isEmpty { s += " + \(hidden.map(String.init).joined(separator: ","))" }
-      s += " \(activation)"
+      if !hidden.isEmpty { s += " + \(hidden.map(String.init).joined(separator: ",")) \(activation)" }
     }
     return outputSoftmax ? s + " + softmax" : s
   }

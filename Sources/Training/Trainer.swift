@@ -24,6 +24,8 @@ public final class Trainer<T: TrainingScalar> {
   /// The feature scaling applied to `data` (nil when none).
   public let standardization: Standardization?
   public let network: Network<T>
+  /// The model's layers as built (a shorthand expanded): config.json and the run header show them.
+  public let layerItems: [LayerItem]
   public let communicator: any Communicator
   /// The flat parameter buffer, identical on every rank (a copy, when it lives in memory the host's ranks share).
   public var parameters: [T] {
@@ -40,6 +42,11 @@ public final class Trainer<T: TrainingScalar> {
   public private(set) var placement: ShardedPlacement<T>?
   /// The flat gradient buffer plus one slot for the batch's loss sum.
   var gradients: [T]
+  /// The layers' state outside the parameters (BatchNorm's running statistics), the same on every rank: every rank
+  /// updates it from the global batch's statistics.
+  public var buffers: [T]
+  /// Records the first steps layer by layer (`--trace`), when set.
+  public var trace: StepTrace<T>?
   public var optimizer: AnyOptimizer<T>
   /// Turns this rank's gradient into the one every rank applies.
   public let exchange: any GradientExchange<T>
@@ -94,11 +101,13 @@ public final class Trainer<T: TrainingScalar> {
       throw TrainingError("\(raw.name): a \(kind) row's feature column \(column) is \(bad.value)\(scaled), beyond \(T.self)'s range (\(String(format: "%.3g", limit))): rescale or remove it")
     }
     let outputs = data.train.task == .classification ? data.train.classCount : data.train.targetWidth
-    network = try config.model.build(inputShape: data.train.sampleShape, outputs: outputs)
+    layerItems = try config.model.items(inputShape: data.train.sampleShape, outputs: outputs)
+    network = Network(try LayerList.build(layerItems, inputShape: data.train.sampleShape, outputs: outputs))
     // Checked before the parameters, gradients and optimizer state are allocated.
     try ModelMemory(network: network, config: config, samples: data.train.count, ranks: communicator.size)
       .check(processes: communicator.processesOnHost, available: MachineMemory.availableBytes)
     ownParameters = network.initialParameters(seed: config.seed)
+    buffers = network.initialBuffers()
     gradients = .zeros(network.parameterCount + 1)
     optimizer = config.optimizer.make(for: network)
     exchange = config.exchange.make(for: network, communicator: communicator, deterministic: config.deterministic,
@@ -111,7 +120,10 @@ public final class Trainer<T: TrainingScalar> {
   /// floating-point environments), unless they were restored from the same checkpoint bytes; then lets the exchange
   /// set itself up (shared memory), which may move the parameters into memory the host's ranks share.
   public func synchronizeParameters(broadcast: Bool = true) throws {
-    if broadcast { try communicator.broadcast(&ownParameters, root: 0) }
+    if broadcast {
+      try communicator.broadcast(&ownParameters, root: 0)
+      if !buffers.isEmpty { try communicator.broadcast(&buffers, root: 0) }
+    }
     placement = try exchange.prepare(parameters: ownParameters, shardStep: optimizer.firstOrder != nil)
     if placement != nil { ownParameters = [] }
   }
@@ -189,43 +201,79 @@ public final class Trainer<T: TrainingScalar> {
     batches == 1 ? Array(0..<data.train.count) : Sharding.permutation(count: data.train.count, seed: config.seed, epoch: epoch)
   }
 
+  /// The context of a training step on a global batch of `count` samples, this rank's pieces holding `rows`: the
+  /// step's identity (dropout's masks) and the sum over the global batch (BatchNorm's statistics), exact with
+  /// --deterministic so that it is bitwise the same for any number of ranks.
+  func stepContext(rows: [[Int]], globalCount count: Int) -> StepContext {
+    let comm = communicator
+    let sum: ([[Double]], Int) throws -> [Double]
+    if config.deterministic {
+      let terms = Sharding.batches(count: count, batchSize: config.deterministicChunk).count
+      sum = { partials, width in try FixedPoint.exactSum(partials, width: width, terms: terms, communicator: comm) }
+    } else {
+      sum = { partials, width in
+        var total = StepContext.localSum(partials, width: width)
+        try comm.allReduce(&total)
+        return total
+      }
+    }
+    return StepContext(training: true, seed: config.seed, epoch: epoch, step: step, rows: rows, globalCount: count,
+                       sumOverBatch: sum)
+  }
+
   /// Batch slice, forward, loss, backward, exchange: the mean loss of the global batch `batch` (the sample indices
   /// of every rank, in order) at parameters `p`, and its gradient in g[0..<P], the same on every rank. `g` has one
-  /// slot more, where each rank's loss sum rides along with its gradient.
+  /// slot more, where each rank's loss sum rides along with its gradient. This rank's share comes in pieces (see
+  /// `GradientExchange.pieces`), which pass through the network layer by layer together.
   func gradient(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: UnsafeMutableBufferPointer<T>) throws -> Double {
     let P = network.parameterCount
     evaluations += 1
     var clock = PhaseClock()
-    var exchangeTime = 0.0
-    for (k, piece) in exchange.pieces(ofBatch: batch.count).enumerated() {
-      let buffer = exchange.buffer(piece: k, destination: g)
-      let indices = batch[batch.startIndex + piece.lowerBound..<batch.startIndex + piece.upperBound]
-      guard !indices.isEmpty else { continue }  // a short last batch can leave a rank without samples
-      let x: Tensor<T> = data.train.features(at: indices)
-      let targets = self.targets(data.train, indices)
-      phaseTimes.data += clock.lap()
-      let a = network.forward(x, parameters: p)
-      phaseTimes.forward += clock.lap()
-      let value = config.loss.evaluate(a[a.count - 1], targets)
-      buffer[P] = T(value.sum)
-      exchange.ready(P..<P + 1)
-      // d(mean loss over the global batch)/d(output) = d(sum over my samples)/d(output) / globalBatch.
-      var dy = value.gradient!
-      dy.withUnsafeMutableBufferPointer { T.scal($0.count, 1 / T(batch.count), Tensor.base($0)) }
-      phaseTimes.loss += clock.lap()
-      network.backward(dy, activations: a, parameters: p, gradients: UnsafeMutableBufferPointer(rebasing: buffer[0..<P]),
-                       blockElements: exchange.blockElements) { range in
-        let t = WallClock.now()
-        exchange.ready(range)
-        exchangeTime += WallClock.now() - t
-      }
-      phaseTimes.backward += clock.lap() - exchangeTime
-      phaseTimes.exchange += exchangeTime
-      exchangeTime = 0
+    let pieces = exchange.pieces(ofBatch: batch.count)
+    let sinks = pieces.indices.map { exchange.buffer(piece: $0, destination: g) }  // zeroed, one per piece
+    // A short last batch can leave a rank without samples; it still joins a network's sums over the batch.
+    let used = pieces.indices.filter { network.hasBatchLayers || !pieces[$0].isEmpty }
+    let rows = used.map { Array(batch[batch.startIndex + pieces[$0].lowerBound..<batch.startIndex + pieces[$0].upperBound]) }
+    let x: [Tensor<T>] = rows.map { data.train.features(at: $0) }
+    phaseTimes.data += clock.lap()
+    let context = stepContext(rows: rows, globalCount: batch.count)
+    let a = try buffers.withUnsafeMutableBufferPointer { try network.forward(x, parameters: p, buffers: $0, context: context) }
+    phaseTimes.forward += clock.lap()
+    // d(objective)/d(output) = d(sum over my samples)/d(output) times the objective's scale (1 / globalBatch for the
+    // mean), so that the exchange's sum over the ranks is the gradient of the global batch's objective.
+    let scale = objectiveScale(count: batch.count)
+    let dy = used.indices.map { j -> Tensor<T> in
+      let value = config.loss.evaluate(a[j][a[j].count - 1], targets(data.train, rows[j]))
+      sinks[used[j]][P] = T(value.sum)
+      var d = value.gradient!
+      d.withUnsafeMutableBufferPointer { T.scal($0.count, T(scale), Tensor.base($0)) }
+      return d
     }
+    exchange.ready(P..<P + 1)
+    phaseTimes.loss += clock.lap()
+    var exchangeTime = 0.0
+    let observe = trace?.gradientObserver(starts: used.map { pieces[$0].lowerBound })
+    try network.backward(dy, activations: a, parameters: p, gradients: used.map { UnsafeMutableBufferPointer(rebasing: sinks[$0][0..<P]) },
+                         context: context, blockElements: exchange.blockElements, ready: { range in
+      let t = WallClock.now()
+      exchange.ready(range)
+      exchangeTime += WallClock.now() - t
+    }, observe: observe)
+    phaseTimes.backward += clock.lap() - exchangeTime
+    phaseTimes.exchange += exchangeTime
+    trace?.forward(a)
     let lossSum = try exchange.finish(into: g)
     phaseTimes.exchange += clock.lap()
-    return lossSum / Double(batch.count)
+    return lossSum * scale
+  }
+
+  /// d(objective)/d(loss sum) of a batch of `count`: 1 / count for the mean reduction; for the sum 1, or C for a loss
+  /// that averages a sample's C outputs (PyTorch's sum runs over the outputs too).
+  func objectiveScale(count: Int) -> Double {
+    switch config.lossReduction {
+    case .mean: 1 / Double(count)
+    case .sum: config.loss.averagesOutputs ? Double(network.outputShape.reduce(1, *)) : 1
+    }
   }
 
   /// One optimizer step on the global batch `batch` (sample indices, in order): the gradient (or the evaluation the
@@ -236,7 +284,10 @@ public final class Trainer<T: TrainingScalar> {
     // the same set of samples.
     let batchName = stepsPerEpoch == 1 ? 0 : step
     let loss: Double
-    if let known = optimizer.knownEvaluation(batch: batchName) {
+    trace?.begin(step: step)
+    // L-BFGS's last trial point is this step's start, already evaluated; a network with buffers (BatchNorm) is
+    // evaluated again, as PyTorch's closure does, so that its running statistics are those of every evaluation.
+    if trace?.active != true, network.bufferCount == 0, let known = optimizer.knownEvaluation(batch: batchName) {
       loss = known.loss
       gradients.withUnsafeMutableBufferPointer { g in
         known.gradients.withUnsafeBufferPointer { g.baseAddress!.copyScalars(from: $0.baseAddress!, count: P) }
@@ -256,6 +307,13 @@ public final class Trainer<T: TrainingScalar> {
     optimizer.learningRate = config.optimizer.schedule.rate(
       base: config.optimizer.learningRate, step: step, stepsPerEpoch: stepsPerEpoch,
       totalSteps: stepsPerEpoch * config.epochs)
+    if let trace, trace.active {
+      func record(_ g: UnsafeBufferPointer<T>) throws {
+        try trace.finish(step: step, network: network, items: layerItems, parameters: parameters, gradients: g, loss: loss,
+                         learningRate: optimizer.learningRate, communicator: communicator)
+      }
+      if let placement { try record(placement.gradients) } else { try gradients.withUnsafeBufferPointer(record) }
+    }
     if let placement {
       // Each rank of the host steps its shard of the shared parameters, then they meet.
       optimizer.firstOrder!.step(parameters: placement.parameters, gradients: placement.gradients, range: placement.shard)
@@ -340,7 +398,7 @@ public final class Trainer<T: TrainingScalar> {
     var start = range.lowerBound
     while start < range.upperBound {
       let chunk = start..<min(start + config.evaluationBatchSize, range.upperBound)
-      let out = withParameters { network.predict(set.features(at: chunk), parameters: $0) }
+      let out = withParameters { p in buffers.withUnsafeBufferPointer { network.predict(set.features(at: chunk), parameters: p, buffers: $0) } }
       sums[0] += config.loss.evaluate(out, targets(set, chunk), gradient: false).sum
       if set.task == .classification {
         var predicted = [Int32](repeating: 0, count: chunk.count)
@@ -404,7 +462,7 @@ public final class Trainer<T: TrainingScalar> {
 
   /// The model's output for a batch x, one row of Doubles per sample.
   func outputRows(_ x: Tensor<T>) -> [[Double]] {
-    let y = withParameters { network.predict(x, parameters: $0) }
+    let y = withParameters { p in buffers.withUnsafeBufferPointer { network.predict(x, parameters: p, buffers: $0) } }
     let w = y.sampleSize
     return (0..<x.batch).map { i in (0..<w).map { Double(y.scalars[i * w + $0]) } }
   }

@@ -8,23 +8,24 @@ extension Trainer {
   /// host's ranks: their shards of the optimizer's state are gathered.
   public func checkpoint() throws -> Checkpoint {
     var sections: [(String, [UInt8])] = [("parameters", parameters.rawBytes)]
+    if !buffers.isEmpty { sections.append(("buffers", buffers.rawBytes)) }
     var state = optimizer.savedState
     if let placement {
       for i in state.buffers.indices { state.buffers[i].values = try placement.gather(state.buffers[i].values) }
     }
     for b in state.buffers.sorted(by: { $0.name < $1.name }) { sections.append(("optimizer." + b.name, b.values.rawBytes)) }
     var c = Checkpoint(
-      config: config.json(worldSize: worldSize), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
+      config: config.json(worldSize: worldSize, layers: layerItems), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
       network: network.summary, dataset: data.name, trainCount: data.train.count, optimizer: optimizer.summary,
       optimizerStep: state.step, skippedBatches: skippedBatches, scalarBytes: MemoryLayout<T>.size, sections: sections)
     c.samples = samplesInEpoch
     c.evaluations = evaluations
     c.runID = runID
-    c.tensors = network.namedParameters.map { named in
-      let index = Int(named.name.prefix { $0 != "." })!
-      let kind = String(describing: type(of: network.layers[index])).prefix { $0 != "<" }.lowercased()
-      return (named.name, named.spec.shape, kind)
+    func kind(_ name: String) -> String {
+      String(describing: type(of: network.layers[Int(name.prefix { $0 != "." })!])).prefix { $0 != "<" }.lowercased()
     }
+    c.tensors = network.namedParameters.map { ($0.name, $0.spec.shape, kind($0.name)) }
+    c.bufferTensors = network.namedBuffers.map { ($0.name, $0.spec.shape, kind($0.name)) }
     return c
   }
 
@@ -74,8 +75,13 @@ extension Trainer {
       throw WeightsProblem.positionBetweenBatches(path: path, samples: samples, epoch: c.epoch + 1,
                                                   checkpointBatch: c.config["batch_size"]?.int, batch: config.batchSize)
     }
+    let b = c.section("buffers") ?? []
+    guard b.count == buffers.count * MemoryLayout<T>.size else {
+      throw CheckpointError("\(path): the layers' buffers (running statistics) do not match the model's \(buffers.count)")
+    }
     state.step = c.optimizerStep
     parameters = p.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
+    buffers = b.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
     optimizer.restore(state)
     epoch = c.epoch
     batchInEpoch = position
@@ -83,5 +89,21 @@ extension Trainer {
     skippedBatches = c.skippedBatches
     evaluations = c.evaluations
     runID = c.runID
+  }
+}
+
+extension Trainer {
+  /// The parameters and buffers named and shaped as PyTorch's state_dict of the same `torch.nn.Sequential` (dense
+  /// weights outputs x inputs): what `dpt export` writes. Collective when the optimizer step is sharded.
+  public func stateDict() throws -> [(name: String, shape: [Int], values: [Double])] {
+    let file = try SafeTensorsFile(decoding: try SafeTensors.encode(try checkpoint(), pytorchLayout: true), path: "the state dict")
+    return try file.names.map { ($0, file.entries[$0]!.shape, try file.values($0, path: "the state dict")) }
+  }
+
+  /// Sets the parameters (and buffers) from tensors named and shaped as PyTorch's state_dict of the same
+  /// `torch.nn.Sequential` ("0.weight" out x in, "1.running_mean", ...), strictly: every tensor must be there, with
+  /// its shape, and nothing else. On one rank; `synchronizeParameters()` then gives them to every rank.
+  public func loadStateDict(_ tensors: [(name: String, shape: [Int], values: [Double])]) throws {
+    (parameters, buffers) = try SafeTensors.state(for: network, from: SafeTensorsFile(tensors: tensors), path: "the state dict")
   }
 }

@@ -14,12 +14,15 @@ public enum NonFinitePolicy: String, CaseIterable, Sendable {
 
 /// Everything that defines a training run; `config.json` records it.
 public struct TrainingConfig: Sendable {
-  public var dataset: DatasetSource
+  /// The data set by name when it is one of dpt's (mnist, csv:PATH, ...); nil for data a program holds in memory.
+  public var dataset: DatasetSource?
   public var testFraction: Double?
   /// Standardise real-valued features with the training rows' mean and standard deviation.
   public var standardize: Bool
   public var model: ModelSpec
   public var loss: Loss
+  /// The mean of the batch's losses (the default) or their sum (PyTorch's `reduction`).
+  public var lossReduction: LossReduction = .mean
   public var optimizer: OptimizerSpec
   /// The global batch size, shared by all ranks.
   public var batchSize: Int
@@ -38,7 +41,7 @@ public struct TrainingConfig: Sendable {
   /// How the ranks' gradients are combined: buckets, overlap, compression.
   public var exchange = ExchangeSpec()
 
-  public init(dataset: DatasetSource, testFraction: Double? = nil, standardize: Bool = false, model: ModelSpec,
+  public init(dataset: DatasetSource? = nil, testFraction: Double? = nil, standardize: Bool = false, model: ModelSpec,
               loss: Loss, optimizer: OptimizerSpec, batchSize: Int, epochs: Int, seed: UInt64 = 0,
               dropLast: Bool = false) {
     self.dataset = dataset
@@ -61,12 +64,13 @@ public struct TrainingConfig: Sendable {
     if config.loss.takesClasses && task == .regression {
       throw ConfigurationProblem.lossNeedsClasses(loss: config.loss.name, dataSet: dataName)
     }
-    if config.model.kind == .softmax && config.loss != .crossEntropy {
+    let shorthand = config.model.layers == nil
+    if shorthand && config.model.kind == .softmax && config.loss != .crossEntropy {
       throw ConfigurationProblem.softmaxModelNeedsCrossEntropy(loss: config.loss.name)
     }
-    if config.model.outputSoftmax && config.loss == .crossEntropy { throw ConfigurationProblem.softmaxTwice }
-    if config.model.outputSoftmax && config.model.kind == .softmax { throw ConfigurationProblem.softmaxAfterSoftmaxModel }
-    if config.loss == .nll && !config.model.outputSoftmax { throw ConfigurationProblem.nllNeedsProbabilities }
+    if shorthand && config.model.outputSoftmax && config.model.kind == .softmax { throw ConfigurationProblem.softmaxAfterSoftmaxModel }
+    if config.model.endsInSoftmax && config.loss == .crossEntropy { throw ConfigurationProblem.softmaxTwice }
+    if config.loss == .nll && !config.model.endsInSoftmax { throw ConfigurationProblem.nllNeedsProbabilities }
   }
 
   /// Switches to optimizer `kind` with its defaults, the one place they are decided: PyTorch's for every optimizer
@@ -74,8 +78,8 @@ public struct TrainingConfig: Sendable {
   /// except SGD, which keeps the course's defaults of the data set (`defaults(for:)`), with a step of 0.05 on a CNN
   /// (at 0.1 with momentum 0.9 LeNet's first steps diverge). Call it after choosing the model.
   public mutating func useOptimizer(_ kind: OptimizerKind) {
-    let course = TrainingConfig.defaults(for: dataset).optimizer
-    var o = OptimizerSpec(kind: kind, learningRate: kind == .sgd ? (model.kind == .cnn ? 0.05 : course.learningRate) : kind.defaultLearningRate)
+    let course = dataset.map { TrainingConfig.defaults(for: $0).optimizer } ?? OptimizerSpec(learningRate: 0.1, momentum: 0.9)
+    var o = OptimizerSpec(kind: kind, learningRate: kind == .sgd ? (model.hasConvolution ? 0.05 : course.learningRate) : kind.defaultLearningRate)
     if kind == .sgd {
       o.momentum = course.momentum
       o.weightDecay = course.weightDecay
@@ -117,29 +121,34 @@ public struct TrainingConfig: Sendable {
     }
   }
 
-  public func json(worldSize: Int) -> JSON {
+  /// config.json. `layers`: the model's list as built (a shorthand expanded), when known.
+  public func json(worldSize: Int, layers: [LayerItem]? = nil) -> JSON {
     .object([
-      ("dataset", JSON(dataset.description)),
-      ("test_fraction", JSON(testFraction ?? (dataset.isTable ? dataset.defaultTestFraction : nil))),
+      ("dataset", dataset.map { JSON($0.description) } ?? .null),
+      ("test_fraction", JSON(testFraction ?? dataset.flatMap { $0.isTable ? $0.defaultTestFraction : nil })),
       ("target", { () -> JSON in
         switch dataset {
-        case .csv(_, .classes, _): return JSON("class")
-        case .csv(_, .values(let k), _): return JSON(k == 1 ? "value" : "value:\(k)")
+        case .csv(_, .classes, _)?: return JSON("class")
+        case .csv(_, .values(let k), _)?: return JSON(k == 1 ? "value" : "value:\(k)")
         default: return .null
         }
       }()),
       ("header", { () -> JSON in
-        if case .csv(_, _, let h) = dataset { return JSON(h.rawValue) }
+        if case .csv(_, _, let h)? = dataset { return JSON(h.rawValue) }
         return .null
       }()),
       ("standardize", .bool(standardize)),
-      ("model", JSON(model.kind.rawValue)),
+      ("model", JSON((layers ?? model.layers).map(LayerList.text) ?? model.kind.rawValue)),
+    ] + (model.layers == nil ? [
+      ("model_shorthand", JSON(model.kind.rawValue)),
       ("hidden", .array(model.hidden.map { JSON($0) })),
       ("channels", .array(model.channels.map { JSON($0) })),
       ("kernel_size", JSON(model.kernel)),
       ("activation", JSON(model.activation.description)),
       ("output_softmax", .bool(model.outputSoftmax)),
+    ] : []) + [
       ("loss", JSON(loss.description)),
+      ("loss_reduction", JSON(lossReduction.rawValue)),
       ("optimizer", JSON(optimizer.name)),
       ("lr", JSON(optimizer.learningRate)),
       ("lr_schedule", JSON(optimizer.schedule.description)),
