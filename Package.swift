@@ -46,11 +46,17 @@ let libraries: [Target] = [
           swiftSettings: fast),
   // SVG charts, the HTML report, TensorBoard event files: what a user looks at.
   .target(name: "Reports", dependencies: ["_Support", "Training"]),
+  // The library's front door: `import DPT` re-exports the tensors, layers, losses, optimizers, data sets, communicators
+  // and the trainer, for programs that build a model in code.
+  .target(name: "DPT", dependencies: ["_Support", "TensorCore", "Layers", "Optimizers", "Datasets", "Collectives", "Training"]),
 ]
 
 // MARK: - The command-line tool
 
 let executables: [Target] = [
+  // Programs that use the library as an outside package would (Examples/README.md): scripts/test builds and runs them.
+  .executableTarget(name: "HandOutExample", dependencies: ["DPT"], path: "Examples/HandOut"),
+  .executableTarget(name: "FashionExample", dependencies: ["DPT"], path: "Examples/Fashion"),
   .executableTarget(
     name: "DPTCommand",
     dependencies: [
@@ -85,7 +91,8 @@ let package = Package(
   name: "dpt",
   platforms: [.macOS(.v13)],
   products: [
-    .executable(name: "dpt", targets: ["DPTCommand"])
+    .executable(name: "dpt", targets: ["DPTCommand"]),
+    .library(name: "DPT", targets: ["DPT"]),
   ] + fuzzProducts,
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

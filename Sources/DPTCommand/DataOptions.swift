@@ -78,8 +78,10 @@ struct DataOptions: ParsableArguments {
   }
 
   /// The data set, split into train and test, with `fraction` of the training rows held out for validation.
-  func load(validation fraction: Double) throws -> DataSplit {
-    try Catalog.load(try source, testFraction: testFraction, seed: seed).holdingOutValidation(fraction: fraction, seed: seed)
+  /// `lenient`: a constant target or missing classes are accepted (training from given weights; see `DataWarning`).
+  func load(validation fraction: Double, lenient: Bool = false) throws -> DataSplit {
+    try Catalog.load(try source, testFraction: testFraction, seed: seed, lenient: lenient)
+      .holdingOutValidation(fraction: fraction, seed: seed)
   }
 }
 

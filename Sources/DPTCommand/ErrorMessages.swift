@@ -1,5 +1,6 @@
 import Datasets
 import FileFormats
+import Layers
 import Foundation
 import Training
 import _Support
@@ -14,6 +15,7 @@ enum ErrorMessages {
     case let p as ConfigurationProblem: return text(p)
     case let p as WeightsProblem: return text(p)
     case let p as LeastSquaresError: return text(p)
+    case let e as LayerShapeError: return "--model \(e)"
     case let n as NonFiniteLoss:
       return "the training loss became \(n.loss) at epoch \(n.epoch), step \(n.step): lower --lr (now \(n.learningRate)) or check the data for extreme values"
     default: return nil

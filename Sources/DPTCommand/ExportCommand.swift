@@ -1,5 +1,6 @@
 import ArgumentParser
 import FileFormats
+import Layers
 import Foundation
 import Training
 import _Support
@@ -28,18 +29,33 @@ struct ExportCommand: ParsableCommand {
   @Option(help: "pytorch | dpt (dense weights as dpt keeps them: inputs x outputs).")
   var layout: String = "pytorch"
 
+  @Option(help: ArgumentHelp("Also write the Python code of the model as a torch.nn.Sequential that loads the exported weights (load_state_dict, strict).", valueName: "file.py"))
+  var pytorch: String?
+
   func validate() throws {
     guard format == "safetensors" else { throw ValidationError("--format '\(format)': dpt writes safetensors") }
     guard ["pytorch", "dpt"].contains(layout) else { throw ValidationError("--layout '\(layout)': use pytorch or dpt") }
+    if pytorch != nil && layout != "pytorch" { throw ValidationError("--pytorch writes code for the pytorch layout: drop --layout dpt") }
   }
 
   func run() throws {
     try OutputPaths.file(output, flag: "--output")
+    if let pytorch { try OutputPaths.file(pytorch, flag: "--pytorch") }
     try OutputPaths.checkInputs([OutputPaths.Input(flag: "--checkpoint", path: Checkpoint.path(checkpoint))],
-                                outputs: [("--output", [output])])
+                                outputs: [("--output", [output])] + (pytorch.map { [("--pytorch", [$0])] } ?? []))
     let c = try InputFiles.checkpoint(checkpoint, flag: "--checkpoint")
     let bytes = try SafeTensors.encode(c, pytorchLayout: layout == "pytorch")
+    var code: String?
+    if let pytorch {
+      guard let list = c.config["model"]?.string, let items = try? LayerList.parse(list) else {
+        throw CommandError("\(Checkpoint.path(checkpoint)): its config names no list of layers (written by an older dpt): train again to export PyTorch code")
+      }
+      code = try PyTorchCode.sequential(items, summaries: c.network.components(separatedBy: " | "), tensors: c.tensors + c.bufferTensors,
+                                        weights: Files.lastComponent(output), source: Checkpoint.path(checkpoint))
+    }
     try Files.writeAtomically(Data(bytes), to: output)
-    print("wrote \(output): \(c.tensors.count) tensors of \(c.network), epoch \(c.epoch), \(bytes.count) bytes")
+    if let pytorch, let code { try Files.writeAtomically(code, to: pytorch) }
+    print("wrote \(output): \(c.tensors.count + c.bufferTensors.count) tensors of \(c.network), epoch \(c.epoch), \(bytes.count) bytes")
+    if let pytorch { print("wrote \(pytorch): the torch.nn.Sequential whose load() reads \(Files.lastComponent(output))") }
   }
 }

@@ -65,7 +65,7 @@ struct PredictCommand: ParsableCommand {
           if classification {
             // The outputs are logits unless the model ends in softmax; either way report probabilities.
             var p = y
-            if !trainer.config.model.outputSoftmax { Double.softmaxRows(y, &p, rows: 1, cols: y.count) }
+            if !trainer.config.model.endsInSoftmax { Double.softmaxRows(y, &p, rows: 1, cols: y.count) }
             let predicted = p.indices.max { p[$0] < p[$1] } ?? 0
             text += "\(row),\(set.labels[i]),\(predicted)," + p.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"
           } else {

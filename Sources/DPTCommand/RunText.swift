@@ -2,6 +2,7 @@ import ArgumentParser
 import Collectives
 import Datasets
 import Foundation
+import Layers
 import Reports
 import TensorCore
 import Training
@@ -15,8 +16,10 @@ enum RunText {
     if let v = d.validation { sets += " / \(v.count) validation" }
     var ranks = counted(t.worldSize, "rank") + hosts
     if t.worldSize > 1 || c.exchange.compression != .none { ranks += " | exchange: \(t.exchange.summary)" }
-    let scaled = t.standardization != nil ? ", standardised features" : ""
-    return "\(d.name): \(sets)\(scaled) | \(c.model) (\(t.network.parameterCount) parameters), \(c.loss) | \(t.optimizer.summary)\(c.optimizer.schedule.kind == .constant && c.optimizer.schedule.warmupEpochs == 0 ? "" : ", lr schedule \(c.optimizer.schedule)") | batch \(min(c.batchSize, d.train.count)) | \(ranks)"
+    // Tables say whether their features were standardised: a hand computation must know which inputs the net saw.
+    let scaled = t.standardization != nil ? ", standardised features" : (d.train.sampleShape.count == 1 ? ", features as given" : "")
+    let loss = c.lossReduction == .sum ? "\(c.loss) (sum)" : "\(c.loss)"
+    return "\(d.name): \(sets)\(scaled) | \(LayerList.text(t.layerItems)) (\(t.network.parameterCount) parameters), \(loss) | \(t.optimizer.summary)\(c.optimizer.schedule.kind == .constant && c.optimizer.schedule.warmupEpochs == 0 ? "" : ", lr schedule \(c.optimizer.schedule)") | batch \(min(c.batchSize, d.train.count)) | \(ranks)"
   }
 
   static func comparisonTitle<T>(_ c: ClosedFormComparison, _ t: Trainer<T>) -> String {
@@ -49,14 +52,14 @@ enum RunText {
     let seconds = history.reduce(0) { $0 + $1.seconds }
     let samples = history.reduce(0) { $0 + $1.samples }
     var o: [(String, JSON)] = [
-      ("dataset", JSON(t.data.name)), ("model", JSON(t.config.model.description)),
+      ("dataset", JSON(t.data.name)), ("model", JSON(LayerList.text(t.layerItems))),
       ("parameters", JSON(t.network.parameterCount)), ("world_size", JSON(t.worldSize)),
       ("train_samples", JSON(t.data.train.count)), ("test_samples", JSON(t.data.test.count)),
     ]
     o += final.filter { !["seconds", "samples_per_sec", "eval_seconds", "lr", "evaluations"].contains($0.0) }
     o += [("seconds", JSON(seconds)), ("samples_per_sec", JSON(Double(samples) / seconds)),
           ("evaluations", JSON(history.reduce(0) { $0 + $1.evaluations })),
-          ("peak_rss_mib_per_rank", JSON(peakMemory)), ("exchange", JSON(t.exchange.summary)),
+          ("peak_rss_mib_per_rank", JSON(peakMemory)), ("blas_kernel", JSON(BLASThreads.kernel)), ("exchange", JSON(t.exchange.summary)),
           ("exchange_bytes_per_step", JSON(t.exchange.bytesSent)),
           ("phase_seconds", .object(phases.named.map { ($0.0, JSON($0.1)) }))]
     return .object(o)

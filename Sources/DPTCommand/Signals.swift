@@ -14,7 +14,8 @@ enum Signals {
   }()
 
   static var received: Bool { state[0] > 0 }
-  /// Whether this process was stopped and continued (SIGCONT) since `install`.
+  /// Whether this process was stopped (SIGSTOP) and continued since `install` (mpirun sends SIGCONT to every rank it
+  /// ends, stopped or not: only one that had been stopped counts).
   static var continued: Bool { state[2] > 0 }
   /// The exit status of a run the signal stopped: 128 + the signal's number (130 for SIGINT, 143 for SIGTERM).
   static var exitStatus: Int32 { 128 + state[1] }
@@ -30,7 +31,7 @@ enum Signals {
         if p[0] > 1 && sig == SIGINT { _exit(128 + SIGINT) }
       }
     }
-    signal(SIGCONT) { _ in Signals.state[2] += 1 }
+    signal(SIGCONT) { _ in if Watchdog.wasStopped() { Signals.state[2] += 1 } }
     // A launcher may have started this process with the signals blocked: take them.
     var set = sigset_t()
     sigemptyset(&set)

@@ -57,6 +57,17 @@ struct Train: ParsableCommand {
   @Flag(help: "Replace the results of another run in --log-dir (without it, a --log-dir that holds a run is an error, unless --resume continues it).")
   var overwrite = false
 
+  @Option(help: ArgumentHelp(
+    "Write the first steps layer by layer to this file (JSON lines): each layer's input, output, dL/d output, weights and their gradients, then the loss.",
+    discussion: "For checking a hand computation: values in PyTorch's layout for the rows of the global batch in order, gathered from every rank. `dpt trace FILE` prints it as tables.", valueName: "file.jsonl"))
+  var trace: String?
+
+  @Option(help: ArgumentHelp("With --trace: how many steps (default 1).", valueName: "n"))
+  var traceSteps: Int = 1
+
+  @Option(help: ArgumentHelp("With --trace: at most this many values per tensor (a longer one keeps its shape, norm and first values).", valueName: "k"))
+  var traceLimit: Int?
+
   func validate() throws {
     try options.requireSingleValues()
     if printEvery < 1 { throw ValidationError("--print-every must be at least 1 (got \(printEvery))") }
@@ -65,6 +76,9 @@ struct Train: ParsableCommand {
     if checkpointEvery != nil && checkpointDir == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
     if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every must be at least 1 (got \(n))") }
     if `init` != nil && resume != nil { throw ValidationError("--init and --resume both set the weights: drop one of them") }
+    if trace == nil && (traceSteps != 1 || traceLimit != nil) { throw ValidationError("--trace-steps and --trace-limit need --trace") }
+    if traceSteps < 1 { throw ValidationError("--trace-steps must be at least 1 (got \(traceSteps))") }
+    if let k = traceLimit, k < 1 { throw ValidationError("--trace-limit must be at least 1 (got \(k))") }
   }
 
   func run() throws {
@@ -109,6 +123,10 @@ struct Train: ParsableCommand {
       var outputs: [(flag: String, files: [String])] = []
       if let logs { outputs.append(("--log-dir", OutputPaths.outputFiles(logs, writes: logFiles))) }
       if let checkpoints { outputs.append(("--checkpoint-dir", OutputPaths.outputFiles(checkpoints, writes: [Checkpoint.fileName]))) }
+      if let trace {
+        try OutputPaths.file(trace, flag: "--trace")
+        outputs.append(("--trace", [trace]))
+      }
       let inputs = (try options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
         + [`init`.map { OutputPaths.Input(flag: "--init", path: $0) }, resume.map { OutputPaths.Input(flag: "--resume", path: Checkpoint.path($0)) }]
           .compactMap { $0 }
@@ -125,15 +143,15 @@ struct Train: ParsableCommand {
       return try InputFiles.safetensors(path, flag: "--init")
     }
     let (trainer, rows, fingerprint) = try comm.agree { () throws -> (Trainer<Float>, [[Double]], String?) in
-      let data = try options.data.load(validation: options.data.valFraction ?? 0)
+      let data = try options.data.load(validation: options.data.valFraction ?? 0, lenient: `init` != nil)
       let trainer = try Trainer<Float>(config: config, data: data, communicator: comm, synchronize: false)
-      let rows = try predictionRows(predict, source: config.dataset, features: data.train.featureCount)
+      let rows = try predictionRows(predict, source: try options.data.source, features: data.train.featureCount)
       if comm.isRoot, let path = `init` {
         let file = try SafeTensorsFile(decoding: initBytes, path: path)
-        trainer.parameters = try SafeTensors.parameters(for: trainer.network, from: file, path: path)
+        (trainer.parameters, trainer.buffers) = try SafeTensors.state(for: trainer.network, from: file, path: path)
       }
       // Which file the run trained on, for `dpt eval` to check before it opens a file a checkpoint names.
-      let fingerprint = comm.isRoot && (logDir != nil || checkpointDir != nil) ? try config.dataset.fingerprint() : nil
+      let fingerprint = comm.isRoot && (logDir != nil || checkpointDir != nil) ? try options.data.source.fingerprint() : nil
       guard let resumed, let resume else { return (trainer, rows, fingerprint) }
       let path = Checkpoint.path(resume)
       try trainer.restore(resumed, path: path)
@@ -148,7 +166,7 @@ struct Train: ParsableCommand {
     try trainer.synchronizeParameters(broadcast: checkpoint == nil)
     /// The run's settings as config.json and checkpoints record them.
     func configJSON() -> JSON {
-      guard case .object(var o) = config.json(worldSize: comm.size) else { return .null }
+      guard case .object(var o) = config.json(worldSize: comm.size, layers: trainer.layerItems) else { return .null }
       o.append(("run_id", JSON(runID)))
       if let fingerprint { o.append(("data_fingerprint", JSON(fingerprint))) }
       return .object(o)
@@ -168,6 +186,18 @@ struct Train: ParsableCommand {
       return (log, board)
     }
     if let header = trainer.data.header { console.say(ErrorMessages.text(header)) }
+    for w in trainer.data.warnings { console.say("warning: \(w); trained from --init's weights as given") }
+    // --trace: the first steps' lines, written whole once they are all there (rank 0).
+    var traceLines: [String] = []
+    var traceWritten = false
+    if trace != nil {
+      trainer.trace = StepTrace(steps: traceSteps, limit: traceLimit, write: comm.isRoot ? { traceLines.append($0) } : nil)
+    }
+    func writeTrace() throws {
+      guard let trace, !traceWritten, comm.isRoot, trainer.step >= traceSteps || trainer.epoch >= config.epochs else { return }
+      try Files.writeAtomically(traceLines.joined(separator: "\n") + "\n", to: trace)
+      traceWritten = true
+    }
     if let note = try options.data.inferenceNote { console.say(note) }
     console.say(RunText.header(trainer, hosts: try RunText.hosts(comm)))
     if let c = checkpoint {
@@ -235,6 +265,7 @@ struct Train: ParsableCommand {
         throw n
       }
       phases.add(trainer.phaseTimes)
+      try writeTrace()
       console.clearProgress()
       if e % printEvery == 0 || e == config.epochs { console.say(table.row(m)) }
       if profile { console.say("      " + RunText.phases(trainer.phaseTimes, epochSeconds: m.seconds)) }

@@ -3,40 +3,57 @@ import Datasets
 import Layers
 import Optimizers
 import Training
+import _Support
 
 extension ModelKind: ExpressibleByArgument {}
 
 extension LineSearch: ExpressibleByArgument {}
 extension NonFinitePolicy: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
+extension LossReduction: ExpressibleByArgument {}
 
 /// The options that define a training run, shared by `train` (and the commands built on it).
 struct TrainingOptions: ParsableArguments {
   @OptionGroup var data: DataOptions
 
   @Option(help: ArgumentHelp(
-    "linear | softmax | mlp | cnn | cnn:C1,C2,... (default: mlp for images, linear for tables).",
-    discussion: "cnn: per channel count a 5x5 convolution (same size), the activation and 2x2 max pooling, then the --hidden dense layers (default 120,84): cnn:6,16 is LeNet-5's shape.", valueName: "kind"))
+    "A list of layers, e.g. \"dense(3), relu, dense(1), tanh\", or a shorthand: linear | softmax | mlp | cnn | cnn:C1,C2 (default: mlp for images, linear for tables).",
+    discussion: """
+      Layers (PyTorch's vocabulary; input sizes are inferred, the last width is the data's classes or targets):
+      dense(N), conv2d(C, k, stride=1, padding=0), maxpool2d(k), avgpool2d(k), flatten, dropout(p), batchnorm
+      (momentum=0.1, eps=1e-5), relu, tanh, sigmoid, leaky-relu(slope), prelu, requ, softmax, identity. The
+      shorthands expand to lists (the run's first lines show them): mlp is flatten (for images), then per --hidden
+      width dense(W) and the --activation, then dense(outputs); cnn:6,16 is two blocks of conv2d(C, 5, padding=2),
+      the activation and maxpool2d(2), then flatten and the --hidden layers (default 120,84): LeNet-5's shape.
+      """, valueName: "layers"))
   var model: String?
 
-  @Option(help: ArgumentHelp("Hidden dense widths, e.g. 256 or 256,128 (default 256 for mlp, 120,84 for cnn).", valueName: "widths"))
+  @Option(help: ArgumentHelp("Read the list of layers from this file: commas or newlines separate the items, # starts a comment.", valueName: "file"))
+  var modelFile: String?
+
+  @Option(help: ArgumentHelp("Shorthands mlp and cnn: hidden dense widths, e.g. 256 or 256,128 (default 256 for mlp, 120,84 for cnn).", valueName: "widths"))
   var hidden: String?
 
-  @Option(help: "Activation of the hidden layers: relu | tanh | sigmoid | leaky-relu | prelu | requ | identity.")
-  var activation: String = "relu"
+  @Option(help: "Shorthands mlp and cnn: the activation of the hidden layers: relu | tanh | sigmoid | leaky-relu | prelu | requ | identity (default relu).")
+  var activation: String?
 
-  @Option(parsing: .unconditional, help: "Slope of leaky-relu for x < 0.")
+  @Option(parsing: .unconditional, help: "Slope of leaky-relu for x < 0 (shorthands; in a list write leaky-relu(0.2)).")
   var leakySlope: Double = 0.01
 
-  @Option(parsing: .unconditional, help: "Convolution kernel size of --model cnn.")
-  var kernelSize: Int = 5
+  @Option(parsing: .unconditional, help: "Shorthand cnn: the convolution kernel size (default 5).")
+  var kernelSize: Int?
 
   @Option(name: [.customLong("output"), .customLong("output-layer")],
-          help: "A layer after the output: none | softmax (probabilities; train them with --loss nll or hinge). dpt predict calls it --output-layer.")
-  var output: String = "none"
+          help: "Shorthands: a layer after the output: none | softmax (probabilities; train them with --loss nll or hinge). dpt predict calls it --output-layer.")
+  var output: String?
 
-  @Option(help: ArgumentHelp("cross-entropy | nll | hinge | mse (l2) | l1 | huber | cosine (default: cross-entropy for images, mse for tables).", valueName: "name"))
+  @Option(help: ArgumentHelp("cross-entropy | nll | hinge | mse (l2) | half-mse (0.5 (y - t)^2) | l1 | huber | cosine (default: cross-entropy for images, mse for tables).", valueName: "name"))
   var loss: String?
+
+  @Option(help: ArgumentHelp(
+    "How a batch's losses make the objective: mean | sum (PyTorch's reduction).",
+    discussion: "sum: the sum over the samples and, for the regression losses, over each sample's outputs, as torch's reduction='sum'. With it a hand-out's loss of one example and its learning rate are taken as written."))
+  var lossReduction: LossReduction = .mean
 
   @Option(parsing: .unconditional, help: "Margin of the multiclass hinge loss.")
   var margin: Double = 1
@@ -231,8 +248,8 @@ struct TrainingOptions: ParsableArguments {
     if !(margin > 0) { throw ValidationError("--margin must be > 0 (got \(margin))") }
     if hingeReduction != .sum && loss != "hinge" { throw ValidationError("--hinge-reduction applies to --loss hinge only") }
     if !(huberDelta > 0) { throw ValidationError("--huber-delta must be > 0 (got \(huberDelta))") }
-    if kernelSize < 1 || kernelSize % 2 == 0 || kernelSize > 1023 { throw ValidationError("--kernel-size must be odd, from 1 to 1023 (got \(kernelSize))") }
-    if !["none", "softmax"].contains(output) { throw ValidationError("--output '\(output)': use none or softmax") }
+    if let k = kernelSize, k < 1 || k % 2 == 0 || k > 1023 { throw ValidationError("--kernel-size must be odd, from 1 to 1023 (got \(k))") }
+    if let o = output, !["none", "softmax"].contains(o) { throw ValidationError("--output '\(o)': use none or softmax") }
     if lrStepEpochs < 1 { throw ValidationError("--lr-step-epochs must be at least 1") }
     if deterministicChunk < 1 || deterministicChunk > Self.largest { throw ValidationError("--deterministic-chunk must be from 1 to \(Self.largest) (got \(deterministicChunk))") }
     let compression = try parsedCompression()
@@ -254,14 +271,21 @@ struct TrainingOptions: ParsableArguments {
       throw ValidationError("--lr-gamma must be > 0, --lr-min and --warmup-epochs >= 0")
     }
     _ = try schedule()
-    _ = try parsedModel()
+    _ = try parsedLayers()
     _ = try parsedActivation()
     _ = try parsedLoss()
     // The settings against the kind of data, before anything is loaded: a usage error (exit 64) like the above.
     let source = try data.source
     if case .csv(_, .infer, _) = source { return }  // an unreadable CSV: reported when it is loaded
-    do { try makeConfig().check(task: source.task, dataName: source.description) } catch let p as ConfigurationProblem {
+    let config = try makeConfig()
+    do { try config.check(task: source.task, dataName: source.description) } catch let p as ConfigurationProblem {
       throw ValidationError(ErrorMessages.text(p))
+    }
+    // Where the data's shape is known without reading it, a list that does not fit it is a usage error too.
+    if let (sample, outputs) = source.knownShape {
+      do { _ = try LayerList.build(try config.model.items(inputShape: sample, outputs: outputs), inputShape: sample, outputs: outputs, as: Float.self) }
+      catch let e as LayerShapeError { throw ValidationError("--model \(e)") }
+      catch let p as ConfigurationProblem { throw ValidationError(ErrorMessages.text(p)) }
     }
   }
 
@@ -269,9 +293,9 @@ struct TrainingOptions: ParsableArguments {
   /// enough that no product of shapes can overflow before the memory check says so.
   static let largest = 1 << 24
 
-  /// (kind, conv channels) from --model.
-  func parsedModel() throws -> (ModelKind, [Int])? {
-    guard let model else { return nil }
+  /// The shorthand named by --model ((kind, conv channels)), nil when --model is a list of layers or not given.
+  func parsedShorthand() throws -> (ModelKind, [Int])? {
+    guard let model, modelFile == nil else { return nil }
     if model.hasPrefix("cnn:") {
       let channels = model.dropFirst(4).split(separator: ",").map { Int($0) }
       guard !channels.isEmpty, channels.allSatisfy({ ($0 ?? 0) > 0 && $0! <= Self.largest }) else {
@@ -279,10 +303,29 @@ struct TrainingOptions: ParsableArguments {
       }
       return (.cnn, channels.map { $0! })
     }
-    guard let kind = ModelKind(rawValue: model) else {
-      throw ValidationError("--model '\(model)': use linear, softmax, mlp, cnn or cnn:C1,C2")
-    }
+    guard let kind = ModelKind(rawValue: model) else { return nil }
     return (kind, kind == .cnn ? [6, 16] : [])
+  }
+
+  /// The list of layers of --model or --model-file (nil for a shorthand, or neither).
+  func parsedLayers() throws -> [LayerItem]? {
+    if let modelFile {
+      if model != nil { throw ValidationError("--model and --model-file both give the model: drop one of them") }
+      let bytes: [UInt8]
+      do { bytes = try Files.read(modelFile, limit: 1 << 20, missing: "check --model-file") } catch {
+        throw ValidationError("--model-file \(error)")
+      }
+      guard let text = String(validating: bytes, as: UTF8.self) else {
+        throw ValidationError("--model-file \(modelFile): not UTF-8 text")
+      }
+      do { return try LayerList.parse(text, file: true) } catch let e as LayerListError {
+        throw ValidationError("--model-file \(modelFile): \(e)")
+      }
+    }
+    guard let model, try parsedShorthand() == nil else { return nil }
+    do { return try LayerList.parse(model) } catch let e as LayerListError {
+      throw ValidationError("--model \(e)")
+    }
   }
 
   func hiddenWidths(_ text: String) throws -> [Int] {
@@ -298,6 +341,7 @@ struct TrainingOptions: ParsableArguments {
   }
 
   func parsedActivation() throws -> HiddenActivation {
+    let activation = self.activation ?? "relu"
     switch activation {
     case "relu": return .elementwise(.relu)
     case "tanh": return .elementwise(.tanh)
@@ -341,23 +385,34 @@ struct TrainingOptions: ParsableArguments {
   func makeConfig() throws -> TrainingConfig {
     var c = TrainingConfig.defaults(for: try data.source)
     c.testFraction = data.testFraction
-    if let (kind, channels) = try parsedModel() {
-      c.model.kind = kind
-      c.model.channels = channels
+    if let layers = try parsedLayers() {
+      for (flag, given) in [("--hidden", hidden != nil), ("--activation", activation != nil), ("--kernel-size", kernelSize != nil),
+                            ("--output", output != nil)] where given {
+        throw ValidationError("\(flag) applies to the shorthands (mlp, cnn, linear); a list of layers says it itself, e.g. \"dense(256), tanh, dense(10), softmax\"")
+      }
+      c.model = ModelSpec(layers: layers)
+    } else {
+      if let (kind, channels) = try parsedShorthand() {
+        c.model.kind = kind
+        c.model.channels = channels
+      } else if let model {
+        throw ValidationError("--model '\(model)': use a list of layers such as \"dense(256), relu, dense(10)\", or linear, softmax, mlp, cnn or cnn:C1,C2")
+      }
+      switch c.model.kind {
+      case .mlp: c.model.hidden = try hiddenWidths(hidden ?? "256")
+      case .cnn: c.model.hidden = try hidden.map(hiddenWidths) ?? [120, 84]
+      case .linear, .softmax:
+        if hidden != nil { throw ValidationError("--hidden applies to --model mlp and cnn") }
+        c.model.hidden = []
+      }
+      c.model.activation = try parsedActivation()
+      c.model.kernel = kernelSize ?? 5
+      c.model.outputSoftmax = output == "softmax"
     }
-    switch c.model.kind {
-    case .mlp: c.model.hidden = try hiddenWidths(hidden ?? "256")
-    case .cnn: c.model.hidden = try hidden.map(hiddenWidths) ?? [120, 84]
-    case .linear, .softmax:
-      if hidden != nil { throw ValidationError("--hidden applies to --model mlp and cnn") }
-      c.model.hidden = []
-    }
-    c.model.activation = try parsedActivation()
-    c.model.kernel = kernelSize
-    c.model.outputSoftmax = output == "softmax"
+    c.lossReduction = lossReduction
     if let l = try parsedLoss() {
       c.loss = l
-    } else if c.model.kind == .softmax {
+    } else if c.model.layers == nil && c.model.kind == .softmax {
       c.loss = .crossEntropy
     }
     c.useOptimizer(optimizer)  // its defaults; then what the flags say

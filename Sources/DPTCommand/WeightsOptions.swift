@@ -61,18 +61,25 @@ struct WeightsOptions: ParsableArguments {
     }
     if case .bool(let s)? = c["standardize"] { a.append(s ? "--standardize" : "--no-standardize") }
     if let seed = c["seed"]?.int { a += ["--seed", String(seed)] }
-    let channels = c["channels"]?.array?.compactMap { $0.int.map(String.init) } ?? []
-    if let m = c["model"]?.string { a += ["--model", m == "cnn" && !channels.isEmpty ? "cnn:" + channels.joined(separator: ",") : m] }
-    let hidden = c["hidden"]?.array?.compactMap { $0.int.map(String.init) } ?? []
-    if !hidden.isEmpty { a += ["--hidden", hidden.joined(separator: ",")] }
-    if let k = c["kernel_size"]?.int { a += ["--kernel-size", String(k)] }
-    if let act = c["activation"]?.string {
-      // "leaky-relu(0.01)": the name, and the slope as --leaky-slope.
-      let name = String(act.prefix { $0 != "(" })
-      a += ["--activation", name]
-      if name == "leaky-relu", let open = act.firstIndex(of: "(") { a += ["--leaky-slope", String(act[act.index(after: open)...].prefix { $0 != ")" })] }
+    if let m = c["model"]?.string, ModelKind(rawValue: m) == nil {
+      // The layers as built (a shorthand expanded): the list says everything.
+      a += ["--model", m]
+      if let r = c["loss_reduction"]?.string { a += ["--loss-reduction", r] }
+    } else {
+      // An older dpt's config: the shorthand and its flags.
+      let channels = c["channels"]?.array?.compactMap { $0.int.map(String.init) } ?? []
+      if let m = c["model"]?.string { a += ["--model", m == "cnn" && !channels.isEmpty ? "cnn:" + channels.joined(separator: ",") : m] }
+      let hidden = c["hidden"]?.array?.compactMap { $0.int.map(String.init) } ?? []
+      if !hidden.isEmpty { a += ["--hidden", hidden.joined(separator: ",")] }
+      if let k = c["kernel_size"]?.int { a += ["--kernel-size", String(k)] }
+      if let act = c["activation"]?.string {
+        // "leaky-relu(0.01)": the name, and the slope as --leaky-slope.
+        let name = String(act.prefix { $0 != "(" })
+        a += ["--activation", name]
+        if name == "leaky-relu", let open = act.firstIndex(of: "(") { a += ["--leaky-slope", String(act[act.index(after: open)...].prefix { $0 != ")" })] }
+      }
+      if case .bool(true)? = c["output_softmax"] { a += ["--output-layer", "softmax"] }
     }
-    if case .bool(true)? = c["output_softmax"] { a += ["--output-layer", "softmax"] }
     if let loss = c["loss"]?.string {
       // "hinge(margin=1.0, mean over classes)", "huber(delta=2.0)".
       let name = String(loss.prefix { $0 != "(" })
@@ -103,7 +110,7 @@ struct WeightsOptions: ParsableArguments {
       let trainer = try Trainer<Float>(config: config, data: data, communicator: comm, synchronize: false)
       if comm.isRoot {
         let path = self.checkpoint.map(Checkpoint.path) ?? weights!
-        trainer.parameters = try SafeTensors.parameters(for: trainer.network, from: try SafeTensorsFile(decoding: bytes, path: path), path: path)
+        (trainer.parameters, trainer.buffers) = try SafeTensors.state(for: trainer.network, from: try SafeTensorsFile(decoding: bytes, path: path), path: path)
       }
       return trainer
     }

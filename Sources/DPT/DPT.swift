@@ -1,0 +1,30 @@
+// The dpt library: write a model in code and train it data-parallel under mpirun, without the command line.
+//
+//     import DPT
+//
+//     let data = DataSplit(name: "xor", train: .table(features: [[0, 0], [0, 1], [1, 0], [1, 1]], labels: [0, 1, 1, 0]))
+//     var config = TrainingConfig(model: ModelSpec(Sequential(.dense(8), .tanh, .dense(2))), loss: .crossEntropy,
+//                                 optimizer: OptimizerSpec(learningRate: 0.5, momentum: 0.9), batchSize: 4, epochs: 200)
+//     let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.world() : LocalCommunicator()
+//     let trainer = try Trainer<Float>(config: config, data: data, communicator: communicator)
+//     for _ in 0..<config.epochs { print(try trainer.runEpoch().train.accuracy) }
+//
+// What it offers, module by module:
+// - TensorCore: `Tensor`, the BLAS-backed scalar kernels, `RandomSource`.
+// - Layers: the layers (`Dense`, `Conv2D`, `BatchNorm`, `Dropout`, pooling, activations, `Softmax`), `Sequential` and
+//   `LayerList` (a model as a list of layers, in code or text), `Network` (one flat parameter buffer), `Loss`.
+// - Optimizers: `SGD`, `Adagrad`, `RMSprop`, `Adam`, `LBFGS`, schedules.
+// - Datasets: `Dataset` (also `Dataset.table(features:labels:)` for rows in memory), `DataSplit`, `Catalog` (MNIST,
+//   Fashion-MNIST, CSV, IDX), `Sharding`.
+// - Collectives: `Communicator`, `LocalCommunicator` (one process), `MPICommunicator`, `InProcessGroup` (ranks as
+//   threads, for tests).
+// - Training: `Trainer` (the data-parallel step), `TrainingConfig`, `ModelSpec`, `OptimizerSpec`, `EpochMetrics`,
+//   closed-form least squares, sweeps.
+@_exported import Collectives
+@_exported import Datasets
+@_exported import Layers
+@_exported import Optimizers
+@_exported import TensorCore
+@_exported import Training
+// The JSON value of metrics rows and traces.
+@_exported import enum _Support.JSON
