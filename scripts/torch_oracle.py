@@ -11,6 +11,11 @@ For each case (an optimizer and a loss) this script
 
     python3 scripts/torch_oracle.py --dpt .build/release/dpt [--steps 10] [--only adam,hinge-mean]
 
+Every optimizer with cross-entropy and every loss with SGD run on the MLP Linear-Tanh-Linear; the layers of a list
+each get a case of their own (BatchNorm1d, BatchNorm2d with average pooling on images, dropout with dpt's masks,
+activations at the output, the hand-outs' half-MSE summed). Buffers (BatchNorm's running statistics and count) are
+compared like parameters.
+
 Exit status 0 when every case is within --tolerance (default 1e-5), else 1. The Swift test suite runs it (the
 PyTorchOracleTests suite); scripts/test installs torch==2.13.0 (CPU) from PyPI when it is missing.
 """
@@ -29,20 +34,6 @@ import torch.nn.functional as F
 ROWS, FEATURES, HIDDEN, CLASSES = 60, 4, 8, 3
 
 
-def write_safetensors(path, tensors):
-    """tensors: list of (name, float32 numpy array), in order."""
-    header, offset, blobs = {}, 0, []
-    for name, a in tensors:
-        b = np.ascontiguousarray(a, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
-        offset += len(b)
-        blobs.append(b)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - (8 + len(text)) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
 def read_safetensors(path):
     data = open(path, "rb").read()
     n = struct.unpack("<Q", data[:8])[0]
@@ -52,9 +43,82 @@ def read_safetensors(path):
         if name == "__metadata__":
             continue
         a, b = e["data_offsets"]
-        dtype = {"F32": "<f4", "F64": "<f8"}[e["dtype"]]
+        dtype = {"F32": "<f4", "F64": "<f8", "I64": "<i8"}[e["dtype"]]
         out[name] = np.frombuffer(data[8 + n + a:8 + n + b], dtype=dtype).reshape(e["shape"]).astype(np.float64)
     return out
+
+
+def write_state(path, model):
+    """A state_dict as safetensors: floats as F32, BatchNorm's num_batches_tracked as I64 (as torch saves it)."""
+    header, offset, blobs = {}, 0, []
+    for name, v in model.state_dict().items():
+        a = v.detach().numpy()
+        dtype, b = ("I64", np.ascontiguousarray(a, dtype="<i8").tobytes()) if a.dtype == np.int64 else \
+            ("F32", np.ascontiguousarray(a, dtype="<f4").tobytes())
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - (8 + len(text)) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def mix(v):
+    """dpt's 32-bit hash (lowbias32), element-wise on uint32 arrays (Sources/Layers/Dropout.swift)."""
+    v = v.astype(np.uint32)
+    v ^= v >> np.uint32(16)
+    v = (v * np.uint32(0x7FEB352D)).astype(np.uint32)
+    v ^= v >> np.uint32(15)
+    v = (v * np.uint32(0x846CA68B)).astype(np.uint32)
+    v ^= v >> np.uint32(16)
+    return v
+
+
+class DptDropout(torch.nn.Module):
+    """Inverted dropout with dpt's masks: unit j of sample i is kept when hash(key, i, j) >= floor(p 2^32), the key
+    drawn from (seed, epoch, step, layer index). The steps here are full-batch, so sample i is row i and each step is
+    one epoch."""
+
+    def __init__(self, p, index, seed=0):
+        super().__init__()
+        self.p, self.index, self.seed, self.step = p, index, seed, 0
+
+    def key(self):
+        h = mix(np.array([self.seed & 0xFFFFFFFF], dtype=np.uint64) ^ mix(np.array([self.seed >> 32], dtype=np.uint64)))
+        for v in (self.step, self.step, self.index):  # epoch, step, layer: one step per epoch
+            h = mix(h ^ (np.uint64(v) * np.uint64(0x9E3779B9) & np.uint64(0xFFFFFFFF)))
+        return h[0]
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        n, units = x.shape[0], x[0].numel()
+        key = np.uint64(self.key())
+        rows = mix(key ^ (np.arange(n, dtype=np.uint64) * np.uint64(0x85EBCA6B) & np.uint64(0xFFFFFFFF)))
+        cols = np.arange(units, dtype=np.uint64) * np.uint64(0xC2B2AE35) & np.uint64(0xFFFFFFFF)
+        keep = mix(rows[:, None].astype(np.uint64) ^ cols[None, :]) >= np.uint32(min(int(self.p * 4294967296), 4294967295))
+        scale = np.float32(1 / (1 - self.p))
+        mask = torch.tensor(np.where(keep, scale, np.float32(0)).reshape(x.shape), dtype=x.dtype)
+        return x * mask
+
+
+def make_images(folder):
+    """A small IDX folder (6x6 images of 3 classes) and the float32 images dpt reads (byte / 255)."""
+    rng = np.random.default_rng(11)
+    n = ROWS
+    y = rng.integers(0, CLASSES, n)
+    x = (rng.integers(0, 256, (n, 6, 6)) * 0.4 + y[:, None, None] * 50).clip(0, 255).astype(np.uint8)
+    images = os.path.join(folder, "images")
+    os.makedirs(images, exist_ok=True)
+    def idx(name, a):
+        with open(os.path.join(images, name), "wb") as f:
+            f.write(bytes([0, 0, 8, a.ndim]) + b"".join(struct.pack(">I", d) for d in a.shape) + a.tobytes())
+    for part in ("train", "t10k"):
+        idx(f"{part}-images-idx3-ubyte", x)
+        idx(f"{part}-labels-idx1-ubyte", y.astype(np.uint8))
+    features = torch.tensor(x[:, None, :, :].astype(np.float32) / np.float32(255))
+    return images, features, torch.tensor(y.astype(np.int64))
 
 
 def make_table(folder, classification):
@@ -88,6 +152,9 @@ OPTIMIZERS = {
             lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01)),
     "sgd-nesterov": (["--optimizer", "sgd", "--lr", "0.1", "--momentum", "0.9", "--nesterov", "--weight-decay", "0"],
                      lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)),
+    # A summed loss takes steps 60 times longer than the mean: a smaller rate.
+    "sgd-small": (["--optimizer", "sgd", "--lr", "0.002", "--momentum", "0.9", "--weight-decay", "0"],
+                  lambda p: torch.optim.SGD(p, lr=0.002, momentum=0.9)),
     "adagrad": (["--optimizer", "adagrad", "--lr", "0.1"], lambda p: torch.optim.Adagrad(p, lr=0.1)),
     "rmsprop": (["--optimizer", "rmsprop", "--lr", "0.01"], lambda p: torch.optim.RMSprop(p, lr=0.01)),
     "rmsprop-momentum": (["--optimizer", "rmsprop", "--lr", "0.01", "--momentum", "0.5", "--weight-decay", "0.01"],
@@ -117,34 +184,77 @@ LOSSES = {
     "cosine": (False, ["--loss", "cosine"], lambda o, t: (1 - F.cosine_similarity(o, t, dim=1)).mean(), False),
 }
 
-# Every optimizer with cross-entropy, every loss with SGD; plus Adam and L-BFGS on a regression loss.
-CASES = [(o, "cross-entropy") for o in OPTIMIZERS] + [("sgd", l) for l in LOSSES if l != "cross-entropy"] + \
-        [("adam", "mse"), ("lbfgs", "mse"), ("lbfgs-lr10", "mse")]
+LOSSES["half-mse-sum"] = (False, ["--loss", "half-mse", "--loss-reduction", "sum"],
+                          lambda o, t: 0.5 * F.mse_loss(o, t, reduction="sum"), False)
+
+# name: (dpt's list for C outputs, torch's layers for (inputs, C), data: "table" or "images")
+MODELS = {
+    "mlp": (lambda c: f"dense({HIDDEN}), tanh, dense({c})",
+            lambda d, c: [torch.nn.Linear(d, HIDDEN), torch.nn.Tanh(), torch.nn.Linear(HIDDEN, c)], "table"),
+    "batchnorm1d": (lambda c: f"dense({HIDDEN}), batchnorm, tanh, dense({c})",
+                    lambda d, c: [torch.nn.Linear(d, HIDDEN), torch.nn.BatchNorm1d(HIDDEN), torch.nn.Tanh(),
+                                  torch.nn.Linear(HIDDEN, c)], "table"),
+    "batchnorm-momentum": (lambda c: f"dense({HIDDEN}), relu, batchnorm(momentum=0.3, eps=0.001), dense({c})",
+                           lambda d, c: [torch.nn.Linear(d, HIDDEN), torch.nn.ReLU(),
+                                         torch.nn.BatchNorm1d(HIDDEN, momentum=0.3, eps=0.001), torch.nn.Linear(HIDDEN, c)],
+                           "table"),
+    "dropout": (lambda c: f"dense({HIDDEN}), tanh, dropout(0.3), dense({c})",
+                lambda d, c: [torch.nn.Linear(d, HIDDEN), torch.nn.Tanh(), DptDropout(0.3, 2), torch.nn.Linear(HIDDEN, c)],
+                "table"),
+    "sigmoid-output": (lambda c: f"dense(2), sigmoid, dense({c}), sigmoid",
+                       lambda d, c: [torch.nn.Linear(d, 2), torch.nn.Sigmoid(), torch.nn.Linear(2, c), torch.nn.Sigmoid()],
+                       "table"),
+    "relu-tanh-output": (lambda c: f"dense(3), relu, dense({c}), tanh",
+                         lambda d, c: [torch.nn.Linear(d, 3), torch.nn.ReLU(), torch.nn.Linear(3, c), torch.nn.Tanh()],
+                         "table"),
+    "cnn-batchnorm2d-avgpool": (lambda c: f"conv2d(3, 3, padding=1), batchnorm, relu, avgpool2d(2), flatten, dense({c})",
+                                lambda d, c: [torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.BatchNorm2d(3), torch.nn.ReLU(),
+                                              torch.nn.AvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(27, c)], "images"),
+}
+
+# Every optimizer with cross-entropy, every loss with SGD; Adam and L-BFGS on a regression loss; each model of a
+# layer list with SGD (and BatchNorm with Adam and L-BFGS, whose line search re-evaluates it in training mode).
+CASES = [(o, "cross-entropy", "mlp") for o in OPTIMIZERS if o != "sgd-small"] + \
+        [("sgd", l, "mlp") for l in LOSSES if l not in ("cross-entropy", "half-mse-sum")] + \
+        [("adam", "mse", "mlp"), ("lbfgs", "mse", "mlp"), ("lbfgs-lr10", "mse", "mlp")] + \
+        [("sgd", "cross-entropy", m) for m in ["batchnorm1d", "batchnorm-momentum", "dropout", "cnn-batchnorm2d-avgpool"]] + \
+        [("adam", "cross-entropy", "batchnorm-momentum"), ("lbfgs", "cross-entropy", "batchnorm-momentum"),
+         ("sgd", "mse", "sigmoid-output"), ("sgd-small", "half-mse-sum", "relu-tanh-output")]
 
 
-def run_case(dpt, folder, optimizer, loss, steps):
+def run_case(dpt, folder, optimizer, loss, model_name, steps):
     classification, loss_flags, loss_fn, softmax = LOSSES[loss]
+    dpt_list, torch_layers, data_kind = MODELS[model_name]
     if optimizer == "lbfgs-lr10":
         # Near the minimum L-BFGS amplifies float32 rounding (torch's dots and line-search scalars are float32, dpt's
         # float64): measured 1.3e-6 after 8 steps, 1.3e-5 after 10, 3.3e-5 after 12, growing smoothly (a different
         # branch of the search would differ by far more). 6 steps still take the zoom through narrowed brackets.
         steps = min(steps, 6)
     opt_flags, make_optimizer = OPTIMIZERS[optimizer]
-    path, x, t = make_table(folder, classification)
+    if data_kind == "images":
+        path, x, t = make_images(folder)
+        data_flags = ["--dataset", "idx:" + path]
+        inputs = None
+    else:
+        path, x, t = make_table(folder, classification)
+        target_flags = ["--target", "class"] if classification else ["--target", "value", "--targets", "2"]
+        data_flags = ["--dataset", "csv:" + path, *target_flags, "--test-fraction", "0", "--no-standardize"]
+        inputs = FEATURES
     outputs = CLASSES if classification else 2
     torch.manual_seed(3)
-    layers = [torch.nn.Linear(FEATURES, HIDDEN), torch.nn.Tanh(), torch.nn.Linear(HIDDEN, outputs)]
+    layers = torch_layers(inputs, outputs)
+    listed = dpt_list(outputs)
     if softmax:
         layers.append(torch.nn.Softmax(dim=1))
+        listed += ", softmax"
+        loss_flags = [f for f in loss_flags if f not in ("--output", "softmax")]
     model = torch.nn.Sequential(*layers)
-    case = f"{optimizer}-{loss}"
+    case = f"{optimizer}-{loss}" + ("" if model_name == "mlp" else f"-{model_name}")
     init = os.path.join(folder, case + "-init.safetensors")
-    write_safetensors(init, [(k, v.detach().numpy()) for k, v in model.state_dict().items()])
+    write_state(init, model)
 
     ck, out = os.path.join(folder, case + "-ck"), os.path.join(folder, case + "-final.safetensors")
-    target_flags = ["--target", "class"] if classification else ["--target", "value", "--targets", "2"]
-    command = [dpt, "train", "--dataset", "csv:" + path, *target_flags, "--test-fraction", "0", "--no-standardize",
-               "--model", "mlp", "--hidden", str(HIDDEN), "--activation", "tanh", *loss_flags, *opt_flags,
+    command = [dpt, "train", *data_flags, "--model", listed, *loss_flags, *opt_flags,
                "--batch-size", str(ROWS), "--epochs", str(steps), "--init", init, "--checkpoint-dir", ck]
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     r = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -155,7 +265,11 @@ def run_case(dpt, folder, optimizer, loss, steps):
         return {"case": case, "error": "dpt export: " + r.stderr.strip()}
 
     o = make_optimizer(model.parameters())
-    for _ in range(steps):
+    model.train()
+    for step in range(steps):
+        for m in model:
+            if isinstance(m, DptDropout):
+                m.step = step
         def closure():
             o.zero_grad()
             value = loss_fn(model(x), t)
@@ -166,10 +280,13 @@ def run_case(dpt, folder, optimizer, loss, steps):
     ours = read_safetensors(out)
     if set(ours) != set(theirs):
         return {"case": case, "error": f"tensors differ: dpt {sorted(ours)}, torch {sorted(theirs)}"}
-    worst = max(np.abs(ours[k] - theirs[k]).max() / max(np.abs(theirs[k]).max(), 1e-30) for k in theirs)
+    differences = {k: np.abs(ours[k] - theirs[k]).max() / max(np.abs(theirs[k]).max(), 1e-30) for k in theirs}
+    if os.environ.get("ORACLE_DEBUG"):
+        print(case, {k: float(v) for k, v in differences.items()}, file=sys.stderr)
+    worst = max(differences.values())
     moved = max(np.abs(theirs[k] - v).max() for k, v in read_safetensors(init).items())
-    return {"case": case, "optimizer": optimizer, "loss": loss, "steps": steps, "max_relative_difference": worst,
-            "largest_change_from_init": moved}
+    return {"case": case, "optimizer": optimizer, "loss": loss, "model": model_name, "steps": steps,
+            "max_relative_difference": worst, "largest_change_from_init": moved}
 
 
 def main():
@@ -183,11 +300,11 @@ def main():
     cases = CASES
     if a.only:
         wanted = a.only.split(",")
-        cases = [c for c in CASES if any(w in f"{c[0]}-{c[1]}" for w in wanted)]
+        cases = [c for c in CASES if any(w in f"{c[0]}-{c[1]}-{c[2]}" for w in wanted)]
     ok = True
     with tempfile.TemporaryDirectory(prefix="dpt-oracle-") as folder:
-        for optimizer, loss in cases:
-            result = run_case(a.dpt, folder, optimizer, loss, a.steps)
+        for optimizer, loss, model_name in cases:
+            result = run_case(a.dpt, folder, optimizer, loss, model_name, a.steps)
             ok &= "error" not in result and result["max_relative_difference"] <= a.tolerance
             print(json.dumps(result), flush=True)
     sys.exit(0 if ok else 1)

@@ -7,7 +7,9 @@ extension BinaryTests {
   /// `dpt train --init`, both take the same full-batch steps on the same table, and every parameter dpt exports must
   /// equal PyTorch's to 1e-5 relative (of the tensor's largest magnitude). Every optimizer with cross-entropy,
   /// every loss with SGD (the course's hinge as C x MultiMarginLoss, --hinge-reduction mean as MultiMarginLoss
-  /// itself), Adam and L-BFGS on a regression loss, and L-BFGS with a first step ten times too long (its zoom).
+  /// itself), Adam and L-BFGS on a regression loss, L-BFGS with a first step ten times too long (its zoom), and the
+  /// layers of lists (BatchNorm 1d and 2d with their running statistics, average pooling, dropout, output activations,
+  /// half-MSE summed).
   /// scripts/test installs torch==2.13.0 (CPU) when it is missing.
   @Suite struct PyTorchOracleTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -30,7 +32,12 @@ extension BinaryTests {
       let optimizers = Set(results.compactMap { ($0["optimizer"] as? String)?.split(separator: "-").first.map(String.init) })
       #expect(optimizers == ["sgd", "adagrad", "rmsprop", "adam", "adamw", "lbfgs"], "\(optimizers)")
       let losses = Set(results.compactMap { $0["loss"] as? String })
-      #expect(losses == ["cross-entropy", "nll", "hinge", "hinge-mean", "mse", "l1", "huber", "cosine"], "\(losses)")
+      #expect(losses == ["cross-entropy", "nll", "hinge", "hinge-mean", "mse", "l1", "huber", "cosine", "half-mse-sum"], "\(losses)")
+      // Every layer of a list against PyTorch: BatchNorm1d (SGD, Adam, L-BFGS), BatchNorm2d with average pooling on
+      // images, dropout with dpt's masks, sigmoid and tanh at the output.
+      let models = Set(results.compactMap { $0["model"] as? String })
+      #expect(models == ["mlp", "batchnorm1d", "batchnorm-momentum", "dropout", "cnn-batchnorm2d-avgpool", "sigmoid-output",
+                         "relu-tanh-output"], "\(models)")
       #expect(r.status == 0, "\(r.stderr)")
     }
   }

@@ -67,6 +67,25 @@ func config(batchSize: Int = 16, epochs: Int = 2) -> TrainingConfig {
     #expect(relativeDifference(manyD.parameters, oneD.parameters) < 1e-13)
   }
 
+  /// BatchNorm with the global batch's statistics (SyncBatchNorm) and dropout's per-sample masks: N ranks end with the
+  /// parameters and running statistics of one rank on the whole batch, the short last batch included.
+  @Test(arguments: [2, 3, 4])
+  func batchNormAndDropoutTakeTheStepOfOneRank(size: Int) throws {
+    var c = config()
+    c.model = ModelSpec(layers: try LayerList.parse("flatten, dense(8), batchnorm, tanh, dropout(0.25), dense(5), batchnorm(momentum=0.3), relu, dense(3)"))
+    c.dropLast = true  // a last batch of 2 samples would leave BatchNorm one value per channel on some ranks' share
+    let data = syntheticClassification()
+    func run<T: TrainingScalar>(_ type: T.Type, size: Int) throws -> [T] {
+      try InProcessGroup.run(size: size) { comm -> [T] in
+        let t = try Trainer<T>(config: c, data: data, communicator: comm)
+        for _ in 0..<c.epochs { _ = try t.runEpoch() }
+        return t.parameters + t.buffers
+      }[0]
+    }
+    #expect(relativeDifference(try run(Float.self, size: size), try run(Float.self, size: 1)) < 1e-5)
+    #expect(relativeDifference(try run(Double.self, size: size), try run(Double.self, size: 1)) < 1e-12)
+  }
+
   @Test func theLocalCommunicatorIsTheOneRankCase() throws {
     let data = syntheticClassification()
     let t = try Trainer<Double>(config: config(), data: data, communicator: LocalCommunicator())

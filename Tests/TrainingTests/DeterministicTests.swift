@@ -29,8 +29,27 @@ import _TestSupport
         if case .object(let o) = row { row = .object(o.filter { !["seconds", "samples_per_sec", "eval_seconds"].contains($0.0) }) }
         m.append(row)
       }
-      return (t.parameters, m)
+      return (t.parameters + t.buffers, m)
     }[0]
+  }
+
+  /// Every new layer of a list keeps --deterministic bitwise for any number of ranks: BatchNorm's sums are exact
+  /// (fixed point) over the chunks of every rank, dropout's masks are functions of the sample.
+  @Test(arguments: ["conv2d(3, 3, padding=1), batchnorm, relu, avgpool2d(2), flatten, dropout(0.3), dense(8), batchnorm(momentum=0.2), prelu, dense(3)",
+                    "flatten, dense(6), sigmoid, dropout(0.5), dense(3), tanh, dense(3)"])
+  func newLayersStayBitwiseForAnyWorldSize(list: String) throws {
+    var c = config(true)
+    c.model = ModelSpec(layers: try LayerList.parse(list))
+    let one = try run(size: 1, c)
+    for size in [2, 3] {
+      let many = try run(size: size, c)
+      #expect(many.parameters == one.parameters, "\(list) on \(size) ranks")
+      #expect(many.metrics == one.metrics)
+    }
+    // Without --deterministic: the same steps up to summation order.
+    c.deterministic = false
+    let plain = try run(size: 3, c)
+    #expect(zip(plain.parameters, one.parameters).map { abs($0 - $1) }.max()! < 1e-4)
   }
 
   /// --deterministic: bitwise the same parameters and metrics for 1, 2, 3 and 4 ranks (batches of 20 in chunks of 4

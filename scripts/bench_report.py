@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""The tables of scripts/bench: one report per benchmark, from the JSON lines a sitting wrote.
+
+    python3 scripts/bench_report.py MODE FILE.jsonl
+
+Each line of FILE is {"name": ..., "rep": ..., "result": {dpt's or a peer's --json}} (bench_hosts adds "rate",
+"hosts" and "tx_bytes_per_step"). Medians over the repetitions; ratios only between runs of the same sitting.
+"""
+import json
+import os
+import statistics
+import sys
+
+
+def load(path):
+    """The sitting's lines, and their results grouped by run name."""
+    rows = [json.loads(l) for l in open(path)]
+    by = {}
+    for r in rows:
+        by.setdefault(r["name"], []).append(r["result"])
+    return rows, by
+
+
+def median(results, key):
+    return statistics.median(r[key] for r in results)
+
+
+def kernel(by):
+    """The BLAS kernel dpt's runs report (OPENBLAS_CORETYPE unset: OpenBLAS's own choice)."""
+    kernels = {r.get("blas_kernel") for rs in by.values() for r in rs if r.get("blas_kernel")}
+    if kernels:
+        print("\nOpenBLAS kernel: %s" % ", ".join(sorted(kernels)))
+
+
+def report_train(path):
+    rows, by = load(path)
+    print("\n| run | samples/s (median of %d) | test acc | peak memory per rank (MiB) |" % max(len(v) for v in by.values()))
+    print("|---|---|---|---|")
+    med = {}
+    for name, rs in by.items():
+        sps = statistics.median(r["samples_per_sec"] for r in rs)
+        med[name] = sps
+        mem = rs[-1].get("peak_rss_mib_per_rank")
+        mem = ", ".join("%.0f" % m for m in mem) if mem else "-"
+        print("| %s | %.0f | %.4f | %s |" % (name, sps, rs[-1].get("test_acc", float("nan")), mem))
+    peers = {k: v for k, v in med.items() if not k.startswith("dpt")}
+    if peers and "dpt 2 ranks" in med:
+        best = max(peers, key=peers.get)
+        print("\ndpt 2 ranks / best peer (%s): %.2fx" % (best, med["dpt 2 ranks"] / peers[best]))
+        for k, v in sorted(peers.items(), key=lambda kv: -kv[1]):
+            print("  dpt 2 ranks / %s: %.2fx" % (k, med["dpt 2 ranks"] / v))
+    if "dpt 1 rank" in med and "dpt 2 ranks" in med:
+        print("dpt scaling 1 -> 2 ranks: %.2fx" % (med["dpt 2 ranks"] / med["dpt 1 rank"]))
+    shares = []
+    for r in by.get("dpt 2 ranks", []):
+        ph = r.get("phase_seconds")
+        if ph: shares.append(ph["exchange"] / sum(ph.values()))
+    if shares:
+        print("dpt 2 ranks: exchange %.1f%% of the step (median; %s)" % (100 * statistics.median(shares), r.get("exchange", "")))
+    kernel(by)
+
+
+def report_cnn(path):
+    rows, by = load(path)
+    flops = 4.16e6  # a sample's forward + backward: 3 x 1.386 MFLOP (conv 1->6 5x5 on 28x28, conv 6->16 on 14x14, dense)
+    peak = statistics.median(r["gflops_median"] for r in by.pop("sgemm 2 threads", [])) if "sgemm 2 threads" in by else None
+    print("\n| run | samples/s (median of %d) | test acc | peak memory per rank (MiB) |" % max(len(v) for v in by.values()))
+    print("|---|---|---|---|")
+    med = {}
+    for name, rs in by.items():
+        med[name] = statistics.median(r["samples_per_sec"] for r in rs)
+        mem = rs[-1].get("peak_rss_mib_per_rank")
+        print("| %s | %.0f | %.4f | %s |" % (name, med[name], rs[-1].get("test_acc", float("nan")),
+                                            ", ".join("%.0f" % m for m in mem) if mem else "-"))
+    if "dpt 2 ranks" in med:
+        d = med["dpt 2 ranks"]
+        if "torch 2 threads" in med: print("\ndpt 2 ranks / torch 2 threads: %.2fx" % (d / med["torch 2 threads"]))
+        if "dpt 1 rank" in med: print("dpt scaling 1 -> 2 ranks: %.2fx" % (d / med["dpt 1 rank"]))
+        if peak:
+            print("2-core sgemm ceiling: %.0f GFLOP/s = %.0f samples/s at %.2f MFLOP a sample; dpt 2 ranks at %.0f%% of it"
+                  % (peak, peak * 1e9 / flops, flops / 1e6, 100 * d * flops / (peak * 1e9)))
+    kernel(by)
+
+
+def report_lstsq(path):
+    rows, by = load(path)
+    med = lambda name, key: statistics.median(r[key] for r in by[name]) if name in by else float("nan")
+    numpy_normal, numpy_lstsq = med("numpy same rows", "s_normal_cholesky"), med("numpy same rows", "s_numpy_lstsq")
+    print("\n| run | seconds (median of %d) |" % max(len(v) for v in by.values()))
+    print("|---|---|")
+    for name in ["dpt normal 2 ranks", "dpt qr 2 ranks", "dpt normal 1 rank", "dpt qr 1 rank"]:
+        print("| %s | %.3f |" % (name, med(name, "solve_seconds")))
+    print("| numpy normal equations + Cholesky, 2 threads (same rows) | %.3f |" % numpy_normal)
+    print("| numpy.linalg.lstsq, 2 threads (same rows) | %.3f |" % numpy_lstsq)
+    if "peer_lstsq" in by:
+        for k in ["normal_cholesky", "numpy_lstsq", "sklearn"]:
+            print("| peer_lstsq.py %s, 2 threads (its own rows) | %.3f |" % (k, statistics.median(r["seconds"][k] for r in by["peer_lstsq"])))
+    print("\ndpt normal 2 ranks / numpy normal equations: %.2f (target <= 0.5)" % (med("dpt normal 2 ranks", "solve_seconds") / numpy_normal))
+    print("dpt TSQR 2 ranks / numpy.linalg.lstsq: %.2f (target <= 0.33)" % (med("dpt qr 2 ranks", "solve_seconds") / numpy_lstsq))
+    ref = by["numpy same rows"][-1]["coefficients"]
+    for name in ["dpt normal 2 ranks", "dpt qr 2 ranks"]:
+        c = by[name][-1]["coefficients"]
+        print("largest |coefficient difference| %s vs numpy.linalg.lstsq: %.2e" % (name, max(abs(a - b) for a, b in zip(c, ref))))
+    print("numpy: largest |coefficient - true beta| %.2e" % by["numpy same rows"][-1]["max_coef_err_vs_true"])
+    kernel(by)
+
+
+def report_sweep(path):
+    rows, by = load(path)
+    med = lambda n, k: statistics.median(r[k] for r in by[n])
+    print("\n| run | sweep seconds (training) | total seconds (with data loading) | best setting |")
+    print("|---|---|---|---|")
+    for n in by:
+        print("| %s | %.2f | %.2f | %s |" % (n, med(n, "sweep_seconds"), med(n, "seconds"), by[n][-1]["best"]))
+    two = "2 ranks, 2 groups of 1"
+    for base in ["1 rank, 1 thread", "1 rank, 2 threads"]:
+        if base in by and two in by:
+            print("speed-up of 2 groups over %s: %.2fx sweep, %.2fx total (target >= 1.8x)" % (
+                base, med(base, "sweep_seconds") / med(two, "sweep_seconds"), med(base, "seconds") / med(two, "seconds")))
+    kernel(by)
+
+
+def report_deterministic(path):
+    rows, by = load(path)
+    base = statistics.median(r["samples_per_sec"] for r in by["default"])
+    print("\n| 2 ranks, Fashion-MNIST MLP | samples/s | relative to default | test acc |")
+    print("|---|---|---|---|")
+    for n, rs in by.items():
+        v = statistics.median(r["samples_per_sec"] for r in rs)
+        print("| %s | %.0f | %.2f | %.4f |" % (n, v, v / base, rs[-1]["test_acc"]))
+    kernel(by)
+
+
+def report_hosts(path):
+    rows, by = load(path)
+    runs = {}
+    for r in rows:
+        runs.setdefault((r["rate"], r["hosts"], r["name"]), []).append(r)
+    cores = os.cpu_count()
+    med = lambda rs, f: statistics.median(f(r) for r in rs)
+    for rate in ["1gbit", "10gbit", "none"]:
+        names = [k[2] for k in runs if k[0] == rate and k[1] <= 2 and k[2] not in ("scaling prediction", "dpt 1 rank, powersgd:4")]
+        if not names: continue
+        one = med(runs[(rate, 1, "dpt 1 rank")], lambda r: r["result"]["samples_per_sec"])
+        peers = {k[2]: med(v, lambda r: r["result"]["samples_per_sec"]) for k, v in runs.items() if k[0] == rate and k[2].startswith("DDP")}
+        best = max(peers.values()) if peers else None
+        link = {"1gbit": "1 Gbit/s", "10gbit": "10 Gbit/s", "none": "unshaped veth"}[rate]
+        print("\n### 2 hosts, %s (median of %d)\n" % (link, max(len(v) for v in runs.values())))
+        print("| run | samples/s | test acc | bytes sent per step (hostA) | x dpt 1 rank | x best DDP |")
+        print("|---|---|---|---|---|---|")
+        for name in names:
+            rs = runs[(rate, 1 if name == "dpt 1 rank" else 2, name)]
+            sps = med(rs, lambda r: r["result"]["samples_per_sec"])
+            acc = rs[-1]["result"].get("test_acc", float("nan"))
+            tx = "-" if name == "dpt 1 rank" else "%.0f KB" % (med(rs, lambda r: r["tx_bytes_per_step"]) / 1e3)
+            print("| %s | %.0f | %.4f | %s | %.2f | %s |" % (name, sps, acc, tx, sps / one, "%.2f" % (sps / best) if best else "-"))
+    # The ceiling of 2 hosts in this sitting: the ranks' own work per step without any exchange, then with PowerSGD's
+    # products (its exchange time on one rank, where nothing travels).
+    ps = runs.get(("1gbit", 2, "dpt powersgd:4")); solo = runs.get(("1gbit", 1, "dpt 1 rank, powersgd:4"))
+    if ps and solo:
+        steps = 468
+        one = med(runs[("1gbit", 1, "dpt 1 rank")], lambda r: r["result"]["samples_per_sec"])
+        work = med(ps, lambda r: sum(v for k, v in r["result"]["phase_seconds"].items() if k != "exchange") / steps)
+        own = med(solo, lambda r: r["result"]["phase_seconds"]["exchange"] / steps)
+        print("\nCeiling of 2 hosts, same sitting: each rank's data, forward, loss, backward and optimizer take %.3f ms a step" % (work * 1e3))
+        print("(%.0f samples/s = %.2fx one rank with no exchange at all); PowerSGD's own products take %.3f ms a step on one rank," % (128 / work, 128 / work / one, own * 1e3))
+        print("so with them and an infinitely fast link 2 hosts reach at most %.0f samples/s = %.2fx one rank." % (128 / (work + own), 128 / (work + own) / one))
+    pred = runs.get(("1gbit", 2, "scaling prediction"))
+    if pred:
+        p = pred[-1]["result"]
+        names = {"all-reduce": "dpt plain all-reduce", "buckets": "dpt overlapped buckets", "bf16": "dpt bf16", "powersgd:4": "dpt powersgd:4"}
+        link = p["link"]
+        print("\n### dpt scaling at 1 Gbit/s: predicted (link measured: %.0f Mbit/s, %.1f us) against measured\n" % (link["bandwidth_bytes_per_sec"] * 8 / 1e6, link["latency_seconds"] * 1e6))
+        print("| exchange | hosts | predicted samples/s | measured | error | predicted with the compute of %d ranks on %d cores | error |" % (3, cores))
+        print("|---|---|---|---|---|---|---|")
+        for e in p["predictions"]:
+            if e["ranks"] < 2: continue
+            rs = runs.get(("1gbit", e["ranks"], names[e["exchange"]]))
+            if not rs: continue
+            m = med(rs, lambda r: r["result"]["samples_per_sec"])
+            # The namespace hosts share this machine's cores: with more ranks than cores each rank computes slower.
+            share = max(1.0, e["ranks"] / cores)
+            step = (e["step_seconds"] - e["communication_seconds"]) * share + e["communication_seconds"]
+            shared = e["samples_per_sec"] * e["step_seconds"] / step
+            extra = "| %.0f | %+.0f%% |" % (shared, 100 * (shared - m) / m) if share > 1 else "| - | - |"
+            print("| %s | %d | %.0f | %.0f | %+.0f%% %s" % (e["exchange"], e["ranks"], e["samples_per_sec"], m, 100 * (e["samples_per_sec"] - m) / m, extra))
+    kernel(by)
+
+
+def report_models(path):
+    """The layers of lists against the shorthands they spell, and what dropout and BatchNorm cost, 2 ranks."""
+    rows, by = load(path)
+    med = {n: median(rs, "samples_per_sec") for n, rs in by.items()}
+    print("\n| run (2 ranks, Fashion-MNIST, one epoch) | samples/s (median of %d) | test acc |" % max(len(v) for v in by.values()))
+    print("|---|---|---|")
+    for n, rs in by.items():
+        print("| %s | %.0f | %.4f |" % (n, med[n], rs[-1].get("test_acc", float("nan"))))
+    pairs = [("MLP: list", "MLP: shorthand mlp", "a list spelling mlp / the shorthand"),
+             ("MLP: list + dropout(0.2)", "MLP: list", "dropout's cost: step time +%.1f%% (target <= 5%%)"),
+             ("CNN: list", "CNN: shorthand cnn:6,16", "a list spelling cnn:6,16 / the shorthand"),
+             ("CNN: list + batchnorm", "CNN: list", "BatchNorm's cost: step time +%.1f%% (target <= 10%%)")]
+    print()
+    for a, b, what in pairs:
+        if a in med and b in med:
+            if "%" in what:
+                print(what % (100 * (med[b] / med[a] - 1)))
+            else:
+                print("%s: %.3f" % (what, med[a] / med[b]))
+    for n in ["CNN: list + batchnorm"]:
+        shares = [r["phase_seconds"] for r in by.get(n, []) if r.get("phase_seconds")]
+        if shares:
+            f = statistics.median(s["forward"] / sum(s.values()) for s in shares)
+            print("%s: forward %.1f%% of the step (it holds BatchNorm's all-reduces)" % (n, 100 * f))
+    kernel(by)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    globals()["report_" + path](sys.argv[2])
