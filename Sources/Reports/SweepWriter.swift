@@ -41,7 +41,7 @@ public final class SweepWriter: SweepObserver {
           // The grid and the final metrics for TensorBoard's HParams dashboard, in the folder above the runs.
           let board = TensorBoardWriter(folder: runs)
           let metrics = ["loss/val", "loss/test", "accuracy/val", "accuracy/test", "r2/val", "r2/test"].filter {
-            base.dataset.task == .classification ? !$0.hasPrefix("r2") : !$0.hasPrefix("accuracy")
+            base.dataset?.task == .regression ? !$0.hasPrefix("accuracy") : !$0.hasPrefix("r2")
           }
           try board.hparamsExperiment(hyperparameters: Self.hyperparameters.map(\.0), metrics: metrics)
           experimentWritten = true
