@@ -179,17 +179,33 @@ extension BatchNormKernels {
   public static func channelSums(_ x: UnsafePointer<Self>, batch: Int, channels C: Int, inner: Int, into sums: inout [Double]) {
     for n in 0..<batch {
       for c in 0..<C {
-        let row = x + (n * C + c) * inner
-        var s = 0.0, q = 0.0
-        for i in 0..<inner {
-          let v = Double(row[i])
-          s += v
-          q += v * v
-        }
+        let (s, q) = sumAndSquares(x + (n * C + c) * inner, count: inner)
         sums[c] += s
         sums[C + c] += q
       }
     }
+  }
+
+  /// sum v and sum v^2 of a row, in Double, with four independent accumulators each (a single one waits on the
+  /// latency of every add; four keep the adder busy, and the result does not depend on the rank computing it).
+  @inline(__always)
+  static func sumAndSquares(_ row: UnsafePointer<Self>, count: Int) -> (Double, Double) {
+    var s = SIMD4<Double>(), q = SIMD4<Double>()
+    var i = 0
+    while i + 4 <= count {
+      let v = SIMD4<Double>(Double(row[i]), Double(row[i + 1]), Double(row[i + 2]), Double(row[i + 3]))
+      s += v
+      q += v * v
+      i += 4
+    }
+    var (a, b) = (s.sum(), q.sum())
+    while i < count {
+      let v = Double(row[i])
+      a += v
+      b += v * v
+      i += 1
+    }
+    return (a, b)
   }
 
   public static func batchNormalize(_ x: UnsafePointer<Self>, mean: [Self], istd: [Self], gamma: UnsafePointer<Self>,
@@ -208,14 +224,25 @@ extension BatchNormKernels {
     for n in 0..<batch {
       for c in 0..<C {
         let at = (n * C + c) * inner, m = mean[c], s = istd[c]
-        var a = 0.0, b = 0.0
-        for i in 0..<inner {
-          let g = Double(dy[at + i])
+        var a = SIMD4<Double>(), b = SIMD4<Double>()
+        var i = 0
+        while i + 4 <= inner {
+          let g = SIMD4<Double>(Double(dy[at + i]), Double(dy[at + i + 1]), Double(dy[at + i + 2]), Double(dy[at + i + 3]))
+          let h = SIMD4<Double>(Double((x[at + i] - m) * s), Double((x[at + i + 1] - m) * s), Double((x[at + i + 2] - m) * s),
+                                Double((x[at + i + 3] - m) * s))
           a += g
-          b += g * Double((x[at + i] - m) * s)
+          b += g * h
+          i += 4
         }
-        sums[c] += a
-        sums[C + c] += b
+        var (ga, gb) = (a.sum(), b.sum())
+        while i < inner {
+          let g = Double(dy[at + i])
+          ga += g
+          gb += g * Double((x[at + i] - m) * s)
+          i += 1
+        }
+        sums[c] += ga
+        sums[C + c] += gb
       }
     }
   }
@@ -227,6 +254,62 @@ extension BatchNormKernels {
       for c in 0..<C {
         let at = (n * C + c) * inner, m = mean[c], s = istd[c], k = gamma[c] * s, a = meanDy[c], b = meanDyXhat[c]
         for i in 0..<inner { dx[at + i] = k * (dy[at + i] - a - (x[at + i] - m) * s * b) }
+      }
+    }
+  }
+}
+
+extension Float {
+  /// BatchNorm's sums for Float, eight values a load, converted to Double four at a time (a Double per element is
+  /// what keeps the variance, E[x^2] - mean^2, exact enough; the loads and conversions vectorise here).
+  public static func channelSums(_ x: UnsafePointer<Float>, batch: Int, channels C: Int, inner: Int, into sums: inout [Double]) {
+    for n in 0..<batch {
+      for c in 0..<C {
+        let row = x + (n * C + c) * inner
+        var s0 = SIMD4<Double>(), s1 = SIMD4<Double>(), q0 = SIMD4<Double>(), q1 = SIMD4<Double>()
+        var i = 0
+        while i + 8 <= inner {
+          let v = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self)
+          let lo = SIMD4<Double>(v.lowHalf), hi = SIMD4<Double>(v.highHalf)
+          s0 += lo; s1 += hi; q0 += lo * lo; q1 += hi * hi
+          i += 8
+        }
+        var s = (s0 + s1).sum(), q = (q0 + q1).sum()
+        while i < inner {
+          let v = Double(row[i])
+          s += v; q += v * v
+          i += 1
+        }
+        sums[c] += s
+        sums[C + c] += q
+      }
+    }
+  }
+
+  public static func batchNormSums(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: [Float], istd: [Float], batch: Int,
+                                   channels C: Int, inner: Int, into sums: inout [Double]) {
+    for n in 0..<batch {
+      for c in 0..<C {
+        let at = (n * C + c) * inner, m = SIMD8<Float>(repeating: mean[c]), s = SIMD8<Float>(repeating: istd[c])
+        var a0 = SIMD4<Double>(), a1 = SIMD4<Double>(), b0 = SIMD4<Double>(), b1 = SIMD4<Double>()
+        var i = 0
+        while i + 8 <= inner {
+          let g = UnsafeRawPointer(dy + at + i).loadUnaligned(as: SIMD8<Float>.self)
+          let h = (UnsafeRawPointer(x + at + i).loadUnaligned(as: SIMD8<Float>.self) - m) * s
+          let glo = SIMD4<Double>(g.lowHalf), ghi = SIMD4<Double>(g.highHalf)
+          a0 += glo; a1 += ghi
+          b0 += glo * SIMD4<Double>(h.lowHalf); b1 += ghi * SIMD4<Double>(h.highHalf)
+          i += 8
+        }
+        var ga = (a0 + a1).sum(), gb = (b0 + b1).sum()
+        while i < inner {
+          let g = Double(dy[at + i])
+          ga += g
+          gb += g * Double((x[at + i] - mean[c]) * istd[c])
+          i += 1
+        }
+        sums[c] += ga
+        sums[C + c] += gb
       }
     }
   }

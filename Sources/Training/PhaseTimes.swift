@@ -17,6 +17,9 @@ public struct PhaseTimes: Sendable {
   /// pass spends starting and testing them).
   public var exchange = 0.0
   public var optimizer = 0.0
+  /// Sums over the global batch inside the forward and backward passes (BatchNorm's all-reduces, with the waits
+  /// for slower ranks they absorb); not counted in forward or backward.
+  public var statistics = 0.0
 
   public init() {}
 
@@ -27,11 +30,12 @@ public struct PhaseTimes: Sendable {
     backward += o.backward
     exchange += o.exchange
     optimizer += o.optimizer
+    statistics += o.statistics
   }
 
   public var named: [(String, Double)] {
     [("data", data), ("forward", forward), ("loss", loss), ("backward", backward), ("exchange", exchange),
-     ("optimizer", optimizer)]
+     ("optimizer", optimizer)] + (statistics > 0 ? [("statistics", statistics)] : [])
   }
 }
 

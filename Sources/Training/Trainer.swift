@@ -47,6 +47,8 @@ public final class Trainer<T: TrainingScalar> {
   public var buffers: [T]
   /// Records the first steps layer by layer (`--trace`), when set.
   public var trace: StepTrace<T>?
+  /// Seconds spent in the step's sums over the global batch so far (see `PhaseTimes.statistics`).
+  var statisticsTime = 0.0
   public var optimizer: AnyOptimizer<T>
   /// Turns this rank's gradient into the one every rank applies.
   public let exchange: any GradientExchange<T>
@@ -217,8 +219,14 @@ public final class Trainer<T: TrainingScalar> {
         return total
       }
     }
+    // The time spent in these sums is the statistics phase, not forward or backward.
+    let timed: ([[Double]], Int) throws -> [Double] = { [unowned self] partials, width in
+      let t = WallClock.now()
+      defer { self.statisticsTime += WallClock.now() - t }
+      return try sum(partials, width)
+    }
     return StepContext(training: true, seed: config.seed, epoch: epoch, step: step, rows: rows, globalCount: count,
-                       sumOverBatch: sum)
+                       sumOverBatch: timed)
   }
 
   /// Batch slice, forward, loss, backward, exchange: the mean loss of the global batch `batch` (the sample indices
@@ -237,8 +245,11 @@ public final class Trainer<T: TrainingScalar> {
     let x: [Tensor<T>] = rows.map { data.train.features(at: $0) }
     phaseTimes.data += clock.lap()
     let context = stepContext(rows: rows, globalCount: batch.count)
+    statisticsTime = 0
     let a = try buffers.withUnsafeMutableBufferPointer { try network.forward(x, parameters: p, buffers: $0, context: context) }
-    phaseTimes.forward += clock.lap()
+    phaseTimes.forward += clock.lap() - statisticsTime
+    phaseTimes.statistics += statisticsTime
+    statisticsTime = 0
     // d(objective)/d(output) = d(sum over my samples)/d(output) times the objective's scale (1 / globalBatch for the
     // mean), so that the exchange's sum over the ranks is the gradient of the global batch's objective.
     let scale = objectiveScale(count: batch.count)
@@ -259,8 +270,9 @@ public final class Trainer<T: TrainingScalar> {
       exchange.ready(range)
       exchangeTime += WallClock.now() - t
     }, observe: observe)
-    phaseTimes.backward += clock.lap() - exchangeTime
+    phaseTimes.backward += clock.lap() - exchangeTime - statisticsTime
     phaseTimes.exchange += exchangeTime
+    phaseTimes.statistics += statisticsTime
     trace?.forward(a)
     let lossSum = try exchange.finish(into: g)
     phaseTimes.exchange += clock.lap()
