@@ -45,7 +45,7 @@ let libraries: [Target] = [
   .target(name: "Training", dependencies: ["_Support", "FileFormats", "TensorCore", "Layers", "Optimizers", "Datasets", "Collectives"],
           swiftSettings: fast),
   // SVG charts, the HTML report, TensorBoard event files: what a user looks at.
-  .target(name: "Reports", dependencies: ["_Support", "Training"]),
+  .target(name: "Reports", dependencies: ["_Support", "FileFormats", "Training"]),
   // The library's front door: `import DPT` re-exports the tensors, layers, losses, optimizers, data sets, communicators
   // and the trainer, for programs that build a model in code.
   .target(name: "DPT", dependencies: ["_Support", "TensorCore", "Layers", "Optimizers", "Datasets", "Collectives", "Training"]),

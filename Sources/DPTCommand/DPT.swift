@@ -38,7 +38,13 @@ struct DPT: ParsableCommand {
     } catch {
       if Launch.environmentRank != 0 { Foundation.exit(exitCode(for: error).rawValue) }
       // A library error gets its user-facing text (with the flag to change); ArgumentParser's own pass through.
-      exit(withError: ErrorMessages.message(for: error).map { CommandError($0) } ?? error)
+      let shown = ErrorMessages.message(for: error).map { CommandError($0) } ?? error
+      // --json: a script reading stdout gets the error as JSON too (the text still goes to stderr).
+      if CommandLine.arguments.dropFirst().contains("--json") && exitCode(for: shown) != .success {
+        let text = message(for: shown).trimmingCharacters(in: .whitespacesAndNewlines)
+        FileHandle.standardOutput.write(Data((JSON.object([("error", JSON(text))]).serialized() + "\n").utf8))
+      }
+      exit(withError: shown)
     }
   }
 }

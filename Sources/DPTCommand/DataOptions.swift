@@ -33,13 +33,30 @@ struct DataOptions: ParsableArguments {
   @Option(parsing: .unconditional, help: ArgumentHelp("Fraction of the training rows held out as a validation set, chosen by --seed (train: 0; sweep: 0.1).", valueName: "fraction"))
   var valFraction: Double?
 
-  @Option(parsing: .unconditional, help: "Seed of initialisation, shuffling and the train/test split.")
-  var seed: UInt64 = 0
+  @Option(help: ArgumentHelp("Seed of initialisation, shuffling, dropout and the train/test split. A sweep takes a list, 0,1,2: every setting is repeated with each seed.", valueName: "seed"))
+  var seed: String = "0"
+
+  /// The seeds of --seed: one for train, several for a sweep's repeats.
+  var seeds: [UInt64] {
+    get throws {
+      let parts = seed.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+      let values = parts.map { UInt64($0) }
+      guard !parts.isEmpty, values.allSatisfy({ $0 != nil }) else {
+        throw ValidationError("--seed takes whole numbers from 0 to \(UInt64.max), or a sweep's list such as 0,1,2 (got '\(seed)')")
+      }
+      guard Set(values).count == values.count else { throw ValidationError("--seed lists a seed twice (got '\(seed)')") }
+      return values.map { $0! }
+    }
+  }
+
+  /// The first (for train, the only) seed.
+  var firstSeed: UInt64 { (try? seeds.first) ?? 0 }
 
   @Flag(inversion: .prefixedNo, help: "Standardise table features with the training rows' mean and std (train: default on for tables; lstsq: off).")
   var standardize: Bool?
 
   func validate() throws {
+    _ = try seeds
     if let f = testFraction, !(f >= 0 && f < 1) { throw ValidationError("--test-fraction must be in [0, 1) (got \(f))") }
     if let f = valFraction, !(f >= 0 && f < 1) { throw ValidationError("--val-fraction must be in [0, 1) (got \(f))") }
     if target != nil || targets != nil || header != .auto {
@@ -80,8 +97,8 @@ struct DataOptions: ParsableArguments {
   /// The data set, split into train and test, with `fraction` of the training rows held out for validation.
   /// `lenient`: a constant target or missing classes are accepted (training from given weights; see `DataWarning`).
   func load(validation fraction: Double, lenient: Bool = false) throws -> DataSplit {
-    try Catalog.load(try source, testFraction: testFraction, seed: seed, lenient: lenient)
-      .holdingOutValidation(fraction: fraction, seed: seed)
+    try Catalog.load(try source, testFraction: testFraction, seed: firstSeed, lenient: lenient)
+      .holdingOutValidation(fraction: fraction, seed: firstSeed)
   }
 }
 

@@ -15,6 +15,9 @@ struct ExportCommand: ParsableCommand {
       "1.bias", ...), so `model.load_state_dict(safetensors.torch.load_file(FILE))` loads them.
 
         dpt export --checkpoint runs/ckpt --output model.safetensors
+
+      When the folder also holds best.dptc (the best epoch's weights, kept by --early-stop), best.safetensors is
+      written beside --output from it.
       """)
 
   @Option(help: ArgumentHelp("A --checkpoint-dir folder, or a checkpoint file.", valueName: "dir"))
@@ -38,13 +41,31 @@ struct ExportCommand: ParsableCommand {
     if pytorch != nil && layout != "pytorch" { throw ValidationError("--pytorch writes code for the pytorch layout: drop --layout dpt") }
   }
 
+  /// The best epoch's checkpoint beside the checkpoint (early stopping's best.dptc), when --checkpoint is a folder.
+  var bestCheckpoint: String? {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isFolder), isFolder.boolValue else { return nil }
+    let path = Files.join(checkpoint, "best.dptc")
+    return FileManager.default.fileExists(atPath: path) ? path : nil
+  }
+
   func run() throws {
     try OutputPaths.file(output, flag: "--output")
     if let pytorch { try OutputPaths.file(pytorch, flag: "--pytorch") }
-    try OutputPaths.checkInputs([OutputPaths.Input(flag: "--checkpoint", path: Checkpoint.path(checkpoint))],
-                                outputs: [("--output", [output])] + (pytorch.map { [("--pytorch", [$0])] } ?? []))
+    let best = bestCheckpoint
+    let bestOutput = Files.join(Files.parent(output), "best.safetensors")
+    if best != nil && Files.resolved(bestOutput) == Files.resolved(output) {
+      throw ValidationError("--output \(output): best.safetensors is where the best epoch's weights (\(best!)) go; name the final weights otherwise")
+    }
+    try OutputPaths.checkInputs([OutputPaths.Input(flag: "--checkpoint", path: Checkpoint.path(checkpoint))] + (best.map { [OutputPaths.Input(flag: "--checkpoint", path: $0)] } ?? []),
+                                outputs: [("--output", [output] + (best != nil ? [bestOutput] : []))] + (pytorch.map { [("--pytorch", [$0])] } ?? []))
     let c = try InputFiles.checkpoint(checkpoint, flag: "--checkpoint")
     let bytes = try SafeTensors.encode(c, pytorchLayout: layout == "pytorch")
+    if let best {
+      let b = try InputFiles.checkpoint(best, flag: "--checkpoint")
+      try Files.writeAtomically(Data(try SafeTensors.encode(b, pytorchLayout: layout == "pytorch")), to: bestOutput)
+      print("wrote \(bestOutput): the best epoch's weights (epoch \(b.epoch), from \(best))")
+    }
     var code: String?
     if let pytorch {
       guard let list = c.config["model"]?.string, let items = try? LayerList.parse(list) else {

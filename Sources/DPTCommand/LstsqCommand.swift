@@ -51,6 +51,7 @@ struct Lstsq: ParsableCommand {
   func validate() throws {
     guard ridge >= 0, ridge.isFinite else { throw ValidationError("--ridge must be >= 0 (got \(ridge))") }
     if let p = predict { _ = try parsePredictRows(p) }
+    if try data.seeds.count > 1 { throw ValidationError("--seed takes one value in dpt lstsq (the closed form has no randomness but the split)") }
   }
 
   func run() throws {
@@ -64,7 +65,7 @@ struct Lstsq: ParsableCommand {
       // Synthetic rows without a test set: each rank generates only its own rows.
       if case .synthetic(let n, let d) = source, (data.testFraction ?? 0) == 0, data.standardize != true {
         let mine = Sharding.slice(0..<n, rank: comm.rank, size: comm.size)
-        let (x, y) = Synthetic.rows(mine, features: d, seed: data.seed)
+        let (x, y) = Synthetic.rows(mine, features: d, seed: data.firstSeed)
         let w = (intercept ? 1 : 0) + d + 1
         var v = [Double](repeating: 0, count: mine.count * w)
         for r in 0..<mine.count {
@@ -76,7 +77,7 @@ struct Lstsq: ParsableCommand {
         let block = DesignBlock(rows: mine.count, features: d, outputs: 1, intercept: intercept, values: v)
         return (nil, nil, block, try predictionRows(predict, source: source, features: d))
       }
-      var split = try Catalog.load(source, testFraction: data.testFraction, seed: data.seed)
+      var split = try Catalog.load(source, testFraction: data.testFraction, seed: data.firstSeed)
       var scaling: Standardization? = nil
       if data.standardize == true { (split, scaling) = try split.standardized() }
       let mine = Sharding.slice(0..<split.train.count, rank: comm.rank, size: comm.size)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Collectives
 import Datasets
+import FileFormats
 import Foundation
 import Reports
 import Training
@@ -9,31 +10,58 @@ import _Support
 struct SweepCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "sweep",
-    abstract: "Train one model per setting of a grid, groups of ranks at once, and report train vs test curves.",
+    abstract: "Train one model per setting, groups of ranks at once; repeat seeds, stop early, prune, resume; report curves and findings.",
     discussion: """
-      The grid is the product of the listed values: --weight-decay first, then --lr, --momentum, --batch-size (each
-      takes a comma-separated list; every other option is the same for all settings). The world is split into groups
-      of --ranks-per-trial ranks; each group trains one setting data-parallel, the groups at once; a group that
-      finishes takes the next setting. A validation split (--val-fraction, held out of the training rows) chooses
-      the best setting; the test set is reported, never used to choose. A setting whose loss becomes NaN or
-      infinite is marked diverged and the sweep goes on.
+      Every --axis 'NAME=V1;V2;...' varies one `dpt train` option (optimizer, lr-schedule, activation, hidden,
+      dropout, model, weight-decay, ...); the settings are the product of the axes, or with --samples N that many
+      drawn at random (an axis may then be NAME=uniform(A,B) or NAME=loguniform(A,B)). The lists of --weight-decay,
+      --lr, --momentum and --batch-size (5e-2,5e-4) are axes too. An option that does not apply to a setting
+      (--momentum with --optimizer lbfgs) is left out of it, and its config.json says so. --seed 0,1,2 repeats every
+      setting with each seed: the summary keeps the mean, with the standard deviation as <key>_sd.
 
-      DIR gets summary.json, summary.csv, accuracy.svg and loss.svg (every setting), report.html, and per setting a
-      folder with config.json, metrics.jsonl, metrics.csv and its own charts (and TensorBoard runs with --tensorboard).
+      The world is split into groups of --ranks-per-trial ranks; each group trains one setting data-parallel, the
+      groups at once; a group that finishes takes the next. A validation split (--val-fraction, held out of the
+      training rows) chooses the best setting, by its mean over the seeds; the test set is reported, never used to
+      choose. A run stops on its own when its loss diverges (NaN, infinite, or --diverge-factor times its first),
+      when --early-stop N epochs bring no better validation loss, or when L-BFGS converges; --prune halving stops the
+      worse half of the settings at epochs 1, 2, 4, ... (asynchronously, ASHA, when settings outnumber groups).
 
-        mpirun -np 2 dpt sweep --dataset mnist \\
-          --weight-decay 5e-2,5e-4,5e-6 --epochs 20 --log-dir runs/wd
-        mpirun -np 4 dpt sweep --dataset fashion-mnist --ranks-per-trial 2 \\
-          --weight-decay 1e-3,1e-4 --lr 0.1,0.01 --log-dir runs/grid
+      DIR gets summary.json (with findings: the best setting and whether it ties, overfitting, underfitting,
+      divergence, ...), summary.csv, accuracy.svg, loss.svg, validation_curve.svg (the metric against each axis), for
+      linear models regularisation_path.svg, a PNG beside every chart (with rsvg-convert), report.html, sweep.json,
+      and per setting a folder with config.json, metrics.jsonl, metrics.csv, checkpoint.dptc and its charts (with
+      several seeds, a folder per seed inside it). Stopped by a signal, a sweep writes what finished and goes on with
+      `dpt sweep --resume DIR`.
+
+        mpirun -np 2 dpt sweep --dataset mnist --weight-decay 5e-2,5e-4,5e-6 \\
+          --seed 0,1,2 --epochs 20 --log-dir runs/wd
+        mpirun -np 2 dpt sweep --dataset mnist --axis 'optimizer=sgd;adagrad;lbfgs' \\
+          --log-dir runs/optimizers
+        mpirun -np 4 dpt sweep --dataset fashion-mnist --ranks-per-trial 2 --samples 8 \\
+          --axis 'weight-decay=loguniform(1e-6,1e-2)' --prune halving --log-dir runs/random
       """)
 
   @OptionGroup var options: TrainingOptions
 
+  @Option(name: .customLong("axis"), help: ArgumentHelp(
+    "An option to vary and its values, e.g. 'optimizer=sgd;adagrad;lbfgs', 'model=mlp;cnn', 'weight-decay=loguniform(1e-6,1e-1)' (repeatable).",
+    valueName: "name=values"))
+  var axes: [String] = []
+
+  @Option(help: ArgumentHelp("Draw this many settings at random from the axes (seeded by the first --seed) instead of the grid.", valueName: "n"))
+  var samples: Int?
+
+  @Option(help: ArgumentHelp("halving: successive halving, the worse half of the settings by validation metric stopped at epochs 1, 2, 4, ...", valueName: "rule"))
+  var prune: String?
+
   @Option(help: ArgumentHelp("Ranks that train each setting together (must divide the number of ranks).", valueName: "n"))
   var ranksPerTrial: Int = 1
 
-  @Option(help: ArgumentHelp("The folder for the results (required).", valueName: "dir"))
-  var logDir: String
+  @Option(help: ArgumentHelp("The folder for the results (required, unless --resume names it).", valueName: "dir"))
+  var logDir: String?
+
+  @Option(help: ArgumentHelp("Continue the sweep in this folder: finished settings are kept, unfinished ones go on from their checkpoints. Its arguments come from DIR/sweep.json.", valueName: "dir"))
+  var resume: String?
 
   @Flag(help: "Also write TensorBoard event files (DIR/tensorboard/<setting>).")
   var tensorboard = false
@@ -42,10 +70,13 @@ struct SweepCommand: ParsableCommand {
   var overwrite = false
 
   @Option(help: "The loss axis of the charts: log | linear.")
-  var lossScale: String = "log"
+  var lossScale: String = "linear"
 
   @Flag(help: "Print summary.json on stdout (the table goes to stderr).")
   var json = false
+
+  /// The arguments after `sweep`, as given.
+  static var givenArguments: [String] { Array(CommandLine.arguments.drop { $0 != "sweep" }.dropFirst()) }
 
   func validate() throws {
     if ranksPerTrial < 1 { throw ValidationError("--ranks-per-trial must be at least 1 (got \(ranksPerTrial))") }
@@ -53,43 +84,154 @@ struct SweepCommand: ParsableCommand {
     if let f = options.data.valFraction, f == 0 {
       throw ValidationError("--val-fraction must be > 0 for a sweep: the validation set chooses the best setting")
     }
+    if let p = prune, p != "halving" { throw ValidationError("--prune '\(p)': use halving (successive halving; ASHA when settings outnumber groups)") }
+    if let n = samples, n < 1 || n > 100_000 { throw ValidationError("--samples must be from 1 to 100000 (got \(n))") }
+    if samples != nil && axes.isEmpty { throw ValidationError("--samples draws settings from --axis distributions or lists: give at least one --axis") }
+    if resume == nil && logDir == nil { throw ValidationError("--log-dir is required: the folder for the sweep's results") }
+    for a in axes { _ = try parseAxis(a) }
   }
 
   func run() throws {
-    let base = try options.makeConfig()
-    let settings = SweepSetting.grid(
-      weightDecays: try options.weightDecayValues ?? [base.optimizer.weightDecay],
-      learningRates: try options.lrValues ?? [base.optimizer.learningRate],
-      momenta: try options.momentumValues ?? [base.optimizer.momentum],
-      batchSizes: try options.batchSizeValues ?? [base.batchSize])
-    if settings.contains(where: { $0.momentum == 0 }) && base.optimizer.nesterov {
-      throw ValidationError("--nesterov needs --momentum > 0 in every setting")
+    try Launch.withWorld { world in
+      guard let resume else { return try start(world, arguments: SweepCommand.givenArguments, resuming: nil) }
+      // The sweep goes on as it was started: its arguments come from sweep.json (read by rank 0, sent to all).
+      let given = SweepArguments(SweepCommand.givenArguments)
+      let extra = given.groups.map(\.name).filter { !["resume", "json", "stall-timeout"].contains($0) }
+      if !extra.isEmpty {
+        throw ValidationError("--resume \(resume) continues the sweep with the arguments it was started with (in \(Files.join(resume, SweepWriter.stateFile))); drop \(extra.map { "--" + $0 }.joined(separator: ", "))")
+      }
+      let bytes = try world.agree { () throws -> [UInt8] in
+        guard world.isRoot else { return [] }
+        return try Files.read(Files.join(resume, SweepWriter.stateFile), limit: 1 << 28,
+                              missing: "is \(resume) a dpt sweep folder? (sweep.json is written when its first setting ends)")
+      }
+      let state = try world.agree { try SweepState(parsing: try world.broadcast(bytes: bytes, root: 0), path: Files.join(resume, SweepWriter.stateFile)) }
+      var arguments = SweepArguments(state.arguments)
+      arguments.remove("log-dir")
+      arguments.remove("overwrite")
+      try arguments.set("log-dir", resume)
+      for name in ["json", "stall-timeout"] where given.has(name) {
+        arguments.remove(name)
+        arguments.groups += given.groups.filter { $0.name == name }
+      }
+      let command = try world.agree { try SweepCommand.parse(arguments.arguments) }
+      try command.start(world, arguments: arguments.arguments, resuming: state)
     }
-    try Launch.withWorld { comm in try sweep(base, settings, comm) }
   }
 
-  func sweep(_ base: TrainingConfig, _ settings: [SweepSetting], _ world: any Communicator) throws {
+  /// The axes: the lists of --weight-decay, --lr, --momentum and --batch-size first, then each --axis.
+  func sweepAxes() throws -> [SweepAxis] {
+    var out: [SweepAxis] = []
+    for (name, text) in [("weight-decay", options.weightDecay), ("lr", options.lr), ("momentum", options.momentum), ("batch-size", options.batchSize)] {
+      guard let text, text.contains(",") else { continue }
+      out.append(SweepAxis(option: name, values: .list(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })))
+    }
+    for a in axes {
+      let axis = try parseAxis(a)
+      if out.contains(where: { $0.option == axis.option }) {
+        throw ValidationError("--axis \(axis.option) is given twice (or also as a list of --\(axis.option)): give its values once")
+      }
+      out.append(axis)
+    }
+    return out
+  }
+
+  /// One trial's arguments, options and configuration: the sweep's, with the setting's values and the trial's seed.
+  struct Trial {
+    var arguments: SweepArguments
+    var options: TrainingOptions
+    var config: TrainingConfig
+    var leftOut: [String]
+  }
+
+  static func trial(_ t: SweepTrial, plan: SweepPlan, base: SweepArguments) throws -> Trial {
+    var a = base
+    let setting = plan.settings[t.setting]
+    for pair in setting.values { try a.set(pair[0], pair[1]) }
+    try a.set("seed", String(t.seed))
+    a.remove("axis")
+    a.remove("samples")
+    let (applicable, leftOut) = a.applicable()
+    do {
+      let parsed = try SweepCommand.parse(applicable.arguments)
+      return Trial(arguments: applicable, options: parsed.options, config: try parsed.options.makeConfig(), leftOut: leftOut)
+    } catch {
+      // One line: the parser's message with its list of choices, without the usage that follows it.
+      let lines = SweepCommand.message(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+      let text = lines.prefix { !$0.hasPrefix("Usage:") && !$0.isEmpty }.joined(separator: " ")
+      throw ValidationError("setting \(plan.name(setting)): \(text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : text)")
+    }
+  }
+
+  func start(_ world: any Communicator, arguments given: [String], resuming state: SweepState?) throws {
     let console = Console(isRoot: world.isRoot, jsonOutput: json)
     let started = WallClock.now()
+    let base = SweepArguments(given)
+    let plan = try SweepPlan.make(axes: try sweepAxes(), seeds: try options.data.seeds, samples: samples, seed: options.data.firstSeed)
+    if let state, state.plan != plan {
+      throw ValidationError("--resume: \(SweepWriter.stateFile)'s plan differs from the one its arguments make: was it edited?")
+    }
+    let trials = try plan.trials.map { try SweepCommand.trial($0, plan: plan, base: base) }
+    let logDir = self.logDir ?? resume!
     // The folder is claimed (locked, checked) before any setting trains: another sweep's folders are never mixed
     // into this one's, and no input is among the files it would write or replace.
-    let willWrite = ReportFiles.sweepFiles + settings.map { $0.slug + "/" } + (tensorboard ? ["tensorboard/"] : [])
+    let willWrite = ReportFiles.sweepFiles + plan.settings.map { plan.slug($0) + "/" } + (tensorboard ? ["tensorboard/"] : [])
     let folder = try world.agree { () throws -> OutputFolder? in
       guard world.isRoot else { return nil }
-      let f = try OutputPaths.folder(logDir, flag: "--log-dir", command: "dpt sweep", claim: overwrite ? .replace : .fresh,
+      let claim: OutputFolder.Claim
+      if state != nil {
+        guard let id = try OutputFolder.runID(of: logDir) else {
+          throw ValidationError("--resume \(logDir): has no \(OutputFolder.manifestName): not a folder a dpt sweep wrote")
+        }
+        claim = .resume(runID: id)
+      } else {
+        claim = overwrite ? .replace : .fresh
+      }
+      let f = try OutputPaths.folder(logDir, flag: state != nil ? "--resume" : "--log-dir", command: "dpt sweep", claim: claim,
                                      willWrite: willWrite)
-      let inputs = (try options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
+      var inputs: [OutputPaths.Input] = []
+      for t in trials { inputs += (try t.options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) } }
       try OutputPaths.checkInputs(inputs, outputs: [("--log-dir", OutputPaths.outputFiles(f, writes: ReportFiles.sweepFiles))])
       return f
     }
     defer { folder?.release() }
-    let (sweep, writer) = try world.agree { () throws -> (Sweep, SweepWriter?) in
-      let data = try options.data.load(validation: options.data.valFraction ?? 0.1)
-      let sweep = try Sweep(base: base, settings: settings, ranksPerTrial: ranksPerTrial, data: data, world: world)
-      // Every setting's configuration is checked against the data before any group starts.
-      for s in settings { _ = try Trainer<Float>(config: s.apply(to: base), data: data, communicator: LocalCommunicator()) }
-      let writer = folder.map { SweepWriter(folder: $0, base: base, ranksPerTrial: ranksPerTrial, tensorboard: tensorboard) }
-      return (sweep, writer)
+    // Each trial's data (one load per distinct data set and seed) and model, checked before any group starts.
+    let specs = try world.agree { () throws -> [TrialSpec] in
+      var loaded: [String: DataSplit] = [:]
+      return try zip(plan.trials, trials).map { t, trial in
+        let o = trial.options.data
+        let key = [o.dataset, o.target?.rawValue ?? "", String(describing: o.targets), o.header.rawValue, String(describing: o.testFraction),
+                   String(describing: o.valFraction), o.seed, String(describing: o.standardize)].joined(separator: "|")
+        let data = try loaded[key] ?? o.load(validation: o.valFraction ?? 0.1)
+        loaded[key] = data
+        let check = try Trainer<Float>(config: trial.config, data: data, communicator: LocalCommunicator())
+        guard case .object(var c) = trial.config.json(worldSize: ranksPerTrial, layers: check.layerItems, trainRows: data.train.count) else {
+          return TrialSpec(config: trial.config, data: data)
+        }
+        c += [("train_arguments", .array(trial.arguments.trainArguments.map { JSON($0) })),
+              ("left_out", .array(trial.leftOut.map { JSON("--" + $0) })),
+              ("early_stop", options.earlyStop.map { JSON($0) } ?? .null), ("diverge_factor", JSON(options.divergeFactor))]
+        return TrialSpec(config: trial.config, data: data, record: .object(c))
+      }
+    }
+    let sweep = try world.agree { try Sweep(plan: plan, trials: specs, ranksPerTrial: ranksPerTrial, world: world) }
+    sweep.patience = options.earlyStop
+    sweep.divergeFactor = options.divergeFactor
+    sweep.pruning = prune == "halving" ? Pruning() : nil
+    let first = specs[0].data, task = first.train.task
+    // Where each trial stood (rank 0, which has the files): final ones are kept, the others go on from their checkpoints.
+    var kept: [TrialOutcome] = []
+    if let state, world.isRoot, let folder {
+      sweep.progress = try state.progress(plan: plan, in: folder.path)
+      kept = plan.trials.compactMap { t in
+        guard let p = sweep.progress[t.index], let s = p.status, s.isFinal else { return nil }
+        return TrialOutcome(trial: t, status: s, epochs: p.epochs, seconds: p.seconds, group: -1, closedForm: p.closedForm)
+      }
+    }
+    let writer = folder.map { f in
+      SweepWriter(folder: f, plan: plan, arguments: given, statuses: state?.statuses ?? [:], tensorboard: tensorboard, task: task) {
+        specs[$0.index].record
+      }
     }
     // A signal stops the running settings after the same step (their ranks agree), and the sweep ends with what
     // finished; the stall timeout bounds every wait, the collectives' and the coordinator's.
@@ -98,24 +240,38 @@ struct SweepCommand: ParsableCommand {
     sweep.stallTimeout = options.stallTimeout > 0 ? options.stallTimeout : nil
     Watchdog.timeout = sweep.stallTimeout
     defer { Watchdog.timeout = nil }
-    let d = sweep.data
     if let note = try options.data.inferenceNote { console.say(note) }
-    console.say("sweep: \(counted(settings.count, "setting")) x \(counted(base.epochs, "epoch")) of \(base.model) on \(d.name) (\(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test); \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank"))")
+    let rows = "\(first.train.count) train / \(first.validation?.count ?? 0) validation / \(first.test.count) test"
+    let model = plan.axes.contains { $0.option == "model" } ? "models" : specs[0].config.model.description
+    let seeds = plan.seeds.count > 1 ? " x \(counted(plan.seeds.count, "seed"))" : ""
+    console.say("sweep: \(counted(plan.settings.count, "setting"))\(seeds) x \(counted(specs[0].config.epochs, "epoch")) of \(model) on \(first.name) (\(rows)); \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank"))")
+    if let v = first.validation, v.count < 30 {
+      console.say("warning: the validation set has \(counted(v.count, "row")) (--val-fraction \(NumberText.compact(options.data.valFraction ?? 0.1)) of the training rows): the best setting is chosen on very few samples; raise --val-fraction or use more data")
+    }
+    if first.validation == nil, options.earlyStop != nil { console.say("--early-stop watches the test loss: there is no validation set") }
+    if !kept.isEmpty || !sweep.progress.isEmpty {
+      let going = sweep.progress.values.filter { $0.status == nil && $0.checkpoint != nil }.count
+      console.say("resumed \(logDir): \(kept.count) of \(counted(plan.trials.count, "run")) finished and kept, \(going) go on from their checkpoints")
+    }
     /// What summary.json says about the sweep as a whole.
     func about(seconds: Double, sweepSeconds: Double) -> [(String, JSON)] {
-      [
-      ("title", JSON("dpt sweep: \(base.model) on \(d.name)")),
-      ("about", JSON("\(counted(settings.count, "setting")), \(counted(base.epochs, "epoch")) each, \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank")); \(d.train.count) train / \(d.validation?.count ?? 0) validation / \(d.test.count) test rows; \(base.optimizer.name), batch \(base.batchSize), seed \(base.seed)")),
-      ("dataset", JSON(d.name)), ("model", JSON(base.model.description)), ("epochs", JSON(base.epochs)),
-      ("world_size", JSON(world.size)), ("ranks_per_trial", JSON(ranksPerTrial)), ("groups", JSON(sweep.groups)),
-      ("seconds", JSON(seconds)), ("sweep_seconds", JSON(sweepSeconds)),
+      let b = specs[0].config
+      return [
+        ("title", JSON("dpt sweep: \(model) on \(first.name)")),
+        ("about", JSON("\(counted(plan.settings.count, "setting"))\(seeds), \(counted(b.epochs, "epoch")) each, \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank")); \(rows) rows; \(b.optimizer.name) unless an axis says otherwise")),
+        ("dataset", JSON(first.name)), ("model", JSON(model)), ("epochs", JSON(b.epochs)),
+        ("seeds", .array(plan.seeds.map { .number(Double($0)) })), ("samples", samples.map { JSON($0) } ?? .null),
+        ("prune", prune.map { JSON($0) } ?? .null), ("early_stop", options.earlyStop.map { JSON($0) } ?? .null),
+        ("world_size", JSON(world.size)), ("ranks_per_trial", JSON(ranksPerTrial)), ("groups", JSON(sweep.groups)),
+        ("seconds", JSON(seconds)), ("sweep_seconds", JSON(sweepSeconds)),
       ]
     }
-    let progress = SweepProgress(writer: writer, console: console, total: settings.count, task: d.train.task) { done in
-      // summary.json after every finished setting: a sweep killed later keeps what it finished.
-      try writer?.writeSummary(SweepSummary(outcomes: done, task: d.train.task),
+    let progress = SweepProgress(writer: writer, console: console, plan: plan, task: task, kept: kept) { done in
+      // summary.json after every finished run: a sweep killed later keeps what it finished.
+      try writer?.writeSummary(SweepSummary(outcomes: done, plan: plan, task: task),
                                about: about(seconds: WallClock.now() - started, sweepSeconds: 0) + [("status", JSON("running"))])
     }
+    if world.isRoot { try writer?.writeState() }
     let sweepStart = WallClock.now()
     let outcomes: [TrialOutcome]
     do {
@@ -124,39 +280,84 @@ struct SweepCommand: ParsableCommand {
       throw JobStalled(stall: s, epoch: nil, step: nil, timeout: options.stallTimeout, checkpointDir: nil)
     }
     let sweepSeconds = WallClock.now() - sweepStart
-    let interrupted = Signals.received
+    let interrupted = Signals.received || outcomes.contains { $0.status == .interrupted }
     guard world.isRoot, let writer else {
       if interrupted { throw Interrupted(status: Signals.exitStatus, description: "") }
       return
     }
     let seconds = WallClock.now() - started
-    let summary = SweepSummary(outcomes: outcomes, task: d.train.task)
+    let summary = SweepSummary(outcomes: outcomes, plan: plan, task: task)
     let status: [(String, JSON)] = [("status", JSON(interrupted ? "interrupted" : "finished"))]
-    _ = try writer.finish(summary, about: about(seconds: seconds, sweepSeconds: sweepSeconds) + status, logLoss: lossScale == "log")
+    let (_, findings) = try writer.finish(summary, about: about(seconds: seconds, sweepSeconds: sweepSeconds) + status, logLoss: lossScale == "log")
     if interrupted {
-      let finished = outcomes.filter { $0.status != .interrupted }.count
-      throw Interrupted(status: Signals.exitStatus, description: "interrupted (\(Signals.name)): \(finished) of \(counted(settings.count, "setting")) finished; summary.json and report.html in \(logDir) hold them, and the settings that did not finish are marked interrupted or missing")
+      let finished = outcomes.filter { $0.status.isFinal }.count
+      throw Interrupted(status: Signals.exitStatus, description: "interrupted (\(Signals.name)): \(finished) of \(counted(plan.trials.count, "run")) finished; summary.json and report.html in \(logDir) hold them; go on with: dpt sweep --resume \(logDir)")
     }
     console.say("")
     for line in summary.table { console.say(line) }
-    let diverged = summary.rows.filter { $0.outcome.status == .diverged }
-    if !diverged.isEmpty { console.say("diverged: \(diverged.map(\.outcome.setting.name).joined(separator: ", ")) (the other settings completed)") }
-    if let b = summary.best {
-      let r = summary.rows[b]
-      let key = summary.selectionKey
-      var line = "best (by validation \(key)): \(r.outcome.setting.name), val \(key) \(NumberText.fixed(r.value("best_val_\(key)"))) at epoch \(r.bestValidationEpoch ?? 0); its test \(key) \(NumberText.fixed(r.value("final_test_\(key)")))"
-      if key != summary.scoreKey { line += ", test \(summary.scoreKey) \(NumberText.fixed(r.value("final_test_\(summary.scoreKey)")))" }
-      console.say(line)
-    } else {
-      console.say("no setting finished: every one diverged")
+    for f in findings where f.kind != "closed-form" {
+      console.say("\(f.kind)\(f.setting.map { " (\($0))" } ?? ""): \(f.evidence)")
     }
-    // Every file under the folder: the summary's and each setting's own (metrics, charts, TensorBoard events).
+    // Every file under the folder: the summary's and each setting's own (metrics, charts, checkpoints, TensorBoard events).
     let written = (FileManager.default.enumerator(atPath: logDir)?.allObjects as? [String] ?? []).filter { name in
       var isFolder: ObjCBool = false
       return FileManager.default.fileExists(atPath: Files.join(logDir, name), isDirectory: &isFolder) && !isFolder.boolValue
+        && !Files.lastComponent(name).hasPrefix(".dpt-run")
     }.count
-    console.say(String(format: "%.1f s; wrote %d files to %@ (open report.html)", seconds, written, logDir))
+    console.say(String(format: "%.1f s; wrote %d files to %@ (open report.html)%@", seconds, written, logDir,
+                       PNG.converter == nil ? "; no PNGs: install librsvg2-bin (rsvg-convert) for them" : ""))
     for p in writer.problems { console.say("warning: \(p)") }
-    if json { console.result(summary.json(extra: about(seconds: seconds, sweepSeconds: sweepSeconds) + status).serialized()) }
+    if json { console.result(summary.json(extra: about(seconds: seconds, sweepSeconds: sweepSeconds) + status, findings: findings).serialized()) }
+  }
+}
+
+/// sweep.json, read back for `dpt sweep --resume`: the arguments the sweep was started with, its plan, and the
+/// status of every trial that ended.
+struct SweepState {
+  var arguments: [String]
+  var plan: SweepPlan
+  var statuses: [Int: JSON]
+
+  init(parsing bytes: [UInt8], path: String) throws {
+    let j: JSON
+    do { j = try JSON.parse(bytes: bytes) } catch { throw ValidationError("--resume: \(path) is not valid JSON (\(error))") }
+    guard j["format"]?.string == "dpt sweep", let args = j["arguments"]?.array?.compactMap(\.string), let planJSON = j["plan"] else {
+      throw ValidationError("--resume: \(path) is not a dpt sweep's sweep.json")
+    }
+    arguments = args
+    do { plan = try JSONDecoder().decode(SweepPlan.self, from: Data(planJSON.serialized().utf8)) } catch {
+      throw ValidationError("--resume: \(path): its plan cannot be read (\(error))")
+    }
+    for t in plan.trials where !t.folder.allSatisfy(OutputFolder.isPlainName) {
+      throw ValidationError("--resume: \(path): trial \(t.index) names the folder '\(t.folder.joined(separator: "/"))', which is not inside the sweep's")
+    }
+    statuses = [:]
+    for t in j["trials"]?.array ?? [] {
+      guard let i = t["index"]?.int, t["status"] != nil else { continue }
+      statuses[i] = t
+    }
+  }
+
+  /// Where each trial stood: a final status with its logged epochs; else its last checkpoint and the epochs up to it.
+  func progress(plan: SweepPlan, in directory: String) throws -> [Int: TrialProgress] {
+    var out: [Int: TrialProgress] = [:]
+    for t in plan.trials {
+      let folder = t.folder.reduce(directory) { Files.join($0, $1) }
+      let metrics = Files.join(folder, "metrics.jsonl")
+      let rows = FileManager.default.fileExists(atPath: metrics) ? try ReportFiles.readMetrics(metrics) : []
+      if let s = statuses[t.index], let status = RunStatus(json: s), status.isFinal {
+        out[t.index] = TrialProgress(status: status, epochs: rows, checkpoint: nil, seconds: s["seconds"]?.double ?? 0,
+                                     closedForm: s["closed_form"].flatMap { $0 == .null ? nil : $0 })
+        continue
+      }
+      let path = Files.join(folder, Checkpoint.fileName)
+      guard FileManager.default.fileExists(atPath: path) else { continue }
+      let bytes = try Checkpoint.readBytes(path)
+      let c = try Checkpoint(decoding: bytes, path: path)
+      let earlier = rows.filter { ($0["epoch"]?.int ?? .max) <= c.epoch }
+      out[t.index] = TrialProgress(status: nil, epochs: earlier, checkpoint: bytes,
+                                   seconds: earlier.reduce(0) { $0 + ($1["seconds"]?.double ?? 0) })
+    }
+    return out
   }
 }

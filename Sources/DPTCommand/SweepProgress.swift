@@ -6,42 +6,43 @@ import Reports
 import Training
 import _Support
 
-/// Rank 0's view while a sweep runs: the files, and a line per finished setting.
+/// Rank 0's view while a sweep runs: the files, and a line per finished trial.
 final class SweepProgress: SweepObserver {
   let writer: SweepWriter?
   let console: Console
-  let total: Int
+  let plan: SweepPlan
   let task: LearningTask
-  var done = 0
-  /// The outcomes so far, in setting order.
-  var finished: [TrialOutcome] = []
+  var done: Int
+  /// The outcomes so far (those kept from before a resume included), in trial order.
+  var finished: [TrialOutcome]
   /// Writes the summary of what finished so far (a failure to write is a warning: the sweep goes on).
   let saveSummary: ([TrialOutcome]) throws -> Void
 
-  init(writer: SweepWriter?, console: Console, total: Int, task: LearningTask, saveSummary: @escaping ([TrialOutcome]) throws -> Void) {
+  init(writer: SweepWriter?, console: Console, plan: SweepPlan, task: LearningTask, kept: [TrialOutcome],
+       saveSummary: @escaping ([TrialOutcome]) throws -> Void) {
     self.writer = writer
     self.console = console
-    self.total = total
+    self.plan = plan
     self.task = task
+    self.finished = kept
+    self.done = kept.count
     self.saveSummary = saveSummary
   }
 
-  func trialStarted(_ setting: SweepSetting, group: Int) { writer?.trialStarted(setting, group: group) }
-  func epochFinished(_ setting: SweepSetting, metrics: JSON) { writer?.epochFinished(setting, metrics: metrics) }
+  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [JSON]) { writer?.trialStarted(trial, group: group, earlier: earlier) }
+  func epochFinished(_ trial: SweepTrial, metrics: JSON) { writer?.epochFinished(trial, metrics: metrics) }
+  func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool) { writer?.checkpoint(trial, bytes: bytes, best: best) }
 
   func trialFinished(_ outcome: TrialOutcome) {
     writer?.trialFinished(outcome)
     done += 1
     let key = task == .classification ? "val_acc" : "val_loss"
     let last = NumberText.fixed(outcome.epochs.last?[key]?.double)
-    let status = switch outcome.status {
-    case .finished: "finished"
-    case .diverged: "DIVERGED (\(outcome.message))"
-    case .interrupted: "interrupted (\(outcome.message))"
-    }
-    console.say("[\(done)/\(total)] \(outcome.setting.name) on group \(outcome.group): \(status), \(key) \(last), \(String(format: "%.1f", outcome.seconds)) s")
+    let name = plan.name(plan.settings[outcome.trial.setting]) + (plan.seeds.count > 1 ? " seed \(outcome.trial.seed)" : "")
+    let status = outcome.status == .finished ? "finished" : outcome.status.description
+    console.say("[\(done)/\(plan.trials.count)] \(name) on group \(outcome.group): \(status), \(key) \(last), \(String(format: "%.1f", outcome.seconds)) s")
     finished.append(outcome)
-    finished.sort { $0.setting.index < $1.setting.index }
+    finished.sort { $0.trial.index < $1.trial.index }
     do { try saveSummary(finished) } catch { console.say("warning: \(error)") }
   }
 }

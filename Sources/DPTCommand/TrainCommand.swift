@@ -166,7 +166,7 @@ struct Train: ParsableCommand {
     try trainer.synchronizeParameters(broadcast: checkpoint == nil)
     /// The run's settings as config.json and checkpoints record them.
     func configJSON() -> JSON {
-      guard case .object(var o) = config.json(worldSize: comm.size, layers: trainer.layerItems) else { return .null }
+      guard case .object(var o) = config.json(worldSize: comm.size, layers: trainer.layerItems, trainRows: trainer.data.train.count) else { return .null }
       o.append(("run_id", JSON(runID)))
       if let fingerprint { o.append(("data_fingerprint", JSON(fingerprint))) }
       return .object(o)
@@ -238,11 +238,32 @@ struct Train: ParsableCommand {
       JobStalled(stall: s, epoch: trainer.epoch + 1, step: trainer.batchInEpoch + 1, timeout: options.stallTimeout,
                  checkpointDir: checkpointDir)
     }
-    /// The charts and report.html of the epochs logged so far.
-    func writeReport(_ log: RunLog) throws {
-      _ = try ReportFiles.writeRun(folder: log.folder, title: "\(config.model) on \(trainer.data.name)",
-                                   config: configJSON(), rows: log.rows, logLoss: true)
+    /// The charts, findings and report.html of the epochs logged so far, and config.json with the run's status.
+    func writeReport(_ log: RunLog, status: RunStatus) throws -> [Finding] {
+      let findings = Findings.run(log.rows, task: trainer.data.train.task, status: status)
+      try log.finish(status.json, config: configJSON())
+      guard !log.rows.isEmpty else { return findings }
+      try log.folder.write("findings.json", JSON.array(findings.map(\.json)).serialized(pretty: true) + "\n")
+      _ = try ReportFiles.writeRun(folder: log.folder, title: "\(config.model) on \(trainer.data.name)", config: configJSON(),
+                                   rows: log.rows, logLoss: false, diverged: status.name == "diverged",
+                                   findings: findings.map(\.json))
+      return findings
     }
+    // Divergence, early stopping and convergence, decided by rank 0 (which has the logged epochs of a resumed run)
+    // and told to every rank, so that all stop after the same epoch.
+    var monitor = RunMonitor(patience: options.earlyStop, divergeFactor: options.divergeFactor,
+                             skipsNonFinite: config.onNonFinite == .skipBatch)
+    if let log { monitor.replay(log.rows) }
+    let bestFolder = checkpointFolder ?? logFolder
+    let keepsBest = options.earlyStop != nil && (logDir != nil || checkpointDir != nil)
+    if options.earlyStop != nil {
+      let watched = trainer.data.validation != nil ? "validation" : "test"
+      console.say("--early-stop \(options.earlyStop!): stops when the \(watched) loss has not improved for \(counted(options.earlyStop!, "epoch"))\(watched == "test" ? " (there is no validation set: --val-fraction holds one out)" : "")" + (!keepsBest ? "; the best epoch's weights are not kept (give --checkpoint-dir or --log-dir)" : "; best.dptc keeps the best epoch's weights"))
+    }
+    if let v = trainer.data.validation, v.count < 30 {
+      console.say("warning: the validation set has \(counted(v.count, "row")): its loss and accuracy rest on very few samples; raise --val-fraction or use more data")
+    }
+    var status = RunStatus.finished
     for e in (trainer.epoch + 1)...max(config.epochs, trainer.epoch + 1) {
       if trainer.stopAgreed { throw try interrupted(epoch: trainer.epoch, step: trainer.batchesPerEpoch) }
       trainer.resetPhaseTimes()
@@ -256,12 +277,7 @@ struct Train: ParsableCommand {
         throw stalled(s)
       } catch let n as NonFiniteLoss {
         console.clearProgress()
-        if let log {
-          try log.stopped("\(n)", config: configJSON())
-          if !log.rows.isEmpty {
-            try writeReport(log)
-          }
-        }
+        if let log { _ = try writeReport(log, status: .diverged(epoch: n.epoch, reason: "\(n)")) }
         throw n
       }
       phases.add(trainer.phaseTimes)
@@ -271,15 +287,46 @@ struct Train: ParsableCommand {
       if profile { console.say("      " + RunText.phases(trainer.phaseTimes, epochSeconds: m.seconds)) }
       try log?.append(m.json)
       try board?.epoch(m.json)
-      if checkpointDir != nil { try saveCheckpoint() }
       history.append(m)
+      var verdict = JSON.null
+      if comm.isRoot {
+        let (improved, stop) = monitor.observe(m)
+        var stopping = stop
+        if stopping == nil, let reason = trainer.converged { stopping = .converged(iteration: trainer.step, reason: reason) }
+        verdict = .object([("improved", .bool(improved)), ("stop", stopping?.json ?? .null)])
+      }
+      verdict = try JSON.parse(bytes: try comm.broadcast(bytes: Array(verdict.serialized().utf8), root: 0))
+      if checkpointDir != nil || keepsBest {
+        var c = try trainer.checkpoint()  // on every rank: a sharded optimizer's state is gathered
+        c.config = configJSON()
+        if let checkpointFolder { try c.write(to: checkpointFolder) }
+        if verdict["improved"]?.bool == true, options.earlyStop != nil, let bestFolder {
+          try bestFolder.write("best.dptc", Data(c.encoded()))
+        }
+      }
+      if let stop = verdict["stop"].flatMap(RunStatus.init(json:)) {
+        status = stop
+        break
+      }
+    }
+    switch status {
+    case .diverged(let epoch, let reason):
+      if let log { _ = try writeReport(log, status: status) }
+      throw CommandError("diverged at epoch \(epoch): \(reason) (--diverge-factor \(NumberText.compact(options.divergeFactor))); lower --lr\(checkpointDir.map { "; the last checkpoint in \($0) is from before" } ?? "")")
+    case .stoppedEarly(let epoch, let best):
+      console.say("stopped early after epoch \(epoch): the \(trainer.data.validation != nil ? "validation" : "test") loss was lowest at epoch \(best) and has not improved for \(counted(epoch - best, "epoch"))\(bestFolder.map { "; \(Files.join($0.path, "best.dptc")) keeps epoch \(best)" } ?? "")")
+    case .converged(let iteration, let reason):
+      console.say("converged at iteration \(iteration): \(reason)")
+    default: break
     }
     if trainer.skippedBatches > 0 {
       console.say("skipped \(trainer.skippedBatches) batch\(trainer.skippedBatches == 1 ? "" : "es") whose loss or gradient was not finite (--on-nan skip-batch)")
     }
-    if let log {
-      try writeReport(log)
+    var findings: [Finding] = []
+    if let log { findings = try writeReport(log, status: status) } else if comm.isRoot {
+      findings = Findings.run(history.map(\.json), task: trainer.data.train.task, status: status)
     }
+    for f in findings { console.say("\(f.kind): \(f.evidence)") }
     // Every rank's peak memory, gathered on rank 0 (a collective: every rank takes part).
     let peaks = try comm.allGather(Array(String(ProcessMemory.peakResidentMiB ?? .nan).utf8))
       .map { Double(String(decoding: $0, as: UTF8.self)) ?? .nan }
@@ -294,6 +341,10 @@ struct Train: ParsableCommand {
     }
     if json {
       var summary = RunText.summary(trainer, history, peakMemory: peaks, phases: phases)
+      if case .object(var o) = summary, case .object(let s) = status.json {
+        o += s + [("findings", .array(findings.map(\.json)))]
+        summary = .object(o)
+      }
       if let c = comparison, case .object(var o) = summary {
         // Nested, so that the closed form's train_rmse, test_r2, ... do not collide with the run's own keys.
         o += [("closed_form", .object(c.closedForm.jsonFields + RunText.fitFields(c.fit) + [("lambda", JSON(c.lambda))])),

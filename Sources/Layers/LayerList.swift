@@ -3,7 +3,7 @@ import TensorCore
 /// One item of a model written as a list of layers, in PyTorch's vocabulary (`dense(256), relu, dense(10)`); a
 /// network is the list's layers in order, and its state_dict names are their indices ("0.weight", "3.running_mean").
 /// Input sizes are inferred: each layer takes the shape the previous one gives.
-public enum LayerItem: Equatable, Sendable, CustomStringConvertible {
+public enum LayerItem: Equatable, Sendable, Codable, CustomStringConvertible {
   /// y = x W + b with `units` outputs (`torch.nn.Linear`); alias `linear(N)`.
   case dense(units: Int)
   /// `torch.nn.Conv2d(in, channels, kernel, stride, padding)`.

@@ -1,7 +1,7 @@
 import TensorCore
 
 /// How a batch's losses make the objective (PyTorch's `reduction`).
-public enum LossReduction: String, Sendable, CaseIterable {
+public enum LossReduction: String, Sendable, CaseIterable, Codable {
   /// The mean over the samples (and, for the regression losses, over each sample's outputs): the default.
   case mean
   /// The sum over the samples and their outputs: a hand-out's loss of one example is then taken as written.
@@ -25,7 +25,7 @@ public enum LossReduction: String, Sendable, CaseIterable {
 /// | l1 | (1/C) sum_j \|p_j - t_j\| | sign(p_j - t_j) / C (0 where equal) |
 /// | huber(d) | (1/C) sum_j h(p_j - t_j), h(e) = e^2/2 if \|e\| <= d else d (\|e\| - d/2) | h'(e) / C: e, or d sign(e) |
 /// | cosine | 1 - p.t / (\|p\| \|t\|) | -(t_j / (\|p\| \|t\|) - cos p_j / \|p\|^2) |
-public enum Loss: Equatable, Sendable, CustomStringConvertible {
+public enum Loss: Equatable, Sendable, Codable, CustomStringConvertible {
   case crossEntropy
   case nll
   /// The multiclass hinge; `mean` divides by the class count C, as PyTorch's MultiMarginLoss does.

@@ -1,3 +1,4 @@
+import Foundation
 import RealModule
 import TensorCore
 
@@ -44,6 +45,8 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
   }
 
   var known: (batch: Int, loss: Double, gradients: [T])?
+  /// Why the last step found the parameters converged (PyTorch's tolerances), nil while it goes on.
+  public private(set) var converged: String?
 
   public init(learningRate: Double = 1, history: Int = 100, lineSearch: LineSearch = .strongWolfe,
               weightDecay: Double = 0, decayMask: DecayMask) {
@@ -127,7 +130,12 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
     var g = Array(g0)
     let f0 = regularized(loss, &g, at: UnsafeBufferPointer(p))
     known = nil
-    guard Double(T.maxMagnitude(g, count: n)) > Self.gradientTolerance else { return }  // optimal: PyTorch does nothing
+    converged = nil
+    let gMax = Double(T.maxMagnitude(g, count: n))
+    guard gMax > Self.gradientTolerance else {  // optimal: PyTorch does nothing
+      converged = "the gradient's largest entry \(String(format: "%.3g", Double(gMax))) is at most tolerance_grad \(Self.gradientTolerance)"
+      return
+    }
     state.step += 1
     var d = direction(g)
     var gtd = dot(g, d)
@@ -137,7 +145,10 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
       reset = true
       d = direction(g)
       gtd = dot(g, d)
-      guard gtd < -Self.changeTolerance else { return }
+      guard gtd < -Self.changeTolerance else {
+        converged = "the directional derivative \(String(format: "%.3g", Double(gtd))) is above -tolerance_change \(Self.changeTolerance)"
+        return
+      }
     }
     let gradientL1 = T.sum(g.map { Swift.abs($0) }, count: n)
     let t0 = state.step == 1 && !reset ? min(1, 1 / gradientL1) * learningRate : learningRate
@@ -184,6 +195,13 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
       }
     }
     known = (batch, a.raw, a.rawG)
+    // PyTorch's other two stopping rules: a step or a change of the objective below tolerance_change.
+    let change = abs(a.t) * Double(T.maxMagnitude(d, count: n))
+    if change <= Self.changeTolerance {
+      converged = "the step's largest change \(String(format: "%.3g", Double(change))) is at most tolerance_change \(Self.changeTolerance)"
+    } else if abs(a.f - f0) < Self.changeTolerance {
+      converged = "the objective changed by \(String(format: "%.3g", Double(abs(a.f - f0)))), less than tolerance_change \(Self.changeTolerance)"
+    }
   }
 
   mutating func forgetPairs() {

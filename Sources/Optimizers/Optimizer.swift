@@ -47,4 +47,6 @@ public protocol LineSearchOptimizer<T>: Optimizer {
   /// The loss and gradient the last step already computed at the current parameters for batch `batch` (the accepted
   /// line-search point), so that the trainer need not compute them again; nil when there is none.
   func knownEvaluation(batch: Int) -> (loss: Double, gradients: [T])?
+  /// Why the last step found the optimum reached (the optimizer's tolerances), nil while it goes on.
+  var converged: String? { get }
 }

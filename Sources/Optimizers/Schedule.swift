@@ -7,8 +7,8 @@ import RealModule
 /// - cosine(minimum: m): m + (lr - m) (1 + cos(pi t / T)) / 2 over the steps after the warmup
 /// - warmup W epochs: the first W epochs' steps ramp linearly from lr / (warmup steps) to the schedule's value (large
 ///   global batches on many ranks need it: the linear scaling rule raises lr, and early steps diverge without it).
-public struct LearningRateSchedule: Equatable, Sendable, CustomStringConvertible {
-  public enum Kind: Equatable, Sendable {
+public struct LearningRateSchedule: Equatable, Sendable, Codable, CustomStringConvertible {
+  public enum Kind: Equatable, Sendable, Codable {
     case constant
     case step(everyEpochs: Int, gamma: Double)
     case cosine(minimum: Double)

@@ -32,15 +32,39 @@ enum HTMLPage {
     return "<figure>" + svg.replacingOccurrences(of: "<svg ", with: "<svg aria-label=\"\(escape(file))\" ") + "</figure>"
   }
 
-  static func sweep(summary: JSON, runs: [(name: String, folder: String, rows: [JSON])], files: [String: String],
+  /// The findings as a list, each with its evidence.
+  static func findings(_ list: [JSON]) -> String {
+    guard !list.isEmpty else { return "" }
+    var b = "<h2>Findings</h2>\n<ul>\n"
+    for f in list {
+      let setting = f["setting"]?.string.map { " <i>\(escape($0))</i>" } ?? ""
+      b += "<li><b>\(escape(f["kind"]?.string ?? "?"))</b>\(setting): \(escape(f["evidence"]?.string ?? ""))</li>\n"
+    }
+    return b + "</ul>\n"
+  }
+
+  /// A summary value, with "± sd" when the setting repeats seeds.
+  static func number(_ s: JSON, _ key: String) -> String {
+    let v = number(s[key])
+    guard let sd = s[key + "_sd"]?.double else { return v }
+    return v + " ±" + NumberText.compact(sd)
+  }
+
+  static func sweep(summary: JSON, lines: [(line: ReportFiles.Line, folder: String)], files: [String: String], curves: [String],
                     directory: String) -> String {
     let settings = summary["settings"]?.array ?? []
     let score = settings.contains { $0["best_val_acc"] != nil } ? "acc" : "r2"
     var b = "<h1>\(escape(summary["title"]?.string ?? "dpt sweep"))</h1>\n"
     if let about = summary["about"]?.string { b += "<p class=\"note\">\(escape(about))</p>\n" }
     if let best = summary["best"]?.string {
-      b += "<p>Best setting (chosen on the validation set; the test set is reported, never used to choose): <b>\(escape(best))</b></p>\n"
+      b += "<p>Best setting by \(escape(summary["best_by"]?.string ?? "validation")) (the test set is reported, never used to choose): <b>\(escape(best))</b>"
+      if let runnerUp = summary["runner_up"]?.string {
+        b += "; runner-up \(escape(runnerUp)), \(number(summary["margin"])) behind"
+        if summary["tie"]?.bool == true { b += ", within one standard deviation over the seeds: a tie" }
+      }
+      b += "</p>\n"
     }
+    b += findings(summary["findings"]?.array ?? [])
     b += "<table>\n<tr><th>setting</th><th>status</th><th>epochs</th><th>best val \(score)</th><th>at epoch</th><th>final train \(score)</th><th>final val \(score)</th><th>final test \(score)</th><th>final train loss</th><th>final val loss</th><th>final test loss</th><th>seconds</th><th>files</th></tr>\n"
     for s in settings {
       let name = s["setting"]?.string ?? "?"
@@ -50,24 +74,29 @@ enum HTMLPage {
         .filter { !$0.isEmpty }.joined(separator: " ")
       b += "<tr\(css)><td class=\"name\">\(escape(name))</td><td>\(escape(s["status"]?.string ?? ""))</td><td>\(number(s["epochs"]))</td>"
       b += ["best_val_\(score)", "best_val_epoch", "final_train_\(score)", "final_val_\(score)", "final_test_\(score)",
-            "final_train_loss", "final_val_loss", "final_test_loss"].map { "<td>\(number(s[$0]))</td>" }.joined()
+            "final_train_loss", "final_val_loss", "final_test_loss"].map { "<td>\(number(s, $0))</td>" }.joined()
       b += "<td>\(String(format: "%.1f", s["seconds"]?.double ?? 0))</td><td>\(links)</td></tr>\n"
     }
     b += "</table>\n<p>\(["summary.csv", "summary.json"].map { link($0, $0, directory: directory) }.joined(separator: " "))</p>\n"
+    if !curves.isEmpty {
+      b += "<h2>Against the swept values</h2>\n" + curves.map { image($0, files: files) }.joined(separator: "\n") + "\n"
+    }
     b += "<h2>All settings</h2>\n\(image("accuracy.svg", files: files))\n\(image("loss.svg", files: files))\n"
-    for run in runs {
-      b += "<h2>\(escape(run.name))</h2>\n"
-      b += image("\(run.folder)/accuracy.svg", files: files) + "\n" + image("\(run.folder)/loss.svg", files: files) + "\n"
-      if run.rows.isEmpty { b += "<p class=\"note\">no epoch finished</p>\n" }
+    for (line, folder) in lines {
+      b += "<h2>\(escape(line.name))</h2>\n"
+      b += image("\(folder)/accuracy.svg", files: files) + "\n" + image("\(folder)/loss.svg", files: files) + "\n"
+      if line.rows.isEmpty { b += "<p class=\"note\">no epoch finished</p>\n" }
     }
     return page(summary["title"]?.string ?? "dpt sweep", b)
   }
 
-  static func run(title: String, config: JSON?, rows: [JSON], files: [String: String], directory: String) -> String {
+  static func run(title: String, config: JSON?, rows: [JSON], files: [String: String], findings list: [JSON] = [],
+                  directory: String) -> String {
     var b = "<h1>\(escape(title))</h1>\n"
     if case .object(let c)? = config {
       b += "<p class=\"note\">" + c.map { "\(escape($0.0)) = \(escape($0.1.serialized()))" }.joined(separator: ", ") + "</p>\n"
     }
+    b += findings(list)
     b += image("accuracy.svg", files: files) + "\n" + image("loss.svg", files: files) + "\n"
     if let last = rows.last, case .object(let o) = last {
       b += "<table>\n<tr>" + o.map { "<th>\(escape($0.0))</th>" }.joined() + "</tr>\n"
@@ -75,6 +104,22 @@ enum HTMLPage {
       b += "</table>\n"
     }
     b += "<p>\(["metrics.csv", "metrics.jsonl", "config.json"].map { link($0, $0, directory: directory) }.joined(separator: " "))</p>\n"
+    return page(title, b)
+  }
+
+  /// `dpt plot DIR1 DIR2 --output DIR`: the runs compared, their final numbers, and the two charts.
+  static func overlay(title: String, lines: [ReportFiles.Line], files: [String: String]) -> String {
+    var b = "<h1>\(escape(title))</h1>\n"
+    let score = lines.contains { l in l.rows.contains { $0["train_acc"] != nil } } ? "acc" : "r2"
+    b += "<table>\n<tr><th>run</th><th>epochs</th><th>final train \(score)</th><th>final val \(score)</th><th>final test \(score)</th><th>final train loss</th><th>final test loss</th><th>seconds</th></tr>\n"
+    for l in lines {
+      let last = l.rows.last ?? .null
+      let seconds = l.rows.reduce(0) { $0 + ($1["seconds"]?.double ?? 0) }
+      b += "<tr\(l.diverged ? " class=\"diverged\"" : "")><td class=\"name\">\(escape(l.name))</td><td>\(l.rows.count)</td>"
+      b += ["train_\(score)", "val_\(score)", "test_\(score)", "train_loss", "test_loss"].map { "<td>\(number(last[$0]))</td>" }.joined()
+      b += "<td>\(String(format: "%.1f", seconds))</td></tr>\n"
+    }
+    b += "</table>\n\(image("accuracy.svg", files: files))\n\(image("loss.svg", files: files))\n"
     return page(title, b)
   }
 }

@@ -2,112 +2,291 @@ import Foundation
 import _Support
 
 /// Charts and HTML pages from metrics rows (the objects of metrics.jsonl), so that `dpt plot` can redraw them from
-/// the files of a run made earlier or elsewhere.
+/// the files of a run made earlier or elsewhere. Every chart is written as SVG and, when Debian's rsvg-convert
+/// (librsvg2-bin) is there, as PNG beside it.
 public enum ReportFiles {
   /// "acc" when the rows are of a classification run, "r2" for regression.
   static func scoreKey(_ rows: [JSON]) -> String {
     rows.contains { $0["train_acc"]?.double != nil } ? "acc" : "r2"
   }
 
-  static func points(_ rows: [JSON], _ key: String) -> [(x: Double, y: Double)] {
-    rows.compactMap { r in
+  static func points(_ rows: [JSON], _ key: String, x: String = "epoch") -> [(x: Double, y: Double)] {
+    var total = 0.0
+    return rows.compactMap { r in
       guard let e = r["epoch"]?.double else { return nil }
-      return (e, r[key]?.double ?? .nan)
+      var position = e
+      switch x {
+      case "seconds":  // the training time so far
+        total += r["seconds"]?.double ?? 0
+        position = total
+      case "evaluations":
+        total += r["evaluations"]?.double ?? 0
+        position = total
+      default: break
+      }
+      return (position, r[key]?.double ?? .nan)
     }
   }
 
-  static let setStyles: [(set: String, label: String, dash: String?)] = [("train", "train", nil), ("val", "validation", "2,3"), ("test", "test", "7,4")]
+  static let sets: [(set: String, label: String, dash: String?)] = [("train", "train", Chart.trainDash),
+                                                                     ("val", "validation", Chart.validationDash),
+                                                                     ("test", "test", Chart.testDash)]
 
-  /// The accuracy (R^2 for regression) and loss charts of one run: train, validation and test.
-  public static func charts(title: String, rows: [JSON], logLoss: Bool) -> [(file: String, chart: Chart)] {
+  /// The epoch of the best watched value (validation, else test): highest score or lowest loss.
+  static func bestEpoch(_ rows: [JSON], metric: String) -> (epoch: Double, set: String)? {
+    let set = rows.contains { $0["val_\(metric)"]?.double != nil } ? "val" : "test"
+    let higher = metric != "loss"
+    var best: (Double, Double)?
+    for r in rows {
+      guard let e = r["epoch"]?.double, let v = r["\(set)_\(metric)"]?.double, v.isFinite else { continue }
+      if best == nil || (higher ? v > best!.1 : v < best!.1) { best = (e, v) }
+    }
+    return best.map { ($0.0, set) }
+  }
+
+  /// The accuracy (R^2 for regression) and loss charts of one run: train, validation and test, the best epoch of
+  /// the watched set marked, a divergence marked where the run stopped.
+  public static func charts(title: String, rows: [JSON], logLoss: Bool, diverged: Bool = false) -> [(file: String, chart: Chart)] {
     let score = scoreKey(rows)
     var out: [(String, Chart)] = []
     for (metric, file, label, log) in [(score, "accuracy.svg", score == "acc" ? "accuracy" : "R^2", false),
                                        ("loss", "loss.svg", "loss", logLoss)] {
       var series: [Chart.Series] = []
-      for (i, s) in setStyles.enumerated() {
+      let best = bestEpoch(rows, metric: metric)
+      for s in sets {
         let p = points(rows, "\(s.set)_\(metric)")
         guard p.contains(where: { $0.y.isFinite }) else { continue }
-        series.append(Chart.Series(label: s.label, points: p, color: Chart.palette[i], dash: s.dash))
+        var line = Chart.Series(label: s.label, points: p, color: Chart.palette[0], dash: s.dash)
+        if let best, best.set == s.set, let y = p.first(where: { $0.x == best.epoch })?.y {
+          line.marks.append(Chart.Mark(x: best.epoch, y: y, kind: .best, label: "best \(s.label) \(label) at epoch \(Int(best.epoch))"))
+        }
+        if diverged, s.set == "train", let last = p.last(where: { $0.y.isFinite }) ?? p.last {
+          line.marks.append(Chart.Mark(x: last.x, y: last.y, kind: .diverged, label: "diverged after epoch \(Int(last.x))"))
+        }
+        series.append(line)
       }
       guard !series.isEmpty else { continue }
-      let sets = series.map(\.label)
-      let named = sets.count == 1 ? sets[0] : sets.dropLast().joined(separator: ", ") + " and " + sets.last!
-      out.append((file, Chart(title: "\(title): \(named) \(label)", xLabel: "epoch", yLabel: label,
-                              series: series, logY: log)))
+      let named = series.map(\.label)
+      let setsText = named.count == 1 ? named[0] : named.dropLast().joined(separator: ", ") + " and " + named.last!
+      out.append((file, Chart(title: "\(title): \(setsText) \(label)", xLabel: "epoch", yLabel: label, series: series, logY: log)))
     }
     return out
   }
 
-  /// Every setting in one accuracy chart and one loss chart: a colour per setting, train solid, test dashed.
-  public static func combinedCharts(title: String, runs: [(name: String, rows: [JSON])], logLoss: Bool)
-    -> [(file: String, chart: Chart)]
-  {
-    let score = runs.first.map { scoreKey($0.rows) } ?? "acc"
+  /// One line drawn per run of an overlay or a sweep: its name, its epochs, and for repeated seeds the other
+  /// seeds' epochs (the line is then their mean, with a band of one standard deviation).
+  public struct Line {
+    public var name: String
+    public var rows: [JSON]
+    public var repeats: [[JSON]]
+    public var diverged: Bool
+
+    public init(name: String, rows: [JSON], repeats: [[JSON]] = [], diverged: Bool = false) {
+      self.name = name
+      self.rows = rows
+      self.repeats = repeats
+      self.diverged = diverged
+    }
+  }
+
+  /// The mean and standard deviation over runs of `key` at each x they all have.
+  static func meanAndBand(_ runs: [[JSON]], _ key: String, x: String) -> (points: [(x: Double, y: Double)], band: [(x: Double, low: Double, high: Double)]) {
+    let each = runs.map { points($0, key, x: x) }
+    guard let first = each.first else { return ([], []) }
+    var pts: [(Double, Double)] = [], band: [(Double, Double, Double)] = []
+    for (i, p) in first.enumerated() {
+      let ys = each.compactMap { $0.indices.contains(i) ? $0[i].y : nil }.filter(\.isFinite)
+      guard ys.count == each.count else { pts.append((p.x, .nan)); continue }
+      let m = ys.reduce(0, +) / Double(ys.count)
+      let sd = ys.count > 1 ? (ys.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(ys.count - 1)).squareRoot() : 0
+      pts.append((p.x, m))
+      if ys.count > 1 { band.append((p.x, m - sd, m + sd)) }
+    }
+    return (pts, band)
+  }
+
+  /// Every line in one accuracy chart and one loss chart: a colour per line (Okabe and Ito's palette), train solid,
+  /// validation dotted, test dashed; the mean with a band over seeds; a diverged line drawn up to its divergence,
+  /// marked, and left out of the axis range. `x`: epoch, seconds or evaluations.
+  public static func combinedCharts(title: String, lines: [Line], logLoss: Bool, x: String = "epoch") -> [(file: String, chart: Chart)] {
+    let score = lines.first.map { scoreKey($0.rows) } ?? "acc"
     var out: [(String, Chart)] = []
     for (metric, file, label, log) in [(score, "accuracy.svg", score == "acc" ? "accuracy" : "R^2", false),
                                        ("loss", "loss.svg", "loss", logLoss)] {
       var series: [Chart.Series] = []
-      for (i, run) in runs.enumerated() {
+      for (i, line) in lines.enumerated() {
         let color = Chart.palette[i % Chart.palette.count]
-        for (set, dash) in [("train", nil as String?), ("test", "7,4")] {
-          let p = points(run.rows, "\(set)_\(metric)")
+        for s in sets {
+          let (p, band) = meanAndBand([line.rows] + line.repeats, "\(s.set)_\(metric)", x: x)
           guard p.contains(where: { $0.y.isFinite }) else { continue }
-          series.append(Chart.Series(label: "\(run.name) \(set)", points: p, color: color, dash: dash))
+          var series1 = Chart.Series(label: line.name.isEmpty ? s.label : "\(line.name) \(s.label)", points: p, color: color, dash: s.dash)
+          series1.band = band
+          if line.diverged {
+            series1.setsRange = false
+            if let last = p.last(where: { $0.y.isFinite }), s.set == "train" {
+              series1.marks.append(Chart.Mark(x: last.x, y: last.y, kind: .diverged, label: "\(line.name) diverged"))
+            }
+          } else if s.set == "val" || (s.set == "test" && !lines.contains { l in l.rows.contains { $0["val_loss"] != nil } }),
+                    let best = bestEpoch(line.rows, metric: metric), let y = p.first(where: { $0.x == best.epoch })?.y {
+            series1.marks.append(Chart.Mark(x: best.epoch, y: y, kind: .best, label: "\(line.name): best epoch \(Int(best.epoch))"))
+          }
+          series.append(series1)
         }
       }
       guard !series.isEmpty else { continue }
-      out.append((file, Chart(title: "\(title): train (solid) vs test (dashed) \(label)", xLabel: "epoch",
-                              yLabel: label, series: series, logY: log)))
+      let xLabel = x == "seconds" ? "training seconds" : x == "evaluations" ? "loss-and-gradient evaluations" : "epoch"
+      var chart = Chart(title: "\(title): train (solid), validation (dotted), test (dashed) \(label)", xLabel: xLabel,
+                        yLabel: label, series: series, logY: log)
+      if lines.count > 1 {
+        // A run per colour, a set per dash: each named once.
+        let drawn = Set(series.map(\.label))
+        chart.legend = lines.enumerated().map { i, l in
+          (l.diverged ? "\(l.name) (diverged)" : l.name, Chart.palette[i % Chart.palette.count], nil as String?)
+        } + sets.filter { s in lines.contains { drawn.contains("\($0.name) \(s.label)") } }.map { ($0.label, "#555555", $0.dash) }
+      }
+      out.append((file, chart))
     }
     return out
   }
 
-  /// The files a run's report adds to its folder.
-  public static let runFiles = ["accuracy.svg", "loss.svg", "report.html"]
-  /// The files a sweep's summary and report add to its folder.
-  public static let sweepFiles = ["summary.json", "summary.csv", "accuracy.svg", "loss.svg", "report.html"]
+  /// sklearn's validation curve: for one axis of a sweep, the final train score, the best validation score and the
+  /// final test score against the axis's value (a log axis for decays and rates, categories for names), the mean
+  /// with a band over seeds, the best setting marked. `values[i]` is the axis's value of `rows[i]` (summary rows);
+  /// `groups[i]` the other axes' values: with other axes, a colour per combination of them.
+  public static func validationCurve(title: String, axis: String, logX: Bool, values: [String], groups: [String], rows: [JSON],
+                                     best: String?, score: String) -> Chart {
+    let numeric = values.allSatisfy { Double($0) != nil }
+    // In first-seen order, once each (not NSOrderedSet: on Linux its bridged Swift strings compare by identity).
+    func unique(_ xs: [String]) -> [String] { xs.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } } }
+    let categories = numeric ? nil : unique(values)
+    func position(_ v: String) -> Double { numeric ? Double(v)! : Double(categories!.firstIndex(of: v)!) }
+    let label = score == "acc" ? "accuracy" : "R^2"
+    let groupNames = unique(groups)
+    let single = groupNames.count <= 1
+    let keys: [(key: String, name: String, dash: String?)] = single
+      ? [("final_train_\(score)", "train (final)", Chart.trainDash), ("final_val_\(score)", "validation (final)", Chart.validationDash),
+         ("best_val_\(score)", "validation (best epoch)", "1,2"), ("final_test_\(score)", "test (final)", Chart.testDash)]
+      : [("final_train_\(score)", "train (final)", Chart.trainDash), ("best_val_\(score)", "validation (best epoch)", Chart.validationDash),
+         ("final_test_\(score)", "test (final)", Chart.testDash)]
+    var series: [Chart.Series] = []
+    for (g, group) in groupNames.enumerated() {
+      let members = rows.indices.filter { groups[$0] == group }.sorted { position(values[$0]) < position(values[$1]) }
+      for (k, (key, name, dash)) in keys.enumerated() {
+        let pts = members.map { (position(values[$0]), rows[$0][key]?.double ?? .nan) }
+        guard pts.contains(where: { $0.1.isFinite }) else { continue }
+        let color = Chart.palette[(single ? k : g) % Chart.palette.count]
+        var s = Chart.Series(label: single ? name : "\(group): \(name)", points: pts, color: color, dash: dash)
+        s.band = members.compactMap { j in
+          guard let m = rows[j][key]?.double, let sd = rows[j][key + "_sd"]?.double, m.isFinite, sd.isFinite else { return nil }
+          return (position(values[j]), m - sd, m + sd)
+        }
+        if key == "best_val_\(score)", let best, let j = members.first(where: { rows[$0]["setting"]?.string == best }),
+           let y = rows[j][key]?.double {
+          s.marks.append(Chart.Mark(x: position(values[j]), y: y, kind: .best, label: "best: \(best)"))
+        }
+        series.append(s)
+      }
+    }
+    var c = Chart(title: title, xLabel: axis, yLabel: label, series: series)
+    c.logX = numeric && logX && values.allSatisfy { Double($0)! > 0 }
+    c.categories = categories
+    if !single {
+      let drawn = Set(series.map(\.label))
+      c.legend = groupNames.enumerated().map { ($0.element, Chart.palette[$0.offset % Chart.palette.count], nil as String?) }
+        + keys.filter { k in groupNames.contains { drawn.contains("\($0): \(k.name)") } }.map { ($0.name, "#555555", $0.dash) }
+    }
+    return c
+  }
 
-  /// Writes the charts and report.html of a sweep folder: DIR/accuracy.svg, DIR/loss.svg, DIR/<setting>/*.svg.
-  /// `summary` is the content of summary.json; `runs` the metrics rows of each setting with its folder name (a plain
-  /// name inside the sweep's folder).
-  public static func writeSweep(folder: OutputFolder, summary: JSON, runs: [(name: String, folder: String, rows: [JSON])],
-                                logLoss: Bool) throws -> [String] {
+  /// Writes a chart as SVG (and PNG when it can be drawn); returns the files written and the SVG text.
+  @discardableResult
+  static func write(_ chart: Chart, as file: String, into folder: OutputFolder, files: inout [String], svgs: inout [String: String],
+                    prefix: String = "") throws -> String {
+    let svg = chart.svg()
+    try folder.write(file, svg)
+    files.append(prefix + file)
+    svgs[prefix + file] = svg
+    if let png = PNG.render(svg) {
+      let name = String(file.dropLast(4)) + ".png"
+      try folder.write(name, png)
+      files.append(prefix + name)
+    }
+    return svg
+  }
+
+  /// The files a run's report adds to its folder.
+  public static let runFiles = ["accuracy.svg", "loss.svg", "accuracy.png", "loss.png", "findings.json", "best.dptc", "report.html"]
+  /// The files `dpt plot DIR1 DIR2 --output DIR` writes.
+  public static let overlayFiles = ["accuracy.svg", "loss.svg", "accuracy.png", "loss.png", "report.html"]
+  /// The files a sweep's summary and report add to its folder.
+  public static let sweepFiles = ["summary.json", "summary.csv", "sweep.json", "accuracy.svg", "loss.svg", "accuracy.png", "loss.png",
+                                  "validation_curve.svg", "validation_curve.png", "regularisation_path.svg",
+                                  "regularisation_path.png", "report.html"]
+
+  /// Writes the charts and report.html of a sweep folder: the combined charts, a validation curve per axis, each
+  /// setting's own charts in its folder, and the page with the findings. `summary` is the content of summary.json;
+  /// `lines` one per setting (its folder a name inside the sweep's), `extra` charts to add (the regularisation path).
+  public static func writeSweep(folder: OutputFolder, summary: JSON, lines: [(line: Line, folder: String)], logLoss: Bool,
+                                extra: [(file: String, chart: Chart)] = []) throws -> [String] {
     var written: [String] = []
     var svgs: [String: String] = [:]
     let title = summary["title"]?.string ?? "sweep"
-    for (file, chart) in combinedCharts(title: title, runs: runs.map { ($0.name, $0.rows) }, logLoss: logLoss) {
-      let svg = chart.svg()
-      try folder.write(file, svg)
-      written.append(file)
-      svgs[file] = svg
+    for (file, chart) in combinedCharts(title: title, lines: lines.map(\.line), logLoss: logLoss) {
+      try write(chart, as: file, into: folder, files: &written, svgs: &svgs)
     }
-    for run in runs where !run.rows.isEmpty {
-      let sub = try folder.subfolder(run.folder)
-      for (file, chart) in charts(title: run.name, rows: run.rows, logLoss: logLoss) {
-        let path = Files.join(run.folder, file), svg = chart.svg()
-        try sub.write(file, svg)
-        written.append(path)
-        svgs[path] = svg
+    // A validation curve per axis that varies: validation_curve.svg for the first, validation_curve_<axis>.svg after.
+    let rows = summary["settings"]?.array ?? []
+    let score = rows.contains { $0["best_val_acc"] != nil || $0["final_train_acc"] != nil } ? "acc" : "r2"
+    var curves: [String] = []
+    let axes = (summary["axes"]?.array ?? []).compactMap(\.string)
+    func text(_ r: JSON, _ key: String) -> String { r[key].map { $0.string ?? NumberText.tick($0.double ?? .nan) } ?? "" }
+    for key in axes {
+      let values = rows.map { text($0, key) }
+      guard Set(values).count > 1 else { continue }
+      let others = axes.filter { $0 != key }
+      let groups = rows.map { r in others.map { "\($0)=\(text(r, $0))" }.joined(separator: " ") }
+      let file = curves.isEmpty ? "validation_curve.svg" : "validation_curve_\(key).svg"
+      let log = ["weight_decay", "lr", "decoupled_weight_decay", "eps"].contains(key)
+        || (summary["log_axes"]?.array ?? []).contains { $0.string == key }
+      let chart = validationCurve(title: "\(title): \(score == "acc" ? "accuracy" : "R^2") against \(key)", axis: key, logX: log,
+                                  values: values, groups: groups, rows: rows, best: summary["best"]?.string, score: score)
+      try write(chart, as: file, into: folder, files: &written, svgs: &svgs)
+      curves.append(file)
+    }
+    for (file, chart) in extra { try write(chart, as: file, into: folder, files: &written, svgs: &svgs) }
+    for (line, sub) in lines where !line.rows.isEmpty {
+      let own = try folder.subfolder(sub)
+      for (file, chart) in combinedCharts(title: line.name, lines: [Line(name: "", rows: line.rows, repeats: line.repeats)], logLoss: logLoss) {
+        try write(chart, as: file, into: own, files: &written, svgs: &svgs, prefix: sub + "/")
       }
     }
-    let html = HTMLPage.sweep(summary: summary, runs: runs, files: svgs, directory: folder.path)
+    let html = HTMLPage.sweep(summary: summary, lines: lines, files: svgs, curves: curves + extra.map(\.file), directory: folder.path)
     try folder.write("report.html", html)
     return written + ["report.html"]
   }
 
-  /// Writes accuracy.svg, loss.svg and report.html for one run's folder.
-  public static func writeRun(folder: OutputFolder, title: String, config: JSON?, rows: [JSON], logLoss: Bool) throws -> [String] {
+  /// Writes accuracy.svg, loss.svg (and their PNGs) and report.html for one run's folder, with its findings.
+  public static func writeRun(folder: OutputFolder, title: String, config: JSON?, rows: [JSON], logLoss: Bool,
+                              diverged: Bool = false, findings: [JSON] = []) throws -> [String] {
     var written: [String] = []
     var svgs: [String: String] = [:]
-    for (file, chart) in charts(title: title, rows: rows, logLoss: logLoss) {
-      let svg = chart.svg()
-      try folder.write(file, svg)
-      written.append(file)
-      svgs[file] = svg
+    for (file, chart) in charts(title: title, rows: rows, logLoss: logLoss, diverged: diverged) {
+      try write(chart, as: file, into: folder, files: &written, svgs: &svgs)
     }
-    let html = HTMLPage.run(title: title, config: config, rows: rows, files: svgs, directory: folder.path)
+    let html = HTMLPage.run(title: title, config: config, rows: rows, files: svgs, findings: findings, directory: folder.path)
     try folder.write("report.html", html)
+    return written + ["report.html"]
+  }
+
+  /// Runs or sweeps of several folders in one accuracy chart and one loss chart, with a report.html (`dpt plot DIR1
+  /// DIR2 --output DIR`).
+  public static func writeOverlay(folder: OutputFolder, title: String, lines: [Line], x: String, logLoss: Bool) throws -> [String] {
+    var written: [String] = []
+    var svgs: [String: String] = [:]
+    for (file, chart) in combinedCharts(title: title, lines: lines, logLoss: logLoss, x: x) {
+      try write(chart, as: file, into: folder, files: &written, svgs: &svgs)
+    }
+    try folder.write("report.html", HTMLPage.overlay(title: title, lines: lines, files: svgs))
     return written + ["report.html"]
   }
 
@@ -122,5 +301,35 @@ public enum ReportFiles {
         throw FileError("\(path):\(i + 1): not a JSON object (\(error))")
       }
     }
+  }
+}
+
+/// Charts as PNG, drawn by librsvg (Debian's librsvg2-bin: `rsvg-convert`), never by dpt itself.
+public enum PNG {
+  /// rsvg-convert on the PATH, or nil.
+  public static let converter: String? = {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+      let p = "\(dir)/rsvg-convert"
+      if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return nil
+  }()
+
+  /// The PNG of an SVG (at twice its size, for print), or nil when rsvg-convert is missing or fails.
+  public static func render(_ svg: String) -> Data? {
+    guard let converter else { return nil }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: converter)
+    p.arguments = ["--format", "png", "--zoom", "2", "--background-color", "white"]
+    let input = Pipe(), output = Pipe()
+    p.standardInput = input
+    p.standardOutput = output
+    p.standardError = FileHandle.nullDevice
+    do { try p.run() } catch { return nil }
+    let writer = Thread { input.fileHandleForWriting.write(Data(svg.utf8)); try? input.fileHandleForWriting.close() }
+    writer.start()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return p.terminationStatus == 0 && !data.isEmpty ? data : nil
   }
 }

@@ -1,85 +1,208 @@
+import Datasets
+import FileFormats
 import Foundation
 import Training
 import _Support
 
 /// The files of `dpt sweep --log-dir DIR`, written by world rank 0 as results arrive:
-/// DIR/<setting>/{config.json, metrics.jsonl, metrics.csv} (as `dpt train --log-dir`), TensorBoard runs in
-/// DIR/tensorboard/<setting> with `--tensorboard`, and at the end summary.json, summary.csv, the charts and report.html.
+/// - per trial, in DIR/<setting> (or DIR/<setting>/seed-<s> when seeds repeat), what `dpt train --log-dir` writes
+///   (config.json, metrics.jsonl, metrics.csv) and its checkpoint after every epoch (checkpoint.dptc; best.dptc, the
+///   best epoch's, with early stopping);
+/// - sweep.json: the arguments, the plan and every trial's status, from which `dpt sweep --resume DIR` goes on;
+/// - TensorBoard runs in DIR/tensorboard/<trial> with `--tensorboard`;
+/// - summary.json and summary.csv after every trial, and at the end the charts, the findings and report.html.
 public final class SweepWriter: SweepObserver {
   public let folder: OutputFolder
   public var directory: String { folder.path }
-  let base: TrainingConfig
-  let ranksPerTrial: Int
+  let plan: SweepPlan
+  let arguments: [String]
   let tensorboard: Bool
+  let task: LearningTask
+  /// What config.json records for a trial: the settings it ran with.
+  let record: (SweepTrial) -> JSON
   var logs: [Int: RunLog] = [:]
   var boards: [Int: TensorBoardWriter] = [:]
+  var configs: [Int: JSON] = [:]
+  /// Each trial's status (with its seconds and closed form) once it has one.
+  public private(set) var statuses: [Int: JSON]
   var experimentWritten = false
-  /// The hyperparameters a sweep varies, as the HParams dashboard names them.
-  static let hyperparameters: [(String, (SweepSetting) -> Double)] = [
-    ("weight_decay", { $0.weightDecay }), ("lr", { $0.learningRate }), ("momentum", { $0.momentum }),
-    ("batch_size", { Double($0.batchSize) }),
-  ]
   /// A write that failed (reported at the end: the sweep itself goes on).
   public private(set) var problems: [String] = []
 
-  public init(folder: OutputFolder, base: TrainingConfig, ranksPerTrial: Int, tensorboard: Bool) {
+  public static let stateFile = "sweep.json"
+  public static let bestCheckpoint = "best.dptc"
+
+  public init(folder: OutputFolder, plan: SweepPlan, arguments: [String], statuses: [Int: JSON] = [:], tensorboard: Bool,
+              task: LearningTask, record: @escaping (SweepTrial) -> JSON) {
     self.folder = folder
-    self.base = base
-    self.ranksPerTrial = ranksPerTrial
+    self.plan = plan
+    self.arguments = arguments
+    self.statuses = statuses
     self.tensorboard = tensorboard
+    self.task = task
+    self.record = record
   }
 
-  public func trialStarted(_ setting: SweepSetting, group: Int) {
-    let config = setting.apply(to: base)
-    guard case .object(var c) = config.json(worldSize: ranksPerTrial) else { return }
-    c += [("sweep_setting", JSON(setting.name)), ("sweep_group", JSON(group))]
+  /// The folder of a trial's files.
+  public func folder(of trial: SweepTrial) throws -> OutputFolder {
+    try trial.folder.reduce(folder) { try $0.subfolder($1) }
+  }
+
+  /// sweep.json: what a resume needs.
+  public func writeState() throws {
+    let planJSON = try JSON.parse(bytes: Array(try JSONEncoder().encode(plan)))
+    let trials: [JSON] = plan.trials.map { t in
+      var o: [(String, JSON)] = [("index", JSON(t.index)), ("folder", JSON(t.folder.joined(separator: "/")))]
+      if case .object(let s)? = statuses[t.index] { o += s }
+      return .object(o)
+    }
+    let state = JSON.object([("format", JSON("dpt sweep")), ("version", JSON(1)),
+                             ("arguments", .array(arguments.map { JSON($0) })), ("plan", planJSON), ("trials", .array(trials))])
+    try folder.write(SweepWriter.stateFile, state.serialized(pretty: true) + "\n")
+  }
+
+  public func trialStarted(_ trial: SweepTrial, group: Int, earlier: [JSON]) {
+    let setting = plan.settings[trial.setting]
+    guard case .object(var c) = record(trial) else { return }
+    c += [("sweep_setting", JSON(plan.name(setting))), ("sweep_seed", .number(Double(trial.seed))), ("sweep_group", JSON(group))]
+    configs[trial.index] = .object(c)
     do {
-      logs[setting.index] = try RunLog(folder: try folder.subfolder(setting.slug), config: .object(c))
+      let own = try folder(of: trial)
+      logs[trial.index] = try RunLog(folder: own, config: .object(c), keepEpochs: earlier.isEmpty ? nil : earlier.count)
       if tensorboard {
         let runs = try folder.subfolder("tensorboard")
-        if experimentWritten == false {
-          // The grid and the final metrics for TensorBoard's HParams dashboard, in the folder above the runs.
-          let board = TensorBoardWriter(folder: runs)
+        let hyper = plan.axes.map { ($0.key, $0.isNumeric) } + (plan.seeds.count > 1 ? [("seed", true)] : [])
+        if !experimentWritten {
+          // The axes and the metrics for TensorBoard's HParams dashboard, in the folder above the runs.
           let metrics = ["loss/val", "loss/test", "accuracy/val", "accuracy/test", "r2/val", "r2/test"].filter {
-            base.dataset?.task == .regression ? !$0.hasPrefix("accuracy") : !$0.hasPrefix("r2")
+            task == .regression ? !$0.hasPrefix("accuracy") : !$0.hasPrefix("r2")
           }
-          try board.hparamsExperiment(hyperparameters: Self.hyperparameters.map(\.0), metrics: metrics)
+          try TensorBoardWriter(folder: runs).hparamsExperiment(hyperparameters: hyper, metrics: metrics)
           experimentWritten = true
         }
-        let board = TensorBoardWriter(folder: try runs.subfolder(setting.slug))
-        try board.hparamsSessionStart(Self.hyperparameters.map { ($0.0, $0.1(setting)) })
-        boards[setting.index] = board
+        let board = TensorBoardWriter(folder: try runs.subfolder(trial.folder.joined(separator: "_")))
+        var values = setting.values.map { pair -> (String, JSON) in
+          (plan.axes.first { $0.option == pair[0] }?.key ?? pair[0], SweepSummary.axisValue(pair[1]))
+        }
+        if plan.seeds.count > 1 { values.append(("seed", JSON.number(Double(trial.seed)))) }
+        try board.hparamsSessionStart(values)
+        boards[trial.index] = board
       }
-    } catch { problems.append("\(setting.name): \(error)") }
+    } catch { problems.append("\(plan.name(setting)): \(error)") }
   }
 
-  public func epochFinished(_ setting: SweepSetting, metrics: JSON) {
+  public func epochFinished(_ trial: SweepTrial, metrics: JSON) {
     do {
-      try logs[setting.index]?.append(metrics)
-      try boards[setting.index]?.epoch(metrics)
-    } catch { problems.append("\(setting.name): \(error)") }
+      try logs[trial.index]?.append(metrics)
+      try boards[trial.index]?.epoch(metrics)
+    } catch { problems.append("\(trial.folder.joined(separator: "/")): \(error)") }
+  }
+
+  public func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool) {
+    do {
+      let own = try folder(of: trial)
+      try own.write(Checkpoint.fileName, Data(bytes))
+      if best { try own.write(SweepWriter.bestCheckpoint, Data(bytes)) }
+    } catch { problems.append("\(trial.folder.joined(separator: "/")): \(error)") }
   }
 
   public func trialFinished(_ outcome: TrialOutcome) {
-    do { try boards[outcome.setting.index]?.hparamsSessionEnd(succeeded: outcome.status == .finished) } catch {
-      problems.append("\(outcome.setting.name): \(error)")
-    }
-    logs[outcome.setting.index] = nil
-    boards[outcome.setting.index] = nil
+    let i = outcome.trial.index
+    do {
+      if let config = configs[i] { try logs[i]?.finish(outcome.status.json, config: config) }
+      try boards[i]?.hparamsSessionEnd(succeeded: outcome.status.name != "diverged")
+      guard case .object(var s) = outcome.status.json else { return }
+      s += [("seconds", JSON(outcome.seconds)), ("closed_form", outcome.closedForm ?? .null)]
+      statuses[i] = .object(s)
+      try writeState()
+    } catch { problems.append("\(outcome.trial.folder.joined(separator: "/")): \(error)") }
+    logs[i] = nil
+    boards[i] = nil
   }
 
-  /// summary.json and summary.csv of the settings finished so far (written after each one).
+  /// summary.json and summary.csv of the trials finished so far (written after each one).
   public func writeSummary(_ summary: SweepSummary, about: [(String, JSON)]) throws {
     try folder.write("summary.json", summary.json(extra: about).serialized(pretty: true) + "\n")
     try folder.write("summary.csv", summary.csv)
   }
 
-  /// summary.json, summary.csv, the charts and report.html. Returns the files written.
-  public func finish(_ summary: SweepSummary, about: [(String, JSON)], logLoss: Bool) throws -> [String] {
-    let json = summary.json(extra: about)
+  /// summary.json (with the findings), summary.csv, the charts (a validation curve per axis, the regularisation path
+  /// of a linear model's weight decays) and report.html. Returns the files written.
+  public func finish(_ summary: SweepSummary, about: [(String, JSON)], logLoss: Bool) throws -> (files: [String], findings: [Finding]) {
+    let path = RegularisationPath(summary)
+    let findings = Findings.sweep(summary) + (path?.findings ?? [])
+    let json = summary.json(extra: about + [("log_axes", .array(plan.axes.filter(\.isLogScale).map { JSON($0.key) }))],
+                            findings: findings)
     try folder.write("summary.json", json.serialized(pretty: true) + "\n")
     try folder.write("summary.csv", summary.csv)
-    let runs = summary.rows.map { ($0.outcome.setting.name, $0.outcome.setting.slug, $0.outcome.epochs) }
-    return ["summary.json", "summary.csv"] + (try ReportFiles.writeSweep(folder: folder, summary: json, runs: runs, logLoss: logLoss))
+    let lines = summary.rows.map { row -> (line: ReportFiles.Line, folder: String) in
+      let runs = row.runs.map(\.outcome.epochs)
+      let diverged = row.runs.contains { $0.outcome.status.name == "diverged" }
+      return (ReportFiles.Line(name: row.name, rows: runs.first ?? [], repeats: Array(runs.dropFirst()), diverged: diverged), row.folder)
+    }
+    let extra = path.map { [("regularisation_path.svg", $0.chart(title: about.first { $0.0 == "title" }?.1.string ?? "sweep"))] } ?? []
+    let files = try ReportFiles.writeSweep(folder: folder, summary: json, lines: lines, logLoss: logLoss, extra: extra)
+    return (["summary.json", "summary.csv"] + files, findings)
+  }
+}
+
+/// A linear model's sweep over weight decay: for each decay, the closed-form ridge solution of SGD's problem
+/// (lambda = n k wd / 2) beside SGD's fit, how far apart they are, and the chart of both against the decay.
+struct RegularisationPath {
+  var points: [(weightDecay: Double, setting: String, closedForm: JSON)]
+
+  /// nil unless the sweep varies weight-decay and its settings have closed forms (linear models fitted by MSE). With
+  /// other axes, along the weight decays of the best setting's values of them (else the first setting's).
+  init?(_ s: SweepSummary) {
+    guard s.plan.axes.contains(where: { $0.option == "weight-decay" }) else { return nil }
+    let anchor = s.rows[s.best ?? 0].setting
+    let others = s.plan.axes.map(\.option).filter { $0 != "weight-decay" }
+    var points: [(Double, String, JSON)] = []
+    for row in s.rows where others.allSatisfy({ row.setting.value($0) == anchor.value($0) }) {
+      guard let wd = row.setting.value("weight-decay").flatMap(Double.init),
+            let c = row.runs.first(where: { $0.outcome.closedForm != nil })?.outcome.closedForm else { continue }
+      points.append((wd, row.name, c))
+    }
+    guard points.count >= 2 else { return nil }
+    self.points = points.sorted { $0.0 < $1.0 }
+  }
+
+  var findings: [Finding] {
+    points.map { p in
+      let c = p.closedForm
+      let n = { (k: String) in NumberText.compact(c[k]?.double ?? .nan) }
+      return Finding(kind: "closed-form", setting: p.setting,
+                     evidence: "the ridge solution (lambda = n k wd / 2 = \(n("lambda"))) has train MSE \(n("train_mse")) and test MSE \(n("test_mse")); SGD's fit \(n("sgd_train_mse")) and \(n("sgd_test_mse")); its parameters differ by at most \(n("max_abs_parameter_difference"))")
+    }
+  }
+
+  /// Every coefficient of the first output against the decay (the closed form solid, SGD dashed), or with more than
+  /// eight coefficients the norm of each parameter vector.
+  func chart(title: String) -> Chart {
+    let xs = points.map(\.weightDecay)
+    let positive = xs.allSatisfy { $0 > 0 }
+    var series: [Chart.Series] = []
+    let first = points[0].closedForm
+    let names = first["names"]?.array?.compactMap(\.string) ?? []
+    let count = first["theta"]?.array?.count ?? 0
+    if count > 0 && count <= 8 {
+      for j in 0..<count {
+        let color = Chart.palette[j % Chart.palette.count]
+        let name = names.indices.contains(j) ? names[j] : "theta[\(j)]"
+        for (key, label, dash) in [("theta", "closed form", nil as String?), ("sgd_theta", "SGD", Chart.testDash)] {
+          let pts = points.map { ($0.weightDecay, $0.closedForm[key]?.array?[j].double ?? .nan) }
+          series.append(Chart.Series(label: "\(name) (\(label))", points: pts, color: color, dash: dash))
+        }
+      }
+    } else {
+      for (i, (key, label, dash)) in [("theta_norm", "||theta|| closed form", nil as String?), ("sgd_theta_norm", "||theta|| SGD", Chart.testDash)].enumerated() {
+        series.append(Chart.Series(label: label, points: points.map { ($0.weightDecay, $0.closedForm[key]?.double ?? .nan) },
+                                   color: Chart.palette[i], dash: dash))
+      }
+    }
+    var c = Chart(title: "\(title): regularisation path, closed-form ridge (solid) and SGD (dashed)", xLabel: "weight_decay",
+                  yLabel: count > 0 && count <= 8 ? "coefficient" : "norm", series: series)
+    c.logX = positive
+    return c
   }
 }

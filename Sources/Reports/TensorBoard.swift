@@ -58,7 +58,7 @@ public final class TensorBoardWriter {
   // HParamsPluginData { int32 version = 1; Experiment experiment = 2; SessionStartInfo session_start_info = 3;
   //                     SessionEndInfo session_end_info = 4 }
   // Experiment { repeated HParamInfo hparam_infos = 4; repeated MetricInfo metric_infos = 5 }
-  // HParamInfo { string name = 1; DataType type = 4 (DATA_TYPE_FLOAT64 = 3) }
+  // HParamInfo { string name = 1; DataType type = 4 (DATA_TYPE_STRING = 1, DATA_TYPE_FLOAT64 = 3) }
   // MetricInfo { MetricName name = 1 { string group = 1; string tag = 2 } }
   // SessionStartInfo { map<string, google.protobuf.Value> hparams = 1 (Value { double number_value = 2 });
   //                    double start_time_secs = 5 }
@@ -68,12 +68,13 @@ public final class TensorBoardWriter {
 
   /// The experiment: which hyperparameters the grid varies and which metrics the HParams dashboard shows. Written
   /// once, in the folder above the runs.
-  public func hparamsExperiment(hyperparameters: [String], metrics: [String]) throws {
+  /// `hyperparameters`: each name, and whether its values are numbers (else text: an optimizer's name, a model).
+  public func hparamsExperiment(hyperparameters: [(name: String, numeric: Bool)], metrics: [String]) throws {
     var experiment = Protobuf()
-    for name in hyperparameters {
+    for (name, numeric) in hyperparameters {
       var info = Protobuf()
       info.string(1, name)
-      info.varint(4, 3)
+      info.varint(4, numeric ? 3 : 1)
       experiment.message(4, info)
     }
     for tag in metrics {
@@ -88,12 +89,12 @@ public final class TensorBoardWriter {
     try pluginValue("_hparams_/experiment", data)
   }
 
-  /// One run's hyperparameter values (at its start).
-  public func hparamsSessionStart(_ values: [(String, Double)]) throws {
+  /// One run's hyperparameter values (at its start): numbers, or text.
+  public func hparamsSessionStart(_ values: [(String, JSON)]) throws {
     var start = Protobuf()
     for (name, v) in values {
       var value = Protobuf()
-      value.double(2, v)
+      if let x = v.double { value.double(2, x) } else { value.string(3, v.string ?? v.serialized()) }
       var entry = Protobuf()
       entry.string(1, name)
       entry.message(2, value)

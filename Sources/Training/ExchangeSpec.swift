@@ -4,7 +4,7 @@ import Layers
 import TensorCore
 
 /// How gradients are compressed on the wire (`--compress`).
-public enum Compression: Equatable, Sendable, CustomStringConvertible {
+public enum Compression: Equatable, Sendable, Codable, CustomStringConvertible {
   case none
   /// bfloat16 values, summed in float32.
   case bfloat16
@@ -41,7 +41,7 @@ public enum Compression: Equatable, Sendable, CustomStringConvertible {
 
 /// The gradient exchange of a run (`--bucket-size`, `--compress`, `--compress-warmup-steps`; `--deterministic` is in
 /// `TrainingConfig`).
-public struct ExchangeSpec: Equatable, Sendable {
+public struct ExchangeSpec: Equatable, Sendable, Codable {
   public var compression: Compression = .none
   /// Bytes per bucket; 0: one blocking all-reduce of the whole buffer after the backward pass; nil: the default.
   public var bucketBytes: Int?

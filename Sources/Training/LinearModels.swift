@@ -90,6 +90,24 @@ public struct ClosedFormComparison: Sendable {
     return normaliser * wd / 2 * (half ? 2 : 1)
   }
 
+  /// What a sweep records: lambda, both fits' train and test MSE (and accuracy), the largest parameter difference, the
+  /// norms of both parameter vectors, and both vectors themselves when they have at most 64 values (a regularisation
+  /// path of every coefficient; beyond that, of their norm).
+  public var json: JSON {
+    func norm(_ v: [Double]) -> Double { v.map { $0 * $0 }.reduce(0, +).squareRoot() }
+    var o: [(String, JSON)] = [
+      ("lambda", JSON(lambda)), ("train_mse", JSON(closedForm.train.mse)), ("test_mse", JSON(closedForm.test?.mse)),
+      ("sgd_train_mse", JSON(sgd.train.mse)), ("sgd_test_mse", JSON(sgd.test?.mse)),
+      ("max_abs_parameter_difference", JSON(maxParameterDifference)),
+      ("theta_norm", JSON(norm(closedForm.theta))), ("sgd_theta_norm", JSON(norm(sgd.theta))),
+    ]
+    if let a = closedForm.train.accuracy { o += [("train_acc", JSON(a)), ("sgd_train_acc", JSON(sgd.train.accuracy))] }
+    if closedForm.theta.count <= 64 {
+      o += [("names", .array(closedForm.names.map { JSON($0) })), ("theta", JSON(closedForm.theta)), ("sgd_theta", JSON(sgd.theta))]
+    }
+    return .object(o)
+  }
+
   /// nil unless the trainer's model is linear (one dense layer) trained with MSE or half-MSE.
   public static func make<T>(_ trainer: Trainer<T>, predict rows: [[Double]]) throws -> ClosedFormComparison? {
     let c = trainer.config

@@ -38,6 +38,9 @@ public struct EpochMetrics: Sendable {
   /// Loss-and-gradient evaluations of a global batch in the epoch's training steps (the steps, plus L-BFGS's trial
   /// points).
   public var evaluations: Int
+  /// The loss of the run's first step, before any update (the first epoch's row only): what divergence is measured
+  /// against.
+  public var initialLoss: Double?
 
   public init(epoch: Int, task: LearningTask, train: Evaluation, validation: Evaluation? = nil, test: Evaluation?,
               seconds: Double, samples: Int, evaluationSeconds: Double, learningRate: Double, evaluations: Int = 0) {
@@ -79,6 +82,7 @@ public struct EpochMetrics: Sendable {
       o += classification ? [("val_acc", JSON(v.accuracy))] : [("val_rmse", JSON(v.rmse)), ("val_r2", JSON(v.r2))]
     }
     o += [("eval_seconds", JSON(evaluationSeconds)), ("lr", JSON(learningRate)), ("evaluations", JSON(evaluations))]
+    if let initialLoss { o.append(("initial_loss", JSON(initialLoss))) }
     return .object(o)
   }
 }

@@ -4,7 +4,7 @@ import Optimizers
 import TensorCore
 
 /// The shorthand kinds of model `--model` names (each expands to a list of layers).
-public enum ModelKind: String, CaseIterable, Sendable {
+public enum ModelKind: String, CaseIterable, Sendable, Codable {
   /// x W + b: regression with MSE, or a linear classifier with any loss.
   case linear
   /// x W + b followed by softmax cross-entropy (multinomial logistic regression).
@@ -16,7 +16,7 @@ public enum ModelKind: String, CaseIterable, Sendable {
 }
 
 /// The non-linearity between hidden layers of a shorthand: element-wise, or PReLU with learnable slopes.
-public enum HiddenActivation: Equatable, Sendable, CustomStringConvertible {
+public enum HiddenActivation: Equatable, Sendable, Codable, CustomStringConvertible {
   case elementwise(Activation)
   case prelu
 
@@ -46,7 +46,7 @@ public enum HiddenActivation: Equatable, Sendable, CustomStringConvertible {
 ///
 /// Images reach a dense layer through `flatten`, which the shorthands write themselves (so `mlp` on images is
 /// `flatten, dense(256), relu, dense(10)`, as `torch.nn.Sequential(nn.Flatten(), ...)` names its layers).
-public struct ModelSpec: Equatable, Sendable, CustomStringConvertible {
+public struct ModelSpec: Equatable, Sendable, Codable, CustomStringConvertible {
   public var kind: ModelKind
   public var hidden: [Int]
   public var activation: HiddenActivation

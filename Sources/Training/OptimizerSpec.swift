@@ -4,7 +4,7 @@ import Optimizers
 import TensorCore
 
 /// The update rules `--optimizer` names.
-public enum OptimizerKind: String, CaseIterable, Sendable {
+public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
   case sgd, adagrad, rmsprop, adam, adamw, lbfgs
 
   /// PyTorch's defaults (SGD has none there; 0.1 is the usual starting point for these models).
@@ -19,7 +19,7 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
 }
 
 /// The optimizer and its hyperparameters.
-public struct OptimizerSpec: Equatable, Sendable {
+public struct OptimizerSpec: Equatable, Sendable, Codable {
   public var kind: OptimizerKind = .sgd
   public var learningRate: Double
   public var momentum: Double = 0

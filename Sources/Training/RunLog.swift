@@ -31,13 +31,15 @@ public final class RunLog {
   /// Files this log writes.
   public static let files = ["config.json", "metrics.jsonl", "metrics.csv"]
 
-  /// The run stopped early (a non-finite loss): config.json records why the metrics end where they do, under
-  /// "stopped". With no epoch logged nothing was written, and nothing is.
-  public func stopped(_ reason: String, config: JSON) throws {
+  /// The run ended: config.json records how (`status`: {"status": "diverged", "epoch": 3, "reason": ...} and the
+  /// like), after the settings it ran with. With no epoch logged nothing was written, and nothing is.
+  public func finish(_ status: JSON, config: JSON) throws {
     jsonl?.close()
     csv?.close()
-    guard !rows.isEmpty, case .object(let fields) = config else { return }
-    self.config = .object(fields + [("stopped", JSON(reason))])
+    jsonl = nil
+    csv = nil
+    guard !rows.isEmpty, case .object(let fields) = config, case .object(let extra) = status else { return }
+    self.config = .object(fields.filter { f in !extra.contains { $0.0 == f.0 } } + extra)
     try folder.write("config.json", self.config.serialized(pretty: true) + "\n")
   }
 

@@ -1,128 +1,104 @@
 import Collectives
 import Datasets
+import FileFormats
 import Foundation
 import _Support
 
-/// One point of a sweep's grid: the hyperparameters that differ from the base configuration.
-public struct SweepSetting: Sendable, Equatable {
-  public var index: Int
-  public var weightDecay: Double
-  public var learningRate: Double
-  public var momentum: Double
-  public var batchSize: Int
-  /// The parameters the sweep lists more than one value for, shown in names ("wd=0.05 lr=0.1").
-  public var varied: [String]
+/// What one trial of a sweep trains: its configuration (seed included) and its data (split by that seed).
+public struct TrialSpec {
+  public var config: TrainingConfig
+  public var data: DataSplit
+  /// What its checkpoints record as their configuration (config.json's content), for `dpt eval` and `dpt export`.
+  public var record: JSON
 
-  public init(index: Int, weightDecay: Double, learningRate: Double, momentum: Double, batchSize: Int, varied: [String]) {
-    self.index = index
-    self.weightDecay = weightDecay
-    self.learningRate = learningRate
-    self.momentum = momentum
-    self.batchSize = batchSize
-    self.varied = varied
-  }
-
-  /// "wd=0.05 lr=0.1": the varied parameters (all four when none varies).
-  public var name: String {
-    var parts: [String] = []
-    if varied.contains("weight_decay") { parts.append("wd=\(Self.format(weightDecay))") }
-    if varied.contains("lr") { parts.append("lr=\(Self.format(learningRate))") }
-    if varied.contains("momentum") { parts.append("momentum=\(Self.format(momentum))") }
-    if varied.contains("batch_size") { parts.append("batch=\(batchSize)") }
-    return parts.isEmpty ? "wd=\(Self.format(weightDecay))" : parts.joined(separator: " ")
-  }
-
-  /// A folder name for the setting: "01_wd-0.05_lr-0.1".
-  public var slug: String {
-    let body = name.replacingOccurrences(of: "=", with: "-").replacingOccurrences(of: " ", with: "_")
-    return String(format: "%02d_", index + 1) + body
-  }
-
-  static func format(_ x: Double) -> String { String(format: "%g", x) }
-
-  /// The base configuration with this setting's values.
-  public func apply(to base: TrainingConfig) -> TrainingConfig {
-    var c = base
-    c.optimizer.weightDecay = weightDecay
-    c.optimizer.learningRate = learningRate
-    c.optimizer.momentum = momentum
-    if momentum == 0 { c.optimizer.nesterov = false }
-    c.batchSize = batchSize
-    return c
-  }
-
-  public var json: [(String, JSON)] {
-    [("setting", JSON(name)), ("weight_decay", JSON(weightDecay)), ("lr", JSON(learningRate)),
-     ("momentum", JSON(momentum)), ("batch_size", JSON(batchSize))]
-  }
-
-  /// The grid: the product of the listed values, weight decay varying slowest.
-  public static func grid(weightDecays: [Double], learningRates: [Double], momenta: [Double], batchSizes: [Int])
-    -> [SweepSetting]
-  {
-    var varied: [String] = []
-    if weightDecays.count > 1 { varied.append("weight_decay") }
-    if learningRates.count > 1 { varied.append("lr") }
-    if momenta.count > 1 { varied.append("momentum") }
-    if batchSizes.count > 1 { varied.append("batch_size") }
-    var out: [SweepSetting] = []
-    for wd in weightDecays {
-      for lr in learningRates {
-        for m in momenta {
-          for b in batchSizes {
-            out.append(SweepSetting(index: out.count, weightDecay: wd, learningRate: lr, momentum: m, batchSize: b,
-                                    varied: varied))
-          }
-        }
-      }
-    }
-    return out
+  public init(config: TrainingConfig, data: DataSplit, record: JSON = .null) {
+    self.config = config
+    self.data = data
+    self.record = record
   }
 }
 
-/// What became of one setting.
+/// What became of one trial.
 public struct TrialOutcome: Sendable {
-  public enum Status: String, Sendable { case finished, diverged, interrupted }
-  public var setting: SweepSetting
-  public var status: Status
-  /// Why it stopped early (diverged), else empty.
-  public var message: String
-  /// One metrics row per completed epoch (the keys of metrics.jsonl).
+  public var trial: SweepTrial
+  public var status: RunStatus
+  /// One metrics row per completed epoch (the keys of metrics.jsonl), those of a resumed trial's earlier run included.
   public var epochs: [JSON]
-  /// Wall time of the trial, on its group's leader.
+  /// Wall time of the trial, on its group's leader (its earlier run's included).
   public var seconds: Double
-  /// The group that ran it.
+  /// The group that ran it (-1: kept from before a resume).
   public var group: Int
+  /// A linear model fitted by MSE: the closed-form ridge solution of the same problem beside its fit
+  /// (`ClosedFormComparison.json`), else nil.
+  public var closedForm: JSON?
 
-  public init(setting: SweepSetting, status: Status, message: String, epochs: [JSON], seconds: Double, group: Int) {
-    self.setting = setting
+  public init(trial: SweepTrial, status: RunStatus, epochs: [JSON], seconds: Double, group: Int, closedForm: JSON? = nil) {
+    self.trial = trial
     self.status = status
-    self.message = message
     self.epochs = epochs
     self.seconds = seconds
     self.group = group
+    self.closedForm = closedForm
+  }
+}
+
+/// Where a trial stood when a sweep was interrupted (`dpt sweep --resume`): a final status keeps it as it is; else
+/// it continues from its checkpoint (nil: from the start).
+public struct TrialProgress: Sendable {
+  public var status: RunStatus?
+  public var epochs: [JSON]
+  public var checkpoint: [UInt8]?
+  public var seconds: Double
+  public var closedForm: JSON?
+
+  public init(status: RunStatus?, epochs: [JSON], checkpoint: [UInt8]?, seconds: Double, closedForm: JSON? = nil) {
+    self.status = status
+    self.epochs = epochs
+    self.checkpoint = checkpoint
+    self.seconds = seconds
+    self.closedForm = closedForm
   }
 }
 
 /// What world rank 0 is told while a sweep runs (to write files as results arrive).
 public protocol SweepObserver: AnyObject {
-  func trialStarted(_ setting: SweepSetting, group: Int)
-  func epochFinished(_ setting: SweepSetting, metrics: JSON)
+  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [JSON])
+  func epochFinished(_ trial: SweepTrial, metrics: JSON)
+  /// The trial's checkpoint after an epoch; `best`: also its best epoch's (early stopping keeps it).
+  func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool)
   func trialFinished(_ outcome: TrialOutcome)
 }
 
-/// Runs the settings of a sweep on groups of ranks at once.
+/// Successive halving (`--prune halving`): at rungs of 1, 2, 4, ... epochs the worse half of the trials by the
+/// validation metric stop. While every trial runs at once (trials no more than groups) a rung waits for all of them
+/// (synchronous halving); with more trials than groups each is compared with those that reached the rung before it
+/// (ASHA, Li et al. 2020), so no group waits.
+public struct Pruning: Codable, Equatable, Sendable {
+  /// The fraction kept at each rung is 1 / reduction.
+  public var reduction: Int = 2
+
+  public init(reduction: Int = 2) { self.reduction = reduction }
+
+  /// Whether `epoch` is a rung (1, 2, 4, ... below the last epoch).
+  public func isRung(_ epoch: Int, of epochs: Int) -> Bool {
+    guard epoch < epochs else { return false }
+    var r = 1
+    while r < epoch { r *= reduction }
+    return r == epoch
+  }
+}
+
+/// Runs the trials of a sweep on groups of ranks at once.
 ///
 /// The world is split into groups of `ranksPerTrial` ranks (MPI_Comm_split by rank / ranksPerTrial); each group
-/// trains one setting at a time, data-parallel inside the group; a group that finishes asks world rank 0 for the next
-/// setting, so groups stay busy while settings remain. World rank 0 keeps the queue and gathers every group's
-/// per-epoch metrics: group leaders send them (non-blocking) and rank 0 answers between its own training steps.
-/// A setting whose loss becomes NaN or infinite is marked diverged and its group moves on.
+/// trains one trial at a time, data-parallel inside the group; a group that finishes asks world rank 0 for the next,
+/// so groups stay busy while trials remain. World rank 0 keeps the queue, gathers every group's per-epoch metrics and
+/// checkpoints (group leaders send them without blocking; rank 0 answers between its own training steps) and decides
+/// successive halving's rungs. Each trial stops on its own when it diverges, stops early or converges.
 public final class Sweep {
-  public let base: TrainingConfig
-  public let settings: [SweepSetting]
+  public let plan: SweepPlan
+  public let trials: [TrialSpec]
   public let ranksPerTrial: Int
-  public let data: DataSplit
   public let world: any Communicator
   /// Asked at every step whether this rank wants the sweep to stop (a signal arrived): the trials running then stop
   /// after the same step on all their ranks, no new one starts, and `run` returns what finished.
@@ -130,31 +106,35 @@ public final class Sweep {
   /// Seconds without word from a group (its leader reports at least every quarter of this) after which the sweep
   /// ends naming it, as `Watchdog.timeout` does for the collectives; nil waits forever.
   public var stallTimeout: Double?
+  /// Early stopping and divergence, as for one run.
+  public var patience: Int?
+  public var divergeFactor = 1e4
+  public var pruning: Pruning?
+  /// On world rank 0, for `dpt sweep --resume`: where each trial stood.
+  public var progress: [Int: TrialProgress] = [:]
   /// Each world rank's host, for naming a silent group (filled by `run`).
   var hosts: [String] = []
 
   static let toRoot = 7001
   static let toLeader = 7002
 
-  public init(base: TrainingConfig, settings: [SweepSetting], ranksPerTrial: Int, data: DataSplit,
-              world: any Communicator) throws {
+  public init(plan: SweepPlan, trials: [TrialSpec], ranksPerTrial: Int, world: any Communicator) throws {
     guard ranksPerTrial >= 1, world.size % ranksPerTrial == 0 else {
       throw ConfigurationProblem.groupsDoNotDivide(ranksPerTrial: ranksPerTrial, worldSize: world.size)
     }
-    guard !settings.isEmpty else { throw TrainingError("the sweep has no settings") }
-    guard data.train.count >= ranksPerTrial else {
-      throw ConfigurationProblem.tooFewSamplesForGroups(dataSet: data.name, samples: data.train.count, ranksPerTrial: ranksPerTrial)
+    guard !trials.isEmpty, trials.count == plan.trials.count else { throw TrainingError("the sweep has no settings") }
+    for t in trials where t.data.train.count < ranksPerTrial {
+      throw ConfigurationProblem.tooFewSamplesForGroups(dataSet: t.data.name, samples: t.data.train.count, ranksPerTrial: ranksPerTrial)
     }
-    self.base = base
-    self.settings = settings
+    self.plan = plan
+    self.trials = trials
     self.ranksPerTrial = ranksPerTrial
-    self.data = data
     self.world = world
   }
 
   public var groups: Int { world.size / ranksPerTrial }
 
-  /// Runs every setting once. Returns the outcomes (in setting order) on world rank 0, nothing elsewhere.
+  /// Runs every trial not already final. Returns the outcomes (in trial order) on world rank 0, nothing elsewhere.
   public func run(observer: SweepObserver? = nil) throws -> [TrialOutcome] {
     hosts = try world.allGather(Array(ProcessInfo.processInfo.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
     let color = world.rank / ranksPerTrial
@@ -162,24 +142,25 @@ public final class Sweep {
     let coordinator = world.rank == 0 ? Coordinator(sweep: self, observer: observer) : nil
     let isLeader = group.rank == 0
     while true {
-      // The leader learns the next setting (from the coordinator, itself on world rank 0) and tells its group.
-      var next = [Int64(-1)]
+      // The leader learns the next trial (from the coordinator, itself on world rank 0) and tells its group, with
+      // what a resumed trial needs: its checkpoint and its earlier epochs.
+      var assignment = Message.assignment(trial: -1, earlier: [], checkpoint: [])
       if isLeader {
         if let coordinator {
-          next[0] = Int64(try coordinator.assign(group: color))
+          assignment = try coordinator.assign(group: color)
         } else {
           try world.send(Message.next(group: color).bytes, to: 0, tag: Sweep.toRoot)
-          let reply = try receiveBounded(from: 0, tag: Sweep.toLeader)
-          next[0] = Int64(try Message.decodeAssignment(reply.bytes))
+          assignment = try Message.decode(try receiveBounded(from: 0, tag: Sweep.toLeader).bytes)
         }
       }
-      try group.broadcast(&next, root: 0)
-      guard next[0] >= 0 else { break }
-      let setting = settings[Int(next[0])]
-      let outcome = try runTrial(setting, group: group, groupIndex: color, coordinator: coordinator)
+      assignment = try Message.decode(try group.broadcast(bytes: assignment.bytes, root: 0))
+      guard case .assignment(let index, let earlier, let checkpoint) = assignment, index >= 0 else { break }
+      let outcome = try runTrial(index, earlier: earlier, checkpoint: checkpoint, group: group, groupIndex: color,
+                                 coordinator: coordinator)
       if isLeader {
         if let coordinator { try coordinator.finished(outcome) } else {
-          try world.send(Message.done(outcome).bytes, to: 0, tag: Sweep.toRoot)
+          try world.send(Message.done(trial: index, status: outcome.status, seconds: outcome.seconds, closedForm: outcome.closedForm).bytes,
+                         to: 0, tag: Sweep.toRoot)
         }
       }
     }
@@ -190,20 +171,27 @@ public final class Sweep {
     return []
   }
 
-  /// A message from `source`, waiting at most the stall timeout (polled: the other ranks go on while this one waits).
+  /// A message from `source`, waiting at most the stall timeout since the last word from anyone (polled: the other
+  /// ranks go on while this one waits; keep-alive words count as word).
   func receiveBounded(from source: Int, tag: Int) throws -> (bytes: [UInt8], source: Int) {
     guard let timeout = stallTimeout else { return try world.receive(from: source, tag: tag) }
-    let start = WallClock.now()
+    var start = WallClock.now()
     var last = start
-    while try !world.hasMessage(from: source, tag: tag) {
+    while true {
+      if try world.hasMessage(from: source, tag: tag) {
+        let m = try world.receive(from: source, tag: tag)
+        if case .alive = try Message.decode(m.bytes) {  // rank 0 is there: the wait starts over
+          start = WallClock.now()
+          continue
+        }
+        return m
+      }
       let now = WallClock.now()
-      // A process stopped and woken again sees a long gap: the time it was stopped is not waiting.
-      if now - last > 1 { return try receiveBounded(from: source, tag: tag) }
+      if now - last > 1 { start = now }  // woken after being stopped: the time away is not rank 0's silence
       last = now
       if now - start > timeout { throw silence([source], waited: now - start) }
       usleep(1000)
     }
-    return try world.receive(from: source, tag: tag)
   }
 
   /// The error that names ranks the sweep has not heard from.
@@ -212,18 +200,28 @@ public final class Sweep {
                     reason: .timeout, reporter: world.rank)
   }
 
-  func runTrial(_ setting: SweepSetting, group: any Communicator, groupIndex: Int, coordinator: Coordinator?) throws
-    -> TrialOutcome
-  {
+  /// The validation metric successive halving compares (higher is better: accuracy, or minus the loss).
+  static func rungScore(_ m: EpochMetrics) -> Double {
+    guard let v = m.validation ?? m.test else { return -m.train.loss }
+    return m.task == .classification ? v.accuracy : -v.loss
+  }
+
+  func runTrial(_ index: Int, earlier: [JSON], checkpoint: [UInt8], group: any Communicator, groupIndex: Int,
+                coordinator: Coordinator?) throws -> TrialOutcome {
     let start = WallClock.now()
-    let config = setting.apply(to: base)
-    let trainer = try Trainer<Float>(config: config, data: data, communicator: group)
+    let trial = plan.trials[index], spec = trials[index]
+    let trainer = try Trainer<Float>(config: spec.config, data: spec.data, communicator: group, synchronize: false)
+    if !checkpoint.isEmpty {
+      try trainer.restore(try Checkpoint(decoding: checkpoint, path: trial.folder.joined(separator: "/")), path: trial.folder.joined(separator: "/"))
+    }
+    try trainer.synchronizeParameters(broadcast: checkpoint.isEmpty)
     trainer.stopRequested = stopRequested
+    let isLeader = group.rank == 0
     // World rank 0 answers messages between its steps; the other leaders say they are alive every quarter timeout.
     var lastWord = WallClock.now()
     if let coordinator {
       trainer.afterStep = { try coordinator.serve() }
-    } else if group.rank == 0, let timeout = stallTimeout {
+    } else if isLeader, let timeout = stallTimeout {
       trainer.afterStep = { [world] in
         let now = WallClock.now()
         if now - lastWord > min(timeout / 4, 30) {
@@ -232,85 +230,208 @@ public final class Sweep {
         }
       }
     }
-    var epochs: [JSON] = []
-    var status = TrialOutcome.Status.finished
-    var message = ""
-    for e in 0..<config.epochs {
+    var monitor = RunMonitor(patience: patience, divergeFactor: divergeFactor,
+                             skipsNonFinite: spec.config.onNonFinite == .skipBatch)
+    monitor.replay(earlier)
+    var status = RunStatus.finished
+    // A checkpoint is built (gathered, on a sharded step), sent to rank 0 and written: with L-BFGS's history it holds
+    // hundreds of MB. The leader keeps their cost to about a fifth of the training time, and the group follows its
+    // word; a resumed trial re-runs the epochs after its last checkpoint.
+    var sinceCheckpoint = 0.0, checkpointCost = 0.0, unsaved = false
+    func sendCheckpoint(best: Bool) throws {
+      let t0 = WallClock.now()
+      var c = try trainer.checkpoint()
+      c.config = spec.record
+      if isLeader { try report(trial, checkpoint: c.encoded(), best: best, coordinator: coordinator) }
+      checkpointCost = WallClock.now() - t0
+      sinceCheckpoint = 0
+      unsaved = false
+    }
+    while trainer.epoch < spec.config.epochs {
       if trainer.stopAgreed {
+        if unsaved { try sendCheckpoint(best: false) }
         status = .interrupted
-        message = "stopped by a signal after epoch \(e)"
         break
       }
+      let m: EpochMetrics
+      let t0 = WallClock.now()
       do {
-        let m = try trainer.runEpoch()
-        epochs.append(m.json)
-        if group.rank == 0 {
-          if let coordinator { coordinator.epoch(setting.index, m.json) } else {
-            try world.send(Message.epoch(setting: setting.index, metrics: m.json).bytes, to: 0, tag: Sweep.toRoot)
-          }
-        }
+        m = try trainer.runEpoch()
       } catch let e as NonFiniteLoss {
         // Every rank of the group computed the same all-reduced loss, so the whole group stops here together.
-        status = .diverged
-        message = "\(e)"
+        status = .diverged(epoch: e.epoch, reason: "the training loss became \(e.loss) at step \(e.step)")
         break
-      } catch let stop as StopRequested {
+      } catch is StopRequested {
         status = .interrupted
-        message = "stopped by a signal at epoch \(stop.epoch), step \(stop.step)"
         break
       }
+      let (improved, stop) = monitor.observe(m)
+      sinceCheckpoint += WallClock.now() - t0
+      if isLeader { try report(trial, m.json, coordinator: coordinator) }
+      let best = improved && patience != nil
+      var due = [Int64(best || sinceCheckpoint >= 4 * checkpointCost ? 1 : 0)]
+      if group.size > 1 { try group.broadcast(&due, root: 0) }
+      if due[0] == 1 { try sendCheckpoint(best: best) } else { unsaved = true }
+      if let stop {
+        status = stop
+        break
+      }
+      if let reason = trainer.converged {
+        status = .converged(iteration: trainer.step, reason: reason)
+        break
+      }
+      if let pruning, pruning.isRung(m.epoch, of: spec.config.epochs) {
+        var keep = [Int64(1)]
+        if isLeader {
+          keep[0] = try decide(trial: index, rung: m.epoch, score: Sweep.rungScore(m), coordinator: coordinator) ? 1 : 0
+        }
+        try group.broadcast(&keep, root: 0)
+        if keep[0] == 0 {
+          status = .pruned(epoch: m.epoch)
+          break
+        }
+      }
     }
-    return TrialOutcome(setting: setting, status: status, message: message, epochs: epochs,
-                        seconds: WallClock.now() - start, group: groupIndex)
+    // A linear model fitted by MSE: the closed-form ridge solution of its problem (the group's ranks together).
+    var closedForm: JSON?
+    switch status {
+    case .diverged, .interrupted, .pruned: break
+    default: closedForm = try ClosedFormComparison.make(trainer, predict: [])?.json
+    }
+    return TrialOutcome(trial: trial, status: status, epochs: [], seconds: WallClock.now() - start, group: groupIndex,
+                        closedForm: closedForm)
   }
 
-  /// The queue and the results, on world rank 0.
+  /// An epoch's metrics, to rank 0's coordinator.
+  func report(_ trial: SweepTrial, _ metrics: JSON, coordinator: Coordinator?) throws {
+    if let coordinator { return coordinator.epoch(trial.index, metrics) }
+    try world.send(Message.epoch(trial: trial.index, metrics: metrics).bytes, to: 0, tag: Sweep.toRoot)
+  }
+
+  /// A checkpoint (and whether it is the best epoch's), to rank 0's coordinator.
+  func report(_ trial: SweepTrial, checkpoint: [UInt8], best: Bool, coordinator: Coordinator?) throws {
+    if let coordinator { return coordinator.observer?.checkpoint(trial, bytes: checkpoint, best: best) ?? () }
+    try world.send(Message.checkpoint(trial: trial.index, best: best, bytes: checkpoint).bytes, to: 0, tag: Sweep.toRoot)
+  }
+
+  /// Successive halving's verdict at a rung: on rank 0 from its own coordinator (serving the others while it waits),
+  /// elsewhere by asking it (and waiting as long as rank 0 keeps saying it is there).
+  func decide(trial: Int, rung: Int, score: Double, coordinator: Coordinator?) throws -> Bool {
+    if let coordinator {
+      coordinator.record(trial: trial, rung: rung, score: score)
+      while true {
+        if let verdict = coordinator.verdict(trial: trial, rung: rung) { return verdict }
+        try coordinator.serve()
+        usleep(1000)
+      }
+    }
+    try world.send(Message.rung(trial: trial, rung: rung, score: score).bytes, to: 0, tag: Sweep.toRoot)
+    guard case .verdict(let keep) = try Message.decode(try receiveBounded(from: 0, tag: Sweep.toLeader).bytes) else {
+      throw TrainingError("sweep: rank 0 answered a rung with something else")
+    }
+    return keep
+  }
+
+  /// The queue, the results and the rungs, on world rank 0.
   final class Coordinator {
     let sweep: Sweep
     let observer: SweepObserver?
-    var nextIndex = 0
+    var queue: [Int]
     var outcomes: [TrialOutcome?]
     var epochs: [[JSON]]
-    var groupsReleased = 0
+    var given: Set<Int> = []
+    var released: Set<Int> = []
     /// A trial was interrupted: no new one starts.
     var stopping = false
-    /// When each group was last heard from (its leader's messages).
+    /// When each group was last heard from (its leader's messages), and told rank 0 is there.
     var heard: [Double]
-    /// Groups told that no setting is left.
-    var released: Set<Int> = []
+    var toldAlive: [Double]
+    /// Successive halving: the scores recorded at each rung, the trials waiting for a verdict, and the verdicts.
+    var rungs: [Int: [(trial: Int, score: Double)]] = [:]
+    var waiting: [(trial: Int, rung: Int, group: Int?)] = []
+    var verdicts: [String: Bool] = [:]
 
     init(sweep: Sweep, observer: SweepObserver?) {
       self.sweep = sweep
       self.observer = observer
-      outcomes = Array(repeating: nil, count: sweep.settings.count)
-      epochs = Array(repeating: [], count: sweep.settings.count)
+      let n = sweep.plan.trials.count
+      outcomes = Array(repeating: nil, count: n)
+      epochs = Array(repeating: [], count: n)
+      queue = []
+      for i in 0..<n {
+        if let p = sweep.progress[i], let status = p.status, status.isFinal {
+          outcomes[i] = TrialOutcome(trial: sweep.plan.trials[i], status: status, epochs: p.epochs, seconds: p.seconds, group: -1,
+                                     closedForm: p.closedForm)
+        } else {
+          queue.append(i)
+        }
+      }
       heard = Array(repeating: WallClock.now(), count: sweep.groups)
+      toldAlive = heard
     }
 
-    /// The next setting for `group`, or -1 when none is left or the sweep is stopping (the group is then released).
-    func assign(group: Int) throws -> Int {
-      guard nextIndex < sweep.settings.count && !stopping else {
-        groupsReleased += 1
+    /// Whether every trial runs at once (then the rungs are synchronous).
+    var synchronous: Bool { queue.count + given.count <= sweep.groups }
+
+    /// The next trial for `group` with what resumes it, or -1 when none is left or the sweep is stopping.
+    func assign(group: Int) throws -> Message {
+      guard !queue.isEmpty && !stopping else {
         released.insert(group)
-        return -1
+        return .assignment(trial: -1, earlier: [], checkpoint: [])
       }
-      defer { nextIndex += 1 }
-      observer?.trialStarted(sweep.settings[nextIndex], group: group)
-      return nextIndex
+      let index = queue.removeFirst()
+      given.insert(index)
+      let p = sweep.progress[index]
+      epochs[index] = p?.epochs ?? []
+      observer?.trialStarted(sweep.plan.trials[index], group: group, earlier: epochs[index])
+      return .assignment(trial: index, earlier: epochs[index], checkpoint: p?.checkpoint ?? [])
     }
 
     func epoch(_ index: Int, _ metrics: JSON) {
       epochs[index].append(metrics)
-      observer?.epochFinished(sweep.settings[index], metrics: metrics)
+      observer?.epochFinished(sweep.plan.trials[index], metrics: metrics)
     }
 
     func finished(_ outcome: TrialOutcome) throws {
       var o = outcome
-      o.setting = sweep.settings[outcome.setting.index]  // a `done` message names its setting by index only
-      o.epochs = epochs[outcome.setting.index]
-      outcomes[outcome.setting.index] = o
+      o.trial = sweep.plan.trials[outcome.trial.index]
+      o.epochs = epochs[outcome.trial.index]
+      o.seconds += sweep.progress[outcome.trial.index]?.seconds ?? 0
+      outcomes[outcome.trial.index] = o
+      given.remove(outcome.trial.index)
       if o.status == .interrupted { stopping = true }
       observer?.trialFinished(o)
+      try settleRungs()
+    }
+
+    /// Records a trial's score at a rung (from rank 0's own trial, or a leader's message) and settles what can be.
+    func record(trial: Int, rung: Int, score: Double, group: Int? = nil) {
+      rungs[rung, default: []].append((trial, score))
+      waiting.append((trial, rung, group))
+      try? settleRungs()
+    }
+
+    func verdict(trial: Int, rung: Int) -> Bool? { verdicts["\(trial)@\(rung)"] }
+
+    /// Decides every waiting trial that can be: asynchronously (ASHA) at once, by its rank among the scores recorded
+    /// so far; synchronously once every trial still running has reached the rung.
+    func settleRungs() throws {
+      guard let pruning = sweep.pruning else { return }
+      var still: [(trial: Int, rung: Int, group: Int?)] = []
+      for w in waiting {
+        let recorded = rungs[w.rung] ?? []
+        let running = given.filter { t in !(outcomes[t] != nil) }
+        if synchronous && running.contains(where: { t in !recorded.contains { $0.trial == t } }) {
+          still.append(w)  // others still on their way to this rung
+          continue
+        }
+        let sorted = recorded.sorted { $0.score > $1.score }
+        let kept = max(1, (sorted.count + pruning.reduction - 1) / pruning.reduction)
+        let keep = sorted.prefix(kept).contains { $0.trial == w.trial }
+        verdicts["\(w.trial)@\(w.rung)"] = keep
+        if let g = w.group { try sweep.world.send(Message.verdict(keep: keep).bytes, to: g * sweep.ranksPerTrial, tag: Sweep.toLeader) }
+      }
+      waiting = still
     }
 
     func handle(_ bytes: [UInt8], from source: Int) throws {
@@ -318,102 +439,149 @@ public final class Sweep {
       switch try Message.decode(bytes) {
       case .alive: break
       case .next(let group):
-        let index = try assign(group: group)
-        try sweep.world.send(Message.assignment(index), to: source, tag: Sweep.toLeader)
+        try sweep.world.send(try assign(group: group).bytes, to: source, tag: Sweep.toLeader)
       case .epoch(let index, let metrics):
         epoch(index, metrics)
-      case .done(let outcome):
-        try finished(outcome)
+      case .checkpoint(let index, let best, let payload):
+        observer?.checkpoint(sweep.plan.trials[index], bytes: payload, best: best)
+      case .rung(let trial, let rung, let score):
+        record(trial: trial, rung: rung, score: score, group: source / sweep.ranksPerTrial)
+      case .done(let index, let status, let seconds, let closedForm):
+        try finished(TrialOutcome(trial: sweep.plan.trials[index], status: status, epochs: [], seconds: seconds,
+                                  group: source / sweep.ranksPerTrial, closedForm: closedForm))
+      case .assignment, .verdict:
+        throw TrainingError("sweep: rank \(source) sent rank 0 a message for leaders")
       }
     }
 
-    /// Answers every message waiting (called between rank 0's own training steps).
+    /// Answers every message waiting (called between rank 0's own training steps); tells the leaders waiting for a
+    /// verdict that rank 0 is there.
     func serve() throws {
       while try sweep.world.hasMessage(from: nil, tag: Sweep.toRoot) {
         let m = try sweep.world.receive(from: nil, tag: Sweep.toRoot)
         try handle(m.bytes, from: m.source)
       }
-      if let timeout = sweep.stallTimeout { try checkSilence(timeout: timeout) }
+      guard let timeout = sweep.stallTimeout else { return }
+      let now = WallClock.now()
+      for w in waiting {
+        guard let g = w.group, now - toldAlive[g] > min(timeout / 4, 30) else { continue }
+        try sweep.world.send(Message.alive(group: 0).bytes, to: g * sweep.ranksPerTrial, tag: Sweep.toLeader)
+        toldAlive[g] = now
+      }
+      try checkSilence(timeout: timeout)
     }
 
-    /// After rank 0's own group is done: answer until every setting given out has finished and every group is
-    /// released; with a stall timeout, a group not heard from for that long ends the sweep naming its ranks.
+    /// After rank 0's own group is done: answer until every trial given out has finished and every group is released;
+    /// with a stall timeout, a group not heard from for that long ends the sweep naming its ranks.
     func serveUntilDone() throws {
       var last = WallClock.now()
-      while outcomes[0..<nextIndex].contains(where: { $0 == nil }) || groupsReleased < sweep.groups {
-        guard let timeout = sweep.stallTimeout else {
-          let m = try sweep.world.receive(from: nil, tag: Sweep.toRoot)
-          try handle(m.bytes, from: m.source)
-          continue
-        }
-        if try sweep.world.hasMessage(from: nil, tag: Sweep.toRoot) {
+      while !given.isEmpty || released.count < sweep.groups {
+        guard sweep.stallTimeout != nil else {
           let m = try sweep.world.receive(from: nil, tag: Sweep.toRoot)
           try handle(m.bytes, from: m.source)
           continue
         }
         let now = WallClock.now()
-        // Woken after being stopped: the groups get a full timeout again.
-        if now - last > 1 { heard = heard.map { _ in now } }
+        if now - last > 1 { heard = heard.map { _ in now } }  // woken after being stopped: a full timeout again
         last = now
-        try checkSilence(timeout: timeout)
+        try serve()
         usleep(1000)
       }
     }
 
-    /// Throws naming the first group still at work that has not been heard from for `timeout` seconds.
+    /// Throws naming the first group at work that has not been heard from for `timeout` seconds (a group waiting at a
+    /// rung keeps saying so).
     func checkSilence(timeout: Double) throws {
       let now = WallClock.now()
       for g in 1..<max(sweep.groups, 1) where now - heard[g] > timeout && !released.contains(g) {
+        if waiting.contains(where: { $0.group == g }) { continue }
         throw sweep.silence(Array(g * sweep.ranksPerTrial..<(g + 1) * sweep.ranksPerTrial), waited: now - heard[g])
       }
     }
   }
 
-  /// The messages of the protocol, as JSON text.
+  /// The messages of the protocol: a JSON head, and for checkpoints and assignments the bytes after it.
   enum Message {
     case alive(group: Int)
     case next(group: Int)
-    case epoch(setting: Int, metrics: JSON)
-    case done(TrialOutcome)
+    case assignment(trial: Int, earlier: [JSON], checkpoint: [UInt8])
+    case epoch(trial: Int, metrics: JSON)
+    case checkpoint(trial: Int, best: Bool, bytes: [UInt8])
+    case rung(trial: Int, rung: Int, score: Double)
+    case verdict(keep: Bool)
+    case done(trial: Int, status: RunStatus, seconds: Double, closedForm: JSON?)
 
     var bytes: [UInt8] {
-      let o: JSON
+      var payload: [UInt8] = []
+      let head: JSON
       switch self {
-      case .alive(let g): o = .object([("type", JSON("alive")), ("group", JSON(g))])
-      case .next(let g): o = .object([("type", JSON("next")), ("group", JSON(g))])
-      case .epoch(let s, let m): o = .object([("type", JSON("epoch")), ("setting", JSON(s)), ("metrics", m)])
-      case .done(let t):
-        o = .object([("type", JSON("done")), ("setting", JSON(t.setting.index)), ("status", JSON(t.status.rawValue)),
-                     ("message", JSON(t.message)), ("seconds", JSON(t.seconds)), ("group", JSON(t.group))])
+      case .alive(let g): head = .object([("type", JSON("alive")), ("group", JSON(g))])
+      case .next(let g): head = .object([("type", JSON("next")), ("group", JSON(g))])
+      case .assignment(let t, let earlier, let c):
+        head = .object([("type", JSON("assignment")), ("trial", JSON(t)), ("earlier", .array(earlier))])
+        payload = c
+      case .epoch(let t, let m): head = .object([("type", JSON("epoch")), ("trial", JSON(t)), ("metrics", m)])
+      case .checkpoint(let t, let best, let b):
+        head = .object([("type", JSON("checkpoint")), ("trial", JSON(t)), ("best", .bool(best))])
+        payload = b
+      case .rung(let t, let r, let s): head = .object([("type", JSON("rung")), ("trial", JSON(t)), ("rung", JSON(r)), ("score", JSON(s))])
+      case .verdict(let keep): head = .object([("type", JSON("verdict")), ("keep", .bool(keep))])
+      case .done(let t, let status, let s, let closedForm):
+        head = .object([("type", JSON("done")), ("trial", JSON(t)), ("status", status.json), ("seconds", JSON(s)),
+                        ("closed_form", closedForm ?? .null)])
       }
-      return Array(o.serialized().utf8)
+      let h = Array(head.serialized().utf8)
+      return LittleEndian.bytes(UInt32(h.count)) + h + payload
     }
 
-    static func assignment(_ index: Int) -> [UInt8] { Array("\(index)".utf8) }
-
-    static func decodeAssignment(_ bytes: [UInt8]) throws -> Int {
-      guard let i = Int(String(decoding: bytes, as: UTF8.self)) else { throw TrainingError("sweep: bad assignment message") }
-      return i
+    static func decode(_ bytes: [UInt8]) throws -> Message {
+      guard bytes.count >= 4 else { throw TrainingError("sweep: a message of \(bytes.count) bytes") }
+      let n = Int(LittleEndian.read(UInt32.self, bytes, at: 0))
+      guard 4 + n <= bytes.count else { throw TrainingError("sweep: a message shorter than its head") }
+      let o = try JSON.parse(bytes: bytes[4..<4 + n])
+      let payload = Array(bytes[(4 + n)...])
+      let trial = o["trial"]?.int ?? -1
+      switch o["type"]?.string {
+      case "alive": return .alive(group: o["group"]?.int ?? -1)
+      case "next": return .next(group: o["group"]?.int ?? -1)
+      case "assignment": return .assignment(trial: trial, earlier: o["earlier"]?.array ?? [], checkpoint: payload)
+      case "epoch": return .epoch(trial: trial, metrics: o["metrics"] ?? .null)
+      case "checkpoint": return .checkpoint(trial: trial, best: o["best"]?.bool ?? false, bytes: payload)
+      case "rung": return .rung(trial: trial, rung: o["rung"]?.int ?? 0, score: o["score"]?.double ?? -.infinity)
+      case "verdict": return .verdict(keep: o["keep"]?.bool ?? true)
+      case "done":
+        let closedForm = o["closed_form"].flatMap { $0 == .null ? nil : $0 }
+        return .done(trial: trial, status: RunStatus(json: o["status"] ?? .null) ?? .finished, seconds: o["seconds"]?.double ?? 0,
+                     closedForm: closedForm)
+      default: throw TrainingError("sweep: unknown message \(o.serialized())")
+      }
     }
   }
 }
 
-extension Sweep.Message {
-  /// Decodes a message to the coordinator (a `done` message carries no setting values: they are looked up).
-  static func decode(_ bytes: [UInt8]) throws -> Sweep.Message {
-    let o = try JSON.parse(String(decoding: bytes, as: UTF8.self))
-    switch o["type"]?.string {
-    case "alive": return .alive(group: o["group"]?.int ?? -1)
-    case "next": return .next(group: o["group"]?.int ?? -1)
-    case "epoch": return .epoch(setting: o["setting"]?.int ?? -1, metrics: o["metrics"] ?? .null)
-    case "done":
-      let index = o["setting"]?.int ?? -1
-      return .done(TrialOutcome(
-        setting: SweepSetting(index: index, weightDecay: 0, learningRate: 0, momentum: 0, batchSize: 0, varied: []),
-        status: TrialOutcome.Status(rawValue: o["status"]?.string ?? "") ?? .finished,
-        message: o["message"]?.string ?? "", epochs: [], seconds: o["seconds"]?.double ?? 0,
-        group: o["group"]?.int ?? -1))
-    default: throw TrainingError("sweep: unknown message \(o.serialized())")
+extension RunStatus {
+  /// The status with its details, as summaries record it: {"status": "stopped-early", "epoch": 7, "best_epoch": 4}.
+  public var json: JSON {
+    var o: [(String, JSON)] = [("status", JSON(name))]
+    switch self {
+    case .finished, .interrupted: break
+    case .stoppedEarly(let e, let b): o += [("epoch", JSON(e)), ("best_epoch", JSON(b))]
+    case .diverged(let e, let r): o += [("epoch", JSON(e)), ("reason", JSON(r))]
+    case .converged(let i, let r): o += [("iteration", JSON(i)), ("reason", JSON(r))]
+    case .pruned(let e): o += [("epoch", JSON(e))]
+    }
+    return .object(o)
+  }
+
+  public init?(json: JSON) {
+    switch json["status"]?.string {
+    case "finished": self = .finished
+    case "interrupted": self = .interrupted
+    case "stopped-early": self = .stoppedEarly(epoch: json["epoch"]?.int ?? 0, best: json["best_epoch"]?.int ?? 0)
+    case "diverged": self = .diverged(epoch: json["epoch"]?.int ?? 0, reason: json["reason"]?.string ?? "")
+    case "converged": self = .converged(iteration: json["iteration"]?.int ?? 0, reason: json["reason"]?.string ?? "")
+    case "pruned": self = .pruned(epoch: json["epoch"]?.int ?? 0)
+    default: return nil
     }
   }
 }

@@ -47,6 +47,10 @@ public final class Trainer<T: TrainingScalar> {
   public var buffers: [T]
   /// Records the first steps layer by layer (`--trace`), when set.
   public var trace: StepTrace<T>?
+  /// Why the optimizer found the optimum reached at the last step (L-BFGS's tolerances), nil while it goes on.
+  public var converged: String? { optimizer.lineSearch?.converged }
+  /// The loss of the first step (the batch's, before any update; nil for a run resumed past it).
+  public private(set) var initialLoss: Double?
   /// Seconds spent in the step's sums over the global batch so far (see `PhaseTimes.statistics`).
   var statisticsTime = 0.0
   public var optimizer: AnyOptimizer<T>
@@ -356,6 +360,7 @@ public final class Trainer<T: TrainingScalar> {
   /// The NaN policy (`--on-nan`): true when the step may go on; false to skip the batch; throws to stop.
   func acceptable(_ loss: Double) throws -> Bool {
     let P = network.parameterCount
+    if step == 0 && loss.isFinite && initialLoss == nil { initialLoss = loss }
     switch config.onNonFinite {
     case .stop:
       guard loss.isFinite else {
@@ -456,9 +461,11 @@ public final class Trainer<T: TrainingScalar> {
     let train = try evaluate(data.train)!
     let validation = try data.validation.flatMap(evaluate)
     let test = try evaluate(data.test)
-    return EpochMetrics(epoch: epoch, task: data.train.task, train: train, validation: validation, test: test,
-                        seconds: seconds, samples: samples, evaluationSeconds: WallClock.now() - t0, learningRate: lr,
-                        evaluations: evaluations - evaluationsBefore)
+    var m = EpochMetrics(epoch: epoch, task: data.train.task, train: train, validation: validation, test: test,
+                         seconds: seconds, samples: samples, evaluationSeconds: WallClock.now() - t0, learningRate: lr,
+                         evaluations: evaluations - evaluationsBefore)
+    if epoch == 1 { m.initialLoss = initialLoss }
+    return m
   }
 
   /// The model's outputs for rows `range` of `set` (one of `data`'s sets, already scaled), computed on this rank

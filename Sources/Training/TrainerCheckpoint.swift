@@ -15,7 +15,7 @@ extension Trainer {
     }
     for b in state.buffers.sorted(by: { $0.name < $1.name }) { sections.append(("optimizer." + b.name, b.values.rawBytes)) }
     var c = Checkpoint(
-      config: config.json(worldSize: worldSize, layers: layerItems), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
+      config: config.json(worldSize: worldSize, layers: layerItems, trainRows: data.train.count), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
       network: network.summary, dataset: data.name, trainCount: data.train.count, optimizer: optimizer.summary,
       optimizerStep: state.step, skippedBatches: skippedBatches, scalarBytes: MemoryLayout<T>.size, sections: sections)
     c.samples = samplesInEpoch

@@ -5,7 +5,7 @@ import TensorCore
 import _Support
 
 /// What to do when the loss of a batch is NaN or infinite.
-public enum NonFinitePolicy: String, CaseIterable, Sendable {
+public enum NonFinitePolicy: String, CaseIterable, Sendable, Codable {
   /// End the run with a message naming the epoch and step (the last checkpoint stays).
   case stop
   /// Leave the parameters as they were, count the batch as skipped, go on.
@@ -13,7 +13,7 @@ public enum NonFinitePolicy: String, CaseIterable, Sendable {
 }
 
 /// Everything that defines a training run; `config.json` records it.
-public struct TrainingConfig: Sendable {
+public struct TrainingConfig: Sendable, Codable, Equatable {
   /// The data set by name when it is one of dpt's (mnist, csv:PATH, ...); nil for data a program holds in memory.
   public var dataset: DatasetSource?
   public var testFraction: Double?
@@ -122,7 +122,8 @@ public struct TrainingConfig: Sendable {
   }
 
   /// config.json. `layers`: the model's list as built (a shorthand expanded), when known.
-  public func json(worldSize: Int, layers: [LayerItem]? = nil) -> JSON {
+  /// `trainRows`: the training set's size, recorded as the batch size of a full-batch run (L-BFGS's default).
+  public func json(worldSize: Int, layers: [LayerItem]? = nil, trainRows: Int? = nil) -> JSON {
     .object([
       ("dataset", dataset.map { JSON($0.description) } ?? .null),
       ("test_fraction", JSON(testFraction ?? dataset.flatMap { $0.isTable ? $0.defaultTestFraction : nil })),
@@ -152,13 +153,14 @@ public struct TrainingConfig: Sendable {
       ("optimizer", JSON(optimizer.name)),
       ("lr", JSON(optimizer.learningRate)),
       ("lr_schedule", JSON(optimizer.schedule.description)),
-      ("momentum", JSON(optimizer.momentum)),
+      // Momentum only where the optimizer has one (L-BFGS, Adam and Adagrad never read it).
+      ("momentum", [.sgd, .rmsprop].contains(optimizer.kind) ? JSON(optimizer.momentum) : .null),
       ("nesterov", .bool(optimizer.nesterov)),
       ("weight_decay", JSON(optimizer.weightDecay)),
       ("decoupled_weight_decay", JSON(optimizer.decoupledWeightDecay)),
       ("decay_bias", .bool(optimizer.decayBiases)),
     ] + optimizerSettings + [
-      ("batch_size", JSON(batchSize)),
+      ("batch_size", JSON(trainRows.map { min(batchSize, $0) } ?? batchSize)),
       ("epochs", JSON(epochs)),
       ("seed", .number(Double(seed))),
       ("drop_last", .bool(dropLast)),

@@ -2,10 +2,12 @@ import Foundation
 
 /// How dpt writes a number in text: one place, so tables, reports and messages agree.
 public enum NumberText {
-  /// `digits` places ("0.9120"); "-" for nil; "nan", "inf" as such.
+  /// `digits` places ("0.9120"); beyond 1e6 in exponent form with as many significant digits ("1.2346e+29", never
+  /// 30 digits of fixed point); "-" for nil; "nan", "inf" as such.
   public static func fixed(_ x: Double?, digits: Int = 4) -> String {
     guard let x else { return "-" }
-    return x.isFinite ? String(format: "%.\(digits)f", x) : "\(x)"
+    guard x.isFinite else { return "\(x)" }
+    return abs(x) >= 1e6 ? String(format: "%.\(digits)e", x) : String(format: "%.\(digits)f", x)
   }
 
   /// For a page of mixed values: whole numbers as such (epochs, counts), small or huge ones with three significant

@@ -250,6 +250,27 @@ extension BinaryTests {
       let summary = try JSON.parse(try String(contentsOfFile: term + "/summary.json", encoding: .utf8))
       let statuses = summary["settings"]?.array?.compactMap { $0["status"]?.string } ?? []
       #expect(statuses.contains("finished") && summary["status"]?.string == "interrupted", "\(summary.serialized())")
+      #expect(t.stderr.contains("go on with: dpt sweep --resume \(term)"), "\(t.stderr)")
+      // dpt sweep --resume: the finished settings are kept as they were, the others go on from their checkpoints,
+      // and every epoch of every setting is logged exactly once.
+      let settings = summary["settings"]?.array ?? []
+      let kept = try settings.filter { $0["status"]?.string == "finished" }.map { s -> (String, String) in
+        let folder = term + "/" + (s["folder"]?.string ?? "")
+        return (folder, try String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8))
+      }
+      let resumed = DPTBinary.mpirun(2, ["sweep", "--resume", term])
+      #expect(resumed.status == 0, "\(resumed.stderr)")
+      for (folder, before) in kept { #expect(try String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8) == before, "\(folder)") }
+      let after = try JSON.parse(try String(contentsOfFile: term + "/summary.json", encoding: .utf8))
+      #expect(after["status"]?.string == "finished" && after["settings"]?.array?.count == 4, "\(after.serialized())")
+      for s in after["settings"]?.array ?? [] {
+        #expect(s["status"]?.string == "finished", "\(s.serialized())")
+        let rows = try String(contentsOfFile: term + "/" + (s["folder"]?.string ?? "") + "/metrics.jsonl", encoding: .utf8)
+          .split(separator: "\n").map { try JSON.parse(String($0))["epoch"]?.int ?? 0 }
+        #expect(rows == [1, 2, 3], "\(s["setting"]?.string ?? ""): epochs \(rows)")
+      }
+      let extra = DPTBinary.run(["sweep", "--resume", term, "--epochs", "5"])
+      #expect(extra.status != 0 && extra.stderr.contains("--epochs"), "\(extra.stderr)")
     }
 
     /// 10. Resuming with another batch size continues at exactly the checkpoint's sample, or is an error.

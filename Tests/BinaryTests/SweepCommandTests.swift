@@ -16,7 +16,7 @@ extension BinaryTests {
       let common = ["--dataset", "mnist", "--hidden", "32", "--epochs", "2"]
       let r = DPTBinary.mpirun(2, ["sweep"] + common + ["--weight-decay", "5e-2,5e-4", "--log-dir", out, "--tensorboard"])
       #expect(r.status == 0, "\(r.stderr)")
-      #expect(r.stdout.contains("best (by validation acc)"), "\(r.stdout)")
+      #expect(r.stdout.contains("best (wd=5e-4): chosen by best validation accuracy"), "\(r.stdout)")
       let summary = try jsonObject(try String(contentsOfFile: out + "/summary.json", encoding: .utf8))
       let settings = summary["settings"] as! [[String: Any]]
       #expect(settings.count == 2 && settings.allSatisfy { $0["status"] as? String == "finished" })
@@ -70,7 +70,7 @@ extension BinaryTests {
             assert hp.HParamsPluginData.FromString(content["_hparams_/session_end_info"]).session_end_info.status == 1
         top = EventAccumulator(sys.argv[1] + "/tensorboard"); top.Reload()
         experiment = hp.HParamsPluginData.FromString(top.PluginTagToContent("hparams")["_hparams_/experiment"]).experiment
-        assert [h.name for h in experiment.hparam_infos] == ["weight_decay", "lr", "momentum", "batch_size"], experiment
+        assert [h.name for h in experiment.hparam_infos] == ["weight_decay"], experiment
         assert "accuracy/val" in [m.name.tag for m in experiment.metric_infos], experiment
         print(len(runs))
         """
@@ -93,7 +93,7 @@ extension BinaryTests {
       let t = DPTBinary.run(["train", "--dataset", "mnist", "--lr", "0.1,0.01"])
       #expect(t.stderr.contains("--lr takes one value in dpt train"))
       let p = DPTBinary.run(["plot", Self.dir.file("nothing-here")])
-      #expect(p.status != 0 && p.stderr.contains("holds neither summary.json"))
+      #expect(p.status != 0 && p.stderr.contains("no such folder"), "\(p.stderr)")
     }
   }
 }

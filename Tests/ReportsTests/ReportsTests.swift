@@ -55,11 +55,97 @@ func parseXML(_ text: String) -> ElementCounter? {
       #expect(chart.series.count == 3)  // train, validation, test
       #expect(xml.counts["svg"] == 1 && (xml.counts["text"] ?? 0) > 8)  // title, labels, ticks, legend
     }
-    let combined = ReportFiles.combinedCharts(title: "sweep", runs: [("a", rows(4)), ("b", rows(4)), ("c", [])], logLoss: false)
+    let combined = ReportFiles.combinedCharts(title: "sweep", lines: [.init(name: "a", rows: rows(4)), .init(name: "b", rows: rows(4)),
+                                                                       .init(name: "c", rows: [])], logLoss: false)
     for (_, chart) in combined {
       let xml = try #require(parseXML(chart.svg()))
-      #expect(xml.counts["path"] == 4)  // train and test of the two settings with epochs
+      #expect(xml.counts["path"] == 6)  // train, validation and test of the two settings with epochs
+      // A colour per setting, a dash per set: the legend names each once.
+      #expect(chart.legend?.map(\.label) == ["a", "b", "c", "train", "validation", "test"])
+      #expect(Set(chart.series.map(\.color)).count == 2)
     }
+  }
+
+  /// Okabe and Ito's eight colours: distinct, and neighbours far apart.
+  @Test func paletteColoursAreDistinct() {
+    func rgb(_ hex: String) -> [Double] {
+      let v = Int(hex.dropFirst(), radix: 16)!
+      return [Double(v >> 16 & 255), Double(v >> 8 & 255), Double(v & 255)]
+    }
+    let p = Chart.palette.map(rgb)
+    #expect(Set(Chart.palette).count == 8)
+    for i in 1..<p.count {
+      let d = zip(p[i], p[i - 1]).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
+      #expect(d > 80, "colours \(i - 1) and \(i) are close: \(d)")
+    }
+  }
+
+  /// A diverged line (loss 1e35) is drawn and marked, but the axis fits the others.
+  @Test func aDivergedLineDoesNotFlattenTheOthers() throws {
+    var bad = rows(4)
+    bad[3] = .object([("epoch", JSON(4)), ("train_loss", JSON(4e35)), ("train_acc", JSON(0.1))])
+    let charts = ReportFiles.combinedCharts(title: "t", lines: [.init(name: "good", rows: rows(4)), .init(name: "bad", rows: bad, diverged: true)],
+                                            logLoss: false)
+    let loss = try #require(charts.first { $0.file == "loss.svg" }?.chart)
+    let svg = loss.svg()
+    let labels = svg.components(separatedBy: "text-anchor=\"end\">").dropFirst().map { $0.components(separatedBy: "<")[0] }
+    let ticks = labels.compactMap(Double.init)
+    #expect(ticks.max()! < 10, "the y axis follows the finished line: \(labels)")
+    #expect(loss.series.contains { $0.marks.contains { $0.kind == .diverged } })
+    #expect(loss.legend?.contains { $0.label == "bad (diverged)" } == true)
+  }
+
+  /// At most about eight tick labels on either axis, whatever the range (a loss from 1e-3 to 1e29 once had 38).
+  @Test func atMostEightTicks() throws {
+    for (lo, hi, log) in [(1e-3, 1e29, true), (0.0, 1000.0, false), (1e-7, 1e-1, true), (0.5, 0.5000001, false)] {
+      let chart = Chart(title: "t", xLabel: "epoch", yLabel: "loss", series: [
+        Chart.Series(label: "a", points: (1...300).map { (Double($0), lo + (hi - lo) * Double($0) / 300) }, color: "#000"),
+      ], logY: log)
+      let svg = chart.svg()
+      let y = svg.components(separatedBy: "text-anchor=\"end\">").count - 1
+      let x = svg.components(separatedBy: "text-anchor=\"middle\">").count - 1
+      #expect(y <= 9 && x <= 10, "\(lo)...\(hi): \(y) y ticks, \(x) x labels")
+    }
+  }
+
+  /// The validation curve: the metric against an axis's value, the best marked; with a second axis a colour each.
+  @Test func validationCurveDrawsTheMetricAgainstTheValue() throws {
+    let rows: [JSON] = [("5e-2", "sgd", 0.3), ("5e-4", "sgd", 0.9), ("5e-6", "sgd", 0.85), ("5e-2", "adam", 0.2), ("5e-4", "adam", 0.8),
+                        ("5e-6", "adam", 0.82)].map { wd, o, v in
+      .object([("setting", JSON("wd=\(wd) optimizer=\(o)")), ("final_train_acc", JSON(v + 0.05)), ("best_val_acc", JSON(v)),
+               ("final_test_acc", JSON(v - 0.01))])
+    }
+    let one = ReportFiles.validationCurve(title: "t", axis: "weight_decay", logX: true, values: ["5e-2", "5e-4", "5e-6"], groups: ["", "", ""],
+                                          rows: Array(rows.prefix(3)), best: "wd=5e-4 optimizer=sgd", score: "acc")
+    #expect(one.logX && one.legend == nil)
+    let best = try #require(one.series.first { $0.label == "validation (best epoch)" })
+    #expect(best.points.map(\.x) == [5e-6, 5e-4, 5e-2], "sorted by the value")
+    #expect(best.marks.map(\.x) == [5e-4])
+    let two = ReportFiles.validationCurve(title: "t", axis: "weight_decay", logX: true, values: ["5e-2", "5e-4", "5e-6", "5e-2", "5e-4", "5e-6"],
+                                          groups: ["optimizer=sgd", "optimizer=sgd", "optimizer=sgd", "optimizer=adam", "optimizer=adam", "optimizer=adam"],
+                                          rows: rows, best: "wd=5e-4 optimizer=sgd", score: "acc")
+    #expect(two.legend?.prefix(2).map(\.label) == ["optimizer=sgd", "optimizer=adam"])
+    #expect(two.series.count == 6 && two.series.allSatisfy { $0.points.count == 3 })
+    let names = ReportFiles.validationCurve(title: "t", axis: "optimizer", logX: false, values: ["sgd", "adam", "sgd"], groups: ["", "", ""],
+                                            rows: Array(rows.prefix(3)), best: nil, score: "acc")
+    #expect(names.categories == ["sgd", "adam"])
+  }
+
+  @Test func hugeNumbersPrintInExponentForm() {
+    #expect(NumberText.fixed(1.234e29) == "1.2340e+29")
+    #expect(NumberText.fixed(-2_000_000) == "-2.0000e+06")
+    #expect(NumberText.fixed(0.5) == "0.5000")
+  }
+
+  /// PNGs come from librsvg's rsvg-convert (Debian's librsvg2-bin), never from dpt: a real PNG when it is there.
+  @Test func pngIsDrawnByRsvgConvert() throws {
+    let chart = ReportFiles.charts(title: "t", rows: rows(3), logLoss: false)[0].chart
+    guard PNG.converter != nil else {
+      #expect(PNG.render(chart.svg()) == nil)
+      return
+    }
+    let png = try #require(PNG.render(chart.svg()))
+    #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
   }
 
   @Test func logScaleLeavesOutNonPositiveValuesAndGaps() throws {
@@ -110,7 +196,8 @@ func parseXML(_ text: String) -> ElementCounter? {
     try folder.subfolder("01_wd-0.1").write("metrics.csv", "epoch\n1\n")
     try folder.write("summary.json", summary.serialized())
     let written = try ReportFiles.writeSweep(folder: folder, summary: summary,
-                                           runs: [("wd=0.1", "01_wd-0.1", rows(3)), ("wd=1", "02_wd-1", [])], logLoss: true)
+                                           lines: [(.init(name: "wd=0.1", rows: rows(3)), "01_wd-0.1"), (.init(name: "wd=1", rows: []), "02_wd-1")],
+                                           logLoss: true)
     #expect(written.contains("report.html") && written.contains("accuracy.svg") && written.contains("01_wd-0.1/loss.svg"))
     let html = try String(contentsOfFile: dir.file("report.html"), encoding: .utf8)
     let references = html.components(separatedBy: "href=\"").dropFirst().map { $0.components(separatedBy: "\"")[0] }

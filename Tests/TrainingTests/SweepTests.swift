@@ -1,5 +1,6 @@
 import Collectives
 import Datasets
+import FileFormats
 import Foundation
 import Testing
 import Training
@@ -9,9 +10,16 @@ import _TestSupport
 final class Recorder: SweepObserver {
   var started: [Int] = []
   var epochs: [Int: Int] = [:]
-  func trialStarted(_ setting: SweepSetting, group: Int) { started.append(setting.index) }
-  func epochFinished(_ setting: SweepSetting, metrics: JSON) { epochs[setting.index, default: 0] += 1 }
-  func trialFinished(_ outcome: TrialOutcome) {}
+  var checkpoints: [Int: [UInt8]] = [:]
+  var best: [Int: Int] = [:]
+  var finished: [TrialOutcome] = []
+  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [JSON]) { started.append(trial.index) }
+  func epochFinished(_ trial: SweepTrial, metrics: JSON) { epochs[trial.index, default: 0] += 1 }
+  func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool) {
+    checkpoints[trial.index] = bytes
+    if best { self.best[trial.index, default: 0] += 1 }
+  }
+  func trialFinished(_ outcome: TrialOutcome) { finished.append(outcome) }
 }
 
 @Suite struct SweepTests {
@@ -24,38 +32,91 @@ final class Recorder: SweepObserver {
 
   func data() throws -> DataSplit { try syntheticImages(count: 60).holdingOutValidation(fraction: 0.2, seed: 4) }
 
-  func run(world: Int, ranksPerTrial: Int, settings: [SweepSetting], epochs: Int = 2, exchange: ExchangeSpec = ExchangeSpec())
-    throws -> (outcomes: [TrialOutcome], recorder: Recorder)
-  {
-    let recorder = Recorder()
+  /// A plan over one numeric option of the optimizer (weight-decay, lr or momentum), and its trials' specs.
+  func specs(_ plan: SweepPlan, epochs: Int, exchange: ExchangeSpec = ExchangeSpec()) throws -> [TrialSpec] {
     let data = try data()
+    return plan.trials.map { t in
+      var c = base(epochs: epochs, exchange: exchange)
+      c.seed = t.seed
+      for pair in plan.settings[t.setting].values {
+        let v = Double(pair[1])!
+        switch pair[0] {
+        case "weight-decay": c.optimizer.weightDecay = v
+        case "lr": c.optimizer.learningRate = v
+        case "momentum": c.optimizer.momentum = v
+        default: Issue.record("no option \(pair[0]) in this test")
+        }
+      }
+      return TrialSpec(config: c, data: data)
+    }
+  }
+
+  func plan(_ option: String, _ values: [String], seeds: [UInt64] = [4]) throws -> SweepPlan {
+    try SweepPlan.make(axes: [SweepAxis(option: option, values: .list(values))], seeds: seeds, samples: nil, seed: 0)
+  }
+
+  func run(world: Int, ranksPerTrial: Int, plan: SweepPlan, epochs: Int = 2, exchange: ExchangeSpec = ExchangeSpec(),
+           configure: @escaping (Sweep) -> Void = { _ in }) throws -> (outcomes: [TrialOutcome], recorder: Recorder) {
+    let recorder = Recorder()
+    let specs = try specs(plan, epochs: epochs, exchange: exchange)
     let results = try InProcessGroup.run(size: world) { comm -> [TrialOutcome] in
-      let sweep = try Sweep(base: base(epochs: epochs, exchange: exchange), settings: settings, ranksPerTrial: ranksPerTrial,
-                            data: data, world: comm)
+      let sweep = try Sweep(plan: plan, trials: specs, ranksPerTrial: ranksPerTrial, world: comm)
+      configure(sweep)
       return try sweep.run(observer: comm.rank == 0 ? recorder : nil)
     }
     for r in results.dropFirst() { #expect(r.isEmpty, "only world rank 0 gathers the results") }
     return (results[0], recorder)
   }
 
-  @Test func gridIsTheProductWeightDecayFirst() {
-    let g = SweepSetting.grid(weightDecays: [0.1, 0.01], learningRates: [1, 2, 3], momenta: [0.9], batchSizes: [32])
-    #expect(g.count == 6)
-    #expect(g.map(\.weightDecay) == [0.1, 0.1, 0.1, 0.01, 0.01, 0.01])
-    #expect(g.map(\.learningRate) == [1, 2, 3, 1, 2, 3])
-    #expect(g[0].name == "wd=0.1 lr=1" && g[0].slug == "01_wd-0.1_lr-1")
-    #expect(Set(g.map(\.slug)).count == 6)
+  @Test func gridIsTheProductFirstAxisSlowest() throws {
+    let p = try SweepPlan.make(axes: [SweepAxis(option: "weight-decay", values: .list(["0.1", "0.01"])),
+                                      SweepAxis(option: "optimizer", values: .list(["sgd", "adagrad", "lbfgs"]))],
+                               seeds: [0], samples: nil, seed: 0)
+    #expect(p.settings.count == 6)
+    #expect(p.settings.map { $0.value("weight-decay")! } == ["0.1", "0.1", "0.1", "0.01", "0.01", "0.01"])
+    #expect(p.settings.map { $0.value("optimizer")! } == ["sgd", "adagrad", "lbfgs", "sgd", "adagrad", "lbfgs"])
+    #expect(p.name(p.settings[0]) == "wd=0.1 optimizer=sgd" && p.slug(p.settings[0]) == "01_wd-0.1_optimizer-sgd")
+    #expect(Set(p.settings.map(p.slug)).count == 6)
+    #expect(p.trials.map(\.folder) == p.settings.map { [p.slug($0)] })
+  }
+
+  @Test func aListOfLayersMakesAFolderNameWithoutSeparators() throws {
+    let p = try plan("model", ["dense(32), relu, dense(10)", "../x"])
+    #expect(p.settings.map(p.slug).allSatisfy { OutputFolder.isPlainName($0) && !$0.contains(" ") && !$0.contains(",") })
+  }
+
+  @Test func seedsRepeatEverySettingInFoldersOfTheirOwn() throws {
+    let p = try plan("lr", ["0.1", "0.01"], seeds: [0, 1, 2])
+    #expect(p.trials.count == 6)
+    #expect(p.trials.map(\.seed) == [0, 1, 2, 0, 1, 2])
+    #expect(p.trials[4].folder == ["02_lr-0.01", "seed-1"])
+  }
+
+  @Test func randomSearchDrawsWithinTheRangeAndRepeatsForItsSeed() throws {
+    let axes = [SweepAxis(option: "weight-decay", values: .logUniform(1e-6, 1e-1)), SweepAxis(option: "lr", values: .uniform(0.01, 0.5)),
+                SweepAxis(option: "optimizer", values: .list(["sgd", "adam"]))]
+    let a = try SweepPlan.make(axes: axes, seeds: [0], samples: 40, seed: 7)
+    let b = try SweepPlan.make(axes: axes, seeds: [0], samples: 40, seed: 7)
+    let c = try SweepPlan.make(axes: axes, seeds: [0], samples: 40, seed: 8)
+    #expect(a == b && a != c)
+    let wd = a.settings.map { Double($0.value("weight-decay")!)! }, lr = a.settings.map { Double($0.value("lr")!)! }
+    #expect(wd.allSatisfy { $0 >= 1e-6 && $0 <= 1e-1 } && lr.allSatisfy { $0 >= 0.01 && $0 <= 0.5 })
+    // Log-uniform: about as many draws in each decade (here: some below 1e-4 and some above 1e-3 of 40).
+    // (Uniform draws would put 0.1% of them below 1e-4.)
+    #expect(wd.filter { $0 < 1e-4 }.count >= 5 && wd.filter { $0 > 1e-3 }.count >= 5, "\(wd)")
+    #expect(Set(a.settings.map { $0.value("optimizer")! }) == ["sgd", "adam"])
+    #expect(throws: TrainingError.self) { try SweepPlan.make(axes: axes, seeds: [0], samples: nil, seed: 0) }
   }
 
   /// 4 ranks in 2 groups of 2, 5 settings: every setting runs exactly once, each on one group.
   @Test func everySettingRunsExactlyOnceOnDisjointGroups() throws {
-    let settings = SweepSetting.grid(weightDecays: [0, 1e-4, 1e-3, 1e-2, 1e-1], learningRates: [0.1], momenta: [0.9], batchSizes: [12])
-    let (outcomes, recorder) = try run(world: 4, ranksPerTrial: 2, settings: settings)
-    #expect(outcomes.map(\.setting.index) == [0, 1, 2, 3, 4])
+    let (outcomes, recorder) = try run(world: 4, ranksPerTrial: 2, plan: try plan("weight-decay", ["0", "1e-4", "1e-3", "1e-2", "1e-1"]))
+    #expect(outcomes.map(\.trial.index) == [0, 1, 2, 3, 4])
     #expect(recorder.started.sorted() == [0, 1, 2, 3, 4])
     #expect(Set(outcomes.map(\.group)).isSubset(of: [0, 1]))
     #expect(outcomes.allSatisfy { $0.status == .finished && $0.epochs.count == 2 })
     #expect(recorder.epochs.values.allSatisfy { $0 == 2 })
+    #expect(recorder.checkpoints.count == 5, "every trial's checkpoint reaches rank 0")
     // The split itself: groups of 2 by rank / 2 are disjoint and cover the world.
     let members = try InProcessGroup.run(size: 4) { comm -> [Int64] in
       let g = try comm.split(color: comm.rank / 2, key: comm.rank)
@@ -65,13 +126,98 @@ final class Recorder: SweepObserver {
   }
 
   @Test func aDivergingSettingDoesNotStopTheOthers() throws {
-    let settings = SweepSetting.grid(weightDecays: [1e-3], learningRates: [0.1, 1e30, 0.05], momenta: [0], batchSizes: [12])
-    let (outcomes, _) = try run(world: 2, ranksPerTrial: 1, settings: settings, epochs: 3)
-    #expect(outcomes.map(\.status) == [.finished, .diverged, .finished])
-    #expect(outcomes[1].message.contains("the training loss became"))
+    let (outcomes, _) = try run(world: 2, ranksPerTrial: 1, plan: try plan("lr", ["0.1", "1e30", "0.05"]), epochs: 3)
+    #expect(outcomes.map(\.status.name) == ["finished", "diverged", "finished"], "\(outcomes[1].epochs)")
+    if case .diverged(_, let reason) = outcomes[1].status { #expect(reason.contains("the training loss")) }
     #expect(outcomes[0].epochs.count == 3 && outcomes[2].epochs.count == 3)
-    let summary = SweepSummary(outcomes: outcomes, task: .classification)
+    let summary = SweepSummary(outcomes: outcomes, plan: try plan("lr", ["0.1", "1e30", "0.05"]), task: .classification)
     #expect(summary.best != 1)
+  }
+
+  /// A finite loss that has grown by more than the factor counts as divergence, as NaN does.
+  @Test func aLossBeyondTheDivergeFactorDiverges() {
+    var m = RunMonitor(divergeFactor: 100)
+    #expect(m.observe(epoch: 1, trainLoss: 2, watched: nil).stop == nil)
+    #expect(m.observe(epoch: 2, trainLoss: 150, watched: nil).stop == nil)
+    let stop = m.observe(epoch: 3, trainLoss: 1e29, watched: nil).stop
+    #expect(stop?.name == "diverged")
+    var fresh = RunMonitor()
+    #expect(fresh.observe(epoch: 1, trainLoss: .nan, watched: nil).stop?.name == "diverged")
+  }
+
+  @Test func earlyStoppingWaitsPatienceEpochsAfterTheBest() {
+    var m = RunMonitor(patience: 2)
+    let losses = [1.0, 0.8, 0.7, 0.75, 0.72, 0.9]
+    var stops: [RunStatus?] = []
+    var improved: [Bool] = []
+    for (i, l) in losses.enumerated() {
+      let r = m.observe(epoch: i + 1, trainLoss: 1, watched: l)
+      stops.append(r.stop)
+      improved.append(r.improved)
+    }
+    #expect(improved == [true, true, true, false, false, false])
+    #expect(stops.prefix(4).allSatisfy { $0 == nil })
+    #expect(stops[4] == .stoppedEarly(epoch: 5, best: 3))
+    // A resumed run replays its logged epochs and stops where the uninterrupted one would.
+    var r = RunMonitor(patience: 2)
+    r.replay(losses.prefix(4).enumerated().map { .object([("epoch", JSON($0.offset + 1)), ("train_loss", JSON(1.0)), ("val_loss", JSON($0.element))]) })
+    #expect(r.observe(epoch: 5, trainLoss: 1, watched: 0.72).stop == .stoppedEarly(epoch: 5, best: 3))
+  }
+
+  /// In a sweep, early stopping ends a trial with its best epoch's checkpoint kept.
+  @Test func earlyStoppingInASweepKeepsTheBestCheckpoint() throws {
+    let (outcomes, recorder) = try run(world: 2, ranksPerTrial: 1, plan: try plan("lr", ["3", "0.05"]), epochs: 12) { $0.patience = 1 }
+    for o in outcomes where o.status.name == "stopped-early" {
+      guard case .stoppedEarly(let e, let b) = o.status else { continue }
+      #expect(o.epochs.count == e && b < e)
+      #expect((recorder.best[o.trial.index] ?? 0) >= 1)
+    }
+    #expect(outcomes.contains { $0.status.name == "stopped-early" }, "\(outcomes.map(\.status))")
+  }
+
+  /// Successive halving: with four settings on four groups, half stop at epoch 1, and half of the rest at epoch 2.
+  @Test func successiveHalvingStopsTheWorseHalfAtEachRung() throws {
+    let p = try plan("lr", ["0.3", "1e-4", "0.1", "1e-5"])
+    let (outcomes, _) = try run(world: 4, ranksPerTrial: 1, plan: p, epochs: 4) { $0.pruning = Pruning() }
+    let pruned = outcomes.filter { $0.status.name == "pruned" }
+    #expect(pruned.count == 3, "\(outcomes.map(\.status))")
+    #expect(pruned.filter { $0.epochs.count == 1 }.count == 2 && pruned.filter { $0.epochs.count == 2 }.count == 1)
+    #expect(outcomes.filter { $0.status == .finished }.count == 1)
+    // The tiny learning rates are the ones stopped first.
+    #expect(Set(pruned.filter { $0.epochs.count == 1 }.map(\.trial.setting)) == [1, 3])
+    #expect(Pruning().isRung(1, of: 8) && Pruning().isRung(4, of: 8) && !Pruning().isRung(3, of: 8) && !Pruning().isRung(8, of: 8))
+  }
+
+  /// With more settings than groups, each is judged at a rung against those that reached it before (ASHA): no group
+  /// waits, and some settings are still pruned.
+  @Test func asynchronousHalvingWhenSettingsOutnumberGroups() throws {
+    let p = try plan("lr", ["0.3", "1e-5", "0.1", "1e-6", "0.2", "1e-4"])
+    let (outcomes, _) = try run(world: 2, ranksPerTrial: 1, plan: p, epochs: 4) { $0.pruning = Pruning() }
+    #expect(outcomes.count == 6)
+    #expect(outcomes.contains { $0.status.name == "pruned" })
+    #expect(outcomes.contains { $0.status == .finished })
+  }
+
+  /// A sweep resumed from its trials' checkpoints ends exactly where the uninterrupted one does.
+  @Test func aResumedSweepEqualsTheUninterruptedOne() throws {
+    let p = try plan("weight-decay", ["1e-3", "1e-2"])
+    let (whole, _) = try run(world: 2, ranksPerTrial: 1, plan: p, epochs: 3)
+    // The first run: trial 0 finishes, trial 1 is cut after epoch 1 (its checkpoint of epoch 1 is what the resume has).
+    let (short, recorder) = try run(world: 2, ranksPerTrial: 1, plan: p, epochs: 1)
+    let specs = try specs(p, epochs: 3)
+    let resumed = try InProcessGroup.run(size: 2) { comm -> [TrialOutcome] in
+      let sweep = try Sweep(plan: p, trials: specs, ranksPerTrial: 1, world: comm)
+      if comm.rank == 0 {
+        sweep.progress = [0: TrialProgress(status: .finished, epochs: whole[0].epochs, checkpoint: nil, seconds: 1),
+                          1: TrialProgress(status: nil, epochs: short[1].epochs, checkpoint: recorder.checkpoints[1], seconds: 1)]
+      }
+      return try sweep.run()
+    }[0]
+    #expect(resumed[0].group == -1, "a finished trial is kept, not run again")
+    #expect(resumed[1].epochs.count == 3)
+    for (a, b) in zip(resumed[1].epochs, whole[1].epochs) {
+      for key in ["epoch", "train_loss", "val_loss", "val_acc", "test_loss"] { #expect(a[key] == b[key], "\(key)") }
+    }
   }
 
   /// A setting inside a sweep (groups of 2 of a world of 4) gives exactly the metrics of a standalone run of the
@@ -79,49 +225,88 @@ final class Recorder: SweepObserver {
   /// With any exchange: a sweep group is its own communicator, and its trainers take the run's exchange.
   @Test(arguments: [ExchangeSpec(), ExchangeSpec(bucketBytes: 64), ExchangeSpec(compression: .powerSGD(rank: 1), warmupSteps: 1)])
   func aSettingInsideASweepEqualsAStandaloneRun(exchange: ExchangeSpec) throws {
-    let settings = SweepSetting.grid(weightDecays: [1e-2, 1e-4], learningRates: [0.1], momenta: [0.9], batchSizes: [12])
-    let (outcomes, _) = try run(world: 4, ranksPerTrial: 2, settings: settings, exchange: exchange)
-    let data = try data()
-    for s in settings {
+    let p = try plan("weight-decay", ["1e-2", "1e-4"])
+    let (outcomes, _) = try run(world: 4, ranksPerTrial: 2, plan: p, exchange: exchange)
+    for spec in try specs(p, epochs: 2, exchange: exchange).enumerated() {
       let standalone = try InProcessGroup.run(size: 2) { comm -> [JSON] in
-        let t = try Trainer<Float>(config: s.apply(to: base(exchange: exchange)), data: data, communicator: comm)
+        let t = try Trainer<Float>(config: spec.element.config, data: spec.element.data, communicator: comm)
         return try (0..<2).map { _ in try t.runEpoch().json }
       }[0]
-      let inSweep = outcomes[s.index].epochs
+      let inSweep = outcomes[spec.offset].epochs
       #expect(inSweep.count == standalone.count)
       for (a, b) in zip(inSweep, standalone) {
         for key in ["train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"] {
-          #expect(a[key] == b[key], "\(s.name) \(key): \(a[key]!) vs \(b[key]!)")
+          #expect(a[key] == b[key], "\(spec.offset) \(key): \(a[key]!) vs \(b[key]!)")
         }
       }
     }
   }
 
-  @Test func summaryPicksTheBestByValidationOnly() {
-    func outcome(_ i: Int, val: [Double], test: [Double]) -> TrialOutcome {
-      let s = SweepSetting(index: i, weightDecay: Double(i), learningRate: 0.1, momentum: 0, batchSize: 1, varied: ["weight_decay"])
-      let rows = zip(val, test).enumerated().map { e, p in
-        JSON.object([("epoch", JSON(e + 1)), ("train_loss", JSON(1.0)), ("train_acc", JSON(0.5)), ("val_loss", JSON(1 - p.0)),
-                     ("val_acc", JSON(p.0)), ("test_loss", JSON(1 - p.1)), ("test_acc", JSON(p.1))])
-      }
-      return TrialOutcome(setting: s, status: .finished, message: "", epochs: rows, seconds: 1, group: 0)
+  static func rows(val: [Double], test: [Double], train: [Double]? = nil) -> [JSON] {
+    zip(val, test).enumerated().map { e, p in
+      JSON.object([("epoch", JSON(e + 1)), ("train_loss", JSON(train?[e] ?? 1.0)), ("train_acc", JSON(0.5)), ("val_loss", JSON(1 - p.0)),
+                   ("val_acc", JSON(p.0)), ("test_loss", JSON(1 - p.1)), ("test_acc", JSON(p.1))])
     }
+  }
+
+  @Test func summaryPicksTheBestByValidationOnly() throws {
+    let p = try plan("weight-decay", ["0", "1"])
+    let outcomes = [TrialOutcome(trial: p.trials[0], status: .finished, epochs: Self.rows(val: [0.8, 0.9, 0.85], test: [0.7, 0.8, 0.8]), seconds: 1, group: 0),
+                    TrialOutcome(trial: p.trials[1], status: .finished, epochs: Self.rows(val: [0.7, 0.8, 0.82], test: [0.9, 0.95, 0.99]), seconds: 1, group: 0)]
     // Setting 1 has the best test accuracy but not the best validation accuracy: it must not be chosen.
-    let summary = SweepSummary(outcomes: [outcome(0, val: [0.8, 0.9, 0.85], test: [0.7, 0.8, 0.8]),
-                                          outcome(1, val: [0.7, 0.8, 0.82], test: [0.9, 0.95, 0.99])], task: .classification)
+    let summary = SweepSummary(outcomes: outcomes, plan: p, task: .classification)
     #expect(summary.best == 0)
     #expect(summary.rows[0].bestValidationEpoch == 2)
     #expect(summary.rows[0].value("best_val_acc") == 0.9 && summary.rows[0].value("final_val_acc") == 0.85)
     #expect(summary.rows[1].value("best_test_acc") == 0.99)
     #expect(summary.csv.split(separator: "\n").count == 3)
+    let json = summary.json()
+    #expect(json["settings"]?.array?[0]["weight_decay"]?.double == 0, "a key per axis, dashes as underscores")
+    #expect(json["runner_up"]?.string == "wd=1" && json["tie"]?.bool == false)
+  }
+
+  /// With seeds, a row is the mean of its runs with their standard deviation, and a margin within it is a tie.
+  @Test func seedsGiveMeansSpreadsAndTies() throws {
+    let p = try plan("weight-decay", ["0", "1"], seeds: [0, 1])
+    let vals: [[Double]] = [[0.80, 0.90], [0.86, 0.80], [0.84, 0.87], [0.83, 0.85]]
+    let outcomes = p.trials.map { t in
+      TrialOutcome(trial: t, status: .finished, epochs: Self.rows(val: vals[t.index], test: [0.5, 0.5]), seconds: 1, group: 0)
+    }
+    let summary = SweepSummary(outcomes: outcomes, plan: p, task: .classification)
+    // Best val acc per run: 0.9, 0.86 (mean 0.88, sd 0.028); 0.87, 0.85 (mean 0.86).
+    #expect(abs(summary.rows[0].value("best_val_acc")! - 0.88) < 1e-12)
+    #expect(abs(summary.rows[0].spread("best_val_acc")! - (0.0008).squareRoot()) < 1e-12)
+    #expect(summary.best == 0)
+    #expect(summary.runnerUp?.tie == true, "0.02 apart with an sd of 0.028 is within the noise")
+    let row = summary.json()["settings"]?.array?[0]
+    #expect(row?["best_val_acc_sd"]?.double != nil && row?["seeds"]?.array?.count == 2 && row?["runs"]?.array?.count == 2)
+    #expect(Findings.sweep(summary).first?.kind == "tie")
+  }
+
+  @Test func findingsSayWhatTheCurvesShow() throws {
+    // Overfitting: the validation loss is lowest at epoch 3, then rises while the training loss keeps falling.
+    let val = [0.60, 0.70, 0.75, 0.72, 0.68, 0.65], train = [0.9, 0.7, 0.5, 0.4, 0.3, 0.2]
+    let over = Findings.run(Self.rows(val: val, test: val, train: train), task: .classification, status: .finished)
+    let overfit = try #require(over.first { $0.kind == "overfit" })
+    #expect(overfit.evidence.contains("lowest at epoch 3"))
+    // Unstable: accuracy swinging up and down.
+    let swing = [0.5, 0.7, 0.4, 0.8, 0.3, 0.75, 0.35, 0.8]
+    #expect(Findings.run(Self.rows(val: swing, test: swing), task: .classification, status: .finished).contains { $0.kind == "unstable" })
+    // Not converged: the training loss still falling steeply at the end.
+    let falling = [1.0, 0.8, 0.6, 0.45, 0.33, 0.25, 0.19, 0.14]
+    let flat = Array(repeating: 0.5, count: 8)
+    #expect(Findings.run(Self.rows(val: flat, test: flat, train: falling), task: .classification, status: .finished).contains { $0.kind == "not-converged" })
+    #expect(!Findings.run(Self.rows(val: flat, test: flat, train: flat), task: .classification, status: .finished).contains { $0.kind == "not-converged" })
+    // Diverged: said with its epoch and reason.
+    let d = Findings.run([], task: .classification, status: .diverged(epoch: 4, reason: "the training loss is nan"))
+    #expect(d == [Finding(kind: "diverged", evidence: "stopped at epoch 4: the training loss is nan")])
   }
 
   @Test func groupSizeMustDivideTheWorld() throws {
+    let p = try plan("weight-decay", ["0"])
+    let specs = try specs(p, epochs: 1)
     #expect(throws: ConfigurationProblem.groupsDoNotDivide(ranksPerTrial: 2, worldSize: 3)) {
-      _ = try InProcessGroup.run(size: 3) { comm in
-        try Sweep(base: base(), settings: SweepSetting.grid(weightDecays: [0], learningRates: [0.1], momenta: [0], batchSizes: [4]),
-                  ranksPerTrial: 2, data: try data(), world: comm)
-      }
+      _ = try InProcessGroup.run(size: 3) { comm in try Sweep(plan: p, trials: specs, ranksPerTrial: 2, world: comm) }
     }
   }
 }

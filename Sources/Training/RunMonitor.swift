@@ -1,0 +1,118 @@
+import Foundation
+import _Support
+
+/// How a run ended: every epoch trained, or stopped early for a reason of its own. `status` is what summaries and
+/// config.json record.
+public enum RunStatus: Equatable, Sendable {
+  case finished
+  /// The watched loss (validation, else test) did not improve for `patience` epochs; `best` is its best epoch.
+  case stoppedEarly(epoch: Int, best: Int)
+  /// The training loss became NaN or infinite, or grew beyond the divergence factor times its first logged value.
+  case diverged(epoch: Int, reason: String)
+  /// The optimizer reached its tolerances (L-BFGS) at iteration `iteration`.
+  case converged(iteration: Int, reason: String)
+  /// A sweep's successive halving stopped the setting at a rung.
+  case pruned(epoch: Int)
+  /// A signal stopped the run; it can be resumed.
+  case interrupted
+
+  public var name: String {
+    switch self {
+    case .finished: "finished"
+    case .stoppedEarly: "stopped-early"
+    case .diverged: "diverged"
+    case .converged: "converged"
+    case .pruned: "pruned"
+    case .interrupted: "interrupted"
+    }
+  }
+
+  public init?(name: String) {
+    switch name {
+    case "finished": self = .finished
+    case "stopped-early": self = .stoppedEarly(epoch: 0, best: 0)
+    case "diverged": self = .diverged(epoch: 0, reason: "")
+    case "converged": self = .converged(iteration: 0, reason: "")
+    case "pruned": self = .pruned(epoch: 0)
+    case "interrupted": self = .interrupted
+    default: return nil
+    }
+  }
+
+  /// Whether the run is done (a resume leaves it alone).
+  public var isFinal: Bool { self != .interrupted }
+
+  public var description: String {
+    switch self {
+    case .finished: "finished"
+    case .stoppedEarly(let e, let b): "stopped early after epoch \(e) (best epoch \(b))"
+    case .diverged(let e, let r): "diverged at epoch \(e): \(r)"
+    case .converged(let i, let r): "converged at iteration \(i): \(r)"
+    case .pruned(let e): "pruned after epoch \(e)"
+    case .interrupted: "interrupted"
+    }
+  }
+}
+
+/// Watches a run epoch by epoch and says when it should stop: divergence (a training loss that is not finite, or
+/// more than `divergeFactor` times the first logged one), early stopping (the validation loss, or without a
+/// validation set the test loss, not improved for `patience` epochs), and the optimizer's convergence.
+public struct RunMonitor: Sendable {
+  /// Epochs without improvement before stopping (nil: never stop early).
+  public var patience: Int?
+  public var divergeFactor: Double
+  /// Under `--on-nan skip-batch` the trainer skips non-finite batches itself, and a non-finite epoch loss is not
+  /// divergence.
+  public var skipsNonFinite: Bool
+  /// The reference of divergence: the first step's loss, else the first logged training loss.
+  public private(set) var firstLoss: Double?
+  /// The best watched loss so far and its epoch.
+  public private(set) var best: (epoch: Int, loss: Double)?
+
+  public init(patience: Int? = nil, divergeFactor: Double = 1e4, skipsNonFinite: Bool = false) {
+    self.patience = patience
+    self.divergeFactor = divergeFactor
+    self.skipsNonFinite = skipsNonFinite
+  }
+
+  /// Which set early stopping watches: "val" or "test" (nil: neither exists).
+  public static func watched(_ m: EpochMetrics) -> String? { m.validation != nil ? "val" : m.test != nil ? "test" : nil }
+
+  /// Restores the state of a resumed run from its logged epochs (the rows of metrics.jsonl).
+  public mutating func replay(_ rows: [JSON]) {
+    for r in rows {
+      guard let e = r["epoch"]?.int, let loss = r["train_loss"]?.double else { continue }
+      _ = observe(epoch: e, trainLoss: loss, watched: r["val_loss"]?.double ?? r["test_loss"]?.double, initial: r["initial_loss"]?.double)
+    }
+  }
+
+  /// Observes an epoch: whether the watched loss improved (the best epoch to keep), and the reason to stop, if any.
+  public mutating func observe(_ m: EpochMetrics) -> (improved: Bool, stop: RunStatus?) {
+    observe(epoch: m.epoch, trainLoss: m.train.loss, watched: (m.validation ?? m.test)?.loss, initial: m.initialLoss)
+  }
+
+  /// `initial`: the loss of the run's first step (the first epoch's row has it), the reference for divergence; else
+  /// the first logged training loss is.
+  public mutating func observe(epoch: Int, trainLoss loss: Double, watched: Double?, initial: Double? = nil) -> (improved: Bool, stop: RunStatus?) {
+    if firstLoss == nil, let initial, initial.isFinite { firstLoss = initial }
+    if !loss.isFinite {
+      if skipsNonFinite { return (false, nil) }
+      return (false, .diverged(epoch: epoch, reason: "the training loss is \(loss)"))
+    }
+    if let first = firstLoss, first > 0, loss > divergeFactor * first {
+      return (false, .diverged(epoch: epoch, reason: String(format: "the training loss %.3g is more than %g times its first value %.3g",
+                                                         loss, divergeFactor, first)))
+    }
+    if firstLoss == nil { firstLoss = loss }
+    guard let watched else { return (false, nil) }
+    var improved = false
+    if best == nil || watched < best!.loss {
+      best = (epoch, watched)
+      improved = true
+    }
+    if let patience, let b = best, epoch - b.epoch >= patience {
+      return (improved, .stoppedEarly(epoch: epoch, best: b.epoch))
+    }
+    return (improved, nil)
+  }
+}
