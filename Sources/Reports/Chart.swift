@@ -79,7 +79,7 @@ public struct Chart {
   var titleSize: Double { min(15, (width - 24) / (0.62 * Double(max(title.count, 1)))) }
   var legendEntries: [(label: String, color: String, dash: String?)] { legend ?? series.map { ($0.label, $0.color, $0.dash) } }
   /// Wide enough for the longest label (about 7 px a character at 12 px); the chart widens rather than clip it.
-  var legendWidth: Double { 44 + 7 * Double(legendEntries.map(\.label.count).max() ?? 8) }
+  var legendWidth: Double { 52 + 7.6 * Double(legendEntries.map(\.label.count).max() ?? 8) }
   var plotRight: Double { width - legendWidth - 16 }
 
   /// Values drawn on an axis: log10 on a log axis (non-positive values are left out there).

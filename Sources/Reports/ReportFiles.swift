@@ -135,7 +135,11 @@ public enum ReportFiles {
       }
       guard !series.isEmpty else { continue }
       let xLabel = x == "seconds" ? "training seconds" : x == "evaluations" ? "loss-and-gradient evaluations" : "epoch"
-      var chart = Chart(title: "\(title): train (solid), validation (dotted), test (dashed) \(label)", xLabel: xLabel,
+      // The title names the sets drawn, each with its dash.
+      let drawnSets = sets.filter { s in series.contains { $0.dash == s.dash } }
+      let names = ["train": "solid", "validation": "dotted", "test": "dashed"]
+      let key = drawnSets.map { "\($0.label) (\(names[$0.label] ?? "line"))" }.joined(separator: ", ")
+      var chart = Chart(title: "\(title): \(key) \(label)", xLabel: xLabel,
                         yLabel: label, series: series, logY: log)
       if lines.count > 1 {
         // A run per colour, a set per dash: each named once.
