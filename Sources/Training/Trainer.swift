@@ -237,7 +237,7 @@ public final class Trainer<T: TrainingScalar> {
   /// of every rank, in order) at parameters `p`, and its gradient in g[0..<P], the same on every rank. `g` has one
   /// slot more, where each rank's loss sum rides along with its gradient. This rank's share comes in pieces (see
   /// `GradientExchange.pieces`), which pass through the network layer by layer together.
-  func gradient(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: UnsafeMutableBufferPointer<T>) throws -> Double {
+  func lossAndGradient(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: UnsafeMutableBufferPointer<T>) throws -> Double {
     let P = network.parameterCount
     evaluations += 1
     var clock = PhaseClock()
@@ -292,28 +292,16 @@ public final class Trainer<T: TrainingScalar> {
     }
   }
 
-  /// One optimizer step on the global batch `batch` (sample indices, in order): the gradient (or the evaluation the
-  /// line search already made there), the NaN policy, the learning rate of this step, the update.
+  /// One optimizer step on the global batch `batch` (sample indices, in order), as the paper writes it: the loss and
+  /// gradient of the batch (slice, forward, loss, backward, reduce), the NaN policy, the update. Phase times are kept
+  /// by the calls themselves.
   func takeStep(on batch: ArraySlice<Int>, batchIndex: Int, stepsPerEpoch: Int) throws {
-    let P = network.parameterCount
     // Batches are named for the line search's reuse of its last evaluation: with one batch per epoch it is always
     // the same set of samples.
     let batchName = stepsPerEpoch == 1 ? 0 : step
-    let loss: Double
     trace?.begin(step: step)
-    // L-BFGS's last trial point is this step's start, already evaluated; a network with buffers (BatchNorm) is
-    // evaluated again, as PyTorch's closure does, so that its running statistics are those of every evaluation.
-    if trace?.active != true, network.bufferCount == 0, let known = optimizer.knownEvaluation(batch: batchName) {
-      loss = known.loss
-      gradients.withUnsafeMutableBufferPointer { g in
-        known.gradients.withUnsafeBufferPointer { g.baseAddress!.copyScalars(from: $0.baseAddress!, count: P) }
-      }
-    } else {
-      loss = try withParameters { p in
-        try gradients.withUnsafeMutableBufferPointer { try gradient(at: p, batch: batch, into: $0) }
-      }
-    }
-    // Loss and gradient were exchanged: every rank sees the same values and takes the same branch here.
+    let loss = try evaluate(batch, named: batchName)
+    // Loss and gradient were reduced: every rank sees the same values and takes the same branch here.
     guard try acceptable(loss) else {
       skippedBatches += 1
       try placement?.publish()  // the host's ranks meet after every step, taken or not
@@ -321,40 +309,62 @@ public final class Trainer<T: TrainingScalar> {
     }
     var clock = PhaseClock()
     optimizer.learningRate = config.optimizer.schedule.rate(
-      base: config.optimizer.learningRate, step: step, stepsPerEpoch: stepsPerEpoch,
-      totalSteps: stepsPerEpoch * config.epochs)
-    if let trace, trace.active {
-      func record(_ g: UnsafeBufferPointer<T>) throws {
-        try trace.finish(step: step, network: network, items: layerItems, parameters: parameters, gradients: g, loss: loss,
-                         learningRate: optimizer.learningRate, communicator: communicator)
+      base: config.optimizer.learningRate, step: step, stepsPerEpoch: stepsPerEpoch, totalSteps: stepsPerEpoch * config.epochs)
+    try recordTrace(loss: loss)
+    try update(loss: loss, batch: batch, named: batchName)
+    phaseTimes.optimizer += clock.lap()
+    try finishStep(batchIndex)
+  }
+
+  /// The loss of the global batch at the current parameters, with its gradient in `gradients` (the same on every
+  /// rank). L-BFGS's last trial point is this step's start, already evaluated; a network with buffers (BatchNorm) is
+  /// evaluated again, as PyTorch's closure does, so that its running statistics are those of every evaluation.
+  func evaluate(_ batch: ArraySlice<Int>, named batchName: Int) throws -> Double {
+    let P = network.parameterCount
+    if trace?.active != true, network.bufferCount == 0, let known = optimizer.knownEvaluation(batch: batchName) {
+      gradients.withUnsafeMutableBufferPointer { g in
+        known.gradients.withUnsafeBufferPointer { g.baseAddress!.copyScalars(from: $0.baseAddress!, count: P) }
       }
-      if let placement { try record(placement.gradients) } else { try gradients.withUnsafeBufferPointer(record) }
+      return known.loss
     }
-    if let placement {
-      // Each rank of the host steps its shard of the shared parameters, then they meet.
+    return try withParameters { p in
+      try gradients.withUnsafeMutableBufferPointer { try lossAndGradient(at: p, batch: batch, into: $0) }
+    }
+  }
+
+  /// The step's trace (--trace): every layer's values, deltas and gradients, with the loss and learning rate.
+  func recordTrace(loss: Double) throws {
+    guard let trace, trace.active else { return }
+    func record(_ g: UnsafeBufferPointer<T>) throws {
+      try trace.finish(step: step, network: network, items: layerItems, parameters: parameters, gradients: g, loss: loss,
+                       learningRate: optimizer.learningRate, communicator: communicator)
+    }
+    if let placement { try record(placement.gradients) } else { try gradients.withUnsafeBufferPointer(record) }
+  }
+
+  /// The optimizer's update of the parameters from the reduced gradient. With a host's shared parameters, each rank
+  /// steps its shard of them, then they meet. L-BFGS's line search evaluates trial points on the same batch.
+  func update(loss: Double, batch: ArraySlice<Int>, named batchName: Int) throws {
+    let P = network.parameterCount
+    // Through `optimizer.firstOrder!` and `optimizer.lineSearch!`: a step mutates the optimizer's state in place,
+    // where a bound copy would copy its buffers.
+    if let placement, optimizer.firstOrder != nil {
       optimizer.firstOrder!.step(parameters: placement.parameters, gradients: placement.gradients, range: placement.shard)
-      try placement.publish()
-      phaseTimes.optimizer += clock.lap()
-      return try finishStep(batchIndex)
+      return try placement.publish()
     }
     try ownParameters.withUnsafeMutableBufferPointer { p in
       try gradients.withUnsafeBufferPointer { g0 in
         let g = UnsafeBufferPointer(rebasing: g0[0..<P])
-        if optimizer.firstOrder != nil {
-          optimizer.firstOrder!.step(parameters: p, gradients: g)
-        } else {
-          try optimizer.lineSearch!.step(parameters: p, gradients: g, loss: loss, batch: batchName) { point in
-            // A trial point: the same batch, another parameter vector, a scratch gradient buffer.
-            var scratch = [T].zeros(P + 1)
-            let l = try scratch.withUnsafeMutableBufferPointer { try self.gradient(at: point, batch: batch, into: $0) }
-            scratch.removeLast()
-            return (l, scratch)
-          }
+        if optimizer.firstOrder != nil { return optimizer.firstOrder!.step(parameters: p, gradients: g) }
+        try optimizer.lineSearch!.step(parameters: p, gradients: g, loss: loss, batch: batchName) { point in
+          // A trial point: the same batch, another parameter vector, a scratch gradient buffer.
+          var scratch = [T].zeros(P + 1)
+          let l = try scratch.withUnsafeMutableBufferPointer { try self.lossAndGradient(at: point, batch: batch, into: $0) }
+          scratch.removeLast()
+          return (l, scratch)
         }
       }
     }
-    phaseTimes.optimizer += clock.lap()
-    try finishStep(batchIndex)
   }
 
   /// The NaN policy (`--on-nan`): true when the step may go on; false to skip the batch; throws to stop.
