@@ -41,14 +41,24 @@ let libraries: [Target] = [
   .target(name: "Collectives", dependencies: ["_CMPI", "_Support"], swiftSettings: fast),
   // The file formats of trained weights: dpt's checkpoint and safetensors.
   .target(name: "FileFormats", dependencies: ["_Support", "TensorCore", "Layers", "Optimizers"], swiftSettings: fast),
-  // The data-parallel trainer, metrics and their logs, least squares, sweeps.
+  // Data-parallel training: the run description, the trainer and its step, the gradient exchanges, checkpoints of a
+  // trainer, the step trace.
   .target(name: "Training", dependencies: ["_Support", "FileFormats", "TensorCore", "Layers", "Optimizers", "Datasets", "Collectives"],
           swiftSettings: fast),
-  // SVG charts, the HTML report, TensorBoard event files: what a user looks at.
-  .target(name: "Reports", dependencies: ["_Support", "FileFormats", "Training"]),
+  // The closed form: distributed least squares and ridge (Gram matrix or TSQR), and a linear model's fit beside SGD's.
+  .target(name: "LeastSquares", dependencies: ["_Support", "TensorCore", "Layers", "Datasets", "Collectives", "Training"],
+          swiftSettings: fast),
+  // Experiments: sweeps on groups of ranks, their plan and summary, a run's monitor (divergence, early stopping) and
+  // the findings of its curves.
+  .target(name: "Experiments", dependencies: ["_Support", "FileFormats", "Datasets", "Collectives", "Training", "LeastSquares"]),
+  // The scaling model: a step's time on N ranks from its profile and the link between hosts.
+  .target(name: "Scaling", dependencies: ["_Support", "Collectives", "Training"]),
+  // What a user reads: the epoch table, the log folder's files, SVG and PNG charts, the HTML report, TensorBoard events.
+  .target(name: "Reports", dependencies: ["_Support", "FileFormats", "Datasets", "Training", "Experiments"]),
   // The library's front door: `import DPT` re-exports the tensors, layers, losses, optimizers, data sets, communicators
   // and the trainer, for programs that build a model in code.
-  .target(name: "DPT", dependencies: ["_Support", "TensorCore", "Layers", "Optimizers", "Datasets", "Collectives", "Training"]),
+  .target(name: "DPT", dependencies: ["_Support", "TensorCore", "Layers", "Optimizers", "Datasets", "Collectives", "Training",
+                                      "LeastSquares"]),
 ]
 
 // MARK: - The command-line tool
@@ -60,8 +70,8 @@ let executables: [Target] = [
   .executableTarget(
     name: "DPTCommand",
     dependencies: [
-      "_Support", "FileFormats", "Training", "Reports", "Datasets", "Layers", "Optimizers", "Collectives", "TensorCore",
-      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      "_Support", "FileFormats", "Training", "LeastSquares", "Experiments", "Scaling", "Reports", "Datasets", "Layers",
+      "Optimizers", "Collectives", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   )
 ]
@@ -69,15 +79,16 @@ let executables: [Target] = [
 // MARK: - Tests
 
 let tests: [Target] = [
-  .target(name: "_TestSupport", dependencies: ["TensorCore", "Layers"], path: "Tests/_TestSupport"),
+  .target(name: "_TestSupport", dependencies: ["TensorCore", "Layers", "Datasets", "Training"], path: "Tests/_TestSupport"),
   .testTarget(name: "SupportTests", dependencies: ["_Support", "_TestSupport"]),
   .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"]),
   .testTarget(name: "LayersTests", dependencies: ["Layers", "_TestSupport"]),
   .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "_TestSupport"]),
   .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"]),
   .testTarget(name: "CollectivesTests", dependencies: ["Collectives"]),
-  .testTarget(name: "TrainingTests", dependencies: ["Training", "FileFormats", "_Support", "_TestSupport"]),
-  .testTarget(name: "ReportsTests", dependencies: ["Reports", "_Support", "_TestSupport"]),
+  .testTarget(name: "TrainingTests", dependencies: ["Training", "LeastSquares", "Experiments", "Scaling", "FileFormats", "_Support",
+                                                   "_TestSupport"]),
+  .testTarget(name: "ReportsTests", dependencies: ["Reports", "Training", "Experiments", "Collectives", "_Support", "_TestSupport"]),
   .testTarget(name: "BinaryTests", dependencies: ["Training", "FileFormats", "_Support", "_TestSupport"]),
 ]
 

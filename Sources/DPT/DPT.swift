@@ -18,13 +18,14 @@
 //   Fashion-MNIST, CSV, IDX), `Sharding`.
 // - Collectives: `Communicator`, `LocalCommunicator` (one process), `MPICommunicator`, `InProcessGroup` (ranks as
 //   threads, for tests).
-// - Training: `Trainer` (the data-parallel step), `TrainingConfig`, `ModelSpec`, `OptimizerSpec`, `EpochMetrics`,
-//   closed-form least squares, sweeps.
+// - Training: `Trainer` (the data-parallel step), `TrainingConfig`, `ModelSpec`, `OptimizerSpec`, `EpochMetrics`.
+// - LeastSquares: the closed form, distributed (`LeastSquares.fit`), and `ClosedFormComparison` beside SGD's fit.
 @_exported import Collectives
 @_exported import Datasets
 @_exported import Layers
 @_exported import Optimizers
 @_exported import TensorCore
 @_exported import Training
+@_exported import LeastSquares
 // The JSON value of metrics rows and traces.
 @_exported import enum _Support.JSON

@@ -1,9 +1,10 @@
 import Datasets
 import FileFormats
-import Layers
 import Foundation
-import Training
+import Layers
+import LeastSquares
 import _Support
+import Training
 
 /// Where the library's errors, warnings and notes, which speak in values, get the flags users type: the one place
 /// that knows both. Renaming a flag changes this file and the options that declare it.

@@ -2,8 +2,9 @@ import ArgumentParser
 import Collectives
 import Datasets
 import Foundation
-import Training
+import LeastSquares
 import _Support
+import Training
 
 extension LeastSquaresMethod: ExpressibleByArgument {}
 

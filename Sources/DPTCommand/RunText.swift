@@ -3,10 +3,11 @@ import Collectives
 import Datasets
 import Foundation
 import Layers
+import LeastSquares
 import Reports
+import _Support
 import TensorCore
 import Training
-import _Support
 
 /// The text dpt prints about a run.
 enum RunText {

@@ -2,9 +2,10 @@ import ArgumentParser
 import Collectives
 import Datasets
 import Foundation
+import Scaling
+import _Support
 import TensorCore
 import Training
-import _Support
 
 struct ScalingCommand: ParsableCommand {
   static let configuration = CommandConfiguration(

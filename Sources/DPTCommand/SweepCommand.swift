@@ -1,11 +1,12 @@
 import ArgumentParser
 import Collectives
 import Datasets
+import Experiments
 import FileFormats
 import Foundation
 import Reports
-import Training
 import _Support
+import Training
 
 struct SweepCommand: ParsableCommand {
   static let configuration = CommandConfiguration(

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Collectives
 import Datasets
+import Experiments
 import Foundation
 import Reports
-import Training
 import _Support
+import Training
 
 /// Rank 0's view while a sweep runs: the files, and a line per finished trial.
 final class SweepProgress: SweepObserver {

@@ -1,12 +1,14 @@
 import ArgumentParser
 import Collectives
 import Datasets
+import Experiments
 import FileFormats
 import Foundation
+import LeastSquares
 import Reports
+import _Support
 import TensorCore
 import Training
-import _Support
 
 struct Train: ParsableCommand {
   static let configuration = CommandConfiguration(

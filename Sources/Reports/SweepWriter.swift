@@ -1,6 +1,7 @@
 import Datasets
 import FileFormats
 import Foundation
+import Experiments
 import Training
 import _Support
 

@@ -1,9 +1,3 @@
-import Collectives
-import Datasets
-import Foundation
-import Layers
-import Optimizers
-import TensorCore
 import _Support
 
 /// Seconds this rank spent in each phase of the training steps.

@@ -1,3 +1,4 @@
+import Collectives
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -237,5 +238,27 @@ func parseXML(_ text: String) -> ElementCounter? {
     #expect(Array(records[1][9..<11]) == [0x10, 0x03])
     #expect(records[1][11] == 0x2A)
     #expect(String(decoding: records[1], as: UTF8.self).contains("loss/train"))
+  }
+}
+
+/// The files of --log-dir, as RunLog writes them.
+@Suite struct RunLogTests {
+  @Test func runLogFiles() throws {
+    let dir = TemporaryDirectory()
+    let t = try Trainer<Float>(config: Fixtures.smallMLP(), data: Fixtures.classification(), communicator: LocalCommunicator())
+    let log = try RunLog(folder: try OutputFolder(dir.file("run"), command: "test", claim: .fresh), config: t.config.json(worldSize: 1))
+    for _ in 0..<2 { try log.append(try t.runEpoch().json) }
+    let lines = try String(contentsOfFile: dir.file("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+    #expect(lines.count == 2)
+    let first = try JSON.parse(String(lines[0]))
+    for key in ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "samples_per_sec"] {
+      #expect(first[key]?.double != nil, "\(key)")
+    }
+    let csv = try String(contentsOfFile: dir.file("run/metrics.csv"), encoding: .utf8).split(separator: "\n")
+    #expect(csv.count == 3 && csv[0].hasPrefix("epoch,train_loss,train_acc,test_loss,test_acc,seconds,samples_per_sec"))
+    let cfg = try JSON.parse(try String(contentsOfFile: dir.file("run/config.json"), encoding: .utf8))
+    #expect(cfg["model"]?.string == "mlp" && cfg["batch_size"]?.double == 16 && cfg["world_size"]?.double == 1)
+    log.folder.release()
+    #expect(TemporaryDirectory.list(dir.file("run")) == [".dpt-run.json", "config.json", "metrics.csv", "metrics.jsonl"])
   }
 }

@@ -1,3 +1,4 @@
+import LeastSquares
 import Collectives
 import Datasets
 import Foundation

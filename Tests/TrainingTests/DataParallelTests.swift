@@ -7,26 +7,6 @@ import TensorCore
 import Training
 import _TestSupport
 
-/// Synthetic data: 50 samples of 2x3 "images" in 3 classes that depend on the features.
-func syntheticClassification(count: Int = 50, seed: UInt64 = 3) -> DataSplit {
-  var rng = RandomSource(seed: seed)
-  var x = [Double](), y = [Int32]()
-  for _ in 0..<count {
-    let row = (0..<6).map { _ in rng.uniform(-1, 1) }
-    x += row
-    y.append(Int32(row[0] + row[1] > 0.3 ? 2 : row[2] > 0 ? 1 : 0))
-  }
-  let train = Dataset(features: .reals(x), count: count, sampleShape: [1, 2, 3], labels: y, task: .classification,
-                      classCount: 3)
-  return DataSplit(name: "synthetic", train: train, test: train.subset(0..<min(10, count)))
-}
-
-func config(batchSize: Int = 16, epochs: Int = 2) -> TrainingConfig {
-  TrainingConfig(dataset: .corn, model: ModelSpec(kind: .mlp, hidden: [8, 5], activation: .tanh), loss: .crossEntropy,
-                 optimizer: OptimizerSpec(learningRate: 0.2, momentum: 0.9, nesterov: true, weightDecay: 1e-3),
-                 batchSize: batchSize, epochs: epochs, seed: 11)
-}
-
 @Suite struct DataParallelTests {
   /// Parameters and metrics after `epochs` epochs on `size` in-process ranks.
   func train<T: TrainingScalar>(_ type: T.Type, size: Int, data: DataSplit, config: TrainingConfig) throws
@@ -51,8 +31,8 @@ func config(batchSize: Int = 16, epochs: Int = 2) -> TrainingConfig {
   /// 50 samples in batches of 16: the last batch holds 2, so with 3 or 4 ranks some ranks get no sample of it.
   @Test(arguments: [2, 3, 4])
   func nRanksTakeTheStepsOfOneRankOnTheWholeBatch(size: Int) throws {
-    let data = syntheticClassification()
-    let c = config()
+    let data = Fixtures.classification()
+    let c = Fixtures.smallMLP()
     let one = try train(Float.self, size: 1, data: data, config: c)
     let many = try train(Float.self, size: size, data: data, config: c)
     #expect(relativeDifference(many.parameters, one.parameters) < 1e-5)
@@ -71,10 +51,10 @@ func config(batchSize: Int = 16, epochs: Int = 2) -> TrainingConfig {
   /// parameters and running statistics of one rank on the whole batch, the short last batch included.
   @Test(arguments: [2, 3, 4])
   func batchNormAndDropoutTakeTheStepOfOneRank(size: Int) throws {
-    var c = config()
+    var c = Fixtures.smallMLP()
     c.model = ModelSpec(layers: try LayerList.parse("flatten, dense(8), batchnorm, tanh, dropout(0.25), dense(5), batchnorm(momentum=0.3), relu, dense(3)"))
     c.dropLast = true  // a last batch of 2 samples would leave BatchNorm one value per channel on some ranks' share
-    let data = syntheticClassification()
+    let data = Fixtures.classification()
     func run<T: TrainingScalar>(_ type: T.Type, size: Int) throws -> [T] {
       try InProcessGroup.run(size: size) { comm -> [T] in
         let t = try Trainer<T>(config: c, data: data, communicator: comm)
@@ -87,29 +67,29 @@ func config(batchSize: Int = 16, epochs: Int = 2) -> TrainingConfig {
   }
 
   @Test func theLocalCommunicatorIsTheOneRankCase() throws {
-    let data = syntheticClassification()
-    let t = try Trainer<Double>(config: config(), data: data, communicator: LocalCommunicator())
+    let data = Fixtures.classification()
+    let t = try Trainer<Double>(config: Fixtures.smallMLP(), data: data, communicator: LocalCommunicator())
     for _ in 0..<2 { try t.trainEpoch() }
-    let inProcess = try train(Double.self, size: 1, data: data, config: config())
+    let inProcess = try train(Double.self, size: 1, data: data, config: Fixtures.smallMLP())
     #expect(t.parameters == inProcess.parameters)
   }
 
   @Test func stepsPerEpochAndSamplesCountTheShortBatch() throws {
-    let t = try Trainer<Float>(config: config(), data: syntheticClassification(), communicator: LocalCommunicator())
+    let t = try Trainer<Float>(config: Fixtures.smallMLP(), data: Fixtures.classification(), communicator: LocalCommunicator())
     #expect(t.batchesPerEpoch == 4)
     let (samples, _) = try t.trainEpoch()
     #expect(samples == 50 && t.step == 4)
-    var dropping = config()
+    var dropping = Fixtures.smallMLP()
     dropping.dropLast = true
-    let d = try Trainer<Float>(config: dropping, data: syntheticClassification(), communicator: LocalCommunicator())
+    let d = try Trainer<Float>(config: dropping, data: Fixtures.classification(), communicator: LocalCommunicator())
     #expect(d.batchesPerEpoch == 3)
   }
 
   @Test func sameSeedSameRunOtherSeedOtherRun() throws {
-    let data = syntheticClassification()
-    let a = try train(Float.self, size: 2, data: data, config: config())
-    let b = try train(Float.self, size: 2, data: data, config: config())
-    var other = config()
+    let data = Fixtures.classification()
+    let a = try train(Float.self, size: 2, data: data, config: Fixtures.smallMLP())
+    let b = try train(Float.self, size: 2, data: data, config: Fixtures.smallMLP())
+    var other = Fixtures.smallMLP()
     other.seed = 12
     let c = try train(Float.self, size: 2, data: data, config: other)
     #expect(a.parameters == b.parameters)
@@ -117,12 +97,12 @@ func config(batchSize: Int = 16, epochs: Int = 2) -> TrainingConfig {
   }
 
   @Test func anExplodingLossStopsEveryRankWithTheStep() throws {
-    var c = config()
+    var c = Fixtures.smallMLP()
     c.optimizer.learningRate = 1e30
     c.optimizer.momentum = 0
     c.optimizer.nesterov = false
     let outcomes = try InProcessGroup.run(size: 3) { comm -> String in
-      let t = try Trainer<Float>(config: c, data: syntheticClassification(), communicator: comm)
+      let t = try Trainer<Float>(config: c, data: Fixtures.classification(), communicator: comm)
       do { try t.trainEpoch(); return "finished" } catch let e as NonFiniteLoss { return "\(e.epoch):\(e.step)" }
     }
     #expect(Set(outcomes).count == 1)
@@ -137,12 +117,12 @@ func config(batchSize: Int = 16, epochs: Int = 2) -> TrainingConfig {
       } catch { return "\(error)" }
     }
     let corn = try! Catalog.load(.corn)
-    var c = config()
+    var c = Fixtures.smallMLP()
     // The library names the problem in values; `dpt` adds the flags (BinaryTests compare those messages).
     #expect(message(c, corn).contains("the cross-entropy loss needs class labels, but corn is a regression data set"))
     c.loss = .mse
     c.model.kind = .softmax
-    #expect(message(c, syntheticClassification()).contains("the softmax model is trained with cross-entropy, not mse"))
-    #expect(message(config(), syntheticClassification(count: 3), ranks: 4).contains("3 training samples for 4 ranks"))
+    #expect(message(c, Fixtures.classification()).contains("the softmax model is trained with cross-entropy, not mse"))
+    #expect(message(Fixtures.smallMLP(), Fixtures.classification(count: 3), ranks: 4).contains("3 training samples for 4 ranks"))
   }
 }

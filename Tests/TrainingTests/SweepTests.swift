@@ -1,3 +1,5 @@
+import LeastSquares
+import Experiments
 import Collectives
 import Datasets
 import FileFormats

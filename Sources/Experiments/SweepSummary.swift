@@ -1,3 +1,4 @@
+import Training
 import Datasets
 import Foundation
 import _Support

@@ -1,92 +1,10 @@
+import LeastSquares
+import Training
 import Collectives
 import Datasets
 import FileFormats
 import Foundation
 import _Support
-
-/// What one trial of a sweep trains: its configuration (seed included) and its data (split by that seed).
-public struct TrialSpec {
-  public var config: TrainingConfig
-  public var data: DataSplit
-  /// What its checkpoints record as their configuration (config.json's content), for `dpt eval` and `dpt export`.
-  public var record: JSON
-
-  public init(config: TrainingConfig, data: DataSplit, record: JSON = .null) {
-    self.config = config
-    self.data = data
-    self.record = record
-  }
-}
-
-/// What became of one trial.
-public struct TrialOutcome: Sendable {
-  public var trial: SweepTrial
-  public var status: RunStatus
-  /// One metrics row per completed epoch (the keys of metrics.jsonl), those of a resumed trial's earlier run included.
-  public var epochs: [JSON]
-  /// Wall time of the trial, on its group's leader (its earlier run's included).
-  public var seconds: Double
-  /// The group that ran it (-1: kept from before a resume).
-  public var group: Int
-  /// A linear model fitted by MSE: the closed-form ridge solution of the same problem beside its fit
-  /// (`ClosedFormComparison.json`), else nil.
-  public var closedForm: JSON?
-
-  public init(trial: SweepTrial, status: RunStatus, epochs: [JSON], seconds: Double, group: Int, closedForm: JSON? = nil) {
-    self.trial = trial
-    self.status = status
-    self.epochs = epochs
-    self.seconds = seconds
-    self.group = group
-    self.closedForm = closedForm
-  }
-}
-
-/// Where a trial stood when a sweep was interrupted (`dpt sweep --resume`): a final status keeps it as it is; else
-/// it continues from its checkpoint (nil: from the start).
-public struct TrialProgress: Sendable {
-  public var status: RunStatus?
-  public var epochs: [JSON]
-  public var checkpoint: [UInt8]?
-  public var seconds: Double
-  public var closedForm: JSON?
-
-  public init(status: RunStatus?, epochs: [JSON], checkpoint: [UInt8]?, seconds: Double, closedForm: JSON? = nil) {
-    self.status = status
-    self.epochs = epochs
-    self.checkpoint = checkpoint
-    self.seconds = seconds
-    self.closedForm = closedForm
-  }
-}
-
-/// What world rank 0 is told while a sweep runs (to write files as results arrive).
-public protocol SweepObserver: AnyObject {
-  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [JSON])
-  func epochFinished(_ trial: SweepTrial, metrics: JSON)
-  /// The trial's checkpoint after an epoch; `best`: also its best epoch's (early stopping keeps it).
-  func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool)
-  func trialFinished(_ outcome: TrialOutcome)
-}
-
-/// Successive halving (`--prune halving`): at rungs of 1, 2, 4, ... epochs the worse half of the trials by the
-/// validation metric stop. While every trial runs at once (trials no more than groups) a rung waits for all of them
-/// (synchronous halving); with more trials than groups each is compared with those that reached the rung before it
-/// (ASHA, Li et al. 2020), so no group waits.
-public struct Pruning: Codable, Equatable, Sendable {
-  /// The fraction kept at each rung is 1 / reduction.
-  public var reduction: Int = 2
-
-  public init(reduction: Int = 2) { self.reduction = reduction }
-
-  /// Whether `epoch` is a rung (1, 2, 4, ... below the last epoch).
-  public func isRung(_ epoch: Int, of epochs: Int) -> Bool {
-    guard epoch < epochs else { return false }
-    var r = 1
-    while r < epoch { r *= reduction }
-    return r == epoch
-  }
-}
 
 /// Runs the trials of a sweep on groups of ranks at once.
 ///
@@ -555,33 +473,6 @@ public final class Sweep {
                      closedForm: closedForm)
       default: throw TrainingError("sweep: unknown message \(o.serialized())")
       }
-    }
-  }
-}
-
-extension RunStatus {
-  /// The status with its details, as summaries record it: {"status": "stopped-early", "epoch": 7, "best_epoch": 4}.
-  public var json: JSON {
-    var o: [(String, JSON)] = [("status", JSON(name))]
-    switch self {
-    case .finished, .interrupted: break
-    case .stoppedEarly(let e, let b): o += [("epoch", JSON(e)), ("best_epoch", JSON(b))]
-    case .diverged(let e, let r): o += [("epoch", JSON(e)), ("reason", JSON(r))]
-    case .converged(let i, let r): o += [("iteration", JSON(i)), ("reason", JSON(r))]
-    case .pruned(let e): o += [("epoch", JSON(e))]
-    }
-    return .object(o)
-  }
-
-  public init?(json: JSON) {
-    switch json["status"]?.string {
-    case "finished": self = .finished
-    case "interrupted": self = .interrupted
-    case "stopped-early": self = .stoppedEarly(epoch: json["epoch"]?.int ?? 0, best: json["best_epoch"]?.int ?? 0)
-    case "diverged": self = .diverged(epoch: json["epoch"]?.int ?? 0, reason: json["reason"]?.string ?? "")
-    case "converged": self = .converged(iteration: json["iteration"]?.int ?? 0, reason: json["reason"]?.string ?? "")
-    case "pruned": self = .pruned(epoch: json["epoch"]?.int ?? 0)
-    default: return nil
     }
   }
 }

@@ -1,3 +1,4 @@
+import Training
 import Foundation
 import TensorCore
 import _Support

@@ -1,3 +1,4 @@
+import Training
 import _Support
 import Datasets
 import Foundation

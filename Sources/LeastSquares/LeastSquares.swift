@@ -1,3 +1,4 @@
+import Training
 import Collectives
 import Datasets
 import Foundation

@@ -1,0 +1,15 @@
+import Training
+import Collectives
+import Datasets
+import FileFormats
+import Foundation
+import _Support
+
+/// What world rank 0 is told while a sweep runs (to write files as results arrive).
+public protocol SweepObserver: AnyObject {
+  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [JSON])
+  func epochFinished(_ trial: SweepTrial, metrics: JSON)
+  /// The trial's checkpoint after an epoch; `best`: also its best epoch's (early stopping keeps it).
+  func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool)
+  func trialFinished(_ outcome: TrialOutcome)
+}
