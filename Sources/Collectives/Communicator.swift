@@ -139,18 +139,19 @@ extension Communicator {
 
   /// Runs `body` on every rank and agrees on the outcome: when it throws on any rank, every rank throws a
   /// `RankFailure` with the message of the lowest failing rank, so no rank is left waiting in a later collective.
-  public func agree<R>(_ body: () throws -> R) throws -> R {
+  /// `describe` turns that rank's error into the message (a program passes the words its users know).
+  public func agree<R>(describing describe: (any Error) -> String = { "\($0)" }, _ body: () throws -> R) throws -> R {
     var result: Result<R, Error>
     do { result = .success(try body()) } catch { result = .failure(error) }
     if size == 1 {
-      if case .failure(let e) = result { throw RankFailure(rank: 0, failedRanks: 1, message: ErrorText.message(e), worldSize: 1) }
+      if case .failure(let e) = result { throw RankFailure(rank: 0, failedRanks: 1, message: describe(e), worldSize: 1) }
     }
     let failed: Bool = { if case .failure = result { return true } else { return false } }()
     let failures = try allReduce(Int64(failed ? 1 : 0), .sum)
     guard failures > 0 else { return try result.get() }
     let first = Int(try allReduce(failed ? Int64(rank) : Int64.max, .min))
     var message = ""
-    if rank == first, case .failure(let e) = result { message = ErrorText.message(e) }
+    if rank == first, case .failure(let e) = result { message = describe(e) }
     let text = try broadcast(bytes: Array(message.utf8), root: first)
     throw RankFailure(rank: first, failedRanks: Int(failures), message: String(decoding: text, as: UTF8.self),
                       worldSize: size)

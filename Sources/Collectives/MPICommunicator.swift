@@ -7,6 +7,8 @@ import _CMPI
 /// Errors are set to return (MPI_ERRORS_RETURN) so that a failed call becomes a thrown `CollectiveError` with
 /// MPI's own message; the command line then ends the whole job with `MPICommunicator.abort`.
 public final class MPICommunicator: Communicator {
+  /// Bounds the waits of this communicator's collectives; the world's, shared by every communicator split from it.
+  public let watchdog: Watchdog
   public let rank: Int
   public let size: Int
   public let hostCount: Int
@@ -34,7 +36,7 @@ public final class MPICommunicator: Communicator {
       try check(MPI_Comm_set_errhandler(side, dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
       heartbeats = side
     }
-    let world = try MPICommunicator(comm: dpt_mpi_comm_world(), owned: false)
+    let world = try MPICommunicator(comm: dpt_mpi_comm_world(), owned: false, watchdog: Watchdog())
     if hostNames.isEmpty { hostNames = try world.allGather(Array(processorName().utf8)).map { String(decoding: $0, as: UTF8.self) } }
     return world
   }
@@ -81,7 +83,8 @@ public final class MPICommunicator: Communicator {
     return String(cString: buffer)
   }
 
-  private init(comm: MPI_Comm, owned: Bool) throws {
+  private init(comm: MPI_Comm, owned: Bool, watchdog: Watchdog) throws {
+    self.watchdog = watchdog
     var r: Int32 = 0, s: Int32 = 0
     try MPICommunicator.check(MPI_Comm_rank(comm, &r), "MPI_Comm_rank")
     try MPICommunicator.check(MPI_Comm_size(comm, &s), "MPI_Comm_size")
@@ -144,10 +147,10 @@ public final class MPICommunicator: Communicator {
 
   /// Runs one blocking collective: `blocking` as it is, or with the watchdog armed `start` and a polled wait.
   private func collective(_ name: String, blocking: () -> Int32, start: (inout MPI_Request?) -> Int32) throws {
-    guard Watchdog.timeout != nil else { return try MPICommunicator.check(blocking(), "MPI_" + name) }
+    guard watchdog.timeout != nil else { return try MPICommunicator.check(blocking(), "MPI_" + name) }
     var request: MPI_Request? = nil
     try MPICommunicator.check(start(&request), "MPI_I" + name.lowercased())
-    try MPICommunicator.wait(&request, "MPI_I" + name.lowercased())
+    try MPICommunicator.wait(&request, "MPI_I" + name.lowercased(), watchdog: watchdog)
   }
 
   public func allReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws {
@@ -203,8 +206,8 @@ public final class MPICommunicator: Communicator {
 
   /// Waits for `request`: MPI_Wait, or with the watchdog armed a loop of MPI_Test that answers heartbeats, backs off
   /// to short sleeps after 10 ms, and gives up after the timeout (or soon after the job began to end).
-  static func wait(_ request: inout MPI_Request?, _ call: String) throws {
-    guard let timeout = Watchdog.timeout else {
+  static func wait(_ request: inout MPI_Request?, _ call: String, watchdog: Watchdog) throws {
+    guard let timeout = watchdog.timeout else {
       return try check(MPI_Wait(&request, dpt_mpi_status_ignore()), "MPI_Wait (\(call))")
     }
     var start = now()
@@ -225,11 +228,11 @@ public final class MPICommunicator: Communicator {
         try answerHeartbeats()
         lastAnswer = t
       }
-      if Watchdog.giveUp() {
+      if watchdog.giveUp() {
         endingSince = endingSince ?? t
         if t - endingSince! > 0.5 { throw try stall(reason: .interrupted, waited: t - start, grace: 0.3) }
       }
-      if t - start > timeout { throw try stall(reason: .timeout, waited: t - start, grace: min(Watchdog.grace, timeout / 4)) }
+      if t - start > timeout { throw try stall(reason: .timeout, waited: t - start, grace: min(watchdog.grace, timeout / 4)) }
       if t - start > 0.01 { usleep(20) }
     }
   }
@@ -284,7 +287,7 @@ public final class MPICommunicator: Communicator {
     var newComm: MPI_Comm? = nil
     try MPICommunicator.check(MPI_Comm_split(comm, Int32(color), Int32(key), &newComm), "MPI_Comm_split")
     try MPICommunicator.check(MPI_Comm_set_errhandler(newComm, dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
-    return try MPICommunicator(comm: newComm!, owned: true)
+    return try MPICommunicator(comm: newComm!, owned: true, watchdog: watchdog)
   }
 
   /// Non-blocking send: the bytes are copied and the call returns at once; completed sends are released on later
@@ -351,7 +354,7 @@ public final class MPICommunicator: Communicator {
     try MPICommunicator.check(MPI_Comm_split_type(comm, dpt_mpi_comm_type_shared(), Int32(rank), dpt_mpi_info_null(), &local),
                               "MPI_Comm_split_type")
     try MPICommunicator.check(MPI_Comm_set_errhandler(local, dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
-    return try MPICommunicator(comm: local!, owned: true)
+    return try MPICommunicator(comm: local!, owned: true, watchdog: watchdog)
   }
 
   /// MPI_Win_allocate_shared: rank 0 allocates all of it, the others map rank 0's segment.
@@ -375,7 +378,7 @@ public final class MPICommunicator: Communicator {
 
   public func startAllReduce<E: Reducible>(_ buffer: UnsafeMutableBufferPointer<E>, _ op: ReduceOp) throws -> any CollectiveRequest {
     guard size > 1, buffer.count > 0 else { return CompletedRequest() }
-    let r = MPIRequest()
+    let r = MPIRequest(watchdog: watchdog)
     try MPICommunicator.check(
       MPI_Iallreduce(dpt_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), MPICommunicator.datatype(E.elementType),
                      MPICommunicator.op(op), comm, &r.request),
@@ -386,7 +389,7 @@ public final class MPICommunicator: Communicator {
   public func startAllToAll(send: UnsafeRawPointer, sendCounts: [Int], receive: UnsafeMutableRawPointer,
                             receiveCounts: [Int]) throws -> any CollectiveRequest {
     precondition(sendCounts.count == size && receiveCounts.count == size, "all-to-all needs one count per rank")
-    let r = MPIRequest()
+    let r = MPIRequest(watchdog: watchdog)
     let sc = r.keep(sendCounts), sd = r.keep(blockOffsets(sendCounts))
     let rc = r.keep(receiveCounts), rd = r.keep(blockOffsets(receiveCounts))
     try MPICommunicator.check(
@@ -397,7 +400,7 @@ public final class MPICommunicator: Communicator {
   public func startAllGather(_ buffer: UnsafeMutableRawPointer, counts: [Int]) throws -> any CollectiveRequest {
     precondition(counts.count == size, "all-gather needs one count per rank")
     guard size > 1 else { return CompletedRequest() }
-    let r = MPIRequest()
+    let r = MPIRequest(watchdog: watchdog)
     let c = r.keep(counts), d = r.keep(blockOffsets(counts))
     try MPICommunicator.check(
       MPI_Iallgatherv(dpt_mpi_in_place(), 0, dpt_mpi_byte(), buffer, c, d, dpt_mpi_byte(), comm, &r.request),

@@ -6,6 +6,9 @@ final class MPIRequest: CollectiveRequest {
   var request: MPI_Request? = nil
   private var done = false
   private var arrays: [UnsafeMutablePointer<Int32>] = []
+  let watchdog: Watchdog
+
+  init(watchdog: Watchdog) { self.watchdog = watchdog }
 
   /// A copy of `values` that lives as long as the request.
   func keep(_ values: [Int]) -> UnsafeMutablePointer<Int32> {
@@ -28,7 +31,7 @@ final class MPIRequest: CollectiveRequest {
 
   func wait() throws {
     guard !done else { return }
-    try MPICommunicator.wait(&request, "a non-blocking collective")
+    try MPICommunicator.wait(&request, "a non-blocking collective", watchdog: watchdog)
     done = true
   }
 

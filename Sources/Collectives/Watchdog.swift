@@ -14,14 +14,22 @@ import Foundation
 /// its sequence number, not the rank that is missing) and Horovod's stall inspector (the coordinator names the ranks
 /// that have not submitted a tensor, and warns or shuts down after a time), this names the silent ranks like Horovod
 /// does, from whichever rank is still able to act, without a coordinator.
-public enum Watchdog {
+public final class Watchdog: @unchecked Sendable {
   /// Seconds a collective may wait before the ranks that did not arrive are declared stalled; nil: not armed (waits
   /// block as long as they need, as outside the training loop).
-  nonisolated(unsafe) public static var timeout: Double?
+  public var timeout: Double?
   /// Seconds to collect heartbeats once a wait gave up (at most a quarter of the timeout).
-  nonisolated(unsafe) public static var grace = 3.0
+  public var grace: Double
   /// True when the job is being ended (a signal arrived): a wait that does not complete soon gives up.
-  nonisolated(unsafe) public static var giveUp: () -> Bool = { false }
+  public var giveUp: () -> Bool
+
+  /// An unarmed watchdog. The world communicator holds one, shared by every communicator split from it; a program
+  /// arms it (`timeout`) around its training loop and tells it how to see that the job is ending (`giveUp`).
+  public init(timeout: Double? = nil, grace: Double = 3, giveUp: @escaping () -> Bool = { false }) {
+    self.timeout = timeout
+    self.grace = grace
+    self.giveUp = giveUp
+  }
 
   /// When this process last showed it was running (the polls of a wait): [monotonic seconds, process CPU seconds].
   /// A SIGCONT long after it, with little CPU time used meanwhile, means the process had been stopped (SIGSTOP):

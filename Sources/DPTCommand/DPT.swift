@@ -20,7 +20,6 @@ struct DPT: ParsableCommand {
   /// rank 0 only; every rank exits with the same code.
   static func main() {
     Launch.keepFreedMemory()
-    ErrorText.translate = ErrorMessages.message(for:)
     // Paths are bytes: one that is not UTF-8 would become other characters in Swift's strings, so that an existing
     // file is "not found" and an output goes to another folder. Refused, naming the argument.
     for i in 1..<Int(CommandLine.argc) {

@@ -82,7 +82,7 @@ struct DataOptions: ParsableArguments {
   var resolved: (source: DatasetSource, note: CSVInference?) {
     get throws {
       var s: DatasetSource
-      do { s = try DatasetSource(dataset) } catch { throw ValidationError(ErrorText.message(error)) }
+      do { s = try DatasetSource(dataset) } catch { throw ValidationError(ErrorMessages.line(error)) }
       guard case .csv(let path, _, _) = s else { return (s, nil) }
       switch target {
       case .class: s = .csv(path: path, target: .classes, header: header)

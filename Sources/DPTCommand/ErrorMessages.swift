@@ -9,6 +9,9 @@ import Training
 /// Where the library's errors, warnings and notes, which speak in values, get the flags users type: the one place
 /// that knows both. Renaming a flag changes this file and the options that declare it.
 enum ErrorMessages {
+  /// The one line a user reads for any error: the library's in the words of dpt's flags, any other its own text.
+  static func line(_ error: any Error) -> String { message(for: error) ?? "\(error)" }
+
   /// The message of a library error with the flag and the fix; nil for errors that carry their own text.
   static func message(for error: any Error) -> String? {
     switch error {

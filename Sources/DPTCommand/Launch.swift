@@ -10,6 +10,16 @@ enum Launch {
     Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0") ?? 0
   }
 
+  /// Arms the watchdog of `comm` (shared with the world and every communicator split from it) for a training loop:
+  /// each collective waits at most `timeout` seconds (nil: as long as it needs), and gives up soon once a signal
+  /// arrived. Returns the disarming, for a `defer`.
+  static func armWatchdog(_ comm: any Communicator, timeout: Double?) -> () -> Void {
+    guard let mpi = comm as? MPICommunicator else { return {} }
+    mpi.watchdog.timeout = timeout
+    mpi.watchdog.giveUp = { Signals.received }
+    return { mpi.watchdog.timeout = nil }
+  }
+
   /// Runs `body` with the world communicator and ends the job the way its outcome needs:
   /// - success: MPI_Finalize;
   /// - an error raised on every rank (`RaisedOnEveryRank`): rank 0 prints it, every rank calls MPI_Finalize and
@@ -56,11 +66,11 @@ enum Launch {
       usleep(elsewhere ? 10_000_000 : 2_000_000)
       MPICommunicator.abort(message: "")
     } catch let error as RaisedOnEveryRank {
-      if world.rank == 0 { FileHandle.standardError.write(Data("Error: \(ErrorText.message(error))\n".utf8)) }
+      if world.rank == 0 { FileHandle.standardError.write(Data("Error: \(ErrorMessages.line(error))\n".utf8)) }
       MPICommunicator.finalize()
       exit(1)
     } catch {
-      MPICommunicator.abort(message: "Error: rank \(world.rank) of \(world.size): \(ErrorText.message(error))")
+      MPICommunicator.abort(message: "Error: rank \(world.rank) of \(world.size): \(ErrorMessages.line(error))")
     }
   }
 

@@ -62,7 +62,7 @@ struct Lstsq: ParsableCommand {
 
   func solve(_ source: DatasetSource, _ comm: any Communicator) throws {
     let console = Console(isRoot: comm.isRoot, jsonOutput: json)
-    let (split, scaling, block, rows) = try comm.agree { () throws -> (DataSplit?, Standardization?, DesignBlock, [[Double]]) in
+    let (split, scaling, block, rows) = try comm.agree(describing: ErrorMessages.line) { () throws -> (DataSplit?, Standardization?, DesignBlock, [[Double]]) in
       // Synthetic rows without a test set: each rank generates only its own rows.
       if case .synthetic(let n, let d) = source, (data.testFraction ?? 0) == 0, data.standardize != true {
         let mine = Sharding.slice(0..<n, rank: comm.rank, size: comm.size)

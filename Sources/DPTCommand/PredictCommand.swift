@@ -37,7 +37,7 @@ struct PredictCommand: ParsableCommand {
   func run() throws {
     let (options, checkpoint) = try source.load(given: self.options, commandLine: Array(CommandLine.arguments.drop { $0 != "predict" }.dropFirst()))
     try Launch.withWorld { comm in
-      try comm.agree {
+      try comm.agree(describing: ErrorMessages.line) {
         guard comm.isRoot else { return }
         try OutputPaths.file(output, flag: "--output")
         let inputs = (try options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) }

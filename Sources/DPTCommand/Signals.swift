@@ -39,7 +39,6 @@ enum Signals {
     sigaddset(&set, SIGTERM)
     sigaddset(&set, SIGCONT)
     pthread_sigmask(SIG_UNBLOCK, &set, nil)
-    Watchdog.giveUp = { Signals.received }
   }
 }
 

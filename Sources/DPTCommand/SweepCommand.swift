@@ -101,12 +101,12 @@ struct SweepCommand: ParsableCommand {
       if !extra.isEmpty {
         throw ValidationError("--resume \(resume) continues the sweep with the arguments it was started with (in \(Files.join(resume, SweepWriter.stateFile))); drop \(extra.map { "--" + $0 }.joined(separator: ", "))")
       }
-      let bytes = try world.agree { () throws -> [UInt8] in
+      let bytes = try world.agree(describing: ErrorMessages.line) { () throws -> [UInt8] in
         guard world.isRoot else { return [] }
         return try Files.read(Files.join(resume, SweepWriter.stateFile), limit: 1 << 28,
                               missing: "is \(resume) a dpt sweep folder? (sweep.json is written when its first setting ends)")
       }
-      let state = try world.agree { try SweepState(parsing: try world.broadcast(bytes: bytes, root: 0), path: Files.join(resume, SweepWriter.stateFile)) }
+      let state = try world.agree(describing: ErrorMessages.line) { try SweepState(parsing: try world.broadcast(bytes: bytes, root: 0), path: Files.join(resume, SweepWriter.stateFile)) }
       var arguments = SweepArguments(state.arguments)
       arguments.remove("log-dir")
       arguments.remove("overwrite")
@@ -115,7 +115,7 @@ struct SweepCommand: ParsableCommand {
         arguments.remove(name)
         arguments.groups += given.groups.filter { $0.name == name }
       }
-      let command = try world.agree { try SweepCommand.parse(arguments.arguments) }
+      let command = try world.agree(describing: ErrorMessages.line) { try SweepCommand.parse(arguments.arguments) }
       try command.start(world, arguments: arguments.arguments, resuming: state)
     }
   }
@@ -177,7 +177,7 @@ struct SweepCommand: ParsableCommand {
     // The folder is claimed (locked, checked) before any setting trains: another sweep's folders are never mixed
     // into this one's, and no input is among the files it would write or replace.
     let willWrite = ReportFiles.sweepFiles + plan.settings.map { plan.slug($0) + "/" } + (tensorboard ? ["tensorboard/"] : [])
-    let folder = try world.agree { () throws -> OutputFolder? in
+    let folder = try world.agree(describing: ErrorMessages.line) { () throws -> OutputFolder? in
       guard world.isRoot else { return nil }
       let claim: OutputFolder.Claim
       if state != nil {
@@ -197,7 +197,7 @@ struct SweepCommand: ParsableCommand {
     }
     defer { folder?.release() }
     // Each trial's data (one load per distinct data set and seed) and model, checked before any group starts.
-    let specs = try world.agree { () throws -> [TrialSpec] in
+    let specs = try world.agree(describing: ErrorMessages.line) { () throws -> [TrialSpec] in
       var loaded: [String: DataSplit] = [:]
       return try zip(plan.trials, trials).map { t, trial in
         let o = trial.options.data
@@ -215,7 +215,7 @@ struct SweepCommand: ParsableCommand {
         return TrialSpec(config: trial.config, data: data, record: .object(c))
       }
     }
-    let sweep = try world.agree { try Sweep(plan: plan, trials: specs, ranksPerTrial: ranksPerTrial, world: world) }
+    let sweep = try world.agree(describing: ErrorMessages.line) { try Sweep(plan: plan, trials: specs, ranksPerTrial: ranksPerTrial, world: world) }
     sweep.patience = options.earlyStop
     sweep.divergeFactor = options.divergeFactor
     sweep.pruning = prune == "halving" ? Pruning() : nil
@@ -239,8 +239,8 @@ struct SweepCommand: ParsableCommand {
     Signals.install()
     sweep.stopRequested = { Signals.received }
     sweep.stallTimeout = options.stallTimeout > 0 ? options.stallTimeout : nil
-    Watchdog.timeout = sweep.stallTimeout
-    defer { Watchdog.timeout = nil }
+    let disarm = Launch.armWatchdog(world, timeout: sweep.stallTimeout)
+    defer { disarm() }
     if let note = try options.data.inferenceNote { console.say(note) }
     let rows = "\(first.train.count) train / \(first.validation?.count ?? 0) validation / \(first.test.count) test"
     let model = plan.axes.contains { $0.option == "model" } ? "models" : specs[0].config.model.description

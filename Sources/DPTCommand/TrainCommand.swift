@@ -100,15 +100,15 @@ struct Train: ParsableCommand {
     // (it wrote it; other hosts may not have the file) and broadcast.
     var checkpointBytes: [UInt8] = []
     if let resume {
-      checkpointBytes = try comm.agree { comm.isRoot ? try InputFiles.checkpointBytes(resume, flag: "--resume") : [] }
+      checkpointBytes = try comm.agree(describing: ErrorMessages.line) { comm.isRoot ? try InputFiles.checkpointBytes(resume, flag: "--resume") : [] }
       checkpointBytes = try comm.broadcast(bytes: checkpointBytes, root: 0)
     }
-    let resumed = try comm.agree { try resume.map { try Checkpoint(decoding: checkpointBytes, path: Checkpoint.path($0)) } }
+    let resumed = try comm.agree(describing: ErrorMessages.line) { try resume.map { try Checkpoint(decoding: checkpointBytes, path: Checkpoint.path($0)) } }
     // The output folders are claimed (locked, checked against what they hold and against every input) by rank 0,
     // which writes them all, before anything is loaded or trained; nothing in them changes until the first epoch ends.
     let runID = resumed?.runID ?? OutputFolder.newRunID()
     let claim: OutputFolder.Claim = overwrite ? .replace : resumed != nil ? .resume(runID: runID) : .fresh
-    let (logFolder, checkpointFolder) = try comm.agree { () throws -> (OutputFolder?, OutputFolder?) in
+    let (logFolder, checkpointFolder) = try comm.agree(describing: ErrorMessages.line) { () throws -> (OutputFolder?, OutputFolder?) in
       guard comm.isRoot else { return (nil, nil) }
       let logs = try logDir.map {
         try OutputPaths.folder($0, flag: "--log-dir", command: "dpt train", claim: claim, runID: runID, willWrite: logFiles)
@@ -140,11 +140,11 @@ struct Train: ParsableCommand {
       checkpointFolder?.release()
     }
     // --init's file is read by rank 0, whose parameters every rank receives (synchronizeParameters broadcasts them).
-    let initBytes = try comm.agree { () throws -> [UInt8] in
+    let initBytes = try comm.agree(describing: ErrorMessages.line) { () throws -> [UInt8] in
       guard comm.isRoot, let path = `init` else { return [] }
       return try InputFiles.safetensors(path, flag: "--init")
     }
-    let (trainer, rows, fingerprint) = try comm.agree { () throws -> (Trainer<Float>, [[Double]], String?) in
+    let (trainer, rows, fingerprint) = try comm.agree(describing: ErrorMessages.line) { () throws -> (Trainer<Float>, [[Double]], String?) in
       let data = try options.data.load(validation: options.data.valFraction ?? 0, lenient: `init` != nil)
       let trainer = try Trainer<Float>(config: config, data: data, communicator: comm, synchronize: false)
       let rows = try predictionRows(predict, source: try options.data.source, features: data.train.featureCount)
@@ -179,7 +179,7 @@ struct Train: ParsableCommand {
       c.config = configJSON()
       if let checkpointFolder { try c.write(to: checkpointFolder) }
     }
-    let (log, board) = try comm.agree { () throws -> (RunLog?, TensorBoardWriter?) in
+    let (log, board) = try comm.agree(describing: ErrorMessages.line) { () throws -> (RunLog?, TensorBoardWriter?) in
       guard let logFolder else { return (nil, nil) }
       // A resume keeps the epochs its checkpoint completed when the log is that run's own.
       let keep = checkpoint != nil && logFolder.previousRunID == runID ? checkpoint!.epoch : nil
@@ -223,8 +223,8 @@ struct Train: ParsableCommand {
     // A signal stops every rank after the same step; the watchdog bounds every collective of the training loop.
     Signals.install()
     trainer.stopRequested = { Signals.received }
-    Watchdog.timeout = options.stallTimeout > 0 ? options.stallTimeout : nil
-    defer { Watchdog.timeout = nil }
+    let disarm = Launch.armWatchdog(trainer.communicator, timeout: options.stallTimeout > 0 ? options.stallTimeout : nil)
+    defer { disarm() }
     /// Takes the checkpoint of the step every rank stopped after, and the message that says where to go on from.
     func interrupted(epoch: Int, step: Int) throws -> Interrupted {
       var text = "interrupted (\(Signals.name)) at epoch \(epoch), step \(step)"

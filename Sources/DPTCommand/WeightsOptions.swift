@@ -100,12 +100,12 @@ struct WeightsOptions: ParsableArguments {
   /// same shape checks) and broadcast.
   func trainer(_ options: TrainingOptions, checkpoint: Checkpoint?, _ comm: any Communicator) throws -> Trainer<Float> {
     let config = try options.makeConfig()
-    let bytes = try comm.agree { () throws -> [UInt8] in
+    let bytes = try comm.agree(describing: ErrorMessages.line) { () throws -> [UInt8] in
       guard comm.isRoot else { return [] }
       if let checkpoint { return try SafeTensors.encode(checkpoint, pytorchLayout: true) }
       return try InputFiles.safetensors(weights!, flag: "--weights")
     }
-    let trainer = try comm.agree { () throws -> Trainer<Float> in
+    let trainer = try comm.agree(describing: ErrorMessages.line) { () throws -> Trainer<Float> in
       let data = try options.data.load(validation: 0)
       let trainer = try Trainer<Float>(config: config, data: data, communicator: comm, synchronize: false)
       if comm.isRoot {

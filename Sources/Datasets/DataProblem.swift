@@ -1,7 +1,7 @@
 import _Support
 
 /// A problem with the data that a setting caused, told in values (the command line names the setting and the fix;
-/// see `ErrorText`). The description is the library's own, without flag names.
+/// see `ErrorMessages` in DPTCommand). The description is the library's own, without flag names.
 public enum DataProblem: Error, Equatable, CustomStringConvertible {
   /// A validation fraction outside [0, 1).
   case validationFraction(Double)

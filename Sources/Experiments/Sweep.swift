@@ -22,7 +22,7 @@ public final class Sweep {
   /// after the same step on all their ranks, no new one starts, and `run` returns what finished.
   public var stopRequested: (() -> Bool)?
   /// Seconds without word from a group (its leader reports at least every quarter of this) after which the sweep
-  /// ends naming it, as `Watchdog.timeout` does for the collectives; nil waits forever.
+  /// ends naming it, as the communicator's `Watchdog` does for the collectives; nil waits forever.
   public var stallTimeout: Double?
   /// Early stopping and divergence, as for one run.
   public var patience: Int?

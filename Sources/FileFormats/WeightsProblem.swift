@@ -1,5 +1,5 @@
 /// Weights that do not fit: a checkpoint or a safetensors file against the model and data of this run, told in values
-/// (the command line names the flags to change; see `ErrorText`).
+/// (the command line names the flags to change; see `ErrorMessages` in DPTCommand).
 public enum WeightsProblem: Error, Equatable, CustomStringConvertible {
   /// No checkpoint file at `path`.
   case noCheckpoint(path: String)

@@ -1,7 +1,7 @@
 import _Support
 
 /// A training setting that does not fit the data or another setting, told in values: the command line names the
-/// flag and the fix (see `ErrorText`). The description is the library's own, without flag names.
+/// flag and the fix (see `ErrorMessages` in DPTCommand). The description is the library's own, without flag names.
 public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
   /// A loss of class labels on a regression data set.
   case lossNeedsClasses(loss: String, dataSet: String)
