@@ -69,6 +69,10 @@ struct DataOptions: ParsableArguments {
     }
   }
 
+  /// Reads this command's CSV once, for the inference of its target and for the load (shared by copies of the options).
+  private var tables = Tables()
+  private var reader: TableReader { tables.reader }
+
   /// The data set named by --dataset (a CSV's target kind from --target, or inferred from the file).
   var source: DatasetSource {
     get throws { try resolved.source }
@@ -90,14 +94,14 @@ struct DataOptions: ParsableArguments {
       case nil: s = .csv(path: path, target: targets.map { .values($0) } ?? .infer, header: header)
       }
       // A file that cannot be read here is reported where the data is loaded, on every rank together.
-      return (try? s.resolved()) ?? (s, nil)
+      return (try? reader.resolve(s)) ?? (s, nil)
     }
   }
 
   /// The data set, split into train and test, with `fraction` of the training rows held out for validation.
   /// `lenient`: a constant target or missing classes are accepted (training from given weights; see `DataWarning`).
-  func load(validation fraction: Double, lenient: Bool = false) throws -> DataSplit {
-    try Catalog.load(try source, testFraction: testFraction, seed: firstSeed, lenient: lenient)
+  func load(validation fraction: Double = 0, lenient: Bool = false) throws -> DataSplit {
+    try reader.load(try source, testFraction: testFraction, seed: firstSeed, lenient: lenient)
       .holdingOutValidation(fraction: fraction, seed: firstSeed)
   }
 }
@@ -125,4 +129,11 @@ extension CSVHeader: ExpressibleByArgument {}
 /// `--target`: the kind of a CSV's last column.
 enum CSVTargetKind: String, ExpressibleByArgument, CaseIterable {
   case `class`, value
+}
+
+/// The options' own `TableReader`, made afresh when ArgumentParser decodes them (there is nothing to parse).
+struct Tables: Decodable {
+  let reader = TableReader()
+  init() {}
+  init(from decoder: any Decoder) throws {}
 }

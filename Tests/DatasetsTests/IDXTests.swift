@@ -50,7 +50,7 @@ import _TestSupport
 
   @Test func missingFileNamesThePathAndTheFix() {
     do { _ = try IDXArray.read("/nonexistent/x-idx3-ubyte") } catch {
-      #expect("\(error)" == "/nonexistent/x-idx3-ubyte: no such file (check the path, or run `dpt data fetch`)")
+      #expect("\(error)" == "/nonexistent/x-idx3-ubyte: no such file (check the path)")
     }
   }
 
