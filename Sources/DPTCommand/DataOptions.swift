@@ -9,8 +9,11 @@ import _Support
 /// Which rows a run uses: the data set, its split and the feature scaling. `train` and `lstsq` share it, so the
 /// closed form is fitted on exactly the rows SGD trains on.
 struct DataOptions: ParsableArguments {
-  @Option(help: ArgumentHelp("mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | synthetic:ROWS,FEATURES.", valueName: "name"))
-  var dataset: String = "mnist"
+  @Option(name: .customLong("dataset"), help: ArgumentHelp("mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | synthetic:ROWS,FEATURES (default: mnist).", valueName: "name"))
+  var givenDataset: String?
+
+  /// --dataset, or mnist when it was not given (eval and predict take a checkpoint's own data set then).
+  var dataset: String { givenDataset ?? "mnist" }
 
   @Option(help: ArgumentHelp(
     "What a CSV's last column holds: class labels 0, 1, ..., or a real-valued target.",

@@ -24,9 +24,9 @@ struct EvalCommand: ParsableCommand {
   var json = false
 
   func run() throws {
-    let (options, checkpoint) = try source.load(given: self.options, commandLine: Array(CommandLine.arguments.drop { $0 != "eval" }.dropFirst()))
+    let run = try source.run(given: options)
     try Launch.withWorld { comm in
-      let trainer = try source.trainer(options, checkpoint: checkpoint, comm)
+      let trainer = try source.trainer(run, comm)
       let console = Console(isRoot: comm.isRoot, jsonOutput: json)
       let d = trainer.data
       let train = try trainer.evaluate(d.train)!, test = try trainer.evaluate(d.test)

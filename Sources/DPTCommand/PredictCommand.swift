@@ -35,17 +35,17 @@ struct PredictCommand: ParsableCommand {
   }
 
   func run() throws {
-    let (options, checkpoint) = try source.load(given: self.options, commandLine: Array(CommandLine.arguments.drop { $0 != "predict" }.dropFirst()))
+    let run = try source.run(given: options)
     try Launch.withWorld { comm in
       try comm.agree(describing: ErrorMessages.line) {
         guard comm.isRoot else { return }
         try OutputPaths.file(output, flag: "--output")
-        let inputs = (try options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
+        let inputs = run.source.files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
           + [source.checkpoint.map { OutputPaths.Input(flag: "--checkpoint", path: Checkpoint.path($0)) },
              source.weights.map { OutputPaths.Input(flag: "--weights", path: $0) }].compactMap { $0 }
         try OutputPaths.checkInputs(inputs, outputs: [("--output", [output])])
       }
-      let trainer = try source.trainer(options, checkpoint: checkpoint, comm)
+      let trainer = try source.trainer(run, comm)
       guard comm.isRoot else { return }
       let d = trainer.data
       let sets = rows == "all" ? [d.train, d.test] : rows == "train" ? [d.train] : [d.test]

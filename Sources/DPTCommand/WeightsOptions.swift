@@ -19,35 +19,51 @@ struct WeightsOptions: ParsableArguments {
     if (checkpoint == nil) == (weights == nil) { throw ValidationError("give one of --checkpoint DIR and --weights FILE.safetensors") }
   }
 
-  /// The weights and the training options to build their model and load the data with. With --checkpoint (read
-  /// here, once, on every rank): the model, the loss, the data set and its split as the checkpoint's config recorded
-  /// them, then the flags given on the command line (which may name another --dataset, e.g. to evaluate on other
-  /// rows of the same shape).
-  func load(given: TrainingOptions, commandLine: [String]) throws -> (options: TrainingOptions, checkpoint: Checkpoint?) {
-    guard let checkpoint else { return (given, nil) }
+  /// What `eval` and `predict` run: the model and loss, the data set and how to load it, and the checkpoint.
+  struct Run {
+    var config: TrainingConfig
+    var source: DatasetSource
+    var load: () throws -> DataSplit
+    var checkpoint: Checkpoint?
+  }
+
+  /// With --weights: the model, loss and data from the flags. With --checkpoint (read here, once, on every rank):
+  /// the run description the checkpoint recorded, decoded as a typed `TrainingConfig`, and its data set and split;
+  /// --dataset names another data set of the same shape instead (then the data flags given apply).
+  func run(given: TrainingOptions) throws -> Run {
+    guard let checkpoint else {
+      return Run(config: try given.makeConfig(), source: try given.data.source, load: { try given.data.load() }, checkpoint: nil)
+    }
     let path = Checkpoint.path(checkpoint)
     let c = try InputFiles.checkpoint(checkpoint, flag: "--checkpoint")
-    var own = commandLine
-    // Leave out this command's own options (they are not training options).
-    for (flag, takesValue) in [("--checkpoint", true), ("--weights", true), ("--output", true), ("--rows", true), ("--json", false)] {
-      while let i = own.firstIndex(where: { $0 == flag || $0.hasPrefix(flag + "=") }) {
-        own.removeSubrange(i..<min(own.count, i + (takesValue && own[i] == flag ? 2 : 1)))
+    var config: TrainingConfig
+    if let run = c.config["run"], run != .null {
+      do { config = try TrainingConfig(run: run) } catch {
+        throw CommandError("\(path): its run description does not decode (\(error)); it was not written by this dpt")
+      }
+    } else {
+      // A checkpoint of an older dpt records its settings as text only: they are rebuilt through the flags they name.
+      do { config = try TrainingOptions.parse(Self.arguments(fromConfig: c.config)).makeConfig() } catch {
+        throw CommandError("\(path): its config does not make a model here (\(TrainingOptions.message(for: error)))")
       }
     }
+    if given.data.givenDataset != nil {
+      let source = try given.data.source
+      config.dataset = source
+      return Run(config: config, source: source, load: { try given.data.load() }, checkpoint: c)
+    }
+    guard let source = config.dataset else { throw CommandError("\(path) names no data set (it was trained on data held in memory): give --dataset") }
     // A file the checkpoint names (csv:PATH, idx:DIR) is opened only when it is the file the run trained on: a
     // checkpoint from elsewhere must not make dpt read, and quote, any file it likes.
-    if !own.contains(where: { $0 == "--dataset" || $0.hasPrefix("--dataset=") }), let name = c.config["dataset"]?.string,
-       let source = try? DatasetSource(name), !source.files.isEmpty {
+    if !source.files.isEmpty {
       let recorded = c.config["data_fingerprint"]?.string
       guard let recorded, (try? source.fingerprint()) == recorded else {
-        throw CommandError("\(path) was trained on \(name), but \(recorded == nil ? "does not record which file that was" : "that file is not the one it was trained on (its size or checksum differ)"): give --dataset to evaluate on a data set you name")
+        throw CommandError("\(path) was trained on \(source), but \(recorded == nil ? "does not record which file that was" : "that file is not the one it was trained on (its size or checksum differ)"): give --dataset to evaluate on a data set you name")
       }
     }
-    do {
-      return (try TrainingOptions.parse(Self.arguments(fromConfig: c.config) + own), c)
-    } catch {
-      throw CommandError("\(path): its config does not make a model here (\(TrainingOptions.message(for: error)))")
-    }
+    let testFraction = given.data.testFraction ?? config.testFraction, seed = config.seed
+    return Run(config: config, source: source, load: { try TableReader().load(source, testFraction: testFraction, seed: seed) },
+               checkpoint: c)
   }
 
   /// The flags that rebuild a run's model, loss and data split from its config.json.
@@ -98,16 +114,15 @@ struct WeightsOptions: ParsableArguments {
   /// The run's trainer with the weights loaded: data and model built on every rank (inside `agree`), the weights
   /// mapped onto the model by rank 0 (a checkpoint's through its safetensors form, so that both sources get the
   /// same shape checks) and broadcast.
-  func trainer(_ options: TrainingOptions, checkpoint: Checkpoint?, _ comm: any Communicator) throws -> Trainer<Float> {
-    let config = try options.makeConfig()
+  func trainer(_ run: Run, _ comm: any Communicator) throws -> Trainer<Float> {
     let bytes = try comm.agree(describing: ErrorMessages.line) { () throws -> [UInt8] in
       guard comm.isRoot else { return [] }
-      if let checkpoint { return try SafeTensors.encode(checkpoint, pytorchLayout: true) }
+      if let checkpoint = run.checkpoint { return try SafeTensors.encode(checkpoint, pytorchLayout: true) }
       return try InputFiles.safetensors(weights!, flag: "--weights")
     }
     let trainer = try comm.agree(describing: ErrorMessages.line) { () throws -> Trainer<Float> in
-      let data = try options.data.load(validation: 0)
-      let trainer = try Trainer<Float>(config: config, data: data, communicator: comm, synchronize: false)
+      let data = try run.load()
+      let trainer = try Trainer<Float>(config: run.config, data: data, communicator: comm, synchronize: false)
       if comm.isRoot {
         let path = self.checkpoint.map(Checkpoint.path) ?? weights!
         (trainer.parameters, trainer.buffers) = try SafeTensors.state(for: trainer.network, from: try SafeTensorsFile(decoding: bytes, path: path), path: path)

@@ -1,4 +1,5 @@
 import Datasets
+import Foundation
 import Layers
 import Optimizers
 import TensorCore
@@ -170,6 +171,19 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
       ("shared_memory", exchange.sharedMemory.map { JSON.bool($0) } ?? JSON("default")),
       ("on_nan", JSON(onNonFinite.rawValue)),
       ("world_size", JSON(worldSize)),
+      // The same settings as a typed value: what `eval`, `predict` and `export` decode.
+      ("run", runJSON),
     ])
+  }
+
+  /// This configuration as its Codable encoding (config.json's and the checkpoint's "run").
+  public var runJSON: JSON {
+    guard let bytes = try? JSONEncoder().encode(self), let json = try? JSON.parse(bytes: Array(bytes)) else { return .null }
+    return json
+  }
+
+  /// A configuration from its Codable encoding (`runJSON`).
+  public init(run: JSON) throws {
+    self = try JSONDecoder().decode(TrainingConfig.self, from: Data(run.serialized().utf8))
   }
 }
