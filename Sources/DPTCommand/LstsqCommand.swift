@@ -8,7 +8,7 @@ import Training
 
 extension LeastSquaresMethod: ExpressibleByArgument {}
 
-struct Lstsq: ParsableCommand {
+struct LstsqCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "lstsq",
     abstract: "Closed-form least squares or ridge regression, distributed like the training.",

@@ -10,7 +10,7 @@ import _Support
 import TensorCore
 import Training
 
-struct Train: ParsableCommand {
+struct TrainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Train a model data-parallel; rank 0 prints one row per epoch.",
     discussion: """

@@ -25,5 +25,5 @@ public struct AnyOptimizer<T: OptimizerKernels> {
   }
 
   /// The loss and gradient the last line search computed at the current parameters for `batch`, if any.
-  public func knownEvaluation(batch: Int) -> (loss: Double, gradients: [T])? { lineSearch?.knownEvaluation(batch: batch) }
+  public func evaluatedTrialPoint(batch: Int) -> (loss: Double, gradients: [T])? { lineSearch?.evaluatedTrialPoint(batch: batch) }
 }

@@ -58,7 +58,7 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
     self.decayMask = decayMask
   }
 
-  public func knownEvaluation(batch: Int) -> (loss: Double, gradients: [T])? {
+  public func evaluatedTrialPoint(batch: Int) -> (loss: Double, gradients: [T])? {
     guard let known, known.batch == batch else { return nil }
     return (known.loss, known.gradients)
   }

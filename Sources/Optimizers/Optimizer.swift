@@ -41,12 +41,12 @@ public typealias Objective<T> = (_ parameters: UnsafeBufferPointer<T>) throws ->
 public protocol LineSearchOptimizer<T>: Optimizer {
   /// One update of `parameters`, given the batch loss `loss` and its gradient `gradients` there. `objective`
   /// evaluates the same batch at other points (`gradients` is valid until its first call). `batch` names the batch
-  /// (equal names: the same samples), for `knownEvaluation`.
+  /// (equal names: the same samples), for `evaluatedTrialPoint`.
   mutating func step(parameters: UnsafeMutableBufferPointer<T>, gradients: UnsafeBufferPointer<T>, loss: Double,
                      batch: Int, objective: Objective<T>) throws
   /// The loss and gradient the last step already computed at the current parameters for batch `batch` (the accepted
   /// line-search point), so that the trainer need not compute them again; nil when there is none.
-  func knownEvaluation(batch: Int) -> (loss: Double, gradients: [T])?
+  func evaluatedTrialPoint(batch: Int) -> (loss: Double, gradients: [T])?
   /// Why the last step found the optimum reached (the optimizer's tolerances), nil while it goes on.
   var converged: String? { get }
 }

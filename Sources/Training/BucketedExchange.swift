@@ -63,7 +63,7 @@ public final class BucketedExchange<T: TrainingScalar>: GradientExchange {
     ExchangeTraffic(reductions: reductions.map(\.wireBytes), overlapsBackward: true)
   }
 
-  public func pieces(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
+  public func shards(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
 
   public func buffer(piece k: Int, destination: UnsafeMutableBufferPointer<T>) -> UnsafeMutableBufferPointer<T> {
     destination.zero()

@@ -34,7 +34,7 @@ public final class DeterministicExchange<T: TrainingScalar>: GradientExchange {
   }
   public var bytesSent: Int { ringBytes((parameterCount + 1) * MemoryLayout<Int64>.stride, ranks: communicator.size) }
 
-  public func pieces(ofBatch count: Int) -> [Range<Int>] {
+  public func shards(ofBatch count: Int) -> [Range<Int>] {
     let chunks = Sharding.batches(count: count, batchSize: chunk)
     let mineRange = Sharding.slice(0..<chunks.count, rank: communicator.rank, size: communicator.size)
     totalChunks = chunks.count

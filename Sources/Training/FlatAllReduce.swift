@@ -21,7 +21,7 @@ public final class FlatAllReduce<T: TrainingScalar>: GradientExchange {
   }
   public var bytesSent: Int { ringBytes(count * MemoryLayout<T>.stride, ranks: communicator.size) }
 
-  public func pieces(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
+  public func shards(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
 
   public func buffer(piece k: Int, destination: UnsafeMutableBufferPointer<T>) -> UnsafeMutableBufferPointer<T> {
     destination.zero()

@@ -21,7 +21,7 @@ public protocol GradientExchange<T>: AnyObject {
   var summary: String { get }
   /// The pieces of this rank's share of a global batch of `count` samples, as positions in the batch, each
   /// backpropagated into its own buffer: one contiguous slice, except in deterministic mode (whole chunks).
-  func pieces(ofBatch count: Int) -> [Range<Int>]
+  func shards(ofBatch count: Int) -> [Range<Int>]
   /// Layers report their weight gradients in blocks of about this many elements (Int.max: whole).
   var blockElements: Int { get }
   /// The zeroed buffer piece `k` is backpropagated into: `destination` itself, or a buffer of the exchange's own.

@@ -126,7 +126,7 @@ public final class PowerSGDExchange<T: TrainingScalar>: GradientExchange {
     ExchangeTraffic(reductions: [first.wireBytes, second.wireBytes], overlapsBackward: false)
   }
 
-  public func pieces(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
+  public func shards(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
 
   public func buffer(piece k: Int, destination: UnsafeMutableBufferPointer<T>) -> UnsafeMutableBufferPointer<T> {
     destination.zero()

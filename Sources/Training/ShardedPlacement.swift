@@ -13,7 +13,7 @@ public struct ShardedPlacement<T: TrainingScalar> {
   /// The parameters this rank updates.
   public var shard: Range<Int>
   /// After this rank's step: waits until every rank of the host has updated its shard (a barrier).
-  public var publish: () throws -> Void
+  public var barrier: () throws -> Void
   /// Whether every reduced gradient is finite (for --on-nan skip-batch).
   public var gradientsFinite: () -> Bool
   /// A buffer of the parameters' size that this rank holds correctly over its shard only (the optimizer's state),

@@ -91,7 +91,7 @@ public final class SharedMemoryExchange<T: TrainingScalar>: GradientExchange {
     let me = local.rank
     return ShardedPlacement(
       parameters: shared, gradients: UnsafeBufferPointer(start: slot(me), count: P),
-      shard: shards[me].clamped(to: 0..<P), publish: { try local.barrier() },
+      shard: shards[me].clamped(to: 0..<P), barrier: { try local.barrier() },
       gradientsFinite: { [unowned self] in
         self.shards.indices.allSatisfy { j in
           let r = self.shards[j].clamped(to: 0..<P)
@@ -118,8 +118,8 @@ public final class SharedMemoryExchange<T: TrainingScalar>: GradientExchange {
     return out
   }
 
-  public func pieces(ofBatch count: Int) -> [Range<Int>] {
-    fallback?.pieces(ofBatch: count) ?? contiguousPiece(ofBatch: count, communicator)
+  public func shards(ofBatch count: Int) -> [Range<Int>] {
+    fallback?.shards(ofBatch: count) ?? contiguousPiece(ofBatch: count, communicator)
   }
 
   public func buffer(piece k: Int, destination: UnsafeMutableBufferPointer<T>) -> UnsafeMutableBufferPointer<T> {

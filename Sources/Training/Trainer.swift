@@ -236,12 +236,12 @@ public final class Trainer<T: TrainingScalar> {
   /// Batch slice, forward, loss, backward, exchange: the mean loss of the global batch `batch` (the sample indices
   /// of every rank, in order) at parameters `p`, and its gradient in g[0..<P], the same on every rank. `g` has one
   /// slot more, where each rank's loss sum rides along with its gradient. This rank's share comes in pieces (see
-  /// `GradientExchange.pieces`), which pass through the network layer by layer together.
+  /// `GradientExchange.shards`), which pass through the network layer by layer together.
   func lossAndGradient(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: UnsafeMutableBufferPointer<T>) throws -> Double {
     let P = network.parameterCount
     evaluations += 1
     var clock = PhaseClock()
-    let pieces = exchange.pieces(ofBatch: batch.count)
+    let pieces = exchange.shards(ofBatch: batch.count)
     let sinks = pieces.indices.map { exchange.buffer(piece: $0, destination: g) }  // zeroed, one per piece
     // A short last batch can leave a rank without samples; it still joins a network's sums over the batch.
     let used = pieces.indices.filter { network.hasBatchLayers || !pieces[$0].isEmpty }
@@ -300,11 +300,11 @@ public final class Trainer<T: TrainingScalar> {
     // the same set of samples.
     let batchName = stepsPerEpoch == 1 ? 0 : step
     trace?.begin(step: step)
-    let loss = try evaluate(batch, named: batchName)
+    let loss = try lossAndGradient(on: batch, named: batchName)
     // Loss and gradient were reduced: every rank sees the same values and takes the same branch here.
     guard try acceptable(loss) else {
       skippedBatches += 1
-      try placement?.publish()  // the host's ranks meet after every step, taken or not
+      try placement?.barrier()  // the host's ranks meet after every step, taken or not
       return try finishStep(batchIndex)
     }
     var clock = PhaseClock()
@@ -319,9 +319,9 @@ public final class Trainer<T: TrainingScalar> {
   /// The loss of the global batch at the current parameters, with its gradient in `gradients` (the same on every
   /// rank). L-BFGS's last trial point is this step's start, already evaluated; a network with buffers (BatchNorm) is
   /// evaluated again, as PyTorch's closure does, so that its running statistics are those of every evaluation.
-  func evaluate(_ batch: ArraySlice<Int>, named batchName: Int) throws -> Double {
+  func lossAndGradient(on batch: ArraySlice<Int>, named batchName: Int) throws -> Double {
     let P = network.parameterCount
-    if trace?.active != true, network.bufferCount == 0, let known = optimizer.knownEvaluation(batch: batchName) {
+    if trace?.active != true, network.bufferCount == 0, let known = optimizer.evaluatedTrialPoint(batch: batchName) {
       gradients.withUnsafeMutableBufferPointer { g in
         known.gradients.withUnsafeBufferPointer { g.baseAddress!.copyScalars(from: $0.baseAddress!, count: P) }
       }
@@ -350,7 +350,7 @@ public final class Trainer<T: TrainingScalar> {
     // where a bound copy would copy its buffers.
     if let placement, optimizer.firstOrder != nil {
       optimizer.firstOrder!.step(parameters: placement.parameters, gradients: placement.gradients, range: placement.shard)
-      return try placement.publish()
+      return try placement.barrier()
     }
     try ownParameters.withUnsafeMutableBufferPointer { p in
       try gradients.withUnsafeBufferPointer { g0 in
