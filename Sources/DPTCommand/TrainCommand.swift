@@ -12,6 +12,7 @@ import Training
 
 struct TrainCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
+    commandName: "train",
     abstract: "Train a model data-parallel; rank 0 prints one row per epoch.",
     discussion: """
       Examples:
