@@ -10,6 +10,12 @@ enum Launch {
     Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0") ?? 0
   }
 
+  /// The host of each rank of the world: MPI's processor names, or this machine's name on one rank.
+  static func hostNames(_ comm: any Communicator) -> [String] {
+    if comm is MPICommunicator, MPICommunicator.hostNames.count == comm.size { return MPICommunicator.hostNames }
+    return Array(repeating: ProcessInfo.processInfo.hostName, count: comm.size)
+  }
+
   /// Arms the watchdog of `comm` (shared with the world and every communicator split from it) for a training loop:
   /// each collective waits at most `timeout` seconds (nil: as long as it needs), and gives up soon once a signal
   /// arrived. Returns the disarming, for a `defer`.

@@ -47,6 +47,17 @@ enum RunText {
       .joined(separator: " | ")
   }
 
+  /// The slowest rank of an epoch by compute time (every rank's, in rank order) against the median, e.g.
+  /// "slowest: rank 3 on hostC: compute 1.40x the median (0.52 s against 0.37 s)".
+  static func straggler(compute: [Double], hosts: [String]) -> String {
+    let sorted = compute.sorted(), n = sorted.count
+    let median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    let slowest = compute.indices.max { compute[$0] < compute[$1] } ?? 0
+    let host = hosts.indices.contains(slowest) ? hosts[slowest] : "?"
+    return String(format: "slowest: rank %d on %@: compute %.2fx the median (%.3f s against %.3f s)", slowest, host,
+                  median > 0 ? compute[slowest] / median : 1, compute[slowest], median)
+  }
+
   /// The final metrics of `dpt train --json`.
   static func summary<T>(_ t: Trainer<T>, _ history: [EpochMetrics], peakMemory: [Double], phases: PhaseTimes) -> JSON {
     guard let last = history.last, case .object(let final) = last.json else { return .null }

@@ -65,6 +65,11 @@ struct TrainCommand: ParsableCommand {
     discussion: "For checking a hand computation: values in PyTorch's layout for the rows of the global batch in order, gathered from every rank. `dpt trace FILE` prints it as tables.", valueName: "file.jsonl"))
   var trace: String?
 
+  @Option(help: ArgumentHelp(
+    "Write a timeline of every rank to this file (Chrome's trace format: open it in Perfetto or chrome://tracing).",
+    discussion: "One process per rank, named by its host; spans for data, forward, loss, backward, exchange, optimizer, evaluation and checkpoints, gathered to rank 0 at the end of the run.", valueName: "file.json"))
+  var timeline: String?
+
   @Option(help: ArgumentHelp("With --trace: how many steps (default 1).", valueName: "n"))
   var traceSteps: Int = 1
 
@@ -130,6 +135,10 @@ struct TrainCommand: ParsableCommand {
         try OutputPaths.file(trace, flag: "--trace")
         outputs.append(("--trace", [trace]))
       }
+      if let timeline {
+        try OutputPaths.file(timeline, flag: "--timeline")
+        outputs.append(("--timeline", [timeline]))
+      }
       let inputs = (try options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
         + [`init`.map { OutputPaths.Input(flag: "--init", path: $0) }, resume.map { OutputPaths.Input(flag: "--resume", path: Checkpoint.path($0)) }]
           .compactMap { $0 }
@@ -167,6 +176,11 @@ struct TrainCommand: ParsableCommand {
     let checkpoint = resumed
     // Restored replicas are equal already (the same bytes); the exchange sets itself up either way.
     try trainer.synchronizeParameters(broadcast: checkpoint == nil)
+    if timeline != nil {
+      // Every rank starts its clock right after the same collective: the ranks' spans line up.
+      _ = try comm.allReduce(Int64(0), .sum)
+      trainer.timeline = Timeline()
+    }
     /// The run's settings as config.json and checkpoints record them.
     func configJSON() -> JSON {
       guard case .object(var o) = config.json(worldSize: comm.size, layers: trainer.layerItems, trainRows: trainer.data.train.count) else { return .null }
@@ -287,7 +301,16 @@ struct TrainCommand: ParsableCommand {
       try writeTrace()
       console.clearProgress()
       if e % printEvery == 0 || e == config.epochs { console.say(table.row(m)) }
-      if profile { console.say("      " + RunText.phases(trainer.phaseTimes, epochSeconds: m.seconds)) }
+      if profile {
+        console.say("      " + RunText.phases(trainer.phaseTimes, epochSeconds: m.seconds))
+        if comm.size > 1 {
+          // Every rank's compute this epoch (all but the exchange, where fast ranks wait for slow ones).
+          let t = trainer.phaseTimes
+          let mine = t.data + t.forward + t.loss + t.backward + t.optimizer
+          let all = try comm.allGather(Array(String(mine).utf8)).map { Double(String(decoding: $0, as: UTF8.self)) ?? .nan }
+          console.say("      " + RunText.straggler(compute: all, hosts: Launch.hostNames(comm)))
+        }
+      }
       try log?.append(m.json)
       try board?.epoch(m.json)
       history.append(m)
@@ -300,12 +323,14 @@ struct TrainCommand: ParsableCommand {
       }
       verdict = try JSON.parse(bytes: try comm.broadcast(bytes: Array(verdict.serialized().utf8), root: 0))
       if checkpointDir != nil || keepsBest {
+        let started = WallClock.now()
         var c = try trainer.checkpoint()  // on every rank: a sharded optimizer's state is gathered
         c.config = configJSON()
         if let checkpointFolder { try c.write(to: checkpointFolder) }
         if verdict["improved"]?.bool == true, options.earlyStop != nil, let bestFolder {
           try bestFolder.write("best.dptc", Data(c.encoded()))
         }
+        trainer.timeline?.record("checkpoint", category: "epoch", from: started)
       }
       if let stop = verdict["stop"].flatMap(RunStatus.init(json:)) {
         status = stop
@@ -330,6 +355,16 @@ struct TrainCommand: ParsableCommand {
       findings = Findings.run(history.map(\.json), task: trainer.data.train.task, status: status)
     }
     for f in findings { console.say("\(f.kind): \(f.evidence)") }
+    // The timeline: every rank's spans, gathered to rank 0, which writes the trace.
+    if let timeline, let mine = trainer.timeline {
+      let events = try comm.allGather(Array(JSON.array(mine.events(pid: comm.rank)).serialized().utf8))
+      if comm.isRoot {
+        let each = try events.map { try JSON.parse(bytes: $0).array ?? [] }
+        let trace = Timeline.traceJSON(events: each, hosts: Launch.hostNames(comm))
+        try Files.writeAtomically(trace.serialized(), to: timeline)
+        console.say("wrote \(timeline): \(counted(each.reduce(0) { $0 + $1.count }, "span")) of \(counted(comm.size, "rank")) (open it in Perfetto or chrome://tracing)")
+      }
+    }
     // Every rank's peak memory, gathered on rank 0 (a collective: every rank takes part).
     let peaks = try comm.allGather(Array(String(ProcessMemory.peakResidentMiB ?? .nan).utf8))
       .map { Double(String(decoding: $0, as: UTF8.self)) ?? .nan }

@@ -33,12 +33,68 @@ public struct PhaseTimes: Sendable {
   }
 }
 
-/// Laps of a monotonic clock.
+/// Laps of a monotonic clock; with a timeline, each lap is also a span of it.
 struct PhaseClock {
   private var last = WallClock.now()
   mutating func lap() -> Double {
     let now = WallClock.now()
     defer { last = now }
     return now - last
+  }
+
+  /// A lap that is also the span `name` of `timeline` (when there is one).
+  mutating func lap(_ name: String, _ timeline: Timeline?) -> Double {
+    let start = last
+    let seconds = lap()
+    timeline?.record(name, from: start, to: last)
+    return seconds
+  }
+}
+
+/// Spans of time on this rank, for `--timeline`: Chrome's trace format (Perfetto, chrome://tracing), one process
+/// per rank. Times count from `origin`, taken by every rank at the same moment (right after a collective).
+public final class Timeline: @unchecked Sendable {
+  public struct Span: Sendable {
+    public var name: String
+    public var category: String
+    public var start: Double
+    public var end: Double
+  }
+  public private(set) var spans: [Span] = []
+  public let origin: Double
+
+  public init(origin: Double = WallClock.now()) { self.origin = origin }
+
+  public func record(_ name: String, category: String = "step", from start: Double, to end: Double = WallClock.now()) {
+    spans.append(Span(name: name, category: category, start: start, end: end))
+  }
+
+  /// Times `body` as the span `name`.
+  public func measure<R>(_ name: String, category: String, _ body: () throws -> R) rethrows -> R {
+    let start = WallClock.now()
+    defer { record(name, category: category, from: start) }
+    return try body()
+  }
+
+  /// This rank's spans as trace events ("X": complete events, microseconds from the origin) of process `pid`.
+  public func events(pid: Int) -> [JSON] {
+    spans.map { s in
+      .object([("name", JSON(s.name)), ("cat", JSON(s.category)), ("ph", JSON("X")), ("pid", JSON(pid)), ("tid", JSON(0)),
+               ("ts", JSON(((s.start - origin) * 1e6).rounded())), ("dur", JSON(max(0, (s.end - s.start) * 1e6).rounded()))])
+    }
+  }
+
+  /// The trace file: every rank's events, each rank a process named "rank R on HOST".
+  public static func traceJSON(events: [[JSON]], hosts: [String]) -> JSON {
+    var all: [JSON] = []
+    for (rank, e) in events.enumerated() {
+      let host = hosts.indices.contains(rank) ? hosts[rank] : "?"
+      all.append(.object([("name", JSON("process_name")), ("ph", JSON("M")), ("pid", JSON(rank)),
+                          ("args", .object([("name", JSON("rank \(rank) on \(host)"))]))]))
+      all.append(.object([("name", JSON("process_sort_index")), ("ph", JSON("M")), ("pid", JSON(rank)),
+                          ("args", .object([("sort_index", JSON(rank))]))]))
+      all += e
+    }
+    return .object([("traceEvents", .array(all)), ("displayTimeUnit", JSON("ms"))])
   }
 }

@@ -75,6 +75,8 @@ public final class Trainer<T: TrainingScalar> {
   public internal(set) var epoch = 0
   /// Batches already taken in the current epoch (non-zero when resumed from a checkpoint written mid-epoch).
   public internal(set) var batchInEpoch = 0
+  /// With `--timeline`: this rank's spans (data, forward, loss, backward, exchange, optimizer, evaluation).
+  public var timeline: Timeline?
   /// Batches whose update was skipped because their loss or gradient was not finite (--on-nan skip-batch).
   public internal(set) var skippedBatches = 0
   /// Optimizer steps taken.
@@ -247,11 +249,11 @@ public final class Trainer<T: TrainingScalar> {
     let used = pieces.indices.filter { network.hasBatchLayers || !pieces[$0].isEmpty }
     let rows = used.map { Array(batch[batch.startIndex + pieces[$0].lowerBound..<batch.startIndex + pieces[$0].upperBound]) }
     let x: [Tensor<T>] = rows.map { data.train.features(at: $0) }
-    phaseTimes.data += clock.lap()
+    phaseTimes.data += clock.lap("data", timeline)
     let context = stepContext(rows: rows, globalCount: batch.count)
     statisticsTime = 0
     let a = try buffers.withUnsafeMutableBufferPointer { try network.forward(x, parameters: p, buffers: $0, context: context) }
-    phaseTimes.forward += clock.lap() - statisticsTime
+    phaseTimes.forward += clock.lap("forward", timeline) - statisticsTime
     phaseTimes.statistics += statisticsTime
     statisticsTime = 0
     // d(objective)/d(output) = d(sum over my samples)/d(output) times the objective's scale (1 / globalBatch for the
@@ -265,7 +267,7 @@ public final class Trainer<T: TrainingScalar> {
       return d
     }
     exchange.ready(P..<P + 1)
-    phaseTimes.loss += clock.lap()
+    phaseTimes.loss += clock.lap("loss", timeline)
     var exchangeTime = 0.0
     let observe = trace?.gradientObserver(starts: used.map { pieces[$0].lowerBound })
     try network.backward(dy, activations: a, parameters: p, gradients: used.map { UnsafeMutableBufferPointer(rebasing: sinks[$0][0..<P]) },
@@ -274,12 +276,12 @@ public final class Trainer<T: TrainingScalar> {
       exchange.ready(range)
       exchangeTime += WallClock.now() - t
     }, observe: observe)
-    phaseTimes.backward += clock.lap() - exchangeTime - statisticsTime
+    phaseTimes.backward += clock.lap("backward", timeline) - exchangeTime - statisticsTime
     phaseTimes.exchange += exchangeTime
     phaseTimes.statistics += statisticsTime
     trace?.forward(a)
     let lossSum = try exchange.finish(into: g)
-    phaseTimes.exchange += clock.lap()
+    phaseTimes.exchange += clock.lap("exchange", timeline)
     return lossSum * scale
   }
 
@@ -312,7 +314,7 @@ public final class Trainer<T: TrainingScalar> {
       base: config.optimizer.learningRate, step: step, stepsPerEpoch: stepsPerEpoch, totalSteps: stepsPerEpoch * config.epochs)
     try recordTrace(loss: loss)
     try update(loss: loss, batch: batch, named: batchName)
-    phaseTimes.optimizer += clock.lap()
+    phaseTimes.optimizer += clock.lap("optimizer", timeline)
     try finishStep(batchIndex)
   }
 
@@ -471,6 +473,7 @@ public final class Trainer<T: TrainingScalar> {
     let train = try evaluate(data.train)!
     let validation = try data.validation.flatMap(evaluate)
     let test = try evaluate(data.test)
+    timeline?.record("evaluation", category: "epoch", from: t0)
     var m = EpochMetrics(epoch: epoch, task: data.train.task, train: train, validation: validation, test: test,
                          seconds: seconds, samples: samples, evaluationSeconds: WallClock.now() - t0, learningRate: lr,
                          evaluations: evaluations - evaluationsBefore)
