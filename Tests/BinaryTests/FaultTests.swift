@@ -57,6 +57,36 @@ extension BinaryTests {
     }
 
     /// Waits until `directory` holds a checkpoint (at most 120 s).
+    /// dpt launch: kill -9 of a rank mid-run; the launch relaunches from the last checkpoint, says why, logs every
+    /// epoch exactly once, and with --deterministic ends bitwise where an uninterrupted run ends. A failure that a
+    /// restart would only repeat (a usage error) is not restarted.
+    @Test func launchRestartsAKilledRankFromItsCheckpoint() throws {
+      let run = ["train", "--dataset", "fashion-mnist", "--hidden", "64", "--epochs", "6", "--deterministic"]
+      let ck = Self.dir.file("launch-ck"), logs = Self.dir.file("launch-logs"), whole = Self.dir.file("launch-whole")
+      // No as-root variables given: the launch sets them itself when it runs as root.
+      let job = Subprocess.launch([DPTBinary.path, "launch", "-np", "2", "--max-restarts", "2"] + run + ["--checkpoint-dir", ck, "--log-dir", logs],
+                                  environment: ["OMPI_MCA_rmaps_base_oversubscribe": "1"])
+      waitForCheckpoint(ck)
+      usleep(300_000)
+      let victim = try #require(Subprocess.rankProcess(marker: ck, rank: 1), "rank 1 not found")
+      kill(victim, SIGKILL)
+      let r = job.wait(timeout: 300)
+      #expect(r.status == 0 && !r.timedOut, "\(r.stderr)")
+      #expect(r.stderr.contains("dpt launch: restart 1 of 2: the job ended with status") && r.stderr.contains("exited on signal 9"), "\(r.stderr)")
+      let epochs = try String(contentsOfFile: logs + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }.compactMap { $0["epoch"] as? Int }
+      #expect(epochs == [1, 2, 3, 4, 5, 6], "every epoch logged once: \(epochs)")
+      let uninterrupted = DPTBinary.mpirun(2, run + ["--checkpoint-dir", whole])
+      #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
+      #expect(try payload(ck) == payload(whole), "bitwise the uninterrupted run's parameters and optimizer state")
+      // A usage error is not a crash: no restart, its own status.
+      let usage = DPTBinary.run(["launch", "-np", "2", "train", "--dataset", "mnist", "--bogus", "--checkpoint-dir", Self.dir.file("launch-usage")],
+                                environment: ["OMPI_MCA_rmaps_base_oversubscribe": "1"])
+      #expect(usage.status == 64 && !usage.stderr.contains("restart"), "\(usage.status) \(usage.stderr)")
+      let missing = DPTBinary.run(["launch", "-np", "2", "train", "--dataset", "mnist"])
+      #expect(missing.status == 64 && missing.stderr.contains("add --checkpoint-dir DIR"), "\(missing.stderr)")
+    }
+
     func waitForCheckpoint(_ directory: String) {
       let deadline = Date().addingTimeInterval(120)
       while !FileManager.default.fileExists(atPath: directory + "/checkpoint.dptc") && Date() < deadline { usleep(50_000) }

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import _Support
+
+/// `dpt launch`: mpirun with dpt's settings, and automatic restarts from the last checkpoint when a rank dies or
+/// stalls (torchrun's --max-restarts, for MPI jobs).
+struct LaunchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "launch",
+    abstract: "Run dpt train or dpt sweep under mpirun, restarting from the last checkpoint when a rank dies or stalls.",
+    discussion: """
+      Runs mpirun with --bind-to core, one BLAS thread per rank, mpirun's as-root variables only when running as
+      root, and the TCP interface restriction when --tcp-interface is given. When the job fails because a rank died
+      (mpirun reports a process that exited on a signal) or stalled (dpt's watchdog names a rank that stopped
+      answering), it is relaunched with --resume: dpt train from its --checkpoint-dir, dpt sweep from its --log-dir,
+      up to --max-restarts times. Any other failure (a usage error, a diverged loss, a bad file) would only repeat
+      and ends the launch at once. The launch exits with the job's status.
+
+        dpt launch -np 2 --max-restarts 3 train --dataset fashion-mnist --epochs 20 --checkpoint-dir runs/ck
+        dpt launch -np 4 --hostfile hosts sweep --dataset mnist --weight-decay 1e-3,1e-4 --log-dir runs/wd
+      """)
+
+  @Option(name: .customLong("np", withSingleDash: true), help: ArgumentHelp("Ranks (mpirun -np; default: mpirun's, one a slot).", valueName: "n"))
+  var np: Int?
+
+  @Option(help: ArgumentHelp("mpirun's hostfile.", valueName: "file"))
+  var hostfile: String?
+
+  @Option(help: ArgumentHelp("Relaunches after a rank died or stalled (default 3: a crash is recovered from without asking; 0 turns restarts off).", valueName: "k"))
+  var maxRestarts: Int = 3
+
+  @Option(help: ArgumentHelp("Keep MPI's traffic on this network interface or subnet (btl_tcp_if_include, oob_tcp_if_include).", valueName: "interface"))
+  var tcpInterface: String?
+
+  @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("train ARGS... or sweep ARGS...", valueName: "command"))
+  var command: [String] = []
+
+  func validate() throws {
+    guard let first = command.first, ["train", "sweep"].contains(first) else {
+      throw ValidationError("give the command to launch: dpt launch [-np N] train ARGS... (or sweep ARGS...)")
+    }
+    if let np, np < 1 { throw ValidationError("-np must be at least 1 (got \(np))") }
+    if maxRestarts < 0 { throw ValidationError("--max-restarts must be at least 0 (got \(maxRestarts))") }
+    if maxRestarts > 0 && resumeFolder(of: command) == nil {
+      throw ValidationError(command[0] == "train"
+        ? "restarts resume from a checkpoint: add --checkpoint-dir DIR to the train arguments (or --max-restarts 0)"
+        : "restarts resume a sweep from its folder: add --log-dir DIR to the sweep arguments (or --max-restarts 0)")
+    }
+  }
+
+  /// The folder a restart resumes from: train's --checkpoint-dir, a sweep's --log-dir.
+  func resumeFolder(of arguments: [String]) -> String? {
+    let flag = arguments.first == "train" ? "--checkpoint-dir" : "--log-dir"
+    for (i, a) in arguments.enumerated() {
+      if a == flag, i + 1 < arguments.count { return arguments[i + 1] }
+      if a.hasPrefix(flag + "=") { return String(a.dropFirst(flag.count + 1)) }
+    }
+    return nil
+  }
+
+  /// Whether a restart has something to resume from.
+  func canResume(_ folder: String) -> Bool {
+    FileManager.default.fileExists(atPath: Files.join(folder, command[0] == "train" ? "checkpoint.dptc" : "sweep.json"))
+  }
+
+  /// The arguments of a relaunch: train's own with --resume DIR (replacing any --resume); a sweep's --resume DIR alone
+  /// (its other arguments come from DIR/sweep.json), keeping --json and --stall-timeout.
+  func resumed(_ folder: String) -> [String] {
+    if command[0] == "train" {
+      var out: [String] = [], skip = false
+      for a in command {
+        if skip { skip = false; continue }
+        if a == "--resume" { skip = true; continue }
+        if a.hasPrefix("--resume=") { continue }
+        out.append(a)
+      }
+      return out + ["--resume", folder]
+    }
+    var kept: [String] = []
+    for (i, a) in command.enumerated() {
+      if a == "--json" || a.hasPrefix("--stall-timeout=") { kept.append(a) }
+      if a == "--stall-timeout", i + 1 < command.count { kept += [a, command[i + 1]] }
+    }
+    return ["sweep", "--resume", folder] + kept
+  }
+
+  func mpirunArguments(_ arguments: [String]) -> [String] {
+    var a = ["mpirun", "--bind-to", "core", "-x", "OPENBLAS_NUM_THREADS=1"]
+    if let np { a += ["-np", String(np)] }
+    if let hostfile { a += ["--hostfile", hostfile] }
+    if let tcpInterface { a += ["--mca", "btl_tcp_if_include", tcpInterface, "--mca", "oob_tcp_if_include", tcpInterface] }
+    return a + [CommandLine.arguments[0]] + arguments
+  }
+
+  /// Runs mpirun, passing its output through, and returns its status with the end of its stderr.
+  func runJob(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = mpirunArguments(arguments)
+    var environment = ProcessInfo.processInfo.environment
+    if getuid() == 0 {
+      environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+      environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    }
+    environment["OPENBLAS_NUM_THREADS"] = "1"
+    p.environment = environment
+    let pipe = Pipe()
+    p.standardError = pipe
+    final class Tail: @unchecked Sendable { var data = Data() }
+    let tail = Tail()
+    let done = DispatchSemaphore(value: 0)
+    Thread {
+      let handle = pipe.fileHandleForReading
+      while true {
+        let chunk = handle.availableData
+        if chunk.isEmpty { break }
+        FileHandle.standardError.write(chunk)
+        tail.data.append(chunk)
+        if tail.data.count > 1 << 16 { tail.data = tail.data.suffix(1 << 15) }
+      }
+      done.signal()
+    }.start()
+    do { try p.run() } catch { throw CommandError("mpirun could not start: \(error) (is openmpi-bin installed?)") }
+    // SIGINT and SIGTERM go to mpirun (which passes them to the ranks); the launch waits for it.
+    signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    p.waitUntilExit()
+    done.wait()
+    return (p.terminationStatus, String(decoding: tail.data, as: UTF8.self))
+  }
+
+  /// Why the job failed, when it is a failure a restart recovers from: a rank that died or stopped answering.
+  static func recoverable(_ stderr: String) -> String? {
+    let lines = stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    func clean(_ line: String) -> String { line.hasSuffix(".") ? String(line.dropLast()) : line }
+    if let died = lines.first(where: { $0.contains("exited on signal") }) { return clean(died) }
+    if let stalled = lines.first(where: { $0.contains("stopped answering") }) { return clean(stalled) }
+    if let lost = lines.first(where: { $0.contains("lost contact") || $0.contains("daemon") && $0.contains("died") }) { return clean(lost) }
+    return nil
+  }
+
+  func run() throws {
+    var arguments = command
+    var restarts = 0
+    while true {
+      let (status, stderr) = try runJob(arguments)
+      if status == 0 { return }
+      guard let reason = LaunchCommand.recoverable(stderr) else { throw ExitCode(status) }
+      guard restarts < maxRestarts else {
+        FileHandle.standardError.write(Data("dpt launch: the job failed again (\(reason)); \(maxRestarts) restart\(maxRestarts == 1 ? "" : "s") used, giving up\n".utf8))
+        throw ExitCode(status)
+      }
+      guard let folder = resumeFolder(of: command), canResume(folder) else {
+        FileHandle.standardError.write(Data("dpt launch: the job failed (\(reason)) before it saved anything to resume from; not restarting\n".utf8))
+        throw ExitCode(status)
+      }
+      restarts += 1
+      FileHandle.standardError.write(Data("dpt launch: restart \(restarts) of \(maxRestarts): the job ended with status \(status) because \(reason); relaunching with --resume \(folder)\n".utf8))
+      arguments = resumed(folder)
+    }
+  }
+}
