@@ -35,7 +35,15 @@ extension Trainer {
     guard c.scalarBytes == MemoryLayout<T>.size else {
       throw CheckpointError("\(path): holds \(c.scalarBytes * 8)-bit parameters; this run trains in \(MemoryLayout<T>.size * 8)-bit")
     }
-    guard c.network == network.summary else {
+    // The model as specified: the checkpoint's run description, expanded to layers for this data, against this
+    // run's layers (a shorthand and the list it spells are the same model). A checkpoint of an older dpt, without a
+    // run description, is compared by its network's summary.
+    if let run = c.config["run"], run != .null {
+      let recorded = try? TrainingConfig(run: run).model.items(inputShape: data.train.sampleShape, outputs: network.outputShape.reduce(1, *))
+      guard recorded == layerItems else {
+        throw WeightsProblem.modelDiffers(path: path, checkpoint: c.network, run: network.summary)
+      }
+    } else if c.network != network.summary {
       throw WeightsProblem.modelDiffers(path: path, checkpoint: c.network, run: network.summary)
     }
     guard c.dataset == data.name && c.trainCount == data.train.count else {
