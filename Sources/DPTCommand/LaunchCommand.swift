@@ -36,6 +36,8 @@ struct LaunchCommand: ParsableCommand {
   var command: [String] = []
 
   func validate() throws {
+    // The command's arguments are passed through untouched, so --help before it is this command's own.
+    if let first = command.first, first == "--help" || first == "-h" { throw CleanExit.helpRequest(self) }
     guard let first = command.first, ["train", "sweep"].contains(first) else {
       throw ValidationError("give the command to launch: dpt launch [-np N] train ARGS... (or sweep ARGS...)")
     }
