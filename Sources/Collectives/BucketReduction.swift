@@ -56,6 +56,12 @@ public final class BucketReduction<E: WireScalar> {
   /// (below it a message needs no rendezvous).
   public static var directLimit: Int { 64 << 10 }
 
+  /// A bucket of `count` elements as one copy of it travels in `wire` (the last `exactTail` in the 16-bit header):
+  /// what a cost model counts for one reduction, whichever phases it takes.
+  public static func bufferWireBytes(count: Int, wire: WireFormat, exactTail: Int = 0, elementBytes: Int) -> Int {
+    wire == .exact ? count * elementBytes : headerBytes + ((count - exactTail) * 2 + 7) / 8 * 8
+  }
+
   /// Whether a bucket of `wireBytes` on `ranks` ranks takes the one-phase direct exchange.
   public static func usesDirect(wireBytes: Int, ranks: Int) -> Bool { wireBytes * (ranks - 1) <= directLimit }
 

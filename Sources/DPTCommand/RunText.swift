@@ -16,7 +16,7 @@ enum RunText {
     var sets = d.test.count > 0 ? "\(d.train.count) train / \(d.test.count) test" : "\(d.train.count) train, no test set"
     if let v = d.validation { sets += " / \(v.count) validation" }
     var ranks = counted(t.worldSize, "rank") + hosts
-    if t.worldSize > 1 || c.exchange.compression != .none { ranks += " | exchange: \(t.exchange.summary)" }
+    if t.worldSize > 1 || c.exchange.compression != .none { ranks += " | exchange: \(t.reducer.summary)" }
     // Tables say whether their features were standardised: a hand computation must know which inputs the net saw.
     let scaled = t.standardization != nil ? ", standardised features" : (d.train.sampleShape.count == 1 ? ", features as given" : "")
     let loss = c.lossReduction == .sum ? "\(c.loss) (sum)" : "\(c.loss)"
@@ -71,8 +71,8 @@ enum RunText {
     o += final.filter { !["seconds", "samples_per_sec", "eval_seconds", "lr", "evaluations"].contains($0.0) }
     o += [("seconds", JSON(seconds)), ("samples_per_sec", JSON(Double(samples) / seconds)),
           ("evaluations", JSON(history.reduce(0) { $0 + $1.evaluations })),
-          ("peak_rss_mib_per_rank", JSON(peakMemory)), ("blas_kernel", JSON(BLASThreads.kernel)), ("exchange", JSON(t.exchange.summary)),
-          ("exchange_bytes_per_step", JSON(t.exchange.bytesSent)),
+          ("peak_rss_mib_per_rank", JSON(peakMemory)), ("blas_kernel", JSON(BLASThreads.kernel)), ("exchange", JSON(t.reducer.summary)),
+          ("exchange_bytes_per_step", JSON(t.reducer.bytesSent)),
           ("phase_seconds", .object(phases.named.map { ($0.0, JSON($0.1)) }))]
     return .object(o)
   }

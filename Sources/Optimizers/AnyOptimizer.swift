@@ -24,6 +24,11 @@ public struct AnyOptimizer<T: OptimizerKernels> {
     if firstOrder != nil { firstOrder!.restore(saved) } else { lineSearch!.restore(saved) }
   }
 
+  /// A batch was skipped: no update (a distributed step still meets its peers).
+  public mutating func skipStep() throws {
+    if firstOrder != nil { try firstOrder!.skipStep() }
+  }
+
   /// The loss and gradient the last line search computed at the current parameters for `batch`, if any.
   public func evaluatedTrialPoint(batch: Int) -> (loss: Double, gradients: [T])? { lineSearch?.evaluatedTrialPoint(batch: batch) }
 }

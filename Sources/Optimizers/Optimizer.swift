@@ -24,14 +24,19 @@ public protocol FirstOrderOptimizer<T>: Optimizer {
   /// One step of the parameters in `range` only, from the gradients there (`parameters` and `gradients` are the
   /// whole buffers; the state outside `range` is left as it is). A sharded step: each rank of a host updates its
   /// own part of parameters they share. Called once per step: the step count advances.
-  mutating func step(parameters: UnsafeMutableBufferPointer<T>, gradients: UnsafeBufferPointer<T>, range: Range<Int>)
+  /// (The update rules themselves never throw; a wrapper that distributes the step, such as the ZeRO-1 step, may.)
+  mutating func step(parameters: UnsafeMutableBufferPointer<T>, gradients: UnsafeBufferPointer<T>, range: Range<Int>) throws
+  /// A batch was skipped (`--on-nan skip-batch`): no update. A distributed step still meets its peers here.
+  mutating func skipStep() throws
 }
 
 extension FirstOrderOptimizer {
   /// One step of every parameter.
-  public mutating func step(parameters: UnsafeMutableBufferPointer<T>, gradients: UnsafeBufferPointer<T>) {
-    step(parameters: parameters, gradients: gradients, range: 0..<parameters.count)
+  public mutating func step(parameters: UnsafeMutableBufferPointer<T>, gradients: UnsafeBufferPointer<T>) throws {
+    try step(parameters: parameters, gradients: gradients, range: 0..<parameters.count)
   }
+
+  public mutating func skipStep() throws {}
 }
 
 /// The loss and gradient of the current batch at another parameter vector: what a line search asks for.

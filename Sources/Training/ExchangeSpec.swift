@@ -1,6 +1,7 @@
 import Collectives
 import Datasets
 import Layers
+import Optimizers
 import TensorCore
 
 /// How gradients are compressed on the wire (`--compress`).
@@ -48,7 +49,7 @@ public struct ExchangeSpec: Equatable, Sendable, Codable {
   /// Optimizer steps with the uncompressed exchange before compression starts (nil: the default).
   public var warmupSteps: Int?
   /// Reduce through memory shared by the ranks of a host, which also share the parameters and split the optimizer
-  /// step (nil: yes whenever some host runs several ranks; `SharedMemoryExchange`).
+  /// step (nil: yes whenever some host runs several ranks; `SharedMemoryReducer`).
   public var sharedMemory: Bool?
 
   public init(compression: Compression = .none, bucketBytes: Int? = nil, warmupSteps: Int? = nil, sharedMemory: Bool? = nil) {
@@ -77,40 +78,118 @@ public struct ExchangeSpec: Equatable, Sendable, Codable {
     return 0
   }
 
-  var isPowerSGD: Bool {
-    if case .powerSGD = compression { return true }
-    return false
-  }
-
   /// The bucket size this run uses on `hosts` hosts.
   public func effectiveBucketBytes(hosts: Int) -> Int {
     if let bucketBytes { return bucketBytes }
     return hosts > 1 || compression != .none ? ExchangeSpec.defaultBucketBytes(compression) : 0
   }
 
-  /// The exchange for `network` on `communicator` (deterministic runs take the fixed-point sum).
-  public func make<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, deterministic: Bool,
-                               deterministicChunk: Int, seed: UInt64) -> any GradientExchange<T> {
-    if deterministic {
-      return DeterministicExchange<T>(network: network, communicator: communicator, chunk: deterministicChunk)
-    }
-    let bucketBytes = effectiveBucketBytes(hosts: communicator.hostCount)
+  /// Which reducer a run takes, decided from the spec and the shape of the job alone (Horovod's `Enabled`).
+  enum Choice: Equatable {
+    case deterministic(chunk: Int)
+    /// Shared memory, when every host runs as many ranks; `otherwise` is taken when they do not.
+    case sharedMemory(wire: WireFormat, otherwise: Int)
+    case flat
+    case buckets(bytes: Int, wire: WireFormat)
+    case powerSGD(rank: Int, warmupSteps: Int)
+  }
+
+  func choice(deterministic: Bool, deterministicChunk: Int, ranks: Int, hosts: Int) -> Choice {
+    if deterministic { return .deterministic(chunk: deterministicChunk) }
+    let bucketBytes = effectiveBucketBytes(hosts: hosts)
+    if case .powerSGD(let rank) = compression { return .powerSGD(rank: rank, warmupSteps: effectiveWarmupSteps) }
     // Several ranks on some host (the hosts have fewer ranks than the group): shared memory, by default when nothing
     // is compressed and no bucket size is asked for; with --shared-memory and bf16/fp16 the shards cross hosts
-    // compressed.
-    if sharedMemory ?? (compression == .none && self.bucketBytes == nil), communicator.size > communicator.hostCount, !isPowerSGD {
-      return SharedMemoryExchange<T>(network: network, communicator: communicator, wire: compression.wire)
+    // compressed. Hosts with different numbers of ranks cannot pair their shards: overlapped buckets then.
+    if sharedMemory ?? (compression == .none && self.bucketBytes == nil), ranks > hosts {
+      return .sharedMemory(wire: compression.wire, otherwise: ExchangeSpec.defaultBucketBytes(compression.wire == .exact ? .none : .bfloat16))
     }
-    let plain: any GradientExchange<T> = bucketBytes == 0 && compression == .none
-      ? FlatAllReduce<T>(network: network, communicator: communicator)
-      : BucketedExchange<T>(network: network, communicator: communicator, bucketBytes: max(bucketBytes, 1 << 12),
-                            wire: compression.wire)
-    switch compression {
-    case .none, .bfloat16, .float16:
-      return plain
-    case .powerSGD(let rank):
-      return PowerSGDExchange<T>(network: network, communicator: communicator, rank: rank,
-                                 warmupSteps: effectiveWarmupSteps, seed: seed)
+    if bucketBytes == 0 && compression == .none { return .flat }
+    return .buckets(bytes: max(bucketBytes, 1 << 12), wire: compression.wire)
+  }
+
+  /// How a batch is cut among the ranks under this choice.
+  public static func sharding(deterministic: Bool, deterministicChunk: Int) -> BatchSharding {
+    deterministic ? .chunks(deterministicChunk) : .contiguous
+  }
+
+  /// The reducer for `network` on `communicator`. Collective (shared memory's setup). With a first-order optimizer
+  /// and shared memory, the optimizer step is sharded among a host's ranks: the optimizer comes back wrapped
+  /// (`ShardedOptimizer`) and the parameters move into the shared segment.
+  public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, deterministic: Bool,
+                                             deterministicChunk: Int, seed: UInt64, parameters: ParameterBuffer<T>,
+                                             optimizer: inout AnyOptimizer<T>) throws -> any Reducer<T> {
+    let choice = choice(deterministic: deterministic, deterministicChunk: deterministicChunk, ranks: communicator.size,
+                        hosts: communicator.hostCount)
+    switch choice {
+    case .deterministic(let chunk):
+      return DeterministicReducer<T>(network: network, communicator: communicator, chunk: chunk)
+    case .sharedMemory(let wire, let otherwise):
+      guard let local = try SharedMemoryReducer<T>.hostGroup(of: communicator) else {
+        return BucketedReducer<T>(network: network, communicator: communicator, bucketBytes: otherwise, wire: wire)
+      }
+      let reducer = try SharedMemoryReducer<T>(network: network, communicator: communicator, local: local, wire: wire,
+                                               shardStep: optimizer.firstOrder != nil)
+      if let base = optimizer.firstOrder {
+        let (sharded, shared) = try reducer.shardedStep(wrapping: base, parameters: Array(parameters.values))
+        optimizer = AnyOptimizer(sharded)
+        parameters.move(to: shared)
+      }
+      return reducer
+    case .flat:
+      return FlatAllReduce<T>(network: network, communicator: communicator)
+    case .buckets(let bytes, let wire):
+      return BucketedReducer<T>(network: network, communicator: communicator, bucketBytes: bytes, wire: wire)
+    case .powerSGD(let rank, let warmupSteps):
+      return PowerSGDReducer<T>(network: network, communicator: communicator, rank: rank, warmupSteps: warmupSteps, seed: seed)
     }
   }
+
+  /// What one step sends, for `dpt scaling`, on `ranks` ranks over `hosts` hosts: the reductions in order, each as the
+  /// bytes of one copy of its buffer on the wire, and whether they can start while the backward pass still runs.
+  public func traffic<T: TrainingScalar>(for network: Network<T>, deterministic: Bool, deterministicChunk: Int,
+                                         ranks: Int, hosts: Int) -> ExchangeTraffic {
+    let P = network.parameterCount, size = MemoryLayout<T>.stride
+    func bucket(_ count: Int, _ wire: WireFormat, exactTail: Int) -> Int {
+      BucketReduction<T>.bufferWireBytes(count: count, wire: wire, exactTail: exactTail, elementBytes: size)
+    }
+    switch choice(deterministic: deterministic, deterministicChunk: deterministicChunk, ranks: ranks, hosts: hosts) {
+    case .deterministic:
+      return ExchangeTraffic(reductions: [2 * 8, (P + 1) * MemoryLayout<Int64>.stride], overlapsBackward: false, smallOnesDirect: false)
+    case .sharedMemory(let wire, _):
+      guard hosts > 1 else { return ExchangeTraffic(reductions: [], overlapsBackward: false) }
+      let shard = SharedMemoryReducer<T>.shards(count: P + 1, ranks: max(1, ranks / hosts))[0]
+      return ExchangeTraffic(reductions: [bucket(shard.count, wire, exactTail: shard.upperBound == P + 1 ? 1 : 0)], overlapsBackward: false)
+    case .flat:
+      return ExchangeTraffic(reductions: [(P + 1) * size], overlapsBackward: false, smallOnesDirect: false)
+    case .buckets(let bytes, let wire):
+      let buckets = BucketedReducer<T>.plan(network: network, bucketBytes: bytes)
+      return ExchangeTraffic(reductions: buckets.map { bucket($0.count, wire, exactTail: $0.upperBound == P + 1 ? 1 : 0) },
+                             overlapsBackward: true)
+    case .powerSGD(let rank, _):
+      let plan = PowerSGDReducer<T>.plan(network, rank: rank)
+      let uncompressed = plan.uncompressed.reduce(0) { $0 + $1.count }
+      return ExchangeTraffic(reductions: [(uncompressed + plan.pCount) * size, plan.qCount * size], overlapsBackward: false)
+    }
+  }
+}
+
+/// The reductions of one step, as a cost model sees them.
+public struct ExchangeTraffic: Equatable, Sendable {
+  /// Bytes on the wire of each reduction's whole buffer, in the order they start.
+  public var reductions: [Int]
+  /// True when the reductions start as the backward pass finishes each bucket (all but the last can be hidden
+  /// behind the rest of the backward pass); false when they run one after another after it.
+  public var overlapsBackward: Bool
+  /// True when they are `BucketReduction`s, whose small buckets go in one direct phase; false for MPI's own
+  /// all-reduce, modelled as a ring.
+  public var smallOnesDirect: Bool
+
+  public init(reductions: [Int], overlapsBackward: Bool, smallOnesDirect: Bool = true) {
+    self.reductions = reductions
+    self.overlapsBackward = overlapsBackward
+    self.smallOnesDirect = smallOnesDirect
+  }
+
+  public var bytes: Int { reductions.reduce(0, +) }
 }

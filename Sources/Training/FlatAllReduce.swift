@@ -1,37 +1,31 @@
 import Collectives
-import Datasets
 import Layers
 import TensorCore
 
-/// Today's exchange, and the default between ranks of one host: after the backward pass, one blocking
-/// `MPI_Allreduce` of the whole flat buffer with the loss in its last slot.
-public final class FlatAllReduce<T: TrainingScalar>: GradientExchange {
+/// The default between ranks of one host when shared memory is off: after the backward pass, one blocking
+/// `MPI_Allreduce` of the whole flat buffer, the loss in its last element.
+public final class FlatAllReduce<T: TrainingScalar>: GradientReducer, ReducerReport {
   let communicator: any Communicator
-  let count: Int
+  let buffer: LossCarryingBuffer<T>
 
   init(network: Network<T>, communicator: any Communicator) {
     self.communicator = communicator
-    self.count = network.parameterCount + 1
+    buffer = LossCarryingBuffer(parameters: network.parameterCount)
   }
 
   public var summary: String { "all-reduce" }
+  public var bytesSent: Int { ringBytes(buffer.storage.count * MemoryLayout<T>.stride, ranks: communicator.size) }
   public var blockElements: Int { .max }
-  public var traffic: ExchangeTraffic {
-    ExchangeTraffic(reductions: [count * MemoryLayout<T>.stride], overlapsBackward: false, smallOnesDirect: false)
-  }
-  public var bytesSent: Int { ringBytes(count * MemoryLayout<T>.stride, ranks: communicator.size) }
+  public var gradient: UnsafeMutableBufferPointer<T> { buffer.gradient }
 
-  public func shards(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
-
-  public func buffer(piece k: Int, destination: UnsafeMutableBufferPointer<T>) -> UnsafeMutableBufferPointer<T> {
-    destination.zero()
-    return destination
+  public func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
+    buffer.begin(lossSums: lossSums, reducer: "the all-reduce")
   }
 
   public func ready(_ range: Range<Int>) {}
 
-  public func finish(into destination: UnsafeMutableBufferPointer<T>) throws -> Double {
-    try communicator.allReduce(destination, .sum)
-    return Double(destination[destination.count - 1])
+  public func finish() throws -> Double {
+    try communicator.allReduce(buffer.storage, .sum)
+    return buffer.lossSum
   }
 }

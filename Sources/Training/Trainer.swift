@@ -11,12 +11,12 @@ public typealias TrainingScalar = LayerKernels & OptimizerKernels & WireScalar
 
 /// Data-parallel training of one model replica per rank.
 ///
-/// Every step (`takeStep`) reads like the paper: each rank takes its slice of the global batch (see `Sharding`),
+/// Every step (`takeStep`) reads like the paper: each rank takes its slice of the global batch (`BatchSharding`),
 /// runs the forward pass, the loss and the backward pass, which computes the gradient of the sum of its samples'
-/// losses, scaled by 1 / (global batch size), into the flat gradient buffer; the gradient exchange
-/// (`GradientExchange`: one all-reduce, overlapped buckets, a compressed or an exact fixed-point sum) gives every
-/// rank the gradient of the mean loss of the whole batch, with the batch's loss; every rank takes the same optimizer
-/// step. Evaluation is sharded the same way and reduced as sums, so no metric depends on the number of ranks.
+/// losses, scaled by 1 / (global batch size), into the buffers its reducer hands out; the reducer
+/// (`GradientReducer`: one all-reduce, overlapped buckets, shared memory, a compressed or an exact fixed-point sum)
+/// gives every rank the gradient of the mean loss of the whole batch, with the batch's loss; every rank takes the
+/// same optimizer step. Evaluation is sharded the same way and reduced as sums, so no metric depends on the number of ranks.
 public final class Trainer<T: TrainingScalar> {
   public let config: TrainingConfig
   /// The data as trained on (standardised when the config asks for it).
@@ -27,21 +27,15 @@ public final class Trainer<T: TrainingScalar> {
   /// The model's layers as built (a shorthand expanded): config.json and the run header show them.
   public let layerItems: [LayerItem]
   public let communicator: any Communicator
-  /// The flat parameter buffer, identical on every rank (a copy, when it lives in memory the host's ranks share).
+  /// The flat parameter buffer, identical on every rank (a copy of it).
   public var parameters: [T] {
-    get { placement.map { Array($0.parameters) } ?? ownParameters }
-    set {
-      precondition(newValue.count == network.parameterCount, "\(newValue.count) parameters for \(network.parameterCount)")
-      if let placement { placement.parameters.baseAddress!.copyScalars(from: newValue, count: newValue.count) } else { ownParameters = newValue }
-    }
+    get { parameterBuffer.array }
+    set { parameterBuffer.array = newValue }
   }
-  /// This rank's parameters, unless the exchange placed them in shared memory.
-  var ownParameters: [T]
-  /// Where the optimizer step runs when the exchange shards it across the ranks of a host (nil: every rank updates
-  /// every parameter of its own buffer).
-  public private(set) var placement: ShardedPlacement<T>?
-  /// The flat gradient buffer plus one slot for the batch's loss sum.
-  var gradients: [T]
+  /// Where the parameters live: this rank's memory, or the host's shared memory under a sharded optimizer step.
+  let parameterBuffer: ParameterBuffer<T>
+  /// How a global batch is cut among the ranks.
+  public let sharding: BatchSharding
   /// The layers' state outside the parameters (BatchNorm's running statistics), the same on every rank: every rank
   /// updates it from the global batch's statistics.
   public var buffers: [T]
@@ -54,8 +48,8 @@ public final class Trainer<T: TrainingScalar> {
   /// Seconds spent in the step's sums over the global batch so far (see `PhaseTimes.statistics`).
   var statisticsTime = 0.0
   public var optimizer: AnyOptimizer<T>
-  /// Turns this rank's gradient into the one every rank applies.
-  public let exchange: any GradientExchange<T>
+  /// Turns this rank's gradient into the one every rank applies (set up with the parameters, collectively).
+  public private(set) var reducer: any Reducer<T>
   /// Called after every optimizer step (a sweep's coordinator answers its messages there).
   public var afterStep: (() throws -> Void)?
   /// Asked at the start of every step whether this rank wants the run to stop (a signal arrived). The ranks agree
@@ -114,32 +108,35 @@ public final class Trainer<T: TrainingScalar> {
     // Checked before the parameters, gradients and optimizer state are allocated.
     try ModelMemory(network: network, config: config, samples: data.train.count, ranks: communicator.size)
       .check(processes: communicator.processesOnHost, available: MachineMemory.availableBytes)
-    ownParameters = network.initialParameters(seed: config.seed)
+    parameterBuffer = ParameterBuffer(network.initialParameters(seed: config.seed))
     buffers = network.initialBuffers()
-    gradients = .zeros(network.parameterCount + 1)
     optimizer = config.optimizer.make(for: network)
-    exchange = config.exchange.make(for: network, communicator: communicator, deterministic: config.deterministic,
-                                    deterministicChunk: config.deterministicChunk, seed: config.seed)
+    sharding = ExchangeSpec.sharding(deterministic: config.deterministic, deterministicChunk: config.deterministicChunk)
+    // The reducer of one rank until `synchronizeParameters` sets up the run's (its setup is collective).
+    reducer = FlatAllReduce<T>(network: network, communicator: LocalCommunicator())
     if synchronize { try synchronizeParameters() }
   }
 
   /// The collective part of the setup: broadcasts rank 0's parameters (every rank initialised from the same seed;
   /// rank 0's values are broadcast anyway so that replicas are equal by construction, not by coincidence of
-  /// floating-point environments), unless they were restored from the same checkpoint bytes; then lets the exchange
-  /// set itself up (shared memory), which may move the parameters into memory the host's ranks share.
+  /// floating-point environments), unless they were restored from the same checkpoint bytes; then sets up the
+  /// run's reducer (shared memory may move the parameters into memory the host's ranks share, and shard the
+  /// optimizer step).
   public func synchronizeParameters(broadcast: Bool = true) throws {
     if broadcast {
-      try communicator.broadcast(&ownParameters, root: 0)
+      var p = parameters
+      try communicator.broadcast(&p, root: 0)
+      parameters = p
       if !buffers.isEmpty { try communicator.broadcast(&buffers, root: 0) }
     }
-    placement = try exchange.prepare(parameters: ownParameters, shardStep: optimizer.firstOrder != nil)
-    if placement != nil { ownParameters = [] }
+    reducer = try config.exchange.makeReducer(
+      for: network, communicator: communicator, deterministic: config.deterministic,
+      deterministicChunk: config.deterministicChunk, seed: config.seed, parameters: parameterBuffer, optimizer: &optimizer)
   }
 
   /// The parameters as the forward pass reads them.
   func withParameters<R>(_ body: (UnsafeBufferPointer<T>) throws -> R) rethrows -> R {
-    if let placement { return try body(UnsafeBufferPointer(placement.parameters)) }
-    return try ownParameters.withUnsafeBufferPointer(body)
+    try body(UnsafeBufferPointer(parameterBuffer.values))
   }
 
   /// Problems of the config against the data, reported with the flag to change.
@@ -235,16 +232,13 @@ public final class Trainer<T: TrainingScalar> {
                        sumOverBatch: timed)
   }
 
-  /// Batch slice, forward, loss, backward, exchange: the mean loss of the global batch `batch` (the sample indices
-  /// of every rank, in order) at parameters `p`, and its gradient in g[0..<P], the same on every rank. `g` has one
-  /// slot more, where each rank's loss sum rides along with its gradient. This rank's share comes in pieces (see
-  /// `GradientExchange.shards`), which pass through the network layer by layer together.
-  func lossAndGradient(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>, into g: UnsafeMutableBufferPointer<T>) throws -> Double {
-    let P = network.parameterCount
+  /// Batch slice, forward, loss, backward, reduce: the mean loss of the global batch `batch` (the sample indices of
+  /// every rank, in order) at parameters `p`, with its gradient in `reducer.gradient`, the same on every rank. This
+  /// rank's share comes in pieces (`sharding`), which pass through the network layer by layer together.
+  func lossAndGradient(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>) throws -> Double {
     evaluations += 1
     var clock = PhaseClock()
-    let pieces = exchange.shards(ofBatch: batch.count)
-    let sinks = pieces.indices.map { exchange.buffer(piece: $0, destination: g) }  // zeroed, one per piece
+    let (pieces, piecesInBatch) = sharding.pieces(ofBatch: batch.count, rank: rank, size: worldSize)
     // A short last batch can leave a rank without samples; it still joins a network's sums over the batch.
     let used = pieces.indices.filter { network.hasBatchLayers || !pieces[$0].isEmpty }
     let rows = used.map { Array(batch[batch.startIndex + pieces[$0].lowerBound..<batch.startIndex + pieces[$0].upperBound]) }
@@ -257,30 +251,31 @@ public final class Trainer<T: TrainingScalar> {
     phaseTimes.statistics += statisticsTime
     statisticsTime = 0
     // d(objective)/d(output) = d(sum over my samples)/d(output) times the objective's scale (1 / globalBatch for the
-    // mean), so that the exchange's sum over the ranks is the gradient of the global batch's objective.
+    // mean), so that the reducer's sum over the ranks is the gradient of the global batch's objective.
     let scale = objectiveScale(count: batch.count)
+    var lossSums = [Double](repeating: 0, count: pieces.count)
     let dy = used.indices.map { j -> Tensor<T> in
       let value = config.loss.evaluate(a[j][a[j].count - 1], targets(data.train, rows[j]))
-      sinks[used[j]][P] = T(value.sum)
+      lossSums[used[j]] = value.sum
       var d = value.gradient!
       d.withUnsafeMutableBufferPointer { T.scal($0.count, T(scale), Tensor.base($0)) }
       return d
     }
-    exchange.ready(P..<P + 1)
+    let sinks = reducer.begin(lossSums: lossSums, piecesInBatch: piecesInBatch)  // zeroed, one per piece
     phaseTimes.loss += clock.lap("loss", timeline)
-    var exchangeTime = 0.0
+    var reduceTime = 0.0
     let observe = trace?.gradientObserver(starts: used.map { pieces[$0].lowerBound })
-    try network.backward(dy, activations: a, parameters: p, gradients: used.map { UnsafeMutableBufferPointer(rebasing: sinks[$0][0..<P]) },
-                         context: context, blockElements: exchange.blockElements, ready: { range in
+    try network.backward(dy, activations: a, parameters: p, gradients: used.map { sinks[$0] },
+                         context: context, blockElements: reducer.blockElements, ready: { range in
       let t = WallClock.now()
-      exchange.ready(range)
-      exchangeTime += WallClock.now() - t
+      reducer.ready(range)
+      reduceTime += WallClock.now() - t
     }, observe: observe)
-    phaseTimes.backward += clock.lap("backward", timeline) - exchangeTime - statisticsTime
-    phaseTimes.exchange += exchangeTime
+    phaseTimes.backward += clock.lap("backward", timeline) - reduceTime - statisticsTime
+    phaseTimes.exchange += reduceTime
     phaseTimes.statistics += statisticsTime
     trace?.forward(a)
-    let lossSum = try exchange.finish(into: g)
+    let lossSum = try reducer.finish()
     phaseTimes.exchange += clock.lap("exchange", timeline)
     return lossSum * scale
   }
@@ -306,7 +301,7 @@ public final class Trainer<T: TrainingScalar> {
     // Loss and gradient were reduced: every rank sees the same values and takes the same branch here.
     guard try acceptable(loss) else {
       skippedBatches += 1
-      try placement?.barrier()  // the host's ranks meet after every step, taken or not
+      try optimizer.skipStep()
       return try finishStep(batchIndex)
     }
     var clock = PhaseClock()
@@ -318,60 +313,42 @@ public final class Trainer<T: TrainingScalar> {
     try finishStep(batchIndex)
   }
 
-  /// The loss of the global batch at the current parameters, with its gradient in `gradients` (the same on every
-  /// rank). L-BFGS's last trial point is this step's start, already evaluated; a network with buffers (BatchNorm) is
+  /// The loss of the global batch at the current parameters, with its gradient in `reducer.gradient` (the same on
+  /// every rank). L-BFGS's last trial point is this step's start, already evaluated; a network with buffers (BatchNorm) is
   /// evaluated again, as PyTorch's closure does, so that its running statistics are those of every evaluation.
   func lossAndGradient(on batch: ArraySlice<Int>, named batchName: Int) throws -> Double {
     let P = network.parameterCount
     if trace?.active != true, network.bufferCount == 0, let known = optimizer.evaluatedTrialPoint(batch: batchName) {
-      gradients.withUnsafeMutableBufferPointer { g in
-        known.gradients.withUnsafeBufferPointer { g.baseAddress!.copyScalars(from: $0.baseAddress!, count: P) }
-      }
+      reducer.gradient.baseAddress!.copyScalars(from: known.gradients, count: P)
       return known.loss
     }
-    return try withParameters { p in
-      try gradients.withUnsafeMutableBufferPointer { try lossAndGradient(at: p, batch: batch, into: $0) }
-    }
+    return try withParameters { p in try lossAndGradient(at: p, batch: batch) }
   }
 
   /// The step's trace (--trace): every layer's values, deltas and gradients, with the loss and learning rate.
   func recordTrace(loss: Double) throws {
     guard let trace, trace.active else { return }
-    func record(_ g: UnsafeBufferPointer<T>) throws {
-      try trace.finish(step: step, network: network, items: layerItems, parameters: parameters, gradients: g, loss: loss,
-                       learningRate: optimizer.learningRate, communicator: communicator)
-    }
-    if let placement { try record(placement.gradients) } else { try gradients.withUnsafeBufferPointer(record) }
+    try trace.finish(step: step, network: network, items: layerItems, parameters: parameters,
+                     gradients: UnsafeBufferPointer(reducer.gradient), loss: loss, learningRate: optimizer.learningRate,
+                     communicator: communicator)
   }
 
-  /// The optimizer's update of the parameters from the reduced gradient. With a host's shared parameters, each rank
-  /// steps its shard of them, then they meet. L-BFGS's line search evaluates trial points on the same batch.
+  /// The optimizer's update of the parameters from the reduced gradient (under shared memory, a sharded step: see
+  /// `ShardedOptimizer`). L-BFGS's line search evaluates trial points on the same batch.
   func update(loss: Double, batch: ArraySlice<Int>, named batchName: Int) throws {
-    let P = network.parameterCount
+    let p = parameterBuffer.values, g = UnsafeBufferPointer(reducer.gradient)
     // Through `optimizer.firstOrder!` and `optimizer.lineSearch!`: a step mutates the optimizer's state in place,
     // where a bound copy would copy its buffers.
-    if let placement, optimizer.firstOrder != nil {
-      optimizer.firstOrder!.step(parameters: placement.parameters, gradients: placement.gradients, range: placement.shard)
-      return try placement.barrier()
-    }
-    try ownParameters.withUnsafeMutableBufferPointer { p in
-      try gradients.withUnsafeBufferPointer { g0 in
-        let g = UnsafeBufferPointer(rebasing: g0[0..<P])
-        if optimizer.firstOrder != nil { return optimizer.firstOrder!.step(parameters: p, gradients: g) }
-        try optimizer.lineSearch!.step(parameters: p, gradients: g, loss: loss, batch: batchName) { point in
-          // A trial point: the same batch, another parameter vector, a scratch gradient buffer.
-          var scratch = [T].zeros(P + 1)
-          let l = try scratch.withUnsafeMutableBufferPointer { try self.lossAndGradient(at: point, batch: batch, into: $0) }
-          scratch.removeLast()
-          return (l, scratch)
-        }
-      }
+    if optimizer.firstOrder != nil { return try optimizer.firstOrder!.step(parameters: p, gradients: g) }
+    try optimizer.lineSearch!.step(parameters: p, gradients: g, loss: loss, batch: batchName) { point in
+      // A trial point: the same batch, another parameter vector (the line search has copied `g` already).
+      let l = try self.lossAndGradient(at: point, batch: batch)
+      return (l, Array(self.reducer.gradient))
     }
   }
 
   /// The NaN policy (`--on-nan`): true when the step may go on; false to skip the batch; throws to stop.
   func acceptable(_ loss: Double) throws -> Bool {
-    let P = network.parameterCount
     if step == 0 && loss.isFinite && initialLoss == nil { initialLoss = loss }
     switch config.onNonFinite {
     case .stop:
@@ -381,8 +358,7 @@ public final class Trainer<T: TrainingScalar> {
       return true
     case .skipBatch:
       guard loss.isFinite else { return false }
-      if let placement { return placement.gradientsFinite() }
-      return gradients.withUnsafeBufferPointer { T.allFinite(Tensor.base($0), count: P) }
+      return try reducer.gradientIsFinite()
     }
   }
 

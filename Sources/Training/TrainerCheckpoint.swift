@@ -9,10 +9,7 @@ extension Trainer {
   public func checkpoint() throws -> Checkpoint {
     var sections: [(String, [UInt8])] = [("parameters", parameters.rawBytes)]
     if !buffers.isEmpty { sections.append(("buffers", buffers.rawBytes)) }
-    var state = optimizer.savedState
-    if let placement {
-      for i in state.buffers.indices { state.buffers[i].values = try placement.gather(state.buffers[i].values) }
-    }
+    let state = try (optimizer.firstOrder as? ShardedOptimizer<T>)?.wholeState() ?? optimizer.savedState
     for b in state.buffers.sorted(by: { $0.name < $1.name }) { sections.append(("optimizer." + b.name, b.values.rawBytes)) }
     var c = Checkpoint(
       config: config.json(worldSize: worldSize, layers: layerItems, trainRows: data.train.count), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,

@@ -16,13 +16,13 @@ struct Quadratic {
   var minimum: Double { 0 }
 }
 
-func run<O: FirstOrderOptimizer>(_ o: inout O, steps: Int, from start: [Double], _ f: Quadratic = Quadratic()) -> [Double]
+func run<O: FirstOrderOptimizer>(_ o: inout O, steps: Int, from start: [Double], _ f: Quadratic = Quadratic()) throws -> [Double]
   where O.T == Double
 {
   var p = start
   for _ in 0..<steps {
     let g = f.gradient(p)
-    p.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { o.step(parameters: pb, gradients: $0) } }
+    try p.withUnsafeMutableBufferPointer { pb in try g.withUnsafeBufferPointer { try o.step(parameters: pb, gradients: $0) } }
   }
   return p
 }
@@ -52,7 +52,7 @@ func run<O: LineSearchOptimizer>(_ o: inout O, steps: Int, from start: [Double],
     let f = Quadratic()
     for _ in 0..<4 {
       let g = f.gradient(p)
-      p.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { o.step(parameters: pb, gradients: $0) } }
+      try p.withUnsafeMutableBufferPointer { pb in try g.withUnsafeBufferPointer { try o.step(parameters: pb, gradients: $0) } }
       for i in 0..<5 {
         let gi = f.gradient(expected)[i] + 0.01 * expected[i]
         G[i] += gi * gi
@@ -69,7 +69,7 @@ func run<O: LineSearchOptimizer>(_ o: inout O, steps: Int, from start: [Double],
     let f = Quadratic()
     for _ in 0..<4 {
       let g = f.gradient(p)
-      p.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { o.step(parameters: pb, gradients: $0) } }
+      try p.withUnsafeMutableBufferPointer { pb in try g.withUnsafeBufferPointer { try o.step(parameters: pb, gradients: $0) } }
       for i in 0..<5 {
         let gi = f.gradient(expected)[i]
         v[i] = 0.9 * v[i] + 0.1 * gi * gi
@@ -91,7 +91,7 @@ func run<O: LineSearchOptimizer>(_ o: inout O, steps: Int, from start: [Double],
     let f = Quadratic()
     for t in 1...5 {
       let g = f.gradient(p)
-      p.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { o.step(parameters: pb, gradients: $0) } }
+      try p.withUnsafeMutableBufferPointer { pb in try g.withUnsafeBufferPointer { try o.step(parameters: pb, gradients: $0) } }
       let gradient = f.gradient(expected)  // at the current point, as PyTorch computes it before AdamW's shrink
       for i in 0..<5 {
         let gi = gradient[i] + weightDecay * expected[i]
@@ -107,7 +107,7 @@ func run<O: LineSearchOptimizer>(_ o: inout O, steps: Int, from start: [Double],
     var fresh = Adam<Double>(learningRate: 0.01, decayMask: .all(2))
     var q: [Double] = [0, 0]
     let big: [Double] = [1000, -0.001]
-    q.withUnsafeMutableBufferPointer { qb in big.withUnsafeBufferPointer { fresh.step(parameters: qb, gradients: $0) } }
+    try q.withUnsafeMutableBufferPointer { qb in try big.withUnsafeBufferPointer { try fresh.step(parameters: qb, gradients: $0) } }
     #expect(abs(q[0] + 0.01) < 1e-9 && abs(q[1] - 0.01) < 1e-6)
   }
 
@@ -119,15 +119,15 @@ func run<O: LineSearchOptimizer>(_ o: inout O, steps: Int, from start: [Double],
   @Test func eachReachesAStatedLoss() throws {
     let f = Quadratic()
     var sgd = SGD<Double>(learningRate: 0.05, momentum: 0.9, decayMask: .all(5))
-    #expect(f.loss(run(&sgd, steps: 800, from: start)) < 1e-6)
+    #expect(f.loss(try run(&sgd, steps: 800, from: start)) < 1e-6)
     var adagrad = Adagrad<Double>(learningRate: 1, decayMask: .all(5))
-    #expect(f.loss(run(&adagrad, steps: 800, from: start)) < 1e-6)
+    #expect(f.loss(try run(&adagrad, steps: 800, from: start)) < 1e-6)
     var rmsprop = RMSprop<Double>(learningRate: 0.001, decayMask: .all(5))
-    #expect(f.loss(run(&rmsprop, steps: 8000, from: start)) < 1e-6)
+    #expect(f.loss(try run(&rmsprop, steps: 8000, from: start)) < 1e-6)
     var rmspropMomentum = RMSprop<Double>(learningRate: 0.01, momentum: 0.9, decayMask: .all(5))
-    #expect(f.loss(run(&rmspropMomentum, steps: 2000, from: start)) < 1e-4)
+    #expect(f.loss(try run(&rmspropMomentum, steps: 2000, from: start)) < 1e-4)
     var adam = Adam<Double>(learningRate: 0.1, decayMask: .all(5))
-    #expect(f.loss(run(&adam, steps: 2000, from: start)) < 1e-6)
+    #expect(f.loss(try run(&adam, steps: 2000, from: start)) < 1e-6)
     for search in LineSearch.allCases {
       var lbfgs = LBFGS<Double>(history: 5, lineSearch: search, decayMask: .all(5))
       #expect(f.loss(try run(&lbfgs, steps: 40, from: start)) < 1e-10, "\(search)")

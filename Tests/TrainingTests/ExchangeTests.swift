@@ -2,6 +2,7 @@ import Collectives
 import Datasets
 import Foundation
 import Layers
+import Optimizers
 import Testing
 import TensorCore
 import Training
@@ -16,13 +17,31 @@ import _TestSupport
     return c
   }
 
+  /// The reducer `spec` chooses for `network` on `comm` (with a line-search optimizer, so the step is not sharded).
+  func reducer<T: TrainingScalar>(_ spec: ExchangeSpec, _ network: Network<T>, _ comm: any Communicator, seed: UInt64 = 0) throws
+    -> any Reducer<T>
+  {
+    var optimizer = OptimizerSpec(kind: .lbfgs, learningRate: 1).make(for: network)
+    return try spec.makeReducer(for: network, communicator: comm, deterministic: false, deterministicChunk: 1, seed: seed,
+                                parameters: ParameterBuffer(network.initialParameters(seed: 0)), optimizer: &optimizer)
+  }
+
+  /// Runs one step of `reducer` with the gradient `values` (P) and loss sum `loss`: the reduced gradient and loss.
+  func reduce<T: TrainingScalar>(_ reducer: any Reducer<T>, _ network: Network<T>, _ values: [T], loss: Double) throws -> ([T], Double) {
+    let buffer = reducer.begin(lossSums: [loss], piecesInBatch: 1)[0]
+    for (i, v) in values.enumerated() { buffer[i] = v }
+    for block in network.gradientBlocks(blockElements: reducer.blockElements) { reducer.ready(block) }
+    let lossSum = try reducer.finish()
+    return (Array(reducer.gradient), lossSum)
+  }
+
   /// Parameters after training on `size` in-process ranks; every replica must hold the same bits.
   func train<T: TrainingScalar>(_ type: T.Type, size: Int, hosts: Int = 1, _ c: TrainingConfig,
                                 data: DataSplit = syntheticImages(count: 50), exchange: ((String) -> Void)? = nil) throws -> [T]
   {
     let results = try InProcessGroup.run(size: size, hosts: hosts) { comm -> [T] in
       let t = try Trainer<T>(config: c, data: data, communicator: comm)
-      if comm.rank == 0 { exchange?(t.exchange.summary) }
+      if comm.rank == 0 { exchange?(t.reducer.summary) }
       for _ in 0..<c.epochs { try t.trainEpoch() }
       return t.parameters
     }
@@ -99,15 +118,30 @@ import _TestSupport
   @Test func bucketPlanFollowsTheBackwardPass() throws {
     let network: Network<Float> = try ModelSpec(kind: .mlp, hidden: [64], activation: .relu).build(inputShape: [100], outputs: 10)
     let P = network.parameterCount  // 100 x 64 + 64 + 64 x 10 + 10 = 7114
-    let exchange = ExchangeSpec(bucketBytes: 4 * 1024).make(for: network, communicator: LocalCommunicator(),
-                                                            deterministic: false, deterministicChunk: 1, seed: 0)
-    let buckets = try #require(exchange as? BucketedExchange<Float>).buckets
+    let buckets = try #require(try reducer(ExchangeSpec(bucketBytes: 4 * 1024), network, LocalCommunicator()) as? BucketedReducer<Float>).buckets
     #expect(buckets.first!.upperBound == P + 1 && buckets.last!.lowerBound == 0)
     for (a, b) in zip(buckets, buckets.dropFirst()) { #expect(b.upperBound == a.lowerBound) }
     #expect(buckets.allSatisfy { $0.count <= 1024 } || buckets.filter { $0.count > 1024 }.count <= 1)
     // The first layer's 100 x 64 weight gradient is split in blocks of 16 rows (1024 elements), from the last row up.
     #expect(buckets.contains(5376..<6400) && buckets.contains(4352..<5376) && buckets.contains(0..<256))
     #expect(buckets.count >= 7)
+  }
+
+  /// The traffic `dpt scaling` models is what the reducers send: on two ranks a bucket's two phases move one copy
+  /// of it (a ring all-reduce's 2 (p - 1) / p), so the bytes sent equal the modelled bytes; the flat all-reduce is
+  /// modelled as a ring.
+  @Test(arguments: [ExchangeSpec(bucketBytes: 0), ExchangeSpec(bucketBytes: 4 * 1024), ExchangeSpec(compression: .bfloat16)])
+  func theTrafficModelIsWhatTheReducerSends(spec: ExchangeSpec) throws {
+    let network: Network<Float> = try ModelSpec(kind: .mlp, hidden: [64], activation: .relu).build(inputShape: [100], outputs: 10)
+    let traffic = spec.traffic(for: network, deterministic: false, deterministicChunk: 1, ranks: 2, hosts: 2)
+    let sent = try InProcessGroup.run(size: 2, hosts: 2) { comm -> Int in
+      let r: any Reducer<Float> = try self.reducer(spec, network, comm)
+      _ = try self.reduce(r, network, [Float](repeating: 0.5, count: network.parameterCount), loss: 1)
+      return r.bytesSent
+    }
+    #expect(sent[0] == sent[1])
+    #expect(sent[0] == traffic.bytes, "\(spec): sent \(sent[0]) bytes, modelled \(traffic.bytes)")
+    #expect(traffic.overlapsBackward == (spec.bucketBytes != 0))
   }
 
   /// 16-bit values on the wire: not the exact sum, but every replica applies the same bits, a run repeats bitwise
@@ -133,18 +167,12 @@ import _TestSupport
   {
     let network = try denseLayer()
     return try InProcessGroup.run(size: size) { comm -> [Double] in
-      let e = spec.make(for: network, communicator: comm, deterministic: false, deterministicChunk: 1, seed: 3)
+      let e = try self.reducer(spec, network, comm, seed: 3)
       var out: [Double] = []
       for step in 0..<steps {
-        var g = [Double](repeating: 0, count: network.parameterCount + 1)
-        _ = try g.withUnsafeMutableBufferPointer { d -> Double in
-          let b = e.buffer(piece: 0, destination: d)
-          for (i, v) in gradients(comm.rank, step).enumerated() { b[i] = v }
-          e.ready(network.parameterCount..<network.parameterCount + 1)
-          for block in network.gradientBlocks(blockElements: e.blockElements) { e.ready(block) }
-          return try e.finish(into: d)
-        }
-        out = g
+        let g = gradients(comm.rank, step)
+        let (sum, loss) = try self.reduce(e, network, Array(g.dropLast()), loss: g.last!)
+        out = sum + [loss]
       }
       return out
     }
@@ -192,16 +220,12 @@ import _TestSupport
     for steps in [1, 30] {
       let sums = try InProcessGroup.run(size: 2) { comm -> [Double] in
         let network = try self.denseLayer()
-        let e = spec.make(for: network, communicator: comm, deterministic: false, deterministicChunk: 1, seed: 3)
+        let e = try self.reducer(spec, network, comm, seed: 3)
         var total = [Double](repeating: 0, count: network.parameterCount + 1)
         for _ in 0..<steps {
-          var g = [Double](repeating: 0, count: network.parameterCount + 1)
-          _ = try g.withUnsafeMutableBufferPointer { d -> Double in
-            let b = e.buffer(piece: 0, destination: d)
-            for (i, v) in self.lowRank(comm.rank, step: 0, terms: 3).enumerated() { b[i] = v }
-            return try e.finish(into: d)
-          }
-          total = zip(total, g).map(+)
+          let g = self.lowRank(comm.rank, step: 0, terms: 3)
+          let (sum, loss) = try self.reduce(e, network, Array(g.dropLast()), loss: g.last!)
+          total = zip(total, sum + [loss]).map(+)
         }
         return total.map { $0 / Double(steps) }
       }

@@ -6,16 +6,17 @@ import TensorCore
 
 /// `--deterministic`: the step is bitwise the same for any number of ranks.
 ///
-/// Every global batch is cut into chunks of `chunk` samples, whatever the number of ranks; the ranks share out
-/// whole chunks (its `pieces`); each chunk's gradient is computed by the same BLAS calls on whichever rank, into a
-/// buffer of its own; `finish` adds them all in 64-bit fixed point, where addition is exact and associative, with a
-/// scale set from the largest magnitude of any chunk (one small all-reduce first).
-public final class DeterministicExchange<T: TrainingScalar>: GradientExchange {
+/// The trainer cuts every global batch into chunks of a fixed size, whatever the number of ranks, and deals whole
+/// chunks out (`BatchSharding.chunks`); each chunk's gradient is computed by the same BLAS calls on whichever rank,
+/// into a buffer of its own; `finish` adds them all in 64-bit fixed point, where addition is exact and associative,
+/// with a scale set from the largest magnitude of any chunk (one small all-reduce first).
+public final class DeterministicReducer<T: TrainingScalar>: GradientReducer, ReducerReport {
   let communicator: any Communicator
   let chunk: Int
   let parameterCount: Int
-  /// One gradient buffer per chunk this rank computes, kept from step to step.
+  /// One gradient buffer per chunk this rank computes, kept from step to step: P gradients, then the chunk's loss.
   var chunkGradients: [[T]] = []
+  let result: LossCarryingBuffer<T>
   /// Chunks of the current batch: all of them (for the scale's headroom), and this rank's.
   private var totalChunks = 0
   private var mine = 0
@@ -25,35 +26,32 @@ public final class DeterministicExchange<T: TrainingScalar>: GradientExchange {
     self.communicator = communicator
     self.chunk = chunk
     self.parameterCount = network.parameterCount
+    result = LossCarryingBuffer(parameters: network.parameterCount)
   }
 
   public var summary: String { "deterministic (64-bit fixed-point sums of chunks of \(chunk))" }
   public var blockElements: Int { .max }
-  public var traffic: ExchangeTraffic {
-    ExchangeTraffic(reductions: [2 * 8, (parameterCount + 1) * MemoryLayout<Int64>.stride], overlapsBackward: false, smallOnesDirect: false)
-  }
   public var bytesSent: Int { ringBytes((parameterCount + 1) * MemoryLayout<Int64>.stride, ranks: communicator.size) }
+  public var gradient: UnsafeMutableBufferPointer<T> { result.gradient }
 
-  public func shards(ofBatch count: Int) -> [Range<Int>] {
-    let chunks = Sharding.batches(count: count, batchSize: chunk)
-    let mineRange = Sharding.slice(0..<chunks.count, rank: communicator.rank, size: communicator.size)
-    totalChunks = chunks.count
-    mine = mineRange.count
-    while chunkGradients.count < mine { chunkGradients.append(.zeros(parameterCount + 1)) }
-    return mineRange.map { chunks[$0] }
-  }
-
-  public func buffer(piece k: Int, destination: UnsafeMutableBufferPointer<T>) -> UnsafeMutableBufferPointer<T> {
-    chunkGradients[k].withUnsafeMutableBufferPointer { b in
-      b.zero()
-      return b  // the array is not resized or copied while the step uses it
+  public func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
+    let P = parameterCount
+    totalChunks = piecesInBatch
+    mine = lossSums.count
+    while chunkGradients.count < mine { chunkGradients.append(.zeros(P + 1)) }
+    return lossSums.indices.map { k in
+      chunkGradients[k].withUnsafeMutableBufferPointer { b in
+        b.zero()
+        b[P] = T(lossSums[k])
+        return UnsafeMutableBufferPointer(rebasing: b[0..<P])  // the array is not resized or copied while the step uses it
+      }
     }
   }
 
   public func ready(_ range: Range<Int>) {}
 
-  public func finish(into g: UnsafeMutableBufferPointer<T>) throws -> Double {
-    let P = parameterCount
+  public func finish() throws -> Double {
+    let P = parameterCount, g = result.storage
     var largest = [0.0, 0.0]  // largest |gradient entry| and |chunk loss sum|
     for slot in 0..<mine {
       chunkGradients[slot].withUnsafeBufferPointer {

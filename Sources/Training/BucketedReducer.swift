@@ -13,14 +13,14 @@ import TensorCore
 /// non-blocking collectives on while this rank computes (measured against a progress thread: see the README).
 /// Exact values give the plain all-reduce's sum up to float summation order; 16-bit ones do not, but are bitwise
 /// repeatable for the same seed and world size.
-public final class BucketedExchange<T: TrainingScalar>: GradientExchange {
+public final class BucketedReducer<T: TrainingScalar>: GradientReducer, ReducerReport {
   let communicator: any Communicator
   /// The buckets, in the order they are started: ranges of the flat buffer, descending.
   public let buckets: [Range<Int>]
   let reductions: [BucketReduction<T>]
   public let blockElements: Int
   let wire: WireFormat
-  private var base: UnsafeMutablePointer<T>?
+  let buffer: LossCarryingBuffer<T>
   /// [finalFrom, P + 1) of the current buffer is final.
   private var finalFrom = 0
   private var started = 0
@@ -30,11 +30,18 @@ public final class BucketedExchange<T: TrainingScalar>: GradientExchange {
     self.communicator = communicator
     self.wire = wire
     let P = network.parameterCount
+    buffer = LossCarryingBuffer(parameters: P)
     blockElements = max(1, bucketBytes / MemoryLayout<T>.stride)
-    buckets = Self.plan(blocks: [P..<P + 1] + network.gradientBlocks(blockElements: blockElements), bucketElements: blockElements)
+    buckets = Self.plan(network: network, bucketBytes: bucketBytes)
     reductions = buckets.map {
       BucketReduction<T>(communicator: communicator, count: $0.count, wire: wire, exactTail: $0.upperBound == P + 1 ? 1 : 0)
     }
+  }
+
+  /// The buckets of `network`'s gradient and loss slot, in the order they start.
+  static func plan(network: Network<T>, bucketBytes: Int) -> [Range<Int>] {
+    let P = network.parameterCount, blockElements = max(1, bucketBytes / MemoryLayout<T>.stride)
+    return plan(blocks: [P..<P + 1] + network.gradientBlocks(blockElements: blockElements), bucketElements: blockElements)
   }
 
   /// Consecutive blocks (descending, contiguous) merged into buckets of at most `bucketElements` (a larger block
@@ -59,19 +66,16 @@ public final class BucketedExchange<T: TrainingScalar>: GradientExchange {
   }
 
   public var bytesSent: Int { reductions.reduce(0) { $0 + $1.bytesSent } }
-  public var traffic: ExchangeTraffic {
-    ExchangeTraffic(reductions: reductions.map(\.wireBytes), overlapsBackward: true)
-  }
+  public var gradient: UnsafeMutableBufferPointer<T> { buffer.gradient }
 
-  public func shards(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
-
-  public func buffer(piece k: Int, destination: UnsafeMutableBufferPointer<T>) -> UnsafeMutableBufferPointer<T> {
-    destination.zero()
-    base = destination.baseAddress
-    finalFrom = destination.count
+  public func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
+    let pieces = buffer.begin(lossSums: lossSums, reducer: "buckets")
+    finalFrom = buffer.storage.count
     started = 0
     failure = nil
-    return destination
+    let P = buffer.parameterCount
+    ready(P..<P + 1)  // the loss is final: the first bucket may start once the last layer's gradient is
+    return pieces
   }
 
   public func ready(_ range: Range<Int>) {
@@ -80,24 +84,22 @@ public final class BucketedExchange<T: TrainingScalar>: GradientExchange {
     finalFrom = range.lowerBound
     do {
       while started < buckets.count && buckets[started].lowerBound >= finalFrom {
-        try reductions[started].start(base! + buckets[started].lowerBound)
+        try reductions[started].start(buffer.storage.baseAddress! + buckets[started].lowerBound)
         started += 1
       }
       for r in reductions[0..<started] { _ = try r.progress() }
     } catch { failure = error }
   }
 
-  public func finish(into destination: UnsafeMutableBufferPointer<T>) throws -> Double {
+  public func finish() throws -> Double {
     if let failure { throw failure }
-    precondition(base == destination.baseAddress, "finish with another buffer than the one backpropagated into")
     // Buckets the backward pass did not complete (a rank without samples in a short batch reports nothing): start
     // them now, in the same order as every other rank.
     while started < buckets.count {
-      try reductions[started].start(base! + buckets[started].lowerBound)
+      try reductions[started].start(buffer.storage.baseAddress! + buckets[started].lowerBound)
       started += 1
     }
     for r in reductions { try r.wait() }
-    base = nil
-    return Double(destination[destination.count - 1])
+    return buffer.lossSum
   }
 }

@@ -24,7 +24,7 @@ import TensorCore
 /// so N ranks do not take one rank's step, but every rank applies the same bits and a run is bitwise repeatable for
 /// a seed and world size. If a step's P or Q comes back non-finite, the error memory and Q start afresh, so that
 /// `--on-nan skip-batch` can go on.
-public final class PowerSGDExchange<T: TrainingScalar>: GradientExchange {
+public final class PowerSGDReducer<T: TrainingScalar>: GradientReducer, ReducerReport {
   /// A compressed weight matrix: its range in the flat buffer, its shape, and where its pieces live.
   struct Matrix {
     var range: Range<Int>
@@ -45,7 +45,7 @@ public final class PowerSGDExchange<T: TrainingScalar>: GradientExchange {
   /// The ranges sent as they are (the loss slot included), descending.
   let uncompressed: [Range<Int>]
   let uncompressedCount: Int
-  let warmup: any GradientExchange<T>
+  let buffer: LossCarryingBuffer<T>
   /// e for every compressed matrix, then the staging [uncompressed values, P factors], Q (warm start), Q_local and
   /// Q's reduction buffer.
   let error: UnsafeMutableBufferPointer<T>
@@ -58,7 +58,6 @@ public final class PowerSGDExchange<T: TrainingScalar>: GradientExchange {
   private var steps = 0
   private var prepared = 0
   private var finalFrom = 0
-  private var base: UnsafeMutablePointer<T>?
   private var inWarmup: Bool { steps < warmupSteps }
   private var lastStepCompressed = false
   private var scratch: [Double] = []
@@ -69,10 +68,32 @@ public final class PowerSGDExchange<T: TrainingScalar>: GradientExchange {
     self.rank = R
     self.warmupSteps = warmupSteps
     self.seed = seed
+    let plan = Self.plan(network, rank: R)
+    let (matrices, plain, errorCount, pCount, qCount) = (plan.matrices, plan.uncompressed, plan.errorCount, plan.pCount, plan.qCount)
+    let P = network.parameterCount
+    self.matrices = matrices
+    self.uncompressed = plain
+    uncompressedCount = plain.reduce(0) { $0 + $1.count }
+    buffer = LossCarryingBuffer(parameters: P)
+    error = .allocate(capacity: max(errorCount, 1))
+    staging = .allocate(capacity: uncompressedCount + pCount)
+    q = .allocate(capacity: max(qCount, 1))
+    qLocal = .allocate(capacity: max(qCount, 1))
+    qReduced = .allocate(capacity: max(qCount, 1))
+    first = BucketReduction<T>(communicator: communicator, count: uncompressedCount + pCount, wire: .exact)
+    second = BucketReduction<T>(communicator: communicator, count: qCount, wire: .exact)
+    resetMemory()
+  }
+
+  /// Which weight matrices are compressed (those whose rank-R factors are less than half their size) and where each
+  /// one's pieces live; the rest travels as it is, the loss slot included. Descending, as the backward pass finishes
+  /// them.
+  static func plan(_ network: Network<T>, rank R: Int)
+    -> (matrices: [Matrix], uncompressed: [Range<Int>], errorCount: Int, pCount: Int, qCount: Int)
+  {
     let P = network.parameterCount
     var matrices: [Matrix] = [], plain: [Range<Int>] = [P..<P + 1]
     var errorCount = 0, pCount = 0, qCount = 0
-    // Named parameters in descending order, as the backward pass finishes them.
     for named in network.namedParameters.reversed() {
       let shape = named.spec.shape
       let rows = shape.first ?? 1, cols = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : 1
@@ -88,18 +109,7 @@ public final class PowerSGDExchange<T: TrainingScalar>: GradientExchange {
         plain.append(named.range)
       }
     }
-    self.matrices = matrices
-    self.uncompressed = plain
-    uncompressedCount = plain.reduce(0) { $0 + $1.count }
-    warmup = FlatAllReduce<T>(network: network, communicator: communicator)
-    error = .allocate(capacity: max(errorCount, 1))
-    staging = .allocate(capacity: uncompressedCount + pCount)
-    q = .allocate(capacity: max(qCount, 1))
-    qLocal = .allocate(capacity: max(qCount, 1))
-    qReduced = .allocate(capacity: max(qCount, 1))
-    first = BucketReduction<T>(communicator: communicator, count: uncompressedCount + pCount, wire: .exact)
-    second = BucketReduction<T>(communicator: communicator, count: qCount, wire: .exact)
-    resetMemory()
+    return (matrices, plain, errorCount, pCount, qCount)
   }
 
   deinit {
@@ -119,21 +129,18 @@ public final class PowerSGDExchange<T: TrainingScalar>: GradientExchange {
     return "powersgd rank \(rank) (\(sent.isEmpty ? "no matrix large enough" : "compressing " + sent); \(warmupSteps) uncompressed steps first)"
   }
 
-  public var bytesSent: Int { lastStepCompressed ? first.bytesSent + second.bytesSent : warmup.bytesSent }
-
-  public var blockElements: Int { .max }
-  public var traffic: ExchangeTraffic {
-    ExchangeTraffic(reductions: [first.wireBytes, second.wireBytes], overlapsBackward: false)
+  public var bytesSent: Int {
+    lastStepCompressed ? first.bytesSent + second.bytesSent : ringBytes(buffer.storage.count * MemoryLayout<T>.stride, ranks: communicator.size)
   }
 
-  public func shards(ofBatch count: Int) -> [Range<Int>] { contiguousPiece(ofBatch: count, communicator) }
+  public var blockElements: Int { .max }
+  public var gradient: UnsafeMutableBufferPointer<T> { buffer.gradient }
 
-  public func buffer(piece k: Int, destination: UnsafeMutableBufferPointer<T>) -> UnsafeMutableBufferPointer<T> {
-    destination.zero()
-    base = destination.baseAddress
-    finalFrom = destination.count
+  public func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
+    let pieces = buffer.begin(lossSums: lossSums, reducer: "PowerSGD")
+    finalFrom = buffer.storage.count
     prepared = 0
-    return destination
+    return pieces
   }
 
   /// A matrix the backward pass has finished gets its P factor at once, while the layers below are computed.
@@ -149,18 +156,21 @@ public final class PowerSGDExchange<T: TrainingScalar>: GradientExchange {
   /// M = G + e (kept in e), P = M Q.
   func prepare(_ m: Matrix) {
     let M = error.baseAddress! + m.errorOffset
-    T.axpy(m.rows * m.cols, 1, base! + m.range.lowerBound, M)
+    T.axpy(m.rows * m.cols, 1, buffer.storage.baseAddress! + m.range.lowerBound, M)
     T.gemm(transposeA: false, transposeB: false, m: m.rows, n: rank, k: m.cols, alpha: 1, a: M, lda: m.cols,
            b: q.baseAddress! + m.qOffset, ldb: rank, beta: 0, c: pFactor(m), ldc: rank)
   }
 
   func pFactor(_ m: Matrix) -> UnsafeMutablePointer<T> { staging.baseAddress! + uncompressedCount + m.pOffset }
 
-  public func finish(into destination: UnsafeMutableBufferPointer<T>) throws -> Double {
+  public func finish() throws -> Double {
     defer { steps += 1 }
     lastStepCompressed = !inWarmup
-    if inWarmup { return try warmup.finish(into: destination) }
-    let g = destination.baseAddress!
+    if inWarmup {  // the plain all-reduce
+      try communicator.allReduce(buffer.storage, .sum)
+      return buffer.lossSum
+    }
+    let g = buffer.storage.baseAddress!
     while prepared < matrices.count {
       prepare(matrices[prepared])
       prepared += 1
@@ -203,7 +213,7 @@ public final class PowerSGDExchange<T: TrainingScalar>: GradientExchange {
     } else {
       resetMemory()
     }
-    return Double(g[destination.count - 1])
+    return buffer.lossSum
   }
 
   /// Gram-Schmidt on the columns of the row-major (rows x columns) matrix a, in Double: each column is made

@@ -1,0 +1,90 @@
+import Collectives
+import Datasets
+import Layers
+import TensorCore
+
+/// The step's reduce: turns each rank's local gradient into the gradient every rank applies. It starts buckets and
+/// finishes them, and nothing else.
+///
+/// A step reads: the trainer cuts its share of the global batch (`BatchSharding`), runs forward and the loss, then
+/// `begin`s the reduction with each piece's loss sum and backpropagates into the buffers it gets back. As the
+/// backward pass finishes each part of the gradient it says so (`ready`), so a reducer can start sending while the
+/// rest is computed; `finish` completes every bucket. Implementations: one blocking all-reduce (`FlatAllReduce`),
+/// buckets reduced while the backward pass runs (`BucketedReducer`), shared memory between a host's ranks
+/// (`SharedMemoryReducer`), low-rank compression (`PowerSGDReducer`) and the exact fixed-point sum of
+/// `--deterministic` (`DeterministicReducer`). Which one a run takes is `ExchangeSpec.makeReducer`'s choice; what
+/// it reports is `ReducerReport`; what it sends, for `dpt scaling`, is `ExchangeSpec.traffic`, kept apart.
+///
+/// The loss is its own scalar here: `begin` takes each piece's loss sum, `finish` returns the global batch's. (On the
+/// wire it rides with the gradient, in one extra element of the first bucket, so that one reduction carries both.)
+public protocol GradientReducer<T>: AnyObject {
+  associatedtype T: TrainingScalar
+  /// Layers report their weight gradients in blocks of about this many elements (Int.max: whole).
+  var blockElements: Int { get }
+  /// Starts a step in which this rank computes `lossSums.count` pieces of a global batch cut into `piecesInBatch`
+  /// (the batch's loss sum over each piece's samples): returns one zeroed buffer of P gradients per piece.
+  func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>]
+  /// The range `range` (within 0..<P) of every piece's buffer is final. Ranges come in the order of
+  /// `Network.gradientBlocks(blockElements:)`, descending. Errors are kept for `finish` (the backward pass does not
+  /// throw).
+  func ready(_ range: Range<Int>)
+  /// Completes every bucket: `gradient` becomes the gradient every rank applies; returns the global batch's loss
+  /// sum. Both are the same on every rank.
+  func finish() throws -> Double
+  /// The reduced gradient after `finish`, P values. (A sharded optimizer step reads only its shard of it.)
+  var gradient: UnsafeMutableBufferPointer<T> { get }
+  /// Whether every value of the reduced gradient is finite (`--on-nan skip-batch`); the same on every rank.
+  func gradientIsFinite() throws -> Bool
+}
+
+extension GradientReducer {
+  public func gradientIsFinite() throws -> Bool { T.allFinite(gradient.baseAddress!, count: gradient.count) }
+}
+
+/// What a reducer tells the run's log.
+public protocol ReducerReport: AnyObject {
+  /// e.g. "all-reduce", "7 overlapped buckets of up to 256 KiB, bf16 on the wire"
+  var summary: String { get }
+  /// Bytes this rank handed to the other ranks in the last step (0 on one rank).
+  var bytesSent: Int { get }
+}
+
+/// A reducer as a trainer holds it: the step's verb and its report.
+public typealias Reducer<T: TrainingScalar> = GradientReducer<T> & ReducerReport
+
+/// A buffer of P + 1 values the reducers that send the loss beside the gradient share: P gradients, then the loss sum.
+final class LossCarryingBuffer<T: TrainingScalar> {
+  let storage: UnsafeMutableBufferPointer<T>
+  init(parameters P: Int) {
+    storage = .allocate(capacity: P + 1)
+    storage.initialize(repeating: 0)
+  }
+  deinit { storage.deallocate() }
+  var parameterCount: Int { storage.count - 1 }
+  var gradient: UnsafeMutableBufferPointer<T> { UnsafeMutableBufferPointer(rebasing: storage[0..<parameterCount]) }
+  var lossSum: Double {
+    get { Double(storage[parameterCount]) }
+    set { storage[parameterCount] = T(newValue) }
+  }
+  /// The start of a step of one contiguous piece a rank: zeroes the gradient, sets the loss, and returns the
+  /// gradient as the piece's buffer.
+  func begin(lossSums: [Double], reducer: String) -> [UnsafeMutableBufferPointer<T>] {
+    precondition(lossSums.count == 1, "\(reducer) takes one contiguous piece a rank")
+    storage.zero()
+    lossSum = lossSums[0]
+    return [gradient]
+  }
+}
+
+extension Compression {
+  var wire: WireFormat {
+    switch self {
+    case .bfloat16: .bfloat16
+    case .float16: .float16
+    case .none, .powerSGD: .exact
+    }
+  }
+}
+
+/// The bytes a ring all-reduce of `bytes` sends from each of `ranks` ranks: 2 (p - 1) / p of the buffer.
+func ringBytes(_ bytes: Int, ranks p: Int) -> Int { p > 1 ? 2 * (p - 1) * bytes / p : 0 }
