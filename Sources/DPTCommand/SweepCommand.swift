@@ -206,7 +206,7 @@ struct SweepCommand: ParsableCommand {
         let data = try loaded[key] ?? o.load(validation: o.valFraction ?? 0.1)
         loaded[key] = data
         let check = try Trainer<Float>(config: trial.config, data: data, communicator: LocalCommunicator())
-        guard case .object(var c) = trial.config.json(worldSize: ranksPerTrial, layers: check.layerItems, trainRows: data.train.count) else {
+        guard case .object(var c) = trial.config.json(data: data.origin, worldSize: ranksPerTrial, layers: check.layerItems, trainRows: data.train.count) else {
           return TrialSpec(config: trial.config, data: data)
         }
         c += [("train_arguments", .array(trial.arguments.trainArguments.map { JSON($0) })),

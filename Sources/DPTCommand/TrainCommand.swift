@@ -183,7 +183,7 @@ struct TrainCommand: ParsableCommand {
     }
     /// The run's settings as config.json and checkpoints record them.
     func configJSON() -> JSON {
-      guard case .object(var o) = config.json(worldSize: comm.size, layers: trainer.layerItems, trainRows: trainer.data.train.count) else { return .null }
+      guard case .object(var o) = config.json(data: trainer.data.origin, worldSize: comm.size, layers: trainer.layerItems, trainRows: trainer.data.train.count) else { return .null }
       o.append(("run_id", JSON(runID)))
       if let fingerprint { o.append(("data_fingerprint", JSON(fingerprint))) }
       return .object(o)

@@ -396,7 +396,6 @@ struct TrainingOptions: ParsableArguments {
   /// The run's configuration: the flags given, the data set's defaults for the rest.
   func makeConfig() throws -> TrainingConfig {
     var c = TrainingConfig.defaults(for: try data.source)
-    c.testFraction = data.testFraction
     if let layers = try parsedLayers() {
       for (flag, given) in [("--hidden", hidden != nil), ("--activation", activation != nil), ("--kernel-size", kernelSize != nil),
                             ("--output", output != nil)] where given {
@@ -427,7 +426,7 @@ struct TrainingOptions: ParsableArguments {
     } else if c.model.layers == nil && c.model.kind == .softmax {
       c.loss = .crossEntropy
     }
-    c.useOptimizer(optimizer)  // its defaults; then what the flags say
+    c.useOptimizer(optimizer, dataset: try data.source)  // its defaults; then what the flags say
     var o = c.optimizer
     if let lr = try lrValues?.first { o.learningRate = lr }
     if let mu = try momentumValues?.first { o.momentum = mu }

@@ -36,23 +36,26 @@ struct WeightsOptions: ParsableArguments {
     }
     let path = Checkpoint.path(checkpoint)
     let c = try InputFiles.checkpoint(checkpoint, flag: "--checkpoint")
-    var config: TrainingConfig
-    if let run = c.config["run"], run != .null {
-      do { config = try TrainingConfig(run: run) } catch {
+    var run: RunDescription
+    if let recorded = c.config["run"], recorded != .null {
+      do { run = try RunDescription(run: recorded) } catch {
         throw CommandError("\(path): its run description does not decode (\(error)); it was not written by this dpt")
       }
     } else {
       // A checkpoint of an older dpt records its settings as text only: they are rebuilt through the flags they name.
-      do { config = try TrainingOptions.parse(Self.arguments(fromConfig: c.config)).makeConfig() } catch {
+      do {
+        let options = try TrainingOptions.parse(Self.arguments(fromConfig: c.config))
+        run = RunDescription(data: DataOrigin(source: try options.data.source, testFraction: options.data.testFraction),
+                             training: try options.makeConfig())
+      } catch {
         throw CommandError("\(path): its config does not make a model here (\(TrainingOptions.message(for: error)))")
       }
     }
+    let config = run.training
     if given.data.givenDataset != nil {
-      let source = try given.data.source
-      config.dataset = source
-      return Run(config: config, source: source, load: { try given.data.load() }, checkpoint: c)
+      return Run(config: config, source: try given.data.source, load: { try given.data.load() }, checkpoint: c)
     }
-    guard let source = config.dataset else { throw CommandError("\(path) names no data set (it was trained on data held in memory): give --dataset") }
+    guard let source = run.data?.source else { throw CommandError("\(path) names no data set (it was trained on data held in memory): give --dataset") }
     // A file the checkpoint names (csv:PATH, idx:DIR) is opened only when it is the file the run trained on: a
     // checkpoint from elsewhere must not make dpt read, and quote, any file it likes.
     if !source.files.isEmpty {
@@ -61,7 +64,7 @@ struct WeightsOptions: ParsableArguments {
         throw CommandError("\(path) was trained on \(source), but \(recorded == nil ? "does not record which file that was" : "that file is not the one it was trained on (its size or checksum differ)"): give --dataset to evaluate on a data set you name")
       }
     }
-    let testFraction = given.data.testFraction ?? config.testFraction, seed = config.seed
+    let testFraction = given.data.testFraction ?? run.data?.testFraction, seed = config.seed
     return Run(config: config, source: source, load: { try TableReader().load(source, testFraction: testFraction, seed: seed) },
                checkpoint: c)
   }

@@ -9,6 +9,13 @@ public enum Catalog {
   /// `table`: a CSV source's file already parsed (see `TableReader`), so that it is not read again.
   public static func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0, lenient: Bool = false,
                           table parsed: NumericTable? = nil) throws -> DataSplit {
+    var parts = try parts(source, testFraction: testFraction, seed: seed, lenient: lenient, table: parsed)
+    parts.origin = DataOrigin(source: source, testFraction: testFraction)
+    return parts
+  }
+
+  static func parts(_ source: DatasetSource, testFraction: Double?, seed: UInt64, lenient: Bool,
+                    table parsed: NumericTable?) throws -> DataSplit {
     let fraction = testFraction ?? source.defaultTestFraction
     switch source {
     case .mnist:

@@ -11,6 +11,8 @@ public struct DataSplit: Sendable {
   public var header: CSVHeaderNote?
   /// What a lenient load accepted that a plain one refuses.
   public var warnings: [DataWarning] = []
+  /// Where the rows came from, when dpt loaded them (`Catalog.load`); nil for rows a program made.
+  public var origin: DataOrigin?
 
   /// `test` defaults to no rows (every row trains).
   public init(name: String, train: Dataset, test: Dataset? = nil, validation: Dataset? = nil) {
@@ -33,6 +35,19 @@ public struct DataSplit: Sendable {
     var split = DataSplit(name: name, train: train.subset(order[n...]), test: test, validation: train.subset(order[..<n]))
     split.header = header
     split.warnings = warnings
+    split.origin = origin
     return split
+  }
+}
+
+/// The data set a run loaded, as its records name it: the source and the test fraction asked for (nil: the data
+/// set's default). With the seed, it is enough to load the same split again.
+public struct DataOrigin: Equatable, Sendable, Codable {
+  public var source: DatasetSource
+  public var testFraction: Double?
+
+  public init(source: DatasetSource, testFraction: Double? = nil) {
+    self.source = source
+    self.testFraction = testFraction
   }
 }

@@ -55,6 +55,7 @@ extension DataSplit {
     var split = DataSplit(name: name, train: s.apply(train), test: s.apply(test), validation: validation.map(s.apply))
     split.header = header
     split.warnings = warnings
+    split.origin = origin
     return (split, s)
   }
 }

@@ -12,7 +12,7 @@ extension Trainer {
     let state = try (optimizer.firstOrder as? ShardedOptimizer<T>)?.wholeState() ?? optimizer.savedState
     for b in state.buffers.sorted(by: { $0.name < $1.name }) { sections.append(("optimizer." + b.name, b.values.rawBytes)) }
     var c = Checkpoint(
-      config: config.json(worldSize: worldSize, layers: layerItems, trainRows: data.train.count), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
+      config: config.json(data: data.origin, worldSize: worldSize, layers: layerItems, trainRows: data.train.count), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
       network: network.summary, dataset: data.name, trainCount: data.train.count, optimizer: optimizer.summary,
       optimizerStep: state.step, skippedBatches: skippedBatches, scalarBytes: MemoryLayout<T>.size, sections: sections)
     c.samples = samplesInEpoch
@@ -36,7 +36,7 @@ extension Trainer {
     // run's layers (a shorthand and the list it spells are the same model). A checkpoint of an older dpt, without a
     // run description, is compared by its network's summary.
     if let run = c.config["run"], run != .null {
-      let recorded = try? TrainingConfig(run: run).model.items(inputShape: data.train.sampleShape, outputs: network.outputShape.reduce(1, *))
+      let recorded = try? RunDescription(run: run).training.model.items(inputShape: data.train.sampleShape, outputs: network.outputShape.reduce(1, *))
       guard recorded == layerItems else {
         throw WeightsProblem.modelDiffers(path: path, checkpoint: c.network, run: network.summary)
       }

@@ -13,11 +13,10 @@ public enum NonFinitePolicy: String, CaseIterable, Sendable, Codable {
   case skipBatch = "skip-batch"
 }
 
-/// Everything that defines a training run; `config.json` records it.
+/// How to train: the model, loss, optimizer and schedule, the batch and the exchange. The data is not part of it
+/// (a trainer is given its rows; `DataSplit.origin` says where dpt loaded them from); `config.json` records both as
+/// a `RunDescription`.
 public struct TrainingConfig: Sendable, Codable, Equatable {
-  /// The data set by name when it is one of dpt's (mnist, csv:PATH, ...); nil for data a program holds in memory.
-  public var dataset: DatasetSource?
-  public var testFraction: Double?
   /// Standardise real-valued features with the training rows' mean and standard deviation.
   public var standardize: Bool
   public var model: ModelSpec
@@ -42,11 +41,8 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
   /// How the ranks' gradients are combined: buckets, overlap, compression.
   public var exchange = ExchangeSpec()
 
-  public init(dataset: DatasetSource? = nil, testFraction: Double? = nil, standardize: Bool = false, model: ModelSpec,
-              loss: Loss, optimizer: OptimizerSpec, batchSize: Int, epochs: Int, seed: UInt64 = 0,
-              dropLast: Bool = false) {
-    self.dataset = dataset
-    self.testFraction = testFraction
+  public init(standardize: Bool = false, model: ModelSpec, loss: Loss, optimizer: OptimizerSpec, batchSize: Int,
+              epochs: Int, seed: UInt64 = 0, dropLast: Bool = false) {
     self.standardize = standardize
     self.model = model
     self.loss = loss
@@ -76,9 +72,10 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
 
   /// Switches to optimizer `kind` with its defaults, the one place they are decided: PyTorch's for every optimizer
   /// (weight decay 0, AdamW's decoupled 0.01, betas 0.9/0.999, alpha 0.99, L-BFGS history 100 on the full batch),
-  /// except SGD, which keeps the course's defaults of the data set (`defaults(for:)`), with a step of 0.05 on a CNN
-  /// (at 0.1 with momentum 0.9 LeNet's first steps diverge). Call it after choosing the model.
-  public mutating func useOptimizer(_ kind: OptimizerKind) {
+  /// except SGD, which keeps the course's defaults of the data set `dataset` (`defaults(for:)`; nil for rows a program
+  /// made), with a step of 0.05 on a CNN (at 0.1 with momentum 0.9 LeNet's first steps diverge). Call it after
+  /// choosing the model.
+  public mutating func useOptimizer(_ kind: OptimizerKind, dataset: DatasetSource?) {
     let course = dataset.map { TrainingConfig.defaults(for: $0).optimizer } ?? OptimizerSpec(learningRate: 0.1, momentum: 0.9)
     var o = OptimizerSpec(kind: kind, learningRate: kind == .sgd ? (model.hasConvolution ? 0.05 : course.learningRate) : kind.defaultLearningRate)
     if kind == .sgd {
@@ -96,16 +93,16 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     case .classification where dataset.isTable && dataset != .mnist:
       // A CSV of class labels: its features are standardised, as a regression table's are.
       return TrainingConfig(
-        dataset: dataset, standardize: true, model: ModelSpec(kind: .mlp, hidden: [256], activation: .elementwise(.relu)),
+        standardize: true, model: ModelSpec(kind: .mlp, hidden: [256], activation: .elementwise(.relu)),
         loss: .crossEntropy, optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4), batchSize: 32,
         epochs: 5)
     case .classification:
       return TrainingConfig(
-        dataset: dataset, model: ModelSpec(kind: .mlp, hidden: [256], activation: .elementwise(.relu)), loss: .crossEntropy,
+        model: ModelSpec(kind: .mlp, hidden: [256], activation: .elementwise(.relu)), loss: .crossEntropy,
         optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4), batchSize: 128, epochs: 5)
     case .regression:
       return TrainingConfig(
-        dataset: dataset, standardize: true, model: ModelSpec(kind: .linear), loss: .mse,
+        standardize: true, model: ModelSpec(kind: .linear), loss: .mse,
         optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9), batchSize: 32, epochs: 500)
     }
   }
@@ -122,10 +119,12 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     }
   }
 
-  /// config.json. `layers`: the model's list as built (a shorthand expanded), when known.
-  /// `trainRows`: the training set's size, recorded as the batch size of a full-batch run (L-BFGS's default).
-  public func json(worldSize: Int, layers: [LayerItem]? = nil, trainRows: Int? = nil) -> JSON {
-    .object([
+  /// config.json, for a run on the data `data` loaded (nil: rows a program made). `layers`: the model's list as built
+  /// (a shorthand expanded), when known. `trainRows`: the training set's size, recorded as the batch size of a
+  /// full-batch run (L-BFGS's default).
+  public func json(data: DataOrigin?, worldSize: Int, layers: [LayerItem]? = nil, trainRows: Int? = nil) -> JSON {
+    let dataset = data?.source, testFraction = data?.testFraction
+    return .object([
       ("dataset", dataset.map { JSON($0.description) } ?? .null),
       ("test_fraction", JSON(testFraction ?? dataset.flatMap { $0.isTable ? $0.defaultTestFraction : nil })),
       ("target", { () -> JSON in
@@ -172,18 +171,43 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
       ("on_nan", JSON(onNonFinite.rawValue)),
       ("world_size", JSON(worldSize)),
       // The same settings as a typed value: what `eval`, `predict` and `export` decode.
-      ("run", runJSON),
+      ("run", RunDescription(data: data, training: self).json),
     ])
   }
+}
 
-  /// This configuration as its Codable encoding (config.json's and the checkpoint's "run").
-  public var runJSON: JSON {
+/// A run as its records describe it (config.json's and the checkpoint's "run"): the data it loaded and how it
+/// trained, as typed values that `eval`, `predict`, `export` and `--resume` decode.
+public struct RunDescription: Equatable, Sendable, Codable {
+  /// nil for rows a program made.
+  public var data: DataOrigin?
+  public var training: TrainingConfig
+
+  public init(data: DataOrigin?, training: TrainingConfig) {
+    self.data = data
+    self.training = training
+  }
+
+  /// Its Codable encoding.
+  public var json: JSON {
     guard let bytes = try? JSONEncoder().encode(self), let json = try? JSON.parse(bytes: Array(bytes)) else { return .null }
     return json
   }
 
-  /// A configuration from its Codable encoding (`runJSON`).
+  /// A description from its encoding; also reads the "run" of the previous dpt, one TrainingConfig with the data set
+  /// (`dataset`, `testFraction`) among its settings.
   public init(run: JSON) throws {
-    self = try JSONDecoder().decode(TrainingConfig.self, from: Data(run.serialized().utf8))
+    let bytes = Data(run.serialized().utf8)
+    if run["training"] != nil {
+      self = try JSONDecoder().decode(RunDescription.self, from: bytes)
+      return
+    }
+    struct Earlier: Decodable {
+      var dataset: DatasetSource?
+      var testFraction: Double?
+    }
+    let earlier = try JSONDecoder().decode(Earlier.self, from: bytes)
+    self.init(data: earlier.dataset.map { DataOrigin(source: $0, testFraction: earlier.testFraction) },
+              training: try JSONDecoder().decode(TrainingConfig.self, from: bytes))
   }
 }

@@ -246,7 +246,7 @@ func parseXML(_ text: String) -> ElementCounter? {
   @Test func runLogFiles() throws {
     let dir = TemporaryDirectory()
     let t = try Trainer<Float>(config: Fixtures.smallMLP(), data: Fixtures.classification(), communicator: LocalCommunicator())
-    let log = try RunLog(folder: try OutputFolder(dir.file("run"), command: "test", claim: .fresh), config: t.config.json(worldSize: 1))
+    let log = try RunLog(folder: try OutputFolder(dir.file("run"), command: "test", claim: .fresh), config: t.config.json(data: nil, worldSize: 1))
     for _ in 0..<2 { try log.append(try t.runEpoch().json) }
     let lines = try String(contentsOfFile: dir.file("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
     #expect(lines.count == 2)

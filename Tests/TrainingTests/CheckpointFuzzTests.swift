@@ -11,7 +11,7 @@ import _TestSupport
 @Suite(.timeLimit(.minutes(3))) struct CheckpointFuzzTests {
   @Test func checkpointReader() throws {
     let data = syntheticImages(count: 20)
-    let config = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .mlp, hidden: [4], activation: .prelu),
+    let config = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [4], activation: .prelu),
                                 loss: .crossEntropy, optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9),
                                 batchSize: 10, epochs: 1, seed: 1)
     let t = try Trainer<Float>(config: config, data: data, communicator: LocalCommunicator())
@@ -43,7 +43,7 @@ import _TestSupport
   /// every file is read or rejected with a CheckpointError, never a crash, and what is read obeys the format's rules.
   @Test func safetensorsReader() throws {
     let data = syntheticImages(count: 20)
-    let config = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .mlp, hidden: [4], activation: .prelu),
+    let config = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [4], activation: .prelu),
                                 loss: .crossEntropy, optimizer: OptimizerSpec(learningRate: 0.1), batchSize: 10, epochs: 1)
     let t = try Trainer<Float>(config: config, data: data, communicator: LocalCommunicator())
     let good = try SafeTensors.encode(try t.checkpoint(), pytorchLayout: true)

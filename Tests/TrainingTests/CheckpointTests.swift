@@ -10,7 +10,7 @@ import _TestSupport
 
 @Suite struct CheckpointTests {
   func config(_ optimizer: OptimizerKind = .sgd, deterministic: Bool = false) -> TrainingConfig {
-    var c = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .mlp, hidden: [8], activation: .prelu), loss: .crossEntropy,
+    var c = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [8], activation: .prelu), loss: .crossEntropy,
                            optimizer: OptimizerSpec(kind: optimizer, learningRate: optimizer == .lbfgs ? 1 : optimizer == .adam ? 0.01 : 0.1,
                                                     momentum: optimizer == .sgd ? 0.9 : 0),
                            batchSize: optimizer == .lbfgs ? 40 : 12, epochs: 4, seed: 9)

@@ -10,7 +10,7 @@ import _TestSupport
 
 @Suite struct DeterministicTests {
   func config(_ deterministic: Bool, optimizer: OptimizerKind = .sgd) -> TrainingConfig {
-    var c = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .cnn, hidden: [8], activation: .prelu, channels: [2], kernel: 3),
+    var c = TrainingConfig(model: ModelSpec(kind: .cnn, hidden: [8], activation: .prelu, channels: [2], kernel: 3),
                            loss: .crossEntropy, optimizer: OptimizerSpec(kind: optimizer, learningRate: optimizer == .lbfgs ? 1 : 0.05,
                                                                          momentum: optimizer == .sgd ? 0.9 : 0),
                            batchSize: optimizer == .lbfgs ? 48 : 20, epochs: 2, seed: 7)

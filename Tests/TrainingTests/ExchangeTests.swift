@@ -10,7 +10,7 @@ import _TestSupport
 
 @Suite struct ExchangeTests {
   func config(_ exchange: ExchangeSpec, epochs: Int = 2) -> TrainingConfig {
-    var c = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .mlp, hidden: [12, 7], activation: .tanh),
+    var c = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [12, 7], activation: .tanh),
                            loss: .crossEntropy, optimizer: OptimizerSpec(learningRate: 0.2, momentum: 0.9, weightDecay: 1e-3),
                            batchSize: 16, epochs: epochs, seed: 11)
     c.exchange = exchange

@@ -24,8 +24,7 @@ func syntheticImages(count: Int = 48, seed: UInt64 = 5) -> DataSplit {
 
 @Suite struct ModelTrainingTests {
   func cnnConfig(_ optimizer: OptimizerKind = .sgd) -> TrainingConfig {
-    var c = TrainingConfig(
-      dataset: .mnist, model: ModelSpec(kind: .cnn, hidden: [8], activation: .prelu, channels: [2, 3], kernel: 3),
+    var c = TrainingConfig(model: ModelSpec(kind: .cnn, hidden: [8], activation: .prelu, channels: [2, 3], kernel: 3),
       loss: .crossEntropy, optimizer: OptimizerSpec(kind: optimizer, learningRate: optimizer == .lbfgs ? 1 : 0.05, momentum: optimizer == .sgd ? 0.9 : 0),
       batchSize: optimizer == .lbfgs ? 48 : 10, epochs: 2, seed: 3)
     c.optimizer.weightDecay = 1e-3
@@ -69,7 +68,7 @@ func syntheticImages(count: Int = 48, seed: UInt64 = 5) -> DataSplit {
 
   @Test(arguments: [OptimizerKind.adagrad, .rmsprop, .adam, .adamw, .lbfgs])
   func everyOptimizerLowersTheLoss(kind: OptimizerKind) throws {
-    var c = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .mlp, hidden: [16], activation: .tanh),
+    var c = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [16], activation: .tanh),
                            loss: .crossEntropy, optimizer: OptimizerSpec(kind: kind, learningRate: kind.defaultLearningRate * (kind == .lbfgs ? 1 : 10)),
                            batchSize: kind == .lbfgs ? 48 : 12, epochs: 5, seed: 1)
     c.optimizer.decoupledWeightDecay = kind == .adamw ? 0.01 : 0

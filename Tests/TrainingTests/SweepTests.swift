@@ -26,7 +26,7 @@ final class Recorder: SweepObserver {
 
 @Suite struct SweepTests {
   func base(epochs: Int = 2, exchange: ExchangeSpec = ExchangeSpec()) -> TrainingConfig {
-    var c = TrainingConfig(dataset: .mnist, model: ModelSpec(kind: .mlp, hidden: [8], activation: .tanh), loss: .crossEntropy,
+    var c = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [8], activation: .tanh), loss: .crossEntropy,
                            optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9), batchSize: 12, epochs: epochs, seed: 4)
     c.exchange = exchange
     return c

@@ -20,7 +20,7 @@ public enum Fixtures {
 
   /// A small tanh MLP (8, 5) with Nesterov momentum and weight decay, for data held in memory (no named data set).
   public static func smallMLP(batchSize: Int = 16, epochs: Int = 2) -> TrainingConfig {
-    TrainingConfig(dataset: nil, model: ModelSpec(kind: .mlp, hidden: [8, 5], activation: .tanh), loss: .crossEntropy,
+    TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [8, 5], activation: .tanh), loss: .crossEntropy,
                    optimizer: OptimizerSpec(learningRate: 0.2, momentum: 0.9, nesterov: true, weightDecay: 1e-3),
                    batchSize: batchSize, epochs: epochs, seed: 11)
   }
