@@ -33,7 +33,7 @@ struct EvalCommand: ParsableCommand {
       let m = EpochMetrics(epoch: 0, task: d.train.task, train: train, test: test, seconds: 0, samples: 0,
                            evaluationSeconds: 0, learningRate: 0)
       if json {
-        guard case .object(let fields) = m.json else { return }
+        guard case .object(let fields) = m.record.json else { return }
         let kept = fields.filter { !["epoch", "seconds", "samples_per_sec", "eval_seconds", "lr", "evaluations"].contains($0.0) }
         console.result(JSON.object([("dataset", JSON(d.name)), ("model", JSON(trainer.config.model.description)),
                                     ("train_samples", JSON(d.train.count)), ("test_samples", JSON(d.test.count))] + kept).serialized())

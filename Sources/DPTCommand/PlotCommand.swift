@@ -65,7 +65,7 @@ struct PlotCommand: ParsableCommand {
         for f in [sub] + runs where !f.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({ OutputFolder.isPlainName(String($0)) }) {
           throw CommandError("\(summaryPath): the setting '\(name)' names the folder '\(f)', which is not a folder inside \(directory)")
         }
-        let rows = try runs.map { f -> [JSON] in
+        let rows = try runs.map { f -> [EpochRecord] in
           let path = Files.join(directory, "\(f)/metrics.jsonl")
           return fm.fileExists(atPath: path) ? try ReportFiles.readMetrics(path) : []
         }.filter { !$0.isEmpty }

@@ -60,7 +60,7 @@ enum RunText {
 
   /// The final metrics of `dpt train --json`.
   static func summary<T>(_ t: Trainer<T>, _ history: [EpochMetrics], peakMemory: [Double], phases: PhaseTimes) -> JSON {
-    guard let last = history.last, case .object(let final) = last.json else { return .null }
+    guard let last = history.last, case .object(let final) = last.record.json else { return .null }
     let seconds = history.reduce(0) { $0 + $1.seconds }
     let samples = history.reduce(0) { $0 + $1.samples }
     var o: [(String, JSON)] = [

@@ -355,9 +355,9 @@ struct SweepState {
       guard FileManager.default.fileExists(atPath: path) else { continue }
       let bytes = try Checkpoint.readBytes(path)
       let c = try Checkpoint(decoding: bytes, path: path)
-      let earlier = rows.filter { ($0["epoch"]?.int ?? .max) <= c.epoch }
+      let earlier = rows.filter { $0.epoch <= c.epoch }
       out[t.index] = TrialProgress(status: nil, epochs: earlier, checkpoint: bytes,
-                                   seconds: earlier.reduce(0) { $0 + ($1["seconds"]?.double ?? 0) })
+                                   seconds: earlier.reduce(0) { $0 + ($1.seconds ?? 0) })
     }
     return out
   }

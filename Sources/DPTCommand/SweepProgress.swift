@@ -30,15 +30,15 @@ final class SweepProgress: SweepObserver {
     self.saveSummary = saveSummary
   }
 
-  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [JSON]) { writer?.trialStarted(trial, group: group, earlier: earlier) }
-  func epochFinished(_ trial: SweepTrial, metrics: JSON) { writer?.epochFinished(trial, metrics: metrics) }
+  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [EpochRecord]) { writer?.trialStarted(trial, group: group, earlier: earlier) }
+  func epochFinished(_ trial: SweepTrial, metrics: EpochRecord) { writer?.epochFinished(trial, metrics: metrics) }
   func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool) { writer?.checkpoint(trial, bytes: bytes, best: best) }
 
   func trialFinished(_ outcome: TrialOutcome) {
     writer?.trialFinished(outcome)
     done += 1
     let key = task == .classification ? "val_acc" : "val_loss"
-    let last = NumberText.fixed(outcome.epochs.last?[key]?.double)
+    let last = NumberText.fixed(outcome.epochs.last?.value(.val, task == .classification ? .acc : .loss))
     let name = plan.name(plan.settings[outcome.trial.setting]) + (plan.seeds.count > 1 ? " seed \(outcome.trial.seed)" : "")
     let status = outcome.status == .finished ? "finished" : outcome.status.description
     console.say("[\(done)/\(plan.trials.count)] \(name) on group \(outcome.group): \(status), \(key) \(last), \(String(format: "%.1f", outcome.seconds)) s")

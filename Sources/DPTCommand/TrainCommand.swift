@@ -311,8 +311,8 @@ struct TrainCommand: ParsableCommand {
           console.say("      " + RunText.straggler(compute: all, hosts: Launch.hostNames(comm)))
         }
       }
-      try log?.append(m.json)
-      try board?.epoch(m.json)
+      try log?.append(m.record)
+      try board?.epoch(m.record)
       history.append(m)
       var verdict = JSON.null
       if comm.isRoot {
@@ -352,7 +352,7 @@ struct TrainCommand: ParsableCommand {
     }
     var findings: [Finding] = []
     if let log { findings = try writeReport(log, status: status) } else if comm.isRoot {
-      findings = Findings.run(history.map(\.json), task: trainer.data.train.task, status: status)
+      findings = Findings.run(history.map(\.record), task: trainer.data.train.task, status: status)
     }
     for f in findings { console.say("\(f.kind): \(f.evidence)") }
     // The timeline: every rank's spans, gathered to rank 0, which writes the trace.

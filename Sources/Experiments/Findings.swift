@@ -42,29 +42,29 @@ public enum Findings {
   static func n(_ x: Double) -> String { NumberText.compact(x) }
 
   /// The findings of one run's epochs (overfit, not-converged, unstable; diverged from its status).
-  public static func run(_ epochs: [JSON], task: LearningTask, status: RunStatus, setting: String? = nil) -> [Finding] {
+  public static func run(_ epochs: [EpochRecord], task: LearningTask, status: RunStatus, setting: String? = nil) -> [Finding] {
     var out: [Finding] = []
     if case .diverged(let e, let reason) = status {
       out.append(Finding(kind: "diverged", setting: setting, evidence: "stopped at epoch \(e): \(reason)"))
       return out
     }
-    let watchedKey = epochs.contains { $0["val_loss"]?.double != nil } ? "val" : "test"
+    let watchedSet: MetricSet = epochs.contains { $0.validation?.loss != nil } ? .val : .test
+    let score: Metric = task == .classification ? .acc : .r2
     let watched = epochs.compactMap { r -> (Int, Double)? in
-      guard let e = r["epoch"]?.int, let v = r["\(watchedKey)_loss"]?.double, v.isFinite else { return nil }
-      return (e, v)
+      guard let v = r.value(watchedSet, .loss), v.isFinite else { return nil }
+      return (r.epoch, v)
     }
     let train = epochs.compactMap { r -> (Int, Double)? in
-      guard let e = r["epoch"]?.int, let v = r["train_loss"]?.double, v.isFinite else { return nil }
-      return (e, v)
+      guard let v = r.train.loss, v.isFinite else { return nil }
+      return (r.epoch, v)
     }
-    let setName = watchedKey == "val" ? "validation" : "test"
+    let setName = watchedSet == .val ? "validation" : "test"
     // Overfitting: the watched loss bottoms out and rises again while the training loss keeps falling.
     if let minimum = watched.min(by: { $0.1 < $1.1 }), let last = watched.last, last.0 >= minimum.0 + 2,
        last.1 > minimum.1 * (1 + overfitRise), let trainAtMin = train.first(where: { $0.0 == minimum.0 })?.1,
        let trainLast = train.last?.1, trainLast < trainAtMin {
       var evidence = "the \(setName) loss is lowest at epoch \(minimum.0) (\(n(minimum.1))), then rises by \(n(last.1 - minimum.1)) to \(n(last.1)) at epoch \(last.0) (more than \(Int(overfitRise * 100))%) while the training loss falls from \(n(trainAtMin)) to \(n(trainLast))"
-      let score = task == .classification ? "acc" : "r2"
-      if let a = epochs.last?["train_\(score)"]?.double, let b = epochs.last?["\(watchedKey)_\(score)"]?.double {
+      if let a = epochs.last?.value(.train, score), let b = epochs.last?.value(watchedSet, score) {
         evidence += "; final train/\(setName) \(task == .classification ? "accuracy" : "R^2") \(NumberText.fixed(a)) / \(NumberText.fixed(b)) (gap \(NumberText.fixed(a - b)))"
       }
       out.append(Finding(kind: "overfit", setting: setting, evidence: evidence))
@@ -79,8 +79,7 @@ public enum Findings {
       }
     }
     // Unstable: the watched score swinging up and down over the second half.
-    let scoreKey = "\(watchedKey)_\(task == .classification ? "acc" : "r2")"
-    let scores = epochs.compactMap { $0[scoreKey]?.double }.filter(\.isFinite)
+    let scores = epochs.compactMap { $0.value(watchedSet, score) }.filter(\.isFinite)
     if scores.count >= 6 {
       let half = Array(scores.suffix(scores.count / 2))
       let steps = zip(half, half.dropFirst()).map { $1 - $0 }

@@ -80,10 +80,10 @@ public struct RunMonitor: Sendable {
   public static func watched(_ m: EpochMetrics) -> String? { m.validation != nil ? "val" : m.test != nil ? "test" : nil }
 
   /// Restores the state of a resumed run from its logged epochs (the rows of metrics.jsonl).
-  public mutating func replay(_ rows: [JSON]) {
+  public mutating func replay(_ rows: [EpochRecord]) {
     for r in rows {
-      guard let e = r["epoch"]?.int, let loss = r["train_loss"]?.double else { continue }
-      _ = observe(epoch: e, trainLoss: loss, watched: r["val_loss"]?.double ?? r["test_loss"]?.double, initial: r["initial_loss"]?.double)
+      guard let loss = r.train.loss else { continue }
+      _ = observe(epoch: r.epoch, trainLoss: loss, watched: r.validation?.loss ?? r.test.loss, initial: r.initialLoss)
     }
   }
 

@@ -124,7 +124,7 @@ public final class Sweep {
     return m.task == .classification ? v.accuracy : -v.loss
   }
 
-  func runTrial(_ index: Int, earlier: [JSON], checkpoint: [UInt8], group: any Communicator, groupIndex: Int,
+  func runTrial(_ index: Int, earlier: [EpochRecord], checkpoint: [UInt8], group: any Communicator, groupIndex: Int,
                 coordinator: Coordinator?) throws -> TrialOutcome {
     let start = WallClock.now()
     let trial = plan.trials[index], spec = trials[index]
@@ -185,7 +185,7 @@ public final class Sweep {
       }
       let (improved, stop) = monitor.observe(m)
       sinceCheckpoint += WallClock.now() - t0
-      if isLeader { try report(trial, m.json, coordinator: coordinator) }
+      if isLeader { try report(trial, m.record, coordinator: coordinator) }
       let best = improved && patience != nil
       var due = [Int64(best || sinceCheckpoint >= 4 * checkpointCost ? 1 : 0)]
       if group.size > 1 { try group.broadcast(&due, root: 0) }
@@ -221,7 +221,7 @@ public final class Sweep {
   }
 
   /// An epoch's metrics, to rank 0's coordinator.
-  func report(_ trial: SweepTrial, _ metrics: JSON, coordinator: Coordinator?) throws {
+  func report(_ trial: SweepTrial, _ metrics: EpochRecord, coordinator: Coordinator?) throws {
     if let coordinator { return coordinator.epoch(trial.index, metrics) }
     try world.send(Message.epoch(trial: trial.index, metrics: metrics).bytes, to: 0, tag: Sweep.toRoot)
   }
@@ -256,7 +256,7 @@ public final class Sweep {
     let observer: SweepObserver?
     var queue: [Int]
     var outcomes: [TrialOutcome?]
-    var epochs: [[JSON]]
+    var epochs: [[EpochRecord]]
     var given: Set<Int> = []
     var released: Set<Int> = []
     /// A trial was interrupted: no new one starts.
@@ -305,7 +305,7 @@ public final class Sweep {
       return .assignment(trial: index, earlier: epochs[index], checkpoint: p?.checkpoint ?? [])
     }
 
-    func epoch(_ index: Int, _ metrics: JSON) {
+    func epoch(_ index: Int, _ metrics: EpochRecord) {
       epochs[index].append(metrics)
       observer?.epochFinished(sweep.plan.trials[index], metrics: metrics)
     }
@@ -422,8 +422,8 @@ public final class Sweep {
   enum Message {
     case alive(group: Int)
     case next(group: Int)
-    case assignment(trial: Int, earlier: [JSON], checkpoint: [UInt8])
-    case epoch(trial: Int, metrics: JSON)
+    case assignment(trial: Int, earlier: [EpochRecord], checkpoint: [UInt8])
+    case epoch(trial: Int, metrics: EpochRecord)
     case checkpoint(trial: Int, best: Bool, bytes: [UInt8])
     case rung(trial: Int, rung: Int, score: Double)
     case verdict(keep: Bool)
@@ -436,9 +436,9 @@ public final class Sweep {
       case .alive(let g): head = .object([("type", JSON("alive")), ("group", JSON(g))])
       case .next(let g): head = .object([("type", JSON("next")), ("group", JSON(g))])
       case .assignment(let t, let earlier, let c):
-        head = .object([("type", JSON("assignment")), ("trial", JSON(t)), ("earlier", .array(earlier))])
+        head = .object([("type", JSON("assignment")), ("trial", JSON(t)), ("earlier", .array(earlier.map(\.json)))])
         payload = c
-      case .epoch(let t, let m): head = .object([("type", JSON("epoch")), ("trial", JSON(t)), ("metrics", m)])
+      case .epoch(let t, let m): head = .object([("type", JSON("epoch")), ("trial", JSON(t)), ("metrics", m.json)])
       case .checkpoint(let t, let best, let b):
         head = .object([("type", JSON("checkpoint")), ("trial", JSON(t)), ("best", .bool(best))])
         payload = b
@@ -462,8 +462,10 @@ public final class Sweep {
       switch o["type"]?.string {
       case "alive": return .alive(group: o["group"]?.int ?? -1)
       case "next": return .next(group: o["group"]?.int ?? -1)
-      case "assignment": return .assignment(trial: trial, earlier: o["earlier"]?.array ?? [], checkpoint: payload)
-      case "epoch": return .epoch(trial: trial, metrics: o["metrics"] ?? .null)
+      case "assignment": return .assignment(trial: trial, earlier: (o["earlier"]?.array ?? []).compactMap(EpochRecord.init(json:)), checkpoint: payload)
+      case "epoch":
+        guard let metrics = o["metrics"].flatMap(EpochRecord.init(json:)) else { throw TrainingError("sweep: an epoch message without its metrics") }
+        return .epoch(trial: trial, metrics: metrics)
       case "checkpoint": return .checkpoint(trial: trial, best: o["best"]?.bool ?? false, bytes: payload)
       case "rung": return .rung(trial: trial, rung: o["rung"]?.int ?? 0, score: o["score"]?.double ?? -.infinity)
       case "verdict": return .verdict(keep: o["keep"]?.bool ?? true)

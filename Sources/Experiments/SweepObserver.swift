@@ -7,8 +7,8 @@ import _Support
 
 /// What world rank 0 is told while a sweep runs (to write files as results arrive).
 public protocol SweepObserver: AnyObject {
-  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [JSON])
-  func epochFinished(_ trial: SweepTrial, metrics: JSON)
+  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [EpochRecord])
+  func epochFinished(_ trial: SweepTrial, metrics: EpochRecord)
   /// The trial's checkpoint after an epoch; `best`: also its best epoch's (early stopping keeps it).
   func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool)
   func trialFinished(_ outcome: TrialOutcome)

@@ -81,26 +81,25 @@ public struct SweepSummary: Sendable {
   }
 
   /// The metrics of one trial's epochs: final and best of loss and score for each set.
-  public static func values(_ epochs: [JSON], task: LearningTask) -> (values: [(String, Double?)], bestEpoch: Int?) {
-    let score = task == .classification ? "acc" : "r2"
-    func series(_ key: String) -> [Double?] { epochs.map { $0[key]?.double } }
+  public static func values(_ epochs: [EpochRecord], task: LearningTask) -> (values: [(String, Double?)], bestEpoch: Int?) {
+    let score: Metric = task == .classification ? .acc : .r2
+    func series(_ set: MetricSet, _ metric: Metric) -> [Double?] { epochs.map { $0.value(set, metric) } }
     var values: [(String, Double?)] = []
-    for set in ["train", "val", "test"] {
-      for (metric, better) in [("loss", { (a: Double, b: Double) in a < b }), (score, { (a: Double, b: Double) in a > b })] {
-        let s = series("\(set)_\(metric)")
-        values.append(("final_\(set)_\(metric)", s.last ?? nil))
+    for set in MetricSet.allCases {
+      for (metric, better) in [(Metric.loss, { (a: Double, b: Double) in a < b }), (score, { (a: Double, b: Double) in a > b })] {
+        let s = series(set, metric)
+        values.append(("final_\(set.rawValue)_\(metric.rawValue)", s.last ?? nil))
         let finite = s.compactMap { $0 }.filter { $0.isFinite }
-        values.append(("best_\(set)_\(metric)", finite.isEmpty ? nil : finite.reduce(finite[0]) { better($1, $0) ? $1 : $0 }))
+        values.append(("best_\(set.rawValue)_\(metric.rawValue)", finite.isEmpty ? nil : finite.reduce(finite[0]) { better($1, $0) ? $1 : $0 }))
       }
     }
     // The best validation epoch, by score (classification) or loss (regression); the first of equal ones.
-    let key = task == .classification ? "val_acc" : "val_loss"
     var bestEpoch: Int? = nil
     var bestValue = 0.0
-    for (i, v) in series(key).enumerated() {
+    for (i, v) in series(.val, task == .classification ? .acc : .loss).enumerated() {
       guard let v, v.isFinite else { continue }
       if bestEpoch == nil || (task == .classification ? v > bestValue : v < bestValue) {
-        bestEpoch = epochs[i]["epoch"]?.int ?? i + 1
+        bestEpoch = epochs[i].epoch
         bestValue = v
       }
     }

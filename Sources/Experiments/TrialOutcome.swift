@@ -10,7 +10,7 @@ public struct TrialOutcome: Sendable {
   public var trial: SweepTrial
   public var status: RunStatus
   /// One metrics row per completed epoch (the keys of metrics.jsonl), those of a resumed trial's earlier run included.
-  public var epochs: [JSON]
+  public var epochs: [EpochRecord]
   /// Wall time of the trial, on its group's leader (its earlier run's included).
   public var seconds: Double
   /// The group that ran it (-1: kept from before a resume).
@@ -19,7 +19,7 @@ public struct TrialOutcome: Sendable {
   /// (`ClosedFormComparison.json`), else nil.
   public var closedForm: JSON?
 
-  public init(trial: SweepTrial, status: RunStatus, epochs: [JSON], seconds: Double, group: Int, closedForm: JSON? = nil) {
+  public init(trial: SweepTrial, status: RunStatus, epochs: [EpochRecord], seconds: Double, group: Int, closedForm: JSON? = nil) {
     self.trial = trial
     self.status = status
     self.epochs = epochs

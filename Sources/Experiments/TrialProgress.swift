@@ -9,12 +9,12 @@ import _Support
 /// it continues from its checkpoint (nil: from the start).
 public struct TrialProgress: Sendable {
   public var status: RunStatus?
-  public var epochs: [JSON]
+  public var epochs: [EpochRecord]
   public var checkpoint: [UInt8]?
   public var seconds: Double
   public var closedForm: JSON?
 
-  public init(status: RunStatus?, epochs: [JSON], checkpoint: [UInt8]?, seconds: Double, closedForm: JSON? = nil) {
+  public init(status: RunStatus?, epochs: [EpochRecord], checkpoint: [UInt8]?, seconds: Double, closedForm: JSON? = nil) {
     self.status = status
     self.epochs = epochs
     self.checkpoint = checkpoint

@@ -1,4 +1,5 @@
 import Foundation
+import Training
 import _Support
 
 /// Offline HTML: inline styles, the charts inlined as SVG (each the page's full width), links relative to the
@@ -90,7 +91,7 @@ enum HTMLPage {
     return page(summary["title"]?.string ?? "dpt sweep", b)
   }
 
-  static func run(title: String, config: JSON?, rows: [JSON], files: [String: String], findings list: [JSON] = [],
+  static func run(title: String, config: JSON?, rows: [EpochRecord], files: [String: String], findings list: [JSON] = [],
                   directory: String) -> String {
     var b = "<h1>\(escape(title))</h1>\n"
     if case .object(let c)? = config {
@@ -98,9 +99,9 @@ enum HTMLPage {
     }
     b += findings(list)
     b += image("accuracy.svg", files: files) + "\n" + image("loss.svg", files: files) + "\n"
-    if let last = rows.last, case .object(let o) = last {
+    if let last = rows.last, case .object(let o) = last.json {
       b += "<table>\n<tr>" + o.map { "<th>\(escape($0.0))</th>" }.joined() + "</tr>\n"
-      for r in rows { if case .object(let row) = r { b += "<tr>" + row.map { "<td>\(number($0.1))</td>" }.joined() + "</tr>\n" } }
+      for r in rows { if case .object(let row) = r.json { b += "<tr>" + row.map { "<td>\(number($0.1))</td>" }.joined() + "</tr>\n" } }
       b += "</table>\n"
     }
     b += "<p>\(["metrics.csv", "metrics.jsonl", "config.json"].map { link($0, $0, directory: directory) }.joined(separator: " "))</p>\n"
@@ -110,13 +111,14 @@ enum HTMLPage {
   /// `dpt plot DIR1 DIR2 --output DIR`: the runs compared, their final numbers, and the two charts.
   static func overlay(title: String, lines: [ReportFiles.Line], files: [String: String]) -> String {
     var b = "<h1>\(escape(title))</h1>\n"
-    let score = lines.contains { l in l.rows.contains { $0["train_acc"] != nil } } ? "acc" : "r2"
+    let score: Metric = lines.contains { l in l.rows.contains { $0.classification } } ? .acc : .r2
     b += "<table>\n<tr><th>run</th><th>epochs</th><th>final train \(score)</th><th>final val \(score)</th><th>final test \(score)</th><th>final train loss</th><th>final test loss</th><th>seconds</th></tr>\n"
     for l in lines {
-      let last = l.rows.last ?? .null
-      let seconds = l.rows.reduce(0) { $0 + ($1["seconds"]?.double ?? 0) }
+      let last = l.rows.last
+      let seconds = l.rows.reduce(0) { $0 + ($1.seconds ?? 0) }
       b += "<tr\(l.diverged ? " class=\"diverged\"" : "")><td class=\"name\">\(escape(l.name))</td><td>\(l.rows.count)</td>"
-      b += ["train_\(score)", "val_\(score)", "test_\(score)", "train_loss", "test_loss"].map { "<td>\(number(last[$0]))</td>" }.joined()
+      let finals: [(MetricSet, Metric)] = [(.train, score), (.val, score), (.test, score), (.train, .loss), (.test, .loss)]
+      b += finals.map { "<td>\(number(JSON(last?.value($0.0, $0.1))))</td>" }.joined()
       b += "<td>\(String(format: "%.1f", seconds))</td></tr>\n"
     }
     b += "</table>\n\(image("accuracy.svg", files: files))\n\(image("loss.svg", files: files))\n"

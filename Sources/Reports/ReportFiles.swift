@@ -1,66 +1,66 @@
 import Foundation
+import Training
 import _Support
 
 /// Charts and HTML pages from metrics rows (the objects of metrics.jsonl), so that `dpt plot` can redraw them from
 /// the files of a run made earlier or elsewhere. Every chart is written as SVG and, when Debian's rsvg-convert
 /// (librsvg2-bin) is there, as PNG beside it.
 public enum ReportFiles {
-  /// "acc" when the rows are of a classification run, "r2" for regression.
-  static func scoreKey(_ rows: [JSON]) -> String {
-    rows.contains { $0["train_acc"]?.double != nil } ? "acc" : "r2"
+  /// Accuracy when the rows are of a classification run, R^2 for regression.
+  static func scoreMetric(_ rows: [EpochRecord]) -> Metric {
+    rows.contains { $0.classification } ? .acc : .r2
   }
 
-  static func points(_ rows: [JSON], _ key: String, x: String = "epoch") -> [(x: Double, y: Double)] {
+  static func points(_ rows: [EpochRecord], _ set: MetricSet, _ metric: Metric, x: String = "epoch") -> [(x: Double, y: Double)] {
     var total = 0.0
-    return rows.compactMap { r in
-      guard let e = r["epoch"]?.double else { return nil }
-      var position = e
+    return rows.map { r in
+      var position = Double(r.epoch)
       switch x {
       case "seconds":  // the training time so far
-        total += r["seconds"]?.double ?? 0
+        total += r.seconds ?? 0
         position = total
       case "evaluations":
-        total += r["evaluations"]?.double ?? 0
+        total += Double(r.evaluations ?? 0)
         position = total
       default: break
       }
-      return (position, r[key]?.double ?? .nan)
+      return (position, r.value(set, metric) ?? .nan)
     }
   }
 
-  static let sets: [(set: String, label: String, dash: String?)] = [("train", "train", Chart.trainDash),
-                                                                     ("val", "validation", Chart.validationDash),
-                                                                     ("test", "test", Chart.testDash)]
+  static let sets: [(set: MetricSet, label: String, dash: String?)] = [(.train, "train", Chart.trainDash),
+                                                                        (.val, "validation", Chart.validationDash),
+                                                                        (.test, "test", Chart.testDash)]
 
   /// The epoch of the best watched value (validation, else test): highest score or lowest loss.
-  static func bestEpoch(_ rows: [JSON], metric: String) -> (epoch: Double, set: String)? {
-    let set = rows.contains { $0["val_\(metric)"]?.double != nil } ? "val" : "test"
-    let higher = metric != "loss"
+  static func bestEpoch(_ rows: [EpochRecord], metric: Metric) -> (epoch: Double, set: MetricSet)? {
+    let set: MetricSet = rows.contains { $0.value(.val, metric) != nil } ? .val : .test
+    let higher = metric != .loss
     var best: (Double, Double)?
     for r in rows {
-      guard let e = r["epoch"]?.double, let v = r["\(set)_\(metric)"]?.double, v.isFinite else { continue }
-      if best == nil || (higher ? v > best!.1 : v < best!.1) { best = (e, v) }
+      guard let v = r.value(set, metric), v.isFinite else { continue }
+      if best == nil || (higher ? v > best!.1 : v < best!.1) { best = (Double(r.epoch), v) }
     }
     return best.map { ($0.0, set) }
   }
 
   /// The accuracy (R^2 for regression) and loss charts of one run: train, validation and test, the best epoch of
   /// the watched set marked, a divergence marked where the run stopped.
-  public static func charts(title: String, rows: [JSON], logLoss: Bool, diverged: Bool = false) -> [(file: String, chart: Chart)] {
-    let score = scoreKey(rows)
+  public static func charts(title: String, rows: [EpochRecord], logLoss: Bool, diverged: Bool = false) -> [(file: String, chart: Chart)] {
+    let score = scoreMetric(rows)
     var out: [(String, Chart)] = []
-    for (metric, file, label, log) in [(score, "accuracy.svg", score == "acc" ? "accuracy" : "R^2", false),
-                                       ("loss", "loss.svg", "loss", logLoss)] {
+    for (metric, file, label, log) in [(score, "accuracy.svg", score == .acc ? "accuracy" : "R^2", false),
+                                       (Metric.loss, "loss.svg", "loss", logLoss)] {
       var series: [Chart.Series] = []
       let best = bestEpoch(rows, metric: metric)
       for s in sets {
-        let p = points(rows, "\(s.set)_\(metric)")
+        let p = points(rows, s.set, metric)
         guard p.contains(where: { $0.y.isFinite }) else { continue }
         var line = Chart.Series(label: s.label, points: p, color: Chart.palette[0], dash: s.dash)
         if let best, best.set == s.set, let y = p.first(where: { $0.x == best.epoch })?.y {
           line.marks.append(Chart.Mark(x: best.epoch, y: y, kind: .best, label: "best \(s.label) \(label) at epoch \(Int(best.epoch))"))
         }
-        if diverged, s.set == "train", let last = p.last(where: { $0.y.isFinite }) ?? p.last {
+        if diverged, s.set == .train, let last = p.last(where: { $0.y.isFinite }) ?? p.last {
           line.marks.append(Chart.Mark(x: last.x, y: last.y, kind: .diverged, label: "diverged after epoch \(Int(last.x))"))
         }
         series.append(line)
@@ -77,11 +77,11 @@ public enum ReportFiles {
   /// seeds' epochs (the line is then their mean, with a band of one standard deviation).
   public struct Line {
     public var name: String
-    public var rows: [JSON]
-    public var repeats: [[JSON]]
+    public var rows: [EpochRecord]
+    public var repeats: [[EpochRecord]]
     public var diverged: Bool
 
-    public init(name: String, rows: [JSON], repeats: [[JSON]] = [], diverged: Bool = false) {
+    public init(name: String, rows: [EpochRecord], repeats: [[EpochRecord]] = [], diverged: Bool = false) {
       self.name = name
       self.rows = rows
       self.repeats = repeats
@@ -90,8 +90,10 @@ public enum ReportFiles {
   }
 
   /// The mean and standard deviation over runs of `key` at each x they all have.
-  static func meanAndBand(_ runs: [[JSON]], _ key: String, x: String) -> (points: [(x: Double, y: Double)], band: [(x: Double, low: Double, high: Double)]) {
-    let each = runs.map { points($0, key, x: x) }
+  static func meanAndBand(_ runs: [[EpochRecord]], _ set: MetricSet, _ metric: Metric, x: String)
+    -> (points: [(x: Double, y: Double)], band: [(x: Double, low: Double, high: Double)])
+  {
+    let each = runs.map { points($0, set, metric, x: x) }
     guard let first = each.first else { return ([], []) }
     var pts: [(Double, Double)] = [], band: [(Double, Double, Double)] = []
     for (i, p) in first.enumerated() {
@@ -109,24 +111,24 @@ public enum ReportFiles {
   /// validation dotted, test dashed; the mean with a band over seeds; a diverged line drawn up to its divergence,
   /// marked, and left out of the axis range. `x`: epoch, seconds or evaluations.
   public static func combinedCharts(title: String, lines: [Line], logLoss: Bool, x: String = "epoch") -> [(file: String, chart: Chart)] {
-    let score = lines.first.map { scoreKey($0.rows) } ?? "acc"
+    let score = lines.first.map { scoreMetric($0.rows) } ?? .acc
     var out: [(String, Chart)] = []
-    for (metric, file, label, log) in [(score, "accuracy.svg", score == "acc" ? "accuracy" : "R^2", false),
-                                       ("loss", "loss.svg", "loss", logLoss)] {
+    for (metric, file, label, log) in [(score, "accuracy.svg", score == .acc ? "accuracy" : "R^2", false),
+                                       (Metric.loss, "loss.svg", "loss", logLoss)] {
       var series: [Chart.Series] = []
       for (i, line) in lines.enumerated() {
         let color = Chart.palette[i % Chart.palette.count]
         for s in sets {
-          let (p, band) = meanAndBand([line.rows] + line.repeats, "\(s.set)_\(metric)", x: x)
+          let (p, band) = meanAndBand([line.rows] + line.repeats, s.set, metric, x: x)
           guard p.contains(where: { $0.y.isFinite }) else { continue }
           var series1 = Chart.Series(label: line.name.isEmpty ? s.label : "\(line.name) \(s.label)", points: p, color: color, dash: s.dash)
           series1.band = band
           if line.diverged {
             series1.setsRange = false
-            if let last = p.last(where: { $0.y.isFinite }), s.set == "train" {
+            if let last = p.last(where: { $0.y.isFinite }), s.set == .train {
               series1.marks.append(Chart.Mark(x: last.x, y: last.y, kind: .diverged, label: "\(line.name) diverged"))
             }
-          } else if s.set == "val" || (s.set == "test" && !lines.contains { l in l.rows.contains { $0["val_loss"] != nil } }),
+          } else if s.set == .val || (s.set == .test && !lines.contains { l in l.rows.contains { $0.validation != nil } }),
                     let best = bestEpoch(line.rows, metric: metric), let y = p.first(where: { $0.x == best.epoch })?.y {
             series1.marks.append(Chart.Mark(x: best.epoch, y: y, kind: .best, label: "\(line.name): best epoch \(Int(best.epoch))"))
           }
@@ -270,7 +272,7 @@ public enum ReportFiles {
   }
 
   /// Writes accuracy.svg, loss.svg (and their PNGs) and report.html for one run's folder, with its findings.
-  public static func writeRun(folder: OutputFolder, title: String, config: JSON?, rows: [JSON], logLoss: Bool,
+  public static func writeRun(folder: OutputFolder, title: String, config: JSON?, rows: [EpochRecord], logLoss: Bool,
                               diverged: Bool = false, findings: [JSON] = []) throws -> [String] {
     var written: [String] = []
     var svgs: [String: String] = [:]
@@ -295,15 +297,18 @@ public enum ReportFiles {
   }
 
   /// The rows of a metrics.jsonl file.
-  public static func readMetrics(_ path: String) throws -> [JSON] {
+  public static func readMetrics(_ path: String) throws -> [EpochRecord] {
     guard let bytes = try? Files.read(path, limit: 1 << 30, missing: "") else {
       throw FileError("\(path): cannot be read (is this a dpt log folder?)")
     }
     let text = String(decoding: bytes, as: UTF8.self)
     return try text.split(separator: "\n").enumerated().map { i, line in
-      do { return try JSON.parse(String(line)) } catch {
+      let row: JSON
+      do { row = try JSON.parse(String(line)) } catch {
         throw FileError("\(path):\(i + 1): not a JSON object (\(error))")
       }
+      guard let record = EpochRecord(json: row) else { throw FileError("\(path):\(i + 1): a row without its epoch") }
+      return record
     }
   }
 }

@@ -16,7 +16,7 @@ public final class RunLog {
   private var csv: AppendFile?
   private var csvColumns: [String]?
   /// Every row logged (those kept from before a resume included).
-  public private(set) var rows: [JSON] = []
+  public private(set) var rows: [EpochRecord] = []
 
   /// A log in `folder`. Resuming (`keepEpochs`: the epochs the checkpoint completed), the rows of those epochs already
   /// in metrics.jsonl are kept; later ones, from a run killed after its last checkpoint, are dropped.
@@ -25,7 +25,7 @@ public final class RunLog {
     self.config = config
     if let keepEpochs, let text = try? Files.read(folder.file("metrics.jsonl"), limit: 1 << 30, missing: "") {
       rows = String(decoding: text, as: UTF8.self).split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
-        .filter { ($0["epoch"]?.double ?? .infinity) <= Double(keepEpochs) }
+        .compactMap(EpochRecord.init(json:)).filter { $0.epoch <= keepEpochs }
     }
   }
 
@@ -48,15 +48,15 @@ public final class RunLog {
 
   /// Appends one epoch: a line of metrics.jsonl and a row of metrics.csv (each record whole, or not at all). The first
   /// writes config.json and the rows kept from before a resume.
-  public func append(_ row: JSON) throws {
-    guard case .object = row else { preconditionFailure("a metrics row is a JSON object") }
-    rows.append(row)
+  public func append(_ record: EpochRecord) throws {
+    rows.append(record)
+    let row = record.json
     if jsonl == nil {
       try folder.write("config.json", config.serialized(pretty: true) + "\n")
-      jsonl = try folder.appending("metrics.jsonl", start: Data(rows.map { $0.serialized() + "\n" }.joined().utf8))
-      csvColumns = RunLog.columns(rows)
+      jsonl = try folder.appending("metrics.jsonl", start: Data(rows.map { $0.json.serialized() + "\n" }.joined().utf8))
+      csvColumns = RunLog.columns(rows.map(\.json))
       csv = try folder.appending("metrics.csv", start: Data((csvColumns!.joined(separator: ",") + "\n"
-                                                              + rows.map(csvLine).joined()).utf8))
+                                                              + rows.map { csvLine($0.json) }.joined()).utf8))
       return
     }
     try jsonl!.append(Data((row.serialized() + "\n").utf8))

@@ -62,7 +62,7 @@ public final class SweepWriter: SweepObserver {
     try folder.write(SweepWriter.stateFile, state.serialized(pretty: true) + "\n")
   }
 
-  public func trialStarted(_ trial: SweepTrial, group: Int, earlier: [JSON]) {
+  public func trialStarted(_ trial: SweepTrial, group: Int, earlier: [EpochRecord]) {
     let setting = plan.settings[trial.setting]
     guard case .object(var c) = record(trial) else { return }
     c += [("sweep_setting", JSON(plan.name(setting))), ("sweep_seed", .number(Double(trial.seed))), ("sweep_group", JSON(group))]
@@ -92,7 +92,7 @@ public final class SweepWriter: SweepObserver {
     } catch { problems.append("\(plan.name(setting)): \(error)") }
   }
 
-  public func epochFinished(_ trial: SweepTrial, metrics: JSON) {
+  public func epochFinished(_ trial: SweepTrial, metrics: EpochRecord) {
     do {
       try logs[trial.index]?.append(metrics)
       try boards[trial.index]?.epoch(metrics)

@@ -1,4 +1,5 @@
 import Foundation
+import Training
 import _Support
 
 /// Writes TensorBoard event files: a sequence of records (length, masked CRC-32C of the length, a serialised
@@ -21,16 +22,18 @@ public final class TensorBoardWriter {
 
   /// The tags of an epoch's metrics: loss/train, loss/val, loss/test, accuracy/* (classification), r2/* (regression),
   /// and the epoch's learning rate.
-  static let tags = [("train_loss", "loss/train"), ("val_loss", "loss/val"), ("test_loss", "loss/test"),
-                     ("train_acc", "accuracy/train"), ("val_acc", "accuracy/val"), ("test_acc", "accuracy/test"),
-                     ("train_r2", "r2/train"), ("val_r2", "r2/val"), ("test_r2", "r2/test"), ("lr", "learning_rate")]
+  static let tags: [(MetricSet, Metric, String)] = [
+    (.train, .loss, "loss/train"), (.val, .loss, "loss/val"), (.test, .loss, "loss/test"),
+    (.train, .acc, "accuracy/train"), (.val, .acc, "accuracy/val"), (.test, .acc, "accuracy/test"),
+    (.train, .r2, "r2/train"), (.val, .r2, "r2/val"), (.test, .r2, "r2/test"),
+  ]
 
-  /// The scalars of one row of metrics.jsonl, at its epoch.
-  public func epoch(_ metrics: JSON) throws {
-    guard let epoch = metrics["epoch"]?.double else { return }
-    for (key, tag) in TensorBoardWriter.tags {
-      if let v = metrics[key]?.double { try scalar(tag, v, step: Int(epoch)) }
+  /// The scalars of one epoch's row, at its epoch.
+  public func epoch(_ metrics: EpochRecord) throws {
+    for (set, metric, tag) in TensorBoardWriter.tags {
+      if let v = metrics.value(set, metric) { try scalar(tag, v, step: metrics.epoch) }
     }
+    if let lr = metrics.learningRate { try scalar("learning_rate", lr, step: metrics.epoch) }
   }
 
   /// One scalar at a step.

@@ -58,33 +58,138 @@ public struct EpochMetrics: Sendable {
 
   public var samplesPerSecond: Double { Double(samples) / seconds }
 
+  /// Its row of metrics.jsonl.
+  public var record: EpochRecord {
+    let classification = task == .classification
+    func scores(_ e: Evaluation?) -> EpochRecord.Scores {
+      EpochRecord.Scores(loss: e?.loss, accuracy: classification ? e?.accuracy : nil, rmse: classification ? nil : e?.rmse,
+                         r2: classification ? nil : e?.r2)
+    }
+    return EpochRecord(epoch: epoch, classification: classification, train: scores(train), validation: validation.map(scores),
+                       test: scores(test), seconds: seconds, samplesPerSecond: samplesPerSecond,
+                       evaluationSeconds: evaluationSeconds, learningRate: learningRate, evaluations: evaluations,
+                       initialLoss: initialLoss)
+  }
+}
+
+/// The sets an epoch's row reports, by their key prefix in metrics.jsonl.
+public enum MetricSet: String, CaseIterable, Sendable {
+  case train, val, test
+}
+
+/// The metrics of a set, by their key suffix in metrics.jsonl: `acc` for classification, `rmse` and `r2` for
+/// regression.
+public enum Metric: String, Sendable {
+  case loss, acc, rmse, r2
+}
+
+/// One epoch's row of metrics.jsonl as a typed value: what the trainer hands to RunLog, TensorBoard, the run monitor,
+/// the findings and the sweep, and what they read back from the files of a run made earlier.
+public struct EpochRecord: Equatable, Sendable {
+  public struct Scores: Equatable, Sendable {
+    public var loss: Double?
+    public var accuracy: Double?
+    public var rmse: Double?
+    public var r2: Double?
+
+    public init(loss: Double?, accuracy: Double? = nil, rmse: Double? = nil, r2: Double? = nil) {
+      self.loss = loss
+      self.accuracy = accuracy
+      self.rmse = rmse
+      self.r2 = r2
+    }
+  }
+
+  public var epoch: Int
+  /// Classification rows have accuracies; regression rows RMSE and R^2.
+  public var classification: Bool
+  public var train: Scores
+  /// The validation rows held out of the training set (sweeps), else nil.
+  public var validation: Scores?
+  /// Its values are nil when the data has no test rows.
+  public var test: Scores
+  public var seconds: Double?
+  public var samplesPerSecond: Double?
+  public var evaluationSeconds: Double?
+  public var learningRate: Double?
+  public var evaluations: Int?
+  /// The loss of the run's first step (the first epoch's row only).
+  public var initialLoss: Double?
+
+  public init(epoch: Int, classification: Bool, train: Scores, validation: Scores? = nil, test: Scores, seconds: Double? = nil,
+              samplesPerSecond: Double? = nil, evaluationSeconds: Double? = nil, learningRate: Double? = nil,
+              evaluations: Int? = nil, initialLoss: Double? = nil) {
+    self.epoch = epoch
+    self.classification = classification
+    self.train = train
+    self.validation = validation
+    self.test = test
+    self.seconds = seconds
+    self.samplesPerSecond = samplesPerSecond
+    self.evaluationSeconds = evaluationSeconds
+    self.learningRate = learningRate
+    self.evaluations = evaluations
+    self.initialLoss = initialLoss
+  }
+
+  public func scores(_ set: MetricSet) -> Scores? {
+    switch set {
+    case .train: train
+    case .val: validation
+    case .test: test
+    }
+  }
+
+  /// A value by set and metric (nil when the row has none).
+  public func value(_ set: MetricSet, _ metric: Metric) -> Double? {
+    guard let s = scores(set) else { return nil }
+    switch metric {
+    case .loss: return s.loss
+    case .acc: return s.accuracy
+    case .rmse: return s.rmse
+    case .r2: return s.r2
+    }
+  }
+
+  /// The score of a set: accuracy for classification, R^2 for regression.
+  public var scoreMetric: Metric { classification ? .acc : .r2 }
+
   /// In the order of the file: epoch, train_loss, train_acc, test_loss, test_acc, seconds, samples_per_sec; for
   /// regression train_rmse, train_r2, test_rmse, test_r2; with a validation set val_loss, val_acc (val_rmse,
   /// val_r2); then eval_seconds, lr and evaluations (loss-and-gradient evaluations). Missing values (no test set)
   /// are null.
   public var json: JSON {
-    let classification = task == .classification
     var o: [(String, JSON)] = [
       ("epoch", JSON(epoch)),
       ("train_loss", JSON(train.loss)),
       ("train_acc", JSON(classification ? train.accuracy : nil)),
-      ("test_loss", JSON(test?.loss)),
-      ("test_acc", JSON(classification ? test?.accuracy : nil)),
+      ("test_loss", JSON(test.loss)),
+      ("test_acc", JSON(classification ? test.accuracy : nil)),
       ("seconds", JSON(seconds)),
       ("samples_per_sec", JSON(samplesPerSecond)),
     ]
     if !classification {
-      o += [("train_rmse", JSON(train.rmse)), ("train_r2", JSON(train.r2)),
-            ("test_rmse", JSON(test?.rmse)), ("test_r2", JSON(test?.r2))]
+      o += [("train_rmse", JSON(train.rmse)), ("train_r2", JSON(train.r2)), ("test_rmse", JSON(test.rmse)), ("test_r2", JSON(test.r2))]
     }
     if let v = validation {
       o += [("val_loss", JSON(v.loss))]
       o += classification ? [("val_acc", JSON(v.accuracy))] : [("val_rmse", JSON(v.rmse)), ("val_r2", JSON(v.r2))]
     }
-    o += [("eval_seconds", JSON(evaluationSeconds)), ("lr", JSON(learningRate)), ("evaluations", JSON(evaluations))]
+    o += [("eval_seconds", JSON(evaluationSeconds)), ("lr", JSON(learningRate)), ("evaluations", JSON(evaluations.map(Double.init)))]
     if let initialLoss { o.append(("initial_loss", JSON(initialLoss))) }
     return .object(o)
   }
-}
 
-import Foundation
+  /// A row of metrics.jsonl (nil when it has no epoch).
+  public init?(json r: JSON) {
+    guard let epoch = r["epoch"]?.int else { return nil }
+    func scores(_ set: String) -> Scores {
+      Scores(loss: r["\(set)_loss"]?.double, accuracy: r["\(set)_acc"]?.double, rmse: r["\(set)_rmse"]?.double,
+             r2: r["\(set)_r2"]?.double)
+    }
+    self.init(epoch: epoch, classification: r["train_rmse"] == nil && r["train_r2"] == nil, train: scores("train"),
+              validation: r["val_loss"] == nil ? nil : scores("val"), test: scores("test"), seconds: r["seconds"]?.double,
+              samplesPerSecond: r["samples_per_sec"]?.double, evaluationSeconds: r["eval_seconds"]?.double,
+              learningRate: r["lr"]?.double, evaluations: r["evaluations"]?.int, initialLoss: r["initial_loss"]?.double)
+  }
+}

@@ -36,13 +36,13 @@ func parseXML(_ text: String) -> ElementCounter? {
     #expect(CRC32C.checksum([UInt8]()) == 0)
   }
 
-  func rows(_ n: Int, accuracy: Bool = true) -> [JSON] {
+  func rows(_ n: Int, accuracy: Bool = true) -> [EpochRecord] {
     (1...n).map { e in
       let t = Double(e)
       var o: [(String, JSON)] = [("epoch", JSON(e)), ("train_loss", JSON(1 / t)), ("test_loss", JSON(1.2 / t)),
                                  ("val_loss", JSON(1.1 / t))]
       if accuracy { o += [("train_acc", JSON(1 - 0.5 / t)), ("test_acc", JSON(1 - 0.6 / t)), ("val_acc", JSON(1 - 0.55 / t))] }
-      return .object(o)
+      return EpochRecord(json: .object(o))!
     }
   }
 
@@ -84,7 +84,7 @@ func parseXML(_ text: String) -> ElementCounter? {
   /// A diverged line (loss 1e35) is drawn and marked, but the axis fits the others.
   @Test func aDivergedLineDoesNotFlattenTheOthers() throws {
     var bad = rows(4)
-    bad[3] = .object([("epoch", JSON(4)), ("train_loss", JSON(4e35)), ("train_acc", JSON(0.1))])
+    bad[3] = EpochRecord(epoch: 4, classification: true, train: .init(loss: 4e35, accuracy: 0.1), test: .init(loss: nil))
     let charts = ReportFiles.combinedCharts(title: "t", lines: [.init(name: "good", rows: rows(4)), .init(name: "bad", rows: bad, diverged: true)],
                                             logLoss: false)
     let loss = try #require(charts.first { $0.file == "loss.svg" }?.chart)
@@ -150,11 +150,6 @@ func parseXML(_ text: String) -> ElementCounter? {
   }
 
   @Test func logScaleLeavesOutNonPositiveValuesAndGaps() throws {
-    var r = rows(5)
-    if case .object(var o) = r[2] {
-      o[1] = ("train_loss", .number(.nan))
-      r[2] = .object(o)
-    }
     let chart = Chart(title: "t", xLabel: "epoch", yLabel: "loss", series: [
       Chart.Series(label: "a", points: [(1, 1), (2, 0), (3, .nan), (4, 0.01), (5, 0.1)], color: "#000"),
     ], logY: true)
@@ -247,7 +242,7 @@ func parseXML(_ text: String) -> ElementCounter? {
     let dir = TemporaryDirectory()
     let t = try Trainer<Float>(config: Fixtures.smallMLP(), data: Fixtures.classification(), communicator: LocalCommunicator())
     let log = try RunLog(folder: try OutputFolder(dir.file("run"), command: "test", claim: .fresh), config: t.config.json(data: nil, worldSize: 1))
-    for _ in 0..<2 { try log.append(try t.runEpoch().json) }
+    for _ in 0..<2 { try log.append(try t.runEpoch().record) }
     let lines = try String(contentsOfFile: dir.file("run/metrics.jsonl"), encoding: .utf8).split(separator: "\n")
     #expect(lines.count == 2)
     let first = try JSON.parse(String(lines[0]))
@@ -260,5 +255,22 @@ func parseXML(_ text: String) -> ElementCounter? {
     #expect(cfg["model"]?.string == "mlp" && cfg["batch_size"]?.double == 16 && cfg["world_size"]?.double == 1)
     log.folder.release()
     #expect(TemporaryDirectory.list(dir.file("run")) == [".dpt-run.json", "config.json", "metrics.csv", "metrics.jsonl"])
+  }
+
+  /// A row read back (a resume, `dpt plot`) is the row written, classification or regression, with or without a
+  /// validation set.
+  @Test(arguments: [false, true])
+  func epochRecordsReadBackAsWritten(regression: Bool) throws {
+    let data = regression ? Fixtures.regression() : Fixtures.classification()
+    var config = regression ? TrainingConfig.defaults(for: .corn) : Fixtures.smallMLP()
+    config.epochs = 1
+    let t = try Trainer<Float>(config: config, data: try data.holdingOutValidation(fraction: 0.2, seed: 1),
+                               communicator: LocalCommunicator())
+    var record = try t.runEpoch().record
+    record.initialLoss = 0.5
+    let line = record.json.serialized()
+    #expect(EpochRecord(json: try JSON.parse(line)) == record)
+    #expect(EpochRecord(json: try JSON.parse(line))?.json.serialized() == line)
+    #expect(record.classification == !regression && record.validation != nil)
   }
 }

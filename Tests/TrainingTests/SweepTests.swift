@@ -15,8 +15,8 @@ final class Recorder: SweepObserver {
   var checkpoints: [Int: [UInt8]] = [:]
   var best: [Int: Int] = [:]
   var finished: [TrialOutcome] = []
-  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [JSON]) { started.append(trial.index) }
-  func epochFinished(_ trial: SweepTrial, metrics: JSON) { epochs[trial.index, default: 0] += 1 }
+  func trialStarted(_ trial: SweepTrial, group: Int, earlier: [EpochRecord]) { started.append(trial.index) }
+  func epochFinished(_ trial: SweepTrial, metrics: EpochRecord) { epochs[trial.index, default: 0] += 1 }
   func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool) {
     checkpoints[trial.index] = bytes
     if best { self.best[trial.index, default: 0] += 1 }
@@ -162,7 +162,9 @@ final class Recorder: SweepObserver {
     #expect(stops[4] == .stoppedEarly(epoch: 5, best: 3))
     // A resumed run replays its logged epochs and stops where the uninterrupted one would.
     var r = RunMonitor(patience: 2)
-    r.replay(losses.prefix(4).enumerated().map { .object([("epoch", JSON($0.offset + 1)), ("train_loss", JSON(1.0)), ("val_loss", JSON($0.element))]) })
+    r.replay(losses.prefix(4).enumerated().map {
+      EpochRecord(epoch: $0.offset + 1, classification: true, train: .init(loss: 1), validation: .init(loss: $0.element), test: .init(loss: nil))
+    })
     #expect(r.observe(epoch: 5, trainLoss: 1, watched: 0.72).stop == .stoppedEarly(epoch: 5, best: 3))
   }
 
@@ -218,7 +220,7 @@ final class Recorder: SweepObserver {
     #expect(resumed[0].group == -1, "a finished trial is kept, not run again")
     #expect(resumed[1].epochs.count == 3)
     for (a, b) in zip(resumed[1].epochs, whole[1].epochs) {
-      for key in ["epoch", "train_loss", "val_loss", "val_acc", "test_loss"] { #expect(a[key] == b[key], "\(key)") }
+      #expect(a.epoch == b.epoch && a.train.loss == b.train.loss && a.validation == b.validation && a.test.loss == b.test.loss)
     }
   }
 
@@ -230,24 +232,22 @@ final class Recorder: SweepObserver {
     let p = try plan("weight-decay", ["1e-2", "1e-4"])
     let (outcomes, _) = try run(world: 4, ranksPerTrial: 2, plan: p, exchange: exchange)
     for spec in try specs(p, epochs: 2, exchange: exchange).enumerated() {
-      let standalone = try InProcessGroup.run(size: 2) { comm -> [JSON] in
+      let standalone = try InProcessGroup.run(size: 2) { comm -> [EpochRecord] in
         let t = try Trainer<Float>(config: spec.element.config, data: spec.element.data, communicator: comm)
-        return try (0..<2).map { _ in try t.runEpoch().json }
+        return try (0..<2).map { _ in try t.runEpoch().record }
       }[0]
       let inSweep = outcomes[spec.offset].epochs
       #expect(inSweep.count == standalone.count)
       for (a, b) in zip(inSweep, standalone) {
-        for key in ["train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc"] {
-          #expect(a[key] == b[key], "\(spec.offset) \(key): \(a[key]!) vs \(b[key]!)")
-        }
+        #expect(a.train == b.train && a.validation == b.validation && a.test == b.test, "\(spec.offset): \(a) vs \(b)")
       }
     }
   }
 
-  static func rows(val: [Double], test: [Double], train: [Double]? = nil) -> [JSON] {
+  static func rows(val: [Double], test: [Double], train: [Double]? = nil) -> [EpochRecord] {
     zip(val, test).enumerated().map { e, p in
-      JSON.object([("epoch", JSON(e + 1)), ("train_loss", JSON(train?[e] ?? 1.0)), ("train_acc", JSON(0.5)), ("val_loss", JSON(1 - p.0)),
-                   ("val_acc", JSON(p.0)), ("test_loss", JSON(1 - p.1)), ("test_acc", JSON(p.1))])
+      EpochRecord(epoch: e + 1, classification: true, train: .init(loss: train?[e] ?? 1.0, accuracy: 0.5),
+                  validation: .init(loss: 1 - p.0, accuracy: p.0), test: .init(loss: 1 - p.1, accuracy: p.1))
     }
   }
 

@@ -18,6 +18,12 @@ public enum Fixtures {
     return DataSplit(name: "synthetic", train: train, test: train.subset(0..<min(10, count)))
   }
 
+  /// 60 (or `count`) rows of a noisy linear target of 4 features (`Synthetic.dataset`); the test set is the first 12.
+  public static func regression(count: Int = 60, seed: UInt64 = 5) -> DataSplit {
+    let rows = Synthetic.dataset(rows: count, features: 4, seed: seed, noise: 0.3)
+    return DataSplit(name: "synthetic", train: rows, test: rows.subset(0..<min(12, count)))
+  }
+
   /// A small tanh MLP (8, 5) with Nesterov momentum and weight decay, for data held in memory (no named data set).
   public static func smallMLP(batchSize: Int = 16, epochs: Int = 2) -> TrainingConfig {
     TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [8, 5], activation: .tanh), loss: .crossEntropy,
