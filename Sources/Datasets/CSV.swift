@@ -35,7 +35,7 @@ public struct NumericTable: Equatable {
       if bytes[start..<stop].contains(where: { $0 != 0x20 && $0 != 0x09 }) { lines.append((number, start..<stop)) }
       start = end + 1
     }
-    guard let first = lines.first else { throw DataError("\(path): the file is empty (expected rows of numbers)") }
+    guard let first = lines.first else { throw DataProblem.malformed("\(path): the file is empty (expected rows of numbers)") }
     let firstLine = bytes[first.range]
     let separator: UInt8 = firstLine.contains(0x2C) ? 0x2C : firstLine.contains(0x09) ? 0x09 : firstLine.contains(0x3B) ? 0x3B : 0x2C
 
@@ -78,21 +78,21 @@ public struct NumericTable: Equatable {
       header = firstCells.map(text)
       body = body.dropFirst()
     }
-    guard !body.isEmpty else { throw DataError("\(path): the file has a header but no rows of numbers") }
+    guard !body.isEmpty else { throw DataProblem.malformed("\(path): the file has a header but no rows of numbers") }
     let columns = firstCells.count
     var values: [Double] = []
     values.reserveCapacity(body.count * columns)
     for (lineNumber, line) in body {
       let row = cells(line)
       guard row.count == columns else {
-        throw DataError("\(path):\(lineNumber): \(row.count) cells where the \(header == nil ? "first row has" : "header names") \(columns): every row needs the same number of columns")
+        throw DataProblem.malformed("\(path):\(lineNumber): \(row.count) cells where the \(header == nil ? "first row has" : "header names") \(columns): every row needs the same number of columns")
       }
       for (c, cell) in row.enumerated() {
         guard let v = parseNumber(cell) else {
-          throw DataError("\(path):\(lineNumber): column \(c + 1): '\(text(cell).prefix(40))' is not a number (every cell after the header must be numeric)")
+          throw DataProblem.malformed("\(path):\(lineNumber): column \(c + 1): '\(text(cell).prefix(40))' is not a number (every cell after the header must be numeric)")
         }
         guard v.isFinite else {
-          throw DataError("\(path):\(lineNumber): column \(c + 1): '\(text(cell))' is not finite (remove or impute NaN and inf values)")
+          throw DataProblem.malformed("\(path):\(lineNumber): column \(c + 1): '\(text(cell))' is not finite (remove or impute NaN and inf values)")
         }
         values.append(v)
       }

@@ -85,7 +85,7 @@ public enum Catalog {
 
   static func classificationTable(_ table: NumericTable, path: String, lenient: Bool, warnings: inout [DataWarning]) throws -> Dataset {
     guard table.columns >= 2 else {
-      throw DataError("\(path): \(table.columns) column; a classification table needs features and a class label in the last column")
+      throw DataProblem.malformed("\(path): \(table.columns) column; a classification table needs features and a class label in the last column")
     }
     let d = table.columns - 1, n = table.rows, name = table.header?.last ?? "column \(table.columns)"
     var x = [Double](), labels = [Int32]()
@@ -104,7 +104,7 @@ public enum Catalog {
       if Set(labels).count < classes { warnings.append(.classesMissing(path: path, column: name, present: Set(labels).count, classes: classes)) }
     } else {
       if Set(labels).count < 2 {
-        throw DataError("\(path): the class column '\(name)' holds one class (\(labels.first ?? 0)) in every row: classification needs at least 2")
+        throw DataProblem.malformed("\(path): the class column '\(name)' holds one class (\(labels.first ?? 0)) in every row: classification needs at least 2")
       }
       classes = try classCount([labels], path: path, what: "the class column '\(name)'")
     }
@@ -133,7 +133,7 @@ public enum Catalog {
     let names = table.header.map { Array($0.suffix(k)) } ?? (1...k).map { k == 1 ? "y" : "y\($0)" }
     for j in 0..<k where n > 0 && (0..<n).allSatisfy({ y[$0 * k + j] == y[j] }) {
       guard lenient else {
-        throw DataError("\(path): the target column '\(names[j])' holds one value (\(y[j])) in every row: there is nothing to fit")
+        throw DataProblem.malformed("\(path): the target column '\(names[j])' holds one value (\(y[j])) in every row: there is nothing to fit")
       }
       warnings.append(.constantTarget(path: path, column: names[j], value: y[j], rows: n))
     }
@@ -186,7 +186,7 @@ public enum Catalog {
   public static func idxFolder(_ dir: String, name: String) throws -> DataSplit {
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-      throw DataError("\(dir): no such folder (idx:DIR needs a folder with train-images-idx3-ubyte[.gz] and the three other MNIST files)")
+      throw DataProblem.malformed("\(dir): no such folder (idx:DIR needs a folder with train-images-idx3-ubyte[.gz] and the three other MNIST files)")
     }
     func find(_ stem: String) throws -> String {
       let dotted = stem.replacingOccurrences(of: "-idx", with: ".idx")
@@ -194,13 +194,13 @@ public enum Catalog {
         let p = Files.join(dir, candidate)
         if FileManager.default.fileExists(atPath: p) { return p }
       }
-      throw DataError("\(dir): \(stem)[.gz] not found (an MNIST-format folder holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)")
+      throw DataProblem.malformed("\(dir): \(stem)[.gz] not found (an MNIST-format folder holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)")
     }
     let trainLabels = try find("train-labels-idx1-ubyte"), testLabels = try find("t10k-labels-idx1-ubyte")
     let train = try imagesAndLabels(images: find("train-images-idx3-ubyte"), labels: trainLabels)
     let test = try imagesAndLabels(images: find("t10k-images-idx3-ubyte"), labels: testLabels)
     guard train.shape == test.shape else {
-      throw DataError("\(dir): training images are \(train.shape.map(String.init).joined(separator: "x")) but test images are \(test.shape.map(String.init).joined(separator: "x"))")
+      throw DataProblem.malformed("\(dir): training images are \(train.shape.map(String.init).joined(separator: "x")) but test images are \(test.shape.map(String.init).joined(separator: "x"))")
     }
     let classes = try classCount([train.labels, test.labels], path: "\(trainLabels) and \(Files.lastComponent(testLabels))",
                                  what: "the labels")
@@ -223,12 +223,12 @@ public enum Catalog {
     for set in sets { for l in set { seen[Int(l)] = true } }
     let present = seen.filter { $0 }.count
     guard present >= 2 else {
-      throw DataError("\(path): \(what) hold one class (\(largest)) in every row: classification needs at least 2")
+      throw DataProblem.malformed("\(path): \(what) hold one class (\(largest)) in every row: classification needs at least 2")
     }
     let missing = seen.indices.filter { !seen[$0] }
     guard missing.isEmpty else {
       let example = missing.prefix(3).map(String.init).joined(separator: ", ") + (missing.count > 3 ? ", ..." : "")
-      throw DataError("\(path): \(what) run up to \(largest), but \(missing.count) of the \(largest + 1) classes 0-\(largest) never occur (\(example)): labels must be 0, 1, ..., C-1 with every class present; renumber them, or check that this is a labels file")
+      throw DataProblem.malformed("\(path): \(what) run up to \(largest), but \(missing.count) of the \(largest + 1) classes 0-\(largest) never occur (\(example)): labels must be 0, 1, ..., C-1 with every class present; renumber them, or check that this is a labels file")
     }
     return largest + 1
   }
@@ -240,15 +240,15 @@ public enum Catalog {
     let x = try IDXArray.read(images)
     let y = try IDXArray.read(labels)
     guard x.dimensions.count == 3 else {
-      throw DataError("\(images): \(x.dimensions.count) dimensions, expected 3 (images x rows x columns): is this an images file?")
+      throw DataProblem.malformed("\(images): \(x.dimensions.count) dimensions, expected 3 (images x rows x columns): is this an images file?")
     }
     guard y.dimensions.count == 1 else {
-      throw DataError("\(labels): \(y.dimensions.count) dimensions, expected 1: is this a labels file?")
+      throw DataProblem.malformed("\(labels): \(y.dimensions.count) dimensions, expected 1: is this a labels file?")
     }
     guard x.dimensions[0] == y.dimensions[0] else {
-      throw DataError("\(images) holds \(x.dimensions[0]) images but \(labels) holds \(y.dimensions[0]) labels: use files of the same set")
+      throw DataProblem.malformed("\(images) holds \(x.dimensions[0]) images but \(labels) holds \(y.dimensions[0]) labels: use files of the same set")
     }
-    guard x.dimensions[0] > 0 else { throw DataError("\(images): holds no images") }
+    guard x.dimensions[0] > 0 else { throw DataProblem.malformed("\(images): holds no images") }
     return (x.bytes, y.bytes.map { Int32($0) }, Array(x.dimensions[1...]))
   }
 }

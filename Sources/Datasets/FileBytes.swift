@@ -18,7 +18,7 @@ public enum FileBytes {
   /// The file's bytes as they are on disk (no inflation).
   public static func raw(_ path: String, whenMissing advice: String = "check the path") throws -> [UInt8] {
     do { return try Files.read(path, limit: MachineMemory.fileLimit, missing: advice) } catch let e as FileError {
-      throw DataError(e.description)
+      throw DataProblem.malformed(e.description)
     }
   }
 
@@ -31,7 +31,7 @@ public enum FileBytes {
     var output = [UInt8]()
     output.reserveCapacity(min(limit, input.count * 4))
     var stream = z_stream()
-    guard dpt_inflate_init_gzip(&stream) == Z_OK else { throw DataError("\(path): zlib could not start inflating") }
+    guard dpt_inflate_init_gzip(&stream) == Z_OK else { throw DataProblem.malformed("\(path): zlib could not start inflating") }
     defer { inflateEnd(&stream) }
     // The output chunk grows with the input: small files do not pay for a megabyte of zeroing per call.
     let chunk = min(1 << 20, max(1 << 12, input.count * 8))
@@ -51,7 +51,7 @@ public enum FileBytes {
             output.append(contentsOf: buffer[0..<(limit - output.count)])
             return
           }
-          throw DataError(tooLong.map { "\(path): \($0)" }
+          throw DataProblem.malformed(tooLong.map { "\(path): \($0)" }
             ?? "\(path): the gzip stream inflates to more than \(ByteCount.text(limit)) (half this machine's memory, the most dpt reads from one file)")
         }
         output.append(contentsOf: buffer[0..<produced])
@@ -59,20 +59,20 @@ public enum FileBytes {
         case Z_STREAM_END:
           if stream.avail_in == 0 { return }
           // Another gzip member follows (files made by `cat a.gz b.gz`).
-          guard inflateReset(&stream) == Z_OK else { throw DataError("\(path): zlib reset failed") }
+          guard inflateReset(&stream) == Z_OK else { throw DataProblem.malformed("\(path): zlib reset failed") }
         case Z_OK:
           if stream.avail_in == 0 && produced == 0 {
             if prefix { return }
-            throw DataError("\(path): the gzip stream is truncated (download or copy the file again)")
+            throw DataProblem.malformed("\(path): the gzip stream is truncated (download or copy the file again)")
           }
         case Z_BUF_ERROR:
           if stream.avail_in == 0 {
             if prefix { return }
-            throw DataError("\(path): the gzip stream is truncated (download or copy the file again)")
+            throw DataProblem.malformed("\(path): the gzip stream is truncated (download or copy the file again)")
           }
         default:
           let reason = stream.msg.map { String(cString: $0) } ?? "error \(status)"
-          throw DataError("\(path): not a valid gzip file (\(reason)); replace it with a good copy")
+          throw DataProblem.malformed("\(path): not a valid gzip file (\(reason)); replace it with a good copy")
         }
       }
     }

@@ -17,10 +17,10 @@ public struct IDXArray: Equatable {
     let (dims, header, expected) = try IDXArray.header(data, path: path)
     let actual = data.count - header
     guard actual >= expected else {
-      throw DataError("\(path): truncated: the header declares \(dims.map(String.init).joined(separator: "x")) = \(expected) bytes of data but the file holds \(actual); download or copy it again")
+      throw DataProblem.malformed("\(path): truncated: the header declares \(dims.map(String.init).joined(separator: "x")) = \(expected) bytes of data but the file holds \(actual); download or copy it again")
     }
     guard actual == expected else {
-      throw DataError("\(path): \(actual - expected) bytes after the \(expected) the header declares: not a valid IDX file")
+      throw DataProblem.malformed("\(path): \(actual - expected) bytes after the \(expected) the header declares: not a valid IDX file")
     }
     self.dimensions = dims
     self.bytes = Array(data[header...])
@@ -29,21 +29,21 @@ public struct IDXArray: Equatable {
   /// The dimensions the header at the start of `data` declares, the header's length and the data's byte count.
   static func header(_ data: [UInt8], path: String) throws -> (dimensions: [Int], headerBytes: Int, dataBytes: Int) {
     guard data.count >= 4 else {
-      throw DataError("\(path): \(data.count) bytes is too short for an IDX file (the file is truncated or empty)")
+      throw DataProblem.malformed("\(path): \(data.count) bytes is too short for an IDX file (the file is truncated or empty)")
     }
     guard data[0] == 0, data[1] == 0 else {
-      throw DataError("\(path): wrong IDX magic number \(hex(data[0..<4])) (expected 00 00 08 0N): not an MNIST-format file")
+      throw DataProblem.malformed("\(path): wrong IDX magic number \(hex(data[0..<4])) (expected 00 00 08 0N): not an MNIST-format file")
     }
     guard data[2] == 0x08 else {
-      throw DataError("\(path): IDX element type 0x\(String(data[2], radix: 16)) is not supported (dpt reads unsigned bytes, type 0x08)")
+      throw DataProblem.malformed("\(path): IDX element type 0x\(String(data[2], radix: 16)) is not supported (dpt reads unsigned bytes, type 0x08)")
     }
     let rank = Int(data[3])
     guard (1...4).contains(rank) else {
-      throw DataError("\(path): IDX header declares \(rank) dimensions (expected 1 to 4)")
+      throw DataProblem.malformed("\(path): IDX header declares \(rank) dimensions (expected 1 to 4)")
     }
     let header = 4 + 4 * rank
     guard data.count >= header else {
-      throw DataError("\(path): truncated IDX header (\(data.count) bytes, needs \(header))")
+      throw DataProblem.malformed("\(path): truncated IDX header (\(data.count) bytes, needs \(header))")
     }
     var dims: [Int] = []
     for d in 0..<rank {
@@ -55,7 +55,7 @@ public struct IDXArray: Equatable {
     for d in dims {
       let (product, overflow) = expected.multipliedReportingOverflow(by: d)
       guard !overflow, product <= MachineMemory.fileLimit else {
-        throw DataError("\(path): the header declares \(dims.map(String.init).joined(separator: "x")) elements, more than dpt reads from one file (\(ByteCount.text(MachineMemory.fileLimit))): the file is damaged")
+        throw DataProblem.malformed("\(path): the header declares \(dims.map(String.init).joined(separator: "x")) elements, more than dpt reads from one file (\(ByteCount.text(MachineMemory.fileLimit))): the file is damaged")
       }
       expected = product
     }

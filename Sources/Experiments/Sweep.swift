@@ -40,7 +40,7 @@ public final class Sweep {
     guard ranksPerTrial >= 1, world.size % ranksPerTrial == 0 else {
       throw ConfigurationProblem.groupsDoNotDivide(ranksPerTrial: ranksPerTrial, worldSize: world.size)
     }
-    guard !trials.isEmpty, trials.count == plan.trials.count else { throw TrainingError("the sweep has no settings") }
+    guard !trials.isEmpty, trials.count == plan.trials.count else { throw SweepProblem.noSettings }
     for t in trials where t.data.train.count < ranksPerTrial {
       throw ConfigurationProblem.tooFewSamplesForGroups(dataSet: t.data.name, samples: t.data.train.count, ranksPerTrial: ranksPerTrial)
     }
@@ -245,7 +245,7 @@ public final class Sweep {
     }
     try world.send(Message.rung(trial: trial, rung: rung, score: score).bytes, to: 0, tag: Sweep.toRoot)
     guard case .verdict(let keep) = try Message.decode(try receiveBounded(from: 0, tag: Sweep.toLeader).bytes) else {
-      throw TrainingError("sweep: rank 0 answered a rung with something else")
+      throw SweepProblem.protocolBroken("rank 0 answered a rung with something else")
     }
     return keep
   }
@@ -368,7 +368,7 @@ public final class Sweep {
         try finished(TrialOutcome(trial: sweep.plan.trials[index], status: status, epochs: [], seconds: seconds,
                                   group: source / sweep.ranksPerTrial, closedForm: closedForm))
       case .assignment, .verdict:
-        throw TrainingError("sweep: rank \(source) sent rank 0 a message for leaders")
+        throw SweepProblem.protocolBroken("rank \(source) sent rank 0 a message for leaders")
       }
     }
 
@@ -453,9 +453,9 @@ public final class Sweep {
     }
 
     static func decode(_ bytes: [UInt8]) throws -> Message {
-      guard bytes.count >= 4 else { throw TrainingError("sweep: a message of \(bytes.count) bytes") }
+      guard bytes.count >= 4 else { throw SweepProblem.protocolBroken("a message of \(bytes.count) bytes") }
       let n = Int(LittleEndian.read(UInt32.self, bytes, at: 0))
-      guard 4 + n <= bytes.count else { throw TrainingError("sweep: a message shorter than its head") }
+      guard 4 + n <= bytes.count else { throw SweepProblem.protocolBroken("a message shorter than its head") }
       let o = try JSON.parse(bytes: bytes[4..<4 + n])
       let payload = Array(bytes[(4 + n)...])
       let trial = o["trial"]?.int ?? -1
@@ -464,7 +464,7 @@ public final class Sweep {
       case "next": return .next(group: o["group"]?.int ?? -1)
       case "assignment": return .assignment(trial: trial, earlier: (o["earlier"]?.array ?? []).compactMap(EpochRecord.init(json:)), checkpoint: payload)
       case "epoch":
-        guard let metrics = o["metrics"].flatMap(EpochRecord.init(json:)) else { throw TrainingError("sweep: an epoch message without its metrics") }
+        guard let metrics = o["metrics"].flatMap(EpochRecord.init(json:)) else { throw SweepProblem.protocolBroken("an epoch message without its metrics") }
         return .epoch(trial: trial, metrics: metrics)
       case "checkpoint": return .checkpoint(trial: trial, best: o["best"]?.bool ?? false, bytes: payload)
       case "rung": return .rung(trial: trial, rung: o["rung"]?.int ?? 0, score: o["score"]?.double ?? -.infinity)
@@ -473,7 +473,7 @@ public final class Sweep {
         let closedForm = o["closed_form"].flatMap { $0 == .null ? nil : $0 }
         return .done(trial: trial, status: RunStatus(json: o["status"] ?? .null) ?? .finished, seconds: o["seconds"]?.double ?? 0,
                      closedForm: closedForm)
-      default: throw TrainingError("sweep: unknown message \(o.serialized())")
+      default: throw SweepProblem.protocolBroken("unknown message \(o.serialized())")
       }
     }
   }

@@ -119,7 +119,7 @@ public struct SweepPlan: Codable, Equatable, Sendable {
       var grid: [[(String, String)]] = [[]]
       for axis in axes {
         guard case .list(let values) = axis.values else {
-          throw TrainingError("--axis \(axis.option): a distribution needs --samples N (how many settings to draw)")
+          throw SweepProblem.distributionNeedsSamples(option: axis.option)
         }
         grid = grid.flatMap { prefix in values.map { prefix + [(axis.option, $0)] } }
       }

@@ -3,10 +3,6 @@ import Optimizers
 import _Support
 
 /// A problem with a checkpoint file, or a checkpoint that does not fit the run; the message says what differs.
-public struct CheckpointError: Error, CustomStringConvertible {
-  public var description: String
-  public init(_ description: String) { self.description = description }
-}
 
 /// Everything needed to continue a run exactly where it stopped: parameters, optimizer state, the position in the
 /// data order (completed epochs and batches of the current epoch: the order itself is a pure function of the seed
@@ -100,7 +96,7 @@ public struct Checkpoint {
   /// dpt wrote it).
   public init(decoding b: [UInt8], path: String) throws {
     func le(_ at: Int) -> UInt32 { LittleEndian.read(UInt32.self, b, at: at) }
-    func bad(_ why: String) -> CheckpointError { CheckpointError("\(path): \(why)") }
+    func bad(_ why: String) -> WeightsProblem { WeightsProblem.malformed("\(path): \(why)") }
     guard b.count >= 20 else {
       throw bad("truncated (\(b.count) bytes; a checkpoint starts with a 20-byte preamble)")
     }
@@ -204,7 +200,7 @@ public struct Checkpoint {
     let p = path(location)
     guard FileManager.default.fileExists(atPath: p) else { throw WeightsProblem.noCheckpoint(path: p) }
     do { return try Files.read(p, limit: MachineMemory.fileLimit, missing: "") } catch let e as FileError {
-      throw CheckpointError(e.description)
+      throw WeightsProblem.malformed(e.description)
     }
   }
 

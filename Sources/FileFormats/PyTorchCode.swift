@@ -11,7 +11,7 @@ public enum PyTorchCode {
                                 weights: String, source: String) throws -> String {
     func shape(_ i: Int, _ name: String) throws -> [Int] {
       guard let t = tensors.first(where: { $0.name == "\(i).\(name)" }) else {
-        throw CheckpointError("the checkpoint has no tensor '\(i).\(name)' for item \(i + 1) '\(items[i])' of its model")
+        throw WeightsProblem.malformed("the checkpoint has no tensor '\(i).\(name)' for item \(i + 1) '\(items[i])' of its model")
       }
       return t.shape
     }

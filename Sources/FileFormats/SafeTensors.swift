@@ -10,8 +10,8 @@ public enum SafeTensors {
   /// a `torch.nn.Sequential` of the same layers loads them with `load_state_dict`: dense weights transposed to
   /// (outputs, inputs), PReLU's slopes named "weight". Otherwise dpt's own: dense weights (inputs, outputs).
   public static func encode(_ c: Checkpoint, pytorchLayout: Bool) throws -> [UInt8] {
-    guard let raw = c.section("parameters") else { throw CheckpointError("the checkpoint holds no parameters") }
-    guard !c.tensors.isEmpty else { throw CheckpointError("the checkpoint names no tensors (written by an older dpt)") }
+    guard let raw = c.section("parameters") else { throw WeightsProblem.malformed("the checkpoint holds no parameters") }
+    guard !c.tensors.isEmpty else { throw WeightsProblem.malformed("the checkpoint names no tensors (written by an older dpt)") }
     let size = c.scalarBytes
     var entries: [(String, JSON)] = [("__metadata__", .object([
       ("format", JSON("pt")), ("source", JSON("dpt")), ("network", JSON(c.network)), ("dataset", JSON(c.dataset)),
@@ -26,7 +26,7 @@ public enum SafeTensors {
     var at = 0
     for t in c.tensors {
       let count = t.shape.reduce(1, *)
-      guard at + count * size <= raw.count else { throw CheckpointError("the checkpoint's tensors exceed its parameters") }
+      guard at + count * size <= raw.count else { throw WeightsProblem.malformed("the checkpoint's tensors exceed its parameters") }
       var bytes = Array(raw[at..<(at + count * size)])
       var shape = t.shape
       var name = t.name
@@ -52,7 +52,7 @@ public enum SafeTensors {
     at = 0
     for t in c.bufferTensors {
       let count = t.shape.reduce(1, *)
-      guard at + count * size <= state.count else { throw CheckpointError("the checkpoint's buffers exceed their section") }
+      guard at + count * size <= state.count else { throw WeightsProblem.malformed("the checkpoint's buffers exceed their section") }
       let bytes = Array(state[at..<(at + count * size)])
       if t.name.hasSuffix(".num_batches_tracked") {
         let values = bytes.withUnsafeBytes { raw in
@@ -107,7 +107,7 @@ public struct SafeTensorsFile {
   /// 100 MB that is a JSON object, known dtypes, unique names, and byte ranges that tile the data exactly, in order,
   /// with no gap or overlap, each the size its shape and dtype give.
   public init(decoding bytes: [UInt8], path: String) throws {
-    func bad(_ why: String) -> CheckpointError { CheckpointError("\(path): not a safetensors file (\(why))") }
+    func bad(_ why: String) -> WeightsProblem { WeightsProblem.malformed("\(path): not a safetensors file (\(why))") }
     guard bytes.count >= 8 else { throw bad("\(bytes.count) bytes") }
     let length = LittleEndian.read(UInt64.self, bytes, at: 0)
     guard length <= UInt64(SafeTensorsFile.maximumHeaderBytes) else { throw bad("its header claims \(length) bytes, more than the format's 100 MB") }
@@ -158,9 +158,9 @@ public struct SafeTensorsFile {
 
   /// A tensor's values (F32 or F64), in its row-major order.
   public func values(_ name: String, path: String) throws -> [Double] {
-    guard let e = entries[name] else { throw CheckpointError("\(path): no tensor '\(name)'") }
+    guard let e = entries[name] else { throw WeightsProblem.malformed("\(path): no tensor '\(name)'") }
     guard ["F32", "F64", "I64"].contains(e.dtype) else {
-      throw CheckpointError("\(path): tensor '\(name)' is \(e.dtype); dpt reads F32, F64 and I64 (convert with tensor.float())")
+      throw WeightsProblem.malformed("\(path): tensor '\(name)' is \(e.dtype); dpt reads F32, F64 and I64 (convert with tensor.float())")
     }
     let size = SafeTensorsFile.dtypeSizes[e.dtype]!, count = e.bytes.count / size
     return Array(e.bytes).withUnsafeBytes { raw in
@@ -218,7 +218,7 @@ extension SafeTensors {
       try read(named.name, shape: named.spec.shape, range: named.range, transposed: false, into: &b)
     }
     if let extra = file.names.first(where: { !expected.contains($0) }) {
-      throw CheckpointError("\(path): tensor '\(extra)' is not a parameter or buffer of this model (\(network.summary))")
+      throw WeightsProblem.malformed("\(path): tensor '\(extra)' is not a parameter or buffer of this model (\(network.summary))")
     }
     return (p, b)
   }

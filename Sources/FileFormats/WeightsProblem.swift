@@ -1,6 +1,8 @@
 /// Weights that do not fit: a checkpoint or a safetensors file against the model and data of this run, told in values
 /// (the command line names the flags to change; see `ErrorMessages` in DPTCommand).
 public enum WeightsProblem: Error, Equatable, CustomStringConvertible {
+  /// A checkpoint or weights file that is not what it should be: the message names the file and what is wrong.
+  case malformed(String)
   /// No checkpoint file at `path`.
   case noCheckpoint(path: String)
   /// The checkpoint's network is not the one this run builds.
@@ -16,6 +18,7 @@ public enum WeightsProblem: Error, Equatable, CustomStringConvertible {
 
   public var description: String {
     switch self {
+    case .malformed(let text): text
     case .noCheckpoint(let p): "\(p): no checkpoint there"
     case .modelDiffers(let p, let c, let r): "\(p): the model differs: the checkpoint holds '\(c)', this run builds '\(r)'"
     case .dataDiffer(let p, let cd, let cr, let rd, let rr):

@@ -64,8 +64,7 @@ public struct BatchNorm<T: LayerKernels>: BatchLayer, BufferHolder {
     let sums = try context.sumOverBatch(partials, 2 * C)
     let n = Double(context.globalCount * inner)
     guard n > 1 else {
-      throw LayerShapeError(item: index + 1, text: summary,
-                            reason: "batch statistics need more than one value per channel; this batch has \(context.globalCount) sample (a last short batch: --drop-last, or another --batch-size)")
+      throw LayerError.batchTooSmall(item: index + 1, text: summary, samples: context.globalCount)
     }
     var mean = [Double](repeating: 0, count: C), istd = [Double](repeating: 0, count: C)
     for c in 0..<C {

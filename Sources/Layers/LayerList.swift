@@ -70,26 +70,23 @@ public enum LayerItem: Equatable, Sendable, Codable, CustomStringConvertible {
   }
 }
 
-/// A list written wrong, told in values: which item (from 1), its text, and what it needs; `line` for a file.
-public struct LayerListError: Error, Equatable, CustomStringConvertible {
-  public var item: Int
-  public var text: String
-  public var reason: String
-  public var line: Int?
+/// The layers' errors, told in values: the item (from 1) and its text (0 and "" for the list as a whole).
+public enum LayerError: Error, Equatable, CustomStringConvertible {
+  /// A list written wrong: what the item needs; `line` for a file.
+  case written(item: Int, text: String, reason: String, line: Int?)
+  /// A layer that does not fit the shape it receives, or a list whose output does not fit the data.
+  case shape(item: Int, text: String, reason: String)
+  /// Batch statistics (BatchNorm) of a batch with one value per channel.
+  case batchTooSmall(item: Int, text: String, samples: Int)
 
   public var description: String {
-    (line.map { "line \($0), " } ?? "") + "item \(item) '\(text)': \(reason)"
+    switch self {
+    case .written(let item, let text, let reason, let line): (line.map { "line \($0), " } ?? "") + "item \(item) '\(text)': \(reason)"
+    case .shape(let item, let text, let reason): item > 0 ? "item \(item) '\(text)': \(reason)" : reason
+    case .batchTooSmall(let item, let text, let samples):
+      "item \(item) '\(text)': batch statistics need more than one value per channel; this batch has \(samples) sample"
+    }
   }
-}
-
-/// A layer that does not fit the shape it receives, or a list whose output does not fit the data.
-public struct LayerShapeError: Error, Equatable, CustomStringConvertible {
-  /// The item (from 1) and its text; 0 and "" for the list as a whole.
-  public var item: Int
-  public var text: String
-  public var reason: String
-
-  public var description: String { item > 0 ? "item \(item) '\(text)': \(reason)" : reason }
 }
 
 /// Layer lists: parsing the text (`--model`, `--model-file`), and building the layers for a data shape.
@@ -132,11 +129,11 @@ public enum LayerList {
     }
     finish()
     guard !items.isEmpty else {
-      throw LayerListError(item: 0, text: "", reason: "the list is empty: name the layers, e.g. \"dense(256), relu, dense(10)\"", line: nil)
+      throw LayerError.written(item: 0, text: "", reason: "the list is empty: name the layers, e.g. \"dense(256), relu, dense(10)\"", line: nil)
     }
     return try items.enumerated().map { k, item in
       do { return try parseItem(item.text) } catch let reason as Reason {
-        throw LayerListError(item: k + 1, text: item.text, reason: reason.text, line: file ? item.line : nil)
+        throw LayerError.written(item: k + 1, text: item.text, reason: reason.text, line: file ? item.line : nil)
       }
     }
   }
@@ -253,7 +250,7 @@ public enum LayerList {
     var layers: [any Layer<T>] = []
     var shape = inputShape
     for (k, item) in items.enumerated() {
-      func bad(_ reason: String) -> LayerShapeError { LayerShapeError(item: k + 1, text: item.description, reason: reason) }
+      func bad(_ reason: String) -> LayerError { LayerError.shape(item: k + 1, text: item.description, reason: reason) }
       let input = shape.count == 1 ? "a vector of \(shape[0])" : shape.map(String.init).joined(separator: "x")
       func needsImages() throws -> (c: Int, h: Int, w: Int) {
         guard shape.count == 3 else { throw bad("\(item.name) needs images (channels x height x width); its input is \(input)") }
@@ -303,7 +300,7 @@ public enum LayerList {
     guard shape == [outputs] else {
       let got = shape.count == 1 ? "\(shape[0]) values" : shape.map(String.init).joined(separator: "x")
       let last = items.lastIndex { if case .dense = $0 { return true } else { return false } }
-      throw LayerShapeError(item: 0, text: "", reason: "the list ends in \(got), but the data have \(outputs) output\(outputs == 1 ? "" : "s") (classes or targets): "
+      throw LayerError.shape(item: 0, text: "", reason: "the list ends in \(got), but the data have \(outputs) output\(outputs == 1 ? "" : "s") (classes or targets): "
         + (last.map { "make item \($0 + 1) '\(items[$0])' dense(\(outputs))" } ?? "end the list with dense(\(outputs))"))
     }
     return layers

@@ -25,6 +25,11 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
   case tooFewSamplesForGroups(dataSet: String, samples: Int, ranksPerTrial: Int)
   /// Fewer training samples than ranks: some rank would hold no sample of any batch.
   case moreRanksThanSamples(dataSet: String, samples: Int, ranks: Int)
+  /// A feature value beyond the range of the scalar type trained in, `scalar` (`set`: training, test or validation;
+  /// `column` as named or numbered; `standardized`: after scaling).
+  case featureBeyondRange(dataSet: String, set: String, column: String, value: Double, scalar: String, limit: Double, standardized: Bool)
+  /// Class labels of fewer than two classes.
+  case fewerThanTwoClasses(dataSet: String, classes: Int)
   /// The replicas of this host need more memory than it has available (see `ModelMemory`).
   case modelTooLarge(bytesPerRank: Double, parameters: Double, ranksOnHost: Int, availableBytes: Double)
 
@@ -41,6 +46,9 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
     case .groupsDoNotDivide(let k, let n): "groups of \(k) ranks do not divide the \(n) ranks"
     case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks"
     case .moreRanksThanSamples(let name, let n, let ranks): "\(name): \(n) training samples for \(ranks) ranks"
+    case .featureBeyondRange(let name, let set, let column, let value, let scalar, let limit, let scaled):
+      "\(name): a \(set) row's feature column \(column) is \(value)\(scaled ? " after standardising" : ""), beyond \(scalar)'s range (\(String(format: "%.3g", limit)))"
+    case .fewerThanTwoClasses(let name, let k): "\(name): the labels hold \(k) class; classification needs at least 2"
     case .modelTooLarge(let bytes, let p, let ranks, let available):
       "the model needs about \(ByteCount.text(bytes)) per rank (\(NumberText.compact(p)) parameters with their gradients and optimizer state, and a batch of activations)\(ranks > 1 ? ", \(ranks) ranks on this host" : ""); this host has \(ByteCount.text(available)) available"
     }

@@ -99,8 +99,8 @@ public final class Trainer<T: TrainingScalar> {
     for (set, kind) in [(data.train, "training"), (data.test, "test")] + (data.validation.map { [($0, "validation")] } ?? []) {
       guard let bad = set.firstFeature(beyond: limit) else { continue }
       let column = set.featureNames.indices.contains(bad.column) ? "'\(set.featureNames[bad.column])'" : "\(bad.column + 1)"
-      let scaled = standardization != nil ? " after standardising" : ""
-      throw TrainingError("\(raw.name): a \(kind) row's feature column \(column) is \(bad.value)\(scaled), beyond \(T.self)'s range (\(String(format: "%.3g", limit))): rescale or remove it")
+      throw ConfigurationProblem.featureBeyondRange(dataSet: raw.name, set: kind, column: column, value: bad.value, scalar: "\(T.self)", limit: limit,
+                                                    standardized: standardization != nil)
     }
     let outputs = data.train.task == .classification ? data.train.classCount : data.train.targetWidth
     layerItems = try config.model.items(inputShape: data.train.sampleShape, outputs: outputs)
@@ -143,7 +143,7 @@ public final class Trainer<T: TrainingScalar> {
   static func check(_ config: TrainingConfig, _ data: DataSplit, worldSize: Int) throws {
     try config.check(task: data.train.task, dataName: data.name)
     if data.train.task == .classification && data.train.classCount < 2 {
-      throw TrainingError("\(data.name): the labels hold \(data.train.classCount) class; classification needs at least 2")
+      throw ConfigurationProblem.fewerThanTwoClasses(dataSet: data.name, classes: data.train.classCount)
     }
     if data.train.count < worldSize {
       throw ConfigurationProblem.moreRanksThanSamples(dataSet: data.name, samples: data.train.count, ranks: worldSize)

@@ -30,7 +30,7 @@ extension Trainer {
   /// parameters, the optimizer's state and the position in the data order.
   public func restore(_ c: Checkpoint, path: String) throws {
     guard c.scalarBytes == MemoryLayout<T>.size else {
-      throw CheckpointError("\(path): holds \(c.scalarBytes * 8)-bit parameters; this run trains in \(MemoryLayout<T>.size * 8)-bit")
+      throw WeightsProblem.malformed("\(path): holds \(c.scalarBytes * 8)-bit parameters; this run trains in \(MemoryLayout<T>.size * 8)-bit")
     }
     // The model as specified: the checkpoint's run description, expanded to layers for this data, against this
     // run's layers (a shorthand and the list it spells are the same model). A checkpoint of an older dpt, without a
@@ -49,21 +49,21 @@ extension Trainer {
     }
     let name = { (s: String) in s.prefix { $0 != "(" } }
     guard name(c.optimizer) == name(optimizer.summary) else {
-      throw CheckpointError("\(path): the optimizer differs: the checkpoint was written by \(c.optimizer), this run uses \(optimizer.summary)")
+      throw WeightsProblem.malformed("\(path): the optimizer differs: the checkpoint was written by \(c.optimizer), this run uses \(optimizer.summary)")
     }
     guard let p = c.section("parameters"), p.count == parameters.count * MemoryLayout<T>.size else {
-      throw CheckpointError("\(path): the parameters do not match the model's \(parameters.count)")
+      throw WeightsProblem.malformed("\(path): the parameters do not match the model's \(parameters.count)")
     }
     var state = optimizer.savedState
     for (i, buffer) in state.buffers.enumerated() {
       let key = buffer.name
       guard let b = c.section("optimizer." + key) else {
-        throw CheckpointError("\(path): the optimizer state '\(key)' is missing (the checkpoint was written by \(c.optimizer))")
+        throw WeightsProblem.malformed("\(path): the optimizer state '\(key)' is missing (the checkpoint was written by \(c.optimizer))")
       }
       // A buffer that starts empty grows as the optimizer runs (L-BFGS's curvature pairs): take what was saved.
       let grows = buffer.values.isEmpty
       guard grows ? b.count % (parameters.count * MemoryLayout<T>.size) == 0 : b.count == buffer.values.count * MemoryLayout<T>.size else {
-        throw CheckpointError("\(path): the optimizer state '\(key)' has another size (the checkpoint was written by \(c.optimizer))")
+        throw WeightsProblem.malformed("\(path): the optimizer state '\(key)' has another size (the checkpoint was written by \(c.optimizer))")
       }
       state.buffers[i].values = b.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
     }
@@ -82,7 +82,7 @@ extension Trainer {
     }
     let b = c.section("buffers") ?? []
     guard b.count == buffers.count * MemoryLayout<T>.size else {
-      throw CheckpointError("\(path): the layers' buffers (running statistics) do not match the model's \(buffers.count)")
+      throw WeightsProblem.malformed("\(path): the layers' buffers (running statistics) do not match the model's \(buffers.count)")
     }
     state.step = c.optimizerStep
     parameters = p.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }

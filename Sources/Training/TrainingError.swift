@@ -5,12 +5,6 @@ import Layers
 import Optimizers
 import TensorCore
 
-/// A problem with a training run's data or messages that is not a setting (those are `ConfigurationProblem`s).
-public struct TrainingError: Error, CustomStringConvertible {
-  public var description: String
-  public init(_ description: String) { self.description = description }
-}
-
 /// The loss became NaN or infinite. It is computed from all-reduced values, so every rank raises it at the same step.
 public struct NonFiniteLoss: RaisedOnEveryRank, CustomStringConvertible {
   public var epoch: Int

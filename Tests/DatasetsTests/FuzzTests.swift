@@ -3,7 +3,7 @@ import Foundation
 import Testing
 import _TestSupport
 
-/// Seeded mutation fuzzing of the readers: every mutated input is read or rejected with a DataError; a crash ends
+/// Seeded mutation fuzzing of the readers: every mutated input is read or rejected with a DataProblem; a crash ends
 /// the test process (a failure), a hang hits the time limit. The counts are printed.
 @Suite(.timeLimit(.minutes(3))) struct FuzzTests {
   static let rounds = 4000
@@ -11,8 +11,8 @@ import _TestSupport
   func fuzz(_ name: String, seeds: [[UInt8]], alphabet: [UInt8] = [], _ read: ([UInt8]) throws -> Void) {
     var mutator = Mutator(seed: 2026, alphabet: alphabet)
     let r = Fuzzing.run(rounds: Self.rounds, input: { mutator.mutate(seeds[$0 % seeds.count]) }, read: read,
-                        isClean: { $0 is DataError || $0 is DataProblem })
-    for (i, error) in r.unexpected { Issue.record("\(name): input \(i) raised \(type(of: error)), not a DataError: \(error)") }
+                        isClean: { $0 is DataProblem })
+    for (i, error) in r.unexpected { Issue.record("\(name): input \(i) raised \(type(of: error)), not a DataProblem: \(error)") }
     print("fuzz \(name): \(Self.rounds) mutated inputs, \(r.read) read, \(r.rejected) rejected with a clear error")
     #expect(r.read + r.rejected == Self.rounds && r.rejected > 0)
   }

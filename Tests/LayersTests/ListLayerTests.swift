@@ -134,7 +134,7 @@ import _TestSupport
     // A file: newlines separate items too, # starts a comment, and errors name the line.
     let file = "# the hand-out's network\ndense(3)   # hidden\nsigmoid\n\ndense(1), sigmoid\n"
     #expect(try LayerList.parse(file, file: true) == [.dense(units: 3), .activation(.sigmoid), .dense(units: 1), .activation(.sigmoid)])
-    do { _ = try LayerList.parse("dense(3)\nconv2d(6)\n", file: true) } catch let e as LayerListError {
+    do { _ = try LayerList.parse("dense(3)\nconv2d(6)\n", file: true) } catch let e as LayerError {
       #expect("\(e)" == "line 2, item 2 'conv2d(6)': conv2d needs channels and a kernel size, e.g. conv2d(6, 5)")
     }
   }

@@ -7,7 +7,7 @@ import _Support
 import _TestSupport
 
 /// Seeded mutation fuzzing of the checkpoint reader and of restoring: every mutated checkpoint is read or rejected
-/// with a CheckpointError, never a crash.
+/// with a WeightsProblem, never a crash.
 @Suite(.timeLimit(.minutes(3))) struct CheckpointFuzzTests {
   @Test func checkpointReader() throws {
     let data = syntheticImages(count: 20)
@@ -32,15 +32,15 @@ import _TestSupport
       let c = try Checkpoint(decoding: input, path: "fuzz")
       let fresh = try Trainer<Float>(config: config, data: data, communicator: LocalCommunicator())
       try fresh.restore(c, path: "fuzz")
-    }, isClean: { $0 is CheckpointError || $0 is WeightsProblem })
-    for (i, error) in r.unexpected { Issue.record("input \(i) raised \(type(of: error)), not a CheckpointError: \(error)") }
+    }, isClean: { $0 is WeightsProblem })
+    for (i, error) in r.unexpected { Issue.record("input \(i) raised \(type(of: error)), not a WeightsProblem: \(error)") }
     let (accepted, rejected) = (r.read, r.rejected)
     print("fuzz checkpoint: \(rounds) mutated checkpoints, \(accepted) restored, \(rejected) rejected with a clear error")
     #expect(rejected > rounds / 2)
   }
 
   /// Seeded mutations of `dpt export`'s safetensors, half of them in the JSON header with its length recomputed:
-  /// every file is read or rejected with a CheckpointError, never a crash, and what is read obeys the format's rules.
+  /// every file is read or rejected with a WeightsProblem, never a crash, and what is read obeys the format's rules.
   @Test func safetensorsReader() throws {
     let data = syntheticImages(count: 20)
     let config = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [4], activation: .prelu),
@@ -58,7 +58,7 @@ import _TestSupport
       let file = try SafeTensorsFile(decoding: input, path: "fuzz")
       for name in file.names { _ = try? file.values(name, path: "fuzz") }
       _ = try SafeTensors.parameters(for: t.network, from: file, path: "fuzz")
-    }, isClean: { $0 is CheckpointError || $0 is WeightsProblem })
+    }, isClean: { $0 is WeightsProblem })
     for (i, error) in r.unexpected { Issue.record("input \(i) raised \(type(of: error)): \(error)") }
     #expect(r.rejected > 2000)
   }

@@ -107,7 +107,7 @@ final class Recorder: SweepObserver {
     // (Uniform draws would put 0.1% of them below 1e-4.)
     #expect(wd.filter { $0 < 1e-4 }.count >= 5 && wd.filter { $0 > 1e-3 }.count >= 5, "\(wd)")
     #expect(Set(a.settings.map { $0.value("optimizer")! }) == ["sgd", "adam"])
-    #expect(throws: TrainingError.self) { try SweepPlan.make(axes: axes, seeds: [0], samples: nil, seed: 0) }
+    #expect(throws: SweepProblem.distributionNeedsSamples(option: axes[0].option)) { try SweepPlan.make(axes: axes, seeds: [0], samples: nil, seed: 0) }
   }
 
   /// 4 ranks in 2 groups of 2, 5 settings: every setting runs exactly once, each on one group.

@@ -1,0 +1,17 @@
+/// A sweep's problems, told in values (the command line names the flags: `ErrorMessages` in DPTCommand).
+public enum SweepProblem: Error, Equatable, CustomStringConvertible {
+  /// An axis of a distribution (uniform, loguniform) without a number of settings to draw.
+  case distributionNeedsSamples(option: String)
+  /// A plan without settings.
+  case noSettings
+  /// A message between the ranks that the protocol does not allow: a bug, or a rank of another dpt.
+  case protocolBroken(String)
+
+  public var description: String {
+    switch self {
+    case .distributionNeedsSamples(let option): "the axis of \(option) is a distribution: it needs a number of settings to draw"
+    case .noSettings: "the sweep has no settings"
+    case .protocolBroken(let what): "sweep: \(what)"
+    }
+  }
+}
