@@ -15,6 +15,12 @@ import TensorCore
 /// `--deterministic` (`DeterministicReducer`). Which one a run takes is `ExchangeSpec.makeReducer`'s choice; what
 /// it reports is `ReducerReport`; what it sends, for `dpt scaling`, is `ExchangeSpec.traffic`, kept apart.
 ///
+/// Compression is a codec, not a reducer: bf16 and fp16 are `WireFormat`s that `BucketReduction` (Collectives) encodes
+/// and decodes block by block, so any reducer built on bucket reductions takes them (the buckets, and the shards that
+/// cross hosts from shared memory). PowerSGD is a reducer of its own, as PyTorch's `powerSGD_hook` is a hook and
+/// not a compressor: it needs two rounds (P, then Q), an orthogonalisation between them and error memory across
+/// steps, which no per-block codec can express.
+///
 /// The loss is its own scalar here: `begin` takes each piece's loss sum, `finish` returns the global batch's. (On the
 /// wire it rides with the gradient, in one extra element of the first bucket, so that one reduction carries both.)
 public protocol GradientReducer<T>: AnyObject {
