@@ -94,11 +94,13 @@ enum Launch {
     _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
   }
 
-  /// One BLAS thread per core: with OPENBLAS_NUM_THREADS unset, each of the node's ranks gets cores / ranks threads.
+  /// One BLAS thread per core: with OPENBLAS_NUM_THREADS unset, a Slurm task takes the CPUs Slurm gave it
+  /// (SLURM_CPUS_PER_TASK), and otherwise each of the node's ranks gets cores / ranks threads.
   static func setBLASThreadsPerRank() {
     let env = ProcessInfo.processInfo.environment
     guard env["OPENBLAS_NUM_THREADS"] == nil else { return }
-    let local = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "1") ?? 1
+    if let perTask = env["SLURM_CPUS_PER_TASK"].flatMap({ Int($0) }), perTask >= 1 { return BLASThreads.set(perTask) }
+    let local = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? env["SLURM_NTASKS_PER_NODE"] ?? "1") ?? 1
     let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
     BLASThreads.set(max(1, cores / max(local, 1)))
   }

@@ -86,25 +86,91 @@ struct LaunchCommand: ParsableCommand {
     return ["sweep", "--resume", folder] + kept
   }
 
-  func mpirunArguments(_ arguments: [String]) -> [String] {
-    var a = ["mpirun", "--bind-to", "core", "-x", "OPENBLAS_NUM_THREADS=1"]
-    if let np { a += ["-np", String(np)] }
-    if let hostfile { a += ["--hostfile", hostfile] }
-    if let tcpInterface { a += ["--mca", "btl_tcp_if_include", tcpInterface, "--mca", "oob_tcp_if_include", tcpInterface] }
-    return a + [CommandLine.arguments[0]] + arguments
+  /// Where a job runs: mpirun's -np and hostfile (both optional).
+  struct Placement {
+    var np: Int?
+    var hostfile: String?
   }
 
-  /// Runs mpirun, passing its output through, and returns its status with the end of its stderr.
-  func runJob(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = mpirunArguments(arguments)
+  func mpirunArguments(_ arguments: [String], on placement: Placement) -> [String] {
+    var a = ["mpirun", "--bind-to", "core", "-x", "OPENBLAS_NUM_THREADS=1"]
+    if let np = placement.np { a += ["-np", String(np)] }
+    if let hostfile = placement.hostfile { a += ["--hostfile", hostfile] }
+    return a + tcpArguments + [CommandLine.arguments[0]] + arguments
+  }
+
+  var tcpArguments: [String] {
+    tcpInterface.map { ["--mca", "btl_tcp_if_include", $0, "--mca", "oob_tcp_if_include", $0] } ?? []
+  }
+
+  /// mpirun's environment: its as-root variables only as root, one BLAS thread a rank.
+  static var environment: [String: String] {
     var environment = ProcessInfo.processInfo.environment
     if getuid() == 0 {
       environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
       environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
     }
     environment["OPENBLAS_NUM_THREADS"] = "1"
+    return environment
+  }
+
+  /// The hosts of a hostfile with their slots (1 when not given), in order; comments and blank lines left out.
+  static func hosts(inHostfile text: String) -> [(name: String, slots: Int)] {
+    text.split(separator: "\n").compactMap { raw in
+      let line = raw.prefix { $0 != "#" }.split(separator: " ").map(String.init)
+      guard let name = line.first else { return nil }
+      let slots = line.dropFirst().first { $0.hasPrefix("slots=") }.flatMap { Int($0.dropFirst(6)) } ?? 1
+      return (name, max(slots, 1))
+    }
+  }
+
+  /// Whether mpirun can start a process on `host` within `seconds` (through the same launcher as the job's: ssh, or
+  /// whatever plm_rsh_agent names).
+  func answers(_ host: String, within seconds: Double = 15) -> Bool {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["mpirun", "-np", "1", "--host", host, "--bind-to", "none"] + tcpArguments + ["true"]
+    p.environment = Self.environment
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    do { try p.run() } catch { return false }
+    let deadline = Date().addingTimeInterval(seconds)
+    while p.isRunning && Date() < deadline { usleep(100_000) }
+    if p.isRunning {
+      p.terminate()
+      usleep(500_000)
+      if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+      p.waitUntilExit()
+      return false
+    }
+    return p.terminationStatus == 0
+  }
+
+  /// The placement of a relaunch: with a hostfile, the hosts that still answer (a hostfile of their own, in the
+  /// temporary folder) and at most their slots as ranks; without one, the same. Nil when no host answers.
+  func survivingPlacement(_ current: Placement) throws -> Placement? {
+    guard let hostfile = current.hostfile else { return current }
+    let text = (try? Files.read(hostfile, limit: 1 << 20, missing: "check --hostfile")).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    let all = Self.hosts(inHostfile: text)
+    let alive = all.filter { answers($0.name) }
+    if alive.count == all.count { return current }
+    guard !alive.isEmpty else { return nil }
+    let gone = all.filter { h in !alive.contains { $0.name == h.name } }.map(\.name)
+    let slots = alive.reduce(0) { $0 + $1.slots }
+    let np = min(current.np ?? all.reduce(0) { $0 + $1.slots }, slots)
+    // Outside the run's folders, which hold only what dpt's runs list as theirs.
+    let path = Files.join(NSTemporaryDirectory(), "dpt-launch-hosts-\(getpid())")
+    try Data(alive.map { "\($0.name) slots=\($0.slots)\n" }.joined().utf8).write(to: URL(fileURLWithPath: path))
+    FileHandle.standardError.write(Data("dpt launch: \(gone.joined(separator: ", ")) no longer answer\(gone.count == 1 ? "s" : ""); relaunching on \(alive.map(\.name).joined(separator: ", ")) with \(np) rank\(np == 1 ? "" : "s")\n".utf8))
+    return Placement(np: np, hostfile: path)
+  }
+
+  /// Runs mpirun, passing its output through, and returns its status with the end of its stderr.
+  func runJob(_ arguments: [String], on placement: Placement) throws -> (status: Int32, stderr: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = mpirunArguments(arguments, on: placement)
+    let environment = Self.environment
     p.environment = environment
     let pipe = Pipe()
     p.standardError = pipe
@@ -143,9 +209,10 @@ struct LaunchCommand: ParsableCommand {
 
   func run() throws {
     var arguments = command
+    var placement = Placement(np: np, hostfile: hostfile)
     var restarts = 0
     while true {
-      let (status, stderr) = try runJob(arguments)
+      let (status, stderr) = try runJob(arguments, on: placement)
       if status == 0 { return }
       guard let reason = LaunchCommand.recoverable(stderr) else { throw ExitCode(status) }
       guard restarts < maxRestarts else {
@@ -158,6 +225,11 @@ struct LaunchCommand: ParsableCommand {
       }
       restarts += 1
       FileHandle.standardError.write(Data("dpt launch: restart \(restarts) of \(maxRestarts): the job ended with status \(status) because \(reason); relaunching with --resume \(folder)\n".utf8))
+      guard let surviving = try survivingPlacement(placement) else {
+        FileHandle.standardError.write(Data("dpt launch: no host of \(hostfile ?? "the hostfile") answers; not restarting\n".utf8))
+        throw ExitCode(status)
+      }
+      placement = surviving
       arguments = resumed(folder)
     }
   }

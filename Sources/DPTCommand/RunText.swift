@@ -71,7 +71,8 @@ enum RunText {
     o += final.filter { !["seconds", "samples_per_sec", "eval_seconds", "lr", "evaluations"].contains($0.0) }
     o += [("seconds", JSON(seconds)), ("samples_per_sec", JSON(Double(samples) / seconds)),
           ("evaluations", JSON(history.reduce(0) { $0 + $1.evaluations })),
-          ("peak_rss_mib_per_rank", JSON(peakMemory)), ("blas_kernel", JSON(BLASThreads.kernel)), ("exchange", JSON(t.reducer.summary)),
+          ("peak_rss_mib_per_rank", JSON(peakMemory)), ("blas_kernel", JSON(BLASThreads.kernel)), ("blas_threads", JSON(BLASThreads.count)),
+          ("exchange", JSON(t.reducer.summary)),
           ("exchange_bytes_per_step", JSON(t.reducer.bytesSent)),
           ("phase_seconds", .object(phases.named.map { ($0.0, JSON($0.1)) }))]
     return .object(o)
