@@ -63,6 +63,7 @@ enum ErrorMessages {
     case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks: lower --ranks-per-trial"
     case .moreRanksThanSamples(_, let n, _): "\(p); use at most \(n) ranks (mpirun -np)"
     case .modelTooLarge: "\(p): use fewer or narrower layers (--hidden, --model cnn:C1,C2), a smaller --batch-size, or fewer ranks per host"
+    case .accumulateWithBatchStatistics: "--accumulate with batchnorm: \(p); use a larger --batch-size instead"
     case .featureBeyondRange: "\(p): rescale or remove it (--standardize scales a table's features)"
     case .fewerThanTwoClasses: "\(p) (--target value to regress on the column)"
     }

@@ -174,7 +174,21 @@ struct LaunchCommand: ParsableCommand {
     p.environment = environment
     let pipe = Pipe()
     p.standardError = pipe
-    final class Tail: @unchecked Sendable { var data = Data() }
+    final class Tail: @unchecked Sendable {
+      private var data = Data()
+      private let lock = NSLock()
+      func append(_ chunk: Data) {
+        lock.lock()
+        defer { lock.unlock() }
+        data.append(chunk)
+        if data.count > 1 << 16 { data = data.suffix(1 << 15) }
+      }
+      var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: data, as: UTF8.self)
+      }
+    }
     let tail = Tail()
     let done = DispatchSemaphore(value: 0)
     Thread {
@@ -183,8 +197,7 @@ struct LaunchCommand: ParsableCommand {
         let chunk = handle.availableData
         if chunk.isEmpty { break }
         FileHandle.standardError.write(chunk)
-        tail.data.append(chunk)
-        if tail.data.count > 1 << 16 { tail.data = tail.data.suffix(1 << 15) }
+        tail.append(chunk)
       }
       done.signal()
     }.start()
@@ -193,14 +206,19 @@ struct LaunchCommand: ParsableCommand {
     signal(SIGINT, SIG_IGN)
     signal(SIGTERM, SIG_IGN)
     p.waitUntilExit()
-    done.wait()
-    return (p.terminationStatus, String(decoding: tail.data, as: UTF8.self))
+    // A daemon left on a host that lost its link may hold the pipe open: its last words are not waited for long.
+    _ = done.wait(timeout: .now() + 2)
+    return (p.terminationStatus, tail.text)
   }
 
   /// Why the job failed, when it is a failure a restart recovers from: a rank that died or stopped answering.
   static func recoverable(_ stderr: String) -> String? {
     let lines = stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-    func clean(_ line: String) -> String { line.hasSuffix(".") ? String(line.dropLast()) : line }
+    func clean(_ line: String) -> String {
+      var l = line.hasPrefix("Error: ") ? String(line.dropFirst(7)) : line
+      if let end = l.range(of: "; ending the job") { l = String(l[..<end.lowerBound]) }
+      return l.hasSuffix(".") ? String(l.dropLast()) : l
+    }
     if let died = lines.first(where: { $0.contains("exited on signal") }) { return clean(died) }
     if let stalled = lines.first(where: { $0.contains("stopped answering") }) { return clean(stalled) }
     if let lost = lines.first(where: { $0.contains("lost contact") || $0.contains("daemon") && $0.contains("died") }) { return clean(lost) }

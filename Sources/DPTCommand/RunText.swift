@@ -20,7 +20,7 @@ enum RunText {
     // Tables say whether their features were standardised: a hand computation must know which inputs the net saw.
     let scaled = t.standardization != nil ? ", standardised features" : (d.train.sampleShape.count == 1 ? ", features as given" : "")
     let loss = c.lossReduction == .sum ? "\(c.loss) (sum)" : "\(c.loss)"
-    return "\(d.name): \(sets)\(scaled) | \(LayerList.text(t.layerItems)) (\(t.network.parameterCount) parameters), \(loss) | \(t.optimizer.summary)\(c.optimizer.schedule.kind == .constant && c.optimizer.schedule.warmupEpochs == 0 ? "" : ", lr schedule \(c.optimizer.schedule)") | batch \(min(c.batchSize, d.train.count)) | \(ranks)"
+    return "\(d.name): \(sets)\(scaled) | \(LayerList.text(t.layerItems)) (\(t.network.parameterCount) parameters), \(loss) | \(t.optimizer.summary)\(c.optimizer.schedule.kind == .constant && c.optimizer.schedule.warmupEpochs == 0 ? "" : ", lr schedule \(c.optimizer.schedule)") | batch \(min(c.batchSize, d.train.count))\(c.microBatches > 1 ? " x \(c.microBatches) accumulated (\(min(c.stepBatchSize, d.train.count)) a step)" : "") | \(ranks)"
   }
 
   static func comparisonTitle<T>(_ c: ClosedFormComparison, _ t: Trainer<T>) -> String {

@@ -87,6 +87,9 @@ struct TrainCommand: ParsableCommand {
     if trace == nil && (traceSteps != 1 || traceLimit != nil) { throw ValidationError("--trace-steps and --trace-limit need --trace") }
     if traceSteps < 1 { throw ValidationError("--trace-steps must be at least 1 (got \(traceSteps))") }
     if let k = traceLimit, k < 1 { throw ValidationError("--trace-limit must be at least 1 (got \(k))") }
+    if trace != nil && options.accumulate > 1 {
+      throw ValidationError("--trace records one forward and backward pass a step: drop --accumulate (or --trace)")
+    }
   }
 
   func run() throws {

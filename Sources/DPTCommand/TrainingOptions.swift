@@ -147,6 +147,9 @@ struct TrainingOptions: ParsableArguments {
   @Option(parsing: .unconditional, help: "--deterministic: samples per chunk (the same whatever the number of ranks).")
   var deterministicChunk: Int = 16
 
+  @Option(help: ArgumentHelp("Gradient accumulation: N micro-batches of --batch-size make one optimizer step on N times the batch, with one exchange a step (exactly that step; bitwise with --deterministic).", valueName: "n"))
+  var accumulate: Int = 1
+
   @Option(help: ArgumentHelp(
     "Gradient compression on the wire: none | bf16 | fp16 | powersgd:R (rank-R PowerSGD with error feedback).",
     discussion: """
@@ -263,6 +266,7 @@ struct TrainingOptions: ParsableArguments {
     if let n = earlyStop, n < 1 || n > Self.largest { throw ValidationError("--early-stop must be a number of epochs from 1 to \(Self.largest) (got \(n))") }
     if !(divergeFactor > 1) || !divergeFactor.isFinite { throw ValidationError("--diverge-factor must be a number > 1 (got \(divergeFactor))") }
     if lrStepEpochs < 1 { throw ValidationError("--lr-step-epochs must be at least 1") }
+    if accumulate < 1 || accumulate > Self.largest { throw ValidationError("--accumulate must be from 1 to \(Self.largest) (got \(accumulate))") }
     if deterministicChunk < 1 || deterministicChunk > Self.largest { throw ValidationError("--deterministic-chunk must be from 1 to \(Self.largest) (got \(deterministicChunk))") }
     let compression = try parsedCompression()
     if !(stallTimeout >= 0) || !stallTimeout.isFinite {
@@ -450,6 +454,7 @@ struct TrainingOptions: ParsableArguments {
     c.onNonFinite = onNan
     c.deterministic = deterministic
     c.deterministicChunk = deterministicChunk
+    c.accumulate = accumulate > 1 ? accumulate : nil
     c.exchange = ExchangeSpec(compression: try parsedCompression(), bucketBytes: bucketSize, warmupSteps: compressWarmupSteps,
                               sharedMemory: sharedMemory)
     return c

@@ -37,6 +37,8 @@ public struct Network<T: LayerKernels> {
   public var outputShape: [Int] { layers[layers.count - 1].outputShape }
   /// Whether some layer needs the step's context (its passes then see every piece of a batch at once).
   public var hasBatchLayers: Bool { batchLayers.contains { $0 != nil } }
+  /// Whether some layer normalises by statistics of the whole batch (BatchNorm).
+  public var hasBatchStatistics: Bool { layers.contains { $0 is BatchNorm<T> } }
 
   /// Every parameter tensor with its name ("1.weight": layer index, then the layer's name) and its flat range.
   public var namedParameters: [(name: String, spec: ParameterSpec, range: Range<Int>)] {

@@ -68,14 +68,18 @@ public final class BucketedReducer<T: TrainingScalar>: GradientReducer, ReducerR
   public var bytesSent: Int { reductions.reduce(0) { $0 + $1.bytesSent } }
   public var gradient: UnsafeMutableBufferPointer<T> { buffer.gradient }
 
-  public func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
-    let pieces = buffer.begin(lossSums: lossSums, reducer: "buckets")
+  public func begin(pieces: Int, piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
+    let buffers = buffer.begin(pieces: pieces, reducer: "buckets")
     finalFrom = buffer.storage.count
     started = 0
     failure = nil
+    return buffers
+  }
+
+  public func setLossSums(_ sums: [Double]) {
+    buffer.lossSum = sums[0]
     let P = buffer.parameterCount
     ready(P..<P + 1)  // the loss is final: the first bucket may start once the last layer's gradient is
-    return pieces
   }
 
   public func ready(_ range: Range<Int>) {

@@ -28,6 +28,8 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
   /// A feature value beyond the range of the scalar type trained in, `scalar` (`set`: training, test or validation;
   /// `column` as named or numbered; `standardized`: after scaling).
   case featureBeyondRange(dataSet: String, set: String, column: String, value: Double, scalar: String, limit: Double, standardized: Bool)
+  /// Gradient accumulation with batch statistics (BatchNorm), which a micro-batch cannot give for the whole batch.
+  case accumulateWithBatchStatistics(microBatches: Int)
   /// Class labels of fewer than two classes.
   case fewerThanTwoClasses(dataSet: String, classes: Int)
   /// The replicas of this host need more memory than it has available (see `ModelMemory`).
@@ -48,6 +50,8 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
     case .moreRanksThanSamples(let name, let n, let ranks): "\(name): \(n) training samples for \(ranks) ranks"
     case .featureBeyondRange(let name, let set, let column, let value, let scalar, let limit, let scaled):
       "\(name): a \(set) row's feature column \(column) is \(value)\(scaled ? " after standardising" : ""), beyond \(scalar)'s range (\(String(format: "%.3g", limit)))"
+    case .accumulateWithBatchStatistics(let n):
+      "accumulating \(n) micro-batches a step with batch normalisation: its statistics would be a micro-batch's, not the step's batch's"
     case .fewerThanTwoClasses(let name, let k): "\(name): the labels hold \(k) class; classification needs at least 2"
     case .modelTooLarge(let bytes, let p, let ranks, let available):
       "the model needs about \(ByteCount.text(bytes)) per rank (\(NumberText.compact(p)) parameters with their gradients and optimizer state, and a batch of activations)\(ranks > 1 ? ", \(ranks) ranks on this host" : ""); this host has \(ByteCount.text(available)) available"

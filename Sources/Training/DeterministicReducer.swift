@@ -34,18 +34,21 @@ public final class DeterministicReducer<T: TrainingScalar>: GradientReducer, Red
   public var bytesSent: Int { ringBytes((parameterCount + 1) * MemoryLayout<Int64>.stride, ranks: communicator.size) }
   public var gradient: UnsafeMutableBufferPointer<T> { result.gradient }
 
-  public func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
+  public func begin(pieces: Int, piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
     let P = parameterCount
     totalChunks = piecesInBatch
-    mine = lossSums.count
+    mine = pieces
     while chunkGradients.count < mine { chunkGradients.append(.zeros(P + 1)) }
-    return lossSums.indices.map { k in
+    return (0..<pieces).map { k in
       chunkGradients[k].withUnsafeMutableBufferPointer { b in
         b.zero()
-        b[P] = T(lossSums[k])
         return UnsafeMutableBufferPointer(rebasing: b[0..<P])  // the array is not resized or copied while the step uses it
       }
     }
+  }
+
+  public func setLossSums(_ sums: [Double]) {
+    for (k, sum) in sums.enumerated() { chunkGradients[k][parameterCount] = T(sum) }
   }
 
   public func ready(_ range: Range<Int>) {}

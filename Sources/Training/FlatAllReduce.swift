@@ -18,9 +18,11 @@ public final class FlatAllReduce<T: TrainingScalar>: GradientReducer, ReducerRep
   public var blockElements: Int { .max }
   public var gradient: UnsafeMutableBufferPointer<T> { buffer.gradient }
 
-  public func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
-    buffer.begin(lossSums: lossSums, reducer: "the all-reduce")
+  public func begin(pieces: Int, piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
+    buffer.begin(pieces: pieces, reducer: "the all-reduce")
   }
+
+  public func setLossSums(_ sums: [Double]) { buffer.lossSum = sums[0] }
 
   public func ready(_ range: Range<Int>) {}
 

@@ -6,10 +6,12 @@ import TensorCore
 /// The step's reduce: turns each rank's local gradient into the gradient every rank applies. It starts buckets and
 /// finishes them, and nothing else.
 ///
-/// A step reads: the trainer cuts its share of the global batch (`BatchSharding`), runs forward and the loss, then
-/// `begin`s the reduction with each piece's loss sum and backpropagates into the buffers it gets back. As the
-/// backward pass finishes each part of the gradient it says so (`ready`), so a reducer can start sending while the
-/// rest is computed; `finish` completes every bucket. Implementations: one blocking all-reduce (`FlatAllReduce`),
+/// A step reads: the trainer cuts its share of the global batch (`BatchSharding`), `begin`s the reduction (a zeroed
+/// buffer per piece), runs forward and the loss, gives the loss sums (`setLossSums`) and backpropagates into the
+/// buffers. As the backward pass finishes each part of the gradient it says so (`ready`), so a reducer can start
+/// sending while the rest is computed; `finish` completes every bucket. With gradient accumulation (`--accumulate
+/// N`) the N micro-batches backpropagate into the same buffers, and only the last one's backward pass reports
+/// `ready`: one exchange a step. Implementations: one blocking all-reduce (`FlatAllReduce`),
 /// buckets reduced while the backward pass runs (`BucketedReducer`), shared memory between a host's ranks
 /// (`SharedMemoryReducer`), low-rank compression (`PowerSGDReducer`) and the exact fixed-point sum of
 /// `--deterministic` (`DeterministicReducer`). Which one a run takes is `ExchangeSpec.makeReducer`'s choice; what
@@ -21,15 +23,18 @@ import TensorCore
 /// not a compressor: it needs two rounds (P, then Q), an orthogonalisation between them and error memory across
 /// steps, which no per-block codec can express.
 ///
-/// The loss is its own scalar here: `begin` takes each piece's loss sum, `finish` returns the global batch's. (On the
+/// The loss is its own scalar here: `setLossSums` takes each piece's loss sum, `finish` returns the global batch's. (On the
 /// wire it rides with the gradient, in one extra element of the first bucket, so that one reduction carries both.)
 public protocol GradientReducer<T>: AnyObject {
   associatedtype T: TrainingScalar
   /// Layers report their weight gradients in blocks of about this many elements (Int.max: whole).
   var blockElements: Int { get }
-  /// Starts a step in which this rank computes `lossSums.count` pieces of a global batch cut into `piecesInBatch`
-  /// (the batch's loss sum over each piece's samples): returns one zeroed buffer of P gradients per piece.
-  func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>]
+  /// Starts a step in which this rank computes `pieces` pieces of a global batch cut into `piecesInBatch`: returns
+  /// one zeroed buffer of P gradients per piece.
+  func begin(pieces: Int, piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>]
+  /// The loss sum over each piece's samples: given once a step, before the backward pass that reports `ready` (the
+  /// first bucket carries them).
+  func setLossSums(_ sums: [Double])
   /// The range `range` (within 0..<P) of every piece's buffer is final. Ranges come in the order of
   /// `Network.gradientBlocks(blockElements:)`, descending. Errors are kept for `finish` (the backward pass does not
   /// throw).
@@ -72,12 +77,10 @@ final class LossCarryingBuffer<T: TrainingScalar> {
     get { Double(storage[parameterCount]) }
     set { storage[parameterCount] = T(newValue) }
   }
-  /// The start of a step of one contiguous piece a rank: zeroes the gradient, sets the loss, and returns the
-  /// gradient as the piece's buffer.
-  func begin(lossSums: [Double], reducer: String) -> [UnsafeMutableBufferPointer<T>] {
-    precondition(lossSums.count == 1, "\(reducer) takes one contiguous piece a rank")
+  /// The start of a step of one contiguous piece a rank: zeroes the buffer and returns the gradient as the piece's.
+  func begin(pieces: Int, reducer: String) -> [UnsafeMutableBufferPointer<T>] {
+    precondition(pieces == 1, "\(reducer) takes one contiguous piece a rank")
     storage.zero()
-    lossSum = lossSums[0]
     return [gradient]
   }
 }

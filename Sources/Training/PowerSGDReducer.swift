@@ -136,12 +136,14 @@ public final class PowerSGDReducer<T: TrainingScalar>: GradientReducer, ReducerR
   public var blockElements: Int { .max }
   public var gradient: UnsafeMutableBufferPointer<T> { buffer.gradient }
 
-  public func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
-    let pieces = buffer.begin(lossSums: lossSums, reducer: "PowerSGD")
+  public func begin(pieces: Int, piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
+    let buffers = buffer.begin(pieces: pieces, reducer: "PowerSGD")
     finalFrom = buffer.storage.count
     prepared = 0
-    return pieces
+    return buffers
   }
+
+  public func setLossSums(_ sums: [Double]) { buffer.lossSum = sums[0] }
 
   /// A matrix the backward pass has finished gets its P factor at once, while the layers below are computed.
   public func ready(_ range: Range<Int>) {

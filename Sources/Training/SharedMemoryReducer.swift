@@ -123,13 +123,14 @@ public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, Redu
     return bad[0] == 0
   }
 
-  public func begin(lossSums: [Double], piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
-    precondition(lossSums.count == 1, "shared memory takes one contiguous piece a rank")
+  public func begin(pieces: Int, piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
+    precondition(pieces == 1, "shared memory takes one contiguous piece a rank")
     let mine = UnsafeMutableBufferPointer(start: slot(local.rank), count: slotLength)
     mine.zero()
-    mine[parameterCount] = T(lossSums[0])
     return [UnsafeMutableBufferPointer(rebasing: mine[0..<parameterCount])]
   }
+
+  public func setLossSums(_ sums: [Double]) { slot(local.rank)[parameterCount] = T(sums[0]) }
 
   public func ready(_ range: Range<Int>) {}
 

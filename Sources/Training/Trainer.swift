@@ -105,6 +105,11 @@ public final class Trainer<T: TrainingScalar> {
     let outputs = data.train.task == .classification ? data.train.classCount : data.train.targetWidth
     layerItems = try config.model.items(inputShape: data.train.sampleShape, outputs: outputs)
     network = Network(try LayerList.build(layerItems, inputShape: data.train.sampleShape, outputs: outputs))
+    if config.microBatches > 1 && network.hasBatchStatistics {
+      // Batch statistics of a micro-batch are not those of the step's batch: the step would not be the one taken on
+      // the whole batch.
+      throw ConfigurationProblem.accumulateWithBatchStatistics(microBatches: config.microBatches)
+    }
     // Checked before the parameters, gradients and optimizer state are allocated.
     try ModelMemory(network: network, config: config, samples: data.train.count, ranks: communicator.size)
       .check(processes: communicator.processesOnHost, available: MachineMemory.availableBytes)
@@ -148,8 +153,8 @@ public final class Trainer<T: TrainingScalar> {
     if data.train.count < worldSize {
       throw ConfigurationProblem.moreRanksThanSamples(dataSet: data.name, samples: data.train.count, ranks: worldSize)
     }
-    if config.dropLast && data.train.count < config.batchSize {
-      throw ConfigurationProblem.dropLastLeavesNoBatch(batchSize: config.batchSize, samples: data.train.count)
+    if config.dropLast && data.train.count < config.stepBatchSize {
+      throw ConfigurationProblem.dropLastLeavesNoBatch(batchSize: config.stepBatchSize, samples: data.train.count)
     }
   }
 
@@ -158,12 +163,12 @@ public final class Trainer<T: TrainingScalar> {
 
   /// The global batches of the coming epoch, as positions in its permutation.
   public var batchesPerEpoch: Int {
-    Sharding.batches(count: data.train.count, batchSize: config.batchSize, dropLast: config.dropLast).count
+    Sharding.batches(count: data.train.count, batchSize: config.stepBatchSize, dropLast: config.dropLast).count
   }
 
   /// Samples of the current epoch's order already trained on.
   public var samplesInEpoch: Int {
-    Sharding.batches(count: data.train.count, batchSize: config.batchSize, dropLast: config.dropLast)
+    Sharding.batches(count: data.train.count, batchSize: config.stepBatchSize, dropLast: config.dropLast)
       .prefix(batchInEpoch).reduce(0) { $0 + $1.count }
   }
 
@@ -171,7 +176,7 @@ public final class Trainer<T: TrainingScalar> {
   @discardableResult
   public func trainEpoch(progress: ((_ step: Int, _ steps: Int) -> Void)? = nil) throws -> (samples: Int, seconds: Double) {
     let train = data.train
-    let batches = Sharding.batches(count: train.count, batchSize: config.batchSize, dropLast: config.dropLast)
+    let batches = Sharding.batches(count: train.count, batchSize: config.stepBatchSize, dropLast: config.dropLast)
     let order = visitingOrder(epoch: epoch, batches: batches.count)
     let start = WallClock.now()
     var samples = 0
@@ -234,50 +239,70 @@ public final class Trainer<T: TrainingScalar> {
 
   /// Batch slice, forward, loss, backward, reduce: the mean loss of the global batch `batch` (the sample indices of
   /// every rank, in order) at parameters `p`, with its gradient in `reducer.gradient`, the same on every rank. This
-  /// rank's share comes in pieces (`sharding`), which pass through the network layer by layer together.
+  /// rank's share comes in pieces (`sharding`), which pass through the network layer by layer together; with
+  /// `--accumulate N`, in N micro-batches backpropagated into the same buffers, only the last one's backward pass
+  /// starting the reduction.
   func lossAndGradient(at p: UnsafeBufferPointer<T>, batch: ArraySlice<Int>) throws -> Double {
     evaluations += 1
     var clock = PhaseClock()
     let (pieces, piecesInBatch) = sharding.pieces(ofBatch: batch.count, rank: rank, size: worldSize)
-    // A short last batch can leave a rank without samples; it still joins a network's sums over the batch.
-    let used = pieces.indices.filter { network.hasBatchLayers || !pieces[$0].isEmpty }
-    let rows = used.map { Array(batch[batch.startIndex + pieces[$0].lowerBound..<batch.startIndex + pieces[$0].upperBound]) }
-    let x: [Tensor<T>] = rows.map { data.train.features(at: $0) }
-    phaseTimes.data += clock.lap("data", timeline)
-    let context = stepContext(rows: rows, globalCount: batch.count)
-    statisticsTime = 0
-    let a = try buffers.withUnsafeMutableBufferPointer { try network.forward(x, parameters: p, buffers: $0, context: context) }
-    phaseTimes.forward += clock.lap("forward", timeline) - statisticsTime
-    phaseTimes.statistics += statisticsTime
-    statisticsTime = 0
+    let sinks = reducer.begin(pieces: pieces.count, piecesInBatch: piecesInBatch)  // zeroed, one per piece
     // d(objective)/d(output) = d(sum over my samples)/d(output) times the objective's scale (1 / globalBatch for the
     // mean), so that the reducer's sum over the ranks is the gradient of the global batch's objective.
     let scale = objectiveScale(count: batch.count)
     var lossSums = [Double](repeating: 0, count: pieces.count)
-    let dy = used.indices.map { j -> Tensor<T> in
-      let value = config.loss.evaluate(a[j][a[j].count - 1], targets(data.train, rows[j]))
-      lossSums[used[j]] = value.sum
-      var d = value.gradient!
-      d.withUnsafeMutableBufferPointer { T.scal($0.count, T(scale), Tensor.base($0)) }
-      return d
-    }
-    let sinks = reducer.begin(lossSums: lossSums, piecesInBatch: piecesInBatch)  // zeroed, one per piece
-    phaseTimes.loss += clock.lap("loss", timeline)
     var reduceTime = 0.0
-    let observe = trace?.gradientObserver(starts: used.map { pieces[$0].lowerBound })
-    try network.backward(dy, activations: a, parameters: p, gradients: used.map { sinks[$0] },
-                         context: context, blockElements: reducer.blockElements, ready: { range in
-      let t = WallClock.now()
-      reducer.ready(range)
-      reduceTime += WallClock.now() - t
-    }, observe: observe)
-    phaseTimes.backward += clock.lap("backward", timeline) - reduceTime - statisticsTime
-    phaseTimes.exchange += reduceTime
-    phaseTimes.statistics += statisticsTime
-    trace?.forward(a)
+    let micro = Self.microBatches(pieces, count: config.microBatches, sharding: sharding)
+    for (m, parts) in micro.enumerated() {
+      let last = m == micro.count - 1
+      // A short last batch can leave a rank without samples; it still joins a network's sums over the batch.
+      let used = parts.filter { network.hasBatchLayers || !$0.range.isEmpty }
+      let rows = used.map { Array(batch[batch.startIndex + $0.range.lowerBound..<batch.startIndex + $0.range.upperBound]) }
+      let x: [Tensor<T>] = rows.map { data.train.features(at: $0) }
+      phaseTimes.data += clock.lap("data", timeline)
+      let context = stepContext(rows: rows, globalCount: batch.count)
+      statisticsTime = 0
+      let a = try buffers.withUnsafeMutableBufferPointer { try network.forward(x, parameters: p, buffers: $0, context: context) }
+      phaseTimes.forward += clock.lap("forward", timeline) - statisticsTime
+      phaseTimes.statistics += statisticsTime
+      statisticsTime = 0
+      let dy = used.indices.map { j -> Tensor<T> in
+        let value = config.loss.evaluate(a[j][a[j].count - 1], targets(data.train, rows[j]))
+        lossSums[used[j].piece] += value.sum
+        var d = value.gradient!
+        d.withUnsafeMutableBufferPointer { T.scal($0.count, T(scale), Tensor.base($0)) }
+        return d
+      }
+      if last { reducer.setLossSums(lossSums) }
+      phaseTimes.loss += clock.lap("loss", timeline)
+      let observe = trace?.gradientObserver(starts: used.map { $0.range.lowerBound })
+      try network.backward(dy, activations: a, parameters: p, gradients: used.map { sinks[$0.piece] }, context: context,
+                           blockElements: last ? reducer.blockElements : .max, ready: { range in
+        guard last else { return }  // an earlier micro-batch's gradients are not final: nothing travels
+        let t = WallClock.now()
+        reducer.ready(range)
+        reduceTime += WallClock.now() - t
+      }, observe: observe)
+      phaseTimes.backward += clock.lap("backward", timeline) - reduceTime - statisticsTime
+      phaseTimes.exchange += reduceTime
+      phaseTimes.statistics += statisticsTime
+      reduceTime = 0
+      trace?.forward(a)
+    }
     let lossSum = try reducer.finish()
     phaseTimes.exchange += clock.lap("exchange", timeline)
     return lossSum * scale
+  }
+
+  /// This rank's pieces cut into `count` micro-batches, each a list of (piece, positions in the batch): one contiguous
+  /// piece into `count` consecutive slices; whole chunks (`--deterministic`) dealt out as consecutive runs of chunks,
+  /// so that every chunk is computed whole, as without accumulation.
+  static func microBatches(_ pieces: [Range<Int>], count: Int, sharding: BatchSharding) -> [[(piece: Int, range: Range<Int>)]] {
+    guard count > 1 else { return [pieces.enumerated().map { ($0.offset, $0.element) }] }
+    if sharding == .contiguous {
+      return (0..<count).map { m in [(0, Sharding.slice(pieces[0], rank: m, size: count))] }
+    }
+    return (0..<count).map { m in Sharding.slice(pieces.indices, rank: m, size: count).map { ($0, pieces[$0]) } }
   }
 
   /// d(objective)/d(loss sum) of a batch of `count`: 1 / count for the mean reduction; for the sum 1, or C for a loss

@@ -70,7 +70,7 @@ extension Trainer {
     // The position is kept in samples: a resume with another batch size continues at exactly that sample of the
     // epoch's order when its batches fall there, and is an error otherwise (never a skipped or repeated sample).
     let samples = c.samples >= 0 ? c.samples : c.batch * (c.config["batch_size"]?.int ?? config.batchSize)
-    let batches = Sharding.batches(count: data.train.count, batchSize: config.batchSize, dropLast: config.dropLast)
+    let batches = Sharding.batches(count: data.train.count, batchSize: config.stepBatchSize, dropLast: config.dropLast)
     var done = 0, position = 0
     while position < batches.count && done < samples {
       done += batches[position].count
@@ -78,7 +78,7 @@ extension Trainer {
     }
     guard done == samples, samples < data.train.count else {
       throw WeightsProblem.positionBetweenBatches(path: path, samples: samples, epoch: c.epoch + 1,
-                                                  checkpointBatch: c.config["batch_size"]?.int, batch: config.batchSize)
+                                                  checkpointBatch: c.config["batch_size"]?.int, batch: config.stepBatchSize)
     }
     let b = c.section("buffers") ?? []
     guard b.count == buffers.count * MemoryLayout<T>.size else {

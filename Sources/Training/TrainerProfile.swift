@@ -5,7 +5,7 @@ extension Trainer {
   /// step of each phase. The steps really train: use a trainer made for measuring.
   public func profileSteps(_ steps: Int, warmup: Int = 3) throws -> PhaseTimes {
     let train = data.train
-    let batches = Sharding.batches(count: train.count, batchSize: config.batchSize, dropLast: true)
+    let batches = Sharding.batches(count: train.count, batchSize: config.stepBatchSize, dropLast: true)
     precondition(!batches.isEmpty, "no whole batch to profile")
     let order = Sharding.permutation(count: train.count, seed: config.seed, epoch: 0)
     for k in 0..<warmup { try takeStep(on: order[batches[k % batches.count]], batchIndex: 0, stepsPerEpoch: batches.count) }

@@ -40,6 +40,16 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
   public var deterministicChunk = 16
   /// How the ranks' gradients are combined: buckets, overlap, compression.
   public var exchange = ExchangeSpec()
+  /// Gradient accumulation (`--accumulate N`): micro-batches of `batchSize` a step, one exchange a step (nil: 1).
+  public var accumulate: Int?
+
+  /// Micro-batches a step (`accumulate`, at least 1).
+  public var microBatches: Int { max(accumulate ?? 1, 1) }
+  /// The global batch of one optimizer step: `batchSize` times the micro-batches.
+  public var stepBatchSize: Int {
+    let (product, overflow) = batchSize.multipliedReportingOverflow(by: microBatches)
+    return overflow ? Int.max : product
+  }
 
   public init(standardize: Bool = false, model: ModelSpec, loss: Loss, optimizer: OptimizerSpec, batchSize: Int,
               epochs: Int, seed: UInt64 = 0, dropLast: Bool = false) {
@@ -165,6 +175,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
       ("seed", .number(Double(seed))),
       ("drop_last", .bool(dropLast)),
       ("deterministic", .bool(deterministic)),
+      ("accumulate", JSON(microBatches)),
       ("compress", JSON(exchange.compression.description)),
       ("bucket_size", exchange.bucketBytes.map { JSON($0) } ?? JSON("default")),
       ("shared_memory", exchange.sharedMemory.map { JSON.bool($0) } ?? JSON("default")),

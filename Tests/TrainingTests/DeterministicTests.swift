@@ -64,6 +64,40 @@ import _TestSupport
     }
   }
 
+  /// --accumulate N: N micro-batches of B make the step on the batch of N B. With --deterministic it is bitwise
+  /// that step, on any number of ranks and with any optimizer (L-BFGS's trial points accumulate too); without, equal
+  /// up to summation order. Dropout's masks follow the sample, so a list with dropout accumulates exactly as well.
+  @Test(arguments: [OptimizerKind.sgd, .adam, .lbfgs])
+  func accumulatingMicroBatchesTakesTheLargerBatchesStep(optimizer: OptimizerKind) throws {
+    var whole = config(true, optimizer: optimizer)
+    whole.model = ModelSpec(layers: try LayerList.parse("conv2d(2, 3, padding=1), relu, flatten, dropout(0.3), dense(8), prelu, dense(3)"))
+    var micro = whole
+    micro.batchSize = whole.batchSize / 4
+    micro.accumulate = 4
+    #expect(micro.stepBatchSize == whole.batchSize)
+    let reference = try run(size: 1, whole)
+    for size in [1, 2, 3] {
+      let accumulated = try run(size: size, micro)
+      let gap = zip(accumulated.parameters, reference.parameters).map { abs($0 - $1) }.max()!
+      #expect(gap == 0, "\(optimizer), 4 micro-batches on \(size) ranks: parameters differ by up to \(gap)")
+      #expect(accumulated.metrics == reference.metrics)
+    }
+    whole.deterministic = false
+    micro.deterministic = false
+    let plain = try run(size: 2, whole), plainMicro = try run(size: 2, micro)
+    #expect(zip(plainMicro.parameters, plain.parameters).map { abs($0 - $1) }.max()! < 1e-4)
+  }
+
+  /// Batch statistics of a micro-batch are not the batch's: --accumulate with BatchNorm is refused, naming both.
+  @Test func accumulatingWithBatchNormIsRefused() throws {
+    var c = config(true)
+    c.model = ModelSpec(layers: try LayerList.parse("flatten, dense(6), batchnorm, relu, dense(3)"))
+    c.accumulate = 2
+    #expect(throws: ConfigurationProblem.accumulateWithBatchStatistics(microBatches: 2)) {
+      _ = try Trainer<Float>(config: c, data: syntheticImages(count: 50), communicator: LocalCommunicator())
+    }
+  }
+
   /// The default mode is not bitwise across world sizes (only to ~1e-6), which is what --deterministic is for.
   @Test func theDefaultModeDiffersInTheLastBits() throws {
     let one = try run(size: 1, config(false)), three = try run(size: 3, config(false))

@@ -28,8 +28,9 @@ import _TestSupport
 
   /// Runs one step of `reducer` with the gradient `values` (P) and loss sum `loss`: the reduced gradient and loss.
   func reduce<T: TrainingScalar>(_ reducer: any Reducer<T>, _ network: Network<T>, _ values: [T], loss: Double) throws -> ([T], Double) {
-    let buffer = reducer.begin(lossSums: [loss], piecesInBatch: 1)[0]
+    let buffer = reducer.begin(pieces: 1, piecesInBatch: 1)[0]
     for (i, v) in values.enumerated() { buffer[i] = v }
+    reducer.setLossSums([loss])
     for block in network.gradientBlocks(blockElements: reducer.blockElements) { reducer.ready(block) }
     let lossSum = try reducer.finish()
     return (Array(reducer.gradient), lossSum)
