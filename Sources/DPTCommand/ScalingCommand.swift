@@ -118,6 +118,7 @@ struct ScalingCommand: ParsableCommand {
       if let p = profiles[b] { return p }
       var c = base
       c.batchSize = b
+      c.accumulate = nil  // one micro-batch's forward and backward: a step repeats it N times
       let t = try Trainer<Float>(config: c, data: data, communicator: LocalCommunicator())
       var p = StepProfile(batch: b, times: try t.profileSteps(max(10, min(200, 4096 / b))))
       p.backwardBeforeFirstBucket = t.backwardFractionBeforeFirstBucket(
@@ -126,13 +127,16 @@ struct ScalingCommand: ParsableCommand {
       return p
     }
     let one = try profile(batch)
-    let oneRank = Double(batch) / (one.compute + one.times.optimizer)
+    // With --accumulate N, one rank also takes N micro-batches a step and one optimizer step.
+    let n = Double(base.microBatches)
+    let oneRank = n * Double(batch) / (n * one.compute + one.times.optimizer)
     let gamma = Self.addSecondsPerByte()
     var models: [ExchangeModel] = []
     for (name, spec) in specs {
       var c = base
       c.exchange = spec
       c.batchSize = batch
+      c.accumulate = nil
       let t = try Trainer<Float>(config: c, data: data, communicator: LocalCommunicator())
       // The exchange's own work on one rank: conversions, PowerSGD's products (its warm-up steps skipped).
       let local = spec.compression.isExact && spec.bucketBytes == 0 ? 0 : try t.profileSteps(20, warmup: spec.effectiveWarmupSteps + 3).exchange
@@ -144,7 +148,8 @@ struct ScalingCommand: ParsableCommand {
     var rows: [[ScalingPrediction]] = []
     for p in counts {
       rows.append(models.map {
-        ScalingModel.predict(ranks: p, globalBatch: global(p), exchange: $0, link: chosen, profile: { profiles[$0]! },
+        ScalingModel.predict(ranks: p, globalBatch: global(p), microBatches: base.microBatches, exchange: $0, link: chosen,
+                             profile: { profiles[$0]! },
                              oneRankSamplesPerSecond: oneRank)
       })
     }
@@ -152,7 +157,8 @@ struct ScalingCommand: ParsableCommand {
       console.result(Self.json(link: chosen, probe: probe, oneRank: oneRank, models: models, rows: rows).serialized())
     }
     let t = one.times
-    let batchNote = perRankBatch.map { "\($0) samples per rank (the global batch grows with the ranks)" } ?? "global batch \(batch)"
+    let batchNote = (perRankBatch.map { "\($0) samples per rank (the global batch grows with the ranks)" } ?? "global batch \(batch)")
+      + (base.microBatches > 1 ? ", \(base.microBatches) micro-batches a step (--accumulate: one exchange every \(base.microBatches))" : "")
     console.say("dpt scaling: \(base.model) on \(data.name), \(batchNote), one rank per host")
     console.say(String(format: "this machine, one rank: %.3f ms a step (data %.3f, forward %.3f, loss %.3f, backward %.3f, optimizer %.3f) = %.0f samples/s",
                        1e3 * (one.compute + t.optimizer), 1e3 * t.data, 1e3 * t.forward, 1e3 * t.loss, 1e3 * t.backward,

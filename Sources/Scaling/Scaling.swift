@@ -61,10 +61,11 @@ public struct ScalingPrediction: Sendable {
 /// all-gather of n/p blocks), so they follow the same formula, except small ones, which go in one direct round:
 /// alpha + (p - 1) n / B + (p - 1) n gamma (see `BucketReduction`). A step costs
 ///
-///     compute(batch / p) + optimizer + exchange compute + exposed communication
+///     N compute(batch / p) + optimizer + exchange compute + exposed communication
 ///
-/// where the communication of overlapped buckets is hidden by the part of the backward pass after the first bucket
-/// is final, but never below the last bucket's own time; other exchanges' reductions run one after the other.
+/// for N micro-batches a step (`--accumulate N`; 1 without), where the communication of overlapped buckets is hidden
+/// by the part of the last micro-batch's backward pass after the first bucket is final, but never below the last
+/// bucket's own time; other exchanges' reductions run one after the other. A step trains on N global batches.
 public enum ScalingModel {
   /// Each rank's share of a global batch (the largest, as `Sharding.slice` cuts it), at least 1.
   public static func batchPerRank(globalBatch: Int, ranks p: Int) -> Int { max(1, (globalBatch + p - 1) / p) }
@@ -81,10 +82,11 @@ public enum ScalingModel {
     return link.latency + Double((p - 1) * n) / link.bandwidth + Double((p - 1) * n) * gamma
   }
 
-  /// The predicted step of `exchange` on `ranks` ranks with a global batch of `globalBatch`, from the step profiles
-  /// of this machine (`profile(b)` for per-rank batch b).
-  public static func predict(ranks p: Int, globalBatch: Int, exchange: ExchangeModel, link: Link,
+  /// The predicted step of `exchange` on `ranks` ranks with a global (micro-)batch of `globalBatch`, `microBatches` a
+  /// step, from the step profiles of this machine (`profile(b)` for per-rank batch b).
+  public static func predict(ranks p: Int, globalBatch: Int, microBatches: Int = 1, exchange: ExchangeModel, link: Link,
                              profile: (Int) -> StepProfile, oneRankSamplesPerSecond: Double) -> ScalingPrediction {
+    let n = Double(max(microBatches, 1))
     let b = batchPerRank(globalBatch: globalBatch, ranks: p)
     let step = profile(b)
     var communication = 0.0, exposed = 0.0
@@ -104,8 +106,8 @@ public enum ScalingModel {
       }
     }
     let local = p > 1 ? exchange.localSeconds : 0
-    let seconds = step.compute + step.times.optimizer + local + exposed
-    let samples = Double(min(globalBatch, b * p)) / seconds
+    let seconds = n * step.compute + step.times.optimizer + local + exposed
+    let samples = n * Double(min(globalBatch, b * p)) / seconds
     return ScalingPrediction(ranks: p, batchPerRank: b, exchange: exchange.name, stepSeconds: seconds,
                              communicationSeconds: exposed, samplesPerSecond: samples,
                              efficiency: samples / (Double(p) * oneRankSamplesPerSecond))

@@ -8,24 +8,31 @@ extension BinaryTests {
   /// same result as on one host with the same exchange. Across hosts the default exchange is overlapped buckets
   /// (one host's default is shared memory, whose sums round differently in the last bits).
   @Suite struct ClusterTests {
-    @Test func trainingAcrossTwoHostsEqualsOneHost() throws {
-      let cluster = Package.root + "/scripts/cluster"
-      let up = Subprocess.run(["bash", cluster, "up"], timeout: 60)
-      defer { _ = Subprocess.run(["bash", cluster, "down"], timeout: 60) }
+    static let cluster = Package.root + "/scripts/cluster"
+
+    /// Runs `body` on a two-host cluster (scripts/cluster up, then down); a machine that cannot make one fails.
+    func onTwoHosts(_ body: (_ cluster: String) throws -> Void) rethrows {
+      let up = Subprocess.run(["bash", Self.cluster, "up"], timeout: 60)
+      defer { _ = Subprocess.run(["bash", Self.cluster, "down"], timeout: 60) }
       guard up.status == 0 else {
         Issue.record("network namespaces cannot be created here, so the two-host test cannot run: \(up.stderr)")
         return
       }
-      let run = ["train", "--dataset", "mnist", "--hidden", "32", "--epochs", "2", "--json"]
-      let across = Subprocess.run(["bash", cluster, "run"] + run, environment: ["DPT": DPTBinary.path], timeout: 180)
-      #expect(across.status == 0 && !across.timedOut, "\(across.stderr)")
-      #expect(across.stderr.contains("on 2 hosts (dpt-hostA, dpt-hostB)"), "\(across.stderr)")
-      #expect(across.stderr.contains("overlapped buckets of up to 256 KiB"), "\(across.stderr)")
-      let local = DPTBinary.mpirun(2, run + ["--bucket-size", "262144"])
-      #expect(local.status == 0)
-      let a = try jsonObject(across.stdout), b = try jsonObject(local.stdout)
-      for key in ["train_loss", "train_acc", "test_loss", "test_acc"] {
-        #expect(a[key] as? Double == b[key] as? Double, "\(key): \(a[key]!) across two hosts, \(b[key]!) on one")
+      try body(Self.cluster)
+    }
+
+    @Test func trainingAcrossTwoHostsEqualsOneHost() throws {
+      try onTwoHosts { cluster in
+        let run = ["train", "--dataset", "mnist", "--hidden", "32", "--epochs", "2", "--json"]
+        let across = Subprocess.run(["bash", cluster, "run"] + run, environment: ["DPT": DPTBinary.path], timeout: 180)
+        #expect(across.status == 0 && !across.timedOut, "\(across.stderr)")
+        #expect(across.stderr.contains("on 2 hosts (dpt-hostA, dpt-hostB)"), "\(across.stderr)")
+        #expect(across.stderr.contains("overlapped buckets of up to 256 KiB"), "\(across.stderr)")
+        let local = DPTBinary.mpirun(2, run + ["--bucket-size", "262144"])
+        #expect(local.status == 0)
+        let a = try jsonObject(across.stdout), b = try jsonObject(local.stdout)
+        for key in ["train_loss", "train_acc", "test_loss", "test_acc"] {
+          #expect(a[key] as? Double == b[key] as? Double, "\(key): \(a[key]!) across two hosts, \(b[key]!) on one")
       }
       // Two ranks a host: each host's pair reduces through shared memory and each local rank carries its shard of the
       // sum to its peer on the other host (hierarchical). The sums group differently from four ranks on one host:
@@ -57,6 +64,7 @@ extension BinaryTests {
       #expect(cut.stderr.contains("rank 1 (host dpt-hostB) stopped answering"), "\(cut.stderr)")
       let status = Subprocess.run(["bash", cluster, "status"])
       #expect(status.stdout.contains("dpt-hostA"))
+      }
     }
 
     /// dpt launch on the two hosts: hostB fails mid-run (its link down for good, its processes killed). The launch
@@ -64,46 +72,41 @@ extension BinaryTests {
     /// rank; every epoch is logged once and, with --deterministic, the run ends bitwise where an uninterrupted run on
     /// one host ends.
     @Test func launchRelaunchesOnTheHostsThatStillAnswer() throws {
-      let cluster = Package.root + "/scripts/cluster"
-      let up = Subprocess.run(["bash", cluster, "up"], timeout: 60)
-      defer { _ = Subprocess.run(["bash", cluster, "down"], timeout: 60) }
-      guard up.status == 0 else {
-        Issue.record("network namespaces cannot be created here, so the two-host test cannot run: \(up.stderr)")
-        return
-      }
-      let dir = TemporaryDirectory("dpt-launch-hosts")
-      let hostfile = dir.file("hosts"), ck = dir.file("ck"), logs = dir.file("logs"), whole = dir.file("whole")
-      try "dpt-hostA slots=1\ndpt-hostB slots=1\n".write(toFile: hostfile, atomically: true, encoding: .utf8)
-      // MPI's launcher for the namespaces (scripts/cluster-agent in place of ssh) and its settings, as environment.
-      let mca = ["OMPI_MCA_plm_rsh_agent": Package.root + "/scripts/cluster-agent", "OMPI_MCA_btl": "self,vader,tcp",
-                 "OMPI_MCA_mpi_yield_when_idle": "1", "OMPI_MCA_oob_tcp_keepalive_time": "6",
-                 "OMPI_MCA_oob_tcp_keepalive_intvl": "2", "OMPI_MCA_oob_tcp_keepalive_probes": "3"]
-      let run = ["train", "--dataset", "fashion-mnist", "--hidden", "64", "--epochs", "6", "--deterministic"]
-      let env = ["env"] + mca.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-      let job = Subprocess.launch(["bash", cluster, "exec", "dpt-hostA"] + env + [
-        DPTBinary.path, "launch", "-np", "2", "--hostfile", hostfile, "--tcp-interface", "10.77.0.0/24",
-      ] + run + ["--stall-timeout", "4", "--checkpoint-dir", ck, "--log-dir", logs])
-      // Two epochs done (a checkpoint to resume from), then the link goes.
-      let deadline = Date().addingTimeInterval(120)
-      while ((try? String(contentsOfFile: logs + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2,
-            Date() < deadline { usleep(100_000) }
-      // hostB fails: its link goes down and what ran there dies (a daemon left on it would hold the job's pipes).
-      _ = Subprocess.run(["ip", "-n", "dpt-hostB", "link", "set", "dpt-eth0", "down"], timeout: 10)
-      _ = Subprocess.run(["sh", "-c", "ip netns pids dpt-hostB | xargs -r kill -9"], timeout: 10)
-      let r = job.wait(timeout: 300)
-      _ = Subprocess.run(["ip", "-n", "dpt-hostB", "link", "set", "dpt-eth0", "up"], timeout: 10)
-      #expect(r.status == 0 && !r.timedOut, "\(r.stderr)")
-      #expect(r.stderr.contains("dpt launch: restart 1 of 3: the job ended with status"), "\(r.stderr)")
-      #expect(r.stderr.contains("dpt launch: dpt-hostB no longer answers; relaunching on dpt-hostA with 1 rank"), "\(r.stderr)")
-      let epochs = try String(contentsOfFile: logs + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-        .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }.compactMap { $0["epoch"] as? Int }
-      #expect(epochs == [1, 2, 3, 4, 5, 6], "every epoch logged once: \(epochs)")
-      let uninterrupted = DPTBinary.mpirun(2, run + ["--checkpoint-dir", whole])
-      #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
-      func parameters(_ folder: String) throws -> [UInt8] {
-        try #require(try Checkpoint(decoding: try Checkpoint.readBytes(folder), path: folder).section("parameters"))
+      try onTwoHosts { cluster in
+        let dir = TemporaryDirectory("dpt-launch-hosts")
+        let hostfile = dir.file("hosts"), ck = dir.file("ck"), logs = dir.file("logs"), whole = dir.file("whole")
+        try "dpt-hostA slots=1\ndpt-hostB slots=1\n".write(toFile: hostfile, atomically: true, encoding: .utf8)
+        // MPI's launcher for the namespaces (scripts/cluster-agent in place of ssh) and its settings, as environment.
+        let mca = ["OMPI_MCA_plm_rsh_agent": Package.root + "/scripts/cluster-agent", "OMPI_MCA_btl": "self,vader,tcp",
+                   "OMPI_MCA_mpi_yield_when_idle": "1", "OMPI_MCA_oob_tcp_keepalive_time": "6",
+                   "OMPI_MCA_oob_tcp_keepalive_intvl": "2", "OMPI_MCA_oob_tcp_keepalive_probes": "3"]
+        let run = ["train", "--dataset", "fashion-mnist", "--hidden", "64", "--epochs", "6", "--deterministic"]
+        let env = ["env"] + mca.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let job = Subprocess.launch(["bash", cluster, "exec", "dpt-hostA"] + env + [
+          DPTBinary.path, "launch", "-np", "2", "--hostfile", hostfile, "--tcp-interface", "10.77.0.0/24",
+        ] + run + ["--stall-timeout", "4", "--checkpoint-dir", ck, "--log-dir", logs])
+        // Two epochs done (a checkpoint to resume from), then the link goes.
+        let deadline = Date().addingTimeInterval(120)
+        while ((try? String(contentsOfFile: logs + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2,
+              Date() < deadline { usleep(100_000) }
+        // hostB fails: its link goes down and what ran there dies (a daemon left on it would hold the job's pipes).
+        _ = Subprocess.run(["ip", "-n", "dpt-hostB", "link", "set", "dpt-eth0", "down"], timeout: 10)
+        _ = Subprocess.run(["sh", "-c", "ip netns pids dpt-hostB | xargs -r kill -9"], timeout: 10)
+        let r = job.wait(timeout: 300)
+        _ = Subprocess.run(["ip", "-n", "dpt-hostB", "link", "set", "dpt-eth0", "up"], timeout: 10)
+        #expect(r.status == 0 && !r.timedOut, "\(r.stderr)")
+        #expect(r.stderr.contains("dpt launch: restart 1 of 3: the job ended with status"), "\(r.stderr)")
+        #expect(r.stderr.contains("dpt launch: dpt-hostB no longer answers; relaunching on dpt-hostA with 1 rank"), "\(r.stderr)")
+        let epochs = try String(contentsOfFile: logs + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+          .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }.compactMap { $0["epoch"] as? Int }
+        #expect(epochs == [1, 2, 3, 4, 5, 6], "every epoch logged once: \(epochs)")
+        let uninterrupted = DPTBinary.mpirun(2, run + ["--checkpoint-dir", whole])
+        #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
+        func parameters(_ folder: String) throws -> [UInt8] {
+          try #require(try Checkpoint(decoding: try Checkpoint.readBytes(folder), path: folder).section("parameters"))
       }
       #expect(try parameters(ck) == parameters(whole), "bitwise the uninterrupted run's parameters")
+      }
     }
   }
 }

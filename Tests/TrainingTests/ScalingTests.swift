@@ -53,5 +53,11 @@ import Training
     let one = ScalingModel.predict(ranks: 1, globalBatch: 100, exchange: serial, link: link, profile: profile,
                                    oneRankSamplesPerSecond: oneRank)
     #expect(abs(one.samplesPerSecond - oneRank) < 1e-6 && one.communicationSeconds == 0)
+    // --accumulate 4: four micro-batches' compute, one optimizer step and one exchange a step, on four times the
+    // samples: 4 x 1e-3 + 1e-4 + 1e-4 + 1e-3 for 400 samples.
+    let four = ScalingModel.predict(ranks: 2, globalBatch: 100, microBatches: 4, exchange: serial, link: link, profile: profile,
+                                    oneRankSamplesPerSecond: oneRank)
+    #expect(abs(four.stepSeconds - 5.2e-3) < 1e-12 && abs(four.samplesPerSecond - 400 / 5.2e-3) < 1e-6)
+    #expect(four.samplesPerSecond > a.samplesPerSecond, "fewer exchanges a sample")
   }
 }
