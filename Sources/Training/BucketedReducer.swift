@@ -2,6 +2,7 @@ import Collectives
 import Datasets
 import Layers
 import TensorCore
+import _Support
 
 /// Buckets reduced while the backward pass runs (`--bucket-size`), the values exact or as 16-bit codes
 /// (`--compress bf16|fp16`).
@@ -13,7 +14,7 @@ import TensorCore
 /// non-blocking collectives on while this rank computes (measured against a progress thread: see the README).
 /// Exact values give the plain all-reduce's sum up to float summation order; 16-bit ones do not, but are bitwise
 /// repeatable for the same seed and world size.
-public final class BucketedReducer<T: TrainingScalar>: GradientReducer, ReducerReport {
+public final class BucketedReducer<T: TrainingScalar>: GradientReducer, ReducerReport, RecordsBuckets {
   let communicator: any Communicator
   /// The buckets, in the order they are started: ranges of the flat buffer, descending.
   public let buckets: [Range<Int>]
@@ -25,6 +26,10 @@ public final class BucketedReducer<T: TrainingScalar>: GradientReducer, ReducerR
   private var finalFrom = 0
   private var started = 0
   private var failure: Error?
+  /// With `--timeline`: each bucket's span, from its start to the moment it was seen complete.
+  public var timeline: Timeline?
+  private var startedAt: [Double] = []
+  private var recorded = 0
 
   init(network: Network<T>, communicator: any Communicator, bucketBytes: Int, wire: WireFormat) {
     self.communicator = communicator
@@ -88,22 +93,38 @@ public final class BucketedReducer<T: TrainingScalar>: GradientReducer, ReducerR
     finalFrom = range.lowerBound
     do {
       while started < buckets.count && buckets[started].lowerBound >= finalFrom {
-        try reductions[started].start(buffer.storage.baseAddress! + buckets[started].lowerBound)
-        started += 1
+        try startBucket()
       }
-      for r in reductions[0..<started] { _ = try r.progress() }
+      for i in 0..<started where try reductions[i].progress() { recordBucket(i) }
     } catch { failure = error }
+  }
+
+  private func startBucket() throws {
+    if timeline != nil {
+      if started == 0 { (startedAt, recorded) = (Array(repeating: 0, count: buckets.count), 0) }
+      startedAt[started] = WallClock.now()
+    }
+    try reductions[started].start(buffer.storage.baseAddress! + buckets[started].lowerBound)
+    started += 1
+  }
+
+  /// Bucket `i` is complete: its span, once (buckets complete in the order they started, as far as it is seen).
+  private func recordBucket(_ i: Int) {
+    guard let timeline, i == recorded, startedAt.indices.contains(i) else { return }
+    let bytes = buckets[i].count * MemoryLayout<T>.stride
+    timeline.record("bucket \(i + 1) of \(buckets.count) (\(bytes >> 10) KiB)", category: "exchange", from: startedAt[i], track: 1)
+    recorded += 1
   }
 
   public func finish() throws -> Double {
     if let failure { throw failure }
     // Buckets the backward pass did not complete (a rank without samples in a short batch reports nothing): start
     // them now, in the same order as every other rank.
-    while started < buckets.count {
-      try reductions[started].start(buffer.storage.baseAddress! + buckets[started].lowerBound)
-      started += 1
+    while started < buckets.count { try startBucket() }
+    for (i, r) in reductions.enumerated() {
+      try r.wait()
+      recordBucket(i)
     }
-    for r in reductions { try r.wait() }
     return buffer.lossSum
   }
 }

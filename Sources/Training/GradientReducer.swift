@@ -52,6 +52,12 @@ extension GradientReducer {
   public func gradientIsFinite() throws -> Bool { T.allFinite(gradient.baseAddress!, count: gradient.count) }
 }
 
+/// A reducer whose buckets travel while the backward pass runs can draw each one in the run's timeline
+/// (`--timeline`), from its start to its end, on a track of its own.
+public protocol RecordsBuckets: AnyObject {
+  var timeline: Timeline? { get set }
+}
+
 /// What a reducer tells the run's log.
 public protocol ReducerReport: AnyObject {
   /// e.g. "all-reduce", "7 overlapped buckets of up to 256 KiB, bf16 on the wire"

@@ -59,14 +59,17 @@ public final class Timeline: @unchecked Sendable {
     public var category: String
     public var start: Double
     public var end: Double
+    /// The row it is drawn in: 0 the step's phases, 1 the exchange's buckets (which overlap the backward pass).
+    public var track: Int = 0
   }
   public private(set) var spans: [Span] = []
   public let origin: Double
 
   public init(origin: Double = WallClock.now()) { self.origin = origin }
 
-  public func record(_ name: String, category: String = "step", from start: Double, to end: Double = WallClock.now()) {
-    spans.append(Span(name: name, category: category, start: start, end: end))
+  public func record(_ name: String, category: String = "step", from start: Double, to end: Double = WallClock.now(),
+                     track: Int = 0) {
+    spans.append(Span(name: name, category: category, start: start, end: end, track: track))
   }
 
   /// Times `body` as the span `name`.
@@ -79,7 +82,7 @@ public final class Timeline: @unchecked Sendable {
   /// This rank's spans as trace events ("X": complete events, microseconds from the origin) of process `pid`.
   public func events(pid: Int) -> [JSON] {
     spans.map { s in
-      .object([("name", JSON(s.name)), ("cat", JSON(s.category)), ("ph", JSON("X")), ("pid", JSON(pid)), ("tid", JSON(0)),
+      .object([("name", JSON(s.name)), ("cat", JSON(s.category)), ("ph", JSON("X")), ("pid", JSON(pid)), ("tid", JSON(s.track)),
                ("ts", JSON(((s.start - origin) * 1e6).rounded())), ("dur", JSON(max(0, (s.end - s.start) * 1e6).rounded()))])
     }
   }

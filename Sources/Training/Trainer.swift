@@ -69,8 +69,11 @@ public final class Trainer<T: TrainingScalar> {
   public internal(set) var epoch = 0
   /// Batches already taken in the current epoch (non-zero when resumed from a checkpoint written mid-epoch).
   public internal(set) var batchInEpoch = 0
-  /// With `--timeline`: this rank's spans (data, forward, loss, backward, exchange, optimizer, evaluation).
-  public var timeline: Timeline?
+  /// With `--timeline`: this rank's spans (data, forward, loss, backward, exchange, optimizer, evaluation), and the
+  /// reducer's buckets.
+  public var timeline: Timeline? {
+    didSet { (reducer as? RecordsBuckets)?.timeline = timeline }
+  }
   /// Batches whose update was skipped because their loss or gradient was not finite (--on-nan skip-batch).
   public internal(set) var skippedBatches = 0
   /// Optimizer steps taken.
@@ -137,6 +140,7 @@ public final class Trainer<T: TrainingScalar> {
     reducer = try config.exchange.makeReducer(
       for: network, communicator: communicator, deterministic: config.deterministic,
       deterministicChunk: config.deterministicChunk, seed: config.seed, parameters: parameterBuffer, optimizer: &optimizer)
+    (reducer as? RecordsBuckets)?.timeline = timeline
   }
 
   /// The parameters as the forward pass reads them.

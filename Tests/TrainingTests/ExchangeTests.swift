@@ -145,6 +145,28 @@ import _TestSupport
     #expect(traffic.overlapsBackward == (spec.bucketBytes != 0))
   }
 
+  /// --timeline draws every bucket of every step, from its start to its end, on a track of its own beside the
+  /// step's phases, and each starts before the backward pass of its step ends (but for the last).
+  @Test func theTimelineHasEveryBucket() throws {
+    var c = config(ExchangeSpec(bucketBytes: 4 * 1024), epochs: 1)
+    c.batchSize = 25
+    c.model.hidden = [256, 64]  // 19 KB of gradient: several buckets of 4 KiB
+    let spans = try InProcessGroup.run(size: 2) { comm -> [Timeline.Span] in
+      let t = try Trainer<Float>(config: c, data: syntheticImages(count: 50), communicator: comm)
+      t.timeline = Timeline()
+      try t.trainEpoch()
+      return t.timeline!.spans
+    }[0]
+    let buckets = spans.filter { $0.category == "exchange" && $0.track == 1 }
+    let steps = spans.filter { $0.name == "backward" }.count
+    #expect(steps == 2)
+    let perStep = try #require(buckets.first.flatMap { Int($0.name.split(separator: " ")[3]) })
+    #expect(perStep >= 2 && buckets.count == perStep * steps, "\(buckets.map(\.name))")
+    #expect(buckets.allSatisfy { $0.end >= $0.start })
+    let firstBackward = try #require(spans.first { $0.name == "backward" })
+    #expect(buckets[0].start < firstBackward.end, "the first bucket starts while the backward pass runs")
+  }
+
   /// 16-bit values on the wire: not the exact sum, but every replica applies the same bits, a run repeats bitwise
   /// for the same seed and world size, and it stays close to the exact run.
   @Test(arguments: [Compression.bfloat16, .float16])
