@@ -165,22 +165,23 @@ public final class Trainer<T: TrainingScalar> {
   public var rank: Int { communicator.rank }
   public var worldSize: Int { communicator.size }
 
-  /// The global batches of the coming epoch, as positions in its permutation.
-  public var batchesPerEpoch: Int {
-    Sharding.batches(count: data.train.count, batchSize: config.stepBatchSize, dropLast: config.dropLast).count
+  /// The global batches of an epoch (one optimizer step each), as positions in its permutation.
+  var stepBatches: [Range<Int>] {
+    Sharding.batches(count: data.train.count, batchSize: config.stepBatchSize, dropLast: config.dropLast)
   }
+
+  /// The global batches of the coming epoch.
+  public var batchesPerEpoch: Int { stepBatches.count }
 
   /// Samples of the current epoch's order already trained on.
   public var samplesInEpoch: Int {
-    Sharding.batches(count: data.train.count, batchSize: config.stepBatchSize, dropLast: config.dropLast)
-      .prefix(batchInEpoch).reduce(0) { $0 + $1.count }
+    stepBatches.prefix(batchInEpoch).reduce(0) { $0 + $1.count }
   }
 
   /// One pass over the training set. Returns the samples processed and the wall time in seconds.
   @discardableResult
   public func trainEpoch(progress: ((_ step: Int, _ steps: Int) -> Void)? = nil) throws -> (samples: Int, seconds: Double) {
-    let train = data.train
-    let batches = Sharding.batches(count: train.count, batchSize: config.stepBatchSize, dropLast: config.dropLast)
+    let batches = stepBatches
     let order = visitingOrder(epoch: epoch, batches: batches.count)
     let start = WallClock.now()
     var samples = 0

@@ -70,7 +70,7 @@ extension Trainer {
     // The position is kept in samples: a resume with another batch size continues at exactly that sample of the
     // epoch's order when its batches fall there, and is an error otherwise (never a skipped or repeated sample).
     let samples = c.samples >= 0 ? c.samples : c.batch * (c.config["batch_size"]?.int ?? config.batchSize)
-    let batches = Sharding.batches(count: data.train.count, batchSize: config.stepBatchSize, dropLast: config.dropLast)
+    let batches = stepBatches
     var done = 0, position = 0
     while position < batches.count && done < samples {
       done += batches[position].count
