@@ -9,17 +9,14 @@ public struct ShardedOptimizer<T: OptimizerKernels>: FirstOrderOptimizer {
   var base: any FirstOrderOptimizer<T>
   /// The parameters this rank updates.
   public let shard: Range<Int>
-  /// The host's ranks that share the step.
-  public let ranks: Int
   let barrier: () throws -> Void
   /// A buffer of the parameters' size, valid over this rank's shard, made whole from every rank's; collective.
   let gather: ([T]) throws -> [T]
 
-  init(base: any FirstOrderOptimizer<T>, shard: Range<Int>, ranks: Int, barrier: @escaping () throws -> Void,
+  init(base: any FirstOrderOptimizer<T>, shard: Range<Int>, barrier: @escaping () throws -> Void,
        gather: @escaping ([T]) throws -> [T]) {
     self.base = base
     self.shard = shard
-    self.ranks = ranks
     self.barrier = barrier
     self.gather = gather
   }

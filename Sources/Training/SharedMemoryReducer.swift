@@ -87,7 +87,7 @@ public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, Redu
     if me == 0 { parameters.withUnsafeBufferPointer { shared.baseAddress!.copyScalars(from: $0.baseAddress!, count: P) } }
     try local.barrier()
     let local = local
-    let optimizer = ShardedOptimizer(base: base, shard: shards[me].clamped(to: 0..<P), ranks: local.size,
+    let optimizer = ShardedOptimizer(base: base, shard: shards[me].clamped(to: 0..<P),
                                      barrier: { try local.barrier() }, gather: { [unowned self] in try self.gather($0) })
     return (optimizer, shared)
   }
