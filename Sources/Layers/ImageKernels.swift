@@ -62,9 +62,39 @@ public protocol ConvolutionKernels: Scalar {
   static func fillRows(_ v: UnsafePointer<Self>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Self>)
   /// s_i += sum_j x[i, j] for x (rows, cols).
   static func addRowSums(_ x: UnsafePointer<Self>, rows: Int, cols: Int, into s: UnsafeMutablePointer<Self>)
+  /// A stride-1 convolution computed directly, without unfolding, sample by sample: for x (batch, C, H, W) and
+  /// W (F, C, k, k), y[b, f, r, q] = bias_f + sum_{c,i,j} W[f, c, i, j] x[b, c, r - pad + i, q - pad + j] (0 outside),
+  /// y (batch, F, outH, outW). No bias adds nothing.
+  static func convolve(_ x: UnsafePointer<Self>, weights W: UnsafePointer<Self>, bias: UnsafePointer<Self>?,
+                       into y: UnsafeMutablePointer<Self>, outChannels F: Int, _ g: ConvolutionGeometry)
 }
 
 extension ConvolutionKernels {
+  public static func convolve(_ x: UnsafePointer<Self>, weights W: UnsafePointer<Self>, bias: UnsafePointer<Self>?,
+                              into y: UnsafeMutablePointer<Self>, outChannels F: Int, _ g: ConvolutionGeometry) {
+    precondition(g.stride == 1, "convolve is the stride-1 convolution")
+    let C = g.channels, k = g.kernel, oh = g.outputHeight, ow = g.outputWidth
+    for b in 0..<g.batch {
+      for f in 0..<F {
+        let out = y + (b * F + f) * oh * ow
+        for r in 0..<oh {
+          for q in 0..<ow {
+            var s = bias?[f] ?? 0
+            for c in 0..<C {
+              let plane = x + (b * C + c) * g.height * g.width, w = W + (f * C + c) * k * k
+              for i in 0..<k where (0..<g.height).contains(r - g.padding + i) {
+                for j in 0..<k where (0..<g.width).contains(q - g.padding + j) {
+                  s += w[i * k + j] * plane[(r - g.padding + i) * g.width + q - g.padding + j]
+                }
+              }
+            }
+            out[r * ow + q] = s
+          }
+        }
+      }
+    }
+  }
+
   /// The output columns q whose input column q s - pad + j lies inside 0 ..< width.
   @inline(__always)
   static func validColumns(_ g: ConvolutionGeometry, offset j: Int) -> Range<Int> {

@@ -210,6 +210,30 @@ import _TestSupport
     }
   }
 
+  /// Float's vectorised stride-1 convolution (four channels by sixteen columns a block) against Double's loops, on
+  /// shapes that leave partial blocks: channels not a multiple of 4, widths not a multiple of 16, with and without
+  /// padding and bias.
+  @Test(arguments: [(1, 6, 5, 2, 28, 28), (6, 16, 5, 2, 14, 14), (16, 6, 5, 2, 14, 14), (3, 5, 3, 1, 7, 37),
+                    (2, 1, 1, 0, 4, 3), (2, 7, 3, 0, 9, 18)])
+  func floatConvolutionMatchesDouble(c: Int, f: Int, k: Int, pad: Int, h: Int, w: Int) {
+    let g = ConvolutionGeometry(batch: 2, channels: c, height: h, width: w, kernel: k, stride: 1, padding: pad)
+    let x = Reference.random(2 * c * h * w, seed: 3), W = Reference.random(f * c * k * k, seed: 4)
+    let bias = Reference.random(f, seed: 5), n = 2 * f * g.outputHeight * g.outputWidth
+    for withBias in [true, false] {
+      var expected = [Double](repeating: .nan, count: n), got = [Float](repeating: .nan, count: n)
+      bias.withUnsafeBufferPointer { b in
+        Double.convolve(x, weights: W, bias: withBias ? b.baseAddress : nil, into: &expected, outChannels: f, g)
+      }
+      let xf = x.map(Float.init), Wf = W.map(Float.init), bf = bias.map(Float.init)
+      bf.withUnsafeBufferPointer { b in
+        Float.convolve(xf, weights: Wf, bias: withBias ? b.baseAddress : nil, into: &got, outChannels: f, g)
+      }
+      let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
+      // Float rounding grows with the C k k terms of each sum; a misplaced term is off by about 1.
+      #expect(worst < 1e-6 * Double(c * k * k), "c \(c) f \(f) k \(k) pad \(pad) \(h)x\(w) bias \(withBias): \(worst)")
+    }
+  }
+
   @Test func maxPool() {
     // Random inputs have no ties, so the maximum is unique and differentiable.
     for seed: UInt64 in 1...3 {
