@@ -2,9 +2,9 @@ import TensorCore
 
 /// A 2-D convolution (cross-correlation, as PyTorch's) over images (batch, channels, height, width).
 ///
-/// Stride 1 (LeNet's and most CNNs'), the forward pass and the input gradient are direct convolutions
-/// (`ConvolutionKernels.convolve`, vectorised for Float): y = conv(x, W) + b, and dx = conv(dy padded by k - 1 - pad,
-/// W flipped with its channel axes swapped). The weight gradient, and every pass at other strides, use
+/// Stride 1 (LeNet's and most CNNs'), every pass is computed directly (`ConvolutionKernels.convolve` and
+/// `addConvolutionGradients`, vectorised for Float): y = conv(x, W) + b; dW and db are correlations of dy with x; and
+/// dx = conv(dy padded by k - 1 - pad, W flipped with its channel axes swapped). Other strides use
 /// im2col + sgemm, a chunk of samples at a time: the k x k windows of c samples are unfolded into columns
 /// cols (C k k, c P) with P = outH outW positions; then
 ///   forward:  Y' (F, c P) = W (F, C k k) cols + b,  y (c, F, outH, outW) = Y' with its two leading axes swapped;
@@ -111,12 +111,29 @@ public struct Conv2D<T: LayerKernels>: Layer {
     let F = outChannels, K = geometry(batch: 1).patch, P = geometry(batch: 1).positions
     let W = Tensor.base(p), dW = Tensor.base(dp), db = dW + F * K
     let inputSize = x.sampleSize
-    // dx is the stride-1 convolution of dy, padded by k - 1 - pad, with the kernels flipped and their channel axes
-    // swapped: dx[c, h, w] = sum_{f,i,j} W[f, c, k-1-i, k-1-j] dy[f, h - (k-1-pad) + i, w - (k-1-pad) + j].
-    let direct = stride == 1 && padding < kernel
     var dx = needsInputGradient ? Tensor<T>(zeros: x.shape) : nil
-    let dcols = needsInputGradient && !direct
-      ? UnsafeMutablePointer<T>.allocate(capacity: K * P * chunkSize(batch: x.batch)) : nil
+    if stride == 1 && padding < kernel {
+      // dx is the stride-1 convolution of dy, padded by k - 1 - pad, with the kernels flipped and their channel axes
+      // swapped: dx[c, h, w] = sum_{f,i,j} W[f, c, k-1-i, k-1-j] dy[f, h - (k-1-pad) + i, w - (k-1-pad) + j].
+      Tensor.withBases(x, dy) { X, dY in
+        T.addConvolutionGradients(x: X, dy: dY, weights: dW, bias: db, outChannels: F, geometry(batch: x.batch))
+        guard needsInputGradient else { return }
+        let C = inChannels, k = kernel, kk = kernel * kernel
+        let flipped = UnsafeMutablePointer<T>.allocate(capacity: F * K)  // (C, F, k, k)
+        defer { flipped.deallocate() }
+        for f in 0..<F {
+          for c in 0..<C {
+            for t in 0..<kk { flipped[(c * F + f) * kk + t] = W[(f * C + c) * kk + kk - 1 - t] }
+          }
+        }
+        let g = geometry(batch: 1), back = ConvolutionGeometry(
+          batch: x.batch, channels: F, height: g.outputHeight, width: g.outputWidth, kernel: k, stride: 1,
+          padding: k - 1 - padding)
+        dx!.withUnsafeMutableBufferPointer { T.convolve(dY, weights: flipped, bias: nil, into: Tensor.base($0), outChannels: C, back) }
+      }
+      return dx
+    }
+    let dcols = needsInputGradient ? UnsafeMutablePointer<T>.allocate(capacity: K * P * chunkSize(batch: x.batch)) : nil
     defer { dcols?.deallocate() }
     Tensor.withBases(x, dy) { X, dY in
       forEachChunk(batch: x.batch) { first, g, cols, dyt in  // dyt: dY' (F, c P)
@@ -131,19 +148,6 @@ public struct Conv2D<T: LayerKernels>: Layer {
                beta: 0, c: dcols, ldc: N)  // dcols = W^T dY': (CKK, F) (F, cP)
         dx!.withUnsafeMutableBufferPointer { T.col2im(dcols, Tensor.base($0) + first * inputSize, g) }
       }
-      guard direct, needsInputGradient else { return }
-      let C = inChannels, k = kernel, kk = kernel * kernel
-      let flipped = UnsafeMutablePointer<T>.allocate(capacity: F * K)  // (C, F, k, k)
-      defer { flipped.deallocate() }
-      for f in 0..<F {
-        for c in 0..<C {
-          for t in 0..<kk { flipped[(c * F + f) * kk + t] = W[(f * C + c) * kk + kk - 1 - t] }
-        }
-      }
-      let g = geometry(batch: 1), back = ConvolutionGeometry(
-        batch: x.batch, channels: F, height: g.outputHeight, width: g.outputWidth, kernel: k, stride: 1,
-        padding: k - 1 - padding)
-      dx!.withUnsafeMutableBufferPointer { T.convolve(dY, weights: flipped, bias: nil, into: Tensor.base($0), outChannels: C, back) }
     }
     return dx
   }

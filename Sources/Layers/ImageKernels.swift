@@ -67,6 +67,10 @@ public protocol ConvolutionKernels: Scalar {
   /// y (batch, F, outH, outW). No bias adds nothing.
   static func convolve(_ x: UnsafePointer<Self>, weights W: UnsafePointer<Self>, bias: UnsafePointer<Self>?,
                        into y: UnsafeMutablePointer<Self>, outChannels F: Int, _ g: ConvolutionGeometry)
+  /// The parameter gradients of that convolution, added on: for dy (batch, F, outH, outW),
+  /// dW[f, c, i, j] += sum_{b,r,q} dy[b, f, r, q] x[b, c, r - pad + i, q - pad + j] and db[f] += sum_{b,r,q} dy[b, f, r, q].
+  static func addConvolutionGradients(x: UnsafePointer<Self>, dy: UnsafePointer<Self>, weights dW: UnsafeMutablePointer<Self>,
+                                      bias db: UnsafeMutablePointer<Self>, outChannels F: Int, _ g: ConvolutionGeometry)
 }
 
 extension ConvolutionKernels {
@@ -91,6 +95,34 @@ extension ConvolutionKernels {
             out[r * ow + q] = s
           }
         }
+      }
+    }
+  }
+
+  public static func addConvolutionGradients(x: UnsafePointer<Self>, dy: UnsafePointer<Self>, weights dW: UnsafeMutablePointer<Self>,
+                                             bias db: UnsafeMutablePointer<Self>, outChannels F: Int, _ g: ConvolutionGeometry) {
+    precondition(g.stride == 1, "addConvolutionGradients is the stride-1 convolution's")
+    let C = g.channels, k = g.kernel, oh = g.outputHeight, ow = g.outputWidth
+    for b in 0..<g.batch {
+      for f in 0..<F {
+        let grad = dy + (b * F + f) * oh * ow
+        for c in 0..<C {
+          let plane = x + (b * C + c) * g.height * g.width, w = dW + (f * C + c) * k * k
+          for i in 0..<k {
+            for j in 0..<k {
+              var s: Self = 0
+              for r in 0..<oh where (0..<g.height).contains(r - g.padding + i) {
+                for q in 0..<ow where (0..<g.width).contains(q - g.padding + j) {
+                  s += grad[r * ow + q] * plane[(r - g.padding + i) * g.width + q - g.padding + j]
+                }
+              }
+              w[i * k + j] += s
+            }
+          }
+        }
+        var s: Self = 0
+        for t in 0..<(oh * ow) { s += grad[t] }
+        db[f] += s
       }
     }
   }

@@ -210,15 +210,15 @@ import _TestSupport
     }
   }
 
-  /// Float's vectorised stride-1 convolution (four channels by sixteen columns a block) against Double's loops, on
+  /// Float's vectorised stride-1 convolution and its parameter gradients against Double's loops, on
   /// shapes that leave partial blocks: channels not a multiple of 4, widths not a multiple of 16, with and without
-  /// padding and bias.
-  @Test(arguments: [(1, 6, 5, 2, 28, 28), (6, 16, 5, 2, 14, 14), (16, 6, 5, 2, 14, 14), (3, 5, 3, 1, 7, 37),
-                    (2, 1, 1, 0, 4, 3), (2, 7, 3, 0, 9, 18)])
-  func floatConvolutionMatchesDouble(c: Int, f: Int, k: Int, pad: Int, h: Int, w: Int) {
-    let g = ConvolutionGeometry(batch: 2, channels: c, height: h, width: w, kernel: k, stride: 1, padding: pad)
-    let x = Reference.random(2 * c * h * w, seed: 3), W = Reference.random(f * c * k * k, seed: 4)
-    let bias = Reference.random(f, seed: 5), n = 2 * f * g.outputHeight * g.outputWidth
+  /// padding and bias, and images large enough that the gradients take one sample a chunk.
+  @Test(arguments: [(1, 6, 5, 2, 28, 28, 2), (6, 16, 5, 2, 14, 14, 23), (16, 6, 5, 2, 14, 14, 2), (3, 5, 3, 1, 7, 37, 2),
+                    (2, 1, 1, 0, 4, 3, 2), (2, 7, 3, 0, 9, 18, 2), (3, 5, 3, 1, 64, 70, 2)])
+  func floatConvolutionMatchesDouble(c: Int, f: Int, k: Int, pad: Int, h: Int, w: Int, batch: Int) {
+    let g = ConvolutionGeometry(batch: batch, channels: c, height: h, width: w, kernel: k, stride: 1, padding: pad)
+    let x = Reference.random(batch * c * h * w, seed: 3), W = Reference.random(f * c * k * k, seed: 4)
+    let bias = Reference.random(f, seed: 5), n = batch * f * g.outputHeight * g.outputWidth
     for withBias in [true, false] {
       var expected = [Double](repeating: .nan, count: n), got = [Float](repeating: .nan, count: n)
       bias.withUnsafeBufferPointer { b in
@@ -232,6 +232,21 @@ import _TestSupport
       // Float rounding grows with the C k k terms of each sum; a misplaced term is off by about 1.
       #expect(worst < 1e-6 * Double(c * k * k), "c \(c) f \(f) k \(k) pad \(pad) \(h)x\(w) bias \(withBias): \(worst)")
     }
+    // The parameter gradients, added onto what the buffers hold.
+    let dy = Reference.random(n, seed: 6), start = Reference.random(f * c * k * k + f, seed: 7)
+    var expected = start, got = start.map(Float.init)
+    expected.withUnsafeMutableBufferPointer { e in
+      Double.addConvolutionGradients(x: x, dy: dy, weights: e.baseAddress!, bias: e.baseAddress! + f * c * k * k,
+                                     outChannels: f, g)
+    }
+    let xf = x.map(Float.init), dyf = dy.map(Float.init)
+    got.withUnsafeMutableBufferPointer { e in
+      Float.addConvolutionGradients(x: xf, dy: dyf, weights: e.baseAddress!, bias: e.baseAddress! + f * c * k * k,
+                                    outChannels: f, g)
+    }
+    let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
+    // Each sum has batch outH outW terms.
+    #expect(worst < 1e-6 * Double(batch * g.outputHeight * g.outputWidth), "gradients, c \(c) f \(f) k \(k): \(worst)")
   }
 
   @Test func maxPool() {
