@@ -111,13 +111,12 @@ public struct Conv2D<T: LayerKernels>: Layer {
     let F = outChannels, K = geometry(batch: 1).patch, P = geometry(batch: 1).positions
     let W = Tensor.base(p), dW = Tensor.base(dp), db = dW + F * K
     let inputSize = x.sampleSize
-    var dx = needsInputGradient ? Tensor<T>(zeros: x.shape) : nil
     if stride == 1 && padding < kernel {
       // dx is the stride-1 convolution of dy, padded by k - 1 - pad, with the kernels flipped and their channel axes
       // swapped: dx[c, h, w] = sum_{f,i,j} W[f, c, k-1-i, k-1-j] dy[f, h - (k-1-pad) + i, w - (k-1-pad) + j].
-      Tensor.withBases(x, dy) { X, dY in
+      return Tensor.withBases(x, dy) { X, dY -> Tensor<T>? in
         T.addConvolutionGradients(x: X, dy: dY, weights: dW, bias: db, outChannels: F, geometry(batch: x.batch))
-        guard needsInputGradient else { return }
+        guard needsInputGradient else { return nil }
         let C = inChannels, k = kernel, kk = kernel * kernel
         let flipped = UnsafeMutablePointer<T>.allocate(capacity: F * K)  // (C, F, k, k)
         defer { flipped.deallocate() }
@@ -129,10 +128,10 @@ public struct Conv2D<T: LayerKernels>: Layer {
         let g = geometry(batch: 1), back = ConvolutionGeometry(
           batch: x.batch, channels: F, height: g.outputHeight, width: g.outputWidth, kernel: k, stride: 1,
           padding: k - 1 - padding)
-        dx!.withUnsafeMutableBufferPointer { T.convolve(dY, weights: flipped, bias: nil, into: Tensor.base($0), outChannels: C, back) }
+        return Tensor(shape: x.shape) { T.convolve(dY, weights: flipped, bias: nil, into: Tensor.base($0), outChannels: C, back) }
       }
-      return dx
     }
+    var dx = needsInputGradient ? Tensor<T>(zeros: x.shape) : nil
     let dcols = needsInputGradient ? UnsafeMutablePointer<T>.allocate(capacity: K * P * chunkSize(batch: x.batch)) : nil
     defer { dcols?.deallocate() }
     Tensor.withBases(x, dy) { X, dY in
