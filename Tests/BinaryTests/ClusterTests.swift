@@ -21,6 +21,37 @@ extension BinaryTests {
       try body(Self.cluster)
     }
 
+    /// scripts/train.sbatch on a Slurm of two nodes, one per namespace host (`scripts/slurm-cluster up --cluster`):
+    /// `sbatch --wait -N 2 -n 2` puts a task on each host, mpirun inside the allocation starts its daemon on the
+    /// other host through Slurm, and the epoch table is plain mpirun's on one host.
+    @Test func aSlurmJobSpansTwoHosts() throws {
+      try onTwoHosts { cluster in
+        let slurm = Package.root + "/scripts/slurm-cluster"
+        let up = Subprocess.run(["bash", slurm, "up", "--cluster"], timeout: 900)
+        defer { _ = Subprocess.run(["bash", slurm, "down", "--cluster"], timeout: 120) }
+        guard up.status == 0, let line = up.stdout.split(separator: "\n").first(where: { $0.hasPrefix("export SLURM_CONF=") }) else {
+          Issue.record("scripts/slurm-cluster up --cluster failed: \(up.stdout)\n\(up.stderr)")
+          return
+        }
+        let conf = String(line.dropFirst("export SLURM_CONF=".count))
+        let dir = TemporaryDirectory(), out = dir.file("job.out")
+        let train = ["--dataset", "corn", "--epochs", "3", "--batch-size", "2", "--lr", "0.01", "--bucket-size", "262144"]
+        let expected = SlurmTests.table(DPTBinary.mpirun(2, ["train"] + train).stdout)
+        #expect(expected.count == 3)
+        let subnet = "10.77.0.0/24"
+        let job = Subprocess.run(
+          ["bash", cluster, "exec", "dpt-hostA", "env", "SLURM_CONF=\(conf)", "DPT=\(DPTBinary.path)",
+           "OMPI_MCA_btl=self,vader,tcp", "OMPI_MCA_btl_tcp_if_include=\(subnet)", "OMPI_MCA_oob_tcp_if_include=\(subnet)",
+           "sbatch", "--wait", "-N", "2", "-n", "2", "-o", out, "-D", dir.path, Package.root + "/scripts/train.sbatch"] + train,
+          timeout: 300)
+        let log = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(job.status == 0 && !job.timedOut, "\(job.stderr)\n\(log)")
+        #expect(log.contains("2 tasks on dpt-hostA,dpt-hostB") || log.contains("2 tasks on dpt-host[A-B]"), "\(log)")
+        #expect(log.contains("on 2 hosts (dpt-hostA, dpt-hostB)"), "\(log)")
+        #expect(SlurmTests.table(log) == expected, "the job's epochs\n\(log)\nagainst plain mpirun's \(expected)")
+      }
+    }
+
     @Test func trainingAcrossTwoHostsEqualsOneHost() throws {
       try onTwoHosts { cluster in
         let run = ["train", "--dataset", "mnist", "--hidden", "32", "--epochs", "2", "--json"]
