@@ -1,5 +1,5 @@
 extension Float {
-  /// The stride-1 convolution for Float, eight output columns a vector: no unfolded columns, no GEMM packing and no
+  /// The stride-1 convolution for Float, sixteen output columns a vector: no unfolded columns, no GEMM packing and no
   /// transpose of the output. LeNet's convolutions have 6 or 16 channels and 5x5 kernels: GEMMs of those shapes
   /// (6 or 16 rows) kept OpenBLAS's kernel at a third of its speed, and unfolding, packing and transposing around them
   /// cost as much again.
