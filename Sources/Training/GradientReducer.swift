@@ -42,14 +42,19 @@ public protocol GradientReducer<T>: AnyObject {
   /// Completes every bucket: `gradient` becomes the gradient every rank applies; returns the global batch's loss
   /// sum. Both are the same on every rank.
   func finish() throws -> Double
-  /// The reduced gradient after `finish`, P values. (A sharded optimizer step reads only its shard of it.)
+  /// The reduced gradient after `finish`, P values. (A sharded optimizer step reads only its shard of it: outside
+  /// the shard, a sharded reducer's buffer holds this rank's own partial sum. Read `wholeGradient()` for all of it.)
   var gradient: UnsafeMutableBufferPointer<T> { get }
+  /// The whole reduced gradient after `finish`, the same P values on every rank, whatever the reducer keeps where
+  /// (`--trace` records it). Collective.
+  func wholeGradient() throws -> [T]
   /// Whether every value of the reduced gradient is finite (`--on-nan skip-batch`); the same on every rank.
   func gradientIsFinite() throws -> Bool
 }
 
 extension GradientReducer {
   public func gradientIsFinite() throws -> Bool { T.allFinite(gradient.baseAddress!, count: gradient.count) }
+  public func wholeGradient() throws -> [T] { Array(gradient) }
 }
 
 /// A reducer whose buckets travel while the backward pass runs can draw each one in the run's timeline

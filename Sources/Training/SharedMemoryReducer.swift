@@ -113,6 +113,12 @@ public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, Redu
     whole?.gradient ?? UnsafeMutableBufferPointer(start: slot(local.rank), count: parameterCount)
   }
 
+  /// Sharded, each rank's slot holds the whole sum over its own shard only: the shards are gathered.
+  public func wholeGradient() throws -> [T] {
+    if let whole { return Array(whole.gradient) }
+    return try gather(Array(UnsafeBufferPointer(gradient)))
+  }
+
   public func gradientIsFinite() throws -> Bool {
     if let whole { return T.allFinite(whole.storage.baseAddress!, count: parameterCount) }
     // Sharded: each rank checks its own shard, and the host's ranks agree (which also keeps any rank from reading

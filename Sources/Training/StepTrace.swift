@@ -51,7 +51,7 @@ public final class StepTrace<T: TrainingScalar> {
 
   /// Gathers the step's rows from every rank and writes its lines: the layers' values, their parameters `p` (before
   /// the update) and gradients `g` (after the exchange), and the loss. Collective: every rank calls it.
-  func finish(step: Int, network: Network<T>, items: [LayerItem], parameters p: [T], gradients g: UnsafeBufferPointer<T>,
+  func finish(step: Int, network: Network<T>, items: [LayerItem], parameters p: [T], gradients g: [T],
               loss: Double, learningRate: Double, communicator: any Communicator) throws {
     guard active else { return }
     active = false
@@ -111,7 +111,7 @@ public final class StepTrace<T: TrainingScalar> {
           return (0..<outputs).flatMap { j in (0..<inputs).map { flat[$0 * outputs + j] } }
         }
         o.append((key, tensor(p.withUnsafeBufferPointer(values), shape: shape)))
-        o.append(("grad_" + key, tensor(values(g), shape: shape)))
+        o.append(("grad_" + key, tensor(g.withUnsafeBufferPointer(values), shape: shape)))
       }
       try write(JSON.object(o).serialized())
     }

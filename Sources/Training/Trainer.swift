@@ -359,7 +359,7 @@ public final class Trainer<T: TrainingScalar> {
   func recordTrace(loss: Double) throws {
     guard let trace, trace.active else { return }
     try trace.finish(step: step, network: network, items: layerItems, parameters: parameters,
-                     gradients: UnsafeBufferPointer(reducer.gradient), loss: loss, learningRate: optimizer.learningRate,
+                     gradients: try reducer.wholeGradient(), loss: loss, learningRate: optimizer.learningRate,
                      communicator: communicator)
   }
 

@@ -6,6 +6,7 @@ import Optimizers
 import Testing
 import TensorCore
 import Training
+import _Support
 import _TestSupport
 
 @Suite struct ExchangeTests {
@@ -290,5 +291,54 @@ import _TestSupport
     c.batchSize = 50
     let p = try train(Float.self, size: 3, c)
     #expect(p.allSatisfy { $0.isFinite })
+  }
+
+  /// `--trace` records the gradient every rank applies, whole, under every exact exchange and any number of ranks
+  /// and hosts: the same values as one rank's trace (in Double, up to summation order). Under shared memory with a
+  /// sharded optimizer step each rank's slot holds the full sum over its own shard only, and the trace once wrote
+  /// rank 0's partial sums for the other shards (issue 28, item 1).
+  @Test func theTraceIsOneRanksUnderEveryExchange() throws {
+    let data = Fixtures.regression(count: 24)
+    func trace(_ exchange: ExchangeSpec, deterministic: Bool = false, size: Int, hosts: Int = 1) throws -> [JSON] {
+      var c = TrainingConfig(model: ModelSpec(layers: try LayerList.parse("dense(3), relu, dense(1), tanh")), loss: .halfMSE,
+                             optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.5), batchSize: 8, epochs: 1, seed: 3)
+      c.lossReduction = .sum
+      c.exchange = exchange
+      c.deterministic = deterministic
+      c.deterministicChunk = 2
+      let lines = try InProcessGroup.run(size: size, hosts: hosts) { comm -> [String] in
+        var out: [String] = []
+        let t = try Trainer<Double>(config: c, data: data, communicator: comm)
+        t.trace = StepTrace(steps: 3, limit: nil, write: comm.rank == 0 ? { out.append($0) } : nil)
+        try t.trainEpoch()
+        return out
+      }
+      return try lines[0].map { try JSON.parse($0) }
+    }
+    func numbers(_ j: JSON) -> [Double] {
+      switch j {
+      case .number(let x): [x]
+      case .array(let a): a.flatMap(numbers)
+      case .object(let o): o.flatMap { numbers($0.1) }
+      default: []
+      }
+    }
+    let one = try trace(ExchangeSpec(), size: 1)
+    #expect(one.count == 3 * 5 && one[2]["grad_bias"] != nil)
+    let cases: [(String, ExchangeSpec, Bool, Int, Int)] = [
+      ("shared memory", ExchangeSpec(), false, 2, 1), ("shared memory", ExchangeSpec(), false, 3, 1),
+      ("shared memory, 2 hosts", ExchangeSpec(), false, 4, 2), ("flat", ExchangeSpec(bucketBytes: 0, sharedMemory: false), false, 2, 1),
+      ("buckets", ExchangeSpec(bucketBytes: 64, sharedMemory: false), false, 3, 1), ("deterministic", ExchangeSpec(), true, 3, 1),
+    ]
+    for (name, exchange, deterministic, size, hosts) in cases {
+      let other = try trace(exchange, deterministic: deterministic, size: size, hosts: hosts)
+      #expect(other.count == one.count, "\(name) on \(size) ranks")
+      for (a, b) in zip(one, other) {
+        #expect(a.keys == b.keys, "\(name) on \(size) ranks: \(b.keys ?? [])")
+        let (x, y) = (numbers(a), numbers(b))
+        #expect(x.count == y.count && Reference.maxRelativeDifference(y, x) < 1e-12,
+                "\(name) on \(size) ranks, \(a["name"]?.string ?? "loss") of step \(a["step"]?.int ?? 0): \(b.serialized()) against \(a.serialized())")
+      }
+    }
   }
 }
