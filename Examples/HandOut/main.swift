@@ -15,6 +15,11 @@ try trainer.loadStateDict([("0.weight", [3, 2], [0.1, 0.2, -0.3, 0.4, 0.5, -0.6]
                            ("2.weight", [1, 3], [0.7, -0.8, 0.9]), ("2.bias", [1], [0.05])])
 // Each step layer by layer: s (input), z (output), delta = dL/dz, and the weights with their gradients.
 var lines: [JSON] = []
+/// A traced tensor at the hand-out's precision (six significant digits): nested lists of numbers.
+func text(_ v: JSON) -> String {
+  if let a = v.array { return "[" + a.map(text).joined(separator: ",") + "]" }
+  return v.double.map { String(format: "%.6g", $0) } ?? v.serialized()
+}
 trainer.trace = StepTrace(steps: config.epochs, limit: nil, write: { lines.append(try JSON.parse($0)) })
 print("\(model) on \(data.train.count) example, loss 0.5 (y - t)^2, lr \(config.optimizer.learningRate)")
 for _ in 0..<config.epochs {
@@ -26,7 +31,7 @@ for _ in 0..<config.epochs {
     }
     let values = ["output", "grad_output", "grad_weight"].compactMap { key -> String? in
       guard let v = line[key] else { return nil }
-      return "\(key == "output" ? "z" : key == "grad_output" ? "delta" : "dW") \(v.serialized())"
+      return "\(key == "output" ? "z" : key == "grad_output" ? "delta" : "dW") \(text(v))"
     }
     print("step \(line["step"]!.serialized()) layer \(line["layer"]!.serialized()) \(line["name"]!.string!): " + values.joined(separator: "  "))
   }
