@@ -329,24 +329,33 @@ public final class Sweep {
       try? settleRungs()
     }
 
-    func verdict(trial: Int, rung: Int) -> Bool? { verdicts["\(trial)@\(rung)"] }
+    /// A trial's verdict at a rung: its setting's, the same for every seed.
+    func verdict(trial: Int, rung: Int) -> Bool? { verdicts["\(sweep.plan.trials[trial].setting)@\(rung)"] }
 
-    /// Decides every waiting trial that can be: asynchronously (ASHA) at once, by its rank among the scores recorded
-    /// so far; synchronously once every trial still running has reached the rung.
+    /// Decides every waiting trial that can be. A rung ranks settings, not trials: a setting's score is the mean of
+    /// its seeds' scores recorded there, and its verdict, decided once, holds for every seed of it (one that reaches
+    /// the rung later gets the same), so no setting is left with seeds of different lengths. Asynchronously (ASHA) a
+    /// setting is decided at once, by its rank among the settings recorded so far; synchronously once every trial
+    /// still running has reached the rung.
     func settleRungs() throws {
       guard let pruning = sweep.pruning else { return }
       var still: [(trial: Int, rung: Int, group: Int?)] = []
       for w in waiting {
-        let recorded = rungs[w.rung] ?? []
-        let running = given.filter { t in !(outcomes[t] != nil) }
-        if synchronous && running.contains(where: { t in !recorded.contains { $0.trial == t } }) {
-          still.append(w)  // others still on their way to this rung
-          continue
+        let setting = sweep.plan.trials[w.trial].setting
+        if verdict(trial: w.trial, rung: w.rung) == nil {
+          let recorded = rungs[w.rung] ?? []
+          let running = given.filter { t in !(outcomes[t] != nil) }
+          if synchronous && running.contains(where: { t in !recorded.contains { $0.trial == t } }) {
+            still.append(w)  // others still on their way to this rung
+            continue
+          }
+          var scores: [Int: [Double]] = [:]
+          for r in recorded { scores[sweep.plan.trials[r.trial].setting, default: []].append(r.score) }
+          let ranked = scores.map { ($0.key, $0.value.reduce(0, +) / Double($0.value.count)) }.sorted { ($0.1, -$0.0) > ($1.1, -$1.0) }
+          let kept = max(1, (ranked.count + pruning.reduction - 1) / pruning.reduction)
+          verdicts["\(setting)@\(w.rung)"] = ranked.prefix(kept).contains { $0.0 == setting }
         }
-        let sorted = recorded.sorted { $0.score > $1.score }
-        let kept = max(1, (sorted.count + pruning.reduction - 1) / pruning.reduction)
-        let keep = sorted.prefix(kept).contains { $0.trial == w.trial }
-        verdicts["\(w.trial)@\(w.rung)"] = keep
+        let keep = verdict(trial: w.trial, rung: w.rung)!
         if let g = w.group { try sweep.world.send(Message.verdict(keep: keep).bytes, to: g * sweep.ranksPerTrial, tag: Sweep.toLeader) }
       }
       waiting = still

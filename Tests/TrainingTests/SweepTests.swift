@@ -202,6 +202,22 @@ final class Recorder: SweepObserver {
     #expect(outcomes.contains { $0.status == .finished })
   }
 
+  /// A rung prunes a setting with all its seeds, never one seed of it: every seed of a setting ends the same way after
+  /// the same epochs, synchronously (every trial running at once) and asynchronously (ASHA), so a setting's mean
+  /// and sd never mix runs of different lengths (issue 28, item 8).
+  @Test(arguments: [(["0.3", "1e-5"], 4), (["0.3", "1e-4", "0.1", "1e-5"], 4), (["0.3", "1e-5", "0.1"], 2)])
+  func halvingPrunesASettingWithAllItsSeeds(values: [String], world: Int) throws {
+    let p = try plan("lr", values, seeds: [4, 5])
+    let (outcomes, _) = try run(world: world, ranksPerTrial: 1, plan: p, epochs: 4) { $0.pruning = Pruning() }
+    #expect(outcomes.count == 2 * values.count)
+    #expect(outcomes.contains { $0.status.name == "pruned" }, "\(outcomes.map(\.status))")
+    for setting in values.indices {
+      let seeds = outcomes.filter { $0.trial.setting == setting }
+      #expect(Set(seeds.map(\.status.name)).count == 1 && Set(seeds.map(\.epochs.count)).count == 1,
+              "setting \(values[setting]): \(seeds.map { "\($0.status) after \($0.epochs.count) epochs" })")
+    }
+  }
+
   /// A sweep resumed from its trials' checkpoints ends exactly where the uninterrupted one does.
   @Test func aResumedSweepEqualsTheUninterruptedOne() throws {
     let p = try plan("weight-decay", ["1e-3", "1e-2"])
