@@ -40,7 +40,7 @@ let libraries: [Target] = [
   // The communicator protocol: local, in-process (tests) and MPI.
   .target(name: "Collectives", dependencies: ["_CMPI", "_Support"], swiftSettings: fast),
   // The file formats of trained weights: dpt's checkpoint and safetensors.
-  .target(name: "FileFormats", dependencies: ["_Support", "TensorCore", "Layers", "Optimizers"], swiftSettings: fast),
+  .target(name: "FileFormats", dependencies: ["_Support", "TensorCore", "Layers", "Optimizers", "Datasets"], swiftSettings: fast),
   // Data-parallel training: the run description, the trainer and its step, the gradient exchanges, checkpoints of a
   // trainer, the step trace.
   .target(name: "Training", dependencies: ["_Support", "FileFormats", "TensorCore", "Layers", "Optimizers", "Datasets", "Collectives"],

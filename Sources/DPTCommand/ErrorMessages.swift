@@ -66,6 +66,7 @@ enum ErrorMessages {
     case .accumulateWithBatchStatistics: "--accumulate with batchnorm: \(p); use a larger --batch-size instead"
     case .featureBeyondRange: "\(p): rescale or remove it (--standardize scales a table's features)"
     case .fewerThanTwoClasses: "\(p) (--target value to regress on the column)"
+    case .shapeDiffers: "--dataset \(p): give data of the shape it was trained on"
     }
   }
 
@@ -107,6 +108,7 @@ enum ErrorMessages {
     switch p {
     case .malformed: "\(p)"
     case .noCheckpoint(let path): "\(path): no checkpoint there (checkpoints are written by dpt train --checkpoint-dir)"
+    case .noBestCheckpoint: "\(p) (dpt train --early-stop keeps one): drop --which best to use the last checkpoint"
     case .modelDiffers: "\(p) (use the checkpoint's --model, --hidden and --activation)"
     case .dataDiffer: "\(p) (use the same --dataset, --test-fraction, --val-fraction and --seed)"
     case .missingTensor: "\(p): save the model dpt builds from the same --model, --hidden and --activation"

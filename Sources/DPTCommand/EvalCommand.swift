@@ -29,24 +29,31 @@ struct EvalCommand: ParsableCommand {
       let trainer = try source.trainer(run, comm)
       let console = Console(isRoot: comm.isRoot, jsonOutput: json)
       let d = trainer.data
-      let train = try trainer.evaluate(d.train)!, test = try trainer.evaluate(d.test)
-      let m = EpochMetrics(epoch: 0, task: d.train.task, train: train, test: test, seconds: 0, samples: 0,
+      // The validation rows the run held out are reported apart from the rows it trained on.
+      let train = try trainer.evaluate(d.train)!, validation = try d.validation.flatMap(trainer.evaluate), test = try trainer.evaluate(d.test)
+      let m = EpochMetrics(epoch: 0, task: d.train.task, train: train, validation: validation, test: test, seconds: 0, samples: 0,
                            evaluationSeconds: 0, learningRate: 0)
       if json {
         guard case .object(let fields) = m.record.json else { return }
         let kept = fields.filter { !["epoch", "seconds", "samples_per_sec", "eval_seconds", "lr", "evaluations"].contains($0.0) }
-        console.result(JSON.object([("dataset", JSON(d.name)), ("model", JSON(trainer.config.model.description)),
-                                    ("train_samples", JSON(d.train.count)), ("test_samples", JSON(d.test.count))] + kept).serialized())
+        let weights: [(String, JSON)] = [("weights", JSON(run.weightsPath)), ("weights_epoch", run.checkpoint.map { JSON($0.epoch) } ?? .null)]
+        console.result(JSON.object([("dataset", JSON(d.name)), ("model", JSON(trainer.config.model.description))] + weights
+                                   + [("train_samples", JSON(d.train.count))]
+                                   + (d.validation.map { [("validation_samples", JSON($0.count))] } ?? [])
+                                   + [("test_samples", JSON(d.test.count))] + kept).serialized())
         return
       }
+      console.say(run.weightsNote)
       console.say("\(d.name): \(trainer.config.model) (\(trainer.network.parameterCount) parameters), \(trainer.config.loss) | \(counted(comm.size, "rank"))")
       func line(_ name: String, _ e: Evaluation?) -> String {
-        guard let e else { return name.padding(toLength: 6, withPad: " ", startingAt: 0) + " (no rows)" }
+        let label = name.padding(toLength: 10, withPad: " ", startingAt: 0)
+        guard let e else { return label + " (no rows)" }
         let metric = d.train.task == .classification
-          ? String(format: "accuracy %.4f", e.accuracy) : String(format: "RMSE %.6g  R^2 %.4f", e.rmse, e.r2)
-        return "\(name.padding(toLength: 6, withPad: " ", startingAt: 0)) loss \(String(format: "%.6g", e.loss))  \(metric)  (\(counted(e.count, "sample")))"
+          ? String(format: "accuracy %.4f", e.accuracy) : "RMSE \(String(format: "%.6g", e.rmse))  R^2 \(NumberText.fixed(e.r2))"
+        return "\(label) loss \(String(format: "%.6g", e.loss))  \(metric)  (\(counted(e.count, "sample")))"
       }
       console.say(line("train", train))
+      if let validation { console.say(line("validation", validation)) }
       console.say(line("test", test))
     }
   }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import FileFormats
 import Layers
 import Foundation
@@ -12,12 +13,13 @@ struct ExportCommand: ParsableCommand {
     discussion: """
       --format safetensors (numpy, PyTorch, JAX). With --layout pytorch (the default) dense weights are transposed
       to PyTorch's (outputs, inputs) and the names match a torch.nn.Sequential of the same layers ("1.weight",
-      "1.bias", ...), so `model.load_state_dict(safetensors.torch.load_file(FILE))` loads them.
+      "1.bias", ...), so `model.load_state_dict(safetensors.torch.load_file(FILE))` loads them. The metadata holds the
+      input transform the model was trained with (dpt_input_transform), which `dpt predict --weights` applies.
 
-        dpt export --checkpoint runs/ckpt --output model.safetensors
+        dpt export --checkpoint runs/ckpt --output model.safetensors --pytorch model.py
 
-      When the folder also holds best.dptc (the best epoch's weights, kept by --early-stop), best.safetensors is
-      written beside --output from it.
+      A folder that holds best.dptc (the best epoch's weights, kept by --early-stop) exports those, and says so;
+      --which last exports the last epoch's.
       """)
 
   @Option(help: ArgumentHelp("A --checkpoint-dir folder, or a checkpoint file.", valueName: "dir"))
@@ -41,42 +43,44 @@ struct ExportCommand: ParsableCommand {
     if pytorch != nil && layout != "pytorch" { throw ValidationError("--pytorch writes code for the pytorch layout: drop --layout dpt") }
   }
 
-  /// The best epoch's checkpoint beside the checkpoint (early stopping's best.dptc), when --checkpoint is a folder.
-  var bestCheckpoint: String? {
-    var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isFolder), isFolder.boolValue else { return nil }
-    let path = Files.join(checkpoint, "best.dptc")
-    return FileManager.default.fileExists(atPath: path) ? path : nil
-  }
+  @Option(help: ArgumentHelp("With a folder: best | last. Default: best.dptc, the best epoch's weights, when --early-stop kept one; else checkpoint.dptc.",
+                              valueName: "checkpoint"))
+  var which: Checkpoint.Choice?
+
+  @Flag(help: "Replace --output or --pytorch when it holds something else than an earlier export of dpt.")
+  var overwrite = false
 
   func run() throws {
-    try OutputPaths.file(output, flag: "--output")
-    if let pytorch { try OutputPaths.file(pytorch, flag: "--pytorch") }
-    let best = bestCheckpoint
-    let bestOutput = Files.join(Files.parent(output), "best.safetensors")
-    if best != nil && Files.resolved(bestOutput) == Files.resolved(output) {
-      throw ValidationError("--output \(output): best.safetensors is where the best epoch's weights (\(best!)) go; name the final weights otherwise")
-    }
-    try OutputPaths.checkInputs([OutputPaths.Input(flag: "--checkpoint", path: Checkpoint.path(checkpoint))] + (best.map { [OutputPaths.Input(flag: "--checkpoint", path: $0)] } ?? []),
-                                outputs: [("--output", [output] + (best != nil ? [bestOutput] : []))] + (pytorch.map { [("--pytorch", [$0])] } ?? []))
-    let c = try InputFiles.checkpoint(checkpoint, flag: "--checkpoint")
+    try OutputPaths.file(output, flag: "--output", kind: .safetensors, overwrite: overwrite)
+    if let pytorch { try OutputPaths.file(pytorch, flag: "--pytorch", kind: .pytorchCode, overwrite: overwrite) }
+    try OutputPaths.distinct([("--output", output)] + (pytorch.map { [("--pytorch", $0)] } ?? []))
+    let path: String, choice: Checkpoint.Choice
+    do { (path, choice) = try Checkpoint.path(checkpoint, which: which) } catch let p as WeightsProblem { throw CommandError(ErrorMessages.text(p)) }
+    // Inputs are never outputs: the checkpoint, and the data set it names (a CSV beside it, say).
+    let c = try InputFiles.checkpoint(path, flag: "--checkpoint")
+    let data = (c.config["run"].flatMap { try? RunDescription(run: $0) })?.data?.source.files ?? []
+    try OutputPaths.checkInputs([OutputPaths.Input(flag: "--checkpoint", path: path)] + data.map { OutputPaths.Input(flag: "the checkpoint's data set", path: $0) },
+                                outputs: [("--output", [output])] + (pytorch.map { [("--pytorch", [$0])] } ?? []))
     let bytes = try SafeTensors.encode(c, pytorchLayout: layout == "pytorch")
-    if let best {
-      let b = try InputFiles.checkpoint(best, flag: "--checkpoint")
-      try Files.writeAtomically(Data(try SafeTensors.encode(b, pytorchLayout: layout == "pytorch")), to: bestOutput)
-      print("wrote \(bestOutput): the best epoch's weights (epoch \(b.epoch), from \(best))")
-    }
     var code: String?
     if let pytorch {
       guard let list = c.config["model"]?.string, let items = try? LayerList.parse(list) else {
-        throw CommandError("\(Checkpoint.path(checkpoint)): its config names no list of layers (written by an older dpt): train again to export PyTorch code")
+        throw CommandError("\(path): its config names no list of layers (written by an older dpt): train again to export PyTorch code")
+      }
+      let transform: InputTransform?
+      do { transform = try InputTransform(json: c.config["input_transform"]) } catch {
+        throw CommandError("\(path): its input transform does not decode (\(error)); it was not written by this dpt")
       }
       code = try PyTorchCode.sequential(items, summaries: c.network.components(separatedBy: " | "), tensors: c.tensors + c.bufferTensors,
-                                        weights: Files.lastComponent(output), source: Checkpoint.path(checkpoint))
+                                        weights: Files.lastComponent(output), source: path, transform: transform)
     }
-    try Files.writeAtomically(Data(bytes), to: output)
-    if let pytorch, let code { try Files.writeAtomically(code, to: pytorch) }
-    print("wrote \(output): \(c.tensors.count + c.bufferTensors.count) tensors of \(c.network), epoch \(c.epoch), \(bytes.count) bytes")
-    if let pytorch { print("wrote \(pytorch): the torch.nn.Sequential whose load() reads \(Files.lastComponent(output))") }
+    try OutputPaths.write(Data(bytes), to: output, flag: "--output")
+    if let pytorch, let code { try OutputPaths.write(code, to: pytorch, flag: "--pytorch") }
+    let which = choice == .best ? "the best epoch, kept by --early-stop; --which last for the last one" : "the last epoch written"
+    OutputPaths.note("wrote \(output): \(c.tensors.count + c.bufferTensors.count) tensors of \(c.network), epoch \(c.epoch) (\(which)), from \(path), \(bytes.count) bytes",
+                     outputs: [output, pytorch])
+    if let pytorch {
+      OutputPaths.note("wrote \(pytorch): the torch.nn.Sequential whose load() reads \(Files.lastComponent(output)) and takes raw rows", outputs: [output, pytorch])
+    }
   }
 }

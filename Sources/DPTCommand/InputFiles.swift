@@ -1,3 +1,4 @@
+import Datasets
 import FileFormats
 import Foundation
 import _Support
@@ -14,6 +15,15 @@ enum InputFiles {
   static func checkpointBytes(_ location: String, flag: String) throws -> [UInt8] {
     do { return try Checkpoint.readBytes(location) } catch WeightsProblem.noCheckpoint(let p) {
       throw CommandError("\(flag) \(p): no checkpoint there (check \(flag); checkpoints are written by dpt train --checkpoint-dir)")
+    }
+  }
+
+  /// The input transform a safetensors file of `dpt export` records in its metadata (nil when it records none).
+  static func safetensorsTransform(_ path: String, flag: String) throws -> InputTransform? {
+    let file = try SafeTensorsFile(decoding: try safetensors(path, flag: flag), path: path)
+    guard let text = file.metadata["dpt_input_transform"] else { return nil }
+    do { return try InputTransform(json: try JSON.parse(text)) } catch {
+      throw CommandError("\(path): its metadata's dpt_input_transform does not decode (\(error)); export the weights again with this dpt")
     }
   }
 

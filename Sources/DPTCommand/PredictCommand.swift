@@ -10,14 +10,18 @@ import _Support
 struct PredictCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "predict",
-    abstract: "Write the model's prediction for every row of a data set to a CSV file.",
+    abstract: "Write the model's prediction for every row of a file, or of a data set's rows, to a CSV file.",
     discussion: """
-      One row per sample of the chosen rows, in their order: row, then for class labels label, predicted and one
-      probability per class (softmax of the outputs); for real targets each target and its prediction.
+      A CSV file given with --dataset is predicted whole, in its order, with the transform the model was trained
+      with (the training rows' standardisation, saved with the weights): one row per input row, `line` (1 = the
+      file's first data row), the label or targets when the file has them, then `predicted` and one probability per
+      class (softmax of the outputs), or each target's prediction. The label column may be left out; a file with a
+      header gives the training columns by name, in any order. Without --dataset, the checkpoint's own data set:
+      --rows test | train | all (train then test, after the run's seeded split), numbered `row`.
 
-        dpt predict --checkpoint runs/ckpt --output predictions.csv
-        dpt predict --weights model.safetensors --dataset csv:new.csv --rows all \\
-          --output predictions.csv
+        dpt predict --checkpoint runs/ckpt --dataset csv:new.csv --output predictions.csv
+        dpt predict --weights model.safetensors --dataset csv:new.csv --output predictions.csv
+        dpt predict --checkpoint runs/ckpt --rows test --output predictions.csv
       """)
 
   // Before the training options: their --output (a softmax layer after the model) is --output-layer here.
@@ -27,11 +31,22 @@ struct PredictCommand: ParsableCommand {
   @OptionGroup var source: WeightsOptions
   @OptionGroup var options: TrainingOptions
 
-  @Option(help: "Which rows: test | train | all (train then test).")
-  var rows: String = "test"
+  @Option(help: "A data set's rows: test | train | all (train then test, after the seeded split). A CSV file given with --dataset is predicted whole.")
+  var rows: String?
+
+  @Flag(help: "Replace --output when it holds something else than an earlier prediction of dpt.")
+  var overwrite = false
 
   func validate() throws {
-    guard ["test", "train", "all"].contains(rows) else { throw ValidationError("--rows '\(rows)': use test, train or all") }
+    if let rows, !["test", "train", "all"].contains(rows) { throw ValidationError("--rows '\(rows)': use test, train or all") }
+    if case .csv? = try? DatasetSource(options.data.dataset), options.data.givenDataset != nil {
+      if let rows, rows != "all" {
+        throw ValidationError("--rows \(rows): a CSV file given with --dataset is predicted whole, in its order (every row, no split): drop --rows")
+      }
+      if let f = options.data.testFraction, f != 0 {
+        throw ValidationError("--test-fraction \(f): a CSV file given with --dataset is predicted whole (no split): drop --test-fraction")
+      }
+    }
   }
 
   func run() throws {
@@ -39,44 +54,92 @@ struct PredictCommand: ParsableCommand {
     try Launch.withWorld { comm in
       try comm.agree(describing: ErrorMessages.line) {
         guard comm.isRoot else { return }
-        try OutputPaths.file(output, flag: "--output")
+        try OutputPaths.file(output, flag: "--output", kind: .prediction, overwrite: overwrite)
         let inputs = run.source.files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
-          + [source.checkpoint.map { OutputPaths.Input(flag: "--checkpoint", path: Checkpoint.path($0)) },
-             source.weights.map { OutputPaths.Input(flag: "--weights", path: $0) }].compactMap { $0 }
+          + [OutputPaths.Input(flag: source.checkpoint != nil ? "--checkpoint" : "--weights", path: run.weightsPath)]
         try OutputPaths.checkInputs(inputs, outputs: [("--output", [output])])
       }
-      let trainer = try source.trainer(run, comm)
-      guard comm.isRoot else { return }
-      let d = trainer.data
-      let sets = rows == "all" ? [d.train, d.test] : rows == "train" ? [d.train] : [d.test]
-      let classification = d.train.task == .classification
-      var text: String
-      if classification {
-        text = "row,label,predicted," + (0..<d.train.classCount).map { "p\($0)" }.joined(separator: ",") + "\n"
-      } else {
-        let w = d.train.targetWidth
-        text = "row," + (0..<w).map { w == 1 ? "target" : "target\($0 + 1)" }.joined(separator: ",") + ","
-          + (0..<w).map { w == 1 ? "prediction" : "prediction\($0 + 1)" }.joined(separator: ",") + "\n"
-      }
-      var row = 0
-      for set in sets {
-        for (i, y) in trainer.outputs(set, rows: 0..<set.count).enumerated() {
-          row += 1
-          if classification {
-            // The outputs are logits unless the model ends in softmax; either way report probabilities.
-            var p = y
-            if !trainer.config.model.endsInSoftmax { Double.softmaxRows(y, &p, rows: 1, cols: y.count) }
-            let predicted = p.indices.max { p[$0] < p[$1] } ?? 0
-            text += "\(row),\(set.labels[i]),\(predicted)," + p.map { String(format: "%.6g", $0) }.joined(separator: ",") + "\n"
-          } else {
-            let w = set.targetWidth
-            let target = (0..<w).map { set.targets[i * w + $0] }
-            text += "\(row)," + target.map { "\($0)" }.joined(separator: ",") + "," + y.map { "\($0)" }.joined(separator: ",") + "\n"
-          }
+      if options.data.givenDataset != nil, case .csv(let path, _, let header) = run.source {
+        // A file to predict: rank 0 alone reads it and writes the predictions (there is nothing to share out).
+        try comm.agree(describing: ErrorMessages.line) {
+          guard comm.isRoot else { return }
+          try predictFile(path, header: header, run: run)
         }
+        return
       }
-      try Files.writeAtomically(text, to: output)
-      FileHandle.standardOutput.write(Data("wrote \(output): \(counted(row, "prediction")) of \(d.name) (\(rows) rows)\n".utf8))
+      try predictSplit(run, comm)
     }
+  }
+
+  /// The header and one line of the output: `first` (line or row), the label or targets when known, the prediction.
+  static func text(first: String, labels: [Double]?, outputs y: [Double], classification: Bool, endsInSoftmax: Bool) -> String {
+    if classification {
+      // The outputs are logits unless the model ends in softmax; either way report probabilities.
+      var p = y
+      if !endsInSoftmax { Double.softmaxRows(y, &p, rows: 1, cols: y.count) }
+      let predicted = p.indices.max { p[$0] < p[$1] } ?? 0
+      return ([first] + (labels.map { ["\(Int($0[0]))"] } ?? []) + ["\(predicted)"] + p.map { String(format: "%.6g", $0) })
+        .joined(separator: ",")
+    }
+    return ([first] + (labels ?? []).map { "\($0)" } + y.map { "\($0)" }).joined(separator: ",")
+  }
+
+  static func header(first: String, transform t: InputTransform, labels: Bool) -> String {
+    if t.task == .classification {
+      return ([first] + (labels ? ["label"] : []) + ["predicted"] + t.classNames.indices.map { "p\($0)" }).joined(separator: ",")
+    }
+    let w = t.targetNames.count
+    return ([first] + (labels ? (0..<w).map { w == 1 ? "target" : "target\($0 + 1)" } : [])
+      + (0..<w).map { w == 1 ? "prediction" : "prediction\($0 + 1)" }).joined(separator: ",")
+  }
+
+  /// Every row of the CSV file `path`, in its order, through the saved transform: `line` is the data row's number.
+  func predictFile(_ path: String, header: CSVHeader, run: WeightsOptions.Run) throws {
+    guard let transform = run.transform else {
+      throw CommandError("\(run.weightsPath) records no input transform (it was written by an earlier dpt, or not by dpt): train again, or export again, with this dpt to predict a file")
+    }
+    guard transform.sampleShape.count == 1 else {
+      throw CommandError("--dataset csv:\(path): the model reads images of shape \(transform.sampleShape.map(String.init).joined(separator: "x")), not rows of a table")
+    }
+    let table = try NumericTable.read(path, header: header)
+    let (x, labels) = try transform.columns(of: table, path: path)
+    var model = try TrainedModel<Float>(config: run.config, transform: transform)
+    let bytes = try source.weightBytes(run)
+    (model.parameters, model.buffers) = try SafeTensors.state(for: model.network, from: try SafeTensorsFile(decoding: bytes, path: run.weightsPath),
+                                                             path: run.weightsPath)
+    let outputs = model.outputs(raw: x)
+    let w = labels.map { $0.count / max(table.rows, 1) } ?? 0
+    var text = Self.header(first: "line", transform: transform, labels: labels != nil) + "\n"
+    for (i, y) in outputs.enumerated() {
+      let l = labels.map { Array($0[i * w..<(i + 1) * w]) }
+      text += Self.text(first: "\(i + 1)", labels: l, outputs: y, classification: transform.task == .classification,
+                        endsInSoftmax: run.config.model.endsInSoftmax) + "\n"
+    }
+    try OutputPaths.write(text, to: output, flag: "--output")
+    OutputPaths.note(run.weightsNote, outputs: [output])
+    OutputPaths.note("wrote \(output): \(counted(outputs.count, "prediction")) of \(path), one a row in the file's order", outputs: [output])
+  }
+
+  /// The rows of a data set as the run split it (test, train or both), numbered `row`.
+  func predictSplit(_ run: WeightsOptions.Run, _ comm: any Communicator) throws {
+    let trainer = try source.trainer(run, comm)
+    guard comm.isRoot else { return }
+    let which = rows ?? "test"
+    let d = trainer.data
+    let sets = which == "all" ? [d.train, d.test] : which == "train" ? [d.train] : [d.test]
+    let classification = d.train.task == .classification
+    var text = Self.header(first: "row", transform: trainer.inputTransform, labels: true) + "\n"
+    var row = 0
+    for set in sets {
+      for (i, y) in trainer.outputs(set, rows: 0..<set.count).enumerated() {
+        row += 1
+        let labels = classification ? [Double(set.labels[i])] : (0..<set.targetWidth).map { set.targets[i * set.targetWidth + $0] }
+        text += Self.text(first: "\(row)", labels: labels, outputs: y, classification: classification,
+                          endsInSoftmax: trainer.config.model.endsInSoftmax) + "\n"
+      }
+    }
+    try OutputPaths.write(text, to: output, flag: "--output")
+    OutputPaths.note(run.weightsNote, outputs: [output])
+    OutputPaths.note("wrote \(output): \(counted(row, "prediction")) of \(d.name) (\(which) rows)", outputs: [output])
   }
 }

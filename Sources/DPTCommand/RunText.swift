@@ -29,7 +29,7 @@ enum RunText {
       : String(format: "ridge lambda = n k wd / 2 = %d x %d x %g / 2 = %g%@", t.data.train.count, c.closedForm.outputs, wd, c.lambda,
                t.config.optimizer.decayBiases ? ", intercept penalised (--decay-bias true)" : ", intercept not penalised")
     let scaled = t.standardization != nil ? "; both fitted on standardised features, shown in original units" : ""
-    return "closed form (\(c.fit.method.rawValue): \(ErrorMessages.text(c.fit.reason))) beside SGD: \(penalty)\(scaled)"
+    return "closed form (\(c.fit.method.rawValue): \(ErrorMessages.text(c.fit.reason))) beside \(t.config.optimizer.kind.displayName): \(penalty)\(scaled)"
   }
 
   /// " on 2 hosts (a, b)" when the ranks run on more than one host (a collective: every rank takes part).
@@ -77,11 +77,6 @@ enum RunText {
           ("phase_seconds", .object(phases.named.map { ($0.0, JSON($0.1)) }))]
     return .object(o)
   }
-}
-
-/// "1 epoch", "2 epochs": a count with its noun in the right number.
-func counted(_ n: Int, _ singular: String, _ plural: String? = nil) -> String {
-  "\(n) \(n == 1 ? singular : plural ?? singular + "s")"
 }
 
 extension RunText {

@@ -57,7 +57,7 @@ struct TrainCommand: ParsableCommand {
     discussion: "e.g. from PyTorch: safetensors.torch.save_file(model.state_dict(), \"init.safetensors\") for a torch.nn.Sequential of the same layers. Every parameter must be there, with its shape.", valueName: "file.safetensors"))
   var `init`: String?
 
-  @Flag(help: "Replace the results of another run in --log-dir (without it, a --log-dir that holds a run is an error, unless --resume continues it).")
+  @Flag(help: "Replace the results of another run in --log-dir (without it, a --log-dir that holds a run is an error, unless --resume continues it), and a --trace or --timeline file that is not an earlier one.")
   var overwrite = false
 
   @Option(help: ArgumentHelp(
@@ -134,14 +134,17 @@ struct TrainCommand: ParsableCommand {
       var outputs: [(flag: String, files: [String])] = []
       if let logs { outputs.append(("--log-dir", OutputPaths.outputFiles(logs, writes: logFiles))) }
       if let checkpoints { outputs.append(("--checkpoint-dir", OutputPaths.outputFiles(checkpoints, writes: [Checkpoint.fileName]))) }
+      // Single files: never inside the run's own folders (their manifests own what they hold), never one another.
+      let folders = [logs?.path, checkpoints?.path].compactMap { $0 }
       if let trace {
-        try OutputPaths.file(trace, flag: "--trace")
+        try OutputPaths.file(trace, flag: "--trace", kind: .trace, overwrite: overwrite, folders: folders)
         outputs.append(("--trace", [trace]))
       }
       if let timeline {
-        try OutputPaths.file(timeline, flag: "--timeline")
+        try OutputPaths.file(timeline, flag: "--timeline", kind: .timeline, overwrite: overwrite, folders: folders)
         outputs.append(("--timeline", [timeline]))
       }
+      try OutputPaths.distinct([trace.map { ("--trace", $0) }, timeline.map { ("--timeline", $0) }].compactMap { $0 })
       let inputs = (try options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
         + [`init`.map { OutputPaths.Input(flag: "--init", path: $0) }, resume.map { OutputPaths.Input(flag: "--resume", path: Checkpoint.path($0)) }]
           .compactMap { $0 }
@@ -186,7 +189,7 @@ struct TrainCommand: ParsableCommand {
     }
     /// The run's settings as config.json and checkpoints record them.
     func configJSON() -> JSON {
-      guard case .object(var o) = config.json(data: trainer.data.origin, worldSize: comm.size, layers: trainer.layerItems, trainRows: trainer.data.train.count) else { return .null }
+      guard case .object(var o) = trainer.recordedConfig else { return .null }
       o.append(("run_id", JSON(runID)))
       if let fingerprint { o.append(("data_fingerprint", JSON(fingerprint))) }
       return .object(o)
@@ -215,7 +218,7 @@ struct TrainCommand: ParsableCommand {
     }
     func writeTrace() throws {
       guard let trace, !traceWritten, comm.isRoot, trainer.step >= traceSteps || trainer.epoch >= config.epochs else { return }
-      try Files.writeAtomically(traceLines.joined(separator: "\n") + "\n", to: trace)
+      try OutputPaths.write(traceLines.joined(separator: "\n") + "\n", to: trace, flag: "--trace")
       traceWritten = true
     }
     if let note = try options.data.inferenceNote { console.say(note) }
@@ -343,7 +346,9 @@ struct TrainCommand: ParsableCommand {
     switch status {
     case .diverged(let epoch, let reason):
       if let log { _ = try writeReport(log, status: status) }
-      throw CommandError("diverged at epoch \(epoch): \(reason) (--diverge-factor \(NumberText.compact(options.divergeFactor))); lower --lr\(checkpointDir.map { "; the last checkpoint in \($0) is from before" } ?? "")")
+      // The factor is named only where it decided (a loss that grew), not for a loss that stopped being a number.
+      let factor = reason.contains("times its first value") ? " (--diverge-factor \(NumberText.compact(options.divergeFactor)))" : ""
+      throw CommandError("diverged at epoch \(epoch): \(reason)\(factor); lower --lr\(checkpointDir.map { "; the last checkpoint in \($0) is from before" } ?? "")")
     case .stoppedEarly(let epoch, let best):
       console.say("stopped early after epoch \(epoch): the \(trainer.data.validation != nil ? "validation" : "test") loss was lowest at epoch \(best) and has not improved for \(counted(epoch - best, "epoch"))\(bestFolder.map { "; \(Files.join($0.path, "best.dptc")) keeps epoch \(best)" } ?? "")")
     case .converged(let iteration, let reason):
@@ -364,7 +369,7 @@ struct TrainCommand: ParsableCommand {
       if comm.isRoot {
         let each = try events.map { try JSON.parse(bytes: $0).array ?? [] }
         let trace = Timeline.traceJSON(events: each, hosts: Launch.hostNames(comm))
-        try Files.writeAtomically(trace.serialized(), to: timeline)
+        try OutputPaths.write(trace.serialized(), to: timeline, flag: "--timeline")
         console.say("wrote \(timeline): \(counted(each.reduce(0) { $0 + $1.count }, "span")) of \(counted(comm.size, "rank")) (open it in Perfetto or chrome://tracing)")
       }
     }
@@ -376,7 +381,7 @@ struct TrainCommand: ParsableCommand {
     if let c = comparison, !json {
       console.say("")
       console.say(RunText.comparisonTitle(c, trainer))
-      for line in RunText.linearModel([("closed form", c.closedForm), ("SGD", c.sgd)], fit: c.fit) { console.say(line) }
+      for line in RunText.linearModel([("closed form", c.closedForm), (config.optimizer.kind.displayName, c.sgd)], fit: c.fit) { console.say(line) }
       console.say("  largest |parameter difference|: \(RunText.number(c.maxParameterDifference).trimmingCharacters(in: .whitespaces))")
       for w in c.fit.warnings { console.say("warning: \(ErrorMessages.text(w))") }
     }

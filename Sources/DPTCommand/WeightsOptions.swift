@@ -15,16 +15,36 @@ struct WeightsOptions: ParsableArguments {
   @Option(help: ArgumentHelp("A .safetensors file in `dpt export`'s layout (PyTorch's names and shapes); the model comes from --model, --hidden, ... as for train.", valueName: "file"))
   var weights: String?
 
+  @Option(help: ArgumentHelp(
+    "With --checkpoint DIR: best | last. Default: best.dptc, the best epoch's weights, when --early-stop kept one; else checkpoint.dptc.",
+    valueName: "checkpoint"))
+  var which: Checkpoint.Choice?
+
   func validate() throws {
     if (checkpoint == nil) == (weights == nil) { throw ValidationError("give one of --checkpoint DIR and --weights FILE.safetensors") }
+    if which != nil && checkpoint == nil { throw ValidationError("--which chooses among a --checkpoint folder's checkpoints: drop it with --weights") }
   }
 
-  /// What `eval` and `predict` run: the model and loss, the data set and how to load it, and the checkpoint.
+  /// What `eval` and `predict` run: the model and loss, the data set and how to load it, the checkpoint (the file
+  /// chosen by --which) and the input transform the weights were trained with.
   struct Run {
     var config: TrainingConfig
     var source: DatasetSource
     var load: () throws -> DataSplit
     var checkpoint: Checkpoint?
+    /// The file the weights come from (--weights, or the checkpoint chosen), and which of a folder's it is.
+    var weightsPath: String
+    var choice: Checkpoint.Choice?
+    /// The training rows' transform, recorded with the weights (nil: weights of an earlier dpt, or from elsewhere;
+    /// then the data's own training rows fit it, as training did).
+    var transform: InputTransform?
+
+    /// Where the weights come from, for the first line a command prints: the file, and the epoch of a checkpoint.
+    var weightsNote: String {
+      guard let c = checkpoint else { return "weights: \(weightsPath)" }
+      let which = choice == .best ? "the best epoch, kept by --early-stop; --which last for the last one" : "the last epoch written"
+      return "weights: \(weightsPath), epoch \(c.epoch) (\(which))"
+    }
   }
 
   /// With --weights: the model, loss and data from the flags. With --checkpoint (read here, once, on every rank):
@@ -32,10 +52,16 @@ struct WeightsOptions: ParsableArguments {
   /// --dataset names another data set of the same shape instead (then the data flags given apply).
   func run(given: TrainingOptions) throws -> Run {
     guard let checkpoint else {
-      return Run(config: try given.makeConfig(), source: try given.data.source, load: { try given.data.load() }, checkpoint: nil)
+      let transform = try InputFiles.safetensorsTransform(weights!, flag: "--weights")
+      return Run(config: try given.makeConfig(), source: try given.data.source, load: { try given.data.load() }, checkpoint: nil,
+                 weightsPath: weights!, choice: nil, transform: transform)
     }
-    let path = Checkpoint.path(checkpoint)
-    let c = try InputFiles.checkpoint(checkpoint, flag: "--checkpoint")
+    let (path, choice) = try Checkpoint.path(checkpoint, which: which)
+    let c = try InputFiles.checkpoint(path, flag: "--checkpoint")
+    let transform: InputTransform?
+    do { transform = try InputTransform(json: c.config["input_transform"]) } catch {
+      throw CommandError("\(path): its input transform does not decode (\(error)); it was not written by this dpt")
+    }
     var run: RunDescription
     if let recorded = c.config["run"], recorded != .null {
       do { run = try RunDescription(run: recorded) } catch {
@@ -53,7 +79,8 @@ struct WeightsOptions: ParsableArguments {
     }
     let config = run.training
     if given.data.givenDataset != nil {
-      return Run(config: config, source: try given.data.source, load: { try given.data.load() }, checkpoint: c)
+      return Run(config: config, source: try given.data.source, load: { try given.data.load() }, checkpoint: c,
+                 weightsPath: path, choice: choice, transform: transform)
     }
     guard let source = run.data?.source else { throw CommandError("\(path) names no data set (it was trained on data held in memory): give --dataset") }
     // A file the checkpoint names (csv:PATH, idx:DIR) is opened only when it is the file the run trained on: a
@@ -64,9 +91,12 @@ struct WeightsOptions: ParsableArguments {
         throw CommandError("\(path) was trained on \(source), but \(recorded == nil ? "does not record which file that was" : "that file is not the one it was trained on (its size or checksum differ)"): give --dataset to evaluate on a data set you name")
       }
     }
+    // The run's own split: its test rows, and the validation rows it held out of the training rows (reported apart).
     let testFraction = given.data.testFraction ?? run.data?.testFraction, seed = config.seed
-    return Run(config: config, source: source, load: { try TableReader().load(source, testFraction: testFraction, seed: seed) },
-               checkpoint: c)
+    let validation = given.data.valFraction ?? run.data?.validationFraction ?? 0
+    return Run(config: config, source: source,
+               load: { try TableReader().load(source, testFraction: testFraction, seed: seed).holdingOutValidation(fraction: validation, seed: seed) },
+               checkpoint: c, weightsPath: path, choice: choice, transform: transform)
   }
 
   /// The flags that rebuild a run's model, loss and data split from its config.json.
@@ -114,20 +144,25 @@ struct WeightsOptions: ParsableArguments {
     return a
   }
 
+  /// The weights in safetensors form (a checkpoint's through its export, so that both sources get the same shape
+  /// checks).
+  func weightBytes(_ run: Run) throws -> [UInt8] {
+    if let checkpoint = run.checkpoint { return try SafeTensors.encode(checkpoint, pytorchLayout: true) }
+    return try InputFiles.safetensors(run.weightsPath, flag: "--weights")
+  }
+
   /// The run's trainer with the weights loaded: data and model built on every rank (inside `agree`), the weights
   /// mapped onto the model by rank 0 (a checkpoint's through its safetensors form, so that both sources get the
   /// same shape checks) and broadcast.
   func trainer(_ run: Run, _ comm: any Communicator) throws -> Trainer<Float> {
     let bytes = try comm.agree(describing: ErrorMessages.line) { () throws -> [UInt8] in
-      guard comm.isRoot else { return [] }
-      if let checkpoint = run.checkpoint { return try SafeTensors.encode(checkpoint, pytorchLayout: true) }
-      return try InputFiles.safetensors(weights!, flag: "--weights")
+      comm.isRoot ? try weightBytes(run) : []
     }
     let trainer = try comm.agree(describing: ErrorMessages.line) { () throws -> Trainer<Float> in
       let data = try run.load()
-      let trainer = try Trainer<Float>(config: run.config, data: data, communicator: comm, synchronize: false)
+      let trainer = try Trainer<Float>(config: run.config, data: data, communicator: comm, synchronize: false, transform: run.transform)
       if comm.isRoot {
-        let path = self.checkpoint.map(Checkpoint.path) ?? weights!
+        let path = run.weightsPath
         (trainer.parameters, trainer.buffers) = try SafeTensors.state(for: trainer.network, from: try SafeTensorsFile(decoding: bytes, path: path), path: path)
       }
       return trainer
@@ -136,3 +171,5 @@ struct WeightsOptions: ParsableArguments {
     return trainer
   }
 }
+
+extension Checkpoint.Choice: ExpressibleByArgument {}

@@ -36,18 +36,22 @@ public struct DataSplit: Sendable {
     split.header = header
     split.warnings = warnings
     split.origin = origin
+    split.origin?.validationFraction = fraction
     return split
   }
 }
 
-/// The data set a run loaded, as its records name it: the source and the test fraction asked for (nil: the data
-/// set's default). With the seed, it is enough to load the same split again.
+/// The data set a run loaded, as its records name it: the source, the test fraction asked for (nil: the data set's
+/// default) and the validation fraction held out. With the seed, it is enough to load the same split again.
 public struct DataOrigin: Equatable, Sendable, Codable {
   public var source: DatasetSource
   public var testFraction: Double?
+  /// The fraction of the training rows held out for validation (with the seed), nil when none was.
+  public var validationFraction: Double?
 
-  public init(source: DatasetSource, testFraction: Double? = nil) {
+  public init(source: DatasetSource, testFraction: Double? = nil, validationFraction: Double? = nil) {
     self.source = source
     self.testFraction = testFraction
+    self.validationFraction = validationFraction
   }
 }

@@ -52,10 +52,15 @@ extension DataSplit {
   public func standardized() throws -> (split: DataSplit, scaling: Standardization?) {
     guard case .reals = train.features else { return (self, nil) }
     let s = try Standardization.fitting(train, name: name)
+    return (scaled(by: s), s)
+  }
+
+  /// Every set scaled with the statistics `s` (a trained model's).
+  public func scaled(by s: Standardization) -> DataSplit {
     var split = DataSplit(name: name, train: s.apply(train), test: s.apply(test), validation: validation.map(s.apply))
     split.header = header
     split.warnings = warnings
     split.origin = origin
-    return (split, s)
+    return split
   }
 }

@@ -88,8 +88,12 @@ public struct RunMonitor: Sendable {
   }
 
   /// Observes an epoch: whether the watched loss improved (the best epoch to keep), and the reason to stop, if any.
+  /// An epoch whose every batch was skipped (`--on-nan skip-batch`) has diverged: nothing was trained.
   public mutating func observe(_ m: EpochMetrics) -> (improved: Bool, stop: RunStatus?) {
-    observe(epoch: m.epoch, trainLoss: m.train.loss, watched: (m.validation ?? m.test)?.loss, initial: m.initialLoss)
+    if m.batches > 0 && m.skippedBatches >= m.batches {
+      return (false, .diverged(epoch: m.epoch, reason: "every batch of the epoch (\(m.batches)) was skipped: its loss or gradient was not finite"))
+    }
+    return observe(epoch: m.epoch, trainLoss: m.train.loss, watched: (m.validation ?? m.test)?.loss, initial: m.initialLoss)
   }
 
   /// `initial`: the loss of the run's first step (the first epoch's row has it), the reference for divergence; else

@@ -25,6 +25,11 @@ public struct Checkpoint {
   public var samples: Int = 0
   /// Loss-and-gradient evaluations since the run began.
   public var evaluations: Int = 0
+  /// Written mid-epoch: the seconds of that epoch's steps so far, its evaluations and its skipped batches (0 at an
+  /// epoch's end), so that a resumed epoch's row counts the whole epoch.
+  public var epochSeconds = 0.0
+  public var epochEvaluations = 0
+  public var epochSkipped = 0
   /// The run this checkpoint belongs to (its log and checkpoint folders carry the same id); nil for an older file.
   public var runID: String?
   /// Optimizer steps taken.
@@ -73,7 +78,8 @@ public struct Checkpoint {
     for s in sections { payload += s.bytes }
     let header = JSON.object([
       ("format", JSON("dpt checkpoint")), ("epoch", JSON(epoch)), ("batch", JSON(batch)), ("samples", JSON(samples)),
-      ("step", JSON(step)), ("evaluations", JSON(evaluations)), ("run_id", runID.map { JSON($0) } ?? .null),
+      ("step", JSON(step)), ("evaluations", JSON(evaluations)), ("epoch_seconds", JSON(epochSeconds)),
+      ("epoch_evaluations", JSON(epochEvaluations)), ("epoch_skipped_batches", JSON(epochSkipped)), ("run_id", runID.map { JSON($0) } ?? .null),
       ("world_size", JSON(worldSize)), ("network", JSON(network)), ("dataset", JSON(dataset)),
       ("train_count", JSON(trainCount)), ("optimizer", JSON(optimizer)), ("optimizer_step", JSON(optimizerStep)),
       ("skipped_batches", JSON(skippedBatches)), ("scalar_bytes", JSON(scalarBytes)),
@@ -159,6 +165,9 @@ public struct Checkpoint {
               scalarBytes: scalarBytes, sections: sections)
     samples = try int("samples", default: -1)
     evaluations = try int("evaluations", default: 0)
+    epochEvaluations = try int("epoch_evaluations", default: 0)
+    epochSkipped = try int("epoch_skipped_batches", default: 0)
+    if let s = header["epoch_seconds"]?.double, s.isFinite, s >= 0 { epochSeconds = s }
     runID = header["run_id"]?.string
     // The named tensors must tile the parameters' section exactly, and the named buffers the buffers' section.
     func named(_ key: String, section: String) throws -> [(String, [Int], String)] {
@@ -186,13 +195,33 @@ public struct Checkpoint {
     bufferTensors = try named("buffer_tensors", section: "buffers")
   }
 
+  /// The best epoch's checkpoint, which `--early-stop` keeps beside the last one.
+  public static let bestFileName = "best.dptc"
+
+  /// Which of a folder's checkpoints a command reads: the best epoch's (best.dptc) or the last one written.
+  public enum Choice: String, CaseIterable, Sendable {
+    case best, last
+  }
+
   /// DIR/checkpoint.dptc for a folder, else the path itself.
   public static func path(_ location: String) -> String {
+    isFolder(location) ? Files.join(location, fileName) : location
+  }
+
+  /// The checkpoint a command that uses trained weights reads from `location`: a file as it is; in a folder, the
+  /// best epoch's (best.dptc) when the folder holds one and `which` is not `.last`, else the last (checkpoint.dptc).
+  /// `which` `.best` in a folder without best.dptc is an error.
+  public static func path(_ location: String, which: Choice?) throws -> (path: String, choice: Choice) {
+    guard isFolder(location) else { return (location, which ?? .last) }
+    let best = Files.join(location, bestFileName)
+    let hasBest = FileManager.default.fileExists(atPath: best)
+    if which == .best && !hasBest { throw WeightsProblem.noBestCheckpoint(folder: location) }
+    return which != .last && hasBest ? (best, .best) : (Files.join(location, fileName), .last)
+  }
+
+  static func isFolder(_ location: String) -> Bool {
     var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory), isDirectory.boolValue {
-      return Files.join(location, fileName)
-    }
-    return location
+    return FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory) && isDirectory.boolValue
   }
 
   /// The bytes of the checkpoint at `location` (a folder or a file): a regular file no larger than half the memory.

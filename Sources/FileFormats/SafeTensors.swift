@@ -16,7 +16,7 @@ public enum SafeTensors {
     var entries: [(String, JSON)] = [("__metadata__", .object([
       ("format", JSON("pt")), ("source", JSON("dpt")), ("network", JSON(c.network)), ("dataset", JSON(c.dataset)),
       ("epoch", JSON(String(c.epoch))), ("layout", JSON(pytorchLayout ? "pytorch" : "dpt")),
-    ]))]
+    ] + (c.config["input_transform"].flatMap { $0 == .null ? nil : [("dpt_input_transform", JSON($0.serialized()))] } ?? [])))]
     var data: [UInt8] = []
     func add(_ name: String, dtype: String, shape: [Int], _ bytes: [UInt8]) {
       entries.append((name, .object([("dtype", JSON(dtype)), ("shape", .array(shape.map { JSON($0) })),
@@ -83,6 +83,8 @@ public struct SafeTensorsFile {
   /// The tensors in the order of their data.
   public private(set) var names: [String] = []
   public private(set) var entries: [String: Entry] = [:]
+  /// The header's `__metadata__` (text keys and values; dpt's export writes "dpt_input_transform" there).
+  public private(set) var metadata: [String: String] = [:]
 
   /// Tensors held in memory (float64), as a file of them would be read: for loading a state_dict a program has.
   public init(tensors: [(name: String, shape: [Int], values: [Double])]) {
@@ -109,6 +111,10 @@ public struct SafeTensorsFile {
   public init(decoding bytes: [UInt8], path: String) throws {
     func bad(_ why: String) -> WeightsProblem { WeightsProblem.malformed("\(path): not a safetensors file (\(why))") }
     guard bytes.count >= 8 else { throw bad("\(bytes.count) bytes") }
+    // torch.save writes a zip archive (PyTorch 1.6 and later) or a pickle, whose first bytes read as an absurd length.
+    if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) || (bytes[0] == 0x80 && (2...5).contains(bytes[1])) {
+      throw WeightsProblem.malformed("\(path): a PyTorch file written by torch.save (a \(bytes[0] == 0x80 ? "pickle" : "zip archive")), not safetensors: save the weights with safetensors.torch.save_file(model.state_dict(), \"model.safetensors\")")
+    }
     let length = LittleEndian.read(UInt64.self, bytes, at: 0)
     guard length <= UInt64(SafeTensorsFile.maximumHeaderBytes) else { throw bad("its header claims \(length) bytes, more than the format's 100 MB") }
     guard length <= UInt64(bytes.count - 8) else { throw bad("its header claims \(length) bytes of \(bytes.count - 8)") }
@@ -122,7 +128,12 @@ public struct SafeTensorsFile {
     let data = bytes.count - end
     for (name, value) in fields {
       guard seen.insert(name).inserted else { throw bad("the name '\(name)' appears twice") }
-      if name == "__metadata__" { continue }
+      if name == "__metadata__" {
+        guard case .object(let pairs) = value, let texts = Optional(pairs.compactMap { k, v in v.string.map { (k, $0) } }),
+              texts.count == pairs.count else { throw bad("__metadata__ is not an object of strings") }
+        metadata = Dictionary(texts, uniquingKeysWith: { a, _ in a })
+        continue
+      }
       guard let dtype = value["dtype"]?.string, let shapeList = value["shape"]?.array,
             let offsetList = value["data_offsets"]?.array, offsetList.count == 2 else {
         throw bad("tensor '\(name)' has no dtype, shape and data_offsets")

@@ -5,6 +5,8 @@ public enum WeightsProblem: Error, Equatable, CustomStringConvertible {
   case malformed(String)
   /// No checkpoint file at `path`.
   case noCheckpoint(path: String)
+  /// A folder without the best epoch's checkpoint (best.dptc), asked for it.
+  case noBestCheckpoint(folder: String)
   /// The checkpoint's network is not the one this run builds.
   case modelDiffers(path: String, checkpoint: String, run: String)
   /// The checkpoint was trained on other data.
@@ -20,6 +22,7 @@ public enum WeightsProblem: Error, Equatable, CustomStringConvertible {
     switch self {
     case .malformed(let text): text
     case .noCheckpoint(let p): "\(p): no checkpoint there"
+    case .noBestCheckpoint(let f): "\(f) holds no best epoch's checkpoint (best.dptc)"
     case .modelDiffers(let p, let c, let r): "\(p): the model differs: the checkpoint holds '\(c)', this run builds '\(r)'"
     case .dataDiffer(let p, let cd, let cr, let rd, let rr):
       "\(p): the data differ: the checkpoint was trained on \(cd) (\(cr) training rows), this run on \(rd) (\(rr))"

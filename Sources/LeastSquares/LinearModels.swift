@@ -155,7 +155,7 @@ public struct LinearFitQuality: Sendable {
   /// Mean squared error per target value.
   public var mse: Double { squaredErrorSum / Double(count * outputs) }
   public var rmse: Double { mse.squareRoot() }
-  public var r2: Double { 1 - squaredErrorSum / totalSumOfSquares }
+  public var r2: Double? { rSquared(squaredErrorSum: squaredErrorSum, totalSumOfSquares: totalSumOfSquares) }
   public var accuracy: Double? { correct.map { $0 / Double(count) } }
 
   /// Evaluates theta (p, k) on `data`: each rank takes a contiguous slice of the rows, in chunks; one all-reduce.

@@ -32,6 +32,8 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
   case accumulateWithBatchStatistics(microBatches: Int)
   /// Class labels of fewer than two classes.
   case fewerThanTwoClasses(dataSet: String, classes: Int)
+  /// Samples of another shape than the trained model's inputs.
+  case shapeDiffers(dataSet: String, shape: [Int], trained: [Int])
   /// The replicas of this host need more memory than it has available (see `ModelMemory`).
   case modelTooLarge(bytesPerRank: Double, parameters: Double, ranksOnHost: Int, availableBytes: Double)
 
@@ -53,6 +55,8 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
     case .accumulateWithBatchStatistics(let n):
       "accumulating \(n) micro-batches a step with batch normalisation: its statistics would be a micro-batch's, not the step's batch's"
     case .fewerThanTwoClasses(let name, let k): "\(name): the labels hold \(k) class; classification needs at least 2"
+    case .shapeDiffers(let name, let shape, let trained):
+      "\(name): samples of shape \(shape.map(String.init).joined(separator: "x")), but the model was trained on \(trained.map(String.init).joined(separator: "x"))"
     case .modelTooLarge(let bytes, let p, let ranks, let available):
       "the model needs about \(ByteCount.text(bytes)) per rank (\(NumberText.compact(p)) parameters with their gradients and optimizer state, and a batch of activations)\(ranks > 1 ? ", \(ranks) ranks on this host" : ""); this host has \(ByteCount.text(available)) available"
     }

@@ -15,11 +15,26 @@ public struct Evaluation: Equatable, Sendable {
   /// Target values per sample.
   public var targetWidth: Int
 
+  public init(count: Int, lossSum: Double, correct: Double, squaredErrorSum: Double, totalSumOfSquares: Double, targetWidth: Int) {
+    self.count = count
+    self.lossSum = lossSum
+    self.correct = correct
+    self.squaredErrorSum = squaredErrorSum
+    self.totalSumOfSquares = totalSumOfSquares
+    self.targetWidth = targetWidth
+  }
+
   public var loss: Double { lossSum / Double(count) }
   public var accuracy: Double { correct / Double(count) }
   public var rmse: Double { (squaredErrorSum / Double(count * targetWidth)).squareRoot() }
-  /// 1 - SSE / SST, pooled over the target columns.
-  public var r2: Double { 1 - squaredErrorSum / totalSumOfSquares }
+  /// R^2, pooled over the target columns (see `rSquared`).
+  public var r2: Double? { rSquared(squaredErrorSum: squaredErrorSum, totalSumOfSquares: totalSumOfSquares) }
+}
+
+/// R^2 = 1 - SSE / SST; nil where it is undefined: targets without spread (SST = 0, as in a set of one row), where the
+/// formula gives -inf or nan. Tables print "-" there and JSON null.
+public func rSquared(squaredErrorSum: Double, totalSumOfSquares: Double) -> Double? {
+  totalSumOfSquares > 0 ? 1 - squaredErrorSum / totalSumOfSquares : nil
 }
 
 /// One epoch's row of the log: the keys of `metrics.jsonl`.
@@ -41,6 +56,9 @@ public struct EpochMetrics: Sendable {
   /// The loss of the run's first step, before any update (the first epoch's row only): what divergence is measured
   /// against.
   public var initialLoss: Double?
+  /// Batches of the epoch whose update was skipped (`--on-nan skip-batch`), and the epoch's batches.
+  public var skippedBatches = 0
+  public var batches = 0
 
   public init(epoch: Int, task: LearningTask, train: Evaluation, validation: Evaluation? = nil, test: Evaluation?,
               seconds: Double, samples: Int, evaluationSeconds: Double, learningRate: Double, evaluations: Int = 0) {
@@ -68,7 +86,8 @@ public struct EpochMetrics: Sendable {
     return EpochRecord(epoch: epoch, classification: classification, train: scores(train), validation: validation.map(scores),
                        test: scores(test), seconds: seconds, samplesPerSecond: samplesPerSecond,
                        evaluationSeconds: evaluationSeconds, learningRate: learningRate, evaluations: evaluations,
-                       initialLoss: initialLoss)
+                       initialLoss: initialLoss, skippedBatches: skippedBatches > 0 ? skippedBatches : nil,
+                       batches: skippedBatches > 0 ? batches : nil)
   }
 }
 
@@ -115,10 +134,16 @@ public struct EpochRecord: Equatable, Sendable {
   public var evaluations: Int?
   /// The loss of the run's first step (the first epoch's row only).
   public var initialLoss: Double?
+  /// Batches skipped for a loss or gradient that was not finite (`--on-nan skip-batch`), of `batches` in the epoch;
+  /// nil when none was.
+  public var skippedBatches: Int?
+  public var batches: Int?
 
   public init(epoch: Int, classification: Bool, train: Scores, validation: Scores? = nil, test: Scores, seconds: Double? = nil,
               samplesPerSecond: Double? = nil, evaluationSeconds: Double? = nil, learningRate: Double? = nil,
-              evaluations: Int? = nil, initialLoss: Double? = nil) {
+              evaluations: Int? = nil, initialLoss: Double? = nil, skippedBatches: Int? = nil, batches: Int? = nil) {
+    self.skippedBatches = skippedBatches
+    self.batches = batches
     self.epoch = epoch
     self.classification = classification
     self.train = train
@@ -177,6 +202,7 @@ public struct EpochRecord: Equatable, Sendable {
     }
     o += [("eval_seconds", JSON(evaluationSeconds)), ("lr", JSON(learningRate)), ("evaluations", JSON(evaluations.map(Double.init)))]
     if let initialLoss { o.append(("initial_loss", JSON(initialLoss))) }
+    if let skippedBatches, let batches { o += [("skipped_batches", JSON(skippedBatches)), ("batches", JSON(batches))] }
     return .object(o)
   }
 
@@ -190,6 +216,7 @@ public struct EpochRecord: Equatable, Sendable {
     self.init(epoch: epoch, classification: r["train_rmse"] == nil && r["train_r2"] == nil, train: scores("train"),
               validation: r["val_loss"] == nil ? nil : scores("val"), test: scores("test"), seconds: r["seconds"]?.double,
               samplesPerSecond: r["samples_per_sec"]?.double, evaluationSeconds: r["eval_seconds"]?.double,
-              learningRate: r["lr"]?.double, evaluations: r["evaluations"]?.int, initialLoss: r["initial_loss"]?.double)
+              learningRate: r["lr"]?.double, evaluations: r["evaluations"]?.int, initialLoss: r["initial_loss"]?.double,
+              skippedBatches: r["skipped_batches"]?.int, batches: r["batches"]?.int)
   }
 }

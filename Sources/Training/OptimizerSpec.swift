@@ -7,6 +7,18 @@ import TensorCore
 public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
   case sgd, adagrad, rmsprop, adam, adamw, lbfgs
 
+  /// The name as papers and PyTorch write it: "SGD", "L-BFGS", ...
+  public var displayName: String {
+    switch self {
+    case .sgd: "SGD"
+    case .adagrad: "Adagrad"
+    case .rmsprop: "RMSprop"
+    case .adam: "Adam"
+    case .adamw: "AdamW"
+    case .lbfgs: "L-BFGS"
+    }
+  }
+
   /// PyTorch's defaults (SGD has none there; 0.1 is the usual starting point for these models).
   public var defaultLearningRate: Double {
     switch self {

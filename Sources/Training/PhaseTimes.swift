@@ -88,6 +88,9 @@ public final class Timeline: @unchecked Sendable {
   }
 
   /// The trace file: every rank's events, each rank a process named "rank R on HOST".
+  /// The trace's `otherData.writer`, by which a later run knows the file as a timeline dpt wrote.
+  public static let writer = "dpt timeline"
+
   public static func traceJSON(events: [[JSON]], hosts: [String]) -> JSON {
     var all: [JSON] = []
     for (rank, e) in events.enumerated() {
@@ -98,6 +101,6 @@ public final class Timeline: @unchecked Sendable {
                           ("args", .object([("sort_index", JSON(rank))]))]))
       all += e
     }
-    return .object([("traceEvents", .array(all)), ("displayTimeUnit", JSON("ms"))])
+    return .object([("otherData", .object([("writer", JSON(writer))])), ("traceEvents", .array(all)), ("displayTimeUnit", JSON("ms"))])
   }
 }

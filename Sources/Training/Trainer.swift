@@ -21,8 +21,11 @@ public final class Trainer<T: TrainingScalar> {
   public let config: TrainingConfig
   /// The data as trained on (standardised when the config asks for it).
   public let data: DataSplit
+  /// What turns raw rows into the model's inputs (the training rows' standardisation, or an image's 1/255), fitted on
+  /// the training rows, or given (a trained model's, for eval and predict); saved with the model.
+  public let inputTransform: InputTransform
   /// The feature scaling applied to `data` (nil when none).
-  public let standardization: Standardization?
+  public var standardization: Standardization? { inputTransform.standardization }
   public let network: Network<T>
   /// The model's layers as built (a shorthand expanded): config.json and the run header show them.
   public let layerItems: [LayerItem]
@@ -76,6 +79,13 @@ public final class Trainer<T: TrainingScalar> {
   }
   /// Batches whose update was skipped because their loss or gradient was not finite (--on-nan skip-batch).
   public internal(set) var skippedBatches = 0
+  /// The current epoch so far, carried by a checkpoint written in its middle, so that a resumed epoch's row counts
+  /// the whole epoch: the seconds of its steps, its loss-and-gradient evaluations and its skipped batches.
+  public internal(set) var epochSoFar = EpochProgress()
+  /// When the running part of the current epoch started (`trainEpoch`).
+  var epochClock = WallClock.now()
+  /// The last epoch trained, whole.
+  public internal(set) var lastEpoch = EpochProgress()
   /// Optimizer steps taken.
   public internal(set) var step = 0
   /// Loss-and-gradient evaluations of a global batch since the start (one per step for a first-order optimizer;
@@ -86,17 +96,24 @@ public final class Trainer<T: TrainingScalar> {
 
   /// Builds the replica. With `synchronize` (the default) rank 0's initial parameters are broadcast at once; pass
   /// false when constructing inside `Communicator.agree` (whose body must not call collectives: a rank that failed
-  /// earlier would be waiting elsewhere), then call `synchronizeParameters()` after it.
-  public init(config: TrainingConfig, data raw: DataSplit, communicator: any Communicator, synchronize: Bool = true) throws {
+  /// earlier would be waiting elsewhere), then call `synchronizeParameters()` after it. `transform`: a trained model's
+  /// input transform, applied to `raw` as it is instead of one fitted on `raw`'s training rows (eval and predict).
+  public init(config: TrainingConfig, data raw: DataSplit, communicator: any Communicator, synchronize: Bool = true,
+              transform given: InputTransform? = nil) throws {
     try Trainer.check(config, raw, worldSize: communicator.size)
     self.config = config
     self.communicator = communicator
-    if config.standardize {
+    var standardization: Standardization?
+    if let given {
+      guard given.sampleShape == raw.train.sampleShape else { throw ConfigurationProblem.shapeDiffers(dataSet: raw.name, shape: raw.train.sampleShape, trained: given.sampleShape) }
+      standardization = given.standardization
+      data = standardization.map { raw.scaled(by: $0) } ?? raw
+    } else if config.standardize {
       (data, standardization) = try raw.standardized()
     } else {
-      standardization = nil
       data = raw
     }
+    inputTransform = given ?? InputTransform(fitted: raw, standardization: standardization)
     // Every feature must be a finite number of the model's precision (a value such as 1e308 would be inf here).
     let limit = Double(T.greatestFiniteMagnitude)
     for (set, kind) in [(data.train, "training"), (data.test, "test")] + (data.validation.map { [($0, "validation")] } ?? []) {
@@ -183,8 +200,8 @@ public final class Trainer<T: TrainingScalar> {
   public func trainEpoch(progress: ((_ step: Int, _ steps: Int) -> Void)? = nil) throws -> (samples: Int, seconds: Double) {
     let batches = stepBatches
     let order = visitingOrder(epoch: epoch, batches: batches.count)
-    let start = WallClock.now()
-    var samples = 0
+    epochClock = WallClock.now()
+    var samples = samplesInEpoch  // a resumed epoch's batches before the checkpoint count too
     while batchInEpoch < batches.count {
       let b = batchInEpoch, batch = batches[b]
       var agreement: (any CollectiveRequest)?
@@ -203,9 +220,20 @@ public final class Trainer<T: TrainingScalar> {
         }
       }
     }
+    lastEpoch = epochProgress
     batchInEpoch = 0
     epoch += 1
-    return (samples, WallClock.now() - start)
+    epochSoFar = EpochProgress(startEvaluations: evaluations, startSkipped: skippedBatches)
+    return (samples, lastEpoch.seconds)
+  }
+
+  /// The current epoch's progress up to now: a resumed epoch's part before the checkpoint, plus what ran since.
+  public var epochProgress: EpochProgress {
+    var p = epochSoFar
+    p.seconds += WallClock.now() - epochClock
+    p.evaluations = evaluations - epochSoFar.startEvaluations
+    p.skippedBatches = skippedBatches - epochSoFar.startSkipped
+    return p
   }
 
   deinit { stopFlag.deallocate() }
@@ -473,8 +501,9 @@ public final class Trainer<T: TrainingScalar> {
 
   /// Trains one epoch, then evaluates the training and test sets.
   public func runEpoch(progress: ((_ step: Int, _ steps: Int) -> Void)? = nil) throws -> EpochMetrics {
-    let lr = optimizer.learningRate, evaluationsBefore = evaluations
+    let lr = optimizer.learningRate, batches = stepBatches.count
     let (samples, seconds) = try trainEpoch(progress: progress)
+    let progressed = lastEpoch
     let t0 = WallClock.now()
     let train = try evaluate(data.train)!
     let validation = try data.validation.flatMap(evaluate)
@@ -482,7 +511,9 @@ public final class Trainer<T: TrainingScalar> {
     timeline?.record("evaluation", category: "epoch", from: t0)
     var m = EpochMetrics(epoch: epoch, task: data.train.task, train: train, validation: validation, test: test,
                          seconds: seconds, samples: samples, evaluationSeconds: WallClock.now() - t0, learningRate: lr,
-                         evaluations: evaluations - evaluationsBefore)
+                         evaluations: progressed.evaluations)
+    m.skippedBatches = progressed.skippedBatches
+    m.batches = batches
     if epoch == 1 { m.initialLoss = initialLoss }
     return m
   }
@@ -511,5 +542,21 @@ public final class Trainer<T: TrainingScalar> {
     guard !rows.isEmpty else { return [] }
     let scaled = rows.map { standardization?.apply(row: $0) ?? $0 }
     return outputRows(Tensor<T>(shape: [rows.count] + data.train.sampleShape, scalars: scaled.flatMap { $0.map { T($0) } }))
+  }
+}
+
+/// An epoch's progress so far: the seconds of its training steps, the loss-and-gradient evaluations and the skipped
+/// batches, counted from the run's totals at the epoch's start (`startEvaluations`, `startSkipped`).
+public struct EpochProgress: Equatable, Sendable {
+  public var seconds = 0.0
+  public var evaluations = 0
+  public var skippedBatches = 0
+  var startEvaluations = 0
+  var startSkipped = 0
+
+  public init(seconds: Double = 0, startEvaluations: Int = 0, startSkipped: Int = 0) {
+    self.seconds = seconds
+    self.startEvaluations = startEvaluations
+    self.startSkipped = startSkipped
   }
 }

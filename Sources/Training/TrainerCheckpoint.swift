@@ -2,6 +2,7 @@ import Datasets
 import FileFormats
 import Foundation
 import Optimizers
+import _Support
 
 extension Trainer {
   /// The state of this trainer (the same on every rank). Collective when the optimizer step is sharded across a
@@ -12,11 +13,15 @@ extension Trainer {
     let state = try (optimizer.firstOrder as? ShardedOptimizer<T>)?.wholeState() ?? optimizer.savedState
     for b in state.buffers.sorted(by: { $0.name < $1.name }) { sections.append(("optimizer." + b.name, b.values.rawBytes)) }
     var c = Checkpoint(
-      config: config.json(data: data.origin, worldSize: worldSize, layers: layerItems, trainRows: data.train.count), epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
+      config: recordedConfig, epoch: epoch, batch: batchInEpoch, step: step, worldSize: worldSize,
       network: network.summary, dataset: data.name, trainCount: data.train.count, optimizer: optimizer.summary,
       optimizerStep: state.step, skippedBatches: skippedBatches, scalarBytes: MemoryLayout<T>.size, sections: sections)
     c.samples = samplesInEpoch
     c.evaluations = evaluations
+    if batchInEpoch > 0 {
+      let p = epochProgress
+      (c.epochSeconds, c.epochEvaluations, c.epochSkipped) = (p.seconds, p.evaluations, p.skippedBatches)
+    }
     c.runID = runID
     func kind(_ name: String) -> String {
       String(describing: type(of: network.layers[Int(name.prefix { $0 != "." })!])).prefix { $0 != "<" }.lowercased()
@@ -24,6 +29,15 @@ extension Trainer {
     c.tensors = network.namedParameters.map { ($0.name, $0.spec.shape, kind($0.name)) }
     c.bufferTensors = network.namedBuffers.map { ($0.name, $0.spec.shape, kind($0.name)) }
     return c
+  }
+
+  /// The settings config.json and checkpoints record: the run description with the model's layers as built, and the
+  /// input transform fitted on the training rows ("input_transform"), which eval, predict and export apply.
+  public var recordedConfig: JSON {
+    guard case .object(var o) = config.json(data: data.origin, worldSize: worldSize, layers: layerItems, trainRows: data.train.count)
+    else { return .null }
+    o.append(("input_transform", inputTransform.json))
+    return .object(o)
   }
 
   /// Continues from `c`: checks that it fits this run (same network, data and optimizer), then restores the
@@ -94,6 +108,9 @@ extension Trainer {
     skippedBatches = c.skippedBatches
     evaluations = c.evaluations
     runID = c.runID
+    // A checkpoint written mid-epoch carries that epoch's part so far, which its row counts.
+    epochSoFar = EpochProgress(seconds: position > 0 ? c.epochSeconds : 0, startEvaluations: evaluations - (position > 0 ? c.epochEvaluations : 0),
+                               startSkipped: skippedBatches - (position > 0 ? c.epochSkipped : 0))
   }
 }
 

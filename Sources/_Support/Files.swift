@@ -115,6 +115,78 @@ public enum Files {
     }
   }
 
+  /// The first `bytes` bytes of the regular file `path` (fewer when it is shorter).
+  public static func head(_ path: String, bytes n: Int) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard fd >= 0 else { throw FileError("\(path): cannot be read (\(reason(errno)))") }
+    defer { close(fd) }
+    var out = [UInt8](repeating: 0, count: n)
+    var got = 0
+    while got < n {
+      let r = out.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + got, n - got) }
+      if r < 0 && errno == EINTR { continue }
+      if r <= 0 { break }
+      got += r
+    }
+    return Array(out[0..<got])
+  }
+
+  /// What a single-file output's path names now.
+  public enum OutputTarget: Equatable, Sendable {
+    /// Nothing yet: a new file.
+    case new
+    /// A regular file (through a link: `path` is the file the link names), which a write replaces whole.
+    case file(path: String)
+    /// A character device (/dev/null, a terminal) or a FIFO (a pipe, /dev/stdout on a pipe), written through.
+    case stream
+    /// `-`: this process's standard output.
+    case standardOutput
+  }
+
+  /// What `path` names, links followed; an error for what dpt never writes: a folder, a block device, a socket, a
+  /// link to nothing.
+  public static func outputTarget(_ path: String) throws -> OutputTarget {
+    if path == "-" { return .standardOutput }
+    var l = stat()
+    guard lstat(path, &l) == 0 else {
+      if errno == ENOENT { return .new }
+      throw FileError("\(path): cannot be examined (\(reason(errno)))")
+    }
+    var s = stat()
+    guard stat(path, &s) == 0 else {
+      throw FileError("\(path) is a link to nothing (\(reason(errno))): remove the link or give another file")
+    }
+    switch s.st_mode & S_IFMT {
+    case S_IFREG:
+      // Through a link, the file it names is replaced and the link stays.
+      return .file(path: (l.st_mode & S_IFMT) == S_IFLNK ? resolved(path) : path)
+    case S_IFCHR, S_IFIFO: return .stream
+    case S_IFDIR: throw FileError("\(path) is a folder: give a file name")
+    default: throw FileError("\(path) is a block device or a socket: dpt writes files, character devices and pipes only")
+    }
+  }
+
+  /// Writes a single-file output whole: a new or regular file by `writeAtomically` (through a link, to the file it
+  /// names, which the link keeps naming); a character device or a pipe written through, never renamed over; `-` to
+  /// standard output. A device that takes no bytes (/dev/full) is an error.
+  public static func writeOutput(_ data: Data, to path: String) throws {
+    switch try outputTarget(path) {
+    case .new: try writeAtomically(data, to: path)
+    case .file(let target): try writeAtomically(data, to: target)
+    case .standardOutput:
+      let failure = writeAll(STDOUT_FILENO, data)
+      guard failure == 0 else { throw FileError("standard output: write failed (\(reason(failure)))") }
+    case .stream:
+      let fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)
+      guard fd >= 0 else { throw FileError("\(path): cannot be written (\(reason(errno)))") }
+      var failure = writeAll(fd, data)
+      if close(fd) != 0 && failure == 0 { failure = errno }
+      guard failure == 0 else { throw FileError("\(path): write failed (\(reason(failure)))") }
+    }
+  }
+
+  public static func writeOutput(_ text: String, to path: String) throws { try writeOutput(Data(text.utf8), to: path) }
+
   /// Writes all of `data` to `fd`; returns 0, or the errno of the write that failed (ENOSPC when none was set).
   static func writeAll(_ fd: Int32, _ data: Data) -> Int32 {
     data.withUnsafeBytes { b -> Int32 in

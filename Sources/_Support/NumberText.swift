@@ -31,3 +31,8 @@ public enum NumberText {
     return String(format: "%.0e", v)
   }
 }
+
+/// "1 epoch", "2 epochs": a count with its noun in the right number.
+public func counted(_ n: Int, _ singular: String, _ plural: String? = nil) -> String {
+  "\(n) \(n == 1 ? singular : plural ?? singular + "s")"
+}

@@ -163,7 +163,7 @@ extension BinaryTests {
         spec = importlib.util.spec_from_file_location("pxmodel", sys.argv[1]); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
         net = m.load(sys.argv[2])
         raw = open(sys.argv[3], "rb").read()[16:]
-        x = torch.tensor(np.frombuffer(raw, np.uint8).reshape(30, 1, 8, 8).astype(np.float32) / np.float32(255))
+        x = torch.tensor(np.frombuffer(raw, np.uint8).reshape(30, 1, 8, 8).astype(np.float32))  # raw bytes: load() divides by 255
         p = torch.softmax(net(x), 1).detach().numpy()
         q = np.loadtxt(sys.argv[4], delimiter=",", skiprows=1)[:, 3:]
         print(float(np.abs(p - q).max()))

@@ -47,6 +47,66 @@ import _TestSupport
     }[0]
   }
 
+  /// A resumed epoch's row counts the whole epoch, as an uninterrupted run's does: its samples, its loss-and-gradient
+  /// evaluations, and the seconds of its steps before the checkpoint as well as after (issue 28, item 6).
+  @Test(arguments: [OptimizerKind.sgd, .lbfgs])
+  func aResumedEpochCountsTheWholeEpoch(optimizer: OptimizerKind) throws {
+    var c = config(optimizer)
+    c.batchSize = 8  // 5 batches an epoch, L-BFGS's line search adding trial points
+    let whole = try Trainer<Float>(config: c, data: data, communicator: LocalCommunicator())
+    _ = try whole.runEpoch()
+    let second = try whole.runEpoch()
+    let checkpoint = try trainedCheckpoint(c, epochs: 1, batches: 2)
+    #expect(checkpoint.epochEvaluations >= 2 && checkpoint.epochSeconds > 0, "\(checkpoint.epochEvaluations) \(checkpoint.epochSeconds)")
+    let t = try Trainer<Float>(config: c, data: data, communicator: LocalCommunicator())
+    try t.restore(try Checkpoint(decoding: checkpoint.encoded(), path: "test"), path: "test")
+    let resumed = try t.runEpoch()
+    #expect(resumed.epoch == 2 && resumed.samples == second.samples && resumed.evaluations == second.evaluations,
+            "resumed: \(resumed.samples) samples, \(resumed.evaluations) evaluations; whole: \(second.samples), \(second.evaluations)")
+    #expect(resumed.seconds >= checkpoint.epochSeconds)
+    // The epoch after it is counted afresh.
+    let third = try t.runEpoch(), wholeThird = try whole.runEpoch()
+    #expect(third.evaluations == wholeThird.evaluations && third.samples == wholeThird.samples)
+  }
+
+  /// Every text that reaches `dpt export --pytorch`'s file goes through one escaping function: a Python literal of
+  /// printable ASCII that decodes to the text itself, so a path with quotes, backslashes, newlines, carriage
+  /// returns, NUL or any other character can neither end the literal nor the comment that holds it (issue 28, item 12).
+  @Test func pythonStringsAreInert() throws {
+    let hostile = ["ck\nimport os; os.system(\"id > PWNED\")\n#", "a\"b'c\\d", "line\rreturn", "nul\u{0}byte", "tab\there",
+                   "s\u{2028}ep\u{85}", "caf\u{e9} \u{1F600}", "\u{FFFD}from bad bytes", "\\", "\"\"\"", ""]
+    for text in hostile {
+      let literal = PyTorchCode.pythonString(text)
+      #expect(literal.unicodeScalars.allSatisfy { (0x20...0x7E).contains($0.value) }, "\(literal)")
+      // Decoded as Python reads a double-quoted literal: the text, whole.
+      var decoded = "", i = literal.index(after: literal.startIndex), closed = false
+      let end = literal.index(before: literal.endIndex)
+      while i < end {
+        var c = literal[i]
+        if c == "\"" { closed = true; break }
+        if c == "\\" {
+          i = literal.index(after: i)
+          c = literal[i]
+          let width = ["x": 2, "u": 4, "U": 8][c]
+          if let width {
+            let hex = literal[literal.index(after: i)...].prefix(width)
+            decoded.unicodeScalars.append(Unicode.Scalar(UInt32(hex, radix: 16)!)!)
+            i = literal.index(i, offsetBy: width)
+          } else {
+            decoded.append(c)
+          }
+        } else {
+          decoded.append(c)
+        }
+        i = literal.index(after: i)
+      }
+      #expect(!closed && literal.last == "\"" && decoded == text, "\(literal) reads back as \(decoded.debugDescription)")
+    }
+    let code = try PyTorchCode.sequential([.dense(1)], summaries: ["dense 2 -> 1"], tensors: [("0.weight", [2, 1], "dense"), ("0.bias", [1], "dense")],
+                                          weights: hostile[1] + ".safetensors", source: hostile[0])
+    #expect(!code.split(separator: "\n").contains { $0.hasPrefix("import os") } && code.hasPrefix(PyTorchCode.firstLine), "\(code)")
+  }
+
   @Test func roundTrip() throws {
     let c = try trainedCheckpoint(config(), epochs: 1)
     let d = try Checkpoint(decoding: c.encoded(), path: "x")

@@ -47,7 +47,7 @@ import _TestSupport
     #expect(c.maxParameterDifference < 1e-5, "difference \(c.maxParameterDifference)")
     #expect(Reference.maxRelativeDifference(c.closedForm.theta, [31.980671, 0.650051, 1.109868]) < 1e-6)
     #expect(Reference.maxRelativeDifference(c.sgd.predictions.map { $0[0] }, [40.320448, 44.030519, 49.960326]) < 1e-6)
-    #expect(abs(c.closedForm.train.r2 - c.sgd.train.r2) < 1e-9)
+    #expect(abs(c.closedForm.train.r2! - c.sgd.train.r2!) < 1e-9)
   }
 
   /// MNIST as a least-squares classifier (one-hot targets): the comparison also holds for 10 outputs.

@@ -34,7 +34,16 @@ import _TestSupport
     #expect(abs(m.train.rmse - m.train.loss.squareRoot()) < 1e-12)  // one target: MSE = RMSE^2
     let mean = 57.0, sst = [40.0, 44, 46, 48, 52, 58, 60, 68, 74, 80].reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
     #expect(abs(m.train.totalSumOfSquares - sst) < 1e-9)
-    #expect(abs(m.train.r2 - (1 - m.train.squaredErrorSum / sst)) < 1e-12)
+    #expect(abs(m.train.r2! - (1 - m.train.squaredErrorSum / sst)) < 1e-12)
+  }
+
+  /// R^2 is undefined for targets without spread (a set of one row): nil, printed "-", never -inf (issue 28, item 7).
+  @Test func rSquaredOfOneRowIsUndefined() {
+    #expect(rSquared(squaredErrorSum: 4, totalSumOfSquares: 0) == nil)
+    #expect(rSquared(squaredErrorSum: 1, totalSumOfSquares: 4) == 0.75)
+    let one = Evaluation(count: 1, lossSum: 1, correct: 0, squaredErrorSum: 2, totalSumOfSquares: 0, targetWidth: 1)
+    #expect(one.r2 == nil && EpochMetrics(epoch: 1, task: .regression, train: one, test: nil, seconds: 1, samples: 1,
+                                          evaluationSeconds: 0, learningRate: 0.1).record.json["train_r2"] == .null)
   }
 
   @Test func jsonRoundTrip() throws {
