@@ -35,6 +35,10 @@ public final class MPICommunicator: Communicator {
       try check(MPI_Comm_dup(dpt_mpi_comm_world(), &side), "MPI_Comm_dup")
       try check(MPI_Comm_set_errhandler(side, dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
       heartbeats = side
+      var failures: MPI_Comm? = nil
+      try check(MPI_Comm_dup(dpt_mpi_comm_world(), &failures), "MPI_Comm_dup")
+      try check(MPI_Comm_set_errhandler(failures, dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
+      failing = failures
     }
     let world = try MPICommunicator(comm: dpt_mpi_comm_world(), owned: false, watchdog: Watchdog())
     if hostNames.isEmpty { hostNames = try world.allGather(Array(processorName().utf8)).map { String(decoding: $0, as: UTF8.self) } }
@@ -56,6 +60,27 @@ public final class MPICommunicator: Communicator {
 
   /// The world's duplicate that carries the watchdog's heartbeats.
   nonisolated(unsafe) static var heartbeats: MPI_Comm?
+  /// The world's duplicate on which failing ranks meet (`failedTogether`), apart from any collective in flight.
+  nonisolated(unsafe) static var failing: MPI_Comm?
+
+  /// Whether every rank of the world reaches this call within `seconds`, each with an error of its own (the same
+  /// step failing everywhere: a loss that diverged, a verdict every rank was told): then the job can end with one
+  /// message and MPI_Finalize instead of MPI_Abort. False when some rank does not come (it failed alone, or waits
+  /// in a collective the failed ranks left): the caller then aborts.
+  public static func failedTogether(within seconds: Double) -> Bool {
+    guard initialized, let failing else { return false }
+    var request: MPI_Request? = nil
+    guard MPI_Ibarrier(failing, &request) == MPI_SUCCESS else { return false }
+    let end = now() + seconds
+    while now() < end {
+      var done: Int32 = 0
+      guard MPI_Test(&request, &done, dpt_mpi_status_ignore()) == MPI_SUCCESS else { return false }
+      if done != 0 { return true }
+      _ = try? answerHeartbeats()
+      usleep(1000)
+    }
+    return false
+  }
   /// Each world rank's host (MPI's processor name).
   nonisolated(unsafe) public private(set) static var hostNames: [String] = []
 

@@ -54,7 +54,9 @@ enum Launch {
     } catch let i as Interrupted {
       if world.rank == 0 { FileHandle.standardError.write(Data("\(i)\n".utf8)) }
       MPICommunicator.finalize()
-      exit(i.status)
+      // Under `dpt launch`, which tells the status itself, the ranks end cleanly: a non-zero rank would make mpirun
+      // abort the job, sleeping its kill timeout twice before it exits.
+      exit(ProcessInfo.processInfo.environment[LaunchedBy.variable] != nil ? 0 : i.status)
     } catch let s as JobStalled {
       // Every rank that can still act reached this; the lowest that answered prints, then all end the job. When the
       // silent ranks are all on other hosts, the link may be what failed: MPI_Abort would then queue messages to
@@ -76,6 +78,13 @@ enum Launch {
       MPICommunicator.finalize()
       exit(1)
     } catch {
+      // The same error on every rank (a run every rank was told has diverged) is printed once, by rank 0, and the
+      // job ends with MPI_Finalize; an error some rank does not share ends the job through MPI_Abort.
+      if MPICommunicator.failedTogether(within: 3) {
+        if world.rank == 0 { FileHandle.standardError.write(Data("Error: \(ErrorMessages.line(error))\n".utf8)) }
+        MPICommunicator.finalize()
+        exit(1)
+      }
       MPICommunicator.abort(message: "Error: rank \(world.rank) of \(world.size): \(ErrorMessages.line(error))")
     }
   }
@@ -104,4 +113,10 @@ enum Launch {
     let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
     BLASThreads.set(max(1, cores / max(local, 1)))
   }
+}
+
+/// The environment variable `dpt launch` sets for its ranks (`-x`), by which they know a launcher reports the job's
+/// status.
+enum LaunchedBy {
+  static let variable = "DPT_LAUNCHED_BY"
 }

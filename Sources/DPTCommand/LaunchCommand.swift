@@ -16,8 +16,14 @@ struct LaunchCommand: ParsableCommand {
       up to --max-restarts times. Any other failure (a usage error, a diverged loss, a bad file) would only repeat
       and ends the launch at once. The launch exits with the job's status.
 
+      SIGINT (Ctrl-C) and SIGTERM to the launch are passed to mpirun, which passes them to the ranks: they stop
+      after the same step, write their checkpoint, and the launch ends with 130 or 143 and the command that
+      resumes. mpirun dies with the launch (kill -9 of the launch ends the job too). Arguments after `--` go to
+      mpirun; with --oversubscribe among them the ranks are not bound to cores.
+
         dpt launch -np 2 --max-restarts 3 train --dataset fashion-mnist --epochs 20 --checkpoint-dir runs/ck
         dpt launch -np 4 --hostfile hosts sweep --dataset mnist --weight-decay 1e-3,1e-4 --log-dir runs/wd
+        dpt launch -np 4 train --dataset mnist --checkpoint-dir runs/ck -- --oversubscribe --mca btl self,vader
       """)
 
   @Option(name: .customLong("np", withSingleDash: true), help: ArgumentHelp("Ranks (mpirun -np; default: mpirun's, one a slot).", valueName: "n"))
@@ -32,8 +38,20 @@ struct LaunchCommand: ParsableCommand {
   @Option(help: ArgumentHelp("Keep MPI's traffic on this network interface or subnet (btl_tcp_if_include, oob_tcp_if_include).", valueName: "interface"))
   var tcpInterface: String?
 
-  @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("train ARGS... or sweep ARGS...", valueName: "command"))
-  var command: [String] = []
+  @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("train ARGS... or sweep ARGS..., then -- MPIRUN-ARGS... for mpirun", valueName: "command"))
+  var arguments: [String] = []
+
+  /// The dpt command and its arguments: everything before a `--`.
+  var command: [String] { arguments.firstIndex(of: "--").map { Array(arguments[..<$0]) } ?? arguments }
+  /// mpirun's own arguments: everything after the first `--`.
+  var mpirunExtra: [String] { arguments.firstIndex(of: "--").map { Array(arguments[($0 + 1)...]) } ?? [] }
+
+  /// mpirun's own ending of a job (kill -9 of the launch, whose mpirun then gets SIGTERM; a signal the ranks did not
+  /// act on): SIGCONT, this many seconds, SIGTERM, as many again, SIGKILL (its default is 1 s, too short for a
+  /// checkpoint and a sweep's summary.json and report.html).
+  static let killTimeout = 10
+  /// Seconds the ranks have to stop after the launch passes them a signal, before it has mpirun end them.
+  static let stopGrace = 60.0
 
   func validate() throws {
     // The command's arguments are passed through untouched, so --help before it is this command's own.
@@ -93,10 +111,15 @@ struct LaunchCommand: ParsableCommand {
   }
 
   func mpirunArguments(_ arguments: [String], on placement: Placement) -> [String] {
-    var a = ["mpirun", "--bind-to", "core", "-x", "OPENBLAS_NUM_THREADS=1"]
+    let extra = mpirunExtra
+    // Oversubscribed ranks bound to one core each would share cores where the machine has idle ones.
+    let oversubscribed = extra.contains { $0 == "--oversubscribe" || $0 == "-oversubscribe" }
+      || ProcessInfo.processInfo.environment["OMPI_MCA_rmaps_base_oversubscribe"].map { ["1", "true", "yes"].contains($0) } == true
+    var a = ["mpirun", "--bind-to", oversubscribed ? "none" : "core", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "\(LaunchedBy.variable)=\(getpid())"]
+    if !extra.contains("odls_base_sigkill_timeout") { a += ["--mca", "odls_base_sigkill_timeout", String(Self.killTimeout)] }
     if let np = placement.np { a += ["-np", String(np)] }
     if let hostfile = placement.hostfile { a += ["--hostfile", hostfile] }
-    return a + tcpArguments + [CommandLine.arguments[0]] + arguments
+    return a + tcpArguments + extra + [CommandLine.arguments[0]] + arguments
   }
 
   var tcpArguments: [String] {
@@ -168,8 +191,16 @@ struct LaunchCommand: ParsableCommand {
   /// Runs mpirun, passing its output through, and returns its status with the end of its stderr.
   func runJob(_ arguments: [String], on placement: Placement) throws -> (status: Int32, stderr: String) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = mpirunArguments(arguments, on: placement)
+    // mpirun dies with the launch: setpriv (util-linux, in every Debian) sets its parent-death signal before exec,
+    // so kill -9 of the launch sends mpirun SIGTERM, which ends the ranks.
+    let setpriv = "/usr/bin/setpriv"
+    if FileManager.default.isExecutableFile(atPath: setpriv) {
+      p.executableURL = URL(fileURLWithPath: setpriv)
+      p.arguments = ["--pdeathsig", "TERM", "--"] + mpirunArguments(arguments, on: placement)
+    } else {
+      p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      p.arguments = mpirunArguments(arguments, on: placement)
+    }
     let environment = Self.environment
     p.environment = environment
     let pipe = Pipe()
@@ -202,13 +233,33 @@ struct LaunchCommand: ParsableCommand {
       done.signal()
     }.start()
     do { try p.run() } catch { throw CommandError("mpirun could not start: \(error) (is openmpi-bin installed?)") }
-    // SIGINT and SIGTERM go to mpirun (which passes them to the ranks); the launch waits for it.
-    signal(SIGINT, SIG_IGN)
-    signal(SIGTERM, SIG_IGN)
+    // SIGINT and SIGTERM to the launch reach every rank at once as SIGUSR2 and SIGUSR1, which mpirun forwards (its
+    // own SIGTERM would first wait its kill timeout); the ranks stop after the same step and save. If they have not
+    // ended `stopGrace` seconds later, or a second signal comes, mpirun gets SIGTERM and ends them.
+    LaunchSignals.forward(to: p.processIdentifier)
+    var escalated = false
+    while p.isRunning {
+      usleep(50_000)
+      if !escalated, let since = LaunchSignals.since, LaunchSignals.count > 1 || WallClock.now() - since > Self.stopGrace {
+        kill(p.processIdentifier, SIGTERM)
+        escalated = true
+      }
+    }
     p.waitUntilExit()
+    LaunchSignals.forward(to: 0)
     // A daemon left on a host that lost its link may hold the pipe open: its last words are not waited for long.
     _ = done.wait(timeout: .now() + 2)
     return (p.terminationStatus, tail.text)
+  }
+
+  /// The signal that stopped the ranks when it did not come through the launch (a scheduler's SIGTERM to every
+  /// task): rank 0 says "interrupted (SIGTERM) ...", and under a launch the ranks then end with status 0.
+  static func interruption(_ stderr: String) -> Int32? {
+    for line in stderr.split(separator: "\n").reversed() {
+      if line.hasPrefix("interrupted (SIGTERM)") { return SIGTERM }
+      if line.hasPrefix("interrupted (SIGINT)") { return SIGINT }
+    }
+    return nil
   }
 
   /// Why the job failed, when it is a failure a restart recovers from: a rank that died or stopped answering.
@@ -225,12 +276,31 @@ struct LaunchCommand: ParsableCommand {
     return nil
   }
 
+  /// The launch that continues this one from its folder.
+  var resumeCommand: String {
+    let folder = resumeFolder(of: command).map { resumed($0) } ?? command
+    let dpt = CommandLine.arguments[0]
+    let options = (np.map { ["-np", String($0)] } ?? []) + (hostfile.map { ["--hostfile", $0] } ?? [])
+      + ["--max-restarts", String(maxRestarts)] + (tcpInterface.map { ["--tcp-interface", $0] } ?? [])
+    return ([dpt, "launch"] + options + folder + (mpirunExtra.isEmpty ? [] : ["--"] + mpirunExtra)).map(ShellWords.quote).joined(separator: " ")
+  }
+
+  /// Ends the launch after a signal: the job has stopped (its ranks checkpointed); 128 + the signal's number.
+  func stopped(_ signal: Int32) -> ExitCode {
+    let canResume = resumeFolder(of: command).map(canResume) ?? false
+    FileHandle.standardError.write(Data("dpt launch: stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM")\(canResume ? "; resume with: \(resumeCommand)" : "; nothing was saved to resume from")\n".utf8))
+    return ExitCode(128 + signal)
+  }
+
   func run() throws {
+    LaunchSignals.install()
     var arguments = command
     var placement = Placement(np: np, hostfile: hostfile)
     var restarts = 0
     while true {
+      if let signal = LaunchSignals.received { throw stopped(signal) }
       let (status, stderr) = try runJob(arguments, on: placement)
+      if let signal = LaunchSignals.received ?? Self.interruption(stderr) { throw stopped(signal) }
       if status == 0 { return }
       guard let reason = LaunchCommand.recoverable(stderr) else { throw ExitCode(status) }
       guard restarts < maxRestarts else {
@@ -250,5 +320,50 @@ struct LaunchCommand: ParsableCommand {
       placement = surviving
       arguments = resumed(folder)
     }
+  }
+}
+
+/// The launch's SIGINT and SIGTERM: recorded, and passed to the running mpirun as SIGUSR2 and SIGUSR1, which it
+/// forwards to every rank (its process group is its own, so a terminal's Ctrl-C and a `kill` of the launch's pid
+/// would not reach it otherwise; dpt's ranks read SIGUSR1 as SIGTERM and SIGUSR2 as SIGINT). Cells of the C
+/// handler, which may not capture or allocate.
+enum LaunchSignals {
+  /// [the running mpirun's pid (0: none), the first signal received (0: none), signals received].
+  nonisolated(unsafe) static let state: UnsafeMutablePointer<Int32> = {
+    let p = UnsafeMutablePointer<Int32>.allocate(capacity: 3)
+    p.initialize(repeating: 0, count: 3)
+    return p
+  }()
+  /// When the first signal was seen by `since` (the handler cannot read the clock).
+  nonisolated(unsafe) static var first: Double?
+
+  static var received: Int32? { state[1] == 0 ? nil : state[1] }
+  static var count: Int32 { state[2] }
+  /// When the first signal arrived (as first seen here), nil before any.
+  static var since: Double? {
+    guard received != nil else { return nil }
+    if first == nil { first = WallClock.now() }
+    return first
+  }
+
+  /// The signal mpirun forwards to the ranks for `sig`.
+  static func forwarded(_ sig: Int32) -> Int32 { sig == SIGINT ? SIGUSR2 : SIGUSR1 }
+
+  static func install() {
+    _ = state
+    for s in [SIGINT, SIGTERM] {
+      signal(s) { sig in
+        let p = LaunchSignals.state
+        if p[1] == 0 { p[1] = sig }
+        p[2] += 1
+        if p[0] > 0 && p[2] == 1 { kill(p[0], sig == SIGINT ? SIGUSR2 : SIGUSR1) }
+      }
+    }
+  }
+
+  /// Signals from now on go to `pid` (0: to nobody); one that arrived before it started is passed at once.
+  static func forward(to pid: Int32) {
+    state[0] = pid
+    if pid > 0, let sig = received { kill(pid, forwarded(sig)) }
   }
 }

@@ -3,7 +3,8 @@ import Foundation
 
 /// SIGINT and SIGTERM (Ctrl-C, a scheduler's preemption, mpirun passing either on as SIGTERM): the first asks the
 /// run to stop at the next step boundary, where every rank agrees (`Trainer.stopRequested`); a second SIGINT ends
-/// this process at once.
+/// this process at once. SIGUSR1 and SIGUSR2 are `dpt launch`'s SIGTERM and SIGINT: mpirun forwards those two to
+/// every rank at once, where its own SIGTERM path would wait its kill timeout before any rank heard of it.
 enum Signals {
   /// [signals received, the first one's number, SIGCONTs received], written by the handlers (C functions: no
   /// captures, no allocation).
@@ -23,8 +24,9 @@ enum Signals {
 
   static func install() {
     _ = state
-    for s in [SIGINT, SIGTERM] {
-      signal(s) { sig in
+    for s in [SIGINT, SIGTERM, SIGUSR1, SIGUSR2] {
+      signal(s) { received in
+        let sig = received == SIGUSR1 ? SIGTERM : received == SIGUSR2 ? SIGINT : received
         let p = Signals.state
         p[0] += 1
         if p[0] == 1 { p[1] = sig }
@@ -38,6 +40,8 @@ enum Signals {
     sigaddset(&set, SIGINT)
     sigaddset(&set, SIGTERM)
     sigaddset(&set, SIGCONT)
+    sigaddset(&set, SIGUSR1)
+    sigaddset(&set, SIGUSR2)
     pthread_sigmask(SIG_UNBLOCK, &set, nil)
   }
 }

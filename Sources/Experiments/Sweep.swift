@@ -62,12 +62,16 @@ public final class Sweep {
     while true {
       // The leader learns the next trial (from the coordinator, itself on world rank 0) and tells its group, with
       // what a resumed trial needs: its checkpoint and its earlier epochs.
+      // A stop asked for between settings ends the queue here: no setting starts after it (the trials of a step's
+      // length would otherwise each finish their one step and the next start, all of them).
+      let stop = stopRequested?() ?? false
       var assignment = Message.assignment(trial: -1, earlier: [], checkpoint: [])
       if isLeader {
         if let coordinator {
+          if stop { coordinator.stopping = true }
           assignment = try coordinator.assign(group: color)
         } else {
-          try world.send(Message.next(group: color).bytes, to: 0, tag: Sweep.toRoot)
+          try world.send(Message.next(group: color, stopping: stop).bytes, to: 0, tag: Sweep.toRoot)
           assignment = try Message.decode(try receiveBounded(from: 0, tag: Sweep.toLeader).bytes)
         }
       }
@@ -259,7 +263,7 @@ public final class Sweep {
     var epochs: [[EpochRecord]]
     var given: Set<Int> = []
     var released: Set<Int> = []
-    /// A trial was interrupted: no new one starts.
+    /// A trial was interrupted, or a stop was asked for: no new one starts.
     var stopping = false
     /// When each group was last heard from (its leader's messages), and told rank 0 is there.
     var heard: [Double]
@@ -365,7 +369,8 @@ public final class Sweep {
       heard[source / sweep.ranksPerTrial] = WallClock.now()
       switch try Message.decode(bytes) {
       case .alive: break
-      case .next(let group):
+      case .next(let group, let stop):
+        if stop { stopping = true }
         try sweep.world.send(try assign(group: group).bytes, to: source, tag: Sweep.toLeader)
       case .epoch(let index, let metrics):
         epoch(index, metrics)
@@ -430,7 +435,7 @@ public final class Sweep {
   /// The messages of the protocol: a JSON head, and for checkpoints and assignments the bytes after it.
   enum Message {
     case alive(group: Int)
-    case next(group: Int)
+    case next(group: Int, stopping: Bool)
     case assignment(trial: Int, earlier: [EpochRecord], checkpoint: [UInt8])
     case epoch(trial: Int, metrics: EpochRecord)
     case checkpoint(trial: Int, best: Bool, bytes: [UInt8])
@@ -443,7 +448,7 @@ public final class Sweep {
       let head: JSON
       switch self {
       case .alive(let g): head = .object([("type", JSON("alive")), ("group", JSON(g))])
-      case .next(let g): head = .object([("type", JSON("next")), ("group", JSON(g))])
+      case .next(let g, let stop): head = .object([("type", JSON("next")), ("group", JSON(g)), ("stopping", .bool(stop))])
       case .assignment(let t, let earlier, let c):
         head = .object([("type", JSON("assignment")), ("trial", JSON(t)), ("earlier", .array(earlier.map(\.json)))])
         payload = c
@@ -470,7 +475,7 @@ public final class Sweep {
       let trial = o["trial"]?.int ?? -1
       switch o["type"]?.string {
       case "alive": return .alive(group: o["group"]?.int ?? -1)
-      case "next": return .next(group: o["group"]?.int ?? -1)
+      case "next": return .next(group: o["group"]?.int ?? -1, stopping: o["stopping"]?.bool ?? false)
       case "assignment": return .assignment(trial: trial, earlier: (o["earlier"]?.array ?? []).compactMap(EpochRecord.init(json:)), checkpoint: payload)
       case "epoch":
         guard let metrics = o["metrics"].flatMap(EpochRecord.init(json:)) else { throw SweepProblem.protocolBroken("an epoch message without its metrics") }

@@ -2,6 +2,7 @@ import FileFormats
 import Foundation
 import Testing
 import Training
+import _Support
 import _TestSupport
 
 extension BinaryTests {
@@ -85,6 +86,76 @@ extension BinaryTests {
       #expect(usage.status == 64 && !usage.stderr.contains("restart"), "\(usage.status) \(usage.stderr)")
       let missing = DPTBinary.run(["launch", "-np", "2", "train", "--dataset", "mnist"])
       #expect(missing.status == 64 && missing.stderr.contains("add --checkpoint-dir DIR"), "\(missing.stderr)")
+    }
+
+    /// Every process of a job: those whose command line holds `marker` (the ranks, mpirun, the launch).
+    func processes(marker: String) -> [Int32] {
+      ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+        guard let pid = Int32(entry), let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+              let stat = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
+              !String(decoding: stat, as: UTF8.self).contains(") Z ") else { return nil }
+        return String(decoding: cmdline, as: UTF8.self).split(separator: "\0").contains { $0 == marker } ? pid : nil
+      }
+    }
+
+    /// Issue 28, item 13: SIGTERM and SIGINT to dpt launch's own pid stop every rank after the same step within 10 s,
+    /// with a checkpoint, no process left, exit 143 or 130 and the command that resumes; kill -9 of the launch ends
+    /// mpirun and the ranks too. mpirun's own arguments pass after `--` (--oversubscribe: 3 ranks on 2 cores).
+    @Test(arguments: [SIGTERM, SIGINT, SIGKILL])
+    func launchStopsWithItsSignals(signal: Int32) throws {
+      let ck = Self.dir.file("launch-signal-\(signal)")
+      let job = Subprocess.launch([DPTBinary.path, "launch", "-np", "3", "train", "--dataset", "fashion-mnist", "--hidden", "64",
+                                   "--epochs", "30", "--checkpoint-dir", ck, "--", "--oversubscribe"])
+      waitForCheckpoint(ck)
+      usleep(200_000)
+      let launcher = try #require(Subprocess.children(of: job.processIdentifier).first, "dpt launch not found")
+      #expect(processes(marker: ck).count >= 4, "the launch, mpirun and 3 ranks")
+      let sentAt = Date()
+      kill(launcher, signal)
+      let r = job.wait(timeout: 60)
+      var left = processes(marker: ck)
+      while !left.isEmpty && Date().timeIntervalSince(sentAt) < 10 {
+        usleep(100_000)
+        left = processes(marker: ck)
+      }
+      let seconds = Date().timeIntervalSince(sentAt)
+      #expect(left.isEmpty && seconds < 10, "\(left.count) processes left after \(seconds) s")
+      left.forEach { kill($0, SIGKILL) }
+      guard signal != SIGKILL else { return }
+      #expect(r.status == 128 + signal, "\(r.status) \(r.stderr)")
+      #expect(r.stderr.contains("interrupted (\(signal == SIGINT ? "SIGINT" : "SIGTERM")) at epoch")
+              && r.stderr.contains("dpt launch: stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM"); resume with: ")
+              && r.stderr.contains("--resume \(ck) -- --oversubscribe"), "\(r.stderr)")
+      let c = try Checkpoint(decoding: try Checkpoint.readBytes(ck), path: ck)
+      #expect(c.epoch < 30)
+    }
+
+    /// Issue 28, item 14: SIGTERM to a sweep of 2001 short settings stops it before the next setting: within seconds,
+    /// with summary.json and report.html saying "interrupted" and holding what finished.
+    @Test func aSweepStopsBeforeItsNextSetting() throws {
+      let logs = Self.dir.file("sweep-stop")
+      let job = Subprocess.launch([DPTBinary.path, "launch", "-np", "2", "sweep", "--dataset", "corn", "--epochs", "1", "--axis",
+                                   "lr=loguniform(1e-4,1e-1)", "--samples", "2001", "--log-dir", logs, "--", "--oversubscribe"])
+      let deadline = Date().addingTimeInterval(60)
+      while !FileManager.default.fileExists(atPath: logs + "/summary.json") && Date() < deadline { usleep(50_000) }
+      usleep(500_000)
+      let launcher = try #require(Subprocess.children(of: job.processIdentifier).first, "dpt launch not found")
+      kill(launcher, SIGTERM)
+      let r = job.wait(timeout: 120)
+      #expect(r.status == 143 && r.stderr.contains("interrupted (SIGTERM): "), "\(r.status) \(r.stderr)")
+      let summary = try JSON.parse(try String(contentsOfFile: logs + "/summary.json", encoding: .utf8))
+      let finished = summary["settings"]?.array?.count ?? 0
+      #expect(summary["status"]?.string == "interrupted" && finished > 0 && finished < 1500, "\(finished) settings finished")
+      #expect(FileManager.default.fileExists(atPath: logs + "/report.html"))
+    }
+
+    /// Issue 28, item 19: an error every rank raises together (a run every rank was told has diverged) is printed
+    /// once, and the job ends without MPI_Abort's banner.
+    @Test func anErrorOfEveryRankIsPrintedOnce() {
+      let r = DPTBinary.mpirun(2, ["train", "--dataset", "corn", "--epochs", "40", "--lr", "1"])
+      #expect(r.status == 1, "\(r.stderr)")
+      #expect(r.stderr.components(separatedBy: "diverged at epoch").count == 2 && !r.stderr.contains("MPI_ABORT")
+              && !r.stderr.contains("rank 1 of 2"), "\(r.stderr)")
     }
 
     func waitForCheckpoint(_ directory: String) {
