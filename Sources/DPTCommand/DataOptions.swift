@@ -36,7 +36,7 @@ struct DataOptions: ParsableArguments {
   @Option(parsing: .unconditional, help: ArgumentHelp("Fraction of the training rows held out as a validation set, chosen by --seed (train: 0; sweep: 0.1).", valueName: "fraction"))
   var valFraction: Double?
 
-  @Option(help: ArgumentHelp("Seed of initialisation, shuffling, dropout and the train/test split. A sweep takes a list, 0,1,2: every setting is repeated with each seed.", valueName: "seed"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Seed of initialisation, shuffling, dropout and the train/test split. A sweep takes a list, 0,1,2: every setting is repeated with each seed.", valueName: "seed"))
   var seed: String = "0"
 
   /// The seeds of --seed: one for train, several for a sweep's repeats.

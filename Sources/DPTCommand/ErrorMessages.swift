@@ -51,8 +51,9 @@ enum ErrorMessages {
     case .lossNeedsClasses(let loss, let name):
       "--loss \(loss) needs class labels, but \(name) is a regression data set\(name.hasPrefix("csv:") ? " (--target class reads a CSV's last column as class labels)" : ""): use --loss mse, l1, huber or cosine"
     case .softmaxModelNeedsCrossEntropy(let loss): "--model softmax is trained with cross-entropy; use --model linear for --loss \(loss)"
-    case .softmaxTwice:
-      "--output softmax followed by --loss cross-entropy applies softmax twice (cross-entropy takes logits): use --loss nll or hinge after the softmax layer, or drop --output softmax"
+    case .softmaxTwice(let list):
+      list ? "--model ends in softmax and --loss cross-entropy applies softmax itself (it takes logits): drop the list's last softmax, or use --loss nll or hinge after it"
+        : "--output softmax followed by --loss cross-entropy applies softmax twice (cross-entropy takes logits): use --loss nll or hinge after the softmax layer, or drop --output softmax"
     case .softmaxAfterSoftmaxModel: "--model softmax already ends in softmax cross-entropy: drop --output softmax"
     case .nllNeedsProbabilities: "--loss nll takes probabilities: add --output softmax, or use --loss cross-entropy, which takes logits"
     case .dropLastLeavesNoBatch(let b, let n): "--drop-last with --batch-size \(b) leaves no batch of the \(n) training samples"

@@ -1,5 +1,7 @@
 import Collectives
+import FileFormats
 import Foundation
+import _Support
 
 /// A collective that gave up (`CollectiveStall`), with where the run was: the reporting rank prints it, and the job
 /// ends with MPI_Abort.
@@ -17,7 +19,12 @@ struct JobStalled: Error, CustomStringConvertible {
     case .timeout: text += " (--stall-timeout \(String(format: "%g", timeout))); ending the job"
     case .interrupted: text += " while the job was being ended: the silent ranks exited or hang"
     }
-    if let checkpointDir { text += ". The last checkpoint in \(checkpointDir) is intact: resume with --resume \(checkpointDir)" }
+    if let checkpointDir {
+      // Only a checkpoint that is there can be resumed from: a run that stalled in its first epoch has none yet.
+      text += FileManager.default.fileExists(atPath: Files.join(checkpointDir, Checkpoint.fileName))
+        ? ". The last checkpoint in \(checkpointDir) is intact: resume with --resume \(checkpointDir)"
+        : ". \(checkpointDir) holds no checkpoint yet (the first is written at the end of epoch 1 or after --checkpoint-every steps): start the run again"
+    }
     return text
   }
 }

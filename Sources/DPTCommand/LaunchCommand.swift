@@ -32,7 +32,7 @@ struct LaunchCommand: ParsableCommand {
   @Option(help: ArgumentHelp("mpirun's hostfile.", valueName: "file"))
   var hostfile: String?
 
-  @Option(help: ArgumentHelp("Relaunches after a rank died or stalled (default 3: a crash is recovered from without asking; 0 turns restarts off).", valueName: "k"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Relaunches after a rank died or stalled (default 3: a crash is recovered from without asking; 0 turns restarts off).", valueName: "k"))
   var maxRestarts: Int = 3
 
   @Option(help: ArgumentHelp("Keep MPI's traffic on this network interface or subnet (btl_tcp_if_include, oob_tcp_if_include).", valueName: "interface"))

@@ -31,7 +31,7 @@ struct LstsqCommand: ParsableCommand {
 
   @OptionGroup var data: DataOptions
 
-  @Option(help: ArgumentHelp("Ridge penalty LAMBDA >= 0.", valueName: "lambda"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Ridge penalty LAMBDA >= 0.", valueName: "lambda"))
   var ridge: Double = 0
 
   @Flag(help: "Apply the ridge penalty to the intercept too (as SGD's weight decay does with --decay-bias true).")
@@ -43,7 +43,7 @@ struct LstsqCommand: ParsableCommand {
   @Flag(inversion: .prefixedNo, help: "Fit an intercept.")
   var intercept = true
 
-  @Option(help: ArgumentHelp("Feature rows to predict, e.g. \"6,4;10,5;14,8\" (corn's default is the course's three rows).", valueName: "rows"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Feature rows to predict, e.g. \"6,4;10,5;14,8\" (corn's default is the course's three rows).", valueName: "rows"))
   var predict: String?
 
   @Flag(help: "Print the result as one JSON object on stdout.")

@@ -33,7 +33,7 @@ struct ScalingCommand: ParsableCommand {
   @Flag(help: "Measure the link between ranks 0 and 1 with a ping-pong (under mpirun, on two hosts).")
   var measureLink = false
 
-  @Option(help: "Rank counts to predict, one rank per host.")
+  @Option(parsing: .unconditional, help: "Rank counts to predict, one rank per host.")
   var ranks: String = "1,2,4,8,16,32,64,128,256,512"
 
   @Option(help: "Grow the global batch with the ranks: this many samples per rank (weak scaling). Default: the --batch-size global batch is shared by the ranks (strong scaling).")

@@ -49,13 +49,13 @@ struct SweepCommand: ParsableCommand {
     valueName: "name=values"))
   var axes: [String] = []
 
-  @Option(help: ArgumentHelp("Draw this many settings at random from the axes (seeded by the first --seed) instead of the grid.", valueName: "n"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Draw this many settings at random from the axes (seeded by the first --seed) instead of the grid.", valueName: "n"))
   var samples: Int?
 
   @Option(help: ArgumentHelp("halving: successive halving, the worse half of the settings by validation metric stopped at epochs 1, 2, 4, ...", valueName: "rule"))
   var prune: String?
 
-  @Option(help: ArgumentHelp("Ranks that train each setting together (must divide the number of ranks).", valueName: "n"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Ranks that train each setting together (must divide the number of ranks).", valueName: "n"))
   var ranksPerTrial: Int = 1
 
   @Option(help: ArgumentHelp("The folder for the results (required, unless --resume names it).", valueName: "dir"))
@@ -115,7 +115,12 @@ struct SweepCommand: ParsableCommand {
         arguments.remove(name)
         arguments.groups += given.groups.filter { $0.name == name }
       }
-      let command = try world.agree(describing: ErrorMessages.line) { try SweepCommand.parse(arguments.arguments) }
+      let command = try world.agree(describing: ErrorMessages.line) { () throws -> SweepCommand in
+        do { return try SweepCommand.parse(arguments.arguments) } catch {
+          // A sweep.json edited by hand: the parser's own message, naming the file, not its error value.
+          throw ValidationError("--resume \(resume): \(SweepWriter.stateFile) records arguments this dpt does not take (\(Self.oneLine(error))): start the sweep again, or restore the file")
+        }
+      }
       try command.start(world, arguments: arguments.arguments, resuming: state)
     }
   }
@@ -157,11 +162,16 @@ struct SweepCommand: ParsableCommand {
       let parsed = try SweepCommand.parse(applicable.arguments)
       return Trial(arguments: applicable, options: parsed.options, config: try parsed.options.makeConfig(), leftOut: leftOut)
     } catch {
-      // One line: the parser's message with its list of choices, without the usage that follows it.
-      let lines = SweepCommand.message(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-      let text = lines.prefix { !$0.hasPrefix("Usage:") && !$0.isEmpty }.joined(separator: " ")
-      throw ValidationError("setting \(plan.name(setting)): \(text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : text)")
+      throw ValidationError("setting \(plan.name(setting)): \(Self.oneLine(error))")
     }
+  }
+
+  /// The parser's message for `error` in one line, with its list of choices, without "Error: " and the usage that
+  /// follows it.
+  static func oneLine(_ error: any Error) -> String {
+    let lines = SweepCommand.message(for: error).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+    let text = lines.prefix { !$0.hasPrefix("Usage:") && !$0.isEmpty }.joined(separator: " ")
+    return text.hasPrefix("Error: ") ? String(text.dropFirst(7)) : text
   }
 
   func start(_ world: any Communicator, arguments given: [String], resuming state: SweepState?) throws {

@@ -37,16 +37,16 @@ struct TrainCommand: ParsableCommand {
   @Flag(help: "After each epoch, print where rank 0's training time went (data, forward, loss, backward, allreduce, optimizer).")
   var profile = false
 
-  @Option(help: ArgumentHelp("Feature rows for the closed-form comparison of a linear model, e.g. \"6,4;10,5;14,8\" (corn's default is the course's rows).", valueName: "rows"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Feature rows for the closed-form comparison of a linear model, e.g. \"6,4;10,5;14,8\" (corn's default is the course's rows).", valueName: "rows"))
   var predict: String?
 
-  @Option(help: ArgumentHelp("Print every N-th epoch's row (and the last); the log files keep every epoch.", valueName: "n"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Print every N-th epoch's row (and the last); the log files keep every epoch.", valueName: "n"))
   var printEvery: Int = 1
 
   @Option(help: ArgumentHelp("Write a checkpoint (DIR/checkpoint.dptc: parameters, optimizer state, position, config) after every epoch, atomically.", valueName: "dir"))
   var checkpointDir: String?
 
-  @Option(help: ArgumentHelp("With --checkpoint-dir: also every N optimizer steps.", valueName: "steps"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("With --checkpoint-dir: also every N optimizer steps.", valueName: "steps"))
   var checkpointEvery: Int?
 
   @Option(help: ArgumentHelp("Continue from the checkpoint in this folder (or file): same model and data; --epochs is the total.", valueName: "dir"))
@@ -70,10 +70,10 @@ struct TrainCommand: ParsableCommand {
     discussion: "One process per rank, named by its host; spans for data, forward, loss, backward, exchange, optimizer, evaluation and checkpoints, gathered to rank 0 at the end of the run.", valueName: "file.json"))
   var timeline: String?
 
-  @Option(help: ArgumentHelp("With --trace: how many steps (default 1).", valueName: "n"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("With --trace: how many steps (default 1).", valueName: "n"))
   var traceSteps: Int = 1
 
-  @Option(help: ArgumentHelp("With --trace: at most this many values per tensor (a longer one keeps its shape, norm and first values).", valueName: "k"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("With --trace: at most this many values per tensor (a longer one keeps its shape, norm and first values).", valueName: "k"))
   var traceLimit: Int?
 
   func validate() throws {

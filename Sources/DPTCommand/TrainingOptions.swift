@@ -14,6 +14,11 @@ extension LossReduction: ExpressibleByArgument {}
 
 /// The options that define a training run, shared by `train` (and the commands built on it).
 struct TrainingOptions: ParsableArguments {
+  /// The most epochs a warmup may span (a step count must stay far inside Int).
+  static let largestEpochs = 1e6
+  /// The shortest stall timeout: a step, an evaluation or a checkpoint can take this long on a busy host.
+  static let shortestStallTimeout = 1.0
+
   @OptionGroup var data: DataOptions
 
   @Option(help: ArgumentHelp(
@@ -31,7 +36,7 @@ struct TrainingOptions: ParsableArguments {
   @Option(help: ArgumentHelp("Read the list of layers from this file: commas or newlines separate the items, # starts a comment.", valueName: "file"))
   var modelFile: String?
 
-  @Option(help: ArgumentHelp("Shorthands mlp and cnn: hidden dense widths, e.g. 256 or 256,128 (default 256 for mlp, 120,84 for cnn).", valueName: "widths"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Shorthands mlp and cnn: hidden dense widths, e.g. 256 or 256,128 (default 256 for mlp, 120,84 for cnn).", valueName: "widths"))
   var hidden: String?
 
   @Option(help: "Shorthands mlp and cnn: the activation of the hidden layers: relu | tanh | sigmoid | leaky-relu | prelu | requ | identity (default relu).")
@@ -147,7 +152,7 @@ struct TrainingOptions: ParsableArguments {
   @Option(parsing: .unconditional, help: "--deterministic: samples per chunk (the same whatever the number of ranks).")
   var deterministicChunk: Int = 16
 
-  @Option(help: ArgumentHelp("Gradient accumulation: N micro-batches of --batch-size make one optimizer step on N times the batch, with one exchange a step (exactly that step; bitwise with --deterministic).", valueName: "n"))
+  @Option(parsing: .unconditional, help: ArgumentHelp("Gradient accumulation: N micro-batches of --batch-size make one optimizer step on N times the batch, with one exchange a step (exactly that step; bitwise with --deterministic).", valueName: "n"))
   var accumulate: Int = 1
 
   @Option(help: ArgumentHelp(
@@ -186,7 +191,7 @@ struct TrainingOptions: ParsableArguments {
       """))
   var stallTimeout: Double = 300
 
-  @Option(help: ArgumentHelp(
+  @Option(parsing: .unconditional, help: ArgumentHelp(
     "Stop when the validation loss has not improved for N epochs, keeping the best epoch's weights (best.dptc).",
     discussion: "Without a validation set (--val-fraction) it watches the test loss, and says so. The run's status is then stopped-early, with the epoch.", valueName: "n"))
   var earlyStop: Int?
@@ -269,8 +274,8 @@ struct TrainingOptions: ParsableArguments {
     if accumulate < 1 || accumulate > Self.largest { throw ValidationError("--accumulate must be from 1 to \(Self.largest) (got \(accumulate))") }
     if deterministicChunk < 1 || deterministicChunk > Self.largest { throw ValidationError("--deterministic-chunk must be from 1 to \(Self.largest) (got \(deterministicChunk))") }
     let compression = try parsedCompression()
-    if !(stallTimeout >= 0) || !stallTimeout.isFinite {
-      throw ValidationError("--stall-timeout must be a number of seconds >= 0 (got \(stallTimeout); 0 turns the watchdog off)")
+    if !(stallTimeout >= 0) || !stallTimeout.isFinite || (stallTimeout > 0 && stallTimeout < Self.shortestStallTimeout) {
+      throw ValidationError("--stall-timeout must be 0 (no watchdog) or at least \(NumberText.compact(Self.shortestStallTimeout)) s (got \(stallTimeout)): a shorter wait blames ranks that are only computing")
     }
     if let b = bucketSize, b < 0 { throw ValidationError("--bucket-size must be >= 0 bytes (got \(b))") }
     if let w = compressWarmupSteps, w < 0 { throw ValidationError("--compress-warmup-steps must be >= 0 (got \(w))") }
@@ -283,8 +288,12 @@ struct TrainingOptions: ParsableArguments {
     if case .powerSGD = compression, optimizer == .lbfgs {
       throw ValidationError("--compress \(compress) with --optimizer lbfgs: the line search compares losses and gradients at trial points, which PowerSGD's error feedback makes inconsistent; use --compress none, bf16 or fp16")
     }
-    if !(lrGamma > 0) || !(lrMin >= 0) || !(warmupEpochs >= 0) {
-      throw ValidationError("--lr-gamma must be > 0, --lr-min and --warmup-epochs >= 0")
+    if !(lrGamma > 0) || !lrGamma.isFinite || !(lrMin >= 0) || !lrMin.isFinite {
+      throw ValidationError("--lr-gamma must be a number > 0 and --lr-min one >= 0 (got \(lrGamma) and \(lrMin))")
+    }
+    // Epochs become step counts: a warmup of 1e18 epochs overflowed Int (SIGILL).
+    if !(warmupEpochs >= 0 && warmupEpochs <= Self.largestEpochs) {
+      throw ValidationError("--warmup-epochs must be a number of epochs from 0 to \(NumberText.compact(Self.largestEpochs)) (got \(warmupEpochs))")
     }
     _ = try schedule()
     _ = try parsedLayers()
@@ -328,7 +337,7 @@ struct TrainingOptions: ParsableArguments {
     if let modelFile {
       if model != nil { throw ValidationError("--model and --model-file both give the model: drop one of them") }
       let bytes: [UInt8]
-      do { bytes = try Files.read(modelFile, limit: 1 << 20, missing: "check --model-file") } catch {
+      do { bytes = try Files.read(modelFile, limit: 1 << 20, missing: "check --model-file", limitReason: "the most a list of layers may take") } catch {
         throw ValidationError("--model-file \(error)")
       }
       guard let text = String(validating: bytes, as: UTF8.self) else {

@@ -1,3 +1,4 @@
+import _Support
 import Foundation
 
 /// A numeric table read from CSV: an optional header row, then rows of numbers, all of the same length.
@@ -89,10 +90,10 @@ public struct NumericTable: Equatable {
       }
       for (c, cell) in row.enumerated() {
         guard let v = parseNumber(cell) else {
-          throw DataProblem.malformed("\(path):\(lineNumber): column \(c + 1): '\(text(cell).prefix(40))' is not a number (every cell after the header must be numeric)")
+          throw DataProblem.malformed("\(path):\(lineNumber): column \(c + 1): \(quoted(text(cell))) is not a number (every cell after the header must be numeric)")
         }
         guard v.isFinite else {
-          throw DataProblem.malformed("\(path):\(lineNumber): column \(c + 1): '\(text(cell))' is not finite (remove or impute NaN and inf values)")
+          throw DataProblem.malformed("\(path):\(lineNumber): column \(c + 1): \(quoted(text(cell))) is not finite (remove or impute NaN and inf values)")
         }
         values.append(v)
       }

@@ -104,9 +104,9 @@ public enum Catalog {
       if Set(labels).count < classes { warnings.append(.classesMissing(path: path, column: name, present: Set(labels).count, classes: classes)) }
     } else {
       if Set(labels).count < 2 {
-        throw DataProblem.malformed("\(path): the class column '\(name)' holds one class (\(labels.first ?? 0)) in every row: classification needs at least 2")
+        throw DataProblem.malformed("\(path): the class column \(quoted(name)) holds one class (\(labels.first ?? 0)) in every row: classification needs at least 2")
       }
-      classes = try classCount([labels], path: path, what: "the class column '\(name)'")
+      classes = try classCount([labels], path: path, what: "the class column \(quoted(name))")
     }
     return Dataset(features: .reals(x), count: n, sampleShape: [d], labels: labels, task: .classification,
                    classCount: classes, featureNames: table.header.map { Array($0.prefix(d)) } ?? (1...d).map { "x\($0)" },
@@ -133,7 +133,7 @@ public enum Catalog {
     let names = table.header.map { Array($0.suffix(k)) } ?? (1...k).map { k == 1 ? "y" : "y\($0)" }
     for j in 0..<k where n > 0 && (0..<n).allSatisfy({ y[$0 * k + j] == y[j] }) {
       guard lenient else {
-        throw DataProblem.malformed("\(path): the target column '\(names[j])' holds one value (\(y[j])) in every row: there is nothing to fit")
+        throw DataProblem.malformed("\(path): the target column \(quoted(names[j])) holds one value (\(y[j])) in every row: there is nothing to fit")
       }
       warnings.append(.constantTarget(path: path, column: names[j], value: y[j], rows: n))
     }

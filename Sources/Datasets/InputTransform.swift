@@ -102,7 +102,7 @@ public struct InputTransform: Codable, Equatable, Sendable {
     if namedColumns, let header = table.header {
       featureColumns = try featureNames.map { name in
         guard let j = header.firstIndex(of: name) else {
-          throw DataProblem.malformed("\(path): no column named '\(name)'; the model reads the columns \(Self.list(featureNames))")
+          throw DataProblem.malformed("\(path): no column named \(quoted(name)); the model reads the columns \(Self.list(featureNames))")
         }
         return j
       }
@@ -127,6 +127,6 @@ public struct InputTransform: Codable, Equatable, Sendable {
   }
 
   static func list(_ names: [String]) -> String {
-    names.prefix(6).map { "'\($0)'" }.joined(separator: ", ") + (names.count > 6 ? ", ... (\(names.count) in all)" : "")
+    names.prefix(6).map { quoted($0) }.joined(separator: ", ") + (names.count > 6 ? ", ... (\(names.count) in all)" : "")
   }
 }

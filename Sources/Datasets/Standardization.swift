@@ -1,3 +1,4 @@
+import _Support
 import TensorCore
 
 public struct Standardization: Equatable, Sendable, Codable {
@@ -21,7 +22,7 @@ public struct Standardization: Equatable, Sendable, Codable {
   public static func fitting(_ data: Dataset, name: String) throws -> Standardization {
     let s = Standardization(fitting: data)
     if let j = s.mean.indices.first(where: { !s.mean[$0].isFinite || !s.std[$0].isFinite }) {
-      let column = data.featureNames.indices.contains(j) ? "'\(data.featureNames[j])'" : "\(j + 1)"
+      let column = data.featureNames.indices.contains(j) ? quoted(data.featureNames[j]) : "\(j + 1)"
       throw DataProblem.malformed("\(name): feature column \(column) holds values too large to standardise (its mean or standard deviation overflows): rescale the column, e.g. to other units")
     }
     return s

@@ -209,6 +209,11 @@ extension SafeTensors {
         throw WeightsProblem.tensorShape(path: path, name: name, found: e.shape, expected: shape, transposed: transposed)
       }
       let v = try file.values(name, path: path)
+      // A weight that is not a number would make the first loss NaN, and the message would blame the step size.
+      if let bad = v.firstIndex(where: { !$0.isFinite || !T($0).isFinite }) {
+        let count = v.filter { !$0.isFinite || !T($0).isFinite }.count
+        throw WeightsProblem.malformed("\(path): tensor '\(name)' holds \(count) value\(count == 1 ? "" : "s") that \(count == 1 ? "is" : "are") not a finite \(T.self) (the first, at \(bad), is \(v[bad])): save finite weights")
+      }
       if transposed {
         let (outputs, inputs) = (shape[0], shape[1])
         for i in 0..<inputs { for j in 0..<outputs { out[range.lowerBound + i * outputs + j] = T(v[j * inputs + i]) } }

@@ -101,7 +101,8 @@ public enum LayerList {
                              "softmax", "identity"]
 
   /// Parses a list: items separated by commas (and, with `file`, newlines), arguments in parentheses, `#` to the end
-  /// of a line a comment.
+  /// of a line a comment. Lines may end in \n, \r\n or \r (a file from Windows), and a leading byte-order mark is
+  /// not part of the first item.
   public static func parse(_ text: String, file: Bool = false) throws -> [LayerItem] {
     var items: [(text: String, line: Int)] = []
     var current = "", depth = 0, line = 1, itemLine = 1, comment = false
@@ -110,8 +111,9 @@ public enum LayerList {
       if !t.isEmpty { items.append((t, itemLine)) }
       current = ""
     }
-    for ch in text {
-      if ch == "\n" {
+    // "\r\n" is one Character in Swift: it never equals "\n".
+    for ch in text.hasPrefix("\u{FEFF}") ? text.dropFirst() : text[...] {
+      if ch == "\n" || ch == "\r\n" || ch == "\r" {
         comment = false
         if depth == 0 { finish() } else { current.append(" ") }
         line += 1

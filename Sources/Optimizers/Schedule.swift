@@ -24,7 +24,8 @@ public struct LearningRateSchedule: Equatable, Sendable, Codable, CustomStringCo
 
   /// The learning rate of optimizer step `step` (0-based), with `stepsPerEpoch` steps per epoch and `totalSteps`.
   public func rate(base: Double, step: Int, stepsPerEpoch: Int, totalSteps: Int) -> Double {
-    let warmupSteps = Int((warmupEpochs * Double(stepsPerEpoch)).rounded())
+    // Clamped: epochs times steps of any size stays a step count (callers check the range; a library user may not).
+    let warmupSteps = Int(min(max((warmupEpochs * Double(stepsPerEpoch)).rounded(), 0), Double(Int32.max)))
     var lr: Double
     switch kind {
     case .constant:

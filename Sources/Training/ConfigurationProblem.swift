@@ -8,7 +8,7 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
   /// The softmax model with another loss than cross-entropy.
   case softmaxModelNeedsCrossEntropy(loss: String)
   /// A softmax output layer followed by cross-entropy (softmax applied twice).
-  case softmaxTwice
+  case softmaxTwice(inList: Bool)
   /// A softmax output layer after the softmax model.
   case softmaxAfterSoftmaxModel
   /// NLL on logits.
@@ -41,7 +41,7 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
     switch self {
     case .lossNeedsClasses(let loss, let name): "the \(loss) loss needs class labels, but \(name) is a regression data set"
     case .softmaxModelNeedsCrossEntropy(let loss): "the softmax model is trained with cross-entropy, not \(loss)"
-    case .softmaxTwice: "a softmax output layer followed by cross-entropy applies softmax twice"
+    case .softmaxTwice(let list): "\(list ? "a list ending in softmax" : "a softmax output layer") followed by cross-entropy applies softmax twice"
     case .softmaxAfterSoftmaxModel: "the softmax model already ends in softmax cross-entropy"
     case .nllNeedsProbabilities: "the NLL loss takes probabilities: it needs a softmax output layer"
     case .dropLastLeavesNoBatch(let b, let n): "dropping the last short batch of \(b) leaves no batch of the \(n) training samples"

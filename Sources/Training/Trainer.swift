@@ -118,7 +118,7 @@ public final class Trainer<T: TrainingScalar> {
     let limit = Double(T.greatestFiniteMagnitude)
     for (set, kind) in [(data.train, "training"), (data.test, "test")] + (data.validation.map { [($0, "validation")] } ?? []) {
       guard let bad = set.firstFeature(beyond: limit) else { continue }
-      let column = set.featureNames.indices.contains(bad.column) ? "'\(set.featureNames[bad.column])'" : "\(bad.column + 1)"
+      let column = set.featureNames.indices.contains(bad.column) ? quoted(set.featureNames[bad.column]) : "\(bad.column + 1)"
       throw ConfigurationProblem.featureBeyondRange(dataSet: raw.name, set: kind, column: column, value: bad.value, scalar: "\(T.self)", limit: limit,
                                                     standardized: standardization != nil)
     }
@@ -330,12 +330,17 @@ public final class Trainer<T: TrainingScalar> {
   /// This rank's pieces cut into `count` micro-batches, each a list of (piece, positions in the batch): one contiguous
   /// piece into `count` consecutive slices; whole chunks (`--deterministic`) dealt out as consecutive runs of chunks,
   /// so that every chunk is computed whole, as without accumulation.
+  /// Micro-batches beyond the samples (or chunks) there are would be empty: cutting into at most that many gives
+  /// the same non-empty micro-batches in the same order, and costs nothing for a count far beyond the batch
+  /// (`--accumulate 16777216` had built 16 million empty ones every step).
   static func microBatches(_ pieces: [Range<Int>], count: Int, sharding: BatchSharding) -> [[(piece: Int, range: Range<Int>)]] {
     guard count > 1 else { return [pieces.enumerated().map { ($0.offset, $0.element) }] }
     if sharding == .contiguous {
-      return (0..<count).map { m in [(0, Sharding.slice(pieces[0], rank: m, size: count))] }
+      let k = min(count, max(pieces[0].count, 1))
+      return (0..<k).map { m in [(0, Sharding.slice(pieces[0], rank: m, size: k))] }
     }
-    return (0..<count).map { m in Sharding.slice(pieces.indices, rank: m, size: count).map { ($0, pieces[$0]) } }
+    let k = min(count, max(pieces.count, 1))
+    return (0..<k).map { m in Sharding.slice(pieces.indices, rank: m, size: k).map { ($0, pieces[$0]) } }
   }
 
   /// d(objective)/d(loss sum) of a batch of `count`: 1 / count for the mean reduction; for the sum 1, or C for a loss

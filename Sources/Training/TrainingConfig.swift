@@ -76,7 +76,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
       throw ConfigurationProblem.softmaxModelNeedsCrossEntropy(loss: config.loss.name)
     }
     if shorthand && config.model.outputSoftmax && config.model.kind == .softmax { throw ConfigurationProblem.softmaxAfterSoftmaxModel }
-    if config.model.endsInSoftmax && config.loss == .crossEntropy { throw ConfigurationProblem.softmaxTwice }
+    if config.model.endsInSoftmax && config.loss == .crossEntropy { throw ConfigurationProblem.softmaxTwice(inList: config.model.layers != nil) }
     if config.loss == .nll && !config.model.endsInSoftmax { throw ConfigurationProblem.nllNeedsProbabilities }
   }
 

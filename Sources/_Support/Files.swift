@@ -204,7 +204,7 @@ public enum Files {
   /// The bytes of a regular file (or a pipe), at most `limit` of them: a device such as /dev/zero, or a file larger
   /// than the limit, is an error naming the file, before anything is read. `missing` is the advice when there is no
   /// such file.
-  public static func read(_ path: String, limit: Int, missing advice: String) throws -> [UInt8] {
+  public static func read(_ path: String, limit: Int, missing advice: String, limitReason: String = "half this machine's memory") throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
       let code = errno
@@ -220,7 +220,7 @@ public enum Files {
       throw FileError("\(path): is not a regular file (a device or socket): give a file")
     }
     if kind == S_IFREG && Int(s.st_size) > limit {
-      throw FileError("\(path): \(ByteCount.text(Int(s.st_size))) is larger than dpt reads (\(ByteCount.text(limit)), half this machine's memory)")
+      throw FileError("\(path): \(ByteCount.text(Int(s.st_size))) is larger than dpt reads (\(ByteCount.text(limit)), \(limitReason))")
     }
     var bytes = [UInt8]()
     if kind == S_IFREG { bytes.reserveCapacity(Int(s.st_size)) }
@@ -232,7 +232,7 @@ public enum Files {
       if n == 0 { break }
       bytes.append(contentsOf: chunk[0..<n])
       if bytes.count > limit {
-        throw FileError("\(path): holds more than dpt reads (\(ByteCount.text(limit)), half this machine's memory)")
+        throw FileError("\(path): holds more than dpt reads (\(ByteCount.text(limit)), \(limitReason))")
       }
     }
     return bytes

@@ -54,11 +54,19 @@ extension BinaryTests {
 
     @Test func trainingAcrossTwoHostsEqualsOneHost() throws {
       try onTwoHosts { cluster in
+        // A process of the hosts that is not the job's (a Slurm daemon, another run) outlives `run`: it ends only
+        // what it started (issue 28, item 22; it had killed everything in every host).
+        let bystander = Subprocess.launch(["bash", cluster, "exec", "dpt-hostB", "sleep", "600"])
+        defer { _ = Subprocess.run(["sh", "-c", "ip netns pids dpt-hostB | xargs -r kill -9"], timeout: 10); _ = bystander.wait(timeout: 10) }
+        usleep(300_000)
+        let before = Subprocess.run(["sh", "-c", "ip netns pids dpt-hostB | wc -l"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let run = ["train", "--dataset", "mnist", "--hidden", "32", "--epochs", "2", "--json"]
         let across = Subprocess.run(["bash", cluster, "run"] + run, environment: ["DPT": DPTBinary.path], timeout: 180)
         #expect(across.status == 0 && !across.timedOut, "\(across.stderr)")
         #expect(across.stderr.contains("on 2 hosts (dpt-hostA, dpt-hostB)"), "\(across.stderr)")
         #expect(across.stderr.contains("overlapped buckets of up to 256 KiB"), "\(across.stderr)")
+        let after = Subprocess.run(["sh", "-c", "ip netns pids dpt-hostB | wc -l"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(before != "0" && after == before, "processes in dpt-hostB before the job: \(before), after: \(after)")
         let local = DPTBinary.mpirun(2, run + ["--bucket-size", "262144"])
         #expect(local.status == 0)
         let a = try jsonObject(across.stdout), b = try jsonObject(local.stdout)

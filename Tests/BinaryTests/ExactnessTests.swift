@@ -217,5 +217,53 @@ extension BinaryTests {
       let py = Subprocess.run(["python3", "-c", script, code, Self.dir.path])
       #expect(py.status == 0 && py.stdout.hasPrefix("clean "), "\(py.stdout) \(py.stderr)")
     }
-  }
+  
+    /// Items 16 and 21: every value a user gives is checked before it becomes a count or a number of steps, and each
+    /// message names what is wrong with it: the flag, the tensor, the list, the file.
+    @Test func messagesNameWhatIsWrong() throws {
+      let base = ["train", "--dataset", "corn", "--epochs", "1"]
+      func error(_ args: [String]) -> (Int32, String) {
+        let r = DPTBinary.run(args)
+        return (r.status, r.stderr.split(separator: "\n").first.map(String.init) ?? "")
+      }
+      for (args, status, message) in [
+        (base + ["--warmup-epochs", "1e18"], 64, "--warmup-epochs must be a number of epochs from 0 to 1000000 (got 1e+18)"),
+        (base + ["--warmup-epochs", "inf"], 64, "--warmup-epochs must be a number of epochs"),
+        (base + ["--stall-timeout", "1e-300"], 64, "--stall-timeout must be 0 (no watchdog) or at least 1 s (got 1e-300)"),
+        (base + ["--seed", "-1"], 64, "--seed takes whole numbers from 0"),
+        (base + ["--early-stop", "-2"], 64, "--early-stop must be a number of epochs from 1"),
+        (["train", "--dataset", "mnist", "--model", "flatten, dense(10), softmax"], 64, "--model ends in softmax and --loss cross-entropy applies softmax itself"),
+      ] as [([String], Int32, String)] {
+        let (s, line) = error(args)
+        #expect(s == status && line.contains(message) && !line.contains("Missing value"), "\(args): \(s) \(line)")
+      }
+      // A negative number is a value, not a flag: --predict's rows may start with one.
+      let r = DPTBinary.run(base + ["--predict", "-6,4", "--json"])
+      #expect(r.status == 0, "\(r.stderr)")
+      let big = Self.dir.write("big.model", String(repeating: "a", count: 2_000_000))
+      #expect(error(base + ["--model-file", big]).1.contains("is larger than dpt reads (1.0 MB, the most a list of layers may take)"))
+      // Weights that are not numbers are named, not blamed on the step size.
+      let nan = ModelListTests.weights("nan.safetensors", [("0.weight", [1, 2], [Double.nan, 1]), ("0.bias", [1], [0])])
+      let n = error(base + ["--init", nan])
+      #expect(n.0 != 0 && n.1.contains("tensor '0.weight' holds 1 value that is not a finite Float (the first, at 0, is nan)") && !n.1.contains("--lr"), "\(n.1)")
+      // A PyTorch pickle points at safetensors.
+      let pt = Self.dir.file("model.pt")
+      let saved = Subprocess.run(["python3", "-c", "import sys, torch; torch.save({'0.weight': torch.zeros(1, 2)}, sys.argv[1])", pt])
+      #expect(saved.status == 0, "\(saved.stderr)")
+      let p = error(base + ["--init", pt])
+      #expect(p.1.contains("a PyTorch file written by torch.save") && p.1.contains("safetensors.torch.save_file"), "\(p.1)")
+      // A hand-edited sweep.json: one line naming the file.
+      let sweep = Self.dir.file("edited-sweep")
+      #expect(DPTBinary.run(["sweep", "--dataset", "corn", "--epochs", "1", "--lr", "0.1,0.01", "--log-dir", sweep]).status == 0)
+      var state = try JSON.parse(try String(contentsOfFile: sweep + "/sweep.json", encoding: .utf8))
+      if case .object(var o) = state {
+        o = o.map { $0.0 == "arguments" ? ($0.0, .array([JSON("--bogus")])) : $0 }
+        state = .object(o)
+      }
+      try state.serialized().write(toFile: sweep + "/sweep.json", atomically: true, encoding: .utf8)
+      let resumed = error(["sweep", "--resume", sweep])
+      #expect(resumed.1.contains("sweep.json records arguments this dpt does not take (Unknown option '--bogus'") && !resumed.1.contains("CommandError("),
+              "\(resumed.1)")
+    }
+}
 }

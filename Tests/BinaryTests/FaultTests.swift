@@ -149,6 +149,29 @@ extension BinaryTests {
       #expect(FileManager.default.fileExists(atPath: logs + "/report.html"))
     }
 
+    /// Issue 28, item 18: a rank that stops answering before the first checkpoint: the message says there is none to
+    /// resume from, instead of "the last checkpoint is intact".
+    @Test func aStallBeforeAnyCheckpointSaysSo() throws {
+      let ck = Self.dir.file("stall-early")
+      let job = Subprocess.launch(["mpirun", "-np", "2", "--oversubscribe", DPTBinary.path, "train", "--dataset", "fashion-mnist",
+                                   "--hidden", "64", "--epochs", "5", "--checkpoint-dir", ck, "--stall-timeout", "2"],
+                                  environment: DPTBinary.mpiEnvironment)
+      var victim: Int32?
+      let deadline = Date().addingTimeInterval(60)
+      while victim == nil && Date() < deadline {
+        victim = Subprocess.rankProcess(marker: ck, rank: 1)
+        usleep(50_000)
+      }
+      let v = try #require(victim, "rank 1 not found")
+      usleep(1_500_000)  // into the first epoch: its data is loaded, its first steps taken
+      kill(v, SIGSTOP)
+      let r = job.wait(timeout: 60)
+      kill(v, SIGKILL)
+      #expect(!FileManager.default.fileExists(atPath: ck + "/checkpoint.dptc"))
+      #expect(r.stderr.contains("stopped answering") && r.stderr.contains("\(ck) holds no checkpoint yet") && !r.stderr.contains("is intact"),
+              "\(r.stderr)")
+    }
+
     /// Issue 28, item 19: an error every rank raises together (a run every rank was told has diverged) is printed
     /// once, and the job ends without MPI_Abort's banner.
     @Test func anErrorOfEveryRankIsPrintedOnce() {

@@ -411,5 +411,34 @@ extension BinaryTests {
       expectCleanError(DPTBinary.run(["plot", sweep]), "names the folder '../escaped', which is not a folder inside")
       #expect(!FileManager.default.fileExists(atPath: Self.dir.file("escaped")))
     }
-  }
+  
+    /// Issue 28, item 23: docs/SECURITY.md's one-host advice. `--mca btl self,vader --mca oob_tcp_if_include lo`
+    /// leaves mpirun's out-of-band listener on every address (OpenMPI 4.1 binds them all); a network namespace of the
+    /// job's own keeps every listener off the host's network: `ss -ltnp` there shows none of the job's.
+    @Test(.enabled(if: getuid() == 0)) func oneHostListenersStayOnLoopback() throws {
+      /// The listening addresses of the processes whose pid is in `pids`, as `ss -ltnp` prints them (in this namespace).
+      func listeners(_ pids: [Int32]) -> [String] {
+        Subprocess.run(["ss", "-ltnpH"]).stdout.split(separator: "\n").filter { line in pids.contains { line.contains("pid=\($0),") } }
+          .map { String($0.split(separator: " ", omittingEmptySubsequences: true)[3]) }
+      }
+      let run = [DPTBinary.path, "train", "--dataset", "fashion-mnist", "--hidden", "64", "--epochs", "2"]
+      let plain = Subprocess.launch(["mpirun", "-np", "2", "--oversubscribe", "--mca", "btl", "self,vader", "--mca", "oob_tcp_if_include", "lo"] + run,
+                                    environment: DPTBinary.mpiEnvironment)
+      usleep(1_500_000)
+      let mpirun = Subprocess.children(of: plain.processIdentifier)
+      let open = listeners(mpirun)
+      #expect(open.contains { !$0.hasPrefix("127.0.0.1:") }, "OpenMPI's out-of-band listener, on every address: \(open)")
+      #expect(plain.wait(timeout: 120).status == 0)
+      let script = "ip link set lo up && exec mpirun -np 2 --oversubscribe --mca btl self,vader " + run.map { "'\($0)'" }.joined(separator: " ")
+      let contained = Subprocess.launch(["unshare", "--net", "sh", "-c", script], environment: DPTBinary.mpiEnvironment)
+      usleep(1_500_000)
+      var job = Subprocess.children(of: contained.processIdentifier)
+      job += job.flatMap { Subprocess.children(of: $0) }
+      #expect(!job.isEmpty && listeners(job).isEmpty, "the job's listeners in the host's namespace: \(listeners(job))")
+      let links = Subprocess.run(["nsenter", "--target", "\(job.first ?? 1)", "--net", "ip", "-o", "link"]).stdout
+      #expect(links.split(separator: "\n").count == 1 && links.contains(": lo:"), "\(links)")
+      let r = contained.wait(timeout: 120)
+      #expect(r.status == 0 && r.stdout.contains("    2 "), "\(r.stderr)")
+    }
+}
 }

@@ -34,6 +34,24 @@ import _TestSupport
     #expect(error("1,2\n3,\n").contains("'' is not a number"))
   }
 
+  /// A cell of megabytes is quoted in 80 characters with its length, never echoed whole (issue 28, item 20: 50 MB of
+  /// error output); so is a column name.
+  @Test func longCellsAreCutInMessages() throws {
+    let word = String(repeating: "x", count: 5_000_000), digits = "1e" + String(repeating: "9", count: 1_000_000)
+    for (text, expected) in [("a,b\n1,\(word)\n", "'\(String(repeating: "x", count: 80))...' (5000000 characters) is not a number"),
+                             ("a,b\n1,\(digits)\n", "(1000002 characters) is not finite")] {
+      let message = error(text)
+      #expect(message.count < 300 && message.contains(expected), "\(message.prefix(300))")
+    }
+    var header = NumericTable(header: ["y" + word], columns: 1, values: [1, 1])
+    header.header = ["x", "y" + word]
+    header.columns = 2
+    header.values = [0.5, 1, 1.5, 1]
+    var message = "no error"
+    do { _ = try Catalog.classificationTable(header, path: "t.csv") } catch { message = "\(error)" }
+    #expect(message.count < 300 && message.contains("(5000001 characters)"), "\(message.prefix(300))")
+  }
+
   @Test func cornMatchesTheShippedFile() throws {
     let shipped = try NumericTable.read(Package.root + "/data/corn.csv")
     let builtIn = try parse(Corn.csv)

@@ -137,6 +137,14 @@ import _TestSupport
     do { _ = try LayerList.parse("dense(3)\nconv2d(6)\n", file: true) } catch let e as LayerError {
       #expect("\(e)" == "line 2, item 2 'conv2d(6)': conv2d needs channels and a kernel size, e.g. conv2d(6, 5)")
     }
+    // Windows line ends (\r\n, or \r alone) and a byte-order mark read as the same list, errors on the same line
+    // (issue 28, item 17: CRLF was "unbalanced parentheses", the mark an unknown layer).
+    let windows = "\u{FEFF}# the hand-out's network\r\ndense(3)   # hidden\r\nsigmoid\r\n\r\ndense(\r\n1), sigmoid\r\n"
+    #expect(try LayerList.parse(windows, file: true) == [.dense(units: 3), .activation(.sigmoid), .dense(units: 1), .activation(.sigmoid)])
+    #expect(try LayerList.parse("dense(3)\rsigmoid", file: true) == [.dense(units: 3), .activation(.sigmoid)])
+    do { _ = try LayerList.parse("\u{FEFF}dense(3)\r\nconv2d(6)\r\n", file: true) } catch let e as LayerError {
+      #expect("\(e)" == "line 2, item 2 'conv2d(6)': conv2d needs channels and a kernel size, e.g. conv2d(6, 5)")
+    }
   }
 
   @Test(arguments: [

@@ -88,6 +88,22 @@ import _TestSupport
     #expect(zip(plainMicro.parameters, plain.parameters).map { abs($0 - $1) }.max()! < 1e-4)
   }
 
+  /// --accumulate far beyond the samples a step holds costs nothing per micro-batch that would be empty: 16,777,216
+  /// micro-batches of 1 take the same step as 50 of 1 (every micro-batch one sample), with and without
+  /// --deterministic (issue 28, item 15: it had built 16 million empty micro-batches a step, past 100 s and 1.2 GB).
+  @Test(.timeLimit(.minutes(1)), arguments: [true, false])
+  func accumulatingBeyondTheBatchCostsNothing(deterministic: Bool) throws {
+    var huge = config(deterministic)
+    huge.batchSize = 1
+    huge.accumulate = 16_777_216
+    huge.epochs = 1
+    var exact = huge
+    exact.accumulate = 50
+    let a = try run(size: 2, huge)
+    let b = try run(size: 2, exact)
+    #expect(a.parameters == b.parameters && a.metrics == b.metrics)
+  }
+
   /// Batch statistics of a micro-batch are not the batch's: --accumulate with BatchNorm is refused, naming both.
   @Test func accumulatingWithBatchNormIsRefused() throws {
     var c = config(true)
