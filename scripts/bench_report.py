@@ -25,15 +25,37 @@ def median(results, key):
     return statistics.median(r[key] for r in results)
 
 
-def kernel(by):
-    """The BLAS kernel dpt's runs report (OPENBLAS_CORETYPE unset: OpenBLAS's own choice)."""
-    kernels = {r.get("blas_kernel") for rs in by.values() for r in rs if r.get("blas_kernel")}
+def kernel(by, path=None):
+    """The machine and each program's BLAS kernel (the sitting's FILE.machine), and the kernels dpt's runs report."""
+    if path and os.path.exists(path + ".machine"):
+        print()
+        for line in open(path + ".machine"):
+            print(line.rstrip())
+    kernels = {r.get("blas") or r.get("blas_kernel") for rs in by.values() for r in rs if r.get("blas_kernel")}
     if kernels:
-        print("\nOpenBLAS kernel: %s" % ", ".join(sorted(kernels)))
+        print("dpt's runs: %s" % "; ".join(sorted(kernels)))
+
+
+def ceiling(by):
+    """The sitting's 2-thread sgemm GFLOP/s (median over the reps) and the kernel it ran, or None."""
+    rs = by.pop("sgemm 2 threads", [])
+    return statistics.median(r["gflops_median"] for r in rs) if rs else None
+
+
+def before_after(med, names):
+    """dpt with its kernel against OpenBLAS's own choice, where the sitting ran both."""
+    for name in names:
+        own = name + ", OpenBLAS's own kernel"
+        if name in med and own in med:
+            print("%s: %.0f samples/s, %.0f with OpenBLAS's own kernel: %.2fx" % (name, med[name], med[own], med[name] / med[own]))
 
 
 def report_train(path):
     rows, by = load(path)
+    # A sample's forward and backward of the MLP 784-256-10: 2 (784 x 256 + 256 x 10) forward, the weight gradients
+    # of both layers and the hidden layer's input gradient backward.
+    flops = 2 * (784 * 256 + 256 * 10) + 2 * (784 * 256 + 256 * 10 + 256 * 10)
+    peak = ceiling(by)
     print("\n| run | samples/s (median of %d) | test acc | peak memory per rank (MiB) |" % max(len(v) for v in by.values()))
     print("|---|---|---|---|")
     med = {}
@@ -44,6 +66,8 @@ def report_train(path):
         mem = ", ".join("%.0f" % m for m in mem) if mem else "-"
         print("| %s | %.0f | %.4f | %s |" % (name, sps, rs[-1].get("test_acc", float("nan")), mem))
     peers = {k: v for k, v in med.items() if not k.startswith("dpt")}
+    print()
+    before_after(med, ["dpt 1 rank", "dpt 2 ranks"])
     if peers and "dpt 2 ranks" in med:
         best = max(peers, key=peers.get)
         print("\ndpt 2 ranks / best peer (%s): %.2fx" % (best, med["dpt 2 ranks"] / peers[best]))
@@ -57,13 +81,16 @@ def report_train(path):
         if ph: shares.append(ph["exchange"] / sum(ph.values()))
     if shares:
         print("dpt 2 ranks: exchange %.1f%% of the step (median; %s)" % (100 * statistics.median(shares), r.get("exchange", "")))
-    kernel(by)
+    if peak and "dpt 2 ranks" in med:
+        print("2-core sgemm ceiling: %.0f GFLOP/s = %.0f samples/s at %.3f MFLOP a sample; dpt 2 ranks at %.0f%% of it"
+              % (peak, peak * 1e9 / flops, flops / 1e6, 100 * med["dpt 2 ranks"] * flops / (peak * 1e9)))
+    kernel(by, path)
 
 
 def report_cnn(path):
     rows, by = load(path)
     flops = 4.16e6  # a sample's forward + backward: 3 x 1.386 MFLOP (conv 1->6 5x5 on 28x28, conv 6->16 on 14x14, dense)
-    peak = statistics.median(r["gflops_median"] for r in by.pop("sgemm 2 threads", [])) if "sgemm 2 threads" in by else None
+    peak = ceiling(by)
     print("\n| run | samples/s (median of %d) | test acc | peak memory per rank (MiB) |" % max(len(v) for v in by.values()))
     print("|---|---|---|---|")
     med = {}
@@ -79,7 +106,8 @@ def report_cnn(path):
         if peak:
             print("2-core sgemm ceiling: %.0f GFLOP/s = %.0f samples/s at %.2f MFLOP a sample; dpt 2 ranks at %.0f%% of it"
                   % (peak, peak * 1e9 / flops, flops / 1e6, 100 * d * flops / (peak * 1e9)))
-    kernel(by)
+        before_after(med, ["dpt 2 ranks"])
+    kernel(by, path)
 
 
 def report_lstsq(path):
@@ -102,7 +130,7 @@ def report_lstsq(path):
         c = by[name][-1]["coefficients"]
         print("largest |coefficient difference| %s vs numpy.linalg.lstsq: %.2e" % (name, max(abs(a - b) for a, b in zip(c, ref))))
     print("numpy: largest |coefficient - true beta| %.2e" % by["numpy same rows"][-1]["max_coef_err_vs_true"])
-    kernel(by)
+    kernel(by, path)
 
 
 def report_sweep(path):
@@ -117,7 +145,7 @@ def report_sweep(path):
         if base in by and two in by:
             print("speed-up of 2 groups over %s: %.2fx sweep, %.2fx total (target >= 1.8x)" % (
                 base, med(base, "sweep_seconds") / med(two, "sweep_seconds"), med(base, "seconds") / med(two, "seconds")))
-    kernel(by)
+    kernel(by, path)
 
 
 def report_deterministic(path):
@@ -128,7 +156,7 @@ def report_deterministic(path):
     for n, rs in by.items():
         v = statistics.median(r["samples_per_sec"] for r in rs)
         print("| %s | %.0f | %.2f | %.4f |" % (n, v, v / base, rs[-1]["test_acc"]))
-    kernel(by)
+    kernel(by, path)
 
 
 def report_hosts(path):
@@ -184,7 +212,7 @@ def report_hosts(path):
             shared = e["samples_per_sec"] * e["step_seconds"] / step
             extra = "| %.0f | %+.0f%% |" % (shared, 100 * (shared - m) / m) if share > 1 else "| - | - |"
             print("| %s | %d | %.0f | %.0f | %+.0f%% %s" % (e["exchange"], e["ranks"], e["samples_per_sec"], m, 100 * (e["samples_per_sec"] - m) / m, extra))
-    kernel(by)
+    kernel(by, path)
 
 
 def report_models(path):
@@ -218,7 +246,7 @@ def report_models(path):
         print("BatchNorm's all-reduces: %.3f s an epoch (statistics %.3f s, of which waits for the slower rank the exchange "
               "pays without it) = %.1f%% of the step (target <= 10%%); its arithmetic %.3f s = %.1f%%"
               % (extra, phase(bn, "statistics"), 100 * extra / step, compute, 100 * compute / step))
-    kernel(by)
+    kernel(by, path)
 
 
 if __name__ == "__main__":

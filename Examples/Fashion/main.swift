@@ -6,6 +6,8 @@
 import DPT
 import Foundation
 
+// OpenBLAS's widest kernel for this CPU (it falls back to an SSE one on CPUs it does not know), before MPI starts.
+BLASKernelChoice.apply()
 let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.world() : LocalCommunicator()
 let epochs = Int(ProcessInfo.processInfo.environment["EPOCHS"] ?? "2") ?? 2
 let data = try Catalog.load(.fashionMNIST)

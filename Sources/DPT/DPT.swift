@@ -10,7 +10,8 @@
 //     for _ in 0..<config.epochs { print(try trainer.runEpoch().train.accuracy) }
 //
 // What it offers, module by module:
-// - TensorCore: `Tensor`, the BLAS-backed scalar kernels, `RandomSource`.
+// - TensorCore: `Tensor`, the BLAS-backed scalar kernels, `RandomSource`, `BLASKernelChoice` (OpenBLAS's widest
+//   kernel for the CPU: call `BLASKernelChoice.apply()` first thing in `main`).
 // - Layers: the layers (`Dense`, `Conv2D`, `BatchNorm`, `Dropout`, pooling, activations, `Softmax`), `Sequential` and
 //   `LayerList` (a model as a list of layers, in code or text), `Network` (one flat parameter buffer), `Loss`.
 // - Optimizers: `SGD`, `Adagrad`, `RMSprop`, `Adam`, `LBFGS`, schedules.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TensorCore
 import _Support
 
 @main
@@ -18,7 +19,16 @@ struct DPT: ParsableCommand {
 
   /// Parses and runs the command. Under mpirun every rank parses the same arguments, so a usage error is printed by
   /// rank 0 only; every rank exits with the same code.
+  /// Prints the kernel and exits 0 when the BLAS self-check passes with it (for tests and `dpt doctor`).
+  static let selfCheckArgument = "--blas-self-check"
+
   static func main() {
+    if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == selfCheckArgument {
+      let passed = BLASKernel.selfCheck()
+      print(BLASKernel.current)
+      Foundation.exit(passed ? 0 : 1)
+    }
+    BLASKernelChoice.apply()
     Launch.keepFreedMemory()
     // Paths are bytes: one that is not UTF-8 would become other characters in Swift's strings, so that an existing
     // file is "not found" and an output goes to another folder. Refused, naming the argument.

@@ -17,6 +17,7 @@ enum RunText {
     if let v = d.validation { sets += " / \(v.count) validation" }
     var ranks = counted(t.worldSize, "rank") + hosts
     if t.worldSize > 1 || c.exchange.compression != .none { ranks += " | exchange: \(t.reducer.summary)" }
+    ranks += " | blas: \(BLASKernelChoice.summary)"
     // Tables say whether their features were standardised: a hand computation must know which inputs the net saw.
     let scaled = t.standardization != nil ? ", standardised features" : (d.train.sampleShape.count == 1 ? ", features as given" : "")
     let loss = c.lossReduction == .sum ? "\(c.loss) (sum)" : "\(c.loss)"
@@ -71,7 +72,8 @@ enum RunText {
     o += final.filter { !["seconds", "samples_per_sec", "eval_seconds", "lr", "evaluations"].contains($0.0) }
     o += [("seconds", JSON(seconds)), ("samples_per_sec", JSON(Double(samples) / seconds)),
           ("evaluations", JSON(history.reduce(0) { $0 + $1.evaluations })),
-          ("peak_rss_mib_per_rank", JSON(peakMemory)), ("blas_kernel", JSON(BLASThreads.kernel)), ("blas_threads", JSON(BLASThreads.count)),
+          ("peak_rss_mib_per_rank", JSON(peakMemory)), ("blas_kernel", JSON(BLASKernel.current)),
+          ("blas", JSON(BLASKernelChoice.summary)), ("blas_threads", JSON(BLASThreads.count)),
           ("exchange", JSON(t.reducer.summary)),
           ("exchange_bytes_per_step", JSON(t.reducer.bytesSent)),
           ("phase_seconds", .object(phases.named.map { ($0.0, JSON($0.1)) }))]

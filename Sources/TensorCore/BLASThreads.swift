@@ -5,7 +5,4 @@ import _CBLAS
 public enum BLASThreads {
   public static var count: Int { Int(openblas_get_num_threads()) }
   public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
-  /// The kernel family OpenBLAS chose for this CPU at start-up ("Zen", "Cooperlake", "Haswell" when
-  /// OPENBLAS_CORETYPE forces it), for benchmark reports.
-  public static var kernel: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 }

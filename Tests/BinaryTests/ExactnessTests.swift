@@ -57,6 +57,7 @@ extension BinaryTests {
       let unlabelled = predict(f.unlabelled), one = predict(f.one)
       #expect(hundred.first == ["line", "label", "predicted", "p0", "p1"] && unlabelled.first == ["line", "predicted", "p0", "p1"])
       #expect(hundred.count == 101 && fifty.count == 51 && unlabelled.count == 51 && one.count == 2)
+      guard hundred.count == 101 && fifty.count == 51 && unlabelled.count == 51 && one.count == 2 else { return }
       #expect(Array(hundred[1...50]) == Array(fifty[1...]), "the same 50 rows inside 100 and alone")
       #expect(hundred[1...].map { $0[0] } == (1...100).map(String.init), "the lines of the file, in order")
       #expect(fifty[1...].map { [$0[0]] + $0[2...] } == Array(unlabelled[1...]), "without labels, the columns found by name")

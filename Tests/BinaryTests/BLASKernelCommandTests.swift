@@ -1,0 +1,60 @@
+import Foundation
+import TensorCore
+import Testing
+import _Support
+import _TestSupport
+
+extension BinaryTests {
+  /// The BLAS kernel dpt runs (issue 33): OpenBLAS's fallback replaced by the widest kernel this CPU runs and passes
+  /// the self-check, under mpirun too; a user's OPENBLAS_CORETYPE kept; DPT_BLAS_KERNEL=keep keeps OpenBLAS's choice.
+  @Suite struct BLASKernelCommandTests {
+    let run = ["train", "--dataset", "corn", "--epochs", "1", "--json"]
+
+    func blas(_ r: Subprocess.Result) -> (kernel: String, line: String) {
+      let o = (try? JSON.parse(r.stdout.split(separator: "\n").last.map(String.init) ?? "")) ?? .null
+      return (o["blas_kernel"]?.string ?? "", o["blas"]?.string ?? "")
+    }
+
+    @Test func theKernelIsChosenForTheCPU() throws {
+      let keep = blas(DPTBinary.run(run, environment: ["DPT_BLAS_KERNEL": "keep"]))
+      let openblas = keep.kernel
+      #expect(!openblas.isEmpty && keep.line.contains("DPT_BLAS_KERNEL=keep"), "\(keep)")
+      let chosen = blas(DPTBinary.run(run))
+      let upgrades = BLASKernel.upgrades(from: openblas, cpu: .current)
+      if let best = upgrades.first {
+        #expect(chosen.kernel == best && chosen.line.contains("(OpenBLAS chose \(openblas) for this CPU)"), "\(chosen)")
+      } else {
+        #expect(chosen.kernel == openblas && !chosen.line.contains("chose"), "\(chosen)")
+      }
+      // Every rank runs it under mpirun (each chooses before MPI starts; the pid stays mpirun's child's).
+      let ranks = DPTBinary.mpirun(2, run)
+      #expect(ranks.status == 0 && blas(ranks).kernel == chosen.kernel, "\(ranks.stderr)")
+      // A user's OPENBLAS_CORETYPE is kept, and said.
+      let forced = blas(DPTBinary.run(run, environment: ["OPENBLAS_CORETYPE": "Prescott"]))
+      #expect(forced.kernel == "Prescott" && forced.line.hasSuffix("(OPENBLAS_CORETYPE=Prescott)"), "\(forced)")
+    }
+
+    /// A kernel whose check fails gives way to the next, and when every one fails OpenBLAS's own comes back. (The
+    /// re-executed process finds a kernel other than the one it was started for: that is a failed check.)
+    @Test func aFailedKernelGivesWayToTheNext() {
+      let upgrades = BLASKernel.upgrades(from: "Prescott", cpu: .current)
+      guard upgrades.count >= 2 else { return }  // a CPU with nothing to choose between
+      let next = blas(DPTBinary.run(run, environment: ["OPENBLAS_CORETYPE": "Prescott", "DPT_BLAS_CHOICE": "\(upgrades[0]);Prescott;"]))
+      #expect(next.kernel == upgrades[1] && next.line.hasSuffix("(OpenBLAS chose Prescott for this CPU; \(upgrades[0]) failed dpt's self-check)"),
+              "\(next)")
+      let all = upgrades.dropLast().joined(separator: ",")
+      let none = blas(DPTBinary.run(run, environment: ["OPENBLAS_CORETYPE": "Prescott", "DPT_BLAS_CHOICE": "\(upgrades.last!);Prescott;\(all)"]))
+      let own = blas(DPTBinary.run(run, environment: ["DPT_BLAS_KERNEL": "keep"])).kernel
+      #expect(none.kernel == own && none.line.contains("failed dpt's self-check") && none.line.contains(upgrades.last!), "\(none)")
+    }
+
+    /// The self-check passes with every kernel this machine runs (`dpt --blas-self-check` under each).
+    @Test func everyKernelOfThisMachinePassesTheSelfCheck() {
+      for kernel in ["Prescott"] + BLASKernel.candidates(for: .current) {
+        let r = DPTBinary.run(["--blas-self-check"], environment: ["OPENBLAS_CORETYPE": kernel, "OPENBLAS_NUM_THREADS": "1"])
+        #expect(r.status == 0 && r.stdout.trimmingCharacters(in: .whitespacesAndNewlines).caseInsensitiveCompare(kernel) == .orderedSame,
+                "\(kernel): \(r.status) \(r.stdout) \(r.stderr)")
+      }
+    }
+  }
+}
