@@ -100,6 +100,15 @@ public final class MPICommunicator: Communicator {
     exit(code)
   }
 
+  /// "Open MPI v4.1.4" (MPI_Get_library_version, which may be called before MPI starts, up to its first comma).
+  public static var libraryVersion: String {
+    var buffer = [CChar](repeating: 0, count: 8192)
+    var length: Int32 = 0
+    guard MPI_Get_library_version(&buffer, &length) == MPI_SUCCESS else { return "unknown" }
+    let first = String(cString: buffer).split(separator: "\n").first ?? "unknown"
+    return String(first.prefix { $0 != "," }).trimmingCharacters(in: .whitespaces)
+  }
+
   /// The processor (host) name MPI reports for this rank.
   static func processorName() throws -> String {
     var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_PROCESSOR_NAME) + 1)

@@ -126,6 +126,31 @@ public enum BLASKernel {
     return (nil, failed)
   }
 
+  /// sgemm's rate in GFLOP/s on `threads` BLAS threads: 512 x 512 x 512 products repeated for `seconds`, the best of
+  /// three spans (the process's thread count is restored after).
+  public static func sgemmRate(threads: Int, seconds: Double = 0.3) -> Double {
+    let n = 512, before = BLASThreads.count
+    BLASThreads.set(threads)
+    defer { BLASThreads.set(before) }
+    let a = [Float](repeating: 0.5, count: n * n), b = [Float](repeating: 0.25, count: n * n)
+    var c = [Float](repeating: 0, count: n * n)
+    func product() {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+    }
+    product()
+    var best = 0.0
+    for _ in 0..<3 {
+      let start = ProcessInfo.processInfo.systemUptime
+      var calls = 0
+      while ProcessInfo.processInfo.systemUptime - start < seconds / 3 || calls == 0 {
+        product()
+        calls += 1
+      }
+      best = max(best, 2 * Double(n * n * n) * Double(calls) / (ProcessInfo.processInfo.systemUptime - start) / 1e9)
+    }
+    return best
+  }
+
   /// Whether sgemm and dgemm of odd shapes, with every transpose, agree with a plain triple loop in this process (some
   /// OpenBLAS builds compute wrong results on CPUs they do not know).
   public static func selfCheck() -> Bool {

@@ -56,5 +56,22 @@ extension BinaryTests {
                 "\(kernel): \(r.status) \(r.stdout) \(r.stderr)")
       }
     }
-  }
+  
+    /// `dpt doctor` alone, as JSON, and under mpirun: the CPU, the kernel and its speed, MPI, shared memory, and one
+    /// row a rank with the slowest named.
+    @Test func theDoctorReports() throws {
+      let alone = DPTBinary.run(["doctor"])
+      #expect(alone.status == 0, "\(alone.stderr)")
+      for line in ["CPU: ", "vector extensions: ", "BLAS: OpenBLAS ", "sgemm: ", "MPI: Open MPI v", "shared memory: ", "BLAS threads a rank gets: "] {
+        #expect(alone.stdout.contains(line), "\(line) in \(alone.stdout)")
+      }
+      #expect(alone.stdout.contains("nothing to change") || alone.stdout.contains("to change: "))
+      let j = try JSON.parse(DPTBinary.run(["doctor", "--json"]).stdout)
+      #expect(j["blas_kernel"]?.string == BLASKernel.upgrades(from: j["blas_kernel"]?.string ?? "", cpu: .current).first ?? j["blas_kernel"]?.string)
+      #expect((j["sgemm_gflops_1_thread"]?.double ?? 0) > 1 && j["cores"]?.int == ProcessInfo.processInfo.activeProcessorCount)
+      let ranks = DPTBinary.mpirun(2, ["doctor"])
+      #expect(ranks.status == 0 && ranks.stdout.contains("rank  host") && ranks.stdout.contains("slowest: rank "), "\(ranks.stdout) \(ranks.stderr)")
+      #expect(ranks.stdout.components(separatedBy: "CPU: ").count == 2, "printed once, by rank 0")
+    }
+}
 }

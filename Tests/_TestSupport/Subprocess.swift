@@ -62,6 +62,9 @@ public enum Subprocess {
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
     let running = Running(process)
+    // Foundation reports the exit here. (Its waitUntilExit polls a run loop that, on a thread with no sources, returns
+    // at once: a thread waiting that way spun a core for the command's whole life, which the command itself needed.)
+    process.terminationHandler = { _ in running.exited.signal() }
     do { try process.run() } catch {
       running.failedToStart = "\(error)"
       return running
@@ -73,7 +76,6 @@ public enum Subprocess {
       running.readers.enter()
       Thread { sink.data = pipe.fileHandleForReading.readDataToEndOfFile(); running.readers.leave() }.start()
     }
-    Thread { process.waitUntilExit(); running.exited.signal() }.start()
     return running
   }
 
