@@ -175,7 +175,13 @@ public struct LBFGS<T: OptimizerKernels>: LineSearchOptimizer {
       a = try strongWolfe(t0: t0, start: start, dMax: Double(T.maxMagnitude(d, count: n)), phi)
     }
     guard a.t > 0 else {
-      // No step length decreased the loss: stay, and start the curvature memory afresh.
+      // No step length decreased the loss: stay, and start the curvature memory afresh. Along steepest descent (no
+      // pairs to forget) that is the optimum to the precision of the arithmetic: the objective's rounding noise is
+      // larger than any decrease left (which kernel the BLAS runs decides the last digits, so a tolerance of 1e-9
+      // on a Float loss is met on one CPU and never on another).
+      if state.s.isEmpty {
+        converged = "no step along steepest descent lowered the objective (\(String(format: "%.6g", f0))): the optimum to \(T.self)'s precision"
+      }
       forgetPairs()
       return
     }

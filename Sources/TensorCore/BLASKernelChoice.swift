@@ -75,12 +75,9 @@ public enum BLASKernelChoice {
     reason = "dpt could not start again with \(kernel)"
   }
 
-  /// execv of this program with the same arguments (and the environment as set now).
+  /// execv of this program with the same arguments, byte for byte (a path that is not UTF-8 stays as it was, where
+  /// Swift's strings of it would not), and the environment as set now.
   static func reexecute() {
-    let arguments = CommandLine.arguments
-    var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
-    argv.append(nil)
-    execv("/proc/self/exe", &argv)
-    for p in argv { free(p) }
+    execv("/proc/self/exe", CommandLine.unsafeArgv)
   }
 }

@@ -159,8 +159,10 @@ extension BinaryTests {
         (base + ["--checkpoint-dir", run, "--timeline", run + "/checkpoint.dptc"], "is inside \(run), a folder this run writes and owns"),
         (base + ["--timeline", ck + "/checkpoint.dptc"], "a dpt run's output folder"),
         (base + ["--trace", ck + "/.dpt-run.json"], "a dpt run's output folder"),
-        (["predict", "--checkpoint", ck, "--output", ck + "/checkpoint.dptc"], "a dpt run's output folder"),
-        (["export", "--checkpoint", ck, "--output", Self.dir.file("e1.safetensors"), "--pytorch", Self.files.train], "holds a file that is not PyTorch code dpt exported"),
+        (["predict", "--checkpoint", ck, "--output", ck + "/checkpoint.dptc"], "--checkpoint \(ck)/checkpoint.dptc is also an output"),
+        (["predict", "--checkpoint", ck, "--output", ck + "/other.csv"], "a dpt run's output folder"),
+        (["export", "--checkpoint", ck, "--output", Self.dir.file("e1.safetensors"), "--pytorch", Self.files.train], "the checkpoint's data set \(Self.files.train) is also an output"),
+        (["export", "--checkpoint", ck, "--output", Self.dir.file("e1.safetensors"), "--pytorch", Self.files.hundred], "holds a file that is not PyTorch code dpt exported"),
         (base + ["--timeline", Self.dir.file("same.json"), "--trace", Self.dir.file("same.json")], "--timeline \(Self.dir.file("same.json")) is also --trace's file"),
       ] {
         let r = DPTBinary.run(args)

@@ -153,8 +153,9 @@ extension BinaryTests {
     /// resume from, instead of "the last checkpoint is intact".
     @Test func aStallBeforeAnyCheckpointSaysSo() throws {
       let ck = Self.dir.file("stall-early")
+      // Batches of 8: a first epoch of 7,500 steps, seconds long, so the stall comes before its checkpoint.
       let job = Subprocess.launch(["mpirun", "-np", "2", "--oversubscribe", DPTBinary.path, "train", "--dataset", "fashion-mnist",
-                                   "--hidden", "64", "--epochs", "5", "--checkpoint-dir", ck, "--stall-timeout", "2"],
+                                   "--hidden", "16", "--batch-size", "8", "--epochs", "5", "--checkpoint-dir", ck, "--stall-timeout", "2"],
                                   environment: DPTBinary.mpiEnvironment)
       var victim: Int32?
       let deadline = Date().addingTimeInterval(60)
@@ -163,7 +164,7 @@ extension BinaryTests {
         usleep(50_000)
       }
       let v = try #require(victim, "rank 1 not found")
-      usleep(1_500_000)  // into the first epoch: its data is loaded, its first steps taken
+      usleep(1_000_000)  // into the first epoch: its data is loaded, its first steps taken
       kill(v, SIGSTOP)
       let r = job.wait(timeout: 60)
       kill(v, SIGKILL)

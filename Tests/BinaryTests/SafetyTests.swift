@@ -310,7 +310,7 @@ extension BinaryTests {
       let bom = Self.dir.write("bom.csv", [0xEF, 0xBB, 0xBF] + Array(rows.utf8))
       let r = DPTBinary.run(["train", "--dataset", "csv:" + bom, "--test-fraction", "0", "--epochs", "1", "--json"])
       #expect(r.status == 0, "\(r.stderr)")
-      #expect(r.stderr.contains("the first row names the columns (a, b, y)"), "\(r.stderr)")
+      #expect(r.stderr.contains("the first row names the columns ('a', 'b', 'y')"), "\(r.stderr)")
       #expect((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any])["train_samples"] as? Int == 20)
       let numeric = Self.dir.write("numeric.csv", "1,2,3\n" + rows.split(separator: "\n").dropFirst().joined(separator: "\n") + "\n")
       let auto = DPTBinary.run(["train", "--dataset", "csv:" + numeric, "--test-fraction", "0", "--epochs", "1"])
@@ -421,24 +421,35 @@ extension BinaryTests {
         Subprocess.run(["ss", "-ltnpH"]).stdout.split(separator: "\n").filter { line in pids.contains { line.contains("pid=\($0),") } }
           .map { String($0.split(separator: " ", omittingEmptySubsequences: true)[3]) }
       }
-      let run = [DPTBinary.path, "train", "--dataset", "fashion-mnist", "--hidden", "64", "--epochs", "2"]
+      // Long enough to be looked at; each job is ended once it has been.
+      let run = [DPTBinary.path, "train", "--dataset", "fashion-mnist", "--hidden", "64", "--epochs", "100"]
+      /// The job's processes under `launched` (mpirun and its ranks) once its ranks run (at most 30 s).
+      func processes(_ launched: Subprocess.Running) -> [Int32] {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+          var job = Subprocess.children(of: launched.processIdentifier)
+          job += job.flatMap { Subprocess.children(of: $0) }
+          if job.count >= 3 { return job }
+          usleep(100_000)
+        }
+        return []
+      }
       let plain = Subprocess.launch(["mpirun", "-np", "2", "--oversubscribe", "--mca", "btl", "self,vader", "--mca", "oob_tcp_if_include", "lo"] + run,
                                     environment: DPTBinary.mpiEnvironment)
-      usleep(1_500_000)
-      let mpirun = Subprocess.children(of: plain.processIdentifier)
-      let open = listeners(mpirun)
+      let open = listeners(processes(plain))
       #expect(open.contains { !$0.hasPrefix("127.0.0.1:") }, "OpenMPI's out-of-band listener, on every address: \(open)")
-      #expect(plain.wait(timeout: 120).status == 0)
+      kill(-plain.processIdentifier, SIGKILL)
+      _ = plain.wait(timeout: 30)
       let script = "ip link set lo up && exec mpirun -np 2 --oversubscribe --mca btl self,vader " + run.map { "'\($0)'" }.joined(separator: " ")
       let contained = Subprocess.launch(["unshare", "--net", "sh", "-c", script], environment: DPTBinary.mpiEnvironment)
-      usleep(1_500_000)
-      var job = Subprocess.children(of: contained.processIdentifier)
-      job += job.flatMap { Subprocess.children(of: $0) }
+      let job = processes(contained)
       #expect(!job.isEmpty && listeners(job).isEmpty, "the job's listeners in the host's namespace: \(listeners(job))")
       let links = Subprocess.run(["nsenter", "--target", "\(job.first ?? 1)", "--net", "ip", "-o", "link"]).stdout
       #expect(links.split(separator: "\n").count == 1 && links.contains(": lo:"), "\(links)")
-      let r = contained.wait(timeout: 120)
-      #expect(r.status == 0 && r.stdout.contains("    2 "), "\(r.stderr)")
+      let inside = Subprocess.run(["nsenter", "--target", "\(job.first ?? 1)", "--net", "ss", "-ltnH"]).stdout
+      #expect(!inside.isEmpty, "the job listens inside its namespace, on its loopback")
+      kill(-contained.processIdentifier, SIGKILL)
+      _ = contained.wait(timeout: 30)
     }
 }
 }
