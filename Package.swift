@@ -21,8 +21,11 @@ let numerics = Target.Dependency.product(name: "Numerics", package: "swift-numer
 #if arch(x86_64)
 let fast: [SwiftSetting] = ProcessInfo.processInfo.environment["DPT_PORTABLE"] == nil
   ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
+// The AVX-512 build of the kernels, run only where the CPU reports AVX-512 F/BW/DQ/VL (`KernelISA`).
+let avx512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
 #else
 let fast: [SwiftSetting] = []
+let avx512: [SwiftSetting] = []
 #endif
 
 let libraries: [Target] = [
@@ -31,8 +34,12 @@ let libraries: [Target] = [
   .target(name: "_Support", swiftSettings: fast),
   // Tensors, BLAS/LAPACK, random numbers.
   .target(name: "TensorCore", dependencies: ["_CBLAS", numerics], swiftSettings: fast),
+  // The hand-written vector kernels (Sources/_Kernels), compiled twice: for AVX2 and FMA (x86-64 since 2013), and for
+  // AVX-512 (16-float registers, 32 of them). One binary; Layers calls the build the CPU runs.
+  .target(name: "_KernelsAVX2", swiftSettings: fast),
+  .target(name: "_KernelsAVX512", swiftSettings: avx512),
   // Layers (forward + backward) and losses.
-  .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: fast),
+  .target(name: "Layers", dependencies: ["TensorCore", "_KernelsAVX2", "_KernelsAVX512"], swiftSettings: fast),
   // Update rules on one flat parameter buffer.
   .target(name: "Optimizers", dependencies: ["TensorCore"], swiftSettings: fast),
   // IDX and CSV readers, the data-set catalogue, sharding.

@@ -210,11 +210,13 @@ import _TestSupport
     }
   }
 
-  /// Float's vectorised stride-1 convolution and its parameter gradients against Double's loops, on
-  /// shapes that leave partial blocks: channels not a multiple of 4, widths not a multiple of 16, with and without
+  /// Float's vectorised stride-1 convolution and its parameter gradients, in every build of the kernels this CPU runs,
+  /// against Double's loops, on shapes that leave partial blocks or fill blocks of 6 and 8: channels not a multiple of
+  /// them, widths not a multiple of 16, with and without
   /// padding and bias, and images large enough that the gradients take one sample a chunk.
   @Test(arguments: [(1, 6, 5, 2, 28, 28, 2), (6, 16, 5, 2, 14, 14, 23), (16, 6, 5, 2, 14, 14, 2), (3, 5, 3, 1, 7, 37, 2),
-                    (2, 1, 1, 0, 4, 3, 2), (2, 7, 3, 0, 9, 18, 2), (3, 5, 3, 1, 64, 70, 2)])
+                    (2, 1, 1, 0, 4, 3, 2), (2, 7, 3, 0, 9, 18, 2), (3, 5, 3, 1, 64, 70, 2), (4, 8, 3, 1, 10, 33, 3),
+                    (2, 24, 3, 1, 5, 20, 2)])
   func floatConvolutionMatchesDouble(c: Int, f: Int, k: Int, pad: Int, h: Int, w: Int, batch: Int) {
     let g = ConvolutionGeometry(batch: batch, channels: c, height: h, width: w, kernel: k, stride: 1, padding: pad)
     let x = Reference.random(batch * c * h * w, seed: 3), W = Reference.random(f * c * k * k, seed: 4)
@@ -225,12 +227,15 @@ import _TestSupport
         Double.convolve(x, weights: W, bias: withBias ? b.baseAddress : nil, into: &expected, outChannels: f, g)
       }
       let xf = x.map(Float.init), Wf = W.map(Float.init), bf = bias.map(Float.init)
-      bf.withUnsafeBufferPointer { b in
-        Float.convolve(xf, weights: Wf, bias: withBias ? b.baseAddress : nil, into: &got, outChannels: f, g)
+      // Every build of the vector kernels this CPU runs (AVX2, and AVX-512 where it has it).
+      for isa in KernelISA.available {
+        bf.withUnsafeBufferPointer { b in
+          Float.convolve(xf, weights: Wf, bias: withBias ? b.baseAddress : nil, into: &got, outChannels: f, g, isa: isa)
+        }
+        let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
+        // Float rounding grows with the C k k terms of each sum; a misplaced term is off by about 1.
+        #expect(worst < 1e-6 * Double(c * k * k), "\(isa): c \(c) f \(f) k \(k) pad \(pad) \(h)x\(w) bias \(withBias): \(worst)")
       }
-      let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
-      // Float rounding grows with the C k k terms of each sum; a misplaced term is off by about 1.
-      #expect(worst < 1e-6 * Double(c * k * k), "c \(c) f \(f) k \(k) pad \(pad) \(h)x\(w) bias \(withBias): \(worst)")
     }
     // The parameter gradients, added onto what the buffers hold.
     let dy = Reference.random(n, seed: 6), start = Reference.random(f * c * k * k + f, seed: 7)
@@ -240,13 +245,16 @@ import _TestSupport
                                      outChannels: f, g)
     }
     let xf = x.map(Float.init), dyf = dy.map(Float.init)
-    got.withUnsafeMutableBufferPointer { e in
-      Float.addConvolutionGradients(x: xf, dy: dyf, weights: e.baseAddress!, bias: e.baseAddress! + f * c * k * k,
-                                    outChannels: f, g)
+    for isa in KernelISA.available {
+      got = start.map(Float.init)
+      got.withUnsafeMutableBufferPointer { e in
+        Float.addConvolutionGradients(x: xf, dy: dyf, weights: e.baseAddress!, bias: e.baseAddress! + f * c * k * k,
+                                      outChannels: f, g, isa: isa)
+      }
+      let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
+      // Each sum has batch outH outW terms.
+      #expect(worst < 1e-6 * Double(batch * g.outputHeight * g.outputWidth), "\(isa) gradients, c \(c) f \(f) k \(k): \(worst)")
     }
-    let worst = zip(got, expected).map { abs(Double($0) - $1) }.max()!
-    // Each sum has batch outH outW terms.
-    #expect(worst < 1e-6 * Double(batch * g.outputHeight * g.outputWidth), "gradients, c \(c) f \(f) k \(k): \(worst)")
   }
 
   @Test func maxPool() {
