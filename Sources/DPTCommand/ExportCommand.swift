@@ -51,17 +51,19 @@ struct ExportCommand: ParsableCommand {
   var overwrite = false
 
   func run() throws {
+    // What is written is checked before anything is read: a folder, a device that cannot take a file, a run's folder.
     let path: String, choice: Checkpoint.Choice
     do { (path, choice) = try Checkpoint.path(checkpoint, which: which) } catch let p as WeightsProblem { throw CommandError(ErrorMessages.text(p)) }
-    // Inputs are never outputs (checked first, so that such an output is named as an input): the checkpoint, and the
-    // data set it names (a CSV beside it, say).
+    let checkpointInput = [OutputPaths.Input(flag: "--checkpoint", path: path)]
+    try OutputPaths.file(output, flag: "--output", kind: nil, inputs: checkpointInput)
+    if let pytorch { try OutputPaths.file(pytorch, flag: "--pytorch", kind: nil, inputs: checkpointInput) }
+    try OutputPaths.distinct([("--output", output)] + (pytorch.map { [("--pytorch", $0)] } ?? []))
+    // Then the inputs, which are never outputs: the checkpoint, and the data set it names (a CSV beside it, say).
     let c = try InputFiles.checkpoint(path, flag: "--checkpoint")
     let data = (c.config["run"].flatMap { try? RunDescription(run: $0) })?.data?.source.files ?? []
-    try OutputPaths.checkInputs([OutputPaths.Input(flag: "--checkpoint", path: path)] + data.map { OutputPaths.Input(flag: "the checkpoint's data set", path: $0) },
-                                outputs: [("--output", [output])] + (pytorch.map { [("--pytorch", [$0])] } ?? []))
-    try OutputPaths.file(output, flag: "--output", kind: .safetensors, overwrite: overwrite)
-    if let pytorch { try OutputPaths.file(pytorch, flag: "--pytorch", kind: .pytorchCode, overwrite: overwrite) }
-    try OutputPaths.distinct([("--output", output)] + (pytorch.map { [("--pytorch", $0)] } ?? []))
+    let inputs = checkpointInput + data.map { OutputPaths.Input(flag: "the checkpoint's data set", path: $0) }
+    try OutputPaths.file(output, flag: "--output", kind: .safetensors, overwrite: overwrite, inputs: inputs)
+    if let pytorch { try OutputPaths.file(pytorch, flag: "--pytorch", kind: .pytorchCode, overwrite: overwrite, inputs: inputs) }
     let bytes = try SafeTensors.encode(c, pytorchLayout: layout == "pytorch")
     var code: String?
     if let pytorch {

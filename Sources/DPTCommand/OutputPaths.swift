@@ -55,8 +55,12 @@ enum OutputPaths {
   /// `path` as a single file to write for `flag`: a new file in a folder that exists and can be written, an earlier
   /// output of the same `kind` (any file with `overwrite`), a character device or pipe (written through), or `-`;
   /// never a folder, block device, socket or link to nothing, and never a file inside a dpt output folder (another
-  /// run's results, or this command's own `folders`), whose manifest owns what it holds.
-  static func file(_ path: String, flag: String, kind: Kind, overwrite: Bool = false, folders: [String] = []) throws {
+  /// run's results, or this command's own `folders`), whose manifest owns what it holds; and never one of `inputs`.
+  /// Checked in that order, so that a path that cannot be used fails before anything is read, and an output that is
+  /// an input is named as one.
+  /// `kind` nil checks all but what an existing file holds (a first pass, before the inputs are all known).
+  static func file(_ path: String, flag: String, kind: Kind?, overwrite: Bool = false, folders: [String] = [],
+                   inputs: [Input] = []) throws {
     let target: Files.OutputTarget
     do { target = try Files.outputTarget(path) } catch let e as FileError { throw CommandError("\(flag) \(e)") }
     let file: String
@@ -65,6 +69,7 @@ enum OutputPaths {
     case .new: file = path
     case .file(let resolved): file = resolved
     }
+    try checkInputs(inputs, outputs: [(flag, [path])])
     let folder = Files.parent(file)
     var isFolder: ObjCBool = false
     guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
@@ -86,7 +91,7 @@ enum OutputPaths {
       if up == ancestor { break }
       ancestor = up
     }
-    guard case .file = target, !overwrite else { return }
+    guard case .file = target, !overwrite, let kind else { return }
     let head = (try? Files.head(file, bytes: 1 << 16)) ?? []
     guard head.isEmpty || kind.recognizes(head) else {
       throw CommandError("\(flag) \(path) already holds a file that is not \(kind.name): give a new file name, or --overwrite to replace it")

@@ -54,11 +54,9 @@ struct PredictCommand: ParsableCommand {
     try Launch.withWorld { comm in
       try comm.agree(describing: ErrorMessages.line) {
         guard comm.isRoot else { return }
-        // Inputs first: an output that is an input is named as such, whatever else it is.
         let inputs = run.source.files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
           + [OutputPaths.Input(flag: source.checkpoint != nil ? "--checkpoint" : "--weights", path: run.weightsPath)]
-        try OutputPaths.checkInputs(inputs, outputs: [("--output", [output])])
-        try OutputPaths.file(output, flag: "--output", kind: .prediction, overwrite: overwrite)
+        try OutputPaths.file(output, flag: "--output", kind: .prediction, overwrite: overwrite, inputs: inputs)
       }
       if options.data.givenDataset != nil, case .csv(let path, _, let header) = run.source {
         // A file to predict: rank 0 alone reads it and writes the predictions (there is nothing to share out).

@@ -134,20 +134,20 @@ struct TrainCommand: ParsableCommand {
       var outputs: [(flag: String, files: [String])] = []
       if let logs { outputs.append(("--log-dir", OutputPaths.outputFiles(logs, writes: logFiles))) }
       if let checkpoints { outputs.append(("--checkpoint-dir", OutputPaths.outputFiles(checkpoints, writes: [Checkpoint.fileName]))) }
-      // Single files: never inside the run's own folders (their manifests own what they hold), never one another.
-      let folders = [logs?.path, checkpoints?.path].compactMap { $0 }
-      if let trace {
-        try OutputPaths.file(trace, flag: "--trace", kind: .trace, overwrite: overwrite, folders: folders)
-        outputs.append(("--trace", [trace]))
-      }
-      if let timeline {
-        try OutputPaths.file(timeline, flag: "--timeline", kind: .timeline, overwrite: overwrite, folders: folders)
-        outputs.append(("--timeline", [timeline]))
-      }
-      try OutputPaths.distinct([trace.map { ("--trace", $0) }, timeline.map { ("--timeline", $0) }].compactMap { $0 })
       let inputs = (try options.data.source).files.map { OutputPaths.Input(flag: "--dataset", path: $0) }
         + [`init`.map { OutputPaths.Input(flag: "--init", path: $0) }, resume.map { OutputPaths.Input(flag: "--resume", path: Checkpoint.path($0)) }]
           .compactMap { $0 }
+      // Single files: never inside the run's own folders (their manifests own what they hold), never one another.
+      let folders = [logs?.path, checkpoints?.path].compactMap { $0 }
+      if let trace {
+        try OutputPaths.file(trace, flag: "--trace", kind: .trace, overwrite: overwrite, folders: folders, inputs: inputs)
+        outputs.append(("--trace", [trace]))
+      }
+      if let timeline {
+        try OutputPaths.file(timeline, flag: "--timeline", kind: .timeline, overwrite: overwrite, folders: folders, inputs: inputs)
+        outputs.append(("--timeline", [timeline]))
+      }
+      try OutputPaths.distinct([trace.map { ("--trace", $0) }, timeline.map { ("--timeline", $0) }].compactMap { $0 })
       try OutputPaths.checkInputs(inputs, outputs: outputs, allowed: resume.map { (Checkpoint.path($0), "--checkpoint-dir") })
       return (logs, checkpoints)
     }

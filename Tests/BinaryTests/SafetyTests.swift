@@ -434,12 +434,17 @@ extension BinaryTests {
         }
         return []
       }
+      /// Ends a job: its processes (mpirun and the ranks, which mpirun's process group may not hold) at once.
+      func end(_ launched: Subprocess.Running, _ job: [Int32]) {
+        for pid in job { kill(pid, SIGKILL) }
+        _ = launched.wait(timeout: 30)
+      }
       let plain = Subprocess.launch(["mpirun", "-np", "2", "--oversubscribe", "--mca", "btl", "self,vader", "--mca", "oob_tcp_if_include", "lo"] + run,
                                     environment: DPTBinary.mpiEnvironment)
-      let open = listeners(processes(plain))
+      let plainJob = processes(plain)
+      let open = listeners(plainJob)
       #expect(open.contains { !$0.hasPrefix("127.0.0.1:") }, "OpenMPI's out-of-band listener, on every address: \(open)")
-      kill(-plain.processIdentifier, SIGKILL)
-      _ = plain.wait(timeout: 30)
+      end(plain, plainJob)
       let script = "ip link set lo up && exec mpirun -np 2 --oversubscribe --mca btl self,vader " + run.map { "'\($0)'" }.joined(separator: " ")
       let contained = Subprocess.launch(["unshare", "--net", "sh", "-c", script], environment: DPTBinary.mpiEnvironment)
       let job = processes(contained)
@@ -448,8 +453,7 @@ extension BinaryTests {
       #expect(links.split(separator: "\n").count == 1 && links.contains(": lo:"), "\(links)")
       let inside = Subprocess.run(["nsenter", "--target", "\(job.first ?? 1)", "--net", "ss", "-ltnH"]).stdout
       #expect(!inside.isEmpty, "the job listens inside its namespace, on its loopback")
-      kill(-contained.processIdentifier, SIGKILL)
-      _ = contained.wait(timeout: 30)
+      end(contained, job)
     }
 }
 }
