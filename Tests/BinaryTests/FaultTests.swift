@@ -153,9 +153,11 @@ extension BinaryTests {
     /// resume from, instead of "the last checkpoint is intact".
     @Test func aStallBeforeAnyCheckpointSaysSo() throws {
       let ck = Self.dir.file("stall-early")
-      // Batches of 8: a first epoch of 7,500 steps, seconds long, so the stall comes before its checkpoint.
+      // Batches of 1 and 512 hidden units: a first epoch of 60,000 steps, each reducing 1.6 MB, so at least several
+      // seconds on any host (batches of 8 and 16 units took under a second on a fast one), and the stall comes before
+      // its checkpoint.
       let job = Subprocess.launch(["mpirun", "-np", "2", "--oversubscribe", DPTBinary.path, "train", "--dataset", "fashion-mnist",
-                                   "--hidden", "16", "--batch-size", "8", "--epochs", "5", "--checkpoint-dir", ck, "--stall-timeout", "2"],
+                                   "--hidden", "512", "--batch-size", "1", "--epochs", "5", "--checkpoint-dir", ck, "--stall-timeout", "2"],
                                   environment: DPTBinary.mpiEnvironment)
       var victim: Int32?
       let deadline = Date().addingTimeInterval(60)
