@@ -66,16 +66,20 @@ struct ExportCommand: ParsableCommand {
     if let pytorch { try OutputPaths.file(pytorch, flag: "--pytorch", kind: .pytorchCode, overwrite: overwrite, inputs: inputs) }
     let bytes = try SafeTensors.encode(c, pytorchLayout: layout == "pytorch")
     var code: String?
-    if let pytorch {
-      guard let list = c.config["model"]?.string, let items = try? LayerList.parse(list) else {
-        throw CommandError("\(path): its config names no list of layers (written by an older dpt): train again to export PyTorch code")
-      }
+    if pytorch != nil {
       let transform: InputTransform?
       do { transform = try InputTransform(json: c.config["input_transform"]) } catch {
         throw CommandError("\(path): its input transform does not decode (\(error)); it was not written by this dpt")
       }
-      code = try PyTorchCode.sequential(items, summaries: c.network.components(separatedBy: " | "), tensors: c.tensors + c.bufferTensors,
-                                        weights: Files.lastComponent(output), source: path, transform: transform)
+      guard let transform else {
+        throw CommandError("\(path) records no input transform (it was written by an earlier dpt): train again to export PyTorch code")
+      }
+      let model = try TrainedModel<Float>(config: try WeightsOptions.description(of: c, path: path).training, transform: transform)
+      guard let module = PyTorchModule.sequential(model.network.layers) else {
+        let layer = model.network.layers.first { $0.pytorch == nil }!
+        throw CommandError("--pytorch: the layer '\(layer.summary)' has no PyTorch module to write: export the weights alone")
+      }
+      code = PyTorchCode.sequential(module, weights: Files.lastComponent(output), source: path, transform: transform)
     }
     try OutputPaths.write(Data(bytes), to: output, flag: "--output")
     if let pytorch, let code { try OutputPaths.write(code, to: pytorch, flag: "--pytorch") }

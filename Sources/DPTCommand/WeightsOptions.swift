@@ -62,21 +62,7 @@ struct WeightsOptions: ParsableArguments {
     do { transform = try InputTransform(json: c.config["input_transform"]) } catch {
       throw CommandError("\(path): its input transform does not decode (\(error)); it was not written by this dpt")
     }
-    var run: RunDescription
-    if let recorded = c.config["run"], recorded != .null {
-      do { run = try RunDescription(run: recorded) } catch {
-        throw CommandError("\(path): its run description does not decode (\(error)); it was not written by this dpt")
-      }
-    } else {
-      // A checkpoint of an older dpt records its settings as text only: they are rebuilt through the flags they name.
-      do {
-        let options = try TrainingOptions.parse(Self.arguments(fromConfig: c.config))
-        run = RunDescription(data: DataOrigin(source: try options.data.source, testFraction: options.data.testFraction),
-                             training: try options.makeConfig())
-      } catch {
-        throw CommandError("\(path): its config does not make a model here (\(TrainingOptions.message(for: error)))")
-      }
-    }
+    let run = try Self.description(of: c, path: path)
     let config = run.training
     if given.data.givenDataset != nil {
       return Run(config: config, source: try given.data.source, load: { try given.data.load() }, checkpoint: c,
@@ -97,6 +83,27 @@ struct WeightsOptions: ParsableArguments {
     return Run(config: config, source: source,
                load: { try TableReader().load(source, testFraction: testFraction, seed: seed).holdingOutValidation(fraction: validation, seed: seed) },
                checkpoint: c, weightsPath: path, choice: choice, transform: transform)
+  }
+
+  /// The run a checkpoint recorded, as a typed description (an older dpt's config is rebuilt through the flags it
+  /// names).
+  static func description(of c: Checkpoint, path: String) throws -> RunDescription {
+    let run: RunDescription
+    if let recorded = c.config["run"], recorded != .null {
+      do { run = try RunDescription(run: recorded) } catch {
+        throw CommandError("\(path): its run description does not decode (\(error)); it was not written by this dpt")
+      }
+    } else {
+      // A checkpoint of an older dpt records its settings as text only: they are rebuilt through the flags they name.
+      do {
+        let options = try TrainingOptions.parse(Self.arguments(fromConfig: c.config))
+        run = RunDescription(data: DataOrigin(source: try options.data.source, testFraction: options.data.testFraction),
+                             training: try options.makeConfig())
+      } catch {
+        throw CommandError("\(path): its config does not make a model here (\(TrainingOptions.message(for: error)))")
+      }
+    }
+    return run
   }
 
   /// The flags that rebuild a run's model, loss and data split from its config.json.

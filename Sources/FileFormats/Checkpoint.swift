@@ -47,10 +47,29 @@ public struct Checkpoint {
   public var scalarBytes: Int
   /// The parameters then each optimizer buffer, raw little-endian bytes.
   public var sections: [(name: String, bytes: [UInt8])]
-  /// The named parameter tensors in the order of the parameters' section: name ("1.weight"), shape, layer kind.
-  public var tensors: [(name: String, shape: [Int], layer: String)] = []
+  /// The named parameter tensors in the order of the parameters' section.
+  public var tensors: [NamedTensor] = []
   /// The named buffers (BatchNorm's "3.running_mean", ...) in the order of the buffers' section.
-  public var bufferTensors: [(name: String, shape: [Int], layer: String)] = []
+  public var bufferTensors: [NamedTensor] = []
+
+  /// A tensor of the checkpoint: dpt's name ("1.weight") and shape, the kind of layer it belongs to, and how PyTorch
+  /// names and lays it out (the layer's `ParameterSpec`), so that an export needs no network.
+  public struct NamedTensor: Equatable, Sendable {
+    public var name: String
+    public var shape: [Int]
+    public var layer: String
+    public var pytorchName: String
+    public var transposed: Bool
+
+    public init(name: String, shape: [Int], layer: String, pytorchName: String? = nil, transposed: Bool = false) {
+      (self.name, self.shape, self.layer, self.pytorchName, self.transposed) = (name, shape, layer, pytorchName ?? name, transposed)
+    }
+
+    var json: JSON {
+      .object([("name", JSON(name)), ("shape", .array(shape.map { JSON($0) })), ("layer", JSON(layer)),
+               ("pytorch", JSON(pytorchName)), ("transposed", .bool(transposed))])
+    }
+  }
 
   public init(config: JSON, epoch: Int, batch: Int, step: Int, worldSize: Int, network: String, dataset: String,
               trainCount: Int, optimizer: String, optimizerStep: Int, skippedBatches: Int, scalarBytes: Int,
@@ -84,8 +103,8 @@ public struct Checkpoint {
       ("train_count", JSON(trainCount)), ("optimizer", JSON(optimizer)), ("optimizer_step", JSON(optimizerStep)),
       ("skipped_batches", JSON(skippedBatches)), ("scalar_bytes", JSON(scalarBytes)),
       ("sections", .array(sections.map { .object([("name", JSON($0.name)), ("bytes", JSON($0.bytes.count))]) })),
-      ("tensors", .array(tensors.map { .object([("name", JSON($0.name)), ("shape", .array($0.shape.map { JSON($0) })), ("layer", JSON($0.layer))]) })),
-      ("buffer_tensors", .array(bufferTensors.map { .object([("name", JSON($0.name)), ("shape", .array($0.shape.map { JSON($0) })), ("layer", JSON($0.layer))]) })),
+      ("tensors", .array(tensors.map(\.json))),
+      ("buffer_tensors", .array(bufferTensors.map(\.json))),
       ("payload_bytes", JSON(payload.count)), ("payload_crc32c", .number(Double(CRC32C.checksum(payload)))),
       ("config", config),
     ])
@@ -170,10 +189,10 @@ public struct Checkpoint {
     if let s = header["epoch_seconds"]?.double, s.isFinite, s >= 0 { epochSeconds = s }
     runID = header["run_id"]?.string
     // The named tensors must tile the parameters' section exactly, and the named buffers the buffers' section.
-    func named(_ key: String, section: String) throws -> [(String, [Int], String)] {
+    func named(_ key: String, section: String) throws -> [NamedTensor] {
       let scalars = (self.section(section)?.count ?? 0) / scalarBytes
       var total = 0
-      var out: [(String, [Int], String)] = []
+      var out: [NamedTensor] = []
       for t in header[key]?.array ?? [] {
         guard let name = t["name"]?.string, let dims = t["shape"]?.array, dims.count <= 8,
               case let shape = dims.compactMap({ $0.int }), shape.count == dims.count, shape.allSatisfy({ $0 >= 0 && $0 <= 1 << 31 })
@@ -186,7 +205,17 @@ public struct Checkpoint {
         }
         total += count
         guard total <= scalars else { throw bad("the header's \(key) hold more values than the \(section) (\(scalars))") }
-        out.append((name, shape, t["layer"]?.string ?? ""))
+        let layer = t["layer"]?.string ?? ""
+        if let pytorch = t["pytorch"]?.string, case .bool(let transposed)? = t["transposed"] {
+          guard !transposed || shape.count == 2 else { throw bad("tensor '\(name)' is marked transposed but has \(shape.count) dimensions") }
+          out.append(NamedTensor(name: name, shape: shape, layer: layer, pytorchName: pytorch, transposed: transposed))
+        } else {
+          // Written before tensors carried PyTorch's naming: dense weights were the transposed ones, PReLU's slopes
+          // PyTorch's "weight".
+          let slope = layer == "prelu" && name.hasSuffix(".slope")
+          out.append(NamedTensor(name: name, shape: shape, layer: layer, pytorchName: slope ? String(name.dropLast(5)) + "weight" : name,
+                                 transposed: layer == "dense" && name.hasSuffix(".weight") && shape.count == 2))
+        }
       }
       guard out.isEmpty || total == scalars else { throw bad("the header's \(key) hold \(total) values, the \(section) \(scalars)") }
       return out

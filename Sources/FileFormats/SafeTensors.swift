@@ -7,8 +7,9 @@ import _Support
 /// tensor's dtype, shape and byte range, then the raw little-endian data. numpy, PyTorch and JAX read it directly.
 public enum SafeTensors {
   /// The checkpoint's parameters as safetensors. With `pytorchLayout` the tensors take PyTorch's layout and names, so
-  /// a `torch.nn.Sequential` of the same layers loads them with `load_state_dict`: dense weights transposed to
-  /// (outputs, inputs), PReLU's slopes named "weight". Otherwise dpt's own: dense weights (inputs, outputs).
+  /// a `torch.nn.Sequential` of the same layers loads them with `load_state_dict`: each tensor as its layer's
+  /// `ParameterSpec` says (dense weights transposed to (outputs, inputs), PReLU's slopes named "weight"). Otherwise
+  /// dpt's own: dense weights (inputs, outputs).
   public static func encode(_ c: Checkpoint, pytorchLayout: Bool) throws -> [UInt8] {
     guard let raw = c.section("parameters") else { throw WeightsProblem.malformed("the checkpoint holds no parameters") }
     guard !c.tensors.isEmpty else { throw WeightsProblem.malformed("the checkpoint names no tensors (written by an older dpt)") }
@@ -30,7 +31,7 @@ public enum SafeTensors {
       var bytes = Array(raw[at..<(at + count * size)])
       var shape = t.shape
       var name = t.name
-      if pytorchLayout && t.layer == "dense" && t.name.hasSuffix(".weight") && shape.count == 2 {
+      if pytorchLayout && t.transposed {
         // (in, out) row-major -> (out, in) row-major.
         let (rows, cols) = (shape[0], shape[1])
         var transposed = [UInt8](repeating: 0, count: bytes.count)
@@ -43,7 +44,7 @@ public enum SafeTensors {
         bytes = transposed
         shape = [cols, rows]
       }
-      if pytorchLayout && t.layer == "prelu" && t.name.hasSuffix(".slope") { name = String(t.name.dropLast(5)) + "weight" }
+      if pytorchLayout { name = t.pytorchName }
       add(name, dtype: size == 4 ? "F32" : "F64", shape: shape, bytes)
       at += count * size
     }
@@ -222,16 +223,10 @@ extension SafeTensors {
       }
     }
     for named in network.namedParameters {
-      let index = Int(named.name.prefix { $0 != "." })!
-      let kind = String(describing: type(of: network.layers[index])).prefix { $0 != "<" }.lowercased()
-      var name = named.name, shape = named.spec.shape
-      let transposed = kind == "dense" && name.hasSuffix(".weight") && shape.count == 2
-      if transposed { shape = [shape[1], shape[0]] }
-      if kind == "prelu" && name.hasSuffix(".slope") { name = String(name.dropLast(5)) + "weight" }
-      try read(name, shape: shape, range: named.range, transposed: transposed, into: &p)
+      try read(named.spec.pytorchName, shape: named.spec.pytorchShape, range: named.range, transposed: named.spec.transposed, into: &p)
     }
     for named in network.namedBuffers {
-      try read(named.name, shape: named.spec.shape, range: named.range, transposed: false, into: &b)
+      try read(named.spec.pytorchName, shape: named.spec.shape, range: named.range, transposed: false, into: &b)
     }
     if let extra = file.names.first(where: { !expected.contains($0) }) {
       throw WeightsProblem.malformed("\(path): tensor '\(extra)' is not a parameter or buffer of this model (\(network.summary))")

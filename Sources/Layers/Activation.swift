@@ -11,6 +11,8 @@ import TensorCore
 /// | relu | max(0, x) | 1 if x > 0 else 0 |
 /// | leakyReLU(a) | x if x > 0 else a x | 1 if x > 0 else a |
 /// | requ | max(0, x)^2 | 2 max(0, x) |
+/// | gelu | x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 | Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi) |
+/// | gelu(tanh) | x (1 + tanh u) / 2, u = sqrt(2/pi) (x + 0.044715 x^3) | (1 + tanh u) / 2 + x (1 - tanh^2 u) u' / 2, u' = sqrt(2/pi) (1 + 3 0.044715 x^2) |
 public enum Activation: Equatable, Sendable, Codable, CustomStringConvertible {
   case identity
   case sigmoid
@@ -18,6 +20,9 @@ public enum Activation: Equatable, Sendable, Codable, CustomStringConvertible {
   case relu
   case leakyReLU(slope: Double)
   case requ
+  /// PyTorch's `nn.GELU()` (erf) and `nn.GELU(approximate="tanh")`.
+  case gelu
+  case geluTanh
 
   public var description: String {
     switch self {
@@ -27,6 +32,8 @@ public enum Activation: Equatable, Sendable, Codable, CustomStringConvertible {
     case .relu: "relu"
     case .leakyReLU(let a): "leaky-relu(\(a))"
     case .requ: "requ"
+    case .gelu: "gelu"
+    case .geluTanh: "gelu(tanh)"
     }
   }
 }
@@ -56,6 +63,61 @@ public struct ActivationLayer<T: LayerKernels>: ParameterFreeLayer {
   }
 
   public var summary: String { "\(activation)" }
+
+  public var pytorch: PyTorchModule? {
+    switch activation {
+    case .identity: PyTorchModule("nn.Identity()")
+    case .sigmoid: PyTorchModule("nn.Sigmoid()")
+    case .tanh: PyTorchModule("nn.Tanh()")
+    case .relu: PyTorchModule("nn.ReLU()")
+    case .leakyReLU(let slope): PyTorchModule("nn.LeakyReLU(negative_slope=\(slope))")
+    case .gelu: PyTorchModule("nn.GELU()")
+    case .geluTanh: PyTorchModule("nn.GELU(approximate=\"tanh\")")
+    case .requ:
+      PyTorchModule("ReQU()", classes: ["ReQU": """
+        class ReQU(nn.Module):
+            \"\"\"max(0, x)^2, dpt's requ.\"\"\"
+            def forward(self, x):
+                return torch.relu(x) ** 2
+        """])
+    }
+  }
+}
+
+/// The element-wise activations: `relu`, `tanh`, `sigmoid`, `identity`, `requ`, `leaky-relu(slope=0.01)`, `gelu`
+/// (erf, `nn.GELU()`) and `gelu(tanh)` (`nn.GELU(approximate="tanh")`), on any shape.
+public struct ActivationItem: LayerDefinition {
+  public static let names = ["relu", "tanh", "sigmoid", "requ", "identity", "leaky-relu", "leakyrelu", "gelu"]
+  public static let usage = "relu, tanh, sigmoid, gelu, gelu(tanh), leaky-relu(slope), requ, identity"
+  public var activation: Activation
+
+  public init(_ activation: Activation) { self.activation = activation }
+
+  public init(_ a: LayerArguments) throws {
+    switch a.name {
+    case "leaky-relu", "leakyrelu":
+      let b = try a.bind(["slope"], example: "leaky-relu(0.01)")
+      self.init(.leakyReLU(slope: try b.number("slope", 0.01)!))
+    case "gelu":
+      let b = try a.bind(["approximate"], example: "gelu(tanh)")
+      self.init(try b.word("approximate", ["none", "tanh"], "none") == "tanh" ? .geluTanh : .gelu)
+    default:
+      _ = try a.bind([], example: a.name)
+      self.init(["relu": .relu, "tanh": .tanh, "sigmoid": .sigmoid, "requ": .requ, "identity": .identity][a.name]!)
+    }
+  }
+
+  public var text: String {
+    switch activation {
+    case .leakyReLU(let a): "leaky-relu(\(LayerText.number(a)))"
+    default: activation.description
+    }
+  }
+
+  public func layer<T: LayerKernels>(for input: LayerInput, as: T.Type) throws -> any Layer<T> {
+    if input.vocabulary != nil { throw LayerProblem("\(text) needs vectors; its input is \(input.described): add embedding(D) before it") }
+    return ActivationLayer<T>(activation, shape: input.shape)
+  }
 }
 
 /// The activations' loops, one call per buffer (requirements with default implementations, specialised per
@@ -84,6 +146,12 @@ extension ActivationKernels {
       for i in 0..<n { y[i] = x[i] > 0 ? x[i] : a * x[i] }
     case .requ:
       for i in 0..<n { let r = Swift.max(x[i], 0); y[i] = r * r }
+    case .gelu:
+      let s = 1 / Self.sqrt(2)
+      for i in 0..<n { y[i] = x[i] * (1 + Self.erf(x[i] * s)) / 2 }
+    case .geluTanh:
+      let c = Self.sqrt(2 / Self.pi), a: Self = 0.044715
+      for i in 0..<n { let v = x[i]; y[i] = v * (1 + Self.tanh(c * (v + a * v * v * v))) / 2 }
     }
   }
 
@@ -103,6 +171,20 @@ extension ActivationKernels {
       for i in 0..<n { dx[i] = x[i] > 0 ? dy[i] : a * dy[i] }
     case .requ:  // d/dx max(0, x)^2 = 2 max(0, x)
       for i in 0..<n { dx[i] = 2 * Swift.max(x[i], 0) * dy[i] }
+    case .gelu:  // Phi(x) + x phi(x)
+      let s = 1 / Self.sqrt(2), k = 1 / Self.sqrt(2 * Self.pi)
+      for i in 0..<n {
+        let v = x[i], phi: Self = k * Self.exp(-v * v / 2)
+        dx[i] = dy[i] * ((1 + Self.erf(v * s)) / 2 + v * phi)
+      }
+    case .geluTanh:  // (1 + t) / 2 + x (1 - t^2) u' / 2
+      let c = Self.sqrt(2 / Self.pi), a: Self = 0.044715
+      for i in 0..<n {
+        let v = x[i], v2: Self = v * v, t: Self = Self.tanh(c * (v + a * v2 * v))
+        let du: Self = c * (1 + 3 * a * v2)
+        let slope: Self = (1 + t) / 2 + v * (1 - t * t) * du / 2
+        dx[i] = dy[i] * slope
+      }
     }
   }
 

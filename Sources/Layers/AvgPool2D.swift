@@ -29,6 +29,7 @@ public struct AvgPool2D<T: LayerKernels>: PoolingLayer {
   }
 
   public var summary: String { "avgpool \(size)x\(size)" + (stride != size ? " stride \(stride)" : "") }
+  public var pytorch: PyTorchModule? { PyTorchModule("nn.AvgPool2d(\(size), stride=\(stride))") }
 }
 
 /// Average pooling's loops.

@@ -64,7 +64,7 @@ public struct BatchNorm<T: LayerKernels>: BatchLayer, BufferHolder {
     let sums = try context.sumOverBatch(partials, 2 * C)
     let n = Double(context.globalCount * inner)
     guard n > 1 else {
-      throw LayerError.batchTooSmall(item: index + 1, text: summary, samples: context.globalCount)
+      throw LayerError.batchTooSmall(item: StepContext.item(of: index), text: summary, samples: context.globalCount)
     }
     var mean = [Double](repeating: 0, count: C), istd = [Double](repeating: 0, count: C)
     for c in 0..<C {
@@ -156,6 +156,12 @@ public struct BatchNorm<T: LayerKernels>: BatchLayer, BufferHolder {
   public var summary: String {
     "batchnorm\(inputShape.count == 1 ? "1d" : "2d")(\(channels)\(momentum != 0.1 ? ", momentum=\(momentum)" : "")\(eps != 1e-5 ? ", eps=\(eps)" : ""))"
   }
+  public var usesBatchStatistics: Bool { true }
+
+  public var pytorch: PyTorchModule? {
+    PyTorchModule("nn.BatchNorm\(inputShape.count == 1 ? 1 : 2)d(\(channels), eps=\(eps), momentum=\(momentum))")
+  }
+
 }
 
 /// BatchNorm's loops over x (batch, channels, inner), channel by channel.
@@ -311,5 +317,43 @@ extension Float {
         sums[C + c] += gb
       }
     }
+  }
+}
+
+/// `batchnorm(momentum=0.1, eps=1e-5)`: `nn.BatchNorm1d` after a dense layer, `nn.BatchNorm2d` after a convolution;
+/// `batchnorm1d` and `batchnorm2d` say which and are checked against the shape.
+public struct BatchNormItem: LayerDefinition {
+  public static let names = ["batchnorm", "batchnorm1d", "batchnorm2d", "batch-norm"]
+  public static let usage = "batchnorm(momentum=0.1, eps=1e-5)"
+  public var momentum, eps: Double
+  /// 1 or 2 when written so, nil for `batchnorm` (decided by the shape).
+  public var dimensions: Int?
+
+  public init(momentum: Double = 0.1, eps: Double = 1e-5, dimensions: Int? = nil) {
+    (self.momentum, self.eps, self.dimensions) = (momentum, eps, dimensions)
+  }
+
+  public init(_ a: LayerArguments) throws {
+    guard a.positional.isEmpty else { throw LayerProblem("\(a.name) takes keywords only: \(a.name)(momentum=0.1, eps=1e-5)") }
+    let b = try a.bind(["momentum", "eps"], example: "batchnorm(momentum=0.1)")
+    guard let m = try b.number("momentum", 0.1), m >= 0, m <= 1 else { throw LayerProblem("momentum must be from 0 to 1") }
+    guard let e = try b.number("eps", 1e-5), e > 0 else { throw LayerProblem("eps must be > 0") }
+    self.init(momentum: m, eps: e, dimensions: a.name == "batchnorm1d" ? 1 : a.name == "batchnorm2d" ? 2 : nil)
+  }
+
+  public var text: String {
+    LayerText.call(dimensions.map { "batchnorm\($0)d" } ?? "batchnorm",
+                   (momentum != 0.1 ? ["momentum=\(LayerText.number(momentum))"] : []) + (eps != 1e-5 ? ["eps=\(eps)"] : []))
+  }
+
+  public func layer<T: LayerKernels>(for input: LayerInput, as: T.Type) throws -> any Layer<T> {
+    let shape = input.shape
+    guard (shape.count == 1 && input.vocabulary == nil) || shape.count == 3 else {
+      throw LayerProblem("batchnorm needs a vector or images; its input is \(input.described)\(shape.count == 2 ? ": use layernorm on a sequence" : "")")
+    }
+    if let d = dimensions, (d == 1) != (shape.count == 1) {
+      throw LayerProblem("batchnorm\(d)d takes \(d == 1 ? "vectors (after a dense layer)" : "images (after a convolution)"); its input is \(input.described): write batchnorm")
+    }
+    return BatchNorm<T>(shape: shape, momentum: momentum, eps: eps)
   }
 }

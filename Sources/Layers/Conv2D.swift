@@ -23,8 +23,11 @@ public struct Conv2D<T: LayerKernels>: Layer {
   public let padding: Int
   public let height: Int
   public let width: Int
+  /// Whether y has a bias b (`conv2d(..., bias=false)` leaves it out, as a convolution before a BatchNorm does).
+  public let bias: Bool
 
-  public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, height: Int, width: Int) {
+  public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, height: Int, width: Int,
+              bias: Bool = true) {
     precondition(inChannels > 0 && outChannels > 0 && kernel > 0 && stride > 0 && padding >= 0, "Conv2D shape")
     self.inChannels = inChannels
     self.outChannels = outChannels
@@ -33,6 +36,7 @@ public struct Conv2D<T: LayerKernels>: Layer {
     self.padding = padding
     self.height = height
     self.width = width
+    self.bias = bias
     precondition(geometry(batch: 1).outputHeight > 0 && geometry(batch: 1).outputWidth > 0,
                  "a \(kernel)x\(kernel) kernel does not fit \(height)x\(width) images with padding \(padding)")
   }
@@ -49,8 +53,8 @@ public struct Conv2D<T: LayerKernels>: Layer {
   }
 
   public var parameters: [ParameterSpec] {
-    [ParameterSpec(name: "weight", shape: [outChannels, inChannels, kernel, kernel]),
-     ParameterSpec(name: "bias", shape: [outChannels], isBias: true)]
+    [ParameterSpec(name: "weight", shape: [outChannels, inChannels, kernel, kernel])]
+      + (bias ? [ParameterSpec(name: "bias", shape: [outChannels], isBias: true)] : [])
   }
 
   public func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource) {
@@ -85,7 +89,7 @@ public struct Conv2D<T: LayerKernels>: Layer {
 
   public func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T> {
     let F = outChannels, K = geometry(batch: 1).patch, P = geometry(batch: 1).positions
-    let W = Tensor.base(p), b = W + F * K
+    let W = Tensor.base(p), b: UnsafePointer<T>? = bias ? W + F * K : nil
     let inputSize = x.sampleSize
     return Tensor(shape: [x.batch] + outputShape) { y in
       x.withUnsafeBufferPointer { xb in
@@ -95,9 +99,9 @@ public struct Conv2D<T: LayerKernels>: Layer {
         }
         forEachChunk(batch: x.batch) { first, g, cols, yt in  // yt: Y' (F, c P)
           T.im2col(Tensor.base(xb) + first * inputSize, cols, g)
-          T.fillRows(b, rows: F, cols: g.positions, into: yt)
+          if let b { T.fillRows(b, rows: F, cols: g.positions, into: yt) }
           T.gemm(transposeA: false, transposeB: false, m: F, n: g.positions, k: K, alpha: 1, a: W, lda: K, b: cols,
-                 ldb: g.positions, beta: 1, c: yt, ldc: g.positions)
+                 ldb: g.positions, beta: b == nil ? 0 : 1, c: yt, ldc: g.positions)
           T.swapLeadingAxes(yt, Tensor.base(y) + first * F * P, a: F, b: g.batch, p: P)
         }
       }
@@ -109,7 +113,11 @@ public struct Conv2D<T: LayerKernels>: Layer {
     gradients dp: UnsafeMutableBufferPointer<T>, needsInputGradient: Bool
   ) -> Tensor<T>? {
     let F = outChannels, K = geometry(batch: 1).patch, P = geometry(batch: 1).positions
-    let W = Tensor.base(p), dW = Tensor.base(dp), db = dW + F * K
+    // Without a bias, its sums go to scratch nobody reads.
+    let scratch = bias ? nil : UnsafeMutablePointer<T>.allocate(capacity: F)
+    scratch?.initialize(repeating: 0, count: F)
+    defer { scratch?.deallocate() }
+    let W = Tensor.base(p), dW = Tensor.base(dp), db = scratch ?? dW + F * K
     let inputSize = x.sampleSize
     if stride == 1 && padding < kernel {
       // dx is the stride-1 convolution of dy, padded by k - 1 - pad, with the kernels flipped and their channel axes
@@ -153,5 +161,42 @@ public struct Conv2D<T: LayerKernels>: Layer {
 
   public var summary: String {
     "conv \(inChannels)->\(outChannels) \(kernel)x\(kernel)" + (stride > 1 ? " stride \(stride)" : "") + (padding > 0 ? " pad \(padding)" : "")
+      + (bias ? "" : " no bias")
+  }
+
+  public var pytorch: PyTorchModule? {
+    PyTorchModule("nn.Conv2d(\(inChannels), \(outChannels), kernel_size=\(kernel), stride=\(stride), padding=\(padding)\(bias ? "" : ", bias=False"))")
+  }
+}
+
+/// `conv2d(C, k, stride=1, padding=0, bias=true)` (alias `conv`): `nn.Conv2d`.
+public struct Conv2DItem: LayerDefinition {
+  public static let names = ["conv2d", "conv"]
+  public static let usage = "conv2d(C, k, stride=1, padding=0, bias=true)"
+  public var channels, kernel, stride, padding: Int
+  public var bias: Bool
+
+  public init(channels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true) {
+    (self.channels, self.kernel, self.stride, self.padding, self.bias) = (channels, kernel, stride, padding, bias)
+  }
+
+  public init(_ a: LayerArguments) throws {
+    let b = try a.bind(["channels", "kernel_size", "stride", "padding", "bias"], required: 2, example: "conv2d(6, 5)")
+    try self.init(channels: b.count("channels", "the channels"), kernel: b.count("kernel_size", "the kernel size"),
+                  stride: b.count("stride", "the stride", otherwise: 1), padding: b.count("padding", "the padding", minimum: 0, otherwise: 0),
+                  bias: b.flag("bias", true))
+  }
+
+  public var text: String {
+    LayerText.call("conv2d", ["\(channels)", "\(kernel)"] + (stride != 1 ? ["stride=\(stride)"] : []) + (padding != 0 ? ["padding=\(padding)"] : [])
+      + (bias ? [] : ["bias=false"]))
+  }
+
+  public func layer<T: LayerKernels>(for input: LayerInput, as: T.Type) throws -> any Layer<T> {
+    let (ci, h, w) = try input.images("conv2d")
+    guard kernel <= h + 2 * padding && kernel <= w + 2 * padding else {
+      throw LayerProblem("a \(kernel)x\(kernel) kernel is larger than its input \(input.described) (with padding \(padding))")
+    }
+    return Conv2D<T>(inChannels: ci, outChannels: channels, kernel: kernel, stride: stride, padding: padding, height: h, width: w, bias: bias)
   }
 }

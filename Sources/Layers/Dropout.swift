@@ -66,6 +66,7 @@ public struct Dropout<T: LayerKernels>: BatchLayer {
   }
 
   public var summary: String { "dropout(\(p))" }
+  public var pytorch: PyTorchModule? { PyTorchModule("nn.Dropout(p=\(p))") }
 }
 
 /// The hash behind dropout's masks: 32-bit, so that its loop vectorises (AVX2 multiplies 32-bit lanes).
@@ -102,5 +103,28 @@ extension DropoutKernels {
   public static func dropout(_ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, count: Int, p: Double, key: UInt32) {
     let threshold = DropoutMask.threshold(p), scale = Self(1 / (1 - p))
     for i in 0..<count { y[i] = DropoutMask.keeps(key: key, unit: i, threshold: threshold) ? x[i] * scale : 0 }
+  }
+}
+
+/// `dropout(p=0.5)`: `nn.Dropout(p)`, on any shape.
+public struct DropoutItem: LayerDefinition {
+  public static let names = ["dropout"]
+  public static let usage = "dropout(p)"
+  public var p: Double
+
+  public init(p: Double) { self.p = p }
+
+  public init(_ a: LayerArguments) throws {
+    let b = try a.bind(["p"], example: "dropout(0.5)")
+    guard let p = try b.number("p", 0.5), p >= 0, p < 1 else {
+      throw LayerProblem("p must be at least 0 and below 1 (got \(b.values["p"] ?? ""))")
+    }
+    self.init(p: p)
+  }
+
+  public var text: String { "dropout(\(LayerText.number(p)))" }
+  public func layer<T: LayerKernels>(for input: LayerInput, as: T.Type) throws -> any Layer<T> {
+    if input.vocabulary != nil { throw LayerProblem("dropout needs vectors; its input is \(input.described): add embedding(D) before it") }
+    return Dropout<T>(shape: input.shape, p: p)
   }
 }

@@ -15,4 +15,15 @@ public struct Flatten<T: LayerKernels>: ParameterFreeLayer {
   }
 
   public var summary: String { "flatten" }
+  public var pytorch: PyTorchModule? { PyTorchModule("nn.Flatten()") }
+}
+
+/// `flatten`: `nn.Flatten()`.
+public struct FlattenItem: LayerDefinition {
+  public static let names = ["flatten"]
+  public static let usage = "flatten"
+  public init() {}
+  public init(_ a: LayerArguments) throws { _ = try a.bind([], example: "flatten") }
+  public var text: String { "flatten" }
+  public func layer<T: LayerKernels>(for input: LayerInput, as: T.Type) throws -> any Layer<T> { Flatten<T>(shape: input.shape) }
 }

@@ -6,12 +6,43 @@ public struct ParameterSpec: Equatable, Sendable {
   public var shape: [Int]
   /// Biases (and other shifts) that ridge regression and `--decay-bias false` leave out of the L2 penalty.
   public var isBias: Bool
+  /// PyTorch's name for the tensor in the layer's module: the same as `name` but where PyTorch calls it otherwise
+  /// (PReLU's slopes are its "weight").
+  public var pytorchName: String
+  /// Whether PyTorch keeps the tensor transposed: a dense weight, (inputs, outputs) here, is (outputs, inputs) in
+  /// `nn.Linear`.
+  public var transposed: Bool
   public var count: Int { shape.reduce(1, *) }
+  /// The shape in PyTorch's layout.
+  public var pytorchShape: [Int] { transposed ? [shape[1], shape[0]] : shape }
 
-  public init(name: String, shape: [Int], isBias: Bool = false) {
+  public init(name: String, shape: [Int], isBias: Bool = false, pytorchName: String? = nil, transposed: Bool = false) {
+    precondition(!transposed || shape.count == 2, "only a matrix is transposed")
     self.name = name
     self.shape = shape
     self.isBias = isBias
+    self.pytorchName = pytorchName ?? name
+    self.transposed = transposed
+  }
+
+  /// The tensor of a layer held in another one under `prefix` ("body.0"): both names prefixed.
+  public func nested(in prefix: String) -> ParameterSpec {
+    var s = self
+    s.name = prefix + "." + name
+    s.pytorchName = prefix + "." + pytorchName
+    return s
+  }
+}
+
+/// A layer's PyTorch equivalent, for `dpt export --pytorch`: the expression that makes its module, and the classes
+/// that expression needs beyond `torch.nn` (by name: a class several layers use is defined once).
+public struct PyTorchModule: Equatable, Sendable {
+  public var code: String
+  public var classes: [String: String]
+
+  public init(_ code: String, classes: [String: String] = [:]) {
+    self.code = code
+    self.classes = classes
   }
 }
 
@@ -41,6 +72,10 @@ public protocol Layer<T> {
   /// A short description, e.g. "dense 784 -> 256".
   var summary: String { get }
 
+  /// The module PyTorch computes the same function with, its state_dict named as `parameters` and buffers say
+  /// (nil: the layer has none, and `dpt export --pytorch` says so).
+  var pytorch: PyTorchModule? { get }
+
   /// The pieces of this layer's gradient (ranges of its slice) in the order its backward pass finishes them, when
   /// asked for pieces of about `blockElements`: a data-parallel exchange can send each piece while the rest is still
   /// being computed. Default: the whole slice at the end of the backward pass.
@@ -55,6 +90,8 @@ public protocol Layer<T> {
 
 extension Layer {
   public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+
+  public var pytorch: PyTorchModule? { nil }
 
   public func gradientBlocks(blockElements: Int) -> [Range<Int>] {
     parameterCount > 0 ? [0..<parameterCount] : []

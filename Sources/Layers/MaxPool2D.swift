@@ -31,6 +31,7 @@ public struct MaxPool2D<T: LayerKernels>: PoolingLayer {
   }
 
   public var summary: String { "maxpool \(size)x\(size)" }
+  public var pytorch: PyTorchModule? { PyTorchModule("nn.MaxPool2d(\(size), stride=\(stride))") }
 }
 
 /// A pooling layer over size x size windows of each channel, with a stride: its geometry and output shape.
@@ -47,5 +48,32 @@ extension PoolingLayer {
   public var outputShape: [Int] {
     let g = geometry(batch: 1)
     return [inputShape[0], g.outputHeight, g.outputWidth]
+  }
+}
+
+/// `maxpool2d(k, stride=k)` and `avgpool2d(k, stride=k)` (aliases `maxpool`, `avgpool`): `nn.MaxPool2d`, `nn.AvgPool2d`.
+public struct PoolItem: LayerDefinition {
+  public static let names = ["maxpool2d", "avgpool2d", "maxpool", "avgpool"]
+  public static let usage = "maxpool2d(k) or avgpool2d(k)"
+  /// Max pooling, else average.
+  public var max: Bool
+  public var kernel, stride: Int
+
+  public init(max: Bool, kernel: Int, stride: Int) {
+    (self.max, self.kernel, self.stride) = (max, kernel, stride)
+  }
+
+  public init(_ a: LayerArguments) throws {
+    let b = try a.bind(["kernel_size", "stride"], required: 1, example: "\(a.name)(2)")
+    let k = try b.count("kernel_size", "the kernel size")
+    try self.init(max: a.name.hasPrefix("max"), kernel: k, stride: b.count("stride", "the stride", otherwise: k))
+  }
+
+  public var text: String { LayerText.call(max ? "maxpool2d" : "avgpool2d", ["\(kernel)"] + (stride != kernel ? ["stride=\(stride)"] : [])) }
+
+  public func layer<T: LayerKernels>(for input: LayerInput, as: T.Type) throws -> any Layer<T> {
+    let (_, h, w) = try input.images(max ? "maxpool2d" : "avgpool2d")
+    guard kernel <= h && kernel <= w else { throw LayerProblem("a \(kernel)x\(kernel) window is larger than its input \(input.described)") }
+    return max ? MaxPool2D<T>(shape: input.shape, size: kernel, stride: stride) : AvgPool2D<T>(shape: input.shape, size: kernel, stride: stride)
   }
 }

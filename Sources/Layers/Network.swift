@@ -28,7 +28,7 @@ public struct Network<T: LayerKernels> {
     }
     self.offsets = offsets
     self.bufferOffsets = bufferOffsets
-    batchLayers = layers.map { $0 as? any BatchLayer<T> }
+    batchLayers = layers.map { ($0 as? any BatchLayer<T>).flatMap { $0.seesWholeBatch ? $0 : nil } }
   }
 
   public var parameterCount: Int { offsets.last! }
@@ -38,7 +38,7 @@ public struct Network<T: LayerKernels> {
   /// Whether some layer needs the step's context (its passes then see every piece of a batch at once).
   public var hasBatchLayers: Bool { batchLayers.contains { $0 != nil } }
   /// Whether some layer normalises by statistics of the whole batch (BatchNorm).
-  public var hasBatchStatistics: Bool { layers.contains { $0 is BatchNorm<T> } }
+  public var hasBatchStatistics: Bool { batchLayers.contains { $0?.usesBatchStatistics == true } }
 
   /// Every parameter tensor with its name ("1.weight": layer index, then the layer's name) and its flat range.
   public var namedParameters: [(name: String, spec: ParameterSpec, range: Range<Int>)] {
@@ -55,7 +55,8 @@ public struct Network<T: LayerKernels> {
     for (i, layer) in layers.enumerated() {
       var start = offsets[i]
       for spec in specs(layer) {
-        out.append(("\(i).\(spec.name)", spec, start..<start + spec.count))
+        let named = spec.nested(in: "\(i)")
+        out.append((named.name, named, start..<start + spec.count))
         start += spec.count
       }
     }
@@ -76,9 +77,10 @@ public struct Network<T: LayerKernels> {
   }
 
   /// The buffers' initial values (running mean 0, running variance 1, counts 0).
-  public func initialBuffers() -> [T] {
-    layers.flatMap { (($0 as? any BufferHolder)?.initialBuffers() ?? []).map { T($0) } }
-  }
+  public func initialBuffers() -> [T] { initialBufferValues.map { T($0) } }
+
+  /// The buffers' initial values in Double.
+  public var initialBufferValues: [Double] { layers.flatMap { ($0 as? any BufferHolder)?.initialBuffers() ?? [] } }
 
   func slice(_ p: UnsafeBufferPointer<T>, _ i: Int) -> UnsafeBufferPointer<T> {
     UnsafeBufferPointer(rebasing: p[offsets[i]..<offsets[i + 1]])
@@ -96,16 +98,17 @@ public struct Network<T: LayerKernels> {
 
   /// The activations of each piece of a training step's batch, layer by layer: every layer runs on every piece before
   /// the next layer starts, so that a `BatchLayer` sees them all (its statistics are the global batch's). Layers keep
-  /// their state in `buffers` (nil: the network has none).
+  /// their state in `buffers` (nil: the network has none). `index` gives the step context's index of layer i (a
+  /// network inside a residual block numbers its layers apart from the outer ones: `StepContext.nested`).
   public func forward(_ pieces: [Tensor<T>], parameters p: UnsafeBufferPointer<T>, buffers: UnsafeMutableBufferPointer<T>,
-                      context: StepContext) throws -> [[Tensor<T>]] {
+                      context: StepContext, index: (Int) -> Int = { $0 }) throws -> [[Tensor<T>]] {
     precondition(p.count == parameterCount, "network has \(parameterCount) parameters, got \(p.count)")
     precondition(buffers.count == bufferCount, "network has \(bufferCount) buffers, got \(buffers.count)")
     var a = pieces.map { [$0] }
     for (i, layer) in layers.enumerated() {
       if let batch = batchLayers[i] {
         let b = UnsafeMutableBufferPointer(rebasing: buffers[bufferOffsets[i]..<bufferOffsets[i + 1]])
-        let y = try batch.forward(a.map { $0[i] }, parameters: slice(p, i), buffers: b, context: context, index: i)
+        let y = try batch.forward(a.map { $0[i] }, parameters: slice(p, i), buffers: b, context: context, index: index(i))
         for k in a.indices { a[k].append(y[k]) }
       } else {
         for k in a.indices { a[k].append(layer.forward(a[k][i], parameters: slice(p, i))) }
@@ -173,21 +176,23 @@ public struct Network<T: LayerKernels> {
   /// piece k's parameter gradients are added into `gradients[k]`. With one piece, `ready` is told each range of
   /// `gradientBlocks(blockElements:)` as soon as it is final; with several, each layer's range once every piece has
   /// it. `observe`, when given, is told each layer's dL/d(output) of every piece before that layer's backward pass
-  /// (and then every layer's is computed, down to the first).
+  /// (and then every layer's is computed, down to the first). Returns dL/dx of every piece when asked.
+  @discardableResult
   public func backward(
     _ dOutputs: [Tensor<T>], activations a: [[Tensor<T>]], parameters p: UnsafeBufferPointer<T>,
-    gradients dp: [UnsafeMutableBufferPointer<T>], context: StepContext, blockElements: Int = .max,
-    ready: (Range<Int>) -> Void = { _ in }, observe: ((Int, [Tensor<T>]) -> Void)? = nil
-  ) throws {
-    let first = firstNeeded(observe != nil)
+    gradients dp: [UnsafeMutableBufferPointer<T>], context: StepContext, needsInputGradient: Bool = false,
+    blockElements: Int = .max, ready: (Range<Int>) -> Void = { _ in }, observe: ((Int, [Tensor<T>]) -> Void)? = nil,
+    index: (Int) -> Int = { $0 }
+  ) throws -> [Tensor<T>]? {
+    let first = firstNeeded(observe != nil || needsInputGradient)
     var d = dOutputs
     for i in stride(from: layers.count - 1, through: first, by: -1) {
       observe?(i, d)
-      let offset = offsets[i], needs = i > first
+      let offset = offsets[i], needs = i > first || needsInputGradient
       let own = dp.map { UnsafeMutableBufferPointer(rebasing: $0[offsets[i]..<offsets[i + 1]]) }
       if let batch = batchLayers[i] {
         let dx = try batch.backward(d, inputs: a.map { $0[i] }, outputs: a.map { $0[i + 1] }, parameters: slice(p, i),
-                                    gradients: own, context: context, index: i, needsInputGradient: needs)
+                                    gradients: own, context: context, index: index(i), needsInputGradient: needs)
         if let dx { d = dx }
         for block in layers[i].gradientBlocks(blockElements: blockElements) { ready(block.lowerBound + offset..<block.upperBound + offset) }
       } else if d.count == 1 {
@@ -203,6 +208,7 @@ public struct Network<T: LayerKernels> {
         for block in layers[i].gradientBlocks(blockElements: blockElements) { ready(block.lowerBound + offset..<block.upperBound + offset) }
       }
     }
+    return needsInputGradient ? d : nil
   }
 
   public var summary: String { layers.map(\.summary).joined(separator: " | ") }

@@ -13,7 +13,8 @@ public struct PReLU<T: LayerKernels>: Layer {
 
   public init(shape: [Int]) { inputShape = shape }
 
-  public var parameters: [ParameterSpec] { [ParameterSpec(name: "slope", shape: [channels])] }
+  /// `nn.PReLU` calls its slopes "weight".
+  public var parameters: [ParameterSpec] { [ParameterSpec(name: "slope", shape: [channels], pytorchName: "weight")] }
 
   public func initialize(_ p: UnsafeMutableBufferPointer<T>, using rng: inout RandomSource) {
     for i in p.indices { p[i] = 0.25 }
@@ -44,6 +45,7 @@ public struct PReLU<T: LayerKernels>: Layer {
   }
 
   public var summary: String { "prelu(\(channels))" }
+  public var pytorch: PyTorchModule? { PyTorchModule("nn.PReLU(num_parameters=\(channels))") }
 }
 
 /// PReLU's loops.
@@ -92,5 +94,20 @@ extension PReLUKernels {
         dSlopes[c] += da
       }
     }
+  }
+}
+
+/// `prelu`: `nn.PReLU(num_parameters=C)`, one slope per unit of a vector or channel of an image.
+public struct PReLUItem: LayerDefinition {
+  public static let names = ["prelu"]
+  public static let usage = "prelu"
+  public init() {}
+  public init(_ a: LayerArguments) throws { _ = try a.bind([], example: "prelu") }
+  public var text: String { "prelu" }
+  public func layer<T: LayerKernels>(for input: LayerInput, as: T.Type) throws -> any Layer<T> {
+    guard (input.shape.count == 1 && input.vocabulary == nil) || input.shape.count == 3 else {
+      throw LayerProblem("prelu needs a vector or images; its input is \(input.described)")
+    }
+    return PReLU<T>(shape: input.shape)
   }
 }

@@ -1,28 +1,45 @@
 import TensorCore
 
-/// Softmax as a layer of its own: y_i = e^{x_i} / sum_j e^{x_j} per sample, with the full Jacobian-vector product
+/// Softmax as a layer of its own over the last dimension (a sample's vector, or each position's of a sequence):
+/// y_i = e^{x_i} / sum_j e^{x_j}, with the full Jacobian-vector product
 /// backward, dx_i = y_i (dy_i - sum_j dy_j y_j) (dy_j/dx_i = y_j ([i = j] - y_i)), not the shortcut fused with
 /// cross-entropy. Follow it with `--loss nll` or `hinge`, not cross-entropy (which applies softmax itself).
 public struct Softmax<T: LayerKernels>: ParameterFreeLayer {
   public let inputShape: [Int]
   public var outputShape: [Int] { inputShape }
   public init(size: Int) { inputShape = [size] }
+  public init(shape: [Int]) { inputShape = shape }
+  var cols: Int { inputShape[inputShape.count - 1] }
 
   public func forward(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>) -> Tensor<T> {
     Tensor(shape: x.shape) { y in
-      x.withUnsafeBufferPointer { T.softmaxRows(Tensor.base($0), Tensor.base(y), rows: x.batch, cols: x.sampleSize) }
+      x.withUnsafeBufferPointer { T.softmaxRows(Tensor.base($0), Tensor.base(y), rows: x.count / cols, cols: cols) }
     }
   }
 
   public func inputGradient(_ dy: Tensor<T>, input x: Tensor<T>, output y: Tensor<T>) -> Tensor<T> {
     return Tensor(shape: x.shape) { dx in
       Tensor.withBases(y, dy) { y, dy in
-        T.softmaxBackward(y: y, dy: dy, dx: Tensor.base(dx), rows: x.batch, cols: x.sampleSize)
+        T.softmaxBackward(y: y, dy: dy, dx: Tensor.base(dx), rows: x.count / cols, cols: cols)
       }
     }
   }
 
   public var summary: String { "softmax" }
+  public var pytorch: PyTorchModule? { PyTorchModule("nn.Softmax(dim=-1)") }
+}
+
+/// `softmax`: `nn.Softmax(dim=-1)`, over a vector or each position of a sequence.
+public struct SoftmaxItem: LayerDefinition {
+  public static let names = ["softmax"]
+  public static let usage = "softmax"
+  public init() {}
+  public init(_ a: LayerArguments) throws { _ = try a.bind([], example: "softmax") }
+  public var text: String { "softmax" }
+  public func layer<T: LayerKernels>(for input: LayerInput, as: T.Type) throws -> any Layer<T> {
+    _ = try input.features("softmax")
+    return Softmax<T>(shape: input.shape)
+  }
 }
 
 /// The softmax layer's loops.

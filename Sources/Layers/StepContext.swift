@@ -42,6 +42,22 @@ public final class StepContext {
     return total
   }
 
+  /// The index of layer `j` of branch `branch` (0 the body, 1 the shortcut) of the layer at `index`, in the numbering
+  /// that `saved` and dropout's masks key on: apart from every other layer's, at any depth of nesting.
+  public static func nested(_ index: Int, branch: Int, layer j: Int) -> Int {
+    precondition(j < 1 << 15 && branch < 2, "a block of more than 32768 layers")
+    let (shifted, overflow) = index.multipliedReportingOverflow(by: 1 << 16)
+    precondition(!overflow && index >= 0, "residual blocks nested too deep to number their layers")
+    return shifted + 1 + (branch << 15) + j
+  }
+
+  /// The list's item (from 1) that holds the layer at `index`.
+  public static func item(of index: Int) -> Int {
+    var i = index
+    while i >= 1 << 16 { i >>= 16 }
+    return i + 1
+  }
+
   /// A context for a batch of `count` rows alone (rows 0 ..< count), as one piece.
   public static func alone(training: Bool, count: Int, seed: UInt64 = 0) -> StepContext {
     StepContext(training: training, seed: seed, rows: [Array(0..<count)])
@@ -62,6 +78,15 @@ public protocol BatchLayer<T>: Layer {
                 needsInputGradient: Bool) throws -> [Tensor<T>]?
   /// Evaluation: BatchNorm with its running statistics, dropout as the identity.
   func evaluate(_ x: Tensor<T>, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>) -> Tensor<T>
+  /// Whether the passes must see every piece (true by default; a residual block only when it holds such a layer).
+  var seesWholeBatch: Bool { get }
+  /// Whether the layer normalises by statistics of the batch (BatchNorm), which micro-batches would change.
+  var usesBatchStatistics: Bool { get }
+}
+
+extension BatchLayer {
+  public var seesWholeBatch: Bool { true }
+  public var usesBatchStatistics: Bool { false }
 }
 
 extension Layer {

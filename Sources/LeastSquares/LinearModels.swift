@@ -129,7 +129,7 @@ public struct ClosedFormComparison: Sendable {
       inverseGram: fit.inverseGram, communicator: comm)
     // SGD's parameters are the dense layer's W (d, k) and b (k): theta = [b; W].
     let named = trainer.network.namedParameters
-    guard let w = named.first(where: { $0.spec.name == "weight" }), let b = named.first(where: { $0.spec.name == "bias" })
+    guard let w = named.first(where: { $0.name.hasSuffix(".weight") }), let b = named.first(where: { $0.name.hasSuffix(".bias") })
     else { return nil }
     let sgdTheta = trainer.parameters[b.range].map { Double($0) } + trainer.parameters[w.range].map { Double($0) }
     let sgd = try LinearModelSummary.make(

@@ -5,6 +5,9 @@
 public struct Tensor<T: Scalar>: Equatable {
   public private(set) var shape: [Int]
   public var scalars: [T]
+  /// What a layer's forward pass keeps with its output for its backward pass, beyond its input and output (attention's
+  /// probabilities, a residual block's inner activations): the forward pass returns what the backward pass needs.
+  public var saved: [Tensor] = []
 
   /// A tensor of zeros.
   public init(zeros shape: [Int]) {

@@ -82,7 +82,7 @@ public struct ModelSpec: Equatable, Sendable, Codable, CustomStringConvertible {
   /// Whether the model is one dense layer x W + b (the closed form solves it).
   public var isLinear: Bool {
     guard let layers else { return kind == .linear && !outputSoftmax }
-    return layers.filter { $0 != .flatten } .count == 1 && { if case .dense = layers.last! { return true } else { return false } }()
+    return layers.filter { $0 != .flatten }.count == 1 && layers.last?.as(DenseItem.self)?.bias == true
   }
 
   /// Whether the last layer is a softmax (probabilities: train with nll or hinge, not cross-entropy).
@@ -90,7 +90,7 @@ public struct ModelSpec: Equatable, Sendable, Codable, CustomStringConvertible {
 
   /// Whether the model convolves (its default SGD step is smaller).
   public var hasConvolution: Bool {
-    layers.map { $0.contains { if case .conv2d = $0 { return true } else { return false } } } ?? (kind == .cnn)
+    layers.map { $0.contains { $0.is(Conv2DItem.self) } } ?? (kind == .cnn)
   }
 
   /// The layers for samples of `inputShape` and `outputs` output values: the list as written, or the shorthand's.

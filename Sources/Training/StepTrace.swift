@@ -101,9 +101,9 @@ public final class StepTrace<T: TrainingScalar> {
       }
       let own = network.namedParameters.filter { $0.name.hasPrefix("\(i).") }
       for (n, spec, range) in own {
-        let key = String(n.dropFirst("\(i).".count)) == "slope" ? "weight" : String(n.dropFirst("\(i).".count))
-        let dense = layer is Dense<T> && key == "weight"
-        let shape = dense ? [spec.shape[1], spec.shape[0]] : spec.shape
+        let key = String(spec.pytorchName.dropFirst("\(i).".count))
+        let dense = spec.transposed
+        let shape = spec.pytorchShape
         func values(_ b: UnsafeBufferPointer<T>) -> [Double] {
           let flat = range.map { StepTrace.shortest(b[$0]) }
           guard dense else { return flat }

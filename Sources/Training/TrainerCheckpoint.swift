@@ -1,3 +1,4 @@
+import Layers
 import Datasets
 import FileFormats
 import Foundation
@@ -26,8 +27,11 @@ extension Trainer {
     func kind(_ name: String) -> String {
       String(describing: type(of: network.layers[Int(name.prefix { $0 != "." })!])).prefix { $0 != "<" }.lowercased()
     }
-    c.tensors = network.namedParameters.map { ($0.name, $0.spec.shape, kind($0.name)) }
-    c.bufferTensors = network.namedBuffers.map { ($0.name, $0.spec.shape, kind($0.name)) }
+    func named(_ n: (name: String, spec: ParameterSpec, range: Range<Int>)) -> Checkpoint.NamedTensor {
+      Checkpoint.NamedTensor(name: n.name, shape: n.spec.shape, layer: kind(n.name), pytorchName: n.spec.pytorchName, transposed: n.spec.transposed)
+    }
+    c.tensors = network.namedParameters.map(named)
+    c.bufferTensors = network.namedBuffers.map(named)
     return c
   }
 

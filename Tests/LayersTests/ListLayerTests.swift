@@ -168,7 +168,7 @@ import _TestSupport
   }
 
   @Test(arguments: [
-    ("conv2d(6, 5), relu, dense(10)", [1, 28, 28], 10, "item 3 'dense(10)': dense needs a vector; its input is 6x24x24: add flatten before it"),
+    ("conv2d(6, 5), relu, dense(10)", [1, 28, 28], 10, "item 3 'dense(10)': dense needs a vector or a sequence of vectors; its input is 6x24x24: add flatten before it"),
     ("conv2d(6, 31), flatten, dense(10)", [1, 28, 28], 10, "item 1 'conv2d(6, 31)': a 31x31 kernel is larger than its input 1x28x28"),
     ("dense(3), relu, dense(4)", [5], 10, "the list ends in 4 values, but the data have 10 outputs (classes or targets): make item 3 'dense(4)' dense(10)"),
     ("maxpool2d(2), dense(3)", [4], 3, "item 1 'maxpool2d(2)': maxpool2d needs images (channels x height x width); its input is a vector of 4"),

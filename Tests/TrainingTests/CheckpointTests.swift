@@ -102,8 +102,8 @@ import _TestSupport
       }
       #expect(!closed && literal.last == "\"" && decoded == text, "\(literal) reads back as \(decoded.debugDescription)")
     }
-    let code = try PyTorchCode.sequential([.dense(1)], summaries: ["dense 2 -> 1"], tensors: [("0.weight", [2, 1], "dense"), ("0.bias", [1], "dense")],
-                                          weights: hostile[1] + ".safetensors", source: hostile[0])
+    let module = try #require(PyTorchModule.sequential([Dense<Float>(inputs: 2, outputs: 1)] as [any Layer<Float>]))
+    let code = PyTorchCode.sequential(module, weights: hostile[1] + ".safetensors", source: hostile[0])
     #expect(!code.split(separator: "\n").contains { $0.hasPrefix("import os") } && code.hasPrefix(PyTorchCode.firstLine), "\(code)")
   }
 
