@@ -109,11 +109,12 @@ public struct LossValue<T: Scalar> {
 }
 
 extension Loss {
-  /// Evaluates the loss of `prediction` (B, C) against `targets`; with `gradient: true` also d(sum)/d(prediction).
+  /// Evaluates the loss of `prediction` (B, C), or (B, T, C) for a sequence (every position a row of its own, with
+  /// its own class: B*T classes), against `targets`; with `gradient: true` also d(sum)/d(prediction).
   public func evaluate<T: LayerKernels>(_ prediction: Tensor<T>, _ targets: Targets<T>, gradient: Bool = true)
     -> LossValue<T>
   {
-    let rows = prediction.batch, cols = prediction.sampleSize
+    let cols = prediction.shape.last!, rows = prediction.count / cols
     var g: Tensor<T>? = gradient ? Tensor(zeros: prediction.shape) : nil
     let sum: Double = prediction.withUnsafeBufferPointer { pb in
       let p = Tensor.base(pb)
