@@ -9,7 +9,7 @@ import _Support
 /// Which rows a run uses: the data set, its split and the feature scaling. `train` and `lstsq` share it, so the
 /// closed form is fitted on exactly the rows SGD trains on.
 struct DataOptions: ParsableArguments {
-  @Option(name: .customLong("dataset"), help: ArgumentHelp("mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | synthetic:ROWS,FEATURES (default: mnist).", valueName: "name"))
+  @Option(name: .customLong("dataset"), help: ArgumentHelp("mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | text:PATH (a UTF-8 text, character by character, with --context) | synthetic:ROWS,FEATURES (default: mnist).", valueName: "name"))
   var givenDataset: String?
 
   /// --dataset, or mnist when it was not given (eval and predict take a checkpoint's own data set then).
@@ -32,6 +32,11 @@ struct DataOptions: ParsableArguments {
     "Fraction of a table's rows held out as the test set, chosen by --seed (default 0.2; corn 0).",
     discussion: "Applies to mnist, corn, csv:PATH and synthetic; the IDX data sets have their own test files.", valueName: "fraction"))
   var testFraction: Double?
+
+  @Option(parsing: .unconditional, help: ArgumentHelp(
+    "With --dataset text:PATH: the characters a sample reads, its window (each position's target is the character after it).",
+    valueName: "T"))
+  var context: Int?
 
   @Option(parsing: .unconditional, help: ArgumentHelp("Fraction of the training rows held out as a validation set, chosen by --seed (train: 0; sweep: 0.1).", valueName: "fraction"))
   var valFraction: Double?
@@ -66,6 +71,12 @@ struct DataOptions: ParsableArguments {
       guard case .csv = try DatasetSource(dataset) else { throw ValidationError("--target, --targets and --header apply to --dataset csv:PATH") }
     }
     if let k = targets, k < 1 { throw ValidationError("--targets must be at least 1 (got \(k))") }
+    if case .text = try? DatasetSource(dataset) {
+      guard let t = context else { throw ValidationError("--dataset \(dataset) needs --context T, the characters a sample reads, e.g. --context 64") }
+      guard t >= 1 && t <= 1 << 20 else { throw ValidationError("--context must be from 1 to \(1 << 20) characters (got \(t))") }
+    } else if context != nil, givenDataset != nil {
+      throw ValidationError("--context applies to --dataset text:PATH")
+    }
     if targets != nil && target == .class { throw ValidationError("--targets applies to --target value (class labels take one column)") }
     if testFraction != nil, !(try DatasetSource(dataset)).isTable {
       throw ValidationError("--test-fraction applies to tables (mnist, corn, csv:PATH, synthetic); \(dataset) has its own test files")
@@ -90,6 +101,7 @@ struct DataOptions: ParsableArguments {
     get throws {
       var s: DatasetSource
       do { s = try DatasetSource(dataset) } catch { throw ValidationError(ErrorMessages.line(error)) }
+      if case .text(let path, _) = s { return (.text(path: path, context: context ?? 0), nil) }
       guard case .csv(let path, _, _) = s else { return (s, nil) }
       switch target {
       case .class: s = .csv(path: path, target: .classes, header: header)

@@ -83,7 +83,7 @@ struct SweepArguments: Equatable {
   var notApplicable: [String] {
     let optimizer = value("optimizer") ?? "sgd"
     let model = value("model")
-    let isList = has("model-file") || model.map { m in !["linear", "softmax", "mlp", "cnn"].contains(m) && !m.hasPrefix("cnn:") } ?? false
+    let isList = has("model-file") || model.map { m in !["linear", "softmax", "mlp", "cnn"].contains(m) && !m.hasPrefix("cnn:") || m.hasPrefix("gpt:") } ?? false
     let rules: [(String, Bool)] = [
       ("momentum", ["sgd", "rmsprop"].contains(optimizer)),
       ("nesterov", optimizer == "sgd"),

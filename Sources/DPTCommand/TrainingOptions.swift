@@ -22,7 +22,7 @@ struct TrainingOptions: ParsableArguments {
   @OptionGroup var data: DataOptions
 
   @Option(help: ArgumentHelp(
-    "A list of layers, e.g. \"dense(3), relu, dense(1), tanh\", or a shorthand: linear | softmax | mlp | cnn | cnn:C1,C2 (default: mlp for images, linear for tables).",
+    "A list of layers, e.g. \"dense(3), relu, dense(1), tanh\", or a shorthand: linear | softmax | mlp | cnn | cnn:C1,C2 | gpt:L,D,H (default: mlp for images, linear for tables, gpt:4,128,4 for text).",
     discussion: """
       Layers (PyTorch's vocabulary; input sizes are inferred, the last width is the data's classes or targets):
       dense(N), conv2d(C, k, stride=1, padding=0), maxpool2d(k), avgpool2d(k), flatten, dropout(p), batchnorm
@@ -155,6 +155,9 @@ struct TrainingOptions: ParsableArguments {
   @Option(parsing: .unconditional, help: ArgumentHelp("Gradient accumulation: N micro-batches of --batch-size make one optimizer step on N times the batch, with one exchange a step (exactly that step; bitwise with --deterministic).", valueName: "n"))
   var accumulate: Int = 1
 
+  @Option(parsing: .unconditional, help: ArgumentHelp("Clip the global gradient norm to X after the reduction, as torch.nn.utils.clip_grad_norm_ (the same on every rank).", valueName: "X"))
+  var clipGradNorm: Double?
+
   @Option(help: ArgumentHelp(
     "Gradient compression on the wire: none | bf16 | fp16 | powersgd:R (rank-R PowerSGD with error feedback).",
     discussion: """
@@ -271,6 +274,7 @@ struct TrainingOptions: ParsableArguments {
     if let n = earlyStop, n < 1 || n > Self.largest { throw ValidationError("--early-stop must be a number of epochs from 1 to \(Self.largest) (got \(n))") }
     if !(divergeFactor > 1) || !divergeFactor.isFinite { throw ValidationError("--diverge-factor must be a number > 1 (got \(divergeFactor))") }
     if lrStepEpochs < 1 { throw ValidationError("--lr-step-epochs must be at least 1") }
+    if let x = clipGradNorm, !(x > 0 && x.isFinite) { throw ValidationError("--clip-grad-norm must be a number > 0 (got \(x))") }
     if accumulate < 1 || accumulate > Self.largest { throw ValidationError("--accumulate must be from 1 to \(Self.largest) (got \(accumulate))") }
     if deterministicChunk < 1 || deterministicChunk > Self.largest { throw ValidationError("--deterministic-chunk must be from 1 to \(Self.largest) (got \(deterministicChunk))") }
     let compression = try parsedCompression()
@@ -347,7 +351,7 @@ struct TrainingOptions: ParsableArguments {
         throw ValidationError("--model-file \(modelFile): \(e)")
       }
     }
-    guard let model, try parsedShorthand() == nil else { return nil }
+    guard let model, !model.hasPrefix("gpt:"), try parsedShorthand() == nil else { return nil }
     do { return try LayerList.parse(model) } catch let e as LayerError {
       throw ValidationError("--model \(e)")
     }
@@ -409,7 +413,16 @@ struct TrainingOptions: ParsableArguments {
   /// The run's configuration: the flags given, the data set's defaults for the rest.
   func makeConfig() throws -> TrainingConfig {
     var c = TrainingConfig.defaults(for: try data.source)
-    if let layers = try parsedLayers() {
+    if let model, modelFile == nil, model.hasPrefix("gpt:") {
+      guard let shape = GPTShape(model.dropFirst(4)) else {
+        throw ValidationError("--model \(model): use gpt:L,D,H with L blocks of width D and H heads dividing D, e.g. gpt:4,128,4")
+      }
+      for (flag, given) in [("--hidden", hidden != nil), ("--activation", activation != nil), ("--kernel-size", kernelSize != nil),
+                            ("--output", output != nil)] where given {
+        throw ValidationError("\(flag) applies to the shorthands mlp, cnn and linear, not to --model \(model)")
+      }
+      c.model = ModelSpec(gpt: shape)
+    } else if let layers = try parsedLayers() {
       for (flag, given) in [("--hidden", hidden != nil), ("--activation", activation != nil), ("--kernel-size", kernelSize != nil),
                             ("--output", output != nil)] where given {
         throw ValidationError("\(flag) applies to the shorthands (mlp, cnn, linear); a list of layers says it itself, e.g. \"dense(256), tanh, dense(10), softmax\"")
@@ -464,6 +477,7 @@ struct TrainingOptions: ParsableArguments {
     c.deterministic = deterministic
     c.deterministicChunk = deterministicChunk
     c.accumulate = accumulate > 1 ? accumulate : nil
+    c.clipGradNorm = clipGradNorm
     c.exchange = ExchangeSpec(compression: try parsedCompression(), bucketBytes: bucketSize, warmupSteps: compressWarmupSteps,
                               sharedMemory: sharedMemory)
     return c

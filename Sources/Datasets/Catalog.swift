@@ -54,6 +54,9 @@ public enum Catalog {
     case .synthetic(let n, let d):
       return try split(Synthetic.dataset(rows: n, features: d, seed: seed), name: source.description,
                        testFraction: fraction, seed: seed)
+    case .text(let path, let context):
+      guard context > 0 else { throw DataProblem.malformed("text:\(path) needs the window's length: give --context T, e.g. --context 64") }
+      return try TextData.split(try TextData.dataset(path: path, context: context), name: source.description, testFraction: fraction)
     }
   }
 

@@ -10,14 +10,20 @@ public struct Dataset: Sendable {
     case bytes([UInt8], divisor: Double)
     /// Real values (CSV).
     case reals([Double])
+    /// Token ids of a vocabulary (text): the model's embedding reads them; they are never scaled.
+    case tokens([Int32])
   }
 
   public var features: Features
   public let count: Int
   /// One sample's feature shape: [1, 28, 28] for images, [d] for tables.
   public let sampleShape: [Int]
-  /// Class index of each sample (classification), else empty.
+  /// Class index of each sample (classification), else empty; `labelsPerSample` of them a sample for a sequence (the
+  /// next character at each of a text window's positions).
   public var labels: [Int32]
+  public let labelsPerSample: Int
+  /// The classes' names when they are not "0", "1", ...: a text's vocabulary (its characters).
+  public var classNames: [String]
   /// Target values, count x targetWidth (regression), else empty.
   public var targets: [Double]
   public let task: LearningTask
@@ -31,14 +37,19 @@ public struct Dataset: Sendable {
   public var targetWidth: Int { task == .regression ? (count == 0 ? 1 : targets.count / count) : 1 }
 
   public init(features: Features, count: Int, sampleShape: [Int], labels: [Int32] = [], targets: [Double] = [],
-              task: LearningTask, classCount: Int = 0, featureNames: [String] = [], targetName: String = "target") {
+              task: LearningTask, classCount: Int = 0, featureNames: [String] = [], targetName: String = "target",
+              labelsPerSample: Int = 1, classNames: [String] = []) {
     let d = sampleShape.reduce(1, *)
     switch features {
     case .bytes(let b, _): precondition(b.count == count * d, "\(b.count) feature bytes for \(count) x \(d)")
     case .reals(let r): precondition(r.count == count * d, "\(r.count) feature values for \(count) x \(d)")
+    case .tokens(let t): precondition(t.count == count * d, "\(t.count) tokens for \(count) x \(d)")
     }
-    precondition(task == .classification ? labels.count == count : targets.count % max(count, 1) == 0,
+    precondition(task == .classification ? labels.count == count * labelsPerSample : targets.count % max(count, 1) == 0,
                  "targets do not match \(count) samples")
+    precondition(classNames.isEmpty || classNames.count == classCount, "\(classNames.count) class names for \(classCount) classes")
+    self.labelsPerSample = labelsPerSample
+    self.classNames = classNames
     self.features = features
     self.count = count
     self.sampleShape = sampleShape
@@ -63,13 +74,18 @@ public struct Dataset: Sendable {
       var out = [Double](); out.reserveCapacity(indices.count * d)
       for i in indices { out.append(contentsOf: r[i * d..<(i + 1) * d]) }
       f = .reals(out)
+    case .tokens(let t):
+      var out = [Int32](); out.reserveCapacity(indices.count * d)
+      for i in indices { out.append(contentsOf: t[i * d..<(i + 1) * d]) }
+      f = .tokens(out)
     }
     let w = targetWidth
     return Dataset(
       features: f, count: indices.count, sampleShape: sampleShape,
-      labels: task == .classification ? indices.map { labels[$0] } : [],
+      labels: task == .classification ? self.labels(at: indices) : [],
       targets: task == .regression ? indices.flatMap { targets[$0 * w..<($0 + 1) * w] } : [],
-      task: task, classCount: classCount, featureNames: featureNames, targetName: targetName)
+      task: task, classCount: classCount, featureNames: featureNames, targetName: targetName, labelsPerSample: labelsPerSample,
+      classNames: classNames)
   }
 
   /// Features of the samples at `indices` as a batch (B, sampleShape...).
@@ -88,12 +104,20 @@ public struct Dataset: Sendable {
         r.withUnsafeBufferPointer { r in
           for i in indices { T.convert(r.baseAddress! + i * d, into: o + row * d, count: d); row += 1 }
         }
+      case .tokens(let t):
+        for i in indices {
+          for j in 0..<d { o[row * d + j] = T(Int(t[i * d + j])) }
+          row += 1
+        }
       }
     }
   }
 
-  /// Class labels of the samples at `indices`.
-  public func labels<C: Collection<Int>>(at indices: C) -> [Int32] { indices.map { labels[$0] } }
+  /// Class labels of the samples at `indices` (`labelsPerSample` a sample).
+  public func labels<C: Collection<Int>>(at indices: C) -> [Int32] {
+    let k = labelsPerSample
+    return k == 1 ? indices.map { labels[$0] } : indices.flatMap { labels[$0 * k..<($0 + 1) * k] }
+  }
 
   /// Targets of the samples at `indices`, (B, targetWidth): the values (regression) or one-hot rows of the labels
   /// (classification, for losses such as MSE that compare with values).
@@ -105,8 +129,9 @@ public struct Dataset: Sendable {
       for i in indices { for j in 0..<w { out.append(T(targets[i * w + j])) } }
       return Tensor(shape: [indices.count, w], scalars: out)
     case .classification:
-      var out = Tensor<T>(zeros: [indices.count, classCount])
-      for (row, i) in indices.enumerated() { out.scalars[row * classCount + Int(labels[i])] = 1 }
+      let k = labelsPerSample
+      var out = Tensor<T>(zeros: [indices.count] + (k > 1 ? [k] : []) + [classCount])
+      for (row, label) in labels(at: indices).enumerated() { out.scalars[row * classCount + Int(label)] = 1 }
       return out
     }
   }
@@ -116,6 +141,7 @@ public struct Dataset: Sendable {
     switch features {
     case .bytes(let b, let s): b.map { Double($0) / s }
     case .reals(let r): r
+    case .tokens(let t): t.map { Double($0) }
     }
   }
 }

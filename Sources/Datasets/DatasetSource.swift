@@ -16,6 +16,9 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
   case csv(path: String, target: CSVTarget = .infer, header: CSVHeader = .auto)
   /// Generated regression data, N rows x D features (see `Synthetic`), e.g. `synthetic:1000000,100`.
   case synthetic(rows: Int, features: Int)
+  /// A UTF-8 text read character by character: windows of `context` characters, each with the next character at
+  /// every position as its targets (`text:FILE` with `--context T`; 0 until the context is given).
+  case text(path: String, context: Int)
 
   /// Parses `mnist`, `fashion-mnist`, `corn`, `idx:DIR` or `csv:PATH`.
   public init(_ text: String) throws {
@@ -26,6 +29,7 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
     default:
       if text.hasPrefix("idx:"), text.count > 4 { self = .idx(directory: String(text.dropFirst(4))); return }
       if text.hasPrefix("csv:"), text.count > 4 { self = .csv(path: String(text.dropFirst(4))); return }
+      if text.hasPrefix("text:"), text.count > 5 { self = .text(path: String(text.dropFirst(5)), context: 0); return }
       if text.hasPrefix("synthetic:") {
         let parts = text.dropFirst(10).split(separator: ",").map { Int($0) }
         guard parts.count == 2, let n = parts[0], let d = parts[1], n > 0, d > 0 else {
@@ -46,13 +50,14 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
     case .idx(let d): "idx:\(d)"
     case .csv(let p, _, _): "csv:\(p)"
     case .synthetic(let n, let d): "synthetic:\(n),\(d)"
+    case .text(let p, _): "text:\(p)"
     }
   }
 
   /// Tables are split into train and test by `--test-fraction`; IDX sets come with their own test files.
   public var isTable: Bool {
     switch self {
-    case .mnist, .corn, .csv, .synthetic: true
+    case .mnist, .corn, .csv, .synthetic, .text: true
     case .fashionMNIST, .idx: false
     }
   }
@@ -62,6 +67,7 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
   public var defaultTestFraction: Double {
     switch self {
     case .corn, .synthetic: 0
+    case .text: 0.1  // nanoGPT's 90/10
     default: 0.2
     }
   }
@@ -73,13 +79,13 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
     case .mnist, .fashionMNIST: ([1, 28, 28], 10)
     case .corn: ([2], 1)
     case .synthetic(_, let d): ([d], 1)
-    case .idx, .csv: nil
+    case .idx, .csv, .text: nil
     }
   }
 
   public var task: LearningTask {
     switch self {
-    case .mnist, .fashionMNIST, .idx, .csv(_, .classes, _): .classification
+    case .mnist, .fashionMNIST, .idx, .csv(_, .classes, _), .text: .classification
     case .corn, .csv, .synthetic: .regression
     }
   }
@@ -133,7 +139,7 @@ extension DatasetSource {
   /// The files of a data set the user named (a CSV, or an IDX folder's four files; none for the built-in sets).
   public var files: [String] {
     switch self {
-    case .csv(let path, _, _): return [path]
+    case .csv(let path, _, _), .text(let path, _): return [path]
     case .idx(let dir):
       return ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
         .compactMap { stem in

@@ -31,6 +31,11 @@ public struct InputTransform: Codable, Equatable, Sendable {
   public var classNames: [String]
   /// The label column's name (classification), or the target columns' names (regression).
   public var targetNames: [String]
+  /// A text model's vocabulary, its characters in the order of their ids (the inputs are ids of it, and so are the
+  /// classes); nil for tables and images.
+  public var vocabulary: [String]?
+  /// A sequence model's outputs a sample: one class (the next character) at each of its positions; nil for one.
+  public var positions: Int?
 
   public init(scaling: Scaling, sampleShape: [Int], featureNames: [String], namedColumns: Bool, task: LearningTask,
               classNames: [String], targetNames: [String]) {
@@ -50,13 +55,19 @@ public struct InputTransform: Codable, Equatable, Sendable {
     switch train.features {
     case .bytes(_, let divisor): scaling = .divide(divisor)
     case .reals: scaling = standardization.map(Scaling.standardize) ?? .none
+    case .tokens: scaling = .none
     }
     var named = false
     if case .header? = data.header { named = true }
     let targets = train.task == .classification ? [train.targetName] : train.targetName.split(separator: ",").map(String.init)
     self.init(scaling: scaling, sampleShape: train.sampleShape, featureNames: train.featureNames, namedColumns: named,
-              task: train.task, classNames: train.task == .classification ? (0..<train.classCount).map(String.init) : [],
+              task: train.task, classNames: train.task == .classification
+                ? (train.classNames.isEmpty ? (0..<train.classCount).map(String.init) : train.classNames) : [],
               targetNames: targets)
+    if case .tokens = train.features {
+      vocabulary = train.classNames
+      positions = train.labelsPerSample
+    }
   }
 
   /// Features per sample.

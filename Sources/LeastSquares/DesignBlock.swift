@@ -43,6 +43,7 @@ public struct DesignBlock {
       switch data.features {
       case .bytes(let b, let s): for j in 0..<d { v[o + j] = Double(b[i * d + j]) / s }
       case .reals(let x): for j in 0..<d { v[o + j] = x[i * d + j] }
+      case .tokens(let t): for j in 0..<d { v[o + j] = Double(t[i * d + j]) }
       }
       for j in 0..<k { v[o + d + j] = y[r * k + j] }
     }

@@ -50,10 +50,29 @@ public protocol GradientReducer<T>: AnyObject {
   func wholeGradient() throws -> [T]
   /// Whether every value of the reduced gradient is finite (`--on-nan skip-batch`); the same on every rank.
   func gradientIsFinite() throws -> Bool
+  /// The reduced gradient's squared L2 norm, summed in Double, the same on every rank (`--clip-grad-norm`).
+  func gradientSquaredNorm() throws -> Double
+  /// Multiplies the reduced gradient (the part this rank's optimizer step reads) by `c`.
+  func scaleGradient(by c: T)
+}
+
+/// Sum of squares of `count` values from `x`, in Double, in a fixed order (so the same values give the same bits).
+func squaredNorm<T: TrainingScalar>(_ x: UnsafePointer<T>, count: Int) -> Double {
+  var s = (0.0, 0.0, 0.0, 0.0)
+  var i = 0
+  while i + 4 <= count {
+    let (a, b, c, d) = (Double(x[i]), Double(x[i + 1]), Double(x[i + 2]), Double(x[i + 3]))
+    s.0 += a * a; s.1 += b * b; s.2 += c * c; s.3 += d * d
+    i += 4
+  }
+  while i < count { s.0 += Double(x[i]) * Double(x[i]); i += 1 }
+  return (s.0 + s.1) + (s.2 + s.3)
 }
 
 extension GradientReducer {
   public func gradientIsFinite() throws -> Bool { T.allFinite(gradient.baseAddress!, count: gradient.count) }
+  public func gradientSquaredNorm() throws -> Double { squaredNorm(gradient.baseAddress!, count: gradient.count) }
+  public func scaleGradient(by c: T) { T.scal(gradient.count, c, gradient.baseAddress!) }
   public func wholeGradient() throws -> [T] { Array(gradient) }
 }
 

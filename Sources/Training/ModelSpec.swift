@@ -55,6 +55,8 @@ public struct ModelSpec: Equatable, Sendable, Codable, CustomStringConvertible {
   public var outputSoftmax: Bool
   /// The layers as written (`--model "dense(3), relu, dense(1)"`); nil for a shorthand.
   public var layers: [LayerItem]?
+  /// The shorthand `gpt:L,D,H` (a character GPT; see `GPTShape`); nil for the others.
+  public var gpt: GPTShape?
 
   public init(kind: ModelKind, hidden: [Int] = [], activation: HiddenActivation = .elementwise(.relu),
               channels: [Int] = [], kernel: Int = 5, outputSoftmax: Bool = false) {
@@ -73,6 +75,12 @@ public struct ModelSpec: Equatable, Sendable, Codable, CustomStringConvertible {
   /// A model built in code (`Sequential(.dense(3), .relu, .dense(1))`).
   public init(_ sequential: Sequential) { self.init(layers: sequential.items) }
 
+  /// The shorthand `gpt:L,D,H`.
+  public init(gpt: GPTShape) {
+    self.init(kind: .mlp)
+    self.gpt = gpt
+  }
+
   /// A model written as a list of layers.
   public init(layers: [LayerItem]) {
     self.init(kind: .mlp)
@@ -81,7 +89,7 @@ public struct ModelSpec: Equatable, Sendable, Codable, CustomStringConvertible {
 
   /// Whether the model is one dense layer x W + b (the closed form solves it).
   public var isLinear: Bool {
-    guard let layers else { return kind == .linear && !outputSoftmax }
+    guard let layers else { return gpt == nil && kind == .linear && !outputSoftmax }
     return layers.filter { $0 != .flatten }.count == 1 && layers.last?.as(DenseItem.self)?.bias == true
   }
 
@@ -96,6 +104,7 @@ public struct ModelSpec: Equatable, Sendable, Codable, CustomStringConvertible {
   /// The layers for samples of `inputShape` and `outputs` output values: the list as written, or the shorthand's.
   public func items(inputShape: [Int], outputs: Int) throws -> [LayerItem] {
     if let layers { return layers }
+    if let gpt { return gpt.items(vocabulary: outputs) }
     var items: [LayerItem] = []
     var images = inputShape.count > 1
     if kind == .cnn {
@@ -127,6 +136,7 @@ public struct ModelSpec: Equatable, Sendable, Codable, CustomStringConvertible {
   /// As written: the list, or the shorthand ("mlp 256 relu", "cnn 6,16 (5x5) + 120,84 relu").
   public var description: String {
     if let layers { return LayerList.text(layers) }
+    if let gpt { return gpt.description }
     var s: String
     switch kind {
     case .linear, .softmax: s = kind.rawValue
@@ -137,4 +147,32 @@ public struct ModelSpec: Equatable, Sendable, Codable, CustomStringConvertible {
     }
     return outputSoftmax ? s + " + softmax" : s
   }
+}
+
+/// A character GPT, `gpt:L,D,H` (nanoGPT's shape): L blocks of width D with H heads each,
+/// `embedding(D), position-embedding, [residual(layernorm, attention(H, causal=true)), residual(layernorm, dense(4D),
+/// gelu, dense(D))] x L, layernorm, dense(V)`, V the vocabulary's size.
+public struct GPTShape: Equatable, Sendable, Codable, CustomStringConvertible {
+  public var layers: Int
+  public var width: Int
+  public var heads: Int
+
+  public init(layers: Int, width: Int, heads: Int) {
+    (self.layers, self.width, self.heads) = (layers, width, heads)
+  }
+
+  /// Parses "L,D,H" (after "gpt:"); nil when it is not three positive whole numbers with H dividing D.
+  public init?(_ text: Substring) {
+    let v = text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard v.count == 3, let l = v[0], let d = v[1], let h = v[2], l > 0, d > 0, h > 0, d % h == 0 else { return nil }
+    self.init(layers: l, width: d, heads: h)
+  }
+
+  public func items(vocabulary: Int) -> [LayerItem] {
+    let block: [LayerItem] = [.residual(.layernorm, .attention(heads, causal: true)),
+                              .residual(.layernorm, .dense(4 * width), .gelu, .dense(width))]
+    return [.embedding(width), .positionEmbedding] + Array(repeating: block, count: layers).flatMap { $0 } + [.layernorm, .dense(vocabulary)]
+  }
+
+  public var description: String { "gpt:\(layers),\(width),\(heads)" }
 }

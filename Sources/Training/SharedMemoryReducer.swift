@@ -129,6 +129,19 @@ public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, Redu
     return bad[0] == 0
   }
 
+  public func gradientSquaredNorm() throws -> Double {
+    if let whole { return squaredNorm(whole.storage.baseAddress!, count: parameterCount) }
+    // Sharded: each rank's shard, added over the host's ranks (every host holds the whole reduced gradient).
+    let r = shards[local.rank].clamped(to: 0..<parameterCount)
+    return try local.allReduce(squaredNorm(slot(local.rank) + r.lowerBound, count: r.count), .sum)
+  }
+
+  public func scaleGradient(by c: T) {
+    if let whole { return T.scal(parameterCount, c, whole.storage.baseAddress!) }
+    let r = shards[local.rank].clamped(to: 0..<parameterCount)
+    T.scal(r.count, c, slot(local.rank) + r.lowerBound)
+  }
+
   public func begin(pieces: Int, piecesInBatch: Int) -> [UnsafeMutableBufferPointer<T>] {
     precondition(pieces == 1, "shared memory takes one contiguous piece a rank")
     let mine = UnsafeMutableBufferPointer(start: slot(local.rank), count: slotLength)

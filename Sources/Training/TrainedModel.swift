@@ -19,7 +19,8 @@ public struct TrainedModel<T: TrainingScalar> {
   public init(config: TrainingConfig, transform: InputTransform) throws {
     self.transform = transform
     layerItems = try config.model.items(inputShape: transform.sampleShape, outputs: transform.outputCount)
-    network = Network(try LayerList.build(layerItems, inputShape: transform.sampleShape, outputs: transform.outputCount))
+    network = Network(try LayerList.build(layerItems, inputShape: transform.sampleShape, outputs: transform.outputCount,
+                                          positions: transform.positions, vocabulary: transform.vocabulary?.count))
     parameters = network.initialParameters(seed: config.seed)
     buffers = network.initialBuffers()
   }

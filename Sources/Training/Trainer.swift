@@ -48,6 +48,8 @@ public final class Trainer<T: TrainingScalar> {
   public var converged: String? { optimizer.lineSearch?.converged }
   /// The loss of the first step (the batch's, before any update; nil for a run resumed past it).
   public private(set) var initialLoss: Double?
+  /// The global gradient norm of the last step, before clipping (with `--clip-grad-norm`).
+  public private(set) var lastGradientNorm: Double?
   /// Seconds spent in the step's sums over the global batch so far (see `PhaseTimes.statistics`).
   var statisticsTime = 0.0
   public var optimizer: AnyOptimizer<T>
@@ -124,7 +126,8 @@ public final class Trainer<T: TrainingScalar> {
     }
     let outputs = data.train.task == .classification ? data.train.classCount : data.train.targetWidth
     layerItems = try config.model.items(inputShape: data.train.sampleShape, outputs: outputs)
-    network = Network(try LayerList.build(layerItems, inputShape: data.train.sampleShape, outputs: outputs))
+    network = Network(try LayerList.build(layerItems, inputShape: data.train.sampleShape, outputs: outputs,
+                                          positions: inputTransform.positions, vocabulary: inputTransform.vocabulary?.count))
     if config.microBatches > 1 && network.hasBatchStatistics {
       // Batch statistics of a micro-batch are not those of the step's batch: the step would not be the one taken on
       // the whole batch.
@@ -345,10 +348,12 @@ public final class Trainer<T: TrainingScalar> {
 
   /// d(objective)/d(loss sum) of a batch of `count`: 1 / count for the mean reduction; for the sum 1, or C for a loss
   /// that averages a sample's C outputs (PyTorch's sum runs over the outputs too).
+  /// A sequence's every position is a row of the loss (PyTorch's cross_entropy over logits.view(-1, V)): the mean is
+  /// over count x positions.
   func objectiveScale(count: Int) -> Double {
     switch config.lossReduction {
-    case .mean: 1 / Double(count)
-    case .sum: config.loss.averagesOutputs ? Double(network.outputShape.reduce(1, *)) : 1
+    case .mean: 1 / Double(count * data.train.labelsPerSample)
+    case .sum: config.loss.averagesOutputs ? Double(network.outputShape.last!) : 1
     }
   }
 
@@ -370,6 +375,7 @@ public final class Trainer<T: TrainingScalar> {
     var clock = PhaseClock()
     optimizer.learningRate = config.optimizer.schedule.rate(
       base: config.optimizer.learningRate, step: step, stepsPerEpoch: stepsPerEpoch, totalSteps: stepsPerEpoch * config.epochs)
+    if let maxNorm = config.clipGradNorm { try clipGradient(to: maxNorm) }
     try recordTrace(loss: loss)
     try update(loss: loss, batch: batch, named: batchName)
     phaseTimes.optimizer += clock.lap("optimizer", timeline)
@@ -386,6 +392,15 @@ public final class Trainer<T: TrainingScalar> {
       return known.loss
     }
     return try withParameters { p in try lossAndGradient(at: p, batch: batch) }
+  }
+
+  /// g *= min(1, X / (||g|| + 1e-6)) on the reduced gradient, PyTorch's clip_grad_norm_: the norm is the same on
+  /// every rank, so every replica takes the same step.
+  func clipGradient(to maxNorm: Double) throws {
+    let norm = try reducer.gradientSquaredNorm().squareRoot()
+    lastGradientNorm = norm
+    let c = maxNorm / (norm + 1e-6)
+    if c < 1 { reducer.scaleGradient(by: T(c)) }
   }
 
   /// The step's trace (--trace): every layer's values, deltas and gradients, with the loss and learning rate.
@@ -456,7 +471,7 @@ public final class Trainer<T: TrainingScalar> {
       sums = perChunk.first ?? [0, 0, 0]
       try communicator.allReduce(&sums)
     }
-    return Evaluation(count: set.count, lossSum: sums[0], correct: sums[1], squaredErrorSum: sums[2],
+    return Evaluation(count: set.count * set.labelsPerSample, lossSum: sums[0], correct: sums[1], squaredErrorSum: sums[2],
                       totalSumOfSquares: Trainer.totalSumOfSquares(set), targetWidth: set.targetWidth)
   }
 
@@ -469,11 +484,13 @@ public final class Trainer<T: TrainingScalar> {
       let out = withParameters { p in buffers.withUnsafeBufferPointer { network.predict(set.features(at: chunk), parameters: p, buffers: $0) } }
       sums[0] += config.loss.evaluate(out, targets(set, chunk), gradient: false).sum
       if set.task == .classification {
-        var predicted = [Int32](repeating: 0, count: chunk.count)
+        // One prediction a row of outputs: a sample's, or each position's of a sequence.
+        let labels = set.labels(at: chunk), classes = out.shape.last!
+        var predicted = [Int32](repeating: 0, count: labels.count)
         out.withUnsafeBufferPointer { o in
-          T.argmaxRows(Tensor.base(o), rows: chunk.count, cols: out.sampleSize, into: &predicted)
+          T.argmaxRows(Tensor.base(o), rows: labels.count, cols: classes, into: &predicted)
         }
-        for (k, i) in chunk.enumerated() where predicted[k] == set.labels[i] { sums[1] += 1 }
+        for (k, label) in labels.enumerated() where predicted[k] == label { sums[1] += 1 }
       } else {
         let w = set.targetWidth
         for (k, i) in chunk.enumerated() {

@@ -54,7 +54,7 @@ extension Trainer {
     // run's layers (a shorthand and the list it spells are the same model). A checkpoint of an older dpt, without a
     // run description, is compared by its network's summary.
     if let run = c.config["run"], run != .null {
-      let recorded = try? RunDescription(run: run).training.model.items(inputShape: data.train.sampleShape, outputs: network.outputShape.reduce(1, *))
+      let recorded = try? RunDescription(run: run).training.model.items(inputShape: data.train.sampleShape, outputs: network.outputShape.last!)
       guard recorded == layerItems else {
         throw WeightsProblem.modelDiffers(path: path, checkpoint: c.network, run: network.summary)
       }

@@ -40,6 +40,9 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
   public var deterministicChunk = 16
   /// How the ranks' gradients are combined: buckets, overlap, compression.
   public var exchange = ExchangeSpec()
+  /// The global gradient norm is clipped to this after the reduction (`--clip-grad-norm`, as
+  /// `torch.nn.utils.clip_grad_norm_`): g *= min(1, X / (||g|| + 1e-6)); nil: not clipped.
+  public var clipGradNorm: Double?
   /// Gradient accumulation (`--accumulate N`): micro-batches of `batchSize` a step, one exchange a step (nil: 1).
   public var accumulate: Int?
 
@@ -99,6 +102,11 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
   }
 
   public static func defaults(for dataset: DatasetSource) -> TrainingConfig {
+    if case .text = dataset {
+      // A character GPT of nanoGPT's small shape, on windows of the text.
+      return TrainingConfig(model: ModelSpec(gpt: GPTShape(layers: 4, width: 128, heads: 4)), loss: .crossEntropy,
+                            optimizer: OptimizerSpec(learningRate: 0.1, momentum: 0.9), batchSize: 32, epochs: 5)
+    }
     switch dataset.task {
     case .classification where dataset.isTable && dataset != .mnist:
       // A CSV of class labels: its features are standardised, as a regression table's are.
@@ -176,6 +184,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
       ("drop_last", .bool(dropLast)),
       ("deterministic", .bool(deterministic)),
       ("accumulate", JSON(microBatches)),
+      ("clip_grad_norm", clipGradNorm.map { JSON($0) } ?? .null),
       ("compress", JSON(exchange.compression.description)),
       ("bucket_size", exchange.bucketBytes.map { JSON($0) } ?? JSON("default")),
       ("shared_memory", exchange.sharedMemory.map { JSON.bool($0) } ?? JSON("default")),
