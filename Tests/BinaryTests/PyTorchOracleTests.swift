@@ -9,7 +9,8 @@ extension BinaryTests {
   /// every loss with SGD (the course's hinge as C x MultiMarginLoss, --hinge-reduction mean as MultiMarginLoss
   /// itself), Adam and L-BFGS on a regression loss, L-BFGS with a first step ten times too long (its zoom), and the
   /// layers of lists (BatchNorm 1d and 2d with their running statistics, average pooling, dropout, output activations,
-  /// half-MSE summed).
+  /// half-MSE summed), and the open models' layers (issue 29): bias-free dense with LayerNorm and GELU, ResNet blocks
+  /// with a projection shortcut and BatchNorm on 2 ranks, a character GPT block (AdamW, clipping) on 1 and 2 ranks.
   /// scripts/test installs torch==2.13.0 (CPU) when it is missing.
   @Suite struct PyTorchOracleTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -37,7 +38,13 @@ extension BinaryTests {
       // images, dropout with dpt's masks, sigmoid and tanh at the output.
       let models = Set(results.compactMap { $0["model"] as? String })
       #expect(models == ["mlp", "batchnorm1d", "batchnorm-momentum", "dropout", "cnn-batchnorm2d-avgpool", "sigmoid-output",
-                         "relu-tanh-output"], "\(models)")
+                         "relu-tanh-output", "bias-free-layernorm-gelu", "resnet-blocks", "gpt-block", "attention-not-causal"], "\(models)")
+      // Issue 29: ResNet blocks and the GPT block on 2 ranks too, and clipping that binds.
+      let twoRanks = Set(results.filter { ($0["ranks"] as? Int) == 2 }.compactMap { $0["model"] as? String })
+      #expect(twoRanks == ["resnet-blocks", "gpt-block"], "\(twoRanks)")
+      for clipped in results where clipped["steps_clipped"] != nil {
+        #expect((clipped["steps_clipped"] as? Int ?? 0) > 0, "\(clipped)")
+      }
       #expect(r.status == 0, "\(r.stderr)")
     }
   }
