@@ -97,6 +97,9 @@ struct PredictCommand: ParsableCommand {
     guard let transform = run.transform else {
       throw CommandError("\(run.weightsPath) records no input transform (it was written by an earlier dpt, or not by dpt): train again, or export again, with this dpt to predict a file")
     }
+    if transform.vocabulary != nil {
+      throw CommandError("--dataset csv:\(path): the model reads windows of a text: give --dataset text:PATH with its --context, or continue a text with dpt generate")
+    }
     guard transform.sampleShape.count == 1 else {
       throw CommandError("--dataset csv:\(path): the model reads images of shape \(transform.sampleShape.map(String.init).joined(separator: "x")), not rows of a table")
     }
@@ -127,18 +130,32 @@ struct PredictCommand: ParsableCommand {
     let d = trainer.data
     let sets = which == "all" ? [d.train, d.test] : which == "train" ? [d.train] : [d.test]
     let classification = d.train.task == .classification
-    var text = Self.header(first: "row", transform: trainer.inputTransform, labels: true) + "\n"
-    var row = 0
+    // A sequence model (a character model) predicts at every position of a row: one line a position, `position`
+    // 1 ... T after `row`.
+    let positions = d.train.labelsPerSample
+    let first = positions > 1 ? "row,position" : "row"
+    var text = Self.header(first: first, transform: trainer.inputTransform, labels: true) + "\n"
+    var row = 0, lines = 0
     for set in sets {
       for (i, y) in trainer.outputs(set, rows: 0..<set.count).enumerated() {
         row += 1
+        if positions > 1 {
+          let labels = set.labels(at: [i]), V = y.count / positions
+          for t in 0..<positions {
+            text += Self.text(first: "\(row),\(t + 1)", labels: [Double(labels[t])], outputs: Array(y[t * V..<(t + 1) * V]),
+                              classification: true, endsInSoftmax: trainer.config.model.endsInSoftmax) + "\n"
+          }
+          lines += positions
+          continue
+        }
         let labels = classification ? [Double(set.labels[i])] : (0..<set.targetWidth).map { set.targets[i * set.targetWidth + $0] }
         text += Self.text(first: "\(row)", labels: labels, outputs: y, classification: classification,
                           endsInSoftmax: trainer.config.model.endsInSoftmax) + "\n"
+        lines += 1
       }
     }
     try OutputPaths.write(text, to: output, flag: "--output")
     OutputPaths.note(run.weightsNote, outputs: [output])
-    OutputPaths.note("wrote \(output): \(counted(row, "prediction")) of \(d.name) (\(which) rows)", outputs: [output])
+    OutputPaths.note("wrote \(output): \(counted(lines, "prediction")) of \(d.name) (\(which) rows\(positions > 1 ? ", \(positions) positions each" : ""))", outputs: [output])
   }
 }

@@ -310,6 +310,12 @@ struct TrainingOptions: ParsableArguments {
     do { try config.check(task: source.task, dataName: source.description) } catch let p as ConfigurationProblem {
       throw ValidationError(ErrorMessages.text(p))
     }
+    // A text's windows are known without reading it (its vocabulary is not, and no layer's shape depends on it): a
+    // list whose layers do not fit one another is a usage error too.
+    if case .text(_, let context) = source, context > 0 {
+      do { _ = try LayerList.layers(try config.model.items(inputShape: [context], outputs: 1), input: LayerInput(shape: [context], vocabulary: 1), as: Float.self) }
+      catch let e as LayerError { throw ValidationError(ErrorMessages.text(e)) }
+    }
     // Where the data's shape is known without reading it, a list that does not fit it is a usage error too.
     if let (sample, outputs) = source.knownShape {
       do { _ = try LayerList.build(try config.model.items(inputShape: sample, outputs: outputs), inputShape: sample, outputs: outputs, as: Float.self) }

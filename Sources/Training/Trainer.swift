@@ -108,6 +108,13 @@ public final class Trainer<T: TrainingScalar> {
     var standardization: Standardization?
     if let given {
       guard given.sampleShape == raw.train.sampleShape else { throw ConfigurationProblem.shapeDiffers(dataSet: raw.name, shape: raw.train.sampleShape, trained: given.sampleShape) }
+      // A text's ids are its characters' places in its own vocabulary: another vocabulary would read other characters.
+      if let vocabulary = given.vocabulary, vocabulary != raw.train.classNames {
+        let missing = Set(raw.train.classNames).subtracting(vocabulary)
+        throw DataProblem.malformed("\(raw.name): its characters are not the model's vocabulary of \(vocabulary.count)"
+          + (missing.isEmpty ? " (it uses fewer of them, so their ids differ)" : " (\(missing.count) of them are new to the model)")
+          + ": evaluate on a text with the same characters")
+      }
       standardization = given.standardization
       data = standardization.map { raw.scaled(by: $0) } ?? raw
     } else if config.standardize {
