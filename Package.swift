@@ -74,6 +74,7 @@ let executables: [Target] = [
   // Programs that use the library as an outside package would (Examples/README.md): scripts/test builds and runs them.
   .executableTarget(name: "HandOutExample", dependencies: ["DPT"], path: "Examples/HandOut"),
   .executableTarget(name: "FashionExample", dependencies: ["DPT"], path: "Examples/Fashion"),
+  .executableTarget(name: "CustomLayerExample", dependencies: ["DPT"], path: "Examples/CustomLayer"),
   .executableTarget(
     name: "DPTCommand",
     dependencies: [

@@ -41,6 +41,19 @@ extension BinaryTests {
       #expect(accuracy > 0.7, "\(r.stdout)")
     }
 
+    /// A layer written outside dpt's sources (Swish with learned slopes, in Examples/CustomLayer) is registered, named in
+    /// a list, trained on two ranks, and its gradient checked by finite differences.
+    @Test func theCustomLayerExampleTrainsOnTwoRanks() throws {
+      let r = Subprocess.run(["mpirun", "-np", "2", "--oversubscribe", Self.example("CustomLayerExample")],
+                             environment: DPTBinary.mpiEnvironment, timeout: 300)
+      #expect(r.status == 0, "\(r.stderr)")
+      #expect(r.stdout.contains("swish(beta=0.5), dense(2) on two spirals, 2 rank(s)") && r.stdout.contains("| swish(32) |"), "\(r.stdout)")
+      let error = r.stdout.components(separatedBy: "gradient check: max relative error ").last.flatMap { Double($0.prefix(8)) } ?? 1
+      #expect(error < 1e-6, "\(r.stdout)")
+      let accuracy = r.stdout.components(separatedBy: "test acc ").last.flatMap { Double($0.prefix(6)) } ?? 0
+      #expect(accuracy > 0.9, "\(r.stdout)")
+    }
+
     /// An outside package that depends on dpt by path and uses `import DPT` builds, and its program trains alone and
     /// under mpirun.
     @Test(.timeLimit(.minutes(15))) func anOutsidePackageImportsDPT() throws {
