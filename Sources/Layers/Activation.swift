@@ -132,6 +132,16 @@ public protocol ActivationKernels: Scalar {
 
 extension ActivationKernels {
   public static func activate(_ f: Activation, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, count n: Int) {
+    activateLoops(f, x, y, count: n)
+  }
+
+  public static func activateBackward(_ f: Activation, x: UnsafePointer<Self>, y: UnsafePointer<Self>,
+                                      dy: UnsafePointer<Self>, dx: UnsafeMutablePointer<Self>, count n: Int) {
+    activateBackwardLoops(f, x: x, y: y, dy: dy, dx: dx, count: n)
+  }
+
+  /// The loops through the numerics library's functions (libm's erf, exp, tanh), for any scalar type.
+  static func activateLoops(_ f: Activation, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, count n: Int) {
     switch f {
     case .identity:
       y.update(from: x, count: n)
@@ -155,8 +165,8 @@ extension ActivationKernels {
     }
   }
 
-  public static func activateBackward(_ f: Activation, x: UnsafePointer<Self>, y: UnsafePointer<Self>,
-                                      dy: UnsafePointer<Self>, dx: UnsafeMutablePointer<Self>, count n: Int) {
+  static func activateBackwardLoops(_ f: Activation, x: UnsafePointer<Self>, y: UnsafePointer<Self>,
+                                    dy: UnsafePointer<Self>, dx: UnsafeMutablePointer<Self>, count n: Int) {
     switch f {
     case .identity:
       dx.update(from: dy, count: n)

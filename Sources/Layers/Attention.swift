@@ -64,8 +64,9 @@ public struct Attention<T: LayerKernels>: Layer {
                ldb: 3 * D, beta: 1, c: q, ldc: 3 * D)
       }
     }
-    var P = Tensor<T>(zeros: [B, H, L, L])
-    var o = Tensor<T>(zeros: [B, L, D])
+    // Every entry of P and o is written by a product below (beta 0): no zeroing first.
+    var P = Tensor<T>(shape: [B, H, L, L], unsafeUninitialized: { _ in })
+    var o = Tensor<T>(shape: [B, L, D], unsafeUninitialized: { _ in })
     qkv.withUnsafeBufferPointer { qkvb in
       P.withUnsafeMutableBufferPointer { Pb in
         o.withUnsafeMutableBufferPointer { ob in
@@ -107,7 +108,7 @@ public struct Attention<T: LayerKernels>: Layer {
     let w = (wqkv: W, wproj: W + at.wproj)
     let (dWqkv, dbqkv, dWproj, dbproj) = (G, G + at.bqkv, G + at.wproj, G + at.bproj)
     let scale = T(1 / Double(d).squareRoot())
-    var dqkv = Tensor<T>(zeros: [B, L, 3 * D])
+    var dqkv = Tensor<T>(shape: [B, L, 3 * D], unsafeUninitialized: { _ in })  // every entry written below (beta 0)
     Tensor.withBases(dy, o) { dy, o in
       T.addColumnSums(dy, rows: N, cols: D, into: dbproj)  // dbproj += 1^T dy
       // dWproj += o^T dy: (D, N) (N, D)
@@ -188,10 +189,15 @@ enum AttentionLoops {
   static func softmax<T: Scalar>(_ s: UnsafeMutablePointer<T>, rows L: Int, causal: Bool) {
     for i in 0..<L {
       let row = s + i * L, n = causal ? i + 1 : L
-      var m = row[0]
-      for j in 1..<n { m = Swift.max(m, row[j]) }
+      let m = RowReduction.max(row, n)
       var sum: T = 0
-      for j in 0..<n { let e = T.exp(row[j] - m); row[j] = e; sum += e }
+      if T.self == Float.self {
+        // Float's exponentials through the vector kernels (no call a value).
+        let f = UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self)
+        sum = T(Float.expShifted(f, count: n, minus: Float(m)))
+      } else {
+        for j in 0..<n { let e = T.exp(row[j] - m); row[j] = e; sum += e }
+      }
       let inv = 1 / sum
       for j in 0..<n { row[j] *= inv }
       for j in n..<L { row[j] = 0 }
@@ -204,8 +210,7 @@ enum AttentionLoops {
   static func softmaxBackward<T: Scalar>(_ P: UnsafePointer<T>, _ dP: UnsafeMutablePointer<T>, rows L: Int, causal: Bool) {
     for i in 0..<L {
       let p = P + i * L, g = dP + i * L, n = causal ? i + 1 : L
-      var dot: T = 0
-      for j in 0..<n { dot += p[j] * g[j] }
+      let dot = RowReduction.sum(n) { p[$0] * g[$0] }
       for j in 0..<n { g[j] = p[j] * (g[j] - dot) }
       for j in n..<L { g[j] = 0 }
     }

@@ -96,7 +96,7 @@ public struct LayerNormItem: LayerDefinition {
   }
 }
 
-/// LayerNorm's loops over rows of `width` values.
+/// LayerNorm's loops over rows of `width` values (their sums: `RowReduction`).
 enum LayerNormLoops {
   /// y = w (x - mean) istd + b per row; stats[2 r] = mean, stats[2 r + 1] = istd of row r (the variance from the
   /// centred values, two passes, as PyTorch's).
@@ -106,11 +106,8 @@ enum LayerNormLoops {
                                    stats: UnsafeMutablePointer<T>, rows: Int, width D: Int, eps: T) {
     for r in 0..<rows {
       let row = x + r * D, out = y + r * D
-      var sum: T = 0
-      for j in 0..<D { sum += row[j] }
-      let mean = sum / T(D)
-      var squares: T = 0
-      for j in 0..<D { let c = row[j] - mean; squares += c * c }
+      let mean = RowReduction.sum(D) { row[$0] } / T(D)
+      let squares = RowReduction.sum(D) { let c = row[$0] - mean; return c * c }
       let istd = 1 / (squares / T(D) + eps).squareRoot()
       for j in 0..<D { out[j] = (row[j] - mean) * istd * w[j] + b[j] }
       stats[2 * r] = mean
@@ -126,18 +123,13 @@ enum LayerNormLoops {
                                   rows: Int, width D: Int) {
     for r in 0..<rows {
       let g = dy + r * D, row = x + r * D, mean = stats[2 * r], istd = stats[2 * r + 1]
-      var meanG: T = 0, meanGX: T = 0
       for j in 0..<D {
-        let xhat = (row[j] - mean) * istd
-        dWeight[j] += g[j] * xhat
+        dWeight[j] += g[j] * (row[j] - mean) * istd
         dBias[j] += g[j]
-        let gw = g[j] * w[j]
-        meanG += gw
-        meanGX += gw * xhat
       }
       guard let dx else { continue }
-      meanG /= T(D)
-      meanGX /= T(D)
+      let meanG = RowReduction.sum(D) { g[$0] * w[$0] } / T(D)
+      let meanGX = RowReduction.sum(D) { g[$0] * w[$0] * ((row[$0] - mean) * istd) } / T(D)
       let out = dx + r * D
       for j in 0..<D {
         let xhat = (row[j] - mean) * istd
@@ -146,5 +138,3 @@ enum LayerNormLoops {
     }
   }
 }
-
-

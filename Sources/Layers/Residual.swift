@@ -53,12 +53,11 @@ public struct Residual<T: LayerKernels>: BatchLayer, BufferHolder {
     split(p, { UnsafeMutableBufferPointer(rebasing: $0[$1]) }, sizes: \.parameterCount)
   }
 
-  /// y = a + b.
+  /// y = a + b, in one pass (a copy of a and an axpy took two).
   static func sum(_ a: Tensor<T>, _ b: Tensor<T>) -> Tensor<T> {
-    var y = a
-    y.saved = []
-    y.withUnsafeMutableBufferPointer { y in b.withUnsafeBufferPointer { T.axpy(y.count, 1, Tensor.base($0), Tensor.base(y)) } }
-    return y
+    Tensor(shape: a.shape, unsafeUninitialized: { y in
+      Tensor.withBases(a, b) { a, b in ResidualLoops.add(a, b, into: Tensor.base(y), count: y.count) }
+    })
   }
 
   /// The output with both branches' activations kept: the body's (without x), then the shortcut's.
@@ -144,6 +143,14 @@ public struct Residual<T: LayerKernels>: BatchLayer, BufferHolder {
       classes.merge(modules.classes) { a, _ in a }
     }
     return PyTorchModule("Residual(\n" + arguments.map { PyTorchModule.indent($0) + "," }.joined(separator: "\n") + "\n)", classes: classes)
+  }
+}
+
+enum ResidualLoops {
+  @_specialize(where T == Float)
+  @_specialize(where T == Double)
+  static func add<T: Scalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, into y: UnsafeMutablePointer<T>, count n: Int) {
+    for i in 0..<n { y[i] = a[i] + b[i] }
   }
 }
 

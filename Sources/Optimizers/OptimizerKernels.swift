@@ -31,6 +31,8 @@ extension Float: OptimizerKernels {}
 extension Double: OptimizerKernels {}
 
 extension OptimizerKernels {
+  @_specialize(where Self == Float)
+  @_specialize(where Self == Double)
   public static func sgdStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, v: UnsafeMutablePointer<Self>?,
                              count n: Int, lr: Self, momentum mu: Self, weightDecay wd: Self, nesterov: Bool) {
     guard let v else {
@@ -76,6 +78,9 @@ extension OptimizerKernels {
     }
   }
 
+  // Specialised here: the conformances' witnesses called this generic body, one witness-table call an operation.
+  @_specialize(where Self == Float)
+  @_specialize(where Self == Double)
   public static func adamStep(p: UnsafeMutablePointer<Self>, g: UnsafePointer<Self>, m: UnsafeMutablePointer<Self>,
                               v: UnsafeMutablePointer<Self>, count n: Int, beta2 b2: Self,
                               oneMinus: (beta1: Self, beta2: Self), eps: Self, weightDecay wd: Self, shrink: Self,

@@ -57,6 +57,9 @@ public protocol GradientReducer<T>: AnyObject {
 }
 
 /// Sum of squares of `count` values from `x`, in Double, in a fixed order (so the same values give the same bits).
+/// Specialised: a generic conversion to Double a value took 5% of a GPT's step.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
 func squaredNorm<T: TrainingScalar>(_ x: UnsafePointer<T>, count: Int) -> Double {
   var s = (0.0, 0.0, 0.0, 0.0)
   var i = 0

@@ -136,3 +136,57 @@ import _TestSupport
     #expect(e < Self.tolerance, "\(e)")
   }
 }
+
+/// Float's GELU and exponentials through the vector kernels (`_Kernels/VectorMath.swift`), in every build the CPU
+/// runs, against libm in Double rounded once to Float: within 2 units in the last place of the value (or 1e-37 near 0).
+@Suite struct VectorMathTests {
+  static let inputs: [Float] = stride(from: -12.0, through: 12.0, by: 0.0137).map { Float($0) }
+    + [0, -0, 1e-30, -1e-30, 1e-7, -1e-7, 3.4e38, -3.4e38, 88, -88, 100, -100]
+
+  static func ulps(_ a: Float, _ b: Double) -> Double {
+    let f = Float(b)
+    guard f.isFinite else { return a == f ? 0 : .infinity }
+    return abs(Double(a) - b) / max(Double(f.ulp), 1e-37)
+  }
+
+  @Test(arguments: KernelISA.available)
+  func geluBothWaysAndTheirDerivatives(isa: KernelISA) {
+    let x = Self.inputs, n = x.count
+    var worst: [String: Double] = [:]
+    for f in [Activation.gelu, .geluTanh] {
+      var y = [Float](repeating: 0, count: n), dx = y
+      let dy = [Float](repeating: 1, count: n)
+      Float.activate(f, x, &y, count: n, isa: isa)
+      Float.activateBackward(f, x: x, y: y, dy: dy, dx: &dx, count: n, isa: isa)
+      for i in 0..<n {
+        let v = Double(x[i])
+        // The slope is a sum of two terms that cancel where it crosses 0: its error is measured against the terms.
+        let (value, slope, terms): (Double, Double, Double)
+        if f == .gelu {
+          let cdf = 0.5 * erfc(-v / 2.0.squareRoot()), pdf = exp(-0.5 * v * v) / (2 * Double.pi).squareRoot()
+          (value, slope, terms) = (v * cdf, cdf + v * pdf, abs(cdf) + abs(v * pdf))
+        } else {
+          // (1 + tanh u) / 2 as the logistic function of 2u, which keeps its digits where tanh u is near -1.
+          let c = (2 / Double.pi).squareRoot(), u = c * (v + 0.044715 * v * v * v)
+          let s = 1 / (1 + exp(-2 * u)), du = c * (1 + 3 * 0.044715 * v * v)
+          (value, slope, terms) = (v * s, s + 2 * v * s * (1 - s) * du, abs(s) + abs(2 * v * s * (1 - s) * du))
+        }
+        worst["\(f) value", default: 0] = max(worst["\(f) value", default: 0], Self.ulps(y[i], value))
+        if abs(v) < 1e18 {
+          let e = abs(Double(dx[i]) - slope) / max(Double(Float(terms).ulp), 1e-37)
+          worst["\(f) slope", default: 0] = max(worst["\(f) slope", default: 0], e)
+        }
+      }
+    }
+    #expect(worst.values.allSatisfy { $0 <= 2 }, "\(isa): \(worst)")
+  }
+
+  @Test(arguments: KernelISA.available)
+  func exponentialsOfASoftmaxRow(isa: KernelISA) {
+    var x: [Float] = (0..<67).map { Float($0) * -1.37 + 3 }
+    let m: Float = 3, reference = x.map { exp(Double($0) - Double(m)) }
+    let sum = Float.expShifted(&x, count: x.count, minus: m, isa: isa)
+    let worst = zip(x, reference).map { Self.ulps($0, $1) }.max()!
+    #expect(worst <= 1 && abs(Double(sum) - reference.reduce(0, +)) < 1e-6, "\(isa): \(worst) ulps, sum \(sum)")
+  }
+}

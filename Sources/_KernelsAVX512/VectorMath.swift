@@ -1,0 +1,1 @@
+../_Kernels/VectorMath.swift
