@@ -110,6 +110,36 @@ def report_cnn(path):
     kernel(by, path)
 
 
+def report_gpt(path):
+    rows, by = load(path)
+    text = by.pop("text", [{}])[0]
+    # A window's products, forward: 2 T (12 L D^2 + D V) for the dense layers and 4 L T^2 D for attention's q k^T and
+    # P v; forward and backward 3 times that.
+    L, D, T, V = 4, 128, 64, text.get("vocab", 81)
+    flops = 3 * (2 * T * (12 * L * D * D + D * V) + 4 * L * T * T * D)
+    peak = ceiling(by)
+    print("\n%s characters, %s windows of 64, vocabulary %s" % (text.get("characters"), text.get("windows"), V))
+    print("\n| run | samples/s (median of %d) | loss | peak memory per rank (MiB) |" % max(len(v) for v in by.values()))
+    print("|---|---|---|---|")
+    med = {}
+    for name, rs in by.items():
+        med[name] = statistics.median(r["samples_per_sec"] for r in rs)
+        mem = rs[-1].get("peak_rss_mib_per_rank")
+        loss = rs[-1].get("train_loss", rs[-1].get("loss", float("nan")))
+        print("| %s | %.0f | %.4f | %s |" % (name, med[name], loss, ", ".join("%.0f" % m for m in mem) if mem else "-"))
+    if "dpt 2 ranks" in med:
+        d = med["dpt 2 ranks"]
+        if "torch 2 threads" in med: print("\ndpt 2 ranks / torch 2 threads: %.2fx (target 1.5x)" % (d / med["torch 2 threads"]))
+        if "torch DDP 2 processes" in med: print("dpt 2 ranks / torch DDP 2 processes: %.2fx" % (d / med["torch DDP 2 processes"]))
+        if "dpt 1 rank" in med: print("dpt scaling 1 -> 2 ranks: %.2fx" % (d / med["dpt 1 rank"]))
+        if peak:
+            print("2-core sgemm ceiling: %.0f GFLOP/s = %.0f samples/s at %.0f MFLOP a sample; dpt 2 ranks at %.0f%% of it"
+                  % (peak, peak * 1e9 / flops, flops / 1e6, 100 * d * flops / (peak * 1e9)))
+            if "torch 2 threads" in med:
+                print("torch 2 threads at %.0f%% of it" % (100 * med["torch 2 threads"] * flops / (peak * 1e9)))
+    kernel(by, path)
+
+
 def report_lstsq(path):
     rows, by = load(path)
     med = lambda name, key: statistics.median(r[key] for r in by[name]) if name in by else float("nan")
