@@ -53,6 +53,37 @@ extension BinaryTests {
       #expect(wrong.status == 1 && wrong.stderr.contains("is not a character model"), "\(wrong.stderr)")
     }
 
+    /// A GPT run stopped after epoch 2 and resumed to epoch 3 ends bitwise where the uninterrupted run does; its
+    /// trace writes every layer; a sweep of learning rates trains it on two groups of one rank.
+    @Test func aGPTResumesTracesAndSweeps() throws {
+      let text = Self.text
+      let run = ["train", "--dataset", "text:" + text, "--context", "16", "--model", "gpt:1,16,2", "--optimizer", "adamw", "--clip-grad-norm", "1",
+                 "--batch-size", "16"]
+      let whole = Self.dir.file("gpt-whole"), part = Self.dir.file("gpt-part")
+      #expect(DPTBinary.mpirun(2, run + ["--epochs", "3", "--checkpoint-dir", whole]).status == 0)
+      #expect(DPTBinary.mpirun(2, run + ["--epochs", "2", "--checkpoint-dir", part]).status == 0)
+      let resumed = DPTBinary.mpirun(2, run + ["--epochs", "3", "--checkpoint-dir", part, "--resume", part])
+      #expect(resumed.status == 0, "\(resumed.stderr)")
+      let a = try Checkpoint(decoding: try Checkpoint.readBytes(whole), path: whole), b = try Checkpoint(decoding: try Checkpoint.readBytes(part), path: part)
+      #expect(a.epoch == 3 && b.epoch == 3 && a.sections.map(\.bytes) == b.sections.map(\.bytes), "resumed bitwise")
+
+      let trace = Self.dir.file("gpt-trace.jsonl")
+      let t = DPTBinary.mpirun(2, run + ["--epochs", "1", "--trace", trace, "--trace-steps", "1", "--trace-limit", "4"])
+      #expect(t.status == 0, "\(t.stderr)")
+      let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map { try JSON.parse(String($0)) }
+      #expect(lines.count == 6 + 1, "6 layers and the loss: \(lines.count)")
+      #expect(lines[2]["name"]?.string == "residual(layernorm, attention(2, causal=true))" && lines[0]["weight"] != nil, "\(lines[2])")
+      let shown = DPTBinary.run(["trace", trace])
+      #expect(shown.status == 0 && shown.stdout.contains("embedding(16)"), "\(shown.stderr)")
+
+      let logs = Self.dir.file("gpt-sweep")
+      let sweep = DPTBinary.mpirun(2, ["sweep", "--dataset", "text:" + text, "--context", "16", "--model", "gpt:1,16,2", "--optimizer", "adamw",
+                                       "--lr", "1e-3,3e-3", "--epochs", "1", "--log-dir", logs])
+      #expect(sweep.status == 0, "\(sweep.stderr)")
+      let summary = try JSON.parse(try String(contentsOfFile: logs + "/summary.json", encoding: .utf8))
+      #expect(summary["settings"]?.array?.count == 2, "\(summary)")
+    }
+
     /// `dpt export --pytorch` of a GPT (Embedding, PositionEmbedding, Residual, SelfAttention with
     /// F.scaled_dot_product_attention) and of a ResNet (residual blocks with a projection shortcut): load() computes
     /// the probabilities `dpt predict` writes, at every position of a text's windows.

@@ -36,7 +36,8 @@ import _TestSupport
   /// Every new layer of a list keeps --deterministic bitwise for any number of ranks: BatchNorm's sums are exact
   /// (fixed point) over the chunks of every rank, dropout's masks are functions of the sample.
   @Test(arguments: ["conv2d(3, 3, padding=1), batchnorm, relu, avgpool2d(2), flatten, dropout(0.3), dense(8), batchnorm(momentum=0.2), prelu, dense(3)",
-                    "flatten, dense(6), sigmoid, dropout(0.5), dense(3), tanh, dense(3)"])
+                    "flatten, dense(6), sigmoid, dropout(0.5), dense(3), tanh, dense(3)",
+                    "flatten, dense(8, bias=false), layernorm, gelu(tanh), dense(8), gelu, layernorm(eps=0.001), dense(3)"])
   func newLayersStayBitwiseForAnyWorldSize(list: String) throws {
     var c = config(true)
     c.model = ModelSpec(layers: try LayerList.parse(list))

@@ -55,10 +55,13 @@ import _TestSupport
     return c
   }
 
-  @Test(arguments: ["gpt", "resnet"])
+  @Test(arguments: ["gpt", "resnet", "attention-not-causal"])
   func bitwiseForAnyWorldSizeWithDeterministic(model: String) throws {
-    var c = model == "gpt" ? gptConfig() : try resnetConfig()
-    let data = model == "gpt" ? try Self.textData() : syntheticImages(count: 50)
+    var c = model == "resnet" ? try resnetConfig() : gptConfig()
+    if model == "attention-not-causal" {
+      c.model = ModelSpec(layers: try LayerList.parse("embedding(16), position-embedding, residual(layernorm, attention(4, causal=false)), layernorm, dense(30)"))
+    }
+    let data = model == "resnet" ? syntheticImages(count: 50) : try Self.textData()
     c.deterministic = true
     let one = try run(size: 1, c, data)
     for size in [2, 3] {
