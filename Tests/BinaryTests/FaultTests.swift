@@ -35,8 +35,9 @@ extension BinaryTests {
       #expect(seconds < 10, "the job took \(seconds) s to end")
       #expect(r.status != 0)
       #expect(r.stderr.contains("process rank 2") && r.stderr.contains("signal 9"), "\(r.stderr)")
-      // dpt names it too (mpirun -q hides mpirun's notice): the ranks left find it silent as mpirun ends them.
-      #expect(r.stderr.contains("rank 2 (host "), "\(r.stderr)")
+      // dpt's own naming of it (the ranks left find it silent as mpirun ends them) races mpirun's SIGKILL of those
+      // ranks, and lost under the full tier with OPENBLAS_CORETYPE=Haswell: stalledRankEndsTheJobNamingIt checks
+      // that naming where nothing races it.
       // The checkpoint is whole, and the run continues from it on 3 ranks to the same end as an uninterrupted run.
       let checkpoint = try Checkpoint(decoding: try Checkpoint.readBytes(killed), path: killed)
       #expect(checkpoint.epoch >= 1 && checkpoint.epoch < 6)
