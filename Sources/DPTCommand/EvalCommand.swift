@@ -50,7 +50,10 @@ struct EvalCommand: ParsableCommand {
         guard let e else { return label + " (no rows)" }
         let metric = d.train.task == .classification
           ? String(format: "accuracy %.4f", e.accuracy) : "RMSE \(String(format: "%.6g", e.rmse))  R^2 \(NumberText.fixed(e.r2))"
-        return "\(label) loss \(String(format: "%.6g", e.loss))  \(metric)  (\(counted(e.count, "sample")))"
+        // A text's loss and accuracy are over every position of its windows.
+        let positions = d.train.labelsPerSample
+        let rows = positions > 1 ? "\(counted(e.count / positions, "window")) of \(positions) positions" : counted(e.count, "sample")
+        return "\(label) loss \(String(format: "%.6g", e.loss))  \(metric)  (\(rows))"
       }
       console.say(line("train", train))
       if let validation { console.say(line("validation", validation)) }

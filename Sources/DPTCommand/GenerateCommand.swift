@@ -63,7 +63,7 @@ struct GenerateCommand: ParsableCommand {
       throw CommandError("\(path) is not a character model (it was trained on \(c.dataset)): generate continues text with a model trained on --dataset text:FILE")
     }
     let config = try WeightsOptions.description(of: c, path: path).training
-    if config.model.items(orNil: transform).contains(where: { $0.description.contains("causal=false") }) {
+    if Self.seesTheFuture(config.model.items(orNil: transform)) {
       throw CommandError("\(path): its attention is not causal (causal=false): each position sees the ones after it, so the model cannot continue a text one character at a time")
     }
     var model = try TrainedModel<Float>(config: config, transform: transform)
@@ -114,6 +114,15 @@ struct GenerateCommand: ParsableCommand {
       if u < acc { return i }
     }
     return e.lastIndex { $0 > 0 }!
+  }
+
+  /// Whether an attention of `items`, or of a residual block's, is not causal.
+  static func seesTheFuture(_ items: [LayerItem]) -> Bool {
+    items.contains { item in
+      if let a = item.as(AttentionItem.self) { return !a.causal }
+      if let r = item.as(ResidualItem.self) { return seesTheFuture(r.body) || seesTheFuture(r.shortcut ?? []) }
+      return false
+    }
   }
 
   static func shown(_ u: Unicode.Scalar) -> String {

@@ -164,7 +164,7 @@ extension BinaryTests {
       #expect(r.status == 64 && r.stderr.contains(message) && r.stderr.split(separator: "\n").first?.contains(message) == true, "\(r.stderr)")
     }
 
-    @Test func badTextRunsAreUsageErrors() {
+    @Test func badTextRunsAreUsageErrors() throws {
       let text = Self.text
       let heads = DPTBinary.run(["train", "--dataset", "text:" + text, "--context", "8", "--model", "embedding(15), attention(4), dense(10)"])
       #expect(heads.status == 64 && heads.stderr.contains("4 heads do not divide the width 15"), "\(heads.stderr)")
@@ -172,6 +172,12 @@ extension BinaryTests {
       #expect(context.status == 64 && context.stderr.contains("needs --context T"), "\(context.stderr)")
       let shape = DPTBinary.run(["train", "--dataset", "text:" + text, "--context", "8", "--model", "gpt:1,15,2"])
       #expect(shape.status == 64 && shape.stderr.contains("H heads dividing D"), "\(shape.stderr)")
+      // A model whose attention sees the future cannot continue a text.
+      let v = Set(try String(contentsOfFile: text, encoding: .utf8).unicodeScalars).count, seeing = Self.dir.file("seeing")
+      #expect(DPTBinary.run(["train", "--dataset", "text:" + text, "--context", "8", "--epochs", "1", "--checkpoint-dir", seeing,
+                             "--model", "embedding(8), residual(layernorm, attention(2, causal=false)), dense(\(v))"]).status == 0)
+      let future = DPTBinary.run(["generate", "--checkpoint", seeing, "--prompt", "the", "--tokens", "3"])
+      #expect(future.status == 1 && future.stderr.contains("its attention is not causal (causal=false)"), "\(future.stderr)")
       let latin1 = Self.dir.write("latin1.txt", Array("caf".utf8) + [0xE9])
       let notUTF8 = DPTBinary.run(["train", "--dataset", "text:" + latin1, "--context", "2"])
       #expect(notUTF8.status != 0 && notUTF8.stderr.contains("byte 3 (0xE9) is not UTF-8"), "\(notUTF8.stderr)")
