@@ -143,15 +143,7 @@ extension BinaryTests {
     /// `dpt export --pytorch` writes a torch.nn.Sequential that loads the export strictly and computes what dpt
     /// predicts, BatchNorm's running statistics included.
     @Test func exportedPyTorchCodeComputesWhatDptPredicts() throws {
-      let images = Self.dir.file("px")
-      try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
-      var rng = SystemRandomNumberGenerator()
-      for (part, n) in [("train", 90), ("t10k", 30)] {
-        let labels = (0..<n).map { UInt8($0 % 3) }
-        let pixels = labels.flatMap { l in (0..<64).map { _ in UInt8(min(255, Int(l) * 70 + Int.random(in: 0..<80, using: &rng))) } }
-        Self.dir.write("px/\(part)-images-idx3-ubyte", [0, 0, 8, 3, 0, 0, 0, UInt8(n), 0, 0, 0, 8, 0, 0, 0, 8] + pixels)
-        Self.dir.write("px/\(part)-labels-idx1-ubyte", [0, 0, 8, 1, 0, 0, 0, UInt8(n)] + labels)
-      }
+      let images = try Self.dir.writeImageFolder("px")
       let ck = Self.dir.file("px-ck"), weights = Self.dir.file("px.safetensors"), code = Self.dir.file("pxmodel.py"), csv = Self.dir.file("px.csv")
       let list = "conv2d(4, 3, padding=1), batchnorm, relu, avgpool2d(2), flatten, dropout(0.1), dense(8), batchnorm, prelu, dense(3)"
       #expect(DPTBinary.run(["train", "--dataset", "idx:" + images, "--model", list, "--epochs", "3", "--checkpoint-dir", ck]).status == 0)

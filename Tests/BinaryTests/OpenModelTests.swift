@@ -117,15 +117,7 @@ extension BinaryTests {
       #expect(source.contains("scaled_dot_product_attention") && source.contains("class Residual") && source.contains("class PositionEmbedding"))
 
       // A ResNet on images: residual blocks, a projection shortcut with its BatchNorm (running statistics in eval).
-      let images = Self.dir.file("rx")
-      try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
-      var rng = SystemRandomNumberGenerator()
-      for (part, n) in [("train", 90), ("t10k", 30)] {
-        let labels = (0..<n).map { UInt8($0 % 3) }
-        let pixels = labels.flatMap { l in (0..<64).map { _ in UInt8(min(255, Int(l) * 70 + Int.random(in: 0..<80, using: &rng))) } }
-        Self.dir.write("rx/\(part)-images-idx3-ubyte", [0, 0, 8, 3, 0, 0, 0, UInt8(n), 0, 0, 0, 8, 0, 0, 0, 8] + pixels)
-        Self.dir.write("rx/\(part)-labels-idx1-ubyte", [0, 0, 8, 1, 0, 0, 0, UInt8(n)] + labels)
-      }
+      let images = try Self.dir.writeImageFolder("rx")
       let list = "conv2d(4, 3, padding=1, bias=false), batchnorm, relu, residual(conv2d(4, 3, padding=1), batchnorm, relu, conv2d(4, 3, padding=1)), relu, "
         + "residual(conv2d(8, 3, stride=2, padding=1, bias=false), batchnorm, relu, conv2d(8, 3, padding=1), shortcut=[conv2d(8, 1, stride=2, bias=false), batchnorm]), "
         + "relu, avgpool2d(4), flatten, dense(3)"

@@ -35,6 +35,21 @@ public final class TemporaryDirectory {
     return out
   }
 
+  /// An IDX folder `name` of 8x8 images in 3 classes (class c brighter by 70 c, with noise): 90 training images and
+  /// 30 test images, label i % 3. Returns the folder.
+  public func writeImageFolder(_ name: String) throws -> String {
+    let folder = file(name)
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    var rng = SystemRandomNumberGenerator()
+    for (part, n) in [("train", 90), ("t10k", 30)] {
+      let labels = (0..<n).map { UInt8($0 % 3) }
+      let pixels = labels.flatMap { l in (0..<64).map { _ in UInt8(min(255, Int(l) * 70 + Int.random(in: 0..<80, using: &rng))) } }
+      write("\(name)/\(part)-images-idx3-ubyte", [0, 0, 8, 3, 0, 0, 0, UInt8(n), 0, 0, 0, 8, 0, 0, 0, 8] + pixels)
+      write("\(name)/\(part)-labels-idx1-ubyte", [0, 0, 8, 1, 0, 0, 0, UInt8(n)] + labels)
+    }
+    return folder
+  }
+
   /// Names of the files in the folder, sorted.
   public var contents: [String] { TemporaryDirectory.list(path) }
 
