@@ -87,18 +87,24 @@ def report_train(path):
     kernel(by, path)
 
 
-def report_cnn(path):
-    rows, by = load(path)
-    flops = 4.16e6  # a sample's forward + backward: 3 x 1.386 MFLOP (conv 1->6 5x5 on 28x28, conv 6->16 on 14x14, dense)
-    peak = ceiling(by)
-    print("\n| run | samples/s (median of %d) | test acc | peak memory per rank (MiB) |" % max(len(v) for v in by.values()))
+def samples_table(by, column, value):
+    """Prints each run's median samples/s, `column` (value(result) of its last rep) and peak memory per rank; returns
+    the medians by run name."""
+    print("\n| run | samples/s (median of %d) | %s | peak memory per rank (MiB) |" % (max(len(v) for v in by.values()), column))
     print("|---|---|---|---|")
     med = {}
     for name, rs in by.items():
         med[name] = statistics.median(r["samples_per_sec"] for r in rs)
         mem = rs[-1].get("peak_rss_mib_per_rank")
-        print("| %s | %.0f | %.4f | %s |" % (name, med[name], rs[-1].get("test_acc", float("nan")),
-                                            ", ".join("%.0f" % m for m in mem) if mem else "-"))
+        print("| %s | %.0f | %.4f | %s |" % (name, med[name], value(rs[-1]), ", ".join("%.0f" % m for m in mem) if mem else "-"))
+    return med
+
+
+def report_cnn(path):
+    rows, by = load(path)
+    flops = 4.16e6  # a sample's forward + backward: 3 x 1.386 MFLOP (conv 1->6 5x5 on 28x28, conv 6->16 on 14x14, dense)
+    peak = ceiling(by)
+    med = samples_table(by, "test acc", lambda r: r.get("test_acc", float("nan")))
     if "dpt 2 ranks" in med:
         d = med["dpt 2 ranks"]
         if "torch 2 threads" in med: print("\ndpt 2 ranks / torch 2 threads: %.2fx" % (d / med["torch 2 threads"]))
@@ -119,14 +125,7 @@ def report_gpt(path):
     flops = 3 * (2 * T * (12 * L * D * D + D * V) + 4 * L * T * T * D)
     peak = ceiling(by)
     print("\n%s characters, %s windows of 64, vocabulary %s" % (text.get("characters"), text.get("windows"), V))
-    print("\n| run | samples/s (median of %d) | loss | peak memory per rank (MiB) |" % max(len(v) for v in by.values()))
-    print("|---|---|---|---|")
-    med = {}
-    for name, rs in by.items():
-        med[name] = statistics.median(r["samples_per_sec"] for r in rs)
-        mem = rs[-1].get("peak_rss_mib_per_rank")
-        loss = rs[-1].get("train_loss", rs[-1].get("loss", float("nan")))
-        print("| %s | %.0f | %.4f | %s |" % (name, med[name], loss, ", ".join("%.0f" % m for m in mem) if mem else "-"))
+    med = samples_table(by, "loss", lambda r: r.get("train_loss", r.get("loss", float("nan"))))
     if "dpt 2 ranks" in med:
         d = med["dpt 2 ranks"]
         if "torch 2 threads" in med: print("\ndpt 2 ranks / torch 2 threads: %.2fx (target 1.5x)" % (d / med["torch 2 threads"]))
