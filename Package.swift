@@ -78,7 +78,7 @@ let executables: [Target] = [
   .executableTarget(
     name: "DPTCommand",
     dependencies: [
-      "_Support", "FileFormats", "Training", "LeastSquares", "Experiments", "Scaling", "Reports", "Datasets", "Layers",
+      "DPT", "_Support", "FileFormats", "Training", "LeastSquares", "Experiments", "Scaling", "Reports", "Datasets", "Layers",
       "Optimizers", "Collectives", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]
   )

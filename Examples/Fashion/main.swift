@@ -6,9 +6,10 @@
 import DPT
 import Foundation
 
-// OpenBLAS's widest kernel for this CPU (it falls back to an SSE one on CPUs it does not know), before MPI starts.
-BLASKernelChoice.apply()
-let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.world() : LocalCommunicator()
+// What `dpt train` does before anything else: OpenBLAS's widest kernel for this CPU (it falls back to an SSE one on
+// CPUs it does not know), then the world: MPI under mpirun, one local rank otherwise.
+World.prepare()
+let communicator = try World.start()
 let epochs = Int(ProcessInfo.processInfo.environment["EPOCHS"] ?? "2") ?? 2
 let data = try Catalog.load(.fashionMNIST)
 let model = Sequential(.flatten, .dense(256), .batchnorm, .relu, .dropout(0.2), .dense(10))
@@ -17,11 +18,22 @@ let config = TrainingConfig(model: ModelSpec(model), loss: .crossEntropy,
                             batchSize: 128, epochs: epochs)
 let trainer = try Trainer<Float>(config: config, data: data, communicator: communicator)
 if communicator.isRoot { print("\(model) on fashion-mnist, \(communicator.size) rank(s)") }
-for _ in 0..<config.epochs {
-  let m = try trainer.runEpoch()
-  if communicator.isRoot {
+
+/// What this program shows of the run: a line per epoch and how it ended (rank 0).
+final class Printer: RunObserver {
+  func epochEnded(_ run: Run, _ m: EpochMetrics) throws {
+    guard run.trainer.communicator.isRoot else { return }
     print(String(format: "epoch %d  train loss %.4f  test acc %.4f  %.0f samples/s", m.epoch, m.train.loss, m.test?.accuracy ?? .nan,
                  Double(m.samples) / m.seconds))
   }
+
+  func runEnded(_ run: Run, _ outcome: RunOutcome) throws {
+    if run.trainer.communicator.isRoot { print("run \(outcome.status.description)") }
+  }
 }
-if MPICommunicator.isLaunchedByMPI { MPICommunicator.finalize() }
+
+// The loop `dpt train` runs: early stopping on the test loss after 3 epochs without improvement, divergence, and the
+// same verdict on every rank.
+let outcome = try Run(trainer: trainer, patience: 3).execute(observers: [Printer()])
+try World.finish(communicator)
+if outcome.status != .finished && outcome.status.name != "stopped-early" { exit(1) }

@@ -5,9 +5,11 @@
 //     let data = DataSplit(name: "xor", train: .table(features: [[0, 0], [0, 1], [1, 0], [1, 1]], labels: [0, 1, 1, 0]))
 //     var config = TrainingConfig(model: ModelSpec(Sequential(.dense(8), .tanh, .dense(2))), loss: .crossEntropy,
 //                                 optimizer: OptimizerSpec(learningRate: 0.5, momentum: 0.9), batchSize: 4, epochs: 200)
-//     let communicator: any Communicator = MPICommunicator.isLaunchedByMPI ? try MPICommunicator.world() : LocalCommunicator()
+//     World.prepare()
+//     let communicator = try World.start()
 //     let trainer = try Trainer<Float>(config: config, data: data, communicator: communicator)
-//     for _ in 0..<config.epochs { print(try trainer.runEpoch().train.accuracy) }
+//     let outcome = try Run(trainer: trainer).execute()   // or trainer.runEpoch() in a loop of one's own
+//     try World.finish(communicator)
 //
 // What it offers, module by module:
 // - TensorCore: `Tensor`, the BLAS-backed scalar kernels, `RandomSource`, `BLASKernelChoice` (OpenBLAS's widest
@@ -19,7 +21,9 @@
 //   Fashion-MNIST, CSV, IDX), `Sharding`.
 // - Collectives: `Communicator`, `LocalCommunicator` (one process), `MPICommunicator`, `InProcessGroup` (ranks as
 //   threads, for tests).
-// - Training: `Trainer` (the data-parallel step), `TrainingConfig`, `ModelSpec`, `OptimizerSpec`, `EpochMetrics`.
+// - Training: `Trainer` (the data-parallel step), `Run` (the epoch loop `dpt train` runs: checkpoints, early stopping,
+//   divergence, signals) and its `RunObserver`s, `TrainingConfig`, `ModelSpec`, `OptimizerSpec`, `EpochMetrics`.
+// - DPT itself: `World` (the process's start and end under mpirun or alone, as `dpt` does them).
 // - LeastSquares: the closed form, distributed (`LeastSquares.fit`), and `ClosedFormComparison` beside SGD's fit.
 @_exported import Collectives
 @_exported import Datasets

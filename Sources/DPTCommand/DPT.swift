@@ -1,4 +1,5 @@
 import ArgumentParser
+import DPT
 import Foundation
 import TensorCore
 import _Support
@@ -28,15 +29,14 @@ struct DPT: ParsableCommand {
       print(BLASKernel.current)
       Foundation.exit(passed ? 0 : 1)
     }
-    BLASKernelChoice.apply()
-    Launch.keepFreedMemory()
+    World.prepare()
     // Paths are bytes: one that is not UTF-8 would become other characters in Swift's strings, so that an existing
     // file is "not found" and an output goes to another folder. Refused, naming the argument.
     for i in 1..<Int(CommandLine.argc) {
       guard let raw = CommandLine.unsafeArgv[i], String(validatingCString: raw) == nil else { continue }
       let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self), count: strlen(raw))
       let shown = String(decoding: bytes, as: UTF8.self)
-      if Launch.environmentRank == 0 {
+      if World.environmentRank == 0 {
         FileHandle.standardError.write(Data("Error: argument \(i) ('\(shown)') is not valid UTF-8: dpt takes paths and values as UTF-8 text; rename the file or folder\n".utf8))
       }
       Foundation.exit(64)
@@ -45,7 +45,7 @@ struct DPT: ParsableCommand {
       var command = try parseAsRoot()
       try command.run()
     } catch {
-      if Launch.environmentRank != 0 { Foundation.exit(exitCode(for: error).rawValue) }
+      if World.environmentRank != 0 { Foundation.exit(exitCode(for: error).rawValue) }
       // A library error gets its user-facing text (with the flag to change); ArgumentParser's own pass through.
       let shown = ErrorMessages.message(for: error).map { CommandError($0) } ?? error
       // --json: a script reading stdout gets the error as JSON too (the text still goes to stderr).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Collectives
+import DPT
 import Foundation
 import TensorCore
 import _Support
@@ -77,7 +78,7 @@ struct DoctorCommand: ParsableCommand {
 
   func run() throws {
     try Launch.withWorld { comm in
-      let host = Launch.hostNames(comm)[comm.rank]
+      let host = World.hostNames(comm)[comm.rank]
       // Every rank measures one thread at once, as ranks compute in training; alone, every core is measured too.
       let mine = Facts(host: host, rank: comm.rank, allCores: comm.size == 1)
       let all = try comm.allGather(Array(mine.json.serialized().utf8)).compactMap { try? JSON.parse(bytes: $0) }.compactMap(Facts.init(json:))

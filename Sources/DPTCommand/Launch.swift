@@ -1,21 +1,11 @@
 import Collectives
+import DPT
 import Foundation
 import TensorCore
 import _Support
 
-/// Starting the world: MPI under mpirun, one local rank otherwise.
+/// Running a command in the world (`World`): how each way a job can end is shown and exits.
 enum Launch {
-  /// The world rank from mpirun's environment (0 without mpirun), known before MPI starts.
-  static var environmentRank: Int {
-    Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0") ?? 0
-  }
-
-  /// The host of each rank of the world: MPI's processor names, or this machine's name on one rank.
-  static func hostNames(_ comm: any Communicator) -> [String] {
-    if comm is MPICommunicator, MPICommunicator.hostNames.count == comm.size { return MPICommunicator.hostNames }
-    return Array(repeating: ProcessInfo.processInfo.hostName, count: comm.size)
-  }
-
   /// Arms the watchdog of `comm` (shared with the world and every communicator split from it) for a training loop:
   /// each collective waits at most `timeout` seconds (nil: as long as it needs), and gives up soon once a signal
   /// arrived. Returns the disarming, for a `defer`.
@@ -44,13 +34,11 @@ enum Launch {
       }
       return
     }
-    setBLASThreadsPerRank()
     let world: MPICommunicator
-    do { world = try MPICommunicator.world() } catch { throw CommandError("MPI could not start: \(error)") }
+    do { world = try World.start() as! MPICommunicator } catch { throw CommandError("MPI could not start: \(error)") }
     do {
       try body(world)
-      try world.completeSends()
-      MPICommunicator.finalize()
+      try World.finish(world)
     } catch let i as Interrupted {
       if world.rank == 0 { FileHandle.standardError.write(Data("\(i)\n".utf8)) }
       MPICommunicator.finalize()
@@ -87,31 +75,6 @@ enum Launch {
       }
       MPICommunicator.abort(message: "Error: rank \(world.rank) of \(world.size): \(ErrorMessages.line(error))")
     }
-  }
-
-  /// Every training step frees and reallocates the same few large buffers (batches, activations, im2col columns).
-  /// glibc serves blocks above its mmap threshold with fresh mappings and returns freed heap tops to the kernel, so
-  /// each step page-faults its buffers in again (13% of a CNN epoch's time here). Raised thresholds keep freed
-  /// memory in the process for the next step; peak memory is unchanged.
-  static func keepFreedMemory() {
-    // mallopt is declared in <malloc.h>, which Swift's Glibc module does not import: look it up.
-    typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
-    let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-    let M_TRIM_THRESHOLD: Int32 = -1, M_MMAP_THRESHOLD: Int32 = -3  // <malloc.h>
-    _ = mallopt(M_MMAP_THRESHOLD, 512 << 20)
-    _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
-  }
-
-  /// One BLAS thread per core: with OPENBLAS_NUM_THREADS unset, a Slurm task takes the CPUs Slurm gave it
-  /// (SLURM_CPUS_PER_TASK), and otherwise each of the node's ranks gets cores / ranks threads.
-  static func setBLASThreadsPerRank() {
-    let env = ProcessInfo.processInfo.environment
-    guard env["OPENBLAS_NUM_THREADS"] == nil else { return }
-    if let perTask = env["SLURM_CPUS_PER_TASK"].flatMap({ Int($0) }), perTask >= 1 { return BLASThreads.set(perTask) }
-    let local = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? env["SLURM_NTASKS_PER_NODE"] ?? "1") ?? 1
-    let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-    BLASThreads.set(max(1, cores / max(local, 1)))
   }
 }
 

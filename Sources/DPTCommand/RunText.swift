@@ -1,6 +1,8 @@
 import ArgumentParser
 import Collectives
 import Datasets
+import Experiments
+import FileFormats
 import Foundation
 import Layers
 import LeastSquares
@@ -59,8 +61,49 @@ enum RunText {
                   median > 0 ? compute[slowest] / median : 1, compute[slowest], median)
   }
 
-  /// The final metrics of `dpt train --json`.
-  static func summary<T>(_ t: Trainer<T>, _ history: [EpochMetrics], peakMemory: [Double], phases: PhaseTimes) -> JSON {
+  /// What `dpt train` says before its first epoch: the data's own notes, the header, a resume's position, early
+  /// stopping's terms and a validation set too small to trust. (`hosts` is a collective: every rank calls this.)
+  static func preamble(_ trainer: Trainer<Float>, options: TrainingOptions, resumed: (checkpoint: Checkpoint, path: String)?,
+                       bestKept: Bool) throws -> [String] {
+    let config = trainer.config, comm = trainer.communicator
+    var lines: [String] = []
+    if let header = trainer.data.header { lines.append(ErrorMessages.text(header)) }
+    for w in trainer.data.warnings { lines.append("warning: \(w); trained from --init's weights as given") }
+    if let note = try options.data.inferenceNote { lines.append(note) }
+    lines.append(header(trainer, hosts: try hosts(comm)))
+    if let (c, path) = resumed {
+      var note = "resumed from \(Checkpoint.path(path)): \(counted(c.epoch, "epoch")) and \(counted(trainer.batchInEpoch, "batch", "batches")) done (step \(c.step))"
+      if c.worldSize != comm.size {
+        note += config.deterministic
+          ? "; written by \(counted(c.worldSize, "rank")), continued on \(comm.size): --deterministic makes the result the same"
+          : "; written by \(counted(c.worldSize, "rank")), continued on \(comm.size): the steps are the same but sums are added in another order, so the result differs from an uninterrupted \(c.worldSize)-rank run in the last bits (--deterministic avoids that)"
+      }
+      lines.append(note)
+    }
+    if let patience = options.earlyStop {
+      let watched = trainer.data.validation != nil ? "validation" : "test"
+      lines.append("--early-stop \(patience): stops when the \(watched) loss has not improved for \(counted(patience, "epoch"))\(watched == "test" ? " (there is no validation set: --val-fraction holds one out)" : "")"
+        + (bestKept ? "; best.dptc keeps the best epoch's weights" : "; the best epoch's weights are not kept (give --checkpoint-dir or --log-dir)"))
+    }
+    if let v = trainer.data.validation, v.count < 30 {
+      lines.append("warning: the validation set has \(counted(v.count, "row")): its loss and accuracy rest on very few samples; raise --val-fraction or use more data")
+    }
+    return lines
+  }
+
+  /// The closed form beside SGD, as a table.
+  static func comparison(_ c: ClosedFormComparison, _ trainer: Trainer<Float>) -> [String] {
+    ["", comparisonTitle(c, trainer)]
+      + linearModel([("closed form", c.closedForm), (trainer.config.optimizer.kind.displayName, c.sgd)], fit: c.fit)
+      + ["  largest |parameter difference|: \(number(c.maxParameterDifference).trimmingCharacters(in: .whitespaces))"]
+      + c.fit.warnings.map { "warning: \(ErrorMessages.text($0))" }
+  }
+
+  /// The final metrics of `dpt train --json`: the last epoch's, the run's totals, how it ended and its findings, and
+  /// a linear model's closed form (nested, so that its train_rmse, test_r2, ... do not collide with the run's own).
+  static func summary<T>(_ t: Trainer<T>, _ outcome: RunOutcome, findings: [Finding], peakMemory: [Double], phases: PhaseTimes,
+                         comparison: ClosedFormComparison?) -> JSON {
+    let history = outcome.history
     guard let last = history.last, case .object(let final) = last.record.json else { return .null }
     let seconds = history.reduce(0) { $0 + $1.seconds }
     let samples = history.reduce(0) { $0 + $1.samples }
@@ -77,6 +120,12 @@ enum RunText {
           ("exchange", JSON(t.reducer.summary)),
           ("exchange_bytes_per_step", JSON(t.reducer.bytesSent)),
           ("phase_seconds", .object(phases.named.map { ($0.0, JSON($0.1)) }))]
+    if case .object(let s) = outcome.status.json { o += s }
+    o.append(("findings", .array(findings.map(\.json))))
+    if let c = comparison {
+      o += [("closed_form", .object(c.closedForm.jsonFields + fitFields(c.fit) + [("lambda", JSON(c.lambda))])),
+            ("sgd", .object(c.sgd.jsonFields)), ("max_abs_parameter_difference", JSON(c.maxParameterDifference))]
+    }
     return .object(o)
   }
 }

@@ -134,94 +134,64 @@ public final class Sweep {
     let trial = plan.trials[index], spec = trials[index]
     let trainer = try Trainer<Float>(config: spec.config, data: spec.data, communicator: group, synchronize: false)
     if !checkpoint.isEmpty {
-      try trainer.restore(try Checkpoint(decoding: checkpoint, path: trial.folder.joined(separator: "/")), path: trial.folder.joined(separator: "/"))
+      let path = trial.folder.joined(separator: "/")
+      try trainer.restore(try Checkpoint(decoding: checkpoint, path: path), path: path)
     }
     try trainer.synchronizeParameters(broadcast: checkpoint.isEmpty)
     trainer.stopRequested = stopRequested
-    let isLeader = group.rank == 0
-    // World rank 0 answers messages between its steps; the other leaders say they are alive every quarter timeout.
-    var lastWord = WallClock.now()
-    if let coordinator {
-      trainer.afterStep = { try coordinator.serve() }
-    } else if isLeader, let timeout = stallTimeout {
-      trainer.afterStep = { [world] in
-        let now = WallClock.now()
-        if now - lastWord > min(timeout / 4, 30) {
-          try world.send(Message.alive(group: groupIndex).bytes, to: 0, tag: Sweep.toRoot)
-          lastWord = now
-        }
-      }
-    }
-    var monitor = RunMonitor(patience: patience, divergeFactor: divergeFactor,
-                             skipsNonFinite: spec.config.onNonFinite == .skipBatch)
-    monitor.replay(earlier)
-    var status = RunStatus.finished
     // A checkpoint is built (gathered, on a sharded step), sent to rank 0 and written: with L-BFGS's history it holds
-    // hundreds of MB. The leader keeps their cost to about a fifth of the training time, and the group follows its
-    // word; a resumed trial re-runs the epochs after its last checkpoint.
-    var sinceCheckpoint = 0.0, checkpointCost = 0.0, unsaved = false
-    func sendCheckpoint(best: Bool) throws {
-      let t0 = WallClock.now()
-      var c = try trainer.checkpoint()
-      c.config = spec.record
-      if isLeader { try report(trial, checkpoint: c.encoded(), best: best, coordinator: coordinator) }
-      checkpointCost = WallClock.now() - t0
-      sinceCheckpoint = 0
-      unsaved = false
-    }
-    while trainer.epoch < spec.config.epochs {
-      if trainer.stopAgreed {
-        if unsaved { try sendCheckpoint(best: false) }
-        status = .interrupted
-        break
-      }
-      let m: EpochMetrics
-      let t0 = WallClock.now()
-      do {
-        m = try trainer.runEpoch()
-      } catch let e as NonFiniteLoss {
-        // Every rank of the group computed the same all-reduced loss, so the whole group stops here together.
-        status = .diverged(epoch: e.epoch, reason: "the training loss became \(e.loss) at step \(e.step)")
-        break
-      } catch is StopRequested {
-        status = .interrupted
-        break
-      }
-      let (improved, stop) = monitor.observe(m)
-      sinceCheckpoint += WallClock.now() - t0
-      if isLeader { try report(trial, m.record, coordinator: coordinator) }
-      let best = improved && patience != nil
-      var due = [Int64(best || sinceCheckpoint >= 4 * checkpointCost ? 1 : 0)]
-      if group.size > 1 { try group.broadcast(&due, root: 0) }
-      if due[0] == 1 { try sendCheckpoint(best: best) } else { unsaved = true }
-      if let stop {
-        status = stop
-        break
-      }
-      if let reason = trainer.converged {
-        status = .converged(iteration: trainer.step, reason: reason)
-        break
-      }
-      if let pruning, pruning.isRung(m.epoch, of: spec.config.epochs) {
-        var keep = [Int64(1)]
-        if isLeader {
-          keep[0] = try decide(trial: index, rung: m.epoch, score: Sweep.rungScore(m), coordinator: coordinator) ? 1 : 0
-        }
-        try group.broadcast(&keep, root: 0)
-        if keep[0] == 0 {
-          status = .pruned(epoch: m.epoch)
-          break
-        }
-      }
-    }
+    // hundreds of MB. Their cost is kept to about a fifth of the training time; a resumed trial re-runs the epochs
+    // after its last checkpoint.
+    let run = Run(trainer: trainer, checkpoints: CheckpointPolicy(everyEpoch: true, best: true, maxShare: 0.2, onInterrupt: true),
+                  patience: patience, divergeFactor: divergeFactor, recordedConfig: spec.record)
+    run.earlier = earlier
+    let outcome = try run.execute(observers: [TrialReporter(sweep: self, trial: trial, group: groupIndex, coordinator: coordinator)])
     // A linear model fitted by MSE: the closed-form ridge solution of its problem (the group's ranks together).
     var closedForm: JSON?
-    switch status {
+    switch outcome.status {
     case .diverged, .interrupted, .pruned: break
     default: closedForm = try ClosedFormComparison.make(trainer, predict: [])?.json
     }
-    return TrialOutcome(trial: trial, status: status, epochs: [], seconds: WallClock.now() - start, group: groupIndex,
+    return TrialOutcome(trial: trial, status: outcome.status, epochs: [], seconds: WallClock.now() - start, group: groupIndex,
                         closedForm: closedForm)
+  }
+
+  /// A trial's run, as its group's leader tells world rank 0: each epoch's metrics, its checkpoints, its scores at
+  /// successive halving's rungs; between steps, world rank 0 answers the other groups and the other leaders say they
+  /// are alive every quarter timeout.
+  final class TrialReporter: RunObserver {
+    let sweep: Sweep, trial: SweepTrial, group: Int, coordinator: Coordinator?
+    var lastWord = WallClock.now()
+
+    init(sweep: Sweep, trial: SweepTrial, group: Int, coordinator: Coordinator?) {
+      (self.sweep, self.trial, self.group, self.coordinator) = (sweep, trial, group, coordinator)
+    }
+
+    func isLeader(_ run: Run) -> Bool { run.trainer.communicator.isRoot }
+
+    func stepEnded(_ run: Run) throws {
+      if let coordinator { return try coordinator.serve() }
+      guard isLeader(run), let timeout = sweep.stallTimeout else { return }
+      let now = WallClock.now()
+      if now - lastWord > min(timeout / 4, 30) {
+        try sweep.world.send(Message.alive(group: group).bytes, to: 0, tag: Sweep.toRoot)
+        lastWord = now
+      }
+    }
+
+    func epochEnded(_ run: Run, _ metrics: EpochMetrics) throws {
+      if isLeader(run) { try sweep.report(trial, metrics.record, coordinator: coordinator) }
+    }
+
+    func verdict(_ run: Run, after m: EpochMetrics) throws -> RunStatus? {
+      guard let pruning = sweep.pruning, pruning.isRung(m.epoch, of: run.trainer.config.epochs) else { return nil }
+      let keep = try sweep.decide(trial: trial.index, rung: m.epoch, score: Sweep.rungScore(m), coordinator: coordinator)
+      return keep ? nil : .pruned(epoch: m.epoch)
+    }
+
+    func checkpointTaken(_ run: Run, _ checkpoint: Checkpoint, regular: Bool, best: Bool) throws {
+      if isLeader(run) { try sweep.report(trial, checkpoint: checkpoint.encoded(), best: best, coordinator: coordinator) }
+    }
   }
 
   /// An epoch's metrics, to rank 0's coordinator.

@@ -69,9 +69,10 @@ public struct ExchangeSpec: Equatable, Sendable, Codable {
     compression == .none ? 256 << 10 : 1 << 20
   }
 
-  /// PowerSGD's uncompressed first steps (PyTorch's start_powerSGD_iter; 2, as ../shared/bench's DDP peer), 0 for the
-  /// 16-bit formats. Each costs a full exchange: 10 of them took 90 ms of a one-epoch run at 1 Gbit/s. Five epochs of
-  /// Fashion-MNIST end within 0.3 points of the uncompressed accuracy with 2 (seeds 0-3).
+  /// PowerSGD's uncompressed first steps (PyTorch's start_powerSGD_iter; 2, the value the DDP peer of
+  /// `scripts/bench hosts` sets), 0 for the 16-bit formats. Each costs a full exchange: 10 of them took 90 ms of a
+  /// one-epoch run at 1 Gbit/s. Five epochs of Fashion-MNIST end within 0.3 points of the uncompressed accuracy with
+  /// 2 (seeds 0-3).
   public var effectiveWarmupSteps: Int {
     if let warmupSteps { return warmupSteps }
     if case .powerSGD = compression { return 2 }

@@ -44,6 +44,15 @@ extension Trainer {
     return .object(o)
   }
 
+  /// Resumes a run from `c` (`restore`), which must leave something to train: an epoch before `config.epochs`, or
+  /// the rest of one.
+  public func resume(from c: Checkpoint, path: String) throws {
+    try restore(c, path: path)
+    guard c.epoch < config.epochs || batchInEpoch > 0 else {
+      throw WeightsProblem.malformed("\(path): the run is already at epoch \(c.epoch) of --epochs \(config.epochs): raise --epochs to train further")
+    }
+  }
+
   /// Continues from `c`: checks that it fits this run (same network, data and optimizer), then restores the
   /// parameters, the optimizer's state and the position in the data order.
   public func restore(_ c: Checkpoint, path: String) throws {

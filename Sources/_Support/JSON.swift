@@ -192,6 +192,12 @@ public enum JSON: Equatable, Sendable {
     return nil
   }
 
+  /// An object with `fields` after its own (a value that is not an object stays as it is).
+  public func appending(_ fields: [(String, JSON)]) -> JSON {
+    guard case .object(let o) = self else { return self }
+    return .object(o + fields)
+  }
+
   public var double: Double? { if case .number(let x) = self { return x } else { return nil } }
   /// A whole number that an Int holds exactly (at most 2^53 in magnitude); nil for anything else, so that a count,
   /// size or offset read from a file can never trap in a conversion.

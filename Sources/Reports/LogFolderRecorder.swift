@@ -1,0 +1,39 @@
+import Experiments
+import Foundation
+import Training
+import _Support
+
+/// A run's `--log-dir`, kept by rank 0 as the run goes: each epoch a row of metrics.jsonl and metrics.csv (and
+/// TensorBoard's events); at the end config.json's status, findings.json, the charts and report.html. An interrupted
+/// run leaves its rows for the resume to continue.
+public final class LogFolderRecorder: RunObserver {
+  public let log: RunLog
+  public let board: TensorBoardWriter?
+  let title: String
+  let config: JSON
+  /// The findings of every logged epoch (a resumed run's earlier ones included), once the run has ended.
+  public private(set) var findings: [Finding] = []
+
+  public init(log: RunLog, board: TensorBoardWriter?, title: String, config: JSON) {
+    self.log = log
+    self.board = board
+    self.title = title
+    self.config = config
+  }
+
+  public func epochEnded(_ run: Run, _ metrics: EpochMetrics) throws {
+    try log.append(metrics.record)
+    try board?.epoch(metrics.record)
+  }
+
+  public func runEnded(_ run: Run, _ outcome: RunOutcome) throws {
+    guard outcome.status != .interrupted else { return }
+    let status = outcome.status
+    findings = Findings.run(log.rows, task: run.trainer.data.train.task, status: status)
+    try log.finish(status.json, config: config)
+    guard !log.rows.isEmpty else { return }
+    try log.folder.write("findings.json", JSON.array(findings.map(\.json)).serialized(pretty: true) + "\n")
+    _ = try ReportFiles.writeRun(folder: log.folder, title: title, config: config, rows: log.rows, logLoss: false,
+                                 diverged: status.name == "diverged", findings: findings.map(\.json))
+  }
+}
