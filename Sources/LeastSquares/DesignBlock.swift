@@ -1,4 +1,3 @@
-import Training
 import Collectives
 import Datasets
 import Foundation

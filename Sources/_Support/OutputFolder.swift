@@ -284,9 +284,6 @@ public final class OutputFolder {
   /// The file `name` of the folder.
   public func file(_ name: String) -> String { Files.join(path, name) }
 
-  /// Whether the run wrote anything here yet.
-  public var hasBegun: Bool { begun }
-
   /// What the folder held when claimed: its run's id (nil: no run).
   public var previousRunID: String? { previous?.runID }
 
