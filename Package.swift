@@ -33,7 +33,7 @@ let libraries: [Target] = [
   // the clock, number text. Depends on nothing.
   .target(name: "_Support", swiftSettings: fast),
   // Tensors, BLAS/LAPACK, random numbers.
-  .target(name: "TensorCore", dependencies: ["_CBLAS", numerics], swiftSettings: fast),
+  .target(name: "TensorCore", dependencies: ["_CBLAS", "_Support", numerics], swiftSettings: fast),
   // The hand-written vector kernels (Sources/_Kernels), compiled twice: for AVX2 and FMA (x86-64 since 2013), and for
   // AVX-512 (16-float registers, 32 of them). One binary; Layers calls the build the CPU runs.
   .target(name: "_KernelsAVX2", swiftSettings: fast),
@@ -118,5 +118,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
   ],
   targets: systemLibraries + libraries + executables + tests + fuzz,
-  swiftLanguageModes: [.v5]
+  // Swift 6: data races are compile errors. The only unchecked globals are the cells signal handlers write
+  // (Signals, LaunchSignals, Watchdog.activity), which may take no lock; other process-wide state is `Locked`.
+  swiftLanguageModes: [.v6]
 )

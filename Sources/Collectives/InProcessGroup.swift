@@ -43,14 +43,16 @@ public final class InProcessGroup: @unchecked Sendable {
   }
 
   public func run<R>(_ body: @escaping (any Communicator) throws -> R) throws -> [R] {
-    let comms = communicators()
+    // Every rank's thread calls the same closure with its own communicator: what the closure captures is shared by
+    // the ranks, as it is by design in a group of threads (tests); the box hands it to the threads.
+    let work = ThreadWork(body: body, comms: communicators())
     let results = ResultBox<R>(count: size)
     let done = DispatchGroup()
     for r in 0..<size {
       done.enter()
       let thread = Thread { [self] in
         let outcome: Result<R, Error>
-        do { outcome = .success(try body(comms[r])) } catch {
+        do { outcome = .success(try work.body(work.comms[r])) } catch {
           outcome = .failure(error)
           fail("rank \(r) failed: \(error)")
         }
@@ -69,6 +71,11 @@ public final class InProcessGroup: @unchecked Sendable {
   }
 
   /// The ranks' outcomes, written by their threads.
+  private struct ThreadWork<R>: @unchecked Sendable {
+    let body: (any Communicator) throws -> R
+    let comms: [any Communicator]
+  }
+
   private final class ResultBox<R>: @unchecked Sendable {
     private let lock = NSLock()
     private var slots: [Result<R, Error>?]

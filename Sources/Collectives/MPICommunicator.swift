@@ -1,5 +1,6 @@
 import Foundation
 import _CMPI
+import _Support
 
 /// OpenMPI. The only code in dpt that calls MPI; every return code goes through `check` (or, where nothing can be
 /// thrown: finalizing, aborting, freeing in a deinit, `report`, which names the failed call on stderr).
@@ -22,26 +23,40 @@ public final class MPICommunicator: Communicator {
     return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil || env["PMI_SIZE"] != nil
   }
 
-  static var initialized = false
+  /// The process's MPI state: whether MPI is up, the world's side communicators, the ranks' hosts.
+  struct WorldState {
+    var initialized = false
+    /// The world's duplicate that carries the watchdog's heartbeats.
+    var heartbeats: MPI_Comm?
+    /// The world's duplicate on which failing ranks meet (`failedTogether`), apart from any collective in flight.
+    var failing: MPI_Comm?
+    /// MPI's processor name of each world rank (empty before MPI starts).
+    var hostNames: [String] = []
+  }
+  static let state = Locked(WorldState())
+  static var initialized: Bool { state.current.initialized }
 
   /// MPI_COMM_WORLD, initialising MPI on first use.
   public static func world() throws -> MPICommunicator {
     if !initialized {
       try check(MPI_Init(nil, nil), "MPI_Init")
-      initialized = true
+      state.withLock { $0.initialized = true }
       try check(MPI_Comm_set_errhandler(dpt_mpi_comm_world(), dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
       // The watchdog's heartbeats travel on a communicator of their own, never mixed with the collectives' traffic.
       var side: MPI_Comm? = nil
       try check(MPI_Comm_dup(dpt_mpi_comm_world(), &side), "MPI_Comm_dup")
       try check(MPI_Comm_set_errhandler(side, dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
-      heartbeats = side
+      state.withLock { $0.heartbeats = side }
       var failures: MPI_Comm? = nil
       try check(MPI_Comm_dup(dpt_mpi_comm_world(), &failures), "MPI_Comm_dup")
       try check(MPI_Comm_set_errhandler(failures, dpt_mpi_errors_return()), "MPI_Comm_set_errhandler")
-      failing = failures
+      state.withLock { $0.failing = failures }
     }
     let world = try MPICommunicator(comm: dpt_mpi_comm_world(), owned: false, watchdog: Watchdog())
-    if hostNames.isEmpty { hostNames = try world.allGather(Array(processorName().utf8)).map { String(decoding: $0, as: UTF8.self) } }
+    if hostNames.isEmpty {
+      let names = try world.allGather(Array(processorName().utf8)).map { String(decoding: $0, as: UTF8.self) }
+      state.withLock { $0.hostNames = names }
+    }
     return world
   }
 
@@ -58,10 +73,8 @@ public final class MPICommunicator: Communicator {
     return Int(me)
   }
 
-  /// The world's duplicate that carries the watchdog's heartbeats.
-  nonisolated(unsafe) static var heartbeats: MPI_Comm?
-  /// The world's duplicate on which failing ranks meet (`failedTogether`), apart from any collective in flight.
-  nonisolated(unsafe) static var failing: MPI_Comm?
+  static var heartbeats: MPI_Comm? { state.current.heartbeats }
+  static var failing: MPI_Comm? { state.current.failing }
 
   /// Whether every rank of the world reaches this call within `seconds`, each with an error of its own (the same
   /// step failing everywhere: a loss that diverged, a verdict every rank was told): then the job can end with one
@@ -82,14 +95,14 @@ public final class MPICommunicator: Communicator {
     return false
   }
   /// Each world rank's host (MPI's processor name).
-  nonisolated(unsafe) public private(set) static var hostNames: [String] = []
+  public static var hostNames: [String] { state.current.hostNames }
 
   /// MPI_Finalize, after every rank is done.
   public static func finalize() {
     if initialized {
       MPISharedMemory.freeReleased()
       report(MPI_Finalize(), "MPI_Finalize")
-      initialized = false
+      state.withLock { $0.initialized = false }
     }
   }
 

@@ -1,4 +1,5 @@
 import Foundation
+import _Support
 import _CMPI
 
 /// A shared window, freed (MPI_Win_free, collective) after the last reference goes; see `released`.
@@ -13,12 +14,12 @@ final class MPISharedMemory: SharedMemory {
   /// MPI_Win_free is collective: a window let go while an error unwinds one rank would hang it there. Released
   /// windows wait in `released` until every rank of their host is surely at the same point: the next shared
   /// allocation (collective over the same ranks, in a run or a sweep group) or MPI_Finalize.
-  nonisolated(unsafe) static var released: [MPI_Win?] = []
+  static let released = Locked<[MPI_Win?]>([])
 
-  deinit { MPISharedMemory.released.append(window) }
+  deinit { MPISharedMemory.released.withLock { [window] in $0.append(window) } }
 
   static func freeReleased() {
-    for var w in released { MPICommunicator.report(MPI_Win_free(&w), "MPI_Win_free") }
-    released.removeAll()
+    let windows = released.withLock { list in defer { list.removeAll() }; return list }
+    for var w in windows { MPICommunicator.report(MPI_Win_free(&w), "MPI_Win_free") }
   }
 }

@@ -33,7 +33,8 @@ public final class Watchdog: @unchecked Sendable {
 
   /// When this process last showed it was running (the polls of a wait): [monotonic seconds, process CPU seconds].
   /// A SIGCONT long after it, with little CPU time used meanwhile, means the process had been stopped (SIGSTOP):
-  /// then it was the silent one, and blames nobody (read by a signal handler: plain memory, no allocation).
+  /// then it was the silent one, and blames nobody (read by a signal handler: plain memory, no allocation; unchecked
+  /// on purpose, since a handler may take no lock).
   nonisolated(unsafe) public static let activity: UnsafeMutablePointer<Double> = {
     let p = UnsafeMutablePointer<Double>.allocate(capacity: 2)
     p.initialize(repeating: 0, count: 2)

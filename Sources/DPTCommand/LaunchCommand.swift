@@ -328,22 +328,25 @@ struct LaunchCommand: ParsableCommand {
 /// would not reach it otherwise; dpt's ranks read SIGUSR1 as SIGTERM and SIGUSR2 as SIGINT). Cells of the C
 /// handler, which may not capture or allocate.
 enum LaunchSignals {
-  /// [the running mpirun's pid (0: none), the first signal received (0: none), signals received].
+  /// [the running mpirun's pid (0: none), the first signal received (0: none), signals received]. Unchecked on
+  /// purpose: a signal handler may take no lock, so the cells are plain memory, each written whole.
   nonisolated(unsafe) static let state: UnsafeMutablePointer<Int32> = {
     let p = UnsafeMutablePointer<Int32>.allocate(capacity: 3)
     p.initialize(repeating: 0, count: 3)
     return p
   }()
   /// When the first signal was seen by `since` (the handler cannot read the clock).
-  nonisolated(unsafe) static var first: Double?
+  static let first = Locked<Double?>(nil)
 
   static var received: Int32? { state[1] == 0 ? nil : state[1] }
   static var count: Int32 { state[2] }
   /// When the first signal arrived (as first seen here), nil before any.
   static var since: Double? {
     guard received != nil else { return nil }
-    if first == nil { first = WallClock.now() }
-    return first
+    return first.withLock { t in
+      if t == nil { t = WallClock.now() }
+      return t
+    }
   }
 
   /// The signal mpirun forwards to the ranks for `sig`.

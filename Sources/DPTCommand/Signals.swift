@@ -7,7 +7,8 @@ import Foundation
 /// every rank at once, where its own SIGTERM path would wait its kill timeout before any rank heard of it.
 enum Signals {
   /// [signals received, the first one's number, SIGCONTs received], written by the handlers (C functions: no
-  /// captures, no allocation).
+  /// captures, no allocation). Unchecked on purpose: a signal handler may take no lock, so the cells are plain
+  /// memory, each written whole.
   nonisolated(unsafe) static let state: UnsafeMutablePointer<Int32> = {
     let p = UnsafeMutablePointer<Int32>.allocate(capacity: 3)
     p.initialize(repeating: 0, count: 3)

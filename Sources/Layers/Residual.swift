@@ -105,10 +105,10 @@ public struct Residual<T: LayerKernels>: BatchLayer, BufferHolder {
     let g = dp.map(split)
     let a = x.indices.map { activations(x[$0], y[$0]) }
     let dxb = try body.backward(dy, activations: a.map(\.body), parameters: pb, gradients: g.map(\.body), context: context,
-                                needsInputGradient: needsInputGradient) { StepContext.nested(index, branch: 0, layer: $0) }
+                                needsInputGradient: needsInputGradient, index: { StepContext.nested(index, branch: 0, layer: $0) })
     let dxs = try shortcut.map {
       try $0.backward(dy, activations: a.map { $0.shortcut! }, parameters: ps!, gradients: g.map { $0.shortcut! }, context: context,
-                      needsInputGradient: needsInputGradient) { StepContext.nested(index, branch: 1, layer: $0) }
+                      needsInputGradient: needsInputGradient, index: { StepContext.nested(index, branch: 1, layer: $0) })
     }
     guard needsInputGradient, let dxb else { return nil }
     let shortcutGradients: [Tensor<T>]? = dxs ?? nil

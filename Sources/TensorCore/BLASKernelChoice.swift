@@ -1,4 +1,5 @@
 import Foundation
+import _Support
 
 /// The first thing dpt does, before MPI and before any BLAS call: OpenBLAS's kernel, upgraded when OpenBLAS fell back
 /// to a generic one on a CPU that runs a wider one it has (Prescott on a current Intel Xeon, where SkylakeX is 5x
@@ -16,7 +17,9 @@ public enum BLASKernelChoice {
 
   /// Why the kernel in effect is the one: "OpenBLAS chose Prescott for this CPU", "OPENBLAS_CORETYPE=Haswell", ...;
   /// nil when it is OpenBLAS's own choice and the widest this CPU has.
-  nonisolated(unsafe) public private(set) static var reason: String?
+  public static var reason: String? { recorded.current }
+  private static let recorded = Locked<String?>(nil)
+  private static func setReason(_ text: String) { recorded.withLock { $0 = text } }
 
   /// "OpenBLAS 0.3.21, SkylakeX (OpenBLAS chose Prescott for this CPU)": the run header's and `dpt doctor`'s line.
   public static var summary: String { "\(BLASKernel.version), \(BLASKernel.current)\(reason.map { " (\($0))" } ?? "")" }
@@ -32,11 +35,11 @@ public enum BLASKernelChoice {
       var failed = parts[2].split(separator: ",").map(String.init)
       if tried.isEmpty {
         // Every candidate failed: OpenBLAS's own choice again.
-        reason = "OpenBLAS chose it for this CPU; \(failed.joined(separator: ", ")) failed dpt's self-check"
+        setReason("OpenBLAS chose it for this CPU; \(failed.joined(separator: ", ")) failed dpt's self-check")
         return
       }
       if tried.caseInsensitiveCompare(BLASKernel.current) == .orderedSame && BLASKernel.selfCheck() {
-        reason = "OpenBLAS chose \(chose) for this CPU" + (failed.isEmpty ? "" : "; \(failed.joined(separator: ", ")) failed dpt's self-check")
+        setReason("OpenBLAS chose \(chose) for this CPU" + (failed.isEmpty ? "" : "; \(failed.joined(separator: ", ")) failed dpt's self-check"))
         return
       }
       failed.append(tried)
@@ -44,13 +47,13 @@ public enum BLASKernelChoice {
       return
     }
     if let forced = env["OPENBLAS_CORETYPE"] {
-      reason = "OPENBLAS_CORETYPE=\(forced)"
+      setReason("OPENBLAS_CORETYPE=\(forced)")
       return
     }
     let chose = BLASKernel.current
     if env[keepVariable] == "keep" {
       let upgrades = BLASKernel.upgrades(from: chose, cpu: .current)
-      reason = upgrades.isEmpty ? "\(keepVariable)=keep" : "\(keepVariable)=keep; this CPU runs \(upgrades[0])"
+      setReason(upgrades.isEmpty ? "\(keepVariable)=keep" : "\(keepVariable)=keep; this CPU runs \(upgrades[0])")
       return
     }
     next(after: [], chose: chose)
@@ -63,7 +66,7 @@ public enum BLASKernelChoice {
       unsetenv("OPENBLAS_CORETYPE")
       setenv(choiceVariable, ";\(chose);\(failed.joined(separator: ","))", 1)
       reexecute()
-      reason = "OpenBLAS's choice was not restored after \(failed.joined(separator: ", ")) failed dpt's self-check"
+      setReason("OpenBLAS's choice was not restored after \(failed.joined(separator: ", ")) failed dpt's self-check")
       return
     }
     setenv("OPENBLAS_CORETYPE", kernel, 1)
@@ -72,7 +75,7 @@ public enum BLASKernelChoice {
     // Not re-executed (exec failed): the process goes on with the kernel it has.
     unsetenv("OPENBLAS_CORETYPE")
     unsetenv(choiceVariable)
-    reason = "dpt could not start again with \(kernel)"
+    setReason("dpt could not start again with \(kernel)")
   }
 
   /// execv of this program with the same arguments, byte for byte (a path that is not UTF-8 stays as it was, where

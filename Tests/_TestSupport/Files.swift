@@ -1,7 +1,7 @@
 import Foundation
 
 /// Temporary folders and files for tests.
-public final class TemporaryDirectory {
+public final class TemporaryDirectory: Sendable {
   public let path: String
 
   public init(_ label: String = "dpt-test") {
