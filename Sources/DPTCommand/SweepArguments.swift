@@ -84,16 +84,8 @@ struct SweepArguments: Equatable {
     let optimizer = value("optimizer") ?? "sgd"
     let model = value("model")
     let isList = has("model-file") || model.map { m in !["linear", "softmax", "mlp", "cnn"].contains(m) && !m.hasPrefix("cnn:") || m.hasPrefix("gpt:") } ?? false
-    let rules: [(String, Bool)] = [
-      ("momentum", ["sgd", "rmsprop"].contains(optimizer)),
-      ("nesterov", optimizer == "sgd"),
-      ("beta1", ["adam", "adamw"].contains(optimizer)),
-      ("beta2", ["adam", "adamw"].contains(optimizer)),
-      ("alpha", optimizer == "rmsprop"),
-      ("eps", ["adagrad", "rmsprop", "adam", "adamw"].contains(optimizer)),
-      ("history", optimizer == "lbfgs"),
-      ("line-search", optimizer == "lbfgs"),
-      ("decoupled-weight-decay", optimizer != "lbfgs"),
+    let kind = OptimizerKind(rawValue: optimizer) ?? .sgd
+    let rules: [(String, Bool)] = OptimizerOption.allCases.map { ($0.rawValue, $0.applies(to: kind)) } + [
       ("hidden", !isList && !["linear", "softmax"].contains(model ?? "")),
       ("activation", !isList),
       ("kernel-size", !isList),

@@ -242,27 +242,20 @@ struct TrainingOptions: ParsableArguments {
     _ = try weightDecayValues
     _ = try batchSizeValues
     let momentum = try momentumValues
-    if momentum != nil && ![.sgd, .rmsprop].contains(optimizer) {
-      throw ValidationError("--momentum does not apply to --optimizer \(optimizer.rawValue)\(optimizer == .lbfgs ? " (L-BFGS keeps curvature pairs instead)" : optimizer == .adam || optimizer == .adamw ? " (use --beta1)" : ""): drop it")
+    // Which settings the optimizer reads: the table a sweep's settings and config.json use too.
+    let given: [(OptimizerOption, Bool)] = [
+      (.momentum, momentum != nil), (.nesterov, nesterov), (.beta1, beta1 != nil), (.beta2, beta2 != nil), (.alpha, alpha != nil),
+      (.eps, eps != nil), (.history, history != nil), (.lineSearch, lineSearch != nil), (.decoupledWeightDecay, decoupledWeightDecay != nil),
+    ]
+    for (option, isGiven) in given where isGiven && !option.applies(to: optimizer) {
+      throw ValidationError(option.notApplicable(to: optimizer))
     }
-    if nesterov && optimizer != .sgd { throw ValidationError("--nesterov applies to --optimizer sgd only") }
     if nesterov && (momentum ?? [0.9]).contains(where: { $0 <= 0 }) { throw ValidationError("--nesterov needs --momentum > 0") }
     if let v = decoupledWeightDecay, !(v >= 0 && v.isFinite) { throw ValidationError("--decoupled-weight-decay must be >= 0 (got \(v))") }
-    if decoupledWeightDecay != nil && optimizer == .lbfgs {
-      throw ValidationError("--decoupled-weight-decay does not apply to lbfgs (its line search needs one objective): use --weight-decay")
-    }
-    if (beta1 != nil || beta2 != nil) && optimizer != .adam && optimizer != .adamw {
-      throw ValidationError("--beta1 and --beta2 apply to --optimizer adam and adamw only")
-    }
     for (name, value) in [("--beta1", beta1), ("--beta2", beta2), ("--alpha", alpha)] {
       if let v = value, !(v >= 0 && v < 1) { throw ValidationError("\(name) must be in [0, 1) (got \(v))") }
     }
-    if alpha != nil && optimizer != .rmsprop { throw ValidationError("--alpha applies to --optimizer rmsprop only") }
     if let e = eps, !(e > 0) { throw ValidationError("--eps must be > 0 (got \(e))") }
-    if eps != nil && [.sgd, .lbfgs].contains(optimizer) { throw ValidationError("--eps applies to adagrad, rmsprop, adam and adamw") }
-    if (history != nil || lineSearch != nil) && optimizer != .lbfgs {
-      throw ValidationError("--history and --line-search apply to --optimizer lbfgs only")
-    }
     if let h = history, h < 1 || h > 100_000 { throw ValidationError("--history must be from 1 to 100000 (got \(h))") }
     if let e = epochs, e <= 0 || e > Self.largest { throw ValidationError("--epochs must be from 1 to \(Self.largest) (got \(e))") }
     if !(leakySlope.isFinite) { throw ValidationError("--leaky-slope must be a number") }

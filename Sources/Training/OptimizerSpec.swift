@@ -96,3 +96,41 @@ public struct OptimizerSpec: Equatable, Sendable, Codable {
     }
   }
 }
+
+/// The settings some optimizers read and others do not, with the optimizers that read each: the one table `dpt
+/// train`'s validation, config.json and a sweep's settings (which leave out what does not apply) all consult.
+public enum OptimizerOption: String, CaseIterable, Sendable {
+  case momentum, nesterov, beta1, beta2, alpha, eps, history
+  case lineSearch = "line-search"
+  case decoupledWeightDecay = "decoupled-weight-decay"
+
+  /// The optimizers that read it.
+  public var optimizers: [OptimizerKind] {
+    switch self {
+    case .momentum: [.sgd, .rmsprop]
+    case .nesterov: [.sgd]
+    case .beta1, .beta2: [.adam, .adamw]
+    case .alpha: [.rmsprop]
+    case .eps: [.adagrad, .rmsprop, .adam, .adamw]
+    case .history, .lineSearch: [.lbfgs]
+    case .decoupledWeightDecay: [.sgd, .adagrad, .rmsprop, .adam, .adamw]
+    }
+  }
+
+  public func applies(to kind: OptimizerKind) -> Bool { optimizers.contains(kind) }
+
+  /// Why it does not apply to `kind`, and what to use instead: "--momentum does not apply to --optimizer lbfgs (L-BFGS
+  /// keeps curvature pairs instead): it applies to --optimizer sgd and rmsprop only; drop it".
+  public func notApplicable(to kind: OptimizerKind) -> String {
+    let names = optimizers.map(\.rawValue)
+    let list = names.count == 1 ? names[0] : names.dropLast().joined(separator: ", ") + " and " + names.last!
+    var hint = ""
+    switch (self, kind) {
+    case (.momentum, .lbfgs): hint = " (L-BFGS keeps curvature pairs instead)"
+    case (.momentum, .adam), (.momentum, .adamw): hint = " (use --beta1)"
+    case (.decoupledWeightDecay, .lbfgs): hint = " (its line search needs one objective: use --weight-decay)"
+    default: break
+    }
+    return "--\(rawValue) does not apply to --optimizer \(kind.rawValue)\(hint): it applies to --optimizer \(list) only; drop it"
+  }
+}

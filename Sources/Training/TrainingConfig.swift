@@ -125,16 +125,15 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
     }
   }
 
-  /// The settings of the chosen optimizer beyond lr, momentum and the decays, with the values it uses.
+  /// The settings of the chosen optimizer beyond lr, momentum and the decays, with the values it uses (those
+  /// `OptimizerOption` says it reads).
   var optimizerSettings: [(String, JSON)] {
     let o = optimizer
-    switch o.kind {
-    case .sgd: return []
-    case .adagrad: return [("eps", JSON(o.effectiveEps))]
-    case .rmsprop: return [("alpha", JSON(o.alpha)), ("eps", JSON(o.effectiveEps))]
-    case .adam, .adamw: return [("beta1", JSON(o.beta1)), ("beta2", JSON(o.beta2)), ("eps", JSON(o.effectiveEps))]
-    case .lbfgs: return [("history", JSON(o.history)), ("line_search", JSON(o.lineSearch.rawValue))]
-    }
+    let values: [(OptimizerOption, JSON)] = [
+      (.alpha, JSON(o.alpha)), (.beta1, JSON(o.beta1)), (.beta2, JSON(o.beta2)), (.eps, JSON(o.effectiveEps)),
+      (.history, JSON(o.history)), (.lineSearch, JSON(o.lineSearch.rawValue)),
+    ]
+    return values.filter { $0.0.applies(to: o.kind) }.map { ($0.0.rawValue.replacingOccurrences(of: "-", with: "_"), $0.1) }
   }
 
   /// config.json, for a run on the data `data` loaded (nil: rows a program made). `layers`: the model's list as built
@@ -172,7 +171,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
       ("lr", JSON(optimizer.learningRate)),
       ("lr_schedule", JSON(optimizer.schedule.description)),
       // Momentum only where the optimizer has one (L-BFGS, Adam and Adagrad never read it).
-      ("momentum", [.sgd, .rmsprop].contains(optimizer.kind) ? JSON(optimizer.momentum) : .null),
+      ("momentum", OptimizerOption.momentum.applies(to: optimizer.kind) ? JSON(optimizer.momentum) : .null),
       ("nesterov", .bool(optimizer.nesterov)),
       ("weight_decay", JSON(optimizer.weightDecay)),
       ("decoupled_weight_decay", JSON(optimizer.decoupledWeightDecay)),
