@@ -60,8 +60,6 @@ enum ErrorMessages {
     case .cnnNeedsImages(let d): "--model cnn needs images (channels x height x width); this data set has rows of \(d) features: use --model mlp or linear"
     case .imagesTooSmall(let c, let h, let w):
       "--model cnn:\(c.map(String.init).joined(separator: ",")): \(h)x\(w) images are too small for \(c.count) blocks of 2x2 pooling"
-    case .groupsDoNotDivide(let k, let n): "--ranks-per-trial \(k) does not divide the \(n) ranks: use a divisor of mpirun -np"
-    case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks: lower --ranks-per-trial"
     case .moreRanksThanSamples(_, let n, _): "\(p); use at most \(n) ranks (mpirun -np)"
     case .modelTooLarge: "\(p): use fewer or narrower layers (--hidden, --model cnn:C1,C2), a smaller --batch-size, or fewer ranks per host"
     case .accumulateWithBatchStatistics: "--accumulate with batchnorm: \(p); use a larger --batch-size instead"
@@ -81,6 +79,8 @@ enum ErrorMessages {
   static func text(_ p: SweepProblem) -> String {
     switch p {
     case .distributionNeedsSamples(let option): "--axis \(option): a distribution needs --samples N (how many settings to draw)"
+    case .groupsDoNotDivide(let k, let n): "--ranks-per-trial \(k) does not divide the \(n) ranks: use a divisor of mpirun -np"
+    case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks: lower --ranks-per-trial"
     case .noSettings, .protocolBroken: "\(p)"
     }
   }

@@ -38,11 +38,11 @@ public final class Sweep {
 
   public init(plan: SweepPlan, trials: [TrialSpec], ranksPerTrial: Int, world: any Communicator) throws {
     guard ranksPerTrial >= 1, world.size % ranksPerTrial == 0 else {
-      throw ConfigurationProblem.groupsDoNotDivide(ranksPerTrial: ranksPerTrial, worldSize: world.size)
+      throw SweepProblem.groupsDoNotDivide(ranksPerTrial: ranksPerTrial, worldSize: world.size)
     }
     guard !trials.isEmpty, trials.count == plan.trials.count else { throw SweepProblem.noSettings }
     for t in trials where t.data.train.count < ranksPerTrial {
-      throw ConfigurationProblem.tooFewSamplesForGroups(dataSet: t.data.name, samples: t.data.train.count, ranksPerTrial: ranksPerTrial)
+      throw SweepProblem.tooFewSamplesForGroups(dataSet: t.data.name, samples: t.data.train.count, ranksPerTrial: ranksPerTrial)
     }
     self.plan = plan
     self.trials = trials

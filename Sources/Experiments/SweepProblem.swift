@@ -4,6 +4,10 @@ public enum SweepProblem: Error, Equatable, CustomStringConvertible {
   case distributionNeedsSamples(option: String)
   /// A plan without settings.
   case noSettings
+  /// The sweep's groups do not divide the world.
+  case groupsDoNotDivide(ranksPerTrial: Int, worldSize: Int)
+  /// Fewer training samples than ranks in a sweep's group.
+  case tooFewSamplesForGroups(dataSet: String, samples: Int, ranksPerTrial: Int)
   /// A message between the ranks that the protocol does not allow: a bug, or a rank of another dpt.
   case protocolBroken(String)
 
@@ -11,6 +15,8 @@ public enum SweepProblem: Error, Equatable, CustomStringConvertible {
     switch self {
     case .distributionNeedsSamples(let option): "the axis of \(option) is a distribution: it needs a number of settings to draw"
     case .noSettings: "the sweep has no settings"
+    case .groupsDoNotDivide(let k, let n): "groups of \(k) ranks do not divide the \(n) ranks"
+    case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks"
     case .protocolBroken(let what): "sweep: \(what)"
     }
   }

@@ -19,10 +19,6 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
   case cnnNeedsImages(features: Int)
   /// Images too small for the CNN's pooling blocks.
   case imagesTooSmall(channels: [Int], height: Int, width: Int)
-  /// A sweep's groups do not divide the world.
-  case groupsDoNotDivide(ranksPerTrial: Int, worldSize: Int)
-  /// Fewer training samples than ranks in a sweep's group.
-  case tooFewSamplesForGroups(dataSet: String, samples: Int, ranksPerTrial: Int)
   /// Fewer training samples than ranks: some rank would hold no sample of any batch.
   case moreRanksThanSamples(dataSet: String, samples: Int, ranks: Int)
   /// A feature value beyond the range of the scalar type trained in, `scalar` (`set`: training, test or validation;
@@ -47,8 +43,6 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
     case .dropLastLeavesNoBatch(let b, let n): "dropping the last short batch of \(b) leaves no batch of the \(n) training samples"
     case .cnnNeedsImages(let d): "a CNN needs images (channels x height x width); this data set has rows of \(d) features"
     case .imagesTooSmall(let c, let h, let w): "\(h)x\(w) images are too small for \(c.count) blocks of 2x2 pooling"
-    case .groupsDoNotDivide(let k, let n): "groups of \(k) ranks do not divide the \(n) ranks"
-    case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks"
     case .moreRanksThanSamples(let name, let n, let ranks): "\(name): \(n) training samples for \(ranks) ranks"
     case .featureBeyondRange(let name, let set, let column, let value, let scalar, let limit, let scaled):
       "\(name): a \(set) row's feature column \(column) is \(value)\(scaled ? " after standardising" : ""), beyond \(scalar)'s range (\(String(format: "%.3g", limit)))"

@@ -14,6 +14,8 @@ public struct PhaseTimes: Sendable {
   /// Sums over the global batch inside the forward and backward passes (BatchNorm's all-reduces, with the waits
   /// for slower ranks they absorb); not counted in forward or backward.
   public var statistics = 0.0
+  /// --trace's recording of the traced steps (every layer's values gathered to rank 0).
+  public var trace = 0.0
 
   public init() {}
 
@@ -25,11 +27,12 @@ public struct PhaseTimes: Sendable {
     exchange += o.exchange
     optimizer += o.optimizer
     statistics += o.statistics
+    trace += o.trace
   }
 
   public var named: [(String, Double)] {
     [("data", data), ("forward", forward), ("loss", loss), ("backward", backward), ("exchange", exchange),
-     ("optimizer", optimizer)] + (statistics > 0 ? [("statistics", statistics)] : [])
+     ("optimizer", optimizer)] + (statistics > 0 ? [("statistics", statistics)] : []) + (trace > 0 ? [("trace", trace)] : [])
   }
 }
 

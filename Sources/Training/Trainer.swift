@@ -383,7 +383,12 @@ public final class Trainer<T: TrainingScalar> {
     optimizer.learningRate = config.optimizer.schedule.rate(
       base: config.optimizer.learningRate, step: step, stepsPerEpoch: stepsPerEpoch, totalSteps: stepsPerEpoch * config.epochs)
     if let maxNorm = config.clipGradNorm { try clipGradient(to: maxNorm) }
-    try recordTrace(loss: loss)
+    if trace?.active == true {
+      // --trace gathers every layer's values: its own phase, not the optimizer's.
+      phaseTimes.optimizer += clock.lap("optimizer", timeline)
+      try recordTrace(loss: loss)
+      phaseTimes.trace += clock.lap("trace", timeline)
+    }
     try update(loss: loss, batch: batch, named: batchName)
     phaseTimes.optimizer += clock.lap("optimizer", timeline)
     try finishStep(batchIndex)

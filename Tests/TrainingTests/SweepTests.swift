@@ -323,7 +323,7 @@ final class Recorder: SweepObserver {
   @Test func groupSizeMustDivideTheWorld() throws {
     let p = try plan("weight-decay", ["0"])
     let specs = try specs(p, epochs: 1)
-    #expect(throws: ConfigurationProblem.groupsDoNotDivide(ranksPerTrial: 2, worldSize: 3)) {
+    #expect(throws: SweepProblem.groupsDoNotDivide(ranksPerTrial: 2, worldSize: 3)) {
       _ = try InProcessGroup.run(size: 3) { comm in try Sweep(plan: p, trials: specs, ranksPerTrial: 2, world: comm) }
     }
   }
