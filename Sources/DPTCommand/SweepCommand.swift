@@ -52,6 +52,9 @@ struct SweepCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: ArgumentHelp("Draw this many settings at random from the axes (seeded by the first --seed) instead of the grid.", valueName: "n"))
   var samples: Int?
 
+  @Option(help: ArgumentHelp("How the settings are chosen: grid (every combination of the axes' lists; the default), or random (--samples settings drawn from the axes; the default with --samples). The search is asked for the next setting whenever a group of ranks is free, with the results so far.", valueName: "name"))
+  var search: String?
+
   @Option(help: ArgumentHelp("halving: successive halving, the worse half of the settings by validation metric stopped at epochs 1, 2, 4, ...", valueName: "rule"))
   var prune: String?
 
@@ -86,6 +89,9 @@ struct SweepCommand: ParsableCommand {
       throw ValidationError("--val-fraction must be > 0 for a sweep: the validation set chooses the best setting")
     }
     if let p = prune, p != "halving" { throw ValidationError("--prune '\(p)': use halving (successive halving; ASHA when settings outnumber groups)") }
+    if let name = search, !Searchers.names.contains(name) {
+      throw ValidationError("--search '\(name)': use one of \(Searchers.names.joined(separator: ", "))")
+    }
     if let n = samples, n < 1 || n > 100_000 { throw ValidationError("--samples must be from 1 to 100000 (got \(n))") }
     if samples != nil && axes.isEmpty { throw ValidationError("--samples draws settings from --axis distributions or lists: give at least one --axis") }
     if resume == nil && logDir == nil { throw ValidationError("--log-dir is required: the folder for the sweep's results") }
@@ -150,13 +156,13 @@ struct SweepCommand: ParsableCommand {
     var leftOut: [String]
   }
 
-  static func trial(_ t: SweepTrial, plan: SweepPlan, base: SweepArguments) throws -> Trial {
+  static func trial(_ t: SweepTrial, _ setting: SweepSetting, plan: SweepPlan, base: SweepArguments) throws -> Trial {
     var a = base
-    let setting = plan.settings[t.setting]
     for pair in setting.values { try a.set(pair[0], pair[1]) }
     try a.set("seed", String(t.seed))
     a.remove("axis")
     a.remove("samples")
+    a.remove("search")
     let (applicable, leftOut) = a.applicable()
     do {
       let parsed = try SweepCommand.parse(applicable.arguments)
@@ -178,11 +184,18 @@ struct SweepCommand: ParsableCommand {
     let console = Console(isRoot: world.isRoot, jsonOutput: json)
     let started = WallClock.now()
     let base = SweepArguments(given)
-    let plan = try SweepPlan.make(axes: try sweepAxes(), seeds: try options.data.seeds, samples: samples, seed: options.data.firstSeed)
-    if let state, state.plan != plan {
-      throw ValidationError("--resume: \(SweepWriter.stateFile)'s plan differs from the one its arguments make: was it edited?")
-    }
-    let trials = try plan.trials.map { try SweepCommand.trial($0, plan: plan, base: base) }
+    // The settings so far (a resume's, from sweep.json) and the search that proposes the next ones.
+    let axes = try sweepAxes()
+    let fresh = try Searchers.make(search ?? (samples != nil ? RandomSearch.name : GridSearch.name), axes: axes, samples: samples,
+                                   seed: options.data.firstSeed)
+    let trialSeeds = try options.data.seeds
+    let plan = state?.plan ?? SweepPlan(axes: axes, seeds: trialSeeds)
+    let searcher = try state?.searcher(fresh) ?? fresh
+    // What is checked before any group starts: the plan's trials and every setting the search proposes without
+    // results (all of a grid's or a random search's).
+    var probe = plan
+    for values in Searchers.firstSettings(searcher) { probe.add(values) }
+    let trials = try probe.trials.map { try SweepCommand.trial($0, probe.settings[$0.setting], plan: probe, base: base) }
     let logDir = self.logDir ?? resume!
     // The folder is claimed (locked, checked) before any setting trains: another sweep's folders are never mixed
     // into this one's, and no input is among the files it would write or replace.
@@ -207,29 +220,20 @@ struct SweepCommand: ParsableCommand {
     }
     defer { folder?.release() }
     // Each trial's data (one load per distinct data set and seed) and model, checked before any group starts.
-    let specs = try world.agree(describing: ErrorMessages.line) { () throws -> [TrialSpec] in
-      var loaded: [String: DataSplit] = [:]
-      return try zip(plan.trials, trials).map { t, trial in
-        let o = trial.options.data
-        let key = [o.dataset, o.target?.rawValue ?? "", String(describing: o.targets), o.header.rawValue, String(describing: o.testFraction),
-                   String(describing: o.valFraction), o.seed, String(describing: o.standardize)].joined(separator: "|")
-        let data = try loaded[key] ?? o.load(validation: o.valFraction ?? 0.1)
-        loaded[key] = data
-        let check = try Trainer<Float>(config: trial.config, data: data, communicator: LocalCommunicator())
-        guard case .object(var c) = trial.config.json(data: data.origin, worldSize: ranksPerTrial, layers: check.layerItems, trainRows: data.train.count) else {
-          return TrialSpec(config: trial.config, data: data)
-        }
-        c += [("train_arguments", .array(trial.arguments.trainArguments.map { JSON($0) })),
-              ("left_out", .array(trial.leftOut.map { JSON("--" + $0) })),
-              ("early_stop", options.earlyStop.map { JSON($0) } ?? .null), ("diverge_factor", JSON(options.divergeFactor))]
-        return TrialSpec(config: trial.config, data: data, record: .object(c))
-      }
+    let specs = TrialSpecs(base: base, axes: plan.axes, ranksPerTrial: ranksPerTrial, extra: [
+      ("early_stop", options.earlyStop.map { JSON($0) } ?? .null), ("diverge_factor", JSON(options.divergeFactor))])
+    let checked = try world.agree(describing: ErrorMessages.line) { () throws -> [TrialSpec] in
+      let all = try probe.trials.map { try specs.spec($0, probe.settings[$0.setting]) }
+      for t in all { try Sweep.check(t, ranksPerTrial: ranksPerTrial) }
+      return all
     }
-    let sweep = try world.agree(describing: ErrorMessages.line) { try Sweep(plan: plan, trials: specs, ranksPerTrial: ranksPerTrial, world: world) }
+    let sweep = try world.agree(describing: ErrorMessages.line) {
+      try Sweep(plan: plan, searcher: searcher, ranksPerTrial: ranksPerTrial, world: world) { try specs.spec($0, $1) }
+    }
     sweep.patience = options.earlyStop
     sweep.divergeFactor = options.divergeFactor
     sweep.pruning = prune == "halving" ? Pruning() : nil
-    let first = specs[0].data, task = first.train.task
+    let first = checked[0].data, task = first.train.task
     // Where each trial stood (rank 0, which has the files): final ones are kept, the others go on from their checkpoints.
     var kept: [TrialOutcome] = []
     if let state, world.isRoot, let folder {
@@ -240,9 +244,8 @@ struct SweepCommand: ParsableCommand {
       }
     }
     let writer = folder.map { f in
-      SweepWriter(folder: f, plan: plan, arguments: given, statuses: state?.statuses ?? [:], tensorboard: tensorboard, task: task) {
-        specs[$0.index].record
-      }
+      SweepWriter(folder: f, plan: plan, searcher: searcher, arguments: given, statuses: state?.statuses ?? [:], tensorboard: tensorboard,
+                  task: task) { [unowned sweep] t in (try? specs.spec(t, sweep.plan.settings[t.setting]).record) ?? .null }
     }
     // A signal stops the running settings after the same step (their ranks agree), and the sweep ends with what
     // finished; the stall timeout bounds every wait, the collectives' and the coordinator's.
@@ -253,33 +256,36 @@ struct SweepCommand: ParsableCommand {
     defer { disarm() }
     if let note = try options.data.inferenceNote { console.say(note) }
     let rows = "\(first.train.count) train / \(first.validation?.count ?? 0) validation / \(first.test.count) test"
-    let model = plan.axes.contains { $0.option == "model" } ? "models" : specs[0].config.model.description
+    let model = plan.axes.contains { $0.option == "model" } ? "models" : checked[0].config.model.description
     let seeds = plan.seeds.count > 1 ? " x \(counted(plan.seeds.count, "seed"))" : ""
-    console.say("sweep: \(counted(plan.settings.count, "setting"))\(seeds) x \(counted(specs[0].config.epochs, "epoch")) of \(model) on \(first.name) (\(rows)); \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank"))")
+    let searched = searcher.budget == nil ? "; the \(type(of: searcher).name) search proposes more as results come" : ""
+    console.say("sweep: \(counted(probe.settings.count, "setting"))\(seeds) x \(counted(checked[0].config.epochs, "epoch")) of \(model) on \(first.name) (\(rows)); \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank"))\(searched)")
     if let v = first.validation, v.count < 30 {
       console.say("warning: the validation set has \(counted(v.count, "row")) (--val-fraction \(NumberText.compact(options.data.valFraction ?? 0.1)) of the training rows): the best setting is chosen on very few samples; raise --val-fraction or use more data")
     }
     if first.validation == nil, options.earlyStop != nil { console.say("--early-stop watches the test loss: there is no validation set") }
     if !kept.isEmpty || !sweep.progress.isEmpty {
       let going = sweep.progress.values.filter { $0.status == nil && $0.checkpoint != nil }.count
-      console.say("resumed \(logDir): \(kept.count) of \(counted(plan.trials.count, "run")) finished and kept, \(going) go on from their checkpoints")
+      console.say("resumed \(logDir): \(kept.count) of \(counted(probe.trials.count, "run")) finished and kept, \(going) go on from their checkpoints")
     }
     /// What summary.json says about the sweep as a whole.
     func about(seconds: Double, sweepSeconds: Double) -> [(String, JSON)] {
-      let b = specs[0].config
+      let b = checked[0].config
       return [
         ("title", JSON("dpt sweep: \(model) on \(first.name)")),
-        ("about", JSON("\(counted(plan.settings.count, "setting"))\(seeds), \(counted(b.epochs, "epoch")) each, \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank")); \(rows) rows; \(b.optimizer.name) unless an axis says otherwise")),
+        ("about", JSON("\(counted(sweep.plan.settings.count, "setting"))\(seeds), \(counted(b.epochs, "epoch")) each, \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank")); \(rows) rows; \(b.optimizer.name) unless an axis says otherwise")),
         ("dataset", JSON(first.name)), ("model", JSON(model)), ("epochs", JSON(b.epochs)),
         ("seeds", .array(plan.seeds.map { .number(Double($0)) })), ("samples", samples.map { JSON($0) } ?? .null),
+        ("search", JSON(type(of: searcher).name)),
         ("prune", prune.map { JSON($0) } ?? .null), ("early_stop", options.earlyStop.map { JSON($0) } ?? .null),
         ("world_size", JSON(world.size)), ("ranks_per_trial", JSON(ranksPerTrial)), ("groups", JSON(sweep.groups)),
         ("seconds", JSON(seconds)), ("sweep_seconds", JSON(sweepSeconds)),
       ]
     }
-    let progress = SweepProgress(writer: writer, console: console, plan: plan, task: task, kept: kept) { done in
+    let progress = SweepProgress(writer: writer, console: console, plan: plan, total: searcher.budget == nil ? nil : probe.trials.count,
+                                 task: task, kept: kept) { [unowned sweep] done in
       // summary.json after every finished run: a sweep killed later keeps what it finished.
-      try writer?.writeSummary(SweepSummary(outcomes: done, plan: plan, task: task),
+      try writer?.writeSummary(SweepSummary(outcomes: done, plan: sweep.plan, task: task),
                                about: about(seconds: WallClock.now() - started, sweepSeconds: 0) + [("status", JSON("running"))])
     }
     if world.isRoot { try writer?.writeState() }
@@ -297,12 +303,12 @@ struct SweepCommand: ParsableCommand {
       return
     }
     let seconds = WallClock.now() - started
-    let summary = SweepSummary(outcomes: outcomes, plan: plan, task: task)
+    let summary = SweepSummary(outcomes: outcomes, plan: sweep.plan, task: task)
     let status: [(String, JSON)] = [("status", JSON(interrupted ? "interrupted" : "finished"))]
     let (_, findings) = try writer.finish(summary, about: about(seconds: seconds, sweepSeconds: sweepSeconds) + status, logLoss: lossScale == "log")
     if interrupted {
       let finished = outcomes.filter { $0.status.isFinal }.count
-      throw Interrupted(status: Signals.exitStatus, description: "interrupted (\(Signals.name)): \(finished) of \(counted(plan.trials.count, "run")) finished; summary.json and report.html in \(logDir) hold them; go on with: dpt sweep --resume \(logDir)")
+      throw Interrupted(status: Signals.exitStatus, description: "interrupted (\(Signals.name)): \(finished) of \(counted(sweep.plan.trials.count, "run")) finished; summary.json and report.html in \(logDir) hold them; go on with: dpt sweep --resume \(logDir)")
     }
     console.say("")
     for line in summary.table { console.say(line) }
@@ -327,6 +333,8 @@ struct SweepCommand: ParsableCommand {
 struct SweepState {
   var arguments: [String]
   var plan: SweepPlan
+  /// The search's state (nil in a sweep.json written before searches kept one).
+  var searcherJSON: JSON?
   var statuses: [Int: JSON]
 
   init(parsing bytes: [UInt8], path: String) throws {
@@ -339,6 +347,7 @@ struct SweepState {
     do { plan = try JSONDecoder().decode(SweepPlan.self, from: Data(planJSON.serialized().utf8)) } catch {
       throw ValidationError("--resume: \(path): its plan cannot be read (\(error))")
     }
+    searcherJSON = j["searcher"].flatMap { $0 == .null ? nil : $0 }
     for t in plan.trials where !t.folder.allSatisfy(OutputFolder.isPlainName) {
       throw ValidationError("--resume: \(path): trial \(t.index) names the folder '\(t.folder.joined(separator: "/"))', which is not inside the sweep's")
     }
@@ -347,6 +356,17 @@ struct SweepState {
       guard let i = t["index"]?.int, t["status"] != nil else { continue }
       statuses[i] = t
     }
+  }
+
+  /// The search where it stood: from sweep.json, or for one written before searches kept their state, `fresh` moved
+  /// past the settings the plan holds (a grid's or a random search's proposals depend on nothing else).
+  func searcher(_ fresh: any Searcher) throws -> any Searcher {
+    if let searcherJSON {
+      do { return try Searchers.decode(searcherJSON) } catch { throw ValidationError("--resume: \(SweepWriter.stateFile): its search cannot be read (\(error))") }
+    }
+    var s = fresh
+    for _ in plan.settings.indices { _ = s.next(history: []) }
+    return s
   }
 
   /// Where each trial stood: a final status with its logged epochs; else its last checkpoint and the epochs up to it.
@@ -370,5 +390,44 @@ struct SweepState {
                                    seconds: earlier.reduce(0) { $0 + ($1.seconds ?? 0) })
     }
     return out
+  }
+}
+
+/// Each trial's configuration, data and recorded settings, built once (the data once per distinct data set, split and
+/// seed): before the sweep for every setting known then, and on the ranks of a group for a setting the search
+/// proposes later.
+final class TrialSpecs {
+  let base: SweepArguments
+  let axes: [SweepAxis]
+  let ranksPerTrial: Int
+  /// Fields every trial's config.json records beside its settings.
+  let extra: [(String, JSON)]
+  private var loaded: [String: DataSplit] = [:]
+  private var built: [String: TrialSpec] = [:]
+
+  init(base: SweepArguments, axes: [SweepAxis], ranksPerTrial: Int, extra: [(String, JSON)]) {
+    (self.base, self.axes, self.ranksPerTrial, self.extra) = (base, axes, ranksPerTrial, extra)
+  }
+
+  func spec(_ t: SweepTrial, _ setting: SweepSetting) throws -> TrialSpec {
+    let id = setting.values.map { $0.joined(separator: "=") }.joined(separator: ";") + "|seed \(t.seed)"
+    if let known = built[id] { return known }
+    var plan = SweepPlan(axes: axes, seeds: [t.seed])
+    plan.add(setting.values.map { ($0[0], $0[1]) })
+    let trial = try SweepCommand.trial(t, setting, plan: plan, base: base)
+    let o = trial.options.data
+    let key = [o.dataset, o.target?.rawValue ?? "", String(describing: o.targets), o.header.rawValue, String(describing: o.testFraction),
+               String(describing: o.valFraction), o.seed, String(describing: o.standardize)].joined(separator: "|")
+    let data = try loaded[key] ?? o.load(validation: o.valFraction ?? 0.1)
+    loaded[key] = data
+    let check = try Trainer<Float>(config: trial.config, data: data, communicator: LocalCommunicator())
+    var spec = TrialSpec(config: trial.config, data: data)
+    if case .object(var c) = trial.config.json(data: data.origin, worldSize: ranksPerTrial, layers: check.layerItems, trainRows: data.train.count) {
+      c += [("train_arguments", .array(trial.arguments.trainArguments.map { JSON($0) })),
+            ("left_out", .array(trial.leftOut.map { JSON("--" + $0) }))] + extra
+      spec.record = .object(c)
+    }
+    built[id] = spec
+    return spec
   }
 }

@@ -11,7 +11,9 @@ import Training
 final class SweepProgress: SweepObserver {
   let writer: SweepWriter?
   let console: Console
-  let plan: SweepPlan
+  var plan: SweepPlan
+  /// How many trials the sweep will run (nil: its search decides as it goes).
+  let total: Int?
   let task: LearningTask
   var done: Int
   /// The outcomes so far (those kept from before a resume included), in trial order.
@@ -19,11 +21,12 @@ final class SweepProgress: SweepObserver {
   /// Writes the summary of what finished so far (a failure to write is a warning: the sweep goes on).
   let saveSummary: ([TrialOutcome]) throws -> Void
 
-  init(writer: SweepWriter?, console: Console, plan: SweepPlan, task: LearningTask, kept: [TrialOutcome],
+  init(writer: SweepWriter?, console: Console, plan: SweepPlan, total: Int?, task: LearningTask, kept: [TrialOutcome],
        saveSummary: @escaping ([TrialOutcome]) throws -> Void) {
     self.writer = writer
     self.console = console
     self.plan = plan
+    self.total = total
     self.task = task
     self.finished = kept
     self.done = kept.count
@@ -33,6 +36,10 @@ final class SweepProgress: SweepObserver {
   func trialStarted(_ trial: SweepTrial, group: Int, earlier: [EpochRecord]) { writer?.trialStarted(trial, group: group, earlier: earlier) }
   func epochFinished(_ trial: SweepTrial, metrics: EpochRecord) { writer?.epochFinished(trial, metrics: metrics) }
   func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool) { writer?.checkpoint(trial, bytes: bytes, best: best) }
+  func planChanged(_ plan: SweepPlan, searcher: any Searcher) {
+    self.plan = plan
+    writer?.planChanged(plan, searcher: searcher)
+  }
 
   func trialFinished(_ outcome: TrialOutcome) {
     writer?.trialFinished(outcome)
@@ -41,7 +48,7 @@ final class SweepProgress: SweepObserver {
     let last = NumberText.fixed(outcome.epochs.last?.value(.val, task == .classification ? .acc : .loss))
     let name = plan.name(plan.settings[outcome.trial.setting]) + (plan.seeds.count > 1 ? " seed \(outcome.trial.seed)" : "")
     let status = outcome.status == .finished ? "finished" : outcome.status.description
-    console.say("[\(done)/\(plan.trials.count)] \(name) on group \(outcome.group): \(status), \(key) \(last), \(String(format: "%.1f", outcome.seconds)) s")
+    console.say("[\(done)/\(total.map(String.init) ?? "?")] \(name) on group \(outcome.group): \(status), \(key) \(last), \(String(format: "%.1f", outcome.seconds)) s")
     finished.append(outcome)
     finished.sort { $0.trial.index < $1.trial.index }
     do { try saveSummary(finished) } catch { console.say("warning: \(error)") }

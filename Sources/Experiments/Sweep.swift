@@ -14,8 +14,13 @@ import _Support
 /// checkpoints (group leaders send them without blocking; rank 0 answers between its own training steps) and decides
 /// successive halving's rungs. Each trial stops on its own when it diverges, stops early or converges.
 public final class Sweep {
-  public let plan: SweepPlan
-  public let trials: [TrialSpec]
+  /// The settings and trials so far: on world rank 0 the plan grows as the searcher proposes settings; the other
+  /// ranks learn each trial from its assignment.
+  public private(set) var plan: SweepPlan
+  /// What proposes the next setting whenever a group is free (nil: the plan is all there is).
+  public private(set) var searcher: (any Searcher)?
+  /// A trial's configuration and data, built on every rank of the group that trains it.
+  let makeTrial: (SweepTrial, SweepSetting) throws -> TrialSpec
   public let ranksPerTrial: Int
   public let world: any Communicator
   /// Asked at every step whether this rank wants the sweep to stop (a signal arrived): the trials running then stop
@@ -36,18 +41,33 @@ public final class Sweep {
   static let toRoot = 7001
   static let toLeader = 7002
 
-  public init(plan: SweepPlan, trials: [TrialSpec], ranksPerTrial: Int, world: any Communicator) throws {
+  /// A sweep of `plan`'s trials and then of what `searcher` proposes (each setting once per seed of the plan);
+  /// `makeTrial` builds a trial's configuration and data (the same on every rank).
+  public init(plan: SweepPlan, searcher: (any Searcher)?, ranksPerTrial: Int, world: any Communicator,
+              makeTrial: @escaping (SweepTrial, SweepSetting) throws -> TrialSpec) throws {
     guard ranksPerTrial >= 1, world.size % ranksPerTrial == 0 else {
       throw SweepProblem.groupsDoNotDivide(ranksPerTrial: ranksPerTrial, worldSize: world.size)
     }
-    guard !trials.isEmpty, trials.count == plan.trials.count else { throw SweepProblem.noSettings }
-    for t in trials where t.data.train.count < ranksPerTrial {
-      throw SweepProblem.tooFewSamplesForGroups(dataSet: t.data.name, samples: t.data.train.count, ranksPerTrial: ranksPerTrial)
-    }
+    guard !plan.trials.isEmpty || searcher != nil, !plan.seeds.isEmpty else { throw SweepProblem.noSettings }
     self.plan = plan
-    self.trials = trials
+    self.searcher = searcher
+    self.makeTrial = makeTrial
     self.ranksPerTrial = ranksPerTrial
     self.world = world
+  }
+
+  /// A sweep of a fixed list of trials (`trials[i]` for `plan.trials[i]`).
+  public convenience init(plan: SweepPlan, trials: [TrialSpec], ranksPerTrial: Int, world: any Communicator) throws {
+    guard trials.count == plan.trials.count else { throw SweepProblem.noSettings }
+    for t in trials { try Sweep.check(t, ranksPerTrial: ranksPerTrial) }
+    try self.init(plan: plan, searcher: nil, ranksPerTrial: ranksPerTrial, world: world) { t, _ in trials[t.index] }
+  }
+
+  /// A trial's data must give every rank of its group samples.
+  public static func check(_ t: TrialSpec, ranksPerTrial: Int) throws {
+    guard t.data.train.count >= ranksPerTrial else {
+      throw SweepProblem.tooFewSamplesForGroups(dataSet: t.data.name, samples: t.data.train.count, ranksPerTrial: ranksPerTrial)
+    }
   }
 
   public var groups: Int { world.size / ranksPerTrial }
@@ -65,7 +85,7 @@ public final class Sweep {
       // A stop asked for between settings ends the queue here: no setting starts after it (the trials of a step's
       // length would otherwise each finish their one step and the next start, all of them).
       let stop = stopRequested?() ?? false
-      var assignment = Message.assignment(trial: -1, earlier: [], checkpoint: [])
+      var assignment = Message.none
       if isLeader {
         if let coordinator {
           if stop { coordinator.stopping = true }
@@ -76,12 +96,12 @@ public final class Sweep {
         }
       }
       assignment = try Message.decode(try group.broadcast(bytes: assignment.bytes, root: 0))
-      guard case .assignment(let index, let earlier, let checkpoint) = assignment, index >= 0 else { break }
-      let outcome = try runTrial(index, earlier: earlier, checkpoint: checkpoint, group: group, groupIndex: color,
+      guard case .assignment(let trial, let setting, let earlier, let checkpoint) = assignment else { break }
+      let outcome = try runTrial(trial, setting, earlier: earlier, checkpoint: checkpoint, group: group, groupIndex: color,
                                  coordinator: coordinator)
       if isLeader {
         if let coordinator { try coordinator.finished(outcome) } else {
-          try world.send(Message.done(trial: index, status: outcome.status, seconds: outcome.seconds, closedForm: outcome.closedForm).bytes,
+          try world.send(Message.done(trial: trial.index, status: outcome.status, seconds: outcome.seconds, closedForm: outcome.closedForm).bytes,
                          to: 0, tag: Sweep.toRoot)
         }
       }
@@ -128,10 +148,11 @@ public final class Sweep {
     return m.task == .classification ? v.accuracy : -v.loss
   }
 
-  func runTrial(_ index: Int, earlier: [EpochRecord], checkpoint: [UInt8], group: any Communicator, groupIndex: Int,
-                coordinator: Coordinator?) throws -> TrialOutcome {
+  func runTrial(_ trial: SweepTrial, _ setting: SweepSetting, earlier: [EpochRecord], checkpoint: [UInt8], group: any Communicator,
+                groupIndex: Int, coordinator: Coordinator?) throws -> TrialOutcome {
     let start = WallClock.now()
-    let trial = plan.trials[index], spec = trials[index]
+    let spec = try makeTrial(trial, setting)
+    try Sweep.check(spec, ranksPerTrial: ranksPerTrial)
     let trainer = try Trainer<Float>(config: spec.config, data: spec.data, communicator: group, synchronize: false)
     if !checkpoint.isEmpty {
       let path = trial.folder.joined(separator: "/")
@@ -262,21 +283,59 @@ public final class Sweep {
       toldAlive = heard
     }
 
-    /// Whether every trial runs at once (then the rungs are synchronous).
-    var synchronous: Bool { queue.count + given.count <= sweep.groups }
+    /// Whether every trial runs at once (then the rungs are synchronous): those waiting, running and still to be
+    /// proposed fit the groups. A search that decides as it goes is never synchronous.
+    var synchronous: Bool {
+      guard let left = remainingSettings else { return false }
+      return queue.count + given.count + left * sweep.plan.seeds.count <= sweep.groups
+    }
 
-    /// The next trial for `group` with what resumes it, or -1 when none is left or the sweep is stopping.
+    /// Settings the searcher has yet to propose (nil: unknown).
+    var remainingSettings: Int? {
+      guard let s = sweep.searcher else { return 0 }
+      return s.budget.map { $0 - s.proposed }
+    }
+
+    /// The finished trials, for the searcher.
+    var history: [SearchResult] {
+      outcomes.compactMap { o in
+        guard let o else { return nil }
+        return SearchResult(setting: sweep.plan.settings[o.trial.setting], seed: o.trial.seed, status: o.status,
+                            score: SearchResult.score(o.epochs))
+      }
+    }
+
+    /// Asks the searcher for a setting and queues its trials; false when it has none.
+    func propose() -> Bool {
+      guard var searcher = sweep.searcher else { return false }
+      let values = searcher.next(history: history)
+      sweep.searcher = searcher
+      guard let values else { return false }
+      let setting = sweep.plan.add(values)
+      for t in sweep.plan.trials(of: setting.index) {
+        queue.append(t.index)
+        outcomes.append(nil)
+        epochs.append([])
+      }
+      observer?.planChanged(sweep.plan, searcher: searcher)
+      return true
+    }
+
+    /// The next trial for `group` with its setting and what resumes it; `.none` when none is left or the sweep is
+    /// stopping.
     func assign(group: Int) throws -> Message {
+      if queue.isEmpty && !stopping { _ = propose() }
       guard !queue.isEmpty && !stopping else {
         released.insert(group)
-        return .assignment(trial: -1, earlier: [], checkpoint: [])
+        return .none
       }
       let index = queue.removeFirst()
       given.insert(index)
       let p = sweep.progress[index]
       epochs[index] = p?.epochs ?? []
-      observer?.trialStarted(sweep.plan.trials[index], group: group, earlier: epochs[index])
-      return .assignment(trial: index, earlier: epochs[index], checkpoint: p?.checkpoint ?? [])
+      let trial = sweep.plan.trials[index]
+      observer?.trialStarted(trial, group: group, earlier: epochs[index])
+      return .assignment(trial: trial, setting: sweep.plan.settings[trial.setting], earlier: epochs[index], checkpoint: p?.checkpoint ?? [])
     }
 
     func epoch(_ index: Int, _ metrics: EpochRecord) {
@@ -351,7 +410,7 @@ public final class Sweep {
       case .done(let index, let status, let seconds, let closedForm):
         try finished(TrialOutcome(trial: sweep.plan.trials[index], status: status, epochs: [], seconds: seconds,
                                   group: source / sweep.ranksPerTrial, closedForm: closedForm))
-      case .assignment, .verdict:
+      case .assignment, .none, .verdict:
         throw SweepProblem.protocolBroken("rank \(source) sent rank 0 a message for leaders")
       }
     }
@@ -406,7 +465,10 @@ public final class Sweep {
   enum Message {
     case alive(group: Int)
     case next(group: Int, stopping: Bool)
-    case assignment(trial: Int, earlier: [EpochRecord], checkpoint: [UInt8])
+    /// A trial to train, with its setting (the ranks other than world rank 0 know only what they are told).
+    case assignment(trial: SweepTrial, setting: SweepSetting, earlier: [EpochRecord], checkpoint: [UInt8])
+    /// No trial is left for the group.
+    case none
     case epoch(trial: Int, metrics: EpochRecord)
     case checkpoint(trial: Int, best: Bool, bytes: [UInt8])
     case rung(trial: Int, rung: Int, score: Double)
@@ -419,9 +481,11 @@ public final class Sweep {
       switch self {
       case .alive(let g): head = .object([("type", JSON("alive")), ("group", JSON(g))])
       case .next(let g, let stop): head = .object([("type", JSON("next")), ("group", JSON(g)), ("stopping", .bool(stop))])
-      case .assignment(let t, let earlier, let c):
-        head = .object([("type", JSON("assignment")), ("trial", JSON(t)), ("earlier", .array(earlier.map(\.json)))])
+      case .assignment(let t, let setting, let earlier, let c):
+        head = .object([("type", JSON("assignment")), ("trial", Message.json(t)), ("setting", Message.json(setting)),
+                        ("earlier", .array(earlier.map(\.json)))])
         payload = c
+      case .none: head = .object([("type", JSON("none"))])
       case .epoch(let t, let m): head = .object([("type", JSON("epoch")), ("trial", JSON(t)), ("metrics", m.json)])
       case .checkpoint(let t, let best, let b):
         head = .object([("type", JSON("checkpoint")), ("trial", JSON(t)), ("best", .bool(best))])
@@ -436,6 +500,10 @@ public final class Sweep {
       return LittleEndian.bytes(UInt32(h.count)) + h + payload
     }
 
+    /// A Codable value as a JSON field, and back.
+    static func json<V: Encodable>(_ v: V) -> JSON { (try? JSON.parse(bytes: Array(JSONEncoder().encode(v)))) ?? .null }
+    static func decode<V: Decodable>(_ j: JSON?) -> V? { j.flatMap { try? JSONDecoder().decode(V.self, from: Data($0.serialized().utf8)) } }
+
     static func decode(_ bytes: [UInt8]) throws -> Message {
       guard bytes.count >= 4 else { throw SweepProblem.protocolBroken("a message of \(bytes.count) bytes") }
       let n = Int(LittleEndian.read(UInt32.self, bytes, at: 0))
@@ -446,7 +514,12 @@ public final class Sweep {
       switch o["type"]?.string {
       case "alive": return .alive(group: o["group"]?.int ?? -1)
       case "next": return .next(group: o["group"]?.int ?? -1, stopping: o["stopping"]?.bool ?? false)
-      case "assignment": return .assignment(trial: trial, earlier: (o["earlier"]?.array ?? []).compactMap(EpochRecord.init(json:)), checkpoint: payload)
+      case "assignment":
+        guard let t: SweepTrial = Message.decode(o["trial"]), let setting: SweepSetting = Message.decode(o["setting"]) else {
+          throw SweepProblem.protocolBroken("an assignment without its trial and setting")
+        }
+        return .assignment(trial: t, setting: setting, earlier: (o["earlier"]?.array ?? []).compactMap(EpochRecord.init(json:)), checkpoint: payload)
+      case "none": return .none
       case "epoch":
         guard let metrics = o["metrics"].flatMap(EpochRecord.init(json:)) else { throw SweepProblem.protocolBroken("an epoch message without its metrics") }
         return .epoch(trial: trial, metrics: metrics)

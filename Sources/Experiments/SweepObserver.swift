@@ -12,4 +12,10 @@ public protocol SweepObserver: AnyObject {
   /// The trial's checkpoint after an epoch; `best`: also its best epoch's (early stopping keeps it).
   func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool)
   func trialFinished(_ outcome: TrialOutcome)
+  /// The searcher proposed a setting: the plan grew (its trials are queued), and the search's state moved.
+  func planChanged(_ plan: SweepPlan, searcher: any Searcher)
+}
+
+extension SweepObserver {
+  public func planChanged(_ plan: SweepPlan, searcher: any Searcher) {}
 }

@@ -98,42 +98,35 @@ public struct SweepPlan: Codable, Equatable, Sendable {
   public var seeds: [UInt64]
   public var trials: [SweepTrial]
 
-  /// The grid (the product of the list axes, the first varying slowest), or with `samples` N settings drawn at
-  /// random with `seed` (distributions drawn from, lists picked from uniformly, as sklearn's ParameterSampler), each
-  /// repeated for every seed.
+  /// A plan with no setting yet: a `Searcher` proposes them.
+  public init(axes: [SweepAxis], seeds: [UInt64]) {
+    (self.axes, self.settings, self.seeds, self.trials) = (axes, [], seeds, [])
+  }
+
+  /// Adds a setting (a searcher's proposal) and its trials, one per seed; returns the setting.
+  @discardableResult
+  public mutating func add(_ values: [(String, String)]) -> SweepSetting {
+    let setting = SweepSetting(index: settings.count, values: values)
+    settings.append(setting)
+    let slug = setting.slug(axes: axes)
+    for seed in seeds {
+      trials.append(SweepTrial(index: trials.count, setting: setting.index, seed: seed,
+                               folder: seeds.count > 1 ? [slug, "seed-\(seed)"] : [slug]))
+    }
+    return setting
+  }
+
+  /// The trials of `setting`.
+  public func trials(of setting: Int) -> [SweepTrial] { trials.filter { $0.setting == setting } }
+
+  /// The whole plan of a search that needs no results (a grid, or with `samples` a random search): every setting
+  /// it proposes, each repeated for every seed.
   public static func make(axes: [SweepAxis], seeds: [UInt64], samples: Int?, seed: UInt64) throws -> SweepPlan {
-    var settings: [SweepSetting] = []
-    if let samples {
-      var rng = RandomSource(seed: seed, stream: 0x5A3F_11E5)
-      for i in 0..<samples {
-        let values = axes.map { axis -> (String, String) in
-          switch axis.values {
-          case .list(let v): return (axis.option, v[rng.index(below: v.count)])
-          case .uniform(let a, let b): return (axis.option, format(rng.uniform(a, b)))
-          case .logUniform(let a, let b): return (axis.option, format(exp(rng.uniform(log(a), log(b)))))
-          }
-        }
-        settings.append(SweepSetting(index: i, values: values))
-      }
-    } else {
-      var grid: [[(String, String)]] = [[]]
-      for axis in axes {
-        guard case .list(let values) = axis.values else {
-          throw SweepProblem.distributionNeedsSamples(option: axis.option)
-        }
-        grid = grid.flatMap { prefix in values.map { prefix + [(axis.option, $0)] } }
-      }
-      settings = grid.enumerated().map { SweepSetting(index: $0.offset, values: $0.element) }
-    }
-    var trials: [SweepTrial] = []
-    for s in settings {
-      for seed in seeds {
-        let slug = s.slug(axes: axes)
-        trials.append(SweepTrial(index: trials.count, setting: s.index, seed: seed,
-                                 folder: seeds.count > 1 ? [slug, "seed-\(seed)"] : [slug]))
-      }
-    }
-    return SweepPlan(axes: axes, settings: settings, seeds: seeds, trials: trials)
+    let searcher: any Searcher = samples != nil ? try RandomSearch(axes: axes, samples: samples, seed: seed)
+      : try GridSearch(axes: axes, samples: nil, seed: seed)
+    var plan = SweepPlan(axes: axes, seeds: seeds)
+    for values in Searchers.firstSettings(searcher) { plan.add(values) }
+    return plan
   }
 
   /// Three significant digits: what a drawn value's setting name and option get.

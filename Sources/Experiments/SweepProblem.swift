@@ -4,6 +4,8 @@ public enum SweepProblem: Error, Equatable, CustomStringConvertible {
   case distributionNeedsSamples(option: String)
   /// A plan without settings.
   case noSettings
+  /// `--search` named a search dpt does not have.
+  case unknownSearch(name: String, known: [String])
   /// The sweep's groups do not divide the world.
   case groupsDoNotDivide(ranksPerTrial: Int, worldSize: Int)
   /// Fewer training samples than ranks in a sweep's group.
@@ -15,6 +17,7 @@ public enum SweepProblem: Error, Equatable, CustomStringConvertible {
     switch self {
     case .distributionNeedsSamples(let option): "the axis of \(option) is a distribution: it needs a number of settings to draw"
     case .noSettings: "the sweep has no settings"
+    case .unknownSearch(let name, let known): "no search is named '\(name)' (there are \(known.joined(separator: ", ")))"
     case .groupsDoNotDivide(let k, let n): "groups of \(k) ranks do not divide the \(n) ranks"
     case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks"
     case .protocolBroken(let what): "sweep: \(what)"

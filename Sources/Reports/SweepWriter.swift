@@ -15,7 +15,10 @@ import _Support
 public final class SweepWriter: SweepObserver {
   public let folder: OutputFolder
   public var directory: String { folder.path }
-  let plan: SweepPlan
+  /// The settings so far (the search adds to them).
+  public private(set) var plan: SweepPlan
+  /// The search's state, for a resume to go on from.
+  var searcher: JSON?
   let arguments: [String]
   let tensorboard: Bool
   let task: LearningTask
@@ -33,10 +36,11 @@ public final class SweepWriter: SweepObserver {
   public static let stateFile = "sweep.json"
   public static let bestCheckpoint = "best.dptc"
 
-  public init(folder: OutputFolder, plan: SweepPlan, arguments: [String], statuses: [Int: JSON] = [:], tensorboard: Bool,
-              task: LearningTask, record: @escaping (SweepTrial) -> JSON) {
+  public init(folder: OutputFolder, plan: SweepPlan, searcher: (any Searcher)?, arguments: [String], statuses: [Int: JSON] = [:],
+              tensorboard: Bool, task: LearningTask, record: @escaping (SweepTrial) -> JSON) {
     self.folder = folder
     self.plan = plan
+    self.searcher = searcher.flatMap { try? Searchers.json($0) }
     self.arguments = arguments
     self.statuses = statuses
     self.tensorboard = tensorboard
@@ -49,6 +53,12 @@ public final class SweepWriter: SweepObserver {
     try trial.folder.reduce(folder) { try $0.subfolder($1) }
   }
 
+  public func planChanged(_ plan: SweepPlan, searcher: any Searcher) {
+    self.plan = plan
+    self.searcher = try? Searchers.json(searcher)
+    do { try writeState() } catch { problems.append("\(SweepWriter.stateFile): \(error)") }
+  }
+
   /// sweep.json: what a resume needs.
   public func writeState() throws {
     let planJSON = try JSON.parse(bytes: Array(try JSONEncoder().encode(plan)))
@@ -58,7 +68,8 @@ public final class SweepWriter: SweepObserver {
       return .object(o)
     }
     let state = JSON.object([("format", JSON("dpt sweep")), ("version", JSON(1)),
-                             ("arguments", .array(arguments.map { JSON($0) })), ("plan", planJSON), ("trials", .array(trials))])
+                             ("arguments", .array(arguments.map { JSON($0) })), ("plan", planJSON),
+                             ("searcher", searcher ?? .null), ("trials", .array(trials))])
     try folder.write(SweepWriter.stateFile, state.serialized(pretty: true) + "\n")
   }
 
