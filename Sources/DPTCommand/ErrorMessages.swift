@@ -46,8 +46,13 @@ enum ErrorMessages {
     }
   }
 
-  static func text(_ p: ConfigurationProblem) -> String {
+  static func text(_ p: ConfigurationProblem, compress: String = "") -> String {
     switch p {
+    case .exchangeConflict(.powerSGDWithSharedMemory):
+      "--shared-memory with --compress \(compress): PowerSGD compresses whole matrices, not shards; drop one of them"
+    case .exchangeConflict(.compressedDeterministic): "--deterministic sums exactly; --compress \(compress) does not: drop one of them"
+    case .exchangeConflict(.powerSGDWithLineSearch):
+      "--compress \(compress) with --optimizer lbfgs: the line search compares losses and gradients at trial points, which PowerSGD's error feedback makes inconsistent; use --compress none, bf16 or fp16"
     case .lossNeedsClasses(let loss, let name):
       "--loss \(loss) needs class labels, but \(name) is a regression data set\(name.hasPrefix("csv:") ? " (--target class reads a CSV's last column as class labels)" : ""): use --loss mse, l1, huber or cosine"
     case .softmaxModelNeedsCrossEntropy(let loss): "--model softmax is trained with cross-entropy; use --model linear for --loss \(loss)"

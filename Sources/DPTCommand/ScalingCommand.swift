@@ -141,7 +141,7 @@ struct ScalingCommand: ParsableCommand {
       // The exchange's own work on one rank: conversions, PowerSGD's products (its warm-up steps skipped).
       let local = spec.compression.isExact && spec.bucketBytes == 0 ? 0 : try t.profileSteps(20, warmup: spec.effectiveWarmupSteps + 3).exchange
       let sixteen = spec.compression == .bfloat16 || spec.compression == .float16
-      models.append(ExchangeModel(name: name, traffic: spec.traffic(for: t.network, deterministic: c.deterministic, deterministicChunk: c.deterministicChunk, ranks: 1, hosts: 1), localSeconds: local,
+      models.append(ExchangeModel(name: name, traffic: spec.method(deterministic: c.deterministic, deterministicChunk: c.deterministicChunk, ranks: 1, hosts: 1).traffic(for: t.network, ranks: 1, hosts: 1), localSeconds: local,
                                   reduceSecondsPerByte: sixteen ? 0 : gamma))
     }
     for p in counts { _ = try profile(ScalingModel.batchPerRank(globalBatch: global(p), ranks: p)) }

@@ -276,14 +276,10 @@ struct TrainingOptions: ParsableArguments {
     }
     if let b = bucketSize, b < 0 { throw ValidationError("--bucket-size must be >= 0 bytes (got \(b))") }
     if let w = compressWarmupSteps, w < 0 { throw ValidationError("--compress-warmup-steps must be >= 0 (got \(w))") }
-    if sharedMemory == true, case .powerSGD = compression {
-      throw ValidationError("--shared-memory with --compress \(compress): PowerSGD compresses whole matrices, not shards; drop one of them")
-    }
-    if deterministic && compression != .none {
-      throw ValidationError("--deterministic sums exactly; --compress \(compress) does not: drop one of them")
-    }
-    if case .powerSGD = compression, optimizer == .lbfgs {
-      throw ValidationError("--compress \(compress) with --optimizer lbfgs: the line search compares losses and gradients at trial points, which PowerSGD's error feedback makes inconsistent; use --compress none, bf16 or fp16")
+    do {
+      try ExchangeSpec(compression: compression, sharedMemory: sharedMemory).check(deterministic: deterministic, optimizer: optimizer)
+    } catch let p as ConfigurationProblem {
+      throw ValidationError(ErrorMessages.text(p, compress: compress))
     }
     if !(lrGamma > 0) || !lrGamma.isFinite || !(lrMin >= 0) || !lrMin.isFinite {
       throw ValidationError("--lr-gamma must be a number > 0 and --lr-min one >= 0 (got \(lrGamma) and \(lrMin))")

@@ -30,11 +30,28 @@ public enum ConfigurationProblem: Error, Equatable, CustomStringConvertible {
   case fewerThanTwoClasses(dataSet: String, classes: Int)
   /// Samples of another shape than the trained model's inputs.
   case shapeDiffers(dataSet: String, shape: [Int], trained: [Int])
+  /// Exchange settings that do not go together.
+  case exchangeConflict(ExchangeConflict)
   /// The replicas of this host need more memory than it has available (see `ModelMemory`).
   case modelTooLarge(bytesPerRank: Double, parameters: Double, ranksOnHost: Int, availableBytes: Double)
 
+  public enum ExchangeConflict: Equatable, Sendable {
+    /// PowerSGD compresses whole matrices, not a host's shards.
+    case powerSGDWithSharedMemory
+    /// A compressed exchange does not sum exactly.
+    case compressedDeterministic
+    /// PowerSGD's error feedback makes a line search's trial points inconsistent.
+    case powerSGDWithLineSearch
+  }
+
   public var description: String {
     switch self {
+    case .exchangeConflict(let c):
+      switch c {
+      case .powerSGDWithSharedMemory: "PowerSGD compresses whole matrices, not the shards of a host's shared memory"
+      case .compressedDeterministic: "a deterministic exchange sums exactly; a compressed one does not"
+      case .powerSGDWithLineSearch: "a line search compares losses and gradients at trial points, which PowerSGD's error feedback makes inconsistent"
+      }
     case .lossNeedsClasses(let loss, let name): "the \(loss) loss needs class labels, but \(name) is a regression data set"
     case .softmaxModelNeedsCrossEntropy(let loss): "the softmax model is trained with cross-entropy, not \(loss)"
     case .softmaxTwice(let list): "\(list ? "a list ending in softmax" : "a softmax output layer") followed by cross-entropy applies softmax twice"

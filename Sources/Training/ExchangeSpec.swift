@@ -85,28 +85,20 @@ public struct ExchangeSpec: Equatable, Sendable, Codable {
     return hosts > 1 || compression != .none ? ExchangeSpec.defaultBucketBytes(compression) : 0
   }
 
-  /// Which reducer a run takes, decided from the spec and the shape of the job alone (Horovod's `Enabled`).
-  enum Choice: Equatable {
-    case deterministic(chunk: Int)
-    /// Shared memory, when every host runs as many ranks; `otherwise` is taken when they do not.
-    case sharedMemory(wire: WireFormat, otherwise: Int)
-    case flat
-    case buckets(bytes: Int, wire: WireFormat)
-    case powerSGD(rank: Int, warmupSteps: Int)
-  }
-
-  func choice(deterministic: Bool, deterministicChunk: Int, ranks: Int, hosts: Int) -> Choice {
-    if deterministic { return .deterministic(chunk: deterministicChunk) }
+  /// The method a run takes, decided from the spec and the shape of the job alone (Horovod's `Enabled`).
+  public func method(deterministic: Bool, deterministicChunk: Int, ranks: Int, hosts: Int) -> any ExchangeMethod {
+    if deterministic { return DeterministicExchange(chunk: deterministicChunk) }
     let bucketBytes = effectiveBucketBytes(hosts: hosts)
-    if case .powerSGD(let rank) = compression { return .powerSGD(rank: rank, warmupSteps: effectiveWarmupSteps) }
+    if case .powerSGD(let rank) = compression { return PowerSGDExchange(rank: rank, warmupSteps: effectiveWarmupSteps) }
     // Several ranks on some host (the hosts have fewer ranks than the group): shared memory, by default when nothing
     // is compressed and no bucket size is asked for; with --shared-memory and bf16/fp16 the shards cross hosts
     // compressed. Hosts with different numbers of ranks cannot pair their shards: overlapped buckets then.
     if sharedMemory ?? (compression == .none && self.bucketBytes == nil), ranks > hosts {
-      return .sharedMemory(wire: compression.wire, otherwise: ExchangeSpec.defaultBucketBytes(compression.wire == .exact ? .none : .bfloat16))
+      return SharedMemoryExchange(wire: compression.wire,
+                                  otherwise: ExchangeSpec.defaultBucketBytes(compression.wire == .exact ? .none : .bfloat16))
     }
-    if bucketBytes == 0 && compression == .none { return .flat }
-    return .buckets(bytes: max(bucketBytes, 1 << 12), wire: compression.wire)
+    if bucketBytes == 0 && compression == .none { return FlatExchange() }
+    return BucketExchange(bytes: max(bucketBytes, 1 << 12), wire: compression.wire)
   }
 
   /// How a batch is cut among the ranks under this choice.
@@ -114,65 +106,106 @@ public struct ExchangeSpec: Equatable, Sendable, Codable {
     deterministic ? .chunks(deterministicChunk) : .contiguous
   }
 
-  /// The reducer for `network` on `communicator`. Collective (shared memory's setup). With a first-order optimizer
-  /// and shared memory, the optimizer step is sharded among a host's ranks: the optimizer comes back wrapped
-  /// (`ShardedOptimizer`) and the parameters move into the shared segment.
-  public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, deterministic: Bool,
-                                             deterministicChunk: Int, seed: UInt64, parameters: ParameterBuffer<T>,
-                                             optimizer: inout AnyOptimizer<T>) throws -> any Reducer<T> {
-    let choice = choice(deterministic: deterministic, deterministicChunk: deterministicChunk, ranks: communicator.size,
-                        hosts: communicator.hostCount)
-    switch choice {
-    case .deterministic(let chunk):
-      return DeterministicReducer<T>(network: network, communicator: communicator, chunk: chunk)
-    case .sharedMemory(let wire, let otherwise):
-      guard let local = try SharedMemoryReducer<T>.hostGroup(of: communicator) else {
-        return BucketedReducer<T>(network: network, communicator: communicator, bucketBytes: otherwise, wire: wire)
-      }
-      let reducer = try SharedMemoryReducer<T>(network: network, communicator: communicator, local: local, wire: wire,
-                                               shardStep: optimizer.firstOrder != nil)
-      if let base = optimizer.firstOrder {
-        let (sharded, shared) = try reducer.shardedStep(wrapping: base, parameters: Array(parameters.values))
-        optimizer = AnyOptimizer(sharded)
-        parameters.move(to: shared)
-      }
-      return reducer
-    case .flat:
-      return FlatAllReduce<T>(network: network, communicator: communicator)
-    case .buckets(let bytes, let wire):
-      return BucketedReducer<T>(network: network, communicator: communicator, bucketBytes: bytes, wire: wire)
-    case .powerSGD(let rank, let warmupSteps):
-      return PowerSGDReducer<T>(network: network, communicator: communicator, rank: rank, warmupSteps: warmupSteps, seed: seed)
-    }
+  /// Settings that do not go together, whatever the job's shape: a `ConfigurationProblem` naming them.
+  public func check(deterministic: Bool, optimizer: OptimizerKind) throws {
+    if sharedMemory == true, case .powerSGD = compression { throw ConfigurationProblem.exchangeConflict(.powerSGDWithSharedMemory) }
+    if deterministic && compression != .none { throw ConfigurationProblem.exchangeConflict(.compressedDeterministic) }
+    if case .powerSGD = compression, optimizer == .lbfgs { throw ConfigurationProblem.exchangeConflict(.powerSGDWithLineSearch) }
   }
+}
 
-  /// What one step sends, for `dpt scaling`, on `ranks` ranks over `hosts` hosts: the reductions in order, each as the
-  /// bytes of one copy of its buffer on the wire, and whether they can start while the backward pass still runs.
-  public func traffic<T: TrainingScalar>(for network: Network<T>, deterministic: Bool, deterministicChunk: Int,
-                                         ranks: Int, hosts: Int) -> ExchangeTraffic {
-    let P = network.parameterCount, size = MemoryLayout<T>.stride
-    func bucket(_ count: Int, _ wire: WireFormat, exactTail: Int) -> Int {
-      BucketReduction<T>.bufferWireBytes(count: count, wire: wire, exactTail: exactTail, elementBytes: size)
-    }
-    switch choice(deterministic: deterministic, deterministicChunk: deterministicChunk, ranks: ranks, hosts: hosts) {
-    case .deterministic:
-      return ExchangeTraffic(reductions: [2 * 8, (P + 1) * MemoryLayout<Int64>.stride], overlapsBackward: false, smallOnesDirect: false)
-    case .sharedMemory(let wire, _):
-      guard hosts > 1 else { return ExchangeTraffic(reductions: [], overlapsBackward: false) }
-      let shard = SharedMemoryReducer<T>.shards(count: P + 1, ranks: max(1, ranks / hosts))[0]
-      return ExchangeTraffic(reductions: [bucket(shard.count, wire, exactTail: shard.upperBound == P + 1 ? 1 : 0)], overlapsBackward: false)
-    case .flat:
-      return ExchangeTraffic(reductions: [(P + 1) * size], overlapsBackward: false, smallOnesDirect: false)
-    case .buckets(let bytes, let wire):
-      let buckets = BucketedReducer<T>.plan(network: network, bucketBytes: bytes)
-      return ExchangeTraffic(reductions: buckets.map { bucket($0.count, wire, exactTail: $0.upperBound == P + 1 ? 1 : 0) },
-                             overlapsBackward: true)
-    case .powerSGD(let rank, _):
-      let plan = PowerSGDReducer<T>.plan(network, rank: rank)
-      let uncompressed = plan.uncompressed.reduce(0) { $0 + $1.count }
-      return ExchangeTraffic(reductions: [(uncompressed + plan.pCount) * size, plan.qCount * size], overlapsBackward: false)
-    }
+/// One way of exchanging gradients: the reducer it builds, whether it shards the optimizer step among a host's ranks,
+/// and what one step sends (for `dpt scaling`). `ExchangeSpec.method` chooses one from the flags and the job's shape.
+public protocol ExchangeMethod: Sendable {
+  /// The reducer for `network` on `communicator`; collective when the method sets up shared state. `shardStep`:
+  /// the optimizer is first-order, so a method that shards may take its step apart (`ShardsOptimizerStep`).
+  func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, seed: UInt64, shardStep: Bool) throws
+    -> any Reducer<T>
+  /// What one step sends on `ranks` ranks over `hosts` hosts.
+  func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic
+}
+
+/// A bucket's bytes on the wire: its values in `wire`'s format.
+func bucketWireBytes<T: TrainingScalar>(_ count: Int, _ wire: WireFormat, exactTail: Int, _: T.Type) -> Int {
+  BucketReduction<T>.bufferWireBytes(count: count, wire: wire, exactTail: exactTail, elementBytes: MemoryLayout<T>.stride)
+}
+
+/// `--deterministic`: 64-bit fixed-point sums of chunks, the same bits for any number of ranks.
+public struct DeterministicExchange: ExchangeMethod {
+  public let chunk: Int
+  public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, seed: UInt64, shardStep: Bool) throws
+    -> any Reducer<T> { DeterministicReducer<T>(network: network, communicator: communicator, chunk: chunk) }
+  public func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic {
+    ExchangeTraffic(reductions: [2 * 8, (network.parameterCount + 1) * MemoryLayout<Int64>.stride], overlapsBackward: false,
+                    smallOnesDirect: false)
   }
+}
+
+/// One blocking all-reduce of the whole buffer after the backward pass (MPI's own).
+public struct FlatExchange: ExchangeMethod {
+  public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, seed: UInt64, shardStep: Bool) throws
+    -> any Reducer<T> { FlatAllReduce<T>(network: network, communicator: communicator) }
+  public func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic {
+    ExchangeTraffic(reductions: [(network.parameterCount + 1) * MemoryLayout<T>.stride], overlapsBackward: false, smallOnesDirect: false)
+  }
+}
+
+/// Buckets of `bytes`, each reduced (as `wire`'s values) as soon as the backward pass has finished it.
+public struct BucketExchange: ExchangeMethod {
+  public let bytes: Int
+  public let wire: WireFormat
+  public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, seed: UInt64, shardStep: Bool) throws
+    -> any Reducer<T> { BucketedReducer<T>(network: network, communicator: communicator, bucketBytes: bytes, wire: wire) }
+  public func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic {
+    let P = network.parameterCount
+    let buckets = BucketedReducer<T>.plan(network: network, bucketBytes: bytes)
+    return ExchangeTraffic(reductions: buckets.map { bucketWireBytes($0.count, wire, exactTail: $0.upperBound == P + 1 ? 1 : 0, T.self) },
+                           overlapsBackward: true)
+  }
+}
+
+/// The ranks of a host sum through memory they share, and each host's shards cross hosts as `wire`'s values; the
+/// optimizer step may be sharded among a host's ranks (ZeRO-1). Hosts with different numbers of ranks cannot pair
+/// their shards: buckets of `otherwise` bytes then.
+public struct SharedMemoryExchange: ExchangeMethod {
+  public let wire: WireFormat
+  public let otherwise: Int
+  public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, seed: UInt64, shardStep: Bool) throws
+    -> any Reducer<T> {
+    guard let local = try SharedMemoryReducer<T>.hostGroup(of: communicator) else {
+      return try BucketExchange(bytes: otherwise, wire: wire).makeReducer(for: network, communicator: communicator, seed: seed, shardStep: shardStep)
+    }
+    return try SharedMemoryReducer<T>(network: network, communicator: communicator, local: local, wire: wire, shardStep: shardStep)
+  }
+  public func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic {
+    guard hosts > 1 else { return ExchangeTraffic(reductions: [], overlapsBackward: false) }
+    let P = network.parameterCount
+    let shard = SharedMemoryReducer<T>.shards(count: P + 1, ranks: max(1, ranks / hosts))[0]
+    return ExchangeTraffic(reductions: [bucketWireBytes(shard.count, wire, exactTail: shard.upperBound == P + 1 ? 1 : 0, T.self)],
+                           overlapsBackward: false)
+  }
+}
+
+/// Rank-`rank` PowerSGD with error feedback, after `warmupSteps` uncompressed steps.
+public struct PowerSGDExchange: ExchangeMethod {
+  public let rank: Int
+  public let warmupSteps: Int
+  public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, seed: UInt64, shardStep: Bool) throws
+    -> any Reducer<T> { PowerSGDReducer<T>(network: network, communicator: communicator, rank: rank, warmupSteps: warmupSteps, seed: seed) }
+  public func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic {
+    let plan = PowerSGDReducer<T>.plan(network, rank: rank), size = MemoryLayout<T>.stride
+    let uncompressed = plan.uncompressed.reduce(0) { $0 + $1.count }
+    return ExchangeTraffic(reductions: [(uncompressed + plan.pCount) * size, plan.qCount * size], overlapsBackward: false)
+  }
+}
+
+/// A reducer that can take a first-order optimizer's step apart among a host's ranks: the trainer asks it, and
+/// steps through the `ShardedOptimizer` it returns, over parameters in the shared segment.
+protocol ShardsOptimizerStep<T> {
+  associatedtype T: TrainingScalar
+  /// Whether the reducer was built to shard the step (its segment holds the parameters).
+  var shardsStep: Bool { get }
+  func shardedStep(wrapping base: any FirstOrderOptimizer<T>, parameters: [T]) throws -> (ShardedOptimizer<T>, UnsafeMutableBufferPointer<T>)
 }
 
 /// The reductions of one step, as a cost model sees them.

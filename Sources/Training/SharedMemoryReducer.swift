@@ -13,7 +13,7 @@ import TensorCore
 /// instead of one leader carrying all. A second barrier makes the sums visible. With a first-order optimizer, rank j
 /// then steps its shard of the shared parameters (`ShardedOptimizer`, the ZeRO-1 step) and a third barrier publishes them; otherwise
 /// (L-BFGS, whose line search needs every parameter) every rank copies the whole sum into its own buffer.
-public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, ReducerReport {
+public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, ReducerReport, ShardsOptimizerStep {
   let local: any Communicator
   let wire: WireFormat
   let parameterCount: Int
@@ -77,6 +77,8 @@ public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, Redu
     let cuts = (0...k).map { j in j == k ? n : min(n, (j * n / k) / 16 * 16) }
     return (0..<k).map { cuts[$0]..<cuts[$0 + 1] }
   }
+
+  public var shardsStep: Bool { whole == nil }
 
   /// The ZeRO-1 step over the host's shared parameters, which start as `parameters` (rank 0's copy): `base` steps
   /// this rank's shard of them. Collective over the host.

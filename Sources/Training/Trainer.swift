@@ -164,9 +164,16 @@ public final class Trainer<T: TrainingScalar> {
       parameters = p
       if !buffers.isEmpty { try communicator.broadcast(&buffers, root: 0) }
     }
-    reducer = try config.exchange.makeReducer(
-      for: network, communicator: communicator, deterministic: config.deterministic,
-      deterministicChunk: config.deterministicChunk, seed: config.seed, parameters: parameterBuffer, optimizer: &optimizer)
+    let method = config.exchange.method(deterministic: config.deterministic, deterministicChunk: config.deterministicChunk,
+                                        ranks: communicator.size, hosts: communicator.hostCount)
+    reducer = try method.makeReducer(for: network, communicator: communicator, seed: config.seed, shardStep: optimizer.firstOrder != nil)
+    // A method that shards the optimizer step (shared memory: ZeRO-1) takes it apart here: the optimizer steps this
+    // rank's shard of parameters the host's ranks share.
+    if let sharding = reducer as? any ShardsOptimizerStep<T>, sharding.shardsStep, let base = optimizer.firstOrder {
+      let (sharded, shared) = try sharding.shardedStep(wrapping: base, parameters: Array(parameterBuffer.values))
+      optimizer = AnyOptimizer(sharded)
+      parameterBuffer.move(to: shared)
+    }
     (reducer as? RecordsBuckets)?.timeline = timeline
   }
 

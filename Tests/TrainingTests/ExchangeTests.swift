@@ -22,9 +22,8 @@ import _TestSupport
   func reducer<T: TrainingScalar>(_ spec: ExchangeSpec, _ network: Network<T>, _ comm: any Communicator, seed: UInt64 = 0) throws
     -> any Reducer<T>
   {
-    var optimizer = OptimizerSpec(kind: .lbfgs, learningRate: 1).make(for: network)
-    return try spec.makeReducer(for: network, communicator: comm, deterministic: false, deterministicChunk: 1, seed: seed,
-                                parameters: ParameterBuffer(network.initialParameters(seed: 0)), optimizer: &optimizer)
+    try spec.method(deterministic: false, deterministicChunk: 1, ranks: comm.size, hosts: comm.hostCount)
+      .makeReducer(for: network, communicator: comm, seed: seed, shardStep: false)
   }
 
   /// Runs one step of `reducer` with the gradient `values` (P) and loss sum `loss`: the reduced gradient and loss.
@@ -135,7 +134,7 @@ import _TestSupport
   @Test(arguments: [ExchangeSpec(bucketBytes: 0), ExchangeSpec(bucketBytes: 4 * 1024), ExchangeSpec(compression: .bfloat16)])
   func theTrafficModelIsWhatTheReducerSends(spec: ExchangeSpec) throws {
     let network: Network<Float> = try ModelSpec(kind: .mlp, hidden: [64], activation: .relu).build(inputShape: [100], outputs: 10)
-    let traffic = spec.traffic(for: network, deterministic: false, deterministicChunk: 1, ranks: 2, hosts: 2)
+    let traffic = spec.method(deterministic: false, deterministicChunk: 1, ranks: 2, hosts: 2).traffic(for: network, ranks: 2, hosts: 2)
     let sent = try InProcessGroup.run(size: 2, hosts: 2) { comm -> Int in
       let r: any Reducer<Float> = try self.reducer(spec, network, comm)
       _ = try self.reduce(r, network, [Float](repeating: 0.5, count: network.parameterCount), loss: 1)
