@@ -101,11 +101,6 @@ public struct ExchangeSpec: Equatable, Sendable, Codable {
     return BucketExchange(bytes: max(bucketBytes, 1 << 12), wire: compression.wire)
   }
 
-  /// How a batch is cut among the ranks under this choice.
-  public static func sharding(deterministic: Bool, deterministicChunk: Int) -> BatchSharding {
-    deterministic ? .chunks(deterministicChunk) : .contiguous
-  }
-
   /// Settings that do not go together, whatever the job's shape: a `ConfigurationProblem` naming them.
   public func check(deterministic: Bool, optimizer: OptimizerKind) throws {
     if sharedMemory == true, case .powerSGD = compression { throw ConfigurationProblem.exchangeConflict(.powerSGDWithSharedMemory) }

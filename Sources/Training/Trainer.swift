@@ -146,7 +146,7 @@ public final class Trainer<T: TrainingScalar> {
     parameterBuffer = ParameterBuffer(network.initialParameters(seed: config.seed))
     buffers = network.initialBuffers()
     optimizer = config.optimizer.make(for: network)
-    sharding = ExchangeSpec.sharding(deterministic: config.deterministic, deterministicChunk: config.deterministicChunk)
+    sharding = BatchSharding(deterministic: config.deterministic, chunk: config.deterministicChunk)
     // The reducer of one rank until `synchronizeParameters` sets up the run's (its setup is collective).
     reducer = FlatAllReduce<T>(network: network, communicator: LocalCommunicator())
     if synchronize { try synchronizeParameters() }
@@ -262,26 +262,15 @@ public final class Trainer<T: TrainingScalar> {
   }
 
   /// The context of a training step on a global batch of `count` samples, this rank's pieces holding `rows`: the
-  /// step's identity (dropout's masks) and the sum over the global batch (BatchNorm's statistics), exact with
-  /// --deterministic so that it is bitwise the same for any number of ranks.
+  /// step's identity (dropout's masks) and the sum over the global batch (BatchNorm's statistics), summed as the
+  /// sharding sums (exactly with --deterministic, so that it is bitwise the same for any number of ranks).
   func stepContext(rows: [[Int]], globalCount count: Int) -> StepContext {
-    let comm = communicator
-    let sum: ([[Double]], Int) throws -> [Double]
-    if config.deterministic {
-      let terms = Sharding.batches(count: count, batchSize: config.deterministicChunk).count
-      sum = { partials, width in try FixedPoint.exactSum(partials, width: width, terms: terms, communicator: comm) }
-    } else {
-      sum = { partials, width in
-        var total = StepContext.localSum(partials, width: width)
-        try comm.allReduce(&total)
-        return total
-      }
-    }
+    let terms = sharding.pieces(ofBatch: count, rank: rank, size: worldSize).total
     // The time spent in these sums is the statistics phase, not forward or backward.
     let timed: ([[Double]], Int) throws -> [Double] = { [unowned self] partials, width in
       let t = WallClock.now()
       defer { self.statisticsTime += WallClock.now() - t }
-      return try sum(partials, width)
+      return try sharding.sum(partials, width: width, terms: terms, communicator: communicator)
     }
     return StepContext(training: true, seed: config.seed, epoch: epoch, step: step, rows: rows, globalCount: count,
                        sumOverBatch: timed)
@@ -473,23 +462,10 @@ public final class Trainer<T: TrainingScalar> {
   /// empty set).
   public func evaluate(_ set: Dataset) throws -> Evaluation? {
     guard set.count > 0 else { return nil }
-    // Default: a contiguous slice per rank. Deterministic: fixed chunks dealt to the ranks, whose sums are added
-    // exactly (fixed point), so the metrics are bitwise the same for any number of ranks.
-    let chunks = config.deterministic
-      ? Sharding.batches(count: set.count, batchSize: config.evaluationBatchSize)
-      : [Sharding.slice(0..<set.count, rank: rank, size: worldSize)]
-    let mineChunks = config.deterministic ? Array(chunks[Sharding.slice(0..<chunks.count, rank: rank, size: worldSize)]) : chunks
-    var perChunk: [[Double]] = []
-    for piece in mineChunks {
-      perChunk.append(try evaluationSums(set, piece))
-    }
-    var sums: [Double]
-    if config.deterministic {
-      sums = try FixedPoint.exactSum(perChunk, width: 3, terms: chunks.count, communicator: communicator)
-    } else {
-      sums = perChunk.first ?? [0, 0, 0]
-      try communicator.allReduce(&sums)
-    }
+    // A slice per rank, or under --deterministic fixed chunks dealt to the ranks and added exactly, so that the
+    // metrics are bitwise the same for any number of ranks.
+    let (mine, total) = sharding.pieces(ofSet: set.count, chunk: config.evaluationBatchSize, rank: rank, size: worldSize)
+    let sums = try sharding.sum(try mine.map { try evaluationSums(set, $0) }, width: 3, terms: total, communicator: communicator)
     return Evaluation(count: set.count * set.labelsPerSample, lossSum: sums[0], correct: sums[1], squaredErrorSum: sums[2],
                       totalSumOfSquares: Trainer.totalSumOfSquares(set), targetWidth: set.targetWidth)
   }
