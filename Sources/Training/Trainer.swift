@@ -454,64 +454,17 @@ public final class Trainer<T: TrainingScalar> {
     try afterStep?()
   }
 
-  func targets<C: Collection<Int>>(_ set: Dataset, _ indices: C) -> Targets<T> {
-    config.loss.takesClasses ? .classes(set.labels(at: indices)) : .values(set.targetValues(at: indices))
+  func targets<C: Collection<Int>>(_ set: Dataset, _ indices: C) -> Targets<T> { Evaluator<T>.targets(set, indices, loss: config.loss) }
+
+  /// The replica's metrics on a data set, summed across the ranks as the sharding sums: it reads the parameters and
+  /// buffers, never the optimizer or the exchange.
+  public var evaluator: Evaluator<T> {
+    Evaluator(network: network, loss: config.loss, batchSize: config.evaluationBatchSize, sharding: sharding, communicator: communicator)
   }
 
-  /// Loss, accuracy or squared errors over a data set, sharded across the ranks and reduced as sums (nil for an
-  /// empty set).
+  /// Loss, accuracy or squared errors over a data set (nil for an empty set): `evaluator` at this replica's weights.
   public func evaluate(_ set: Dataset) throws -> Evaluation? {
-    guard set.count > 0 else { return nil }
-    // A slice per rank, or under --deterministic fixed chunks dealt to the ranks and added exactly, so that the
-    // metrics are bitwise the same for any number of ranks.
-    let (mine, total) = sharding.pieces(ofSet: set.count, chunk: config.evaluationBatchSize, rank: rank, size: worldSize)
-    let sums = try sharding.sum(try mine.map { try evaluationSums(set, $0) }, width: 3, terms: total, communicator: communicator)
-    return Evaluation(count: set.count * set.labelsPerSample, lossSum: sums[0], correct: sums[1], squaredErrorSum: sums[2],
-                      totalSumOfSquares: Trainer.totalSumOfSquares(set), targetWidth: set.targetWidth)
-  }
-
-  /// Loss sum, correct count and squared-error sum over the rows `range` of `set`, on this rank alone.
-  func evaluationSums(_ set: Dataset, _ range: Range<Int>) throws -> [Double] {
-    var sums = [0.0, 0.0, 0.0]  // loss, correct, squared error
-    var start = range.lowerBound
-    while start < range.upperBound {
-      let chunk = start..<min(start + config.evaluationBatchSize, range.upperBound)
-      let out = withParameters { p in buffers.withUnsafeBufferPointer { network.predict(set.features(at: chunk), parameters: p, buffers: $0) } }
-      sums[0] += config.loss.evaluate(out, targets(set, chunk), gradient: false).sum
-      if set.task == .classification {
-        // One prediction a row of outputs: a sample's, or each position's of a sequence.
-        let labels = set.labels(at: chunk), classes = out.shape.last!
-        var predicted = [Int32](repeating: 0, count: labels.count)
-        out.withUnsafeBufferPointer { o in
-          T.argmaxRows(Tensor.base(o), rows: labels.count, cols: classes, into: &predicted)
-        }
-        for (k, label) in labels.enumerated() where predicted[k] == label { sums[1] += 1 }
-      } else {
-        let w = set.targetWidth
-        for (k, i) in chunk.enumerated() {
-          for j in 0..<w {
-            let e = Double(out.scalars[k * w + j]) - set.targets[i * w + j]
-            sums[2] += e * e
-          }
-        }
-      }
-      start = chunk.upperBound
-    }
-    return sums
-  }
-
-  /// sum over samples and target columns of (y - mean of the column)^2.
-  static func totalSumOfSquares(_ set: Dataset) -> Double {
-    guard set.task == .regression, set.count > 0 else { return 0 }
-    let w = set.targetWidth, n = Double(set.count)
-    var total = 0.0
-    for j in 0..<w {
-      var mean = 0.0
-      for i in 0..<set.count { mean += set.targets[i * w + j] }
-      mean /= n
-      for i in 0..<set.count { let d = set.targets[i * w + j] - mean; total += d * d }
-    }
-    return total
+    try withParameters { p in try buffers.withUnsafeBufferPointer { try evaluator.evaluate(set, parameters: p, buffers: $0) } }
   }
 
   public func resetPhaseTimes() { phaseTimes = PhaseTimes() }
@@ -538,19 +491,7 @@ public final class Trainer<T: TrainingScalar> {
   /// The model's outputs for rows `range` of `set` (one of `data`'s sets, already scaled), computed on this rank
   /// alone, in chunks of the evaluation batch size.
   public func outputs(_ set: Dataset, rows range: Range<Int>) -> [[Double]] {
-    var out: [[Double]] = []
-    for chunk in stride(from: range.lowerBound, to: range.upperBound, by: config.evaluationBatchSize) {
-      let indices = chunk..<min(chunk + config.evaluationBatchSize, range.upperBound)
-      out += outputRows(set.features(at: indices))
-    }
-    return out
-  }
-
-  /// The model's output for a batch x, one row of Doubles per sample.
-  func outputRows(_ x: Tensor<T>) -> [[Double]] {
-    let y = withParameters { p in buffers.withUnsafeBufferPointer { network.predict(x, parameters: p, buffers: $0) } }
-    let w = y.sampleSize
-    return (0..<x.batch).map { i in (0..<w).map { Double(y.scalars[i * w + $0]) } }
+    withParameters { p in buffers.withUnsafeBufferPointer { evaluator.outputs(set, rows: range, parameters: p, buffers: $0) } }
   }
 
   /// The model's outputs for feature rows given in the data's original units (they are standardised like the
@@ -558,7 +499,8 @@ public final class Trainer<T: TrainingScalar> {
   public func predict(rows: [[Double]]) -> [[Double]] {
     guard !rows.isEmpty else { return [] }
     let scaled = rows.map { standardization?.apply(row: $0) ?? $0 }
-    return outputRows(Tensor<T>(shape: [rows.count] + data.train.sampleShape, scalars: scaled.flatMap { $0.map { T($0) } }))
+    let x = Tensor<T>(shape: [rows.count] + data.train.sampleShape, scalars: scaled.flatMap { $0.map { T($0) } })
+    return withParameters { p in buffers.withUnsafeBufferPointer { evaluator.outputRows(x, parameters: p, buffers: $0) } }
   }
 }
 
