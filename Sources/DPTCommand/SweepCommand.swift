@@ -156,7 +156,7 @@ struct SweepCommand: ParsableCommand {
     var leftOut: [String]
   }
 
-  static func trial(_ t: SweepTrial, _ setting: SweepSetting, plan: SweepPlan, base: SweepArguments) throws -> Trial {
+  static func trial(_ t: SweepTrial, _ setting: SweepSetting, axes: [SweepAxis], base: SweepArguments) throws -> Trial {
     var a = base
     for pair in setting.values { try a.set(pair[0], pair[1]) }
     try a.set("seed", String(t.seed))
@@ -168,7 +168,7 @@ struct SweepCommand: ParsableCommand {
       let parsed = try SweepCommand.parse(applicable.arguments)
       return Trial(arguments: applicable, options: parsed.options, config: try parsed.options.makeConfig(), leftOut: leftOut)
     } catch {
-      throw ValidationError("setting \(plan.name(setting)): \(Self.oneLine(error))")
+      throw ValidationError("setting \(setting.name(axes: axes)): \(Self.oneLine(error))")
     }
   }
 
@@ -195,7 +195,7 @@ struct SweepCommand: ParsableCommand {
     // results (all of a grid's or a random search's).
     var probe = plan
     for values in Searchers.firstSettings(searcher) { probe.add(values) }
-    let trials = try probe.trials.map { try SweepCommand.trial($0, probe.settings[$0.setting], plan: probe, base: base) }
+    let trials = try probe.trials.map { try SweepCommand.trial($0, probe.settings[$0.setting], axes: axes, base: base) }
     let logDir = self.logDir ?? resume!
     // The folder is claimed (locked, checked) before any setting trains: another sweep's folders are never mixed
     // into this one's, and no input is among the files it would write or replace.
@@ -412,9 +412,7 @@ final class TrialSpecs {
   func spec(_ t: SweepTrial, _ setting: SweepSetting) throws -> TrialSpec {
     let id = setting.values.map { $0.joined(separator: "=") }.joined(separator: ";") + "|seed \(t.seed)"
     if let known = built[id] { return known }
-    var plan = SweepPlan(axes: axes, seeds: [t.seed])
-    plan.add(setting.values.map { ($0[0], $0[1]) })
-    let trial = try SweepCommand.trial(t, setting, plan: plan, base: base)
+    let trial = try SweepCommand.trial(t, setting, axes: axes, base: base)
     let o = trial.options.data
     let key = [o.dataset, o.target?.rawValue ?? "", String(describing: o.targets), o.header.rawValue, String(describing: o.testFraction),
                String(describing: o.valFraction), o.seed, String(describing: o.standardize)].joined(separator: "|")

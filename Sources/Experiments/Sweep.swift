@@ -305,12 +305,12 @@ public final class Sweep {
       }
     }
 
-    /// Asks the searcher for a setting and queues its trials; false when it has none.
-    func propose() -> Bool {
-      guard var searcher = sweep.searcher else { return false }
+    /// Asks the searcher for a setting and queues its trials (nothing when the search is over).
+    func propose() {
+      guard var searcher = sweep.searcher else { return }
       let values = searcher.next(history: history)
       sweep.searcher = searcher
-      guard let values else { return false }
+      guard let values else { return }
       let setting = sweep.plan.add(values)
       for t in sweep.plan.trials(of: setting.index) {
         queue.append(t.index)
@@ -318,13 +318,12 @@ public final class Sweep {
         epochs.append([])
       }
       observer?.planChanged(sweep.plan, searcher: searcher)
-      return true
     }
 
     /// The next trial for `group` with its setting and what resumes it; `.none` when none is left or the sweep is
     /// stopping.
     func assign(group: Int) throws -> Message {
-      if queue.isEmpty && !stopping { _ = propose() }
+      if queue.isEmpty && !stopping { propose() }
       guard !queue.isEmpty && !stopping else {
         released.insert(group)
         return .none
