@@ -118,28 +118,26 @@ public struct RandomSearch: Searcher {
   public let samples: Int
   public let seed: UInt64
   public private(set) var proposed = 0
+  /// Where the draws stand: each setting's values follow the last's.
+  var rng: RandomSource
 
   public init(axes: [SweepAxis], samples: Int?, seed: UInt64) throws {
     guard let samples else {
       throw SweepProblem.distributionNeedsSamples(option: axes.first { if case .list = $0.values { false } else { true } }?.option ?? axes.first?.option ?? "")
     }
     (self.axes, self.samples, self.seed) = (axes, samples, seed)
+    rng = RandomSource(seed: seed, stream: 0x5A3F_11E5)
   }
 
   public var budget: Int? { samples }
 
   public mutating func next(history: [SearchResult]) -> [(String, String)]? {
     guard proposed < samples else { return nil }
-    // The draws of every setting so far, again: the state is a count, and the values follow from the seed.
-    var rng = RandomSource(seed: seed, stream: 0x5A3F_11E5)
-    var values: [(String, String)] = []
-    for _ in 0...proposed {
-      values = axes.map { axis -> (String, String) in
-        switch axis.values {
-        case .list(let v): return (axis.option, v[rng.index(below: v.count)])
-        case .uniform(let a, let b): return (axis.option, SweepPlan.format(rng.uniform(a, b)))
-        case .logUniform(let a, let b): return (axis.option, SweepPlan.format(exp(rng.uniform(log(a), log(b)))))
-        }
+    let values = axes.map { axis -> (String, String) in
+      switch axis.values {
+      case .list(let v): return (axis.option, v[rng.index(below: v.count)])
+      case .uniform(let a, let b): return (axis.option, SweepPlan.format(rng.uniform(a, b)))
+      case .logUniform(let a, let b): return (axis.option, SweepPlan.format(exp(rng.uniform(log(a), log(b)))))
       }
     }
     proposed += 1

@@ -1,7 +1,21 @@
 /// A seeded pseudo-random source (SplitMix64): the same numbers for the same seed and stream on every machine, rank
 /// and Swift version. dpt never uses the standard library's shuffles, whose algorithm may change between releases.
-public struct RandomSource: RandomNumberGenerator, Sendable {
+public struct RandomSource: RandomNumberGenerator, Sendable, Codable {
   private var state: UInt64
+
+  /// Its state as 16 hex digits (a JSON number would round 64 bits to a Double's 53).
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.singleValueContainer()
+    try c.encode(String(state, radix: 16))
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.singleValueContainer()
+    guard let s = UInt64(try c.decode(String.self), radix: 16) else {
+      throw DecodingError.dataCorruptedError(in: c, debugDescription: "a random state is 16 hex digits")
+    }
+    state = s
+  }
 
   /// `stream` separates independent sequences that share a seed (e.g. one per epoch).
   public init(seed: UInt64, stream: UInt64 = 0) {
