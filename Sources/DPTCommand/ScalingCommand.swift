@@ -39,7 +39,7 @@ struct ScalingCommand: ParsableCommand {
   @Option(help: "Grow the global batch with the ranks: this many samples per rank (weak scaling). Default: the --batch-size global batch is shared by the ranks (strong scaling).")
   var perRankBatch: Int?
 
-  @Option(help: "The exchanges to compare: all-reduce, buckets, bf16, fp16, powersgd:R.")
+  @Option(help: "The exchanges to compare: all-reduce, buckets, bf16, fp16, topk:F, powersgd:R.")
   var exchanges: String = "all-reduce,buckets,bf16,powersgd:4"
 
   @Flag(help: "Print the predictions as one JSON object on stdout.")
@@ -73,7 +73,7 @@ struct ScalingCommand: ParsableCommand {
       case "buckets": return (name, ExchangeSpec(bucketBytes: ExchangeSpec.defaultBucketBytes(.none)))
       default:
         guard let c = Compression(name), c != .none else {
-          throw ValidationError("--exchanges: '\(name)' is not one of all-reduce, buckets, bf16, fp16, powersgd:R")
+          throw ValidationError("--exchanges: '\(name)' is not one of all-reduce | buckets | \(GradientCodecs.syntax) | powersgd:R")
         }
         return (name, ExchangeSpec(compression: c))
       }
@@ -140,9 +140,10 @@ struct ScalingCommand: ParsableCommand {
       let t = try Trainer<Float>(config: c, data: data, communicator: LocalCommunicator())
       // The exchange's own work on one rank: conversions, PowerSGD's products (its warm-up steps skipped).
       let local = spec.compression.isExact && spec.bucketBytes == 0 ? 0 : try t.profileSteps(20, warmup: spec.effectiveWarmupSteps + 3).exchange
-      let sixteen = spec.compression == .bfloat16 || spec.compression == .float16
+      // An encoded exchange's adds are in its measured local work already.
+      let coded = spec.compression.codec != nil
       models.append(ExchangeModel(name: name, traffic: spec.method(deterministic: c.deterministic, deterministicChunk: c.deterministicChunk, ranks: 1, hosts: 1).traffic(for: t.network, ranks: 1, hosts: 1), localSeconds: local,
-                                  reduceSecondsPerByte: sixteen ? 0 : gamma))
+                                  reduceSecondsPerByte: coded ? 0 : gamma))
     }
     for p in counts { _ = try profile(ScalingModel.batchPerRank(globalBatch: global(p), ranks: p)) }
     var rows: [[ScalingPrediction]] = []
@@ -168,7 +169,7 @@ struct ScalingCommand: ParsableCommand {
       console.say("  ping-pong, one way: " + probe.map { String(format: "%@ %.1f us", Self.bytes($0.bytes), $0.seconds * 1e6) }.joined(separator: ", "))
     }
     for m in models {
-      let rounds = m.traffic.reductions.count
+      let rounds = m.traffic.collectives.count
       var line = "  \(m.name): \(Self.bytes(m.traffic.bytes)) a step in \(rounds) reduction\(rounds == 1 ? "" : "s")"
       if m.traffic.overlapsBackward { line += ", overlapped with the backward pass" }
       if m.localSeconds > 0 { line += String(format: ", %.3f ms of its own work", m.localSeconds * 1e3) }
@@ -222,7 +223,7 @@ struct ScalingCommand: ParsableCommand {
     let pings: [JSON] = probe.map { .object([("bytes", JSON($0.bytes)), ("seconds", JSON($0.seconds))]) }
     let exchanges: [JSON] = models.map { m in
       .object([("name", JSON(m.name)), ("bytes_per_step", JSON(m.traffic.bytes)),
-               ("reductions", JSON(m.traffic.reductions.count)), ("local_seconds", JSON(m.localSeconds))])
+               ("reductions", JSON(m.traffic.collectives.count)), ("local_seconds", JSON(m.localSeconds))])
     }
     let predictions: [JSON] = rows.flatMap { $0 }.map { r in
       .object([("ranks", JSON(r.ranks)), ("batch_per_rank", JSON(r.batchPerRank)), ("exchange", JSON(r.exchange)),

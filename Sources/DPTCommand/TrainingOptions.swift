@@ -159,10 +159,11 @@ struct TrainingOptions: ParsableArguments {
   var clipGradNorm: Double?
 
   @Option(help: ArgumentHelp(
-    "Gradient compression on the wire: none | bf16 | fp16 | powersgd:R (rank-R PowerSGD with error feedback).",
+    "Gradient compression on the wire: \(Compression.syntax).",
     discussion: """
       bf16 and fp16 send 16-bit values (fp16 with a power-of-two scale per block) and add them in float32;
-      powersgd:R sends two rank-R factors per large weight matrix, with error feedback and a warm start, and the
+      topk:F sends the fraction F of each block's values largest in magnitude, as (index, value) pairs, and keeps the
+      rest for the next step (error feedback); powersgd:R sends two rank-R factors per large weight matrix, with error feedback and a warm start, and the
       rest uncompressed. Compressed runs are bitwise repeatable for a seed and world size, but N ranks no longer take
       exactly the step one rank takes on the whole batch.
       """, valueName: "kind"))
@@ -389,7 +390,7 @@ struct TrainingOptions: ParsableArguments {
 
   func parsedCompression() throws -> Compression {
     guard let c = Compression(compress) else {
-      throw ValidationError("--compress '\(compress)': use none, bf16, fp16 or powersgd:R (R a rank such as 4)")
+      throw ValidationError("--compress '\(compress)': use \(Compression.syntax) (F a fraction in (0, 1] such as 0.01, R a rank such as 4)")
     }
     return c
   }

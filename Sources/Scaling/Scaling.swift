@@ -65,7 +65,7 @@ public struct ScalingPrediction: Sendable {
 ///
 /// for N micro-batches a step (`--accumulate N`; 1 without), where the communication of overlapped buckets is hidden
 /// by the part of the last micro-batch's backward pass after the first bucket is final, but never below the last
-/// bucket's own time; other exchanges' reductions run one after the other. A step trains on N global batches.
+/// bucket's own time; other exchanges' collectives run one after the other. A step trains on N global batches.
 public enum ScalingModel {
   /// Each rank's share of a global batch (the largest, as `Sharding.slice` cuts it), at least 1.
   public static func batchPerRank(globalBatch: Int, ranks p: Int) -> Int { max(1, (globalBatch + p - 1) / p) }
@@ -82,6 +82,27 @@ public enum ScalingModel {
     return link.latency + Double((p - 1) * n) / link.bandwidth + Double((p - 1) * n) * gamma
   }
 
+  /// A reduce-scatter of n bytes (p - 1 rounds of n/p bytes, each added on arrival), or an all-gather of p pieces
+  /// of n/p (`gamma` 0: nothing is added).
+  public static func halfRingSeconds(bytes n: Int, ranks p: Int, link: Link, reduceSecondsPerByte gamma: Double) -> Double {
+    guard p > 1 else { return 0 }
+    let fraction = Double(p - 1) / Double(p)
+    return Double(p - 1) * link.latency + fraction * Double(n) / link.bandwidth + fraction * Double(n) * gamma
+  }
+
+  /// The seconds of one collective on p ranks.
+  public static func seconds(of collective: Collective, ranks p: Int, link: Link, reduceSecondsPerByte gamma: Double) -> Double {
+    switch collective {
+    case .allReduce(let n): allReduceSeconds(bytes: n, ranks: p, link: link, reduceSecondsPerByte: gamma)
+    case .bucketReduction(let n):
+      BucketReduction<Float>.usesDirect(wireBytes: n, ranks: p)
+        ? directSeconds(bytes: n, ranks: p, link: link, reduceSecondsPerByte: gamma)
+        : allReduceSeconds(bytes: n, ranks: p, link: link, reduceSecondsPerByte: gamma)
+    case .reduceScatter(let n): halfRingSeconds(bytes: n, ranks: p, link: link, reduceSecondsPerByte: gamma)
+    case .allGather(let n): halfRingSeconds(bytes: p * n, ranks: p, link: link, reduceSecondsPerByte: 0)
+    }
+  }
+
   /// The predicted step of `exchange` on `ranks` ranks with a global (micro-)batch of `globalBatch`, `microBatches` a
   /// step, from the step profiles of this machine (`profile(b)` for per-rank batch b).
   public static func predict(ranks p: Int, globalBatch: Int, microBatches: Int = 1, exchange: ExchangeModel, link: Link,
@@ -92,11 +113,7 @@ public enum ScalingModel {
     var communication = 0.0, exposed = 0.0
     if p > 1 {
       let traffic = exchange.traffic, gamma = exchange.reduceSecondsPerByte
-      let each = traffic.reductions.map { n in
-        traffic.smallOnesDirect && BucketReduction<Float>.usesDirect(wireBytes: n, ranks: p)
-          ? directSeconds(bytes: n, ranks: p, link: link, reduceSecondsPerByte: gamma)
-          : allReduceSeconds(bytes: n, ranks: p, link: link, reduceSecondsPerByte: gamma)
-      }
+      let each = traffic.collectives.map { Self.seconds(of: $0, ranks: p, link: link, reduceSecondsPerByte: gamma) }
       communication = each.reduce(0, +)
       if exchange.traffic.overlapsBackward, let last = each.last {
         let hidden = step.times.backward * (1 - step.backwardBeforeFirstBucket)

@@ -5,14 +5,14 @@ import TensorCore
 import _Support
 
 /// Buckets reduced while the backward pass runs (`--bucket-size`), the values exact or as 16-bit codes
-/// (`--compress bf16|fp16`).
+/// (`--compress bf16|fp16|topk:F`).
 ///
 /// The buckets are cut from `Network.gradientBlocks` in the order the backward pass finishes them (the loss slot and
 /// the last layer first; the largest weight gradients split into blocks of whole rows), the same on every rank.
 /// A bucket starts (`BucketReduction`: a reduce-scatter then an all-gather, both non-blocking) as soon as the backward
 /// pass has finished all of it, and every later `ready` tests the buckets in flight, which is what moves MPI's
 /// non-blocking collectives on while this rank computes (measured against a progress thread: see the README).
-/// Exact values give the plain all-reduce's sum up to float summation order; 16-bit ones do not, but are bitwise
+/// Exact values give the plain all-reduce's sum up to float summation order; encoded ones do not, but are bitwise
 /// repeatable for the same seed and world size.
 public final class BucketedReducer<T: TrainingScalar>: GradientReducer, ReducerReport, RecordsBuckets {
   let communicator: any Communicator
@@ -20,7 +20,7 @@ public final class BucketedReducer<T: TrainingScalar>: GradientReducer, ReducerR
   public let buckets: [Range<Int>]
   let reductions: [BucketReduction<T>]
   public let blockElements: Int
-  let wire: WireFormat
+  let codec: (any GradientCodec)?
   let buffer: LossCarryingBuffer<T>
   /// [finalFrom, P + 1) of the current buffer is final.
   private var finalFrom = 0
@@ -31,15 +31,15 @@ public final class BucketedReducer<T: TrainingScalar>: GradientReducer, ReducerR
   private var startedAt: [Double] = []
   private var recorded = 0
 
-  init(network: Network<T>, communicator: any Communicator, bucketBytes: Int, wire: WireFormat) {
+  init(network: Network<T>, communicator: any Communicator, bucketBytes: Int, codec: (any GradientCodec)?) {
     self.communicator = communicator
-    self.wire = wire
+    self.codec = codec
     let P = network.parameterCount
     buffer = LossCarryingBuffer(parameters: P)
     blockElements = max(1, bucketBytes / MemoryLayout<T>.stride)
     buckets = Self.plan(network: network, bucketBytes: bucketBytes)
     reductions = buckets.map {
-      BucketReduction<T>(communicator: communicator, count: $0.count, wire: wire, exactTail: $0.upperBound == P + 1 ? 1 : 0)
+      BucketReduction<T>(communicator: communicator, count: $0.count, codec: codec, exactTail: $0.upperBound == P + 1 ? 1 : 0)
     }
   }
 
@@ -66,8 +66,8 @@ public final class BucketedReducer<T: TrainingScalar>: GradientReducer, ReducerR
 
   public var summary: String {
     let size = blockElements * MemoryLayout<T>.stride
-    let wire = wire == .exact ? "" : ", \(wire == .bfloat16 ? "bf16" : "fp16") on the wire"
-    return "\(buckets.count) overlapped buckets of up to \(size >> 10) KiB\(wire)"
+    let wire = codec.map { ", \($0) on the wire" } ?? ""
+    return "\(buckets.count) overlapped bucket\(buckets.count == 1 ? "" : "s") of up to \(size >> 10) KiB\(wire)"
   }
 
   public var bytesSent: Int { reductions.reduce(0) { $0 + $1.bytesSent } }

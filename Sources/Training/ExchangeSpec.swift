@@ -4,40 +4,71 @@ import Layers
 import Optimizers
 import TensorCore
 
-/// How gradients are compressed on the wire (`--compress`).
+/// How gradients are compressed on the wire (`--compress`): not at all, a codec applied block by block in the bucket
+/// reductions (`GradientCodecs`: bf16, fp16, top-k), or PowerSGD, a reducer of its own.
 public enum Compression: Equatable, Sendable, Codable, CustomStringConvertible {
   case none
-  /// bfloat16 values, summed in float32.
-  case bfloat16
-  /// IEEE half precision values with a power-of-two scale per block, summed in float32.
-  case float16
+  /// Each bucket's blocks encoded by `codec`, summed in float32.
+  case codec(any GradientCodec)
   /// Rank-R PowerSGD with error feedback (Vogels et al., NeurIPS 2019).
   case powerSGD(rank: Int)
 
-  /// Parses "none", "bf16", "fp16" or "powersgd:R".
+  public static var bfloat16: Compression { .codec(BFloat16Codec()) }
+  public static var float16: Compression { .codec(Float16Codec()) }
+
+  /// Parses "none", "powersgd:R" or a codec's name ("bf16", "fp16", "topk:F", ...).
   public init?(_ text: String) {
-    switch text {
-    case "none": self = .none
-    case "bf16", "bfloat16": self = .bfloat16
-    case "fp16", "float16": self = .float16
-    default:
-      guard text.hasPrefix("powersgd"), let r = text == "powersgd" ? 4 : Int(text.dropFirst("powersgd:".count)),
-            text == "powersgd" || text.hasPrefix("powersgd:"), r >= 1 else { return nil }
-      self = .powerSGD(rank: r)
-    }
+    if text == "none" { self = .none; return }
+    if let codec = GradientCodecs.parse(text) { self = .codec(codec); return }
+    guard text.hasPrefix("powersgd"), let r = text == "powersgd" ? 4 : Int(text.dropFirst("powersgd:".count)),
+          text == "powersgd" || text.hasPrefix("powersgd:"), r >= 1 else { return nil }
+    self = .powerSGD(rank: r)
   }
+
+  /// Every spelling, for help texts: "none | bf16 | fp16 | topk:F | powersgd:R".
+  public static var syntax: String { "none | \(GradientCodecs.syntax) | powersgd:R" }
 
   public var description: String {
     switch self {
     case .none: "none"
-    case .bfloat16: "bf16"
-    case .float16: "fp16"
+    case .codec(let codec): codec.description
     case .powerSGD(let r): "powersgd:\(r)"
     }
   }
 
+  public static func == (a: Compression, b: Compression) -> Bool { a.description == b.description }
+
   /// Whether the exchanged gradient equals the plain sum up to float summation order.
   public var isExact: Bool { self == .none }
+
+  /// The codec of the bucket reductions (nil: the values themselves).
+  public var codec: (any GradientCodec)? {
+    if case .codec(let codec) = self { return codec }
+    return nil
+  }
+
+  /// Encoded as its spelling ("bf16"); the keyed form of earlier versions (`{"bfloat16": {}}`) is read too.
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.singleValueContainer()
+    try c.encode(description)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    if let text = try? decoder.singleValueContainer().decode(String.self) {
+      guard let c = Compression(text) else {
+        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown compression '\(text)'"))
+      }
+      self = c
+      return
+    }
+    struct Rank: Decodable { var rank: Int }
+    enum Earlier: String, CodingKey { case none, bfloat16, float16, powerSGD }
+    let keyed = try decoder.container(keyedBy: Earlier.self)
+    if keyed.contains(.bfloat16) { self = .bfloat16 }
+    else if keyed.contains(.float16) { self = .float16 }
+    else if keyed.contains(.powerSGD) { self = .powerSGD(rank: try keyed.decode(Rank.self, forKey: .powerSGD).rank) }
+    else { self = .none }
+  }
 }
 
 /// The gradient exchange of a run (`--bucket-size`, `--compress`, `--compress-warmup-steps`; `--deterministic` is in
@@ -94,11 +125,10 @@ public struct ExchangeSpec: Equatable, Sendable, Codable {
     // is compressed and no bucket size is asked for; with --shared-memory and bf16/fp16 the shards cross hosts
     // compressed. Hosts with different numbers of ranks cannot pair their shards: overlapped buckets then.
     if sharedMemory ?? (compression == .none && self.bucketBytes == nil), ranks > hosts {
-      return SharedMemoryExchange(wire: compression.wire,
-                                  otherwise: ExchangeSpec.defaultBucketBytes(compression.wire == .exact ? .none : .bfloat16))
+      return SharedMemoryExchange(codec: compression.codec, otherwise: ExchangeSpec.defaultBucketBytes(compression))
     }
     if bucketBytes == 0 && compression == .none { return FlatExchange() }
-    return BucketExchange(bytes: max(bucketBytes, 1 << 12), wire: compression.wire)
+    return BucketExchange(bytes: max(bucketBytes, 1 << 12), codec: compression.codec)
   }
 
   /// Settings that do not go together, whatever the job's shape: a `ConfigurationProblem` naming them.
@@ -120,9 +150,10 @@ public protocol ExchangeMethod: Sendable {
   func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic
 }
 
-/// A bucket's bytes on the wire: its values in `wire`'s format.
-func bucketWireBytes<T: TrainingScalar>(_ count: Int, _ wire: WireFormat, exactTail: Int, _: T.Type) -> Int {
-  BucketReduction<T>.bufferWireBytes(count: count, wire: wire, exactTail: exactTail, elementBytes: MemoryLayout<T>.stride)
+/// A `BucketReduction` of the elements `range` of a buffer of P + 1 (the last one the loss, which travels exactly).
+func bucketReduction<T: TrainingScalar>(_ range: Range<Int>, of P: Int, _ codec: (any GradientCodec)?, _: T.Type) -> Collective {
+  .bucketReduction(bytes: BucketReduction<T>.bufferWireBytes(count: range.count, codec: codec, exactTail: range.upperBound == P + 1 ? 1 : 0,
+                                                              elementBytes: MemoryLayout<T>.stride))
 }
 
 /// `--deterministic`: 64-bit fixed-point sums of chunks, the same bits for any number of ranks.
@@ -131,8 +162,8 @@ public struct DeterministicExchange: ExchangeMethod {
   public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, seed: UInt64, shardStep: Bool) throws
     -> any Reducer<T> { DeterministicReducer<T>(network: network, communicator: communicator, chunk: chunk) }
   public func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic {
-    ExchangeTraffic(reductions: [2 * 8, (network.parameterCount + 1) * MemoryLayout<Int64>.stride], overlapsBackward: false,
-                    smallOnesDirect: false)
+    ExchangeTraffic([.allReduce(bytes: 2 * 8), .allReduce(bytes: (network.parameterCount + 1) * MemoryLayout<Int64>.stride)],
+                    overlapsBackward: false)
   }
 }
 
@@ -141,43 +172,41 @@ public struct FlatExchange: ExchangeMethod {
   public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, seed: UInt64, shardStep: Bool) throws
     -> any Reducer<T> { FlatAllReduce<T>(network: network, communicator: communicator) }
   public func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic {
-    ExchangeTraffic(reductions: [(network.parameterCount + 1) * MemoryLayout<T>.stride], overlapsBackward: false, smallOnesDirect: false)
+    ExchangeTraffic([.allReduce(bytes: (network.parameterCount + 1) * MemoryLayout<T>.stride)], overlapsBackward: false)
   }
 }
 
-/// Buckets of `bytes`, each reduced (as `wire`'s values) as soon as the backward pass has finished it.
+/// Buckets of `bytes`, each reduced (encoded by `codec`, if any) as soon as the backward pass has finished it.
 public struct BucketExchange: ExchangeMethod {
   public let bytes: Int
-  public let wire: WireFormat
+  public let codec: (any GradientCodec)?
   public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, seed: UInt64, shardStep: Bool) throws
-    -> any Reducer<T> { BucketedReducer<T>(network: network, communicator: communicator, bucketBytes: bytes, wire: wire) }
+    -> any Reducer<T> { BucketedReducer<T>(network: network, communicator: communicator, bucketBytes: bytes, codec: codec) }
   public func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic {
     let P = network.parameterCount
     let buckets = BucketedReducer<T>.plan(network: network, bucketBytes: bytes)
-    return ExchangeTraffic(reductions: buckets.map { bucketWireBytes($0.count, wire, exactTail: $0.upperBound == P + 1 ? 1 : 0, T.self) },
-                           overlapsBackward: true)
+    return ExchangeTraffic(buckets.map { bucketReduction($0, of: P, codec, T.self) }, overlapsBackward: true)
   }
 }
 
-/// The ranks of a host sum through memory they share, and each host's shards cross hosts as `wire`'s values; the
+/// The ranks of a host sum through memory they share, and each host's shards cross hosts encoded by `codec`; the
 /// optimizer step may be sharded among a host's ranks (ZeRO-1). Hosts with different numbers of ranks cannot pair
 /// their shards: buckets of `otherwise` bytes then.
 public struct SharedMemoryExchange: ExchangeMethod {
-  public let wire: WireFormat
+  public let codec: (any GradientCodec)?
   public let otherwise: Int
   public func makeReducer<T: TrainingScalar>(for network: Network<T>, communicator: any Communicator, seed: UInt64, shardStep: Bool) throws
     -> any Reducer<T> {
     guard let local = try SharedMemoryReducer<T>.hostGroup(of: communicator) else {
-      return try BucketExchange(bytes: otherwise, wire: wire).makeReducer(for: network, communicator: communicator, seed: seed, shardStep: shardStep)
+      return try BucketExchange(bytes: otherwise, codec: codec).makeReducer(for: network, communicator: communicator, seed: seed, shardStep: shardStep)
     }
-    return try SharedMemoryReducer<T>(network: network, communicator: communicator, local: local, wire: wire, shardStep: shardStep)
+    return try SharedMemoryReducer<T>(network: network, communicator: communicator, local: local, codec: codec, shardStep: shardStep)
   }
   public func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic {
-    guard hosts > 1 else { return ExchangeTraffic(reductions: [], overlapsBackward: false) }
+    guard hosts > 1 else { return ExchangeTraffic([], overlapsBackward: false) }
     let P = network.parameterCount
     let shard = SharedMemoryReducer<T>.shards(count: P + 1, ranks: max(1, ranks / hosts))[0]
-    return ExchangeTraffic(reductions: [bucketWireBytes(shard.count, wire, exactTail: shard.upperBound == P + 1 ? 1 : 0, T.self)],
-                           overlapsBackward: false)
+    return ExchangeTraffic([bucketReduction(shard, of: P, codec, T.self)], overlapsBackward: false)
   }
 }
 
@@ -190,7 +219,8 @@ public struct PowerSGDExchange: ExchangeMethod {
   public func traffic<T: TrainingScalar>(for network: Network<T>, ranks: Int, hosts: Int) -> ExchangeTraffic {
     let plan = PowerSGDReducer<T>.plan(network, rank: rank), size = MemoryLayout<T>.stride
     let uncompressed = plan.uncompressed.reduce(0) { $0 + $1.count }
-    return ExchangeTraffic(reductions: [(uncompressed + plan.pCount) * size, plan.qCount * size], overlapsBackward: false)
+    return ExchangeTraffic([.bucketReduction(bytes: (uncompressed + plan.pCount) * size), .bucketReduction(bytes: plan.qCount * size)],
+                           overlapsBackward: false)
   }
 }
 
@@ -203,22 +233,38 @@ protocol ShardsOptimizerStep<T> {
   func shardedStep(wrapping base: any FirstOrderOptimizer<T>, parameters: [T]) throws -> (ShardedOptimizer<T>, UnsafeMutableBufferPointer<T>)
 }
 
-/// The reductions of one step, as a cost model sees them.
+/// One collective operation of a step, as a cost model prices it (`ScalingModel.seconds`): its kind and the bytes on
+/// the wire of one rank's whole buffer.
+public enum Collective: Equatable, Sendable {
+  /// MPI's all-reduce, priced as a ring: a reduce-scatter then an all-gather.
+  case allReduce(bytes: Int)
+  /// A `BucketReduction`: a reduce-scatter and an all-gather of its blocks, or one direct round when the bucket is
+  /// small (`BucketReduction.usesDirect`).
+  case bucketReduction(bytes: Int)
+  /// Each rank ends with the sum of its 1/p of the buffer.
+  case reduceScatter(bytes: Int)
+  /// Each rank sends its `bytes` to every other rank (an all-gather of p such pieces).
+  case allGather(bytes: Int)
+
+  public var bytes: Int {
+    switch self {
+    case .allReduce(let n), .bucketReduction(let n), .reduceScatter(let n), .allGather(let n): n
+    }
+  }
+}
+
+/// The collectives of one step, as a cost model sees them.
 public struct ExchangeTraffic: Equatable, Sendable {
-  /// Bytes on the wire of each reduction's whole buffer, in the order they start.
-  public var reductions: [Int]
-  /// True when the reductions start as the backward pass finishes each bucket (all but the last can be hidden
+  /// In the order they start.
+  public var collectives: [Collective]
+  /// True when the collectives start as the backward pass finishes each bucket (all but the last can be hidden
   /// behind the rest of the backward pass); false when they run one after another after it.
   public var overlapsBackward: Bool
-  /// True when they are `BucketReduction`s, whose small buckets go in one direct phase; false for MPI's own
-  /// all-reduce, modelled as a ring.
-  public var smallOnesDirect: Bool
 
-  public init(reductions: [Int], overlapsBackward: Bool, smallOnesDirect: Bool = true) {
-    self.reductions = reductions
+  public init(_ collectives: [Collective], overlapsBackward: Bool) {
+    self.collectives = collectives
     self.overlapsBackward = overlapsBackward
-    self.smallOnesDirect = smallOnesDirect
   }
 
-  public var bytes: Int { reductions.reduce(0, +) }
+  public var bytes: Int { collectives.reduce(0) { $0 + $1.bytes } }
 }

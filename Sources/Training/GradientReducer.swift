@@ -17,8 +17,8 @@ import TensorCore
 /// `--deterministic` (`DeterministicReducer`). Which one a run takes is `ExchangeSpec.makeReducer`'s choice; what
 /// it reports is `ReducerReport`; what it sends, for `dpt scaling`, is `ExchangeSpec.traffic`, kept apart.
 ///
-/// Compression is a codec, not a reducer: bf16 and fp16 are `WireFormat`s that `BucketReduction` (Collectives) encodes
-/// and decodes block by block, so any reducer built on bucket reductions takes them (the buckets, and the shards that
+/// Compression is a codec, not a reducer: bf16, fp16 and top-k are `GradientCodec`s that `BucketReduction`
+/// (Collectives) encodes and decodes block by block, so any reducer built on bucket reductions takes them (the buckets, and the shards that
 /// cross hosts from shared memory). PowerSGD is a reducer of its own, as PyTorch's `powerSGD_hook` is a hook and
 /// not a compressor: it needs two rounds (P, then Q), an orthogonalisation between them and error memory across
 /// steps, which no per-block codec can express.
@@ -115,16 +115,6 @@ final class LossCarryingBuffer<T: TrainingScalar> {
     precondition(pieces == 1, "\(reducer) takes one contiguous piece a rank")
     storage.zero()
     return [gradient]
-  }
-}
-
-extension Compression {
-  var wire: WireFormat {
-    switch self {
-    case .bfloat16: .bfloat16
-    case .float16: .float16
-    case .none, .powerSGD: .exact
-    }
   }
 }
 

@@ -80,8 +80,8 @@ public final class PowerSGDReducer<T: TrainingScalar>: GradientReducer, ReducerR
     q = .allocate(capacity: max(qCount, 1))
     qLocal = .allocate(capacity: max(qCount, 1))
     qReduced = .allocate(capacity: max(qCount, 1))
-    first = BucketReduction<T>(communicator: communicator, count: uncompressedCount + pCount, wire: .exact)
-    second = BucketReduction<T>(communicator: communicator, count: qCount, wire: .exact)
+    first = BucketReduction<T>(communicator: communicator, count: uncompressedCount + pCount, codec: nil)
+    second = BucketReduction<T>(communicator: communicator, count: qCount, codec: nil)
     resetMemory()
   }
 

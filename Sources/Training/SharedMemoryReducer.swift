@@ -8,14 +8,14 @@ import TensorCore
 ///
 /// Each of the host's k ranks backpropagates into its own slot of the segment. After a barrier, rank j adds the k
 /// slots over its j-th of the buffer (in rank order) and, on several hosts, all-reduces that shard with the ranks of
-/// the same local rank on the other hosts (a `BucketReduction`, with `--compress bf16|fp16` applied there): the
+/// the same local rank on the other hosts (a `BucketReduction`, with `--compress`'s codec applied there): the
 /// hierarchical all-reduce of Horovod's --hierarchical-allreduce, with every local rank carrying one shard across
 /// instead of one leader carrying all. A second barrier makes the sums visible. With a first-order optimizer, rank j
 /// then steps its shard of the shared parameters (`ShardedOptimizer`, the ZeRO-1 step) and a third barrier publishes them; otherwise
 /// (L-BFGS, whose line search needs every parameter) every rank copies the whole sum into its own buffer.
 public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, ReducerReport, ShardsOptimizerStep {
   let local: any Communicator
-  let wire: WireFormat
+  let codec: (any GradientCodec)?
   let parameterCount: Int
   private let cross: (any Communicator)?
   private let memory: SharedMemory
@@ -38,9 +38,9 @@ public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, Redu
 
   /// Sets up the shared segment (collective over `communicator`): a slot per local rank and, with `shardStep` (the
   /// optimizer step split among the host's ranks), the shared parameters.
-  init(network: Network<T>, communicator: any Communicator, local: any Communicator, wire: WireFormat, shardStep: Bool) throws {
+  init(network: Network<T>, communicator: any Communicator, local: any Communicator, codec: (any GradientCodec)?, shardStep: Bool) throws {
     self.local = local
-    self.wire = wire
+    self.codec = codec
     let P = network.parameterCount, k = local.size
     parameterCount = P
     shards = Self.shards(count: P + 1, ranks: k)
@@ -48,7 +48,7 @@ public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, Redu
       let cross = try communicator.split(color: local.rank, key: communicator.rank)
       self.cross = cross
       let mine = shards[local.rank]
-      crossReduction = BucketReduction<T>(communicator: cross, count: mine.count, wire: wire,
+      crossReduction = BucketReduction<T>(communicator: cross, count: mine.count, codec: codec,
                                           exactTail: mine.upperBound == P + 1 ? 1 : 0)
     } else {
       cross = nil
@@ -59,7 +59,7 @@ public final class SharedMemoryReducer<T: TrainingScalar>: GradientReducer, Redu
   }
 
   public var summary: String {
-    let across = cross.map { " | shards across \($0.size) hosts\(wire == .exact ? "" : " as \(wire == .bfloat16 ? "bf16" : "fp16")")" } ?? ""
+    let across = cross.map { " | shards across \($0.size) hosts\(codec.map { " as \($0)" } ?? "")" } ?? ""
     return "shared memory (\(local.size) ranks a host\(whole == nil ? ", sharded optimizer step" : ""))\(across)"
   }
 

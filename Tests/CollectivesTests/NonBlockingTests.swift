@@ -74,7 +74,7 @@ import Testing
     let results = try InProcessGroup.run(size: size) { comm -> ([Double], [Double]) in
       let values = (0..<n).map { Double($0 * 7 + comm.rank * 3 % 5) / 3 }
       var bucket = values, plain = values
-      let reduction = BucketReduction<Double>(communicator: comm, count: n, wire: .exact)
+      let reduction = BucketReduction<Double>(communicator: comm, count: n, codec: nil)
       #expect(reduction.direct == (size == 1 || n == 11))
       for _ in 0..<2 {  // reused: the second round starts from the first's result
         try bucket.withUnsafeMutableBufferPointer { b in
@@ -100,7 +100,7 @@ import Testing
     let results = try InProcessGroup.run(size: size) { comm -> [Float] in
       var x = (0..<n).map { term($0, comm.rank) }
       x[n - 1] = 1 + Float(comm.rank) * 1e-7  // the tail: bf16 would round it to 1
-      let reduction = BucketReduction<Float>(communicator: comm, count: n, wire: .bfloat16, exactTail: 1)
+      let reduction = BucketReduction<Float>(communicator: comm, count: n, codec: BFloat16Codec(), exactTail: 1)
       try x.withUnsafeMutableBufferPointer { b in
         try reduction.start(b.baseAddress!)
         try reduction.wait()
@@ -132,7 +132,7 @@ import Testing
     for magnitude in [1e-9, 1e6] as [Float] {
       let results = try InProcessGroup.run(size: 2) { comm -> [Float] in
         var x = (0..<64).map { Float($0 + 1) * magnitude * (comm.rank == 0 ? 1 : -0.5) }
-        let reduction = BucketReduction<Float>(communicator: comm, count: 64, wire: .float16)
+        let reduction = BucketReduction<Float>(communicator: comm, count: 64, codec: Float16Codec())
         try x.withUnsafeMutableBufferPointer { b in
           try reduction.start(b.baseAddress!)
           try reduction.wait()
@@ -144,6 +144,71 @@ import Testing
         #expect(abs(v - exact) <= exact / 1000, "\(magnitude): element \(i) is \(v), the sum \(exact)")
       }
     }
+  }
+
+  /// Top-k keeps the ceil(F n) values largest in magnitude (ties in index order, NaN above every number) and
+  /// decodes the rest as zeros; a block's bytes are its entries and nothing more.
+  @Test func topKKeepsTheLargestValues() throws {
+    let codec = try #require(TopKCodec.parse("topk:0.25"))
+    #expect(TopKCodec.parse("topk:0") == nil && TopKCodec.parse("topk:1.5") == nil && TopKCodec.parse("topk") == nil)
+    #expect(codec.kept(10) == 3 && codec.kept(1) == 1 && codec.kept(0) == 0 && codec.blockBytes(count: 10) == 8 + 3 * 8)
+    func roundTrip(_ x: [Float]) -> [Float] {
+      var block = [UInt8](repeating: 0xAB, count: codec.blockBytes(count: x.count))
+      var y = [Float](repeating: 7, count: x.count)
+      block.withUnsafeMutableBytes { b in
+        codec.encode(x, count: x.count, into: b.baseAddress!)
+        y.withUnsafeMutableBufferPointer { codec.decode(UnsafeRawPointer(b.baseAddress!), count: x.count, into: $0.baseAddress!) }
+      }
+      return y
+    }
+    #expect(roundTrip([1, -9, 3, 0.5, 8, -2, 0, 4, -7, 6]) == [0, -9, 0, 0, 8, 0, 0, 0, -7, 0])
+    #expect(roundTrip([2, -2, 2, 2, 1, 2, 0, 0, 0, 0]) == [2, -2, 2, 0, 0, 0, 0, 0, 0, 0])
+    let withNaN = roundTrip([1, .nan, 3, 0, 0, 0, 0, 0, 9, 0])
+    #expect(withNaN[1].isNaN && withNaN[8] == 9 && withNaN[2] == 3 && withNaN[0] == 0)
+    // The k-th largest agrees with sorting, on random blocks of every size up to 300.
+    var g = SystemRandomNumberGenerator()
+    for n in 1...300 {
+      let x = (0..<n).map { _ in Float(Int.random(in: -20...20, using: &g)) / 4 }
+      for k in [1, (n + 1) / 2, n] {
+        let t = x.withUnsafeBufferPointer { TopKCodec.largest(k, of: $0.baseAddress!, count: n) }
+        #expect(t == x.map { abs($0) }.sorted(by: >)[k - 1], "n \(n), k \(k)")
+      }
+    }
+  }
+
+  /// Top-k drops most of a step's values but, with error feedback, delays rather than loses them: after T steps of
+  /// the same gradients the sum of what every rank received approaches T times the exact sum, where one step alone
+  /// is far from it. Every rank receives the same bits, and a step sends a few percent of the float32 bytes.
+  @Test(arguments: [1, 2, 3])
+  func topKFeedsBackWhatItDropped(size: Int) throws {
+    let n = 40_001, steps = 60
+    func term(_ i: Int, _ rank: Int) -> Float { Float(sin(Double(i * (rank + 3)) * 0.37)) * Float(1 + i % 7) }
+    let codec = try #require(TopKCodec(fraction: 0.05))
+    let results = try InProcessGroup.run(size: size) { comm -> (first: [Float], total: [Double], bytes: Int) in
+      let reduction = BucketReduction<Float>(communicator: comm, count: n, codec: codec, exactTail: 1)
+      var first: [Float] = [], total = [Double](repeating: 0, count: n)
+      for step in 0..<steps {
+        var x = (0..<n).map { term($0, comm.rank) }
+        x[n - 1] = 1
+        try x.withUnsafeMutableBufferPointer { b in
+          try reduction.start(b.baseAddress!)
+          try reduction.wait()
+        }
+        if step == 0 { first = x }
+        for i in 0..<n { total[i] += Double(x[i]) }
+        #expect(x[n - 1] == Float(size), "the loss travels exactly")
+      }
+      return (first, total, reduction.bytesSent)
+    }
+    for r in results.dropFirst() { #expect(r.total == results[0].total && r.first == results[0].first) }
+    let exact = (0..<(n - 1)).map { i in (0..<size).reduce(0.0) { $0 + Double(term(i, $1)) } }
+    func error(_ got: [Double], times t: Double) -> Double {
+      zip(got, exact).map { abs($0 - t * $1) }.reduce(0, +) / exact.map { abs(t * $0) }.reduce(0, +)
+    }
+    let once = error(results[0].first.dropLast().map(Double.init), times: 1)
+    let averaged = error(Array(results[0].total.dropLast()), times: Double(steps))
+    #expect(once > 0.5 && averaged < once / 5, "one step \(once), \(steps) steps \(averaged)")
+    if size > 1 { #expect(results[0].bytes < n * 4 * 2 * (size - 1) / size / 5) }
   }
 
   /// The 16-bit codes: exact on values they can hold, nearest-even rounding, infinities and NaN kept.

@@ -1,3 +1,4 @@
+import Collectives
 import Scaling
 import Testing
 import Training
@@ -23,6 +24,32 @@ import Training
     #expect(ScalingModel.allReduceSeconds(bytes: 1_000_000, ranks: 1, link: link, reduceSecondsPerByte: 1) == 0)
   }
 
+  /// Every kind of collective is priced: a reduce-scatter then an all-gather of the same buffer is the ring
+  /// all-reduce, and a bucket small enough goes in one direct round.
+  @Test func collectivesArePriced() {
+    let link = Link(latency: 50e-6, bandwidth: 125e6)
+    func t(_ c: Collective, gamma: Double = 1e-10) -> Double { ScalingModel.seconds(of: c, ranks: 4, link: link, reduceSecondsPerByte: gamma) }
+    let n = 1_000_000
+    #expect(abs(t(.reduceScatter(bytes: n)) + t(.allGather(bytes: n / 4)) - t(.allReduce(bytes: n))) < 1e-12)
+    #expect(t(.bucketReduction(bytes: n)) == t(.allReduce(bytes: n)))
+    #expect(abs(t(.bucketReduction(bytes: 1000)) - (50e-6 + 3000 / 125e6 + 3000 * 1e-10)) < 1e-12)
+  }
+
+  /// A new codec's traffic comes from the method and the codec alone: top-k 1% sends about 2% of the float32
+  /// buckets' bytes, bf16 half, in as many bucket reductions.
+  @Test func codecTrafficFollowsTheCodec() throws {
+    let network = try ModelSpec(kind: .mlp, hidden: [256]).build(inputShape: [784], outputs: 10, as: Float.self)
+    func traffic(_ compression: String) throws -> ExchangeTraffic {
+      let spec = ExchangeSpec(compression: try #require(Compression(compression)), bucketBytes: 1 << 20)
+      return spec.method(deterministic: false, deterministicChunk: 1, ranks: 2, hosts: 2).traffic(for: network, ranks: 2, hosts: 2)
+    }
+    let exact = try traffic("none"), half = try traffic("bf16"), sparse = try traffic("topk:0.01")
+    #expect(exact.collectives.count == half.collectives.count && half.collectives.count == sparse.collectives.count)
+    #expect(abs(Double(half.bytes) / Double(exact.bytes) - 0.5) < 0.01)
+    let ratio = Double(sparse.bytes) / Double(exact.bytes)
+    #expect(ratio > 0.019 && ratio < 0.025, "\(ratio)")
+  }
+
   /// A step: the compute of the per-rank batch, the optimizer, the exchange's own work and the exposed
   /// communication; overlapped buckets hide the backward pass after the first bucket, never the last bucket's time.
   @Test func stepPrediction() {
@@ -35,14 +62,14 @@ import Training
     }
     let link = Link(latency: 0, bandwidth: 1e6)
     let oneRank = 100 / (2e-3 + 1e-4)
-    let serial = ExchangeModel(name: "flat", traffic: ExchangeTraffic(reductions: [1000], overlapsBackward: false),
+    let serial = ExchangeModel(name: "flat", traffic: ExchangeTraffic([.allReduce(bytes: 1000)], overlapsBackward: false),
                                localSeconds: 1e-4, reduceSecondsPerByte: 0)
     let a = ScalingModel.predict(ranks: 2, globalBatch: 100, exchange: serial, link: link, profile: profile,
                                  oneRankSamplesPerSecond: oneRank)
     // compute 50 x 2e-5 = 1e-3, optimizer 1e-4, own work 1e-4, communication 2 x 1/2 x 1000 / 1e6 = 1e-3.
     #expect(a.batchPerRank == 50 && abs(a.stepSeconds - 2.2e-3) < 1e-12)
     #expect(abs(a.efficiency - (100 / 2.2e-3) / (2 * oneRank)) < 1e-12)
-    let overlapped = ExchangeModel(name: "buckets", traffic: ExchangeTraffic(reductions: [200, 800], overlapsBackward: true),
+    let overlapped = ExchangeModel(name: "buckets", traffic: ExchangeTraffic([.bucketReduction(bytes: 200), .bucketReduction(bytes: 800)], overlapsBackward: true),
                                    localSeconds: 0, reduceSecondsPerByte: 0)
     let b = ScalingModel.predict(ranks: 2, globalBatch: 100, exchange: overlapped, link: link, profile: profile,
                                  oneRankSamplesPerSecond: oneRank)
