@@ -4,7 +4,7 @@ import Foundation
 import _Support
 
 /// What the curves of a run or a sweep show, with the numbers that show it: `kind` is one of best, tie, overfit,
-/// underfit, diverged, not-converged, unstable, closed-form.
+/// noisy, underfit, diverged, not-converged, unstable, closed-form.
 public struct Finding: Equatable, Sendable {
   public var kind: String
   /// The setting it is about (nil for a single run).
@@ -36,10 +36,23 @@ public enum Findings {
   /// Unstable: the validation (or test) accuracy moves more than 2 points an epoch on average over the second half,
   /// changing direction at least twice (R^2 for regression).
   public static let swing = 0.02
+  /// Overfitting needs the watched loss to rise, and the training loss to fall, by more than this many times their
+  /// jitter (`jitter`) since the watched loss's minimum: the minimum of a noisy curve is itself a low draw, and two
+  /// epochs' values differ by about one jitter from noise alone.
+  public static let beyondJitter = 2.0
   /// Underfitting: train accuracy 5 points below the best setting's, or (regression) a train loss twice the best's.
   public static let underfitGap = 0.05
 
   static func n(_ x: Double) -> String { NumberText.compact(x) }
+
+  /// A curve's jitter: the standard deviation of its epoch-to-epoch changes (0 for fewer than two changes). A steady
+  /// trend has none; a curve that goes up and down by d between epochs has about d.
+  public static func jitter(_ x: [Double]) -> Double {
+    let d = zip(x, x.dropFirst()).map { $1 - $0 }
+    guard d.count >= 2 else { return 0 }
+    let mean = d.reduce(0, +) / Double(d.count)
+    return (d.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(d.count)).squareRoot()
+  }
 
   /// The findings of one run's epochs (overfit, not-converged, unstable; diverged from its status).
   public static func run(_ epochs: [EpochRecord], task: LearningTask, status: RunStatus, setting: String? = nil) -> [Finding] {
@@ -59,15 +72,28 @@ public enum Findings {
       return (r.epoch, v)
     }
     let setName = watchedSet == .val ? "validation" : "test"
-    // Overfitting: the watched loss bottoms out and rises again while the training loss keeps falling.
+    // Overfitting: the watched loss bottoms out and rises again while the training loss keeps falling, each by more
+    // than twice its jitter since the minimum; a rise of 5% within the noise is said to be noise.
     if let minimum = watched.min(by: { $0.1 < $1.1 }), let last = watched.last, last.0 >= minimum.0 + 2,
        last.1 > minimum.1 * (1 + overfitRise), let trainAtMin = train.first(where: { $0.0 == minimum.0 })?.1,
-       let trainLast = train.last?.1, trainLast < trainAtMin {
-      var evidence = "the \(setName) loss is lowest at epoch \(minimum.0) (\(n(minimum.1))), then rises by \(n(last.1 - minimum.1)) to \(n(last.1)) at epoch \(last.0) (more than \(Int(overfitRise * 100))%) while the training loss falls from \(n(trainAtMin)) to \(n(trainLast))"
-      if let a = epochs.last?.value(.train, score), let b = epochs.last?.value(watchedSet, score) {
-        evidence += "; final train/\(setName) \(task == .classification ? "accuracy" : "R^2") \(NumberText.fixed(a)) / \(NumberText.fixed(b)) (gap \(NumberText.fixed(a - b)))"
+       let trainLast = train.last?.1 {
+      let rise = last.1 - minimum.1, fall = trainAtMin - trainLast
+      let watchedJitter = jitter(watched.filter { $0.0 >= minimum.0 }.map(\.1))
+      let trainJitter = jitter(train.filter { $0.0 >= minimum.0 }.map(\.1))
+      let jitters = "epoch-to-epoch jitter since epoch \(minimum.0): \(setName) \(n(watchedJitter)), training \(n(trainJitter))"
+      if rise > beyondJitter * watchedJitter && fall > beyondJitter * trainJitter {
+        var evidence = "the \(setName) loss is lowest at epoch \(minimum.0) (\(n(minimum.1))), then rises by \(n(rise)) to \(n(last.1)) at epoch \(last.0) (more than \(Int(overfitRise * 100))%) while the training loss falls from \(n(trainAtMin)) to \(n(trainLast)), each by more than twice its \(jitters)"
+        if let a = epochs.last?.value(.train, score), let b = epochs.last?.value(watchedSet, score) {
+          evidence += "; final train/\(setName) \(task == .classification ? "accuracy" : "R^2") \(NumberText.fixed(a)) / \(NumberText.fixed(b)) (gap \(NumberText.fixed(a - b)))"
+        }
+        out.append(Finding(kind: "overfit", setting: setting, evidence: evidence))
+      } else {
+        let why = rise <= beyondJitter * watchedJitter
+          ? "a rise within twice its jitter"
+          : (fall > 0 ? "while the training loss falls by only \(n(fall)), within twice its jitter" : "while the training loss does not fall (\(n(trainAtMin)) to \(n(trainLast)))")
+        out.append(Finding(kind: "noisy", setting: setting,
+                           evidence: "the \(setName) loss is lowest at epoch \(minimum.0) (\(n(minimum.1))) and \(n(rise)) higher at epoch \(last.0) (more than \(Int(overfitRise * 100))%), \(why) (\(jitters)): the run's own noise, not over-fitting; a lower learning rate or a larger batch would steady it"))
       }
-      out.append(Finding(kind: "overfit", setting: setting, evidence: evidence))
     }
     // Not converged: the training loss still falling steeply over the last quarter of the epochs.
     if train.count >= 4, status == .finished {

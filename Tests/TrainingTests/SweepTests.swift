@@ -307,6 +307,20 @@ final class Recorder: SweepObserver {
     let over = Findings.run(Self.rows(val: val, test: val, train: train), task: .classification, status: .finished)
     let overfit = try #require(over.first { $0.kind == "overfit" })
     #expect(overfit.evidence.contains("lowest at epoch 3"))
+    #expect(overfit.evidence.contains("twice its epoch-to-epoch jitter"))
+    // Issue 31's false alarm: a large step's noise. The validation loss goes 0.4419 -> 0.4973 (12%) but up and down
+    // by about 0.06 between epochs, and the training loss barely falls (0.3591 -> 0.3569): noisy, not over-fitting.
+    let noisyVal = [0.60, 0.52, 0.47, 0.4419, 0.50, 0.45, 0.51, 0.46, 0.52, 0.4973]
+    let noisyTrain = [0.55, 0.45, 0.40, 0.3591, 0.42, 0.36, 0.41, 0.35, 0.40, 0.3569]
+    let noisy = Findings.run(zip(noisyVal, noisyTrain).enumerated().map { e, p in
+      EpochRecord(epoch: e + 1, classification: true, train: .init(loss: p.1, accuracy: 0.8),
+                  validation: .init(loss: p.0, accuracy: 0.8), test: .init(loss: p.0, accuracy: 0.8))
+    }, task: .classification, status: .finished)
+    #expect(!noisy.contains { $0.kind == "overfit" })
+    let said = try #require(noisy.first { $0.kind == "noisy" })
+    #expect(said.evidence.contains("lowest at epoch 4") && said.evidence.contains("jitter"), "\(said.evidence)")
+    // A steady trend has no jitter; a curve up and down by 1 has a jitter of 1.
+    #expect(Findings.jitter([1, 1.1, 1.2, 1.3]) < 1e-12 && abs(Findings.jitter([0, 1, 0, 1, 0]) - 1) < 1e-12)
     // Unstable: accuracy swinging up and down.
     let swing = [0.5, 0.7, 0.4, 0.8, 0.3, 0.75, 0.35, 0.8]
     #expect(Findings.run(Self.rows(val: swing, test: swing), task: .classification, status: .finished).contains { $0.kind == "unstable" })
