@@ -256,7 +256,9 @@ struct SweepCommand: ParsableCommand {
     defer { disarm() }
     if let note = try options.data.inferenceNote { console.say(note) }
     let rows = "\(first.train.count) train / \(first.validation?.count ?? 0) validation / \(first.test.count) test"
-    let model = plan.axes.contains { $0.option == "model" } ? "models" : checked[0].config.model.description
+    // The model as every setting has it, or "models" when an axis changes it (never the first setting's alone).
+    let modelAxes: Set<String> = ["model", "model-file", "hidden", "activation", "kernel-size", "output", "output-layer", "dropout"]
+    let model = plan.axes.contains { modelAxes.contains($0.option) } ? "models" : checked[0].config.model.description
     let seeds = plan.seeds.count > 1 ? " x \(counted(plan.seeds.count, "seed"))" : ""
     let searched = searcher.budget == nil ? "; the \(type(of: searcher).name) search proposes more as results come" : ""
     console.say("sweep: \(counted(probe.settings.count, "setting"))\(seeds) x \(counted(checked[0].config.epochs, "epoch")) of \(model) on \(first.name) (\(rows)); \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank"))\(searched)")
@@ -272,7 +274,7 @@ struct SweepCommand: ParsableCommand {
     func about(seconds: Double, sweepSeconds: Double) -> [(String, JSON)] {
       let b = checked[0].config
       return [
-        ("title", JSON("dpt sweep: \(model) on \(first.name)")),
+        ("title", JSON("dpt sweep\(plan.axes.isEmpty ? "" : " of " + plan.axes.map(\.option).joined(separator: " x ")): \(model) on \(first.name)")),
         ("about", JSON("\(counted(sweep.plan.settings.count, "setting"))\(seeds), \(counted(b.epochs, "epoch")) each, \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank")); \(rows) rows; \(b.optimizer.name) unless an axis says otherwise")),
         ("dataset", JSON(first.name)), ("model", JSON(model)), ("epochs", JSON(b.epochs)),
         ("seeds", .array(plan.seeds.map { .number(Double($0)) })), ("samples", samples.map { JSON($0) } ?? .null),

@@ -55,10 +55,8 @@ public struct SweepSummary: Sendable {
       }
     }
 
-    public var bestValidationEpoch: Int? {
-      let epochs = runs.compactMap(\.bestValidationEpoch)
-      return epochs.isEmpty ? nil : epochs.sorted()[epochs.count / 2]
-    }
+    /// The setting's best epoch: that of the mean over its seeds (`EpochRecord.bestEpoch(of:)`).
+    public var bestValidationEpoch: Int? { EpochRecord.bestEpoch(of: runs.map(\.outcome.epochs).filter { !$0.isEmpty }) }
   }
 
   public var task: LearningTask
@@ -93,16 +91,7 @@ public struct SweepSummary: Sendable {
         values.append(("best_\(set.rawValue)_\(metric.rawValue)", finite.isEmpty ? nil : finite.reduce(finite[0]) { better($1, $0) ? $1 : $0 }))
       }
     }
-    // The best validation epoch, by score (classification) or loss (regression); the first of equal ones.
-    var bestEpoch: Int? = nil
-    var bestValue = 0.0
-    for (i, v) in series(.val, task == .classification ? .acc : .loss).enumerated() {
-      guard let v, v.isFinite else { continue }
-      if bestEpoch == nil || (task == .classification ? v > bestValue : v < bestValue) {
-        bestEpoch = epochs[i].epoch
-        bestValue = v
-      }
-    }
+    let bestEpoch = EpochRecord.bestEpoch(of: [epochs])
     return (values, bestEpoch)
   }
 

@@ -27,9 +27,10 @@ public struct Chart {
     }
   }
 
-  /// A marked point: a ring for the best epoch, a cross where a run diverged.
+  /// A marked point: a ring for the best epoch (or setting), a cross where a run diverged, a triangle for a setting
+  /// whose runs stopped before the last epoch (pruned), drawn apart from the finished ones' line.
   public struct Mark {
-    public enum Kind { case best, diverged }
+    public enum Kind: CaseIterable { case best, diverged, pruned }
     public var x: Double
     public var y: Double
     public var kind: Kind
@@ -56,6 +57,8 @@ public struct Chart {
   /// The legend's entries (label, colour, dash); nil: one per series. A chart of many runs names each run once by
   /// its colour and each set once by its dash.
   public var legend: [(label: String, color: String, dash: String?)]?
+  /// What each kind of mark means, in the legend under the lines (a kind no series marks is left out).
+  public var markMeanings: [Mark.Kind: String] = [.best: "best epoch", .diverged: "diverged", .pruned: "stopped early (pruned)"]
 
   public init(title: String, xLabel: String, yLabel: String, series: [Series], logY: Bool = false) {
     self.title = title
@@ -78,8 +81,13 @@ public struct Chart {
   /// 15 px, smaller for a title that would not fit the width (about 0.62 em per character in bold Helvetica).
   var titleSize: Double { min(15, (width - 24) / (0.62 * Double(max(title.count, 1)))) }
   var legendEntries: [(label: String, color: String, dash: String?)] { legend ?? series.map { ($0.label, $0.color, $0.dash) } }
+  /// The kinds of mark drawn, each explained once under the lines.
+  var markEntries: [(kind: Mark.Kind, label: String)] {
+    Mark.Kind.allCases.filter { k in series.contains { $0.marks.contains { $0.kind == k } } }.map { ($0, markMeanings[$0] ?? "") }
+  }
+  var legendRows: Int { legendEntries.count + markEntries.count }
   /// Wide enough for the longest label (about 7 px a character at 12 px); the chart widens rather than clip it.
-  var legendWidth: Double { 52 + 7.6 * Double(legendEntries.map(\.label.count).max() ?? 8) }
+  var legendWidth: Double { 52 + 7.6 * Double((legendEntries.map(\.label.count) + markEntries.map(\.label.count)).max() ?? 8) }
   var plotRight: Double { width - legendWidth - 16 }
 
   /// Values drawn on an axis: log10 on a log axis (non-positive values are left out there).
@@ -92,23 +100,37 @@ public struct Chart {
   func ty(_ y: Double) -> Double? { transformed(y, log: logY) }
   func tx(_ x: Double) -> Double? { transformed(x, log: logX) }
 
-  public func svg() -> String {
-    // The plot keeps at least 520 px; a long legend widens the chart, a tall one makes it taller.
+  public func svg() -> String { sized.draw() }
+
+  /// The chart as drawn: the plot keeps at least 520 px; a long legend widens the chart, a tall one makes it taller.
+  var sized: Chart {
     var chart = self
     chart.width = max(width, 520 + legendWidth + 16 + left)
-    chart.height = max(height, top + Double(legendEntries.count) * 20 + 12 + 8)
-    return chart.draw()
+    chart.height = max(height, top + Double(legendRows) * 20 + 12 + 8)
+    return chart
+  }
+
+  /// The plot area of `svg()` in its coordinates: every point and mark is drawn inside it.
+  public var plotArea: (left: Double, top: Double, right: Double, bottom: Double) {
+    let c = sized
+    return (c.left, c.top, c.plotRight, c.height - c.bottom)
   }
 
   func draw() -> String {
     let ranged = series.filter(\.setsRange)
-    let xs = series.flatMap { $0.points.compactMap { tx($0.x) } }
+    let xs = series.flatMap { $0.points.compactMap { tx($0.x) } + $0.marks.compactMap { tx($0.x) } }
     var ys = ranged.flatMap { $0.points.compactMap { ty($0.y) } }
     ys += ranged.flatMap { $0.band.flatMap { [ty($0.low), ty($0.high)].compactMap { $0 } } }
+    ys += ranged.flatMap { $0.marks.filter { $0.kind == .pruned }.compactMap { ty($0.y) } }
     if ys.isEmpty { ys = series.flatMap { $0.points.compactMap { ty($0.y) } } }
     var (x0, x1) = (xs.min() ?? 0, xs.max() ?? 1)
     if x1 - x0 < 1e-12 { (x0, x1) = (x0 - 0.5, x1 + 0.5) }
-    if categories != nil { (x0, x1) = (x0 - 0.5, x1 + 0.5) }
+    // Every point inside the plot, none on an axis or under the legend: half a category, or 4% of the range (in
+    // log space on a log axis), on each side.
+    if categories != nil { (x0, x1) = (x0 - 0.5, x1 + 0.5) } else {
+      let pad = (x1 - x0) * 0.04
+      (x0, x1) = (x0 - pad, x1 + pad)
+    }
     var (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
     if y1 - y0 < 1e-12 { (y0, y1) = (y0 - (logY ? 0.5 : max(abs(y0) * 0.05, 0.05)), y1 + (logY ? 0.5 : max(abs(y1) * 0.05, 0.05))) }
     if logY {
@@ -180,22 +202,41 @@ public struct Chart {
         switch m.kind {
         case .best:
           out += "<circle cx=\"\(f(cx))\" cy=\"\(f(cy))\" r=\"6\" fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"><title>\(escape(m.label))</title></circle>\n"
-        case .diverged:
-          out += "<path d=\"M\(f(cx - 6)) \(f(cy - 6)) L\(f(cx + 6)) \(f(cy + 6)) M\(f(cx - 6)) \(f(cy + 6)) L\(f(cx + 6)) \(f(cy - 6))\" stroke=\"\(s.color)\" stroke-width=\"3\"><title>\(escape(m.label))</title></path>\n"
+        default:
+          out += glyph(m.kind, cx, cy, color: s.color, title: m.label)
         }
       }
     }
     // Legend.
     let lx = width - legendWidth
     let entries = legendEntries
-    out += "<rect x=\"\(f(lx - 8))\" y=\"\(f(top))\" width=\"\(f(legendWidth))\" height=\"\(f(Double(entries.count) * 20 + 12))\" fill=\"white\" stroke=\"#cccccc\"/>\n"
+    out += "<rect x=\"\(f(lx - 8))\" y=\"\(f(top))\" width=\"\(f(legendWidth))\" height=\"\(f(Double(legendRows) * 20 + 12))\" fill=\"white\" stroke=\"#cccccc\"/>\n"
     for (i, e) in entries.enumerated() {
       let y = top + 18 + Double(i) * 20
       let dash = e.dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
       out += "<line x1=\"\(f(lx))\" y1=\"\(f(y - 4))\" x2=\"\(f(lx + 28))\" y2=\"\(f(y - 4))\" stroke=\"\(e.color)\" stroke-width=\"2\"\(dash)/>\n"
       out += "<text x=\"\(f(lx + 36))\" y=\"\(f(y))\">\(escape(e.label))</text>\n"
     }
+    for (i, m) in markEntries.enumerated() {
+      let y = top + 18 + Double(entries.count + i) * 20
+      out += m.kind == .best
+        ? "<circle cx=\"\(f(lx + 14))\" cy=\"\(f(y - 4))\" r=\"6\" fill=\"none\" stroke=\"#555555\" stroke-width=\"2\"/>\n"
+        : glyph(m.kind, lx + 14, y - 4, color: "#555555", title: m.label)
+      out += "<text x=\"\(f(lx + 36))\" y=\"\(f(y))\">\(escape(m.label))</text>\n"
+    }
     return out + "</svg>\n"
+  }
+
+  /// A cross (diverged) or a triangle (pruned) centred at (cx, cy).
+  func glyph(_ kind: Mark.Kind, _ cx: Double, _ cy: Double, color: String, title: String) -> String {
+    switch kind {
+    case .diverged:
+      return "<path d=\"M\(f(cx - 6)) \(f(cy - 6)) L\(f(cx + 6)) \(f(cy + 6)) M\(f(cx - 6)) \(f(cy + 6)) L\(f(cx + 6)) \(f(cy - 6))\" stroke=\"\(color)\" stroke-width=\"3\"><title>\(escape(title))</title></path>\n"
+    case .pruned:
+      return "<path d=\"M\(f(cx)) \(f(cy - 6)) L\(f(cx + 6)) \(f(cy + 5)) L\(f(cx - 6)) \(f(cy + 5)) Z\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"><title>\(escape(title))</title></path>\n"
+    case .best:
+      return "<circle cx=\"\(f(cx))\" cy=\"\(f(cy))\" r=\"6\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"><title>\(escape(title))</title></circle>\n"
+    }
   }
 
   /// x ticks: the categories, or numbers (whole ones for epochs), or powers of ten on a log axis.

@@ -71,8 +71,12 @@ enum HTMLPage {
       let name = s["setting"]?.string ?? "?"
       let folder = s["folder"]?.string ?? ""
       let css = name == summary["best"]?.string ? " class=\"best\"" : s["status"]?.string == "diverged" ? " class=\"diverged\"" : ""
-      let links = ["metrics.csv", "metrics.jsonl", "config.json"].map { link("\(folder)/\($0)", $0, directory: directory) }
-        .filter { !$0.isEmpty }.joined(separator: " ")
+      // The files of the setting's folder, or of each seed's folder inside it.
+      let runs = (s["runs"]?.array ?? []).compactMap { r in r["folder"]?.string.map { (r["seed"]?.int, $0) } }
+      let links = (runs.isEmpty ? [(nil, folder)] : runs).map { seed, f in
+        let files = ["metrics.csv", "metrics.jsonl", "config.json"].map { link("\(f)/\($0)", $0, directory: directory) }.filter { !$0.isEmpty }
+        return files.isEmpty ? "" : (seed.map { "seed \($0): " } ?? "") + files.joined(separator: " ")
+      }.filter { !$0.isEmpty }.joined(separator: "<br>")
       b += "<tr\(css)><td class=\"name\">\(escape(name))</td><td>\(escape(s["status"]?.string ?? ""))</td><td>\(number(s["epochs"]))</td>"
       b += ["best_val_\(score)", "best_val_epoch", "final_train_\(score)", "final_val_\(score)", "final_test_\(score)",
             "final_train_loss", "final_val_loss", "final_test_loss"].map { "<td>\(number(s, $0))</td>" }.joined()
@@ -94,15 +98,20 @@ enum HTMLPage {
   static func run(title: String, config: JSON?, rows: [EpochRecord], files: [String: String], findings list: [JSON] = [],
                   directory: String) -> String {
     var b = "<h1>\(escape(title))</h1>\n"
-    if case .object(let c)? = config {
-      b += "<p class=\"note\">" + c.map { "\(escape($0.0)) = \(escape($0.1.serialized()))" }.joined(separator: ", ") + "</p>\n"
-    }
     b += findings(list)
     b += image("accuracy.svg", files: files) + "\n" + image("loss.svg", files: files) + "\n"
-    if let last = rows.last, case .object(let o) = last.json {
-      b += "<table>\n<tr>" + o.map { "<th>\(escape($0.0))</th>" }.joined() + "</tr>\n"
-      for r in rows { if case .object(let row) = r.json { b += "<tr>" + row.map { "<td>\(number($0.1))</td>" }.joined() + "</tr>\n" } }
+    // The epochs: one column per key any row has (the first epoch alone records initial_loss), in the file's order.
+    let objects = rows.compactMap { r -> [(String, JSON)]? in if case .object(let o) = r.json { return o } else { return nil } }
+    let keys = objects.reduce(into: [String]()) { keys, o in for (k, _) in o where !keys.contains(k) { keys.append(k) } }
+    if !keys.isEmpty {
+      b += "<table>\n<tr>" + keys.map { "<th>\(escape($0))</th>" }.joined() + "</tr>\n"
+      for o in objects { b += "<tr>" + keys.map { k in "<td>\(number(o.first { $0.0 == k }?.1))</td>" }.joined() + "</tr>\n" }
       b += "</table>\n"
+    }
+    if case .object(let c)? = config {
+      b += "<h2>Configuration</h2>\n<table>\n" + c.map { k, v in
+        "<tr><th>\(escape(k))</th><td class=\"name\">\(escape(v.string ?? v.serialized()))</td></tr>\n"
+      }.joined() + "</table>\n"
     }
     b += "<p>\(["metrics.csv", "metrics.jsonl", "config.json"].map { link($0, $0, directory: directory) }.joined(separator: " "))</p>\n"
     return page(title, b)

@@ -32,16 +32,13 @@ public enum ReportFiles {
                                                                         (.val, "validation", Chart.validationDash),
                                                                         (.test, "test", Chart.testDash)]
 
-  /// The epoch of the best watched value (validation, else test): highest score or lowest loss.
-  static func bestEpoch(_ rows: [EpochRecord], metric: Metric) -> (epoch: Double, set: MetricSet)? {
-    let set: MetricSet = rows.contains { $0.value(.val, metric) != nil } ? .val : .test
-    let higher = metric != .loss
-    var best: (Double, Double)?
-    for r in rows {
-      guard let v = r.value(set, metric), v.isFinite else { continue }
-      if best == nil || (higher ? v > best!.1 : v < best!.1) { best = (Double(r.epoch), v) }
-    }
-    return best.map { ($0.0, set) }
+  /// The best epoch of a run or of a setting's seeds (`EpochRecord.bestEpoch(of:)`, the same in every chart, table
+  /// and finding) and the set it watches, with the legend's words for it.
+  static func bestEpoch(_ runs: [[EpochRecord]]) -> (epoch: Double, set: MetricSet, meaning: String)? {
+    guard let first = runs.first, let e = EpochRecord.bestEpoch(of: runs) else { return nil }
+    let validation = first.contains { $0.validation != nil }
+    return (Double(e), validation ? .val : .test,
+            EpochRecord.bestEpochDefinition(classification: first.contains { $0.classification }, validation: validation, seeds: runs.count))
   }
 
   /// The accuracy (R^2 for regression) and loss charts of one run: train, validation and test, the best epoch of
@@ -52,7 +49,7 @@ public enum ReportFiles {
     for (metric, file, label, log) in [(score, "accuracy.svg", score == .acc ? "accuracy" : "R^2", false),
                                        (Metric.loss, "loss.svg", "loss", logLoss)] {
       var series: [Chart.Series] = []
-      let best = bestEpoch(rows, metric: metric)
+      let best = bestEpoch([rows])
       for s in sets {
         let p = points(rows, s.set, metric)
         guard p.contains(where: { $0.y.isFinite }) else { continue }
@@ -68,7 +65,9 @@ public enum ReportFiles {
       guard !series.isEmpty else { continue }
       let named = series.map(\.label)
       let setsText = named.count == 1 ? named[0] : named.dropLast().joined(separator: ", ") + " and " + named.last!
-      out.append((file, Chart(title: "\(title): \(setsText) \(label)", xLabel: "epoch", yLabel: label, series: series, logY: log)))
+      var chart = Chart(title: "\(title): \(setsText) \(label)", xLabel: "epoch", yLabel: label, series: series, logY: log)
+      if let best { chart.markMeanings[.best] = best.meaning }
+      out.append((file, chart))
     }
     return out
   }
@@ -128,8 +127,8 @@ public enum ReportFiles {
             if let last = p.last(where: { $0.y.isFinite }), s.set == .train {
               series1.marks.append(Chart.Mark(x: last.x, y: last.y, kind: .diverged, label: "\(line.name) diverged"))
             }
-          } else if s.set == .val || (s.set == .test && !lines.contains { l in l.rows.contains { $0.validation != nil } }),
-                    let best = bestEpoch(line.rows, metric: metric), let y = p.first(where: { $0.x == best.epoch })?.y {
+          } else if x == "epoch", let best = bestEpoch([line.rows] + line.repeats), best.set == s.set,
+                    let y = p.first(where: { $0.x == best.epoch })?.y {
             series1.marks.append(Chart.Mark(x: best.epoch, y: y, kind: .best, label: "\(line.name): best epoch \(Int(best.epoch))"))
           }
           series.append(series1)
@@ -143,6 +142,7 @@ public enum ReportFiles {
       let key = drawnSets.map { "\($0.label) (\(names[$0.label] ?? "line"))" }.joined(separator: ", ")
       var chart = Chart(title: "\(title): \(key) \(label)", xLabel: xLabel,
                         yLabel: label, series: series, logY: log)
+      if let l = lines.first(where: { !$0.rows.isEmpty }), let best = bestEpoch([l.rows] + l.repeats) { chart.markMeanings[.best] = best.meaning }
       if lines.count > 1 {
         // A run per colour, a set per dash: each named once.
         let drawn = Set(series.map(\.label))
@@ -155,47 +155,63 @@ public enum ReportFiles {
     return out
   }
 
-  /// sklearn's validation curve: for one axis of a sweep, the final train score, the best validation score and the
-  /// final test score against the axis's value (a log axis for decays and rates, categories for names), the mean
-  /// with a band over seeds, the best setting marked. `values[i]` is the axis's value of `rows[i]` (summary rows);
-  /// `groups[i]` the other axes' values: with other axes, a colour per combination of them.
+  /// sklearn's validation curve: for one axis of a sweep, the final train value, the best validation value and the
+  /// final test value of `metric` ("acc", "r2" or "loss") against the axis's value (a log axis for decays and rates,
+  /// categories for names), the mean with a band over seeds, the best setting marked. `values[i]` is the axis's value
+  /// of `rows[i]` (summary rows); `groups[i]` the other axes' values: with other axes, the curve is drawn at the best
+  /// setting's values of them (a colour per combination when no setting is best). A setting whose runs did not all
+  /// finish (pruned, interrupted, or a mix) is not part of the line: it is marked apart at the value it reached.
+  /// `title` is the sweep's; the chart's names the metric, the axis and the other axes' values.
   public static func validationCurve(title: String, axis: String, logX: Bool, values: [String], groups: [String], rows: [JSON],
-                                     best: String?, score: String) -> Chart {
+                                     best: String?, score metric: String) -> Chart {
     let numeric = values.allSatisfy { Double($0) != nil }
     // In first-seen order, once each (not NSOrderedSet: on Linux its bridged Swift strings compare by identity).
     func unique(_ xs: [String]) -> [String] { xs.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } } }
-    let categories = numeric ? nil : unique(values)
-    func position(_ v: String) -> Double { numeric ? Double(v)! : Double(categories!.firstIndex(of: v)!) }
-    let label = score == "acc" ? "accuracy" : "R^2"
-    let groupNames = unique(groups)
+    func position(_ v: String) -> Double { numeric ? Double(v)! : Double(unique(values).firstIndex(of: v)!) }
+    let label = ["acc": "accuracy", "r2": "R^2", "loss": "loss"][metric] ?? metric
+    let bestRow = best.flatMap { b in rows.firstIndex { $0["setting"]?.string == b } }
+    let groupNames = bestRow.map { [groups[$0]] } ?? unique(groups)
+    let drawnRows = rows.indices.filter { groupNames.contains(groups[$0]) }
+    let categories = numeric ? nil : unique(drawnRows.map { values[$0] })
     let single = groupNames.count <= 1
     let keys: [(key: String, name: String, dash: String?)] = single
-      ? [("final_train_\(score)", "train (final)", Chart.trainDash), ("final_val_\(score)", "validation (final)", Chart.validationDash),
-         ("best_val_\(score)", "validation (best epoch)", "1,2"), ("final_test_\(score)", "test (final)", Chart.testDash)]
-      : [("final_train_\(score)", "train (final)", Chart.trainDash), ("best_val_\(score)", "validation (best epoch)", Chart.validationDash),
-         ("final_test_\(score)", "test (final)", Chart.testDash)]
+      ? [("final_train_\(metric)", "train (final)", Chart.trainDash), ("final_val_\(metric)", "validation (final)", Chart.validationDash),
+         ("best_val_\(metric)", "validation (best epoch)", "1,2"), ("final_test_\(metric)", "test (final)", Chart.testDash)]
+      : [("final_train_\(metric)", "train (final)", Chart.trainDash), ("best_val_\(metric)", "validation (best epoch)", Chart.validationDash),
+         ("final_test_\(metric)", "test (final)", Chart.testDash)]
+    let done: Set<String> = ["finished", "stopped-early", "converged"]
     var series: [Chart.Series] = []
     for (g, group) in groupNames.enumerated() {
-      let members = rows.indices.filter { groups[$0] == group }.sorted { position(values[$0]) < position(values[$1]) }
+      let members = drawnRows.filter { groups[$0] == group }.sorted { position(values[$0]) < position(values[$1]) }
+      let finished = members.filter { done.contains(rows[$0]["status"]?.string ?? "finished") }
       for (k, (key, name, dash)) in keys.enumerated() {
-        let pts = members.map { (position(values[$0]), rows[$0][key]?.double ?? .nan) }
-        guard pts.contains(where: { $0.1.isFinite }) else { continue }
+        let pts = finished.map { (position(values[$0]), rows[$0][key]?.double ?? .nan) }
+        let stopped = members.filter { !finished.contains($0) && (rows[$0][key]?.double ?? .nan).isFinite }
+        guard pts.contains(where: { $0.1.isFinite }) || !stopped.isEmpty else { continue }
         let color = Chart.palette[(single ? k : g) % Chart.palette.count]
         var s = Chart.Series(label: single ? name : "\(group): \(name)", points: pts, color: color, dash: dash)
-        s.band = members.compactMap { j in
+        s.band = finished.compactMap { j in
           guard let m = rows[j][key]?.double, let sd = rows[j][key + "_sd"]?.double, m.isFinite, sd.isFinite else { return nil }
           return (position(values[j]), m - sd, m + sd)
         }
-        if key == "best_val_\(score)", let best, let j = members.first(where: { rows[$0]["setting"]?.string == best }),
+        s.marks = stopped.map { j in
+          let status = rows[j]["status"]?.string ?? "stopped"
+          return Chart.Mark(x: position(values[j]), y: rows[j][key]!.double!, kind: .pruned,
+                            label: "\(rows[j]["setting"]?.string ?? ""): \(status) after \(rows[j]["epochs"]?.int ?? 0) epochs")
+        }
+        if key == "best_val_\(metric)", let best, let j = finished.first(where: { rows[$0]["setting"]?.string == best }),
            let y = rows[j][key]?.double {
           s.marks.append(Chart.Mark(x: position(values[j]), y: y, kind: .best, label: "best: \(best)"))
         }
         series.append(s)
       }
     }
-    var c = Chart(title: title, xLabel: axis, yLabel: label, series: series)
+    let at = single && !(groupNames.first ?? "").isEmpty ? " at \(groupNames[0])" : ""
+    var c = Chart(title: "\(title): \(label) against \(axis)\(at)", xLabel: axis, yLabel: label, series: series)
     c.logX = numeric && logX && values.allSatisfy { Double($0)! > 0 }
     c.categories = categories
+    c.markMeanings[.best] = "best setting"
+    c.markMeanings[.pruned] = "stopped before the last epoch (not on the line)"
     if !single {
       let drawn = Set(series.map(\.label))
       c.legend = groupNames.enumerated().map { ($0.element, Chart.palette[$0.offset % Chart.palette.count], nil as String?) }
@@ -226,7 +242,8 @@ public enum ReportFiles {
   public static let overlayFiles = ["accuracy.svg", "loss.svg", "accuracy.png", "loss.png", "report.html"]
   /// The files a sweep's summary and report add to its folder.
   public static let sweepFiles = ["summary.json", "summary.csv", "sweep.json", "accuracy.svg", "loss.svg", "accuracy.png", "loss.png",
-                                  "validation_curve.svg", "validation_curve.png", "regularisation_path.svg",
+                                  "validation_curve.svg", "validation_curve.png", "validation_curve_loss.svg",
+                                  "validation_curve_loss.png", "regularisation_path.svg",
                                   "regularisation_path.png", "report.html"]
 
   /// Writes the charts and report.html of a sweep folder: the combined charts, a validation curve per axis, each
@@ -240,24 +257,28 @@ public enum ReportFiles {
     for (file, chart) in combinedCharts(title: title, lines: lines.map(\.line), logLoss: logLoss) {
       try write(chart, as: file, into: folder, files: &written, svgs: &svgs)
     }
-    // A validation curve per axis that varies: validation_curve.svg for the first, validation_curve_<axis>.svg after.
+    // Validation curves of the score and of the loss for each axis that varies: validation_curve.svg and
+    // validation_curve_loss.svg for a sweep of one axis, validation_curve_AXIS.svg and validation_curve_AXIS_loss.svg
+    // for each axis of several (each at the best setting's values of the other axes).
     let rows = summary["settings"]?.array ?? []
     let score = rows.contains { $0["best_val_acc"] != nil || $0["final_train_acc"] != nil } ? "acc" : "r2"
     var curves: [String] = []
     let axes = (summary["axes"]?.array ?? []).compactMap(\.string)
     func text(_ r: JSON, _ key: String) -> String { r[key].map { $0.string ?? NumberText.tick($0.double ?? .nan) } ?? "" }
-    for key in axes {
+    let swept = axes.filter { key in Set(rows.map { text($0, key) }).count > 1 }
+    for key in swept {
       let values = rows.map { text($0, key) }
-      guard Set(values).count > 1 else { continue }
       let others = axes.filter { $0 != key }
       let groups = rows.map { r in others.map { "\($0)=\(text(r, $0))" }.joined(separator: " ") }
-      let file = curves.isEmpty ? "validation_curve.svg" : "validation_curve_\(key).svg"
       let log = ["weight_decay", "lr", "decoupled_weight_decay", "eps"].contains(key)
         || (summary["log_axes"]?.array ?? []).contains { $0.string == key }
-      let chart = validationCurve(title: "\(title): \(score == "acc" ? "accuracy" : "R^2") against \(key)", axis: key, logX: log,
-                                  values: values, groups: groups, rows: rows, best: summary["best"]?.string, score: score)
-      try write(chart, as: file, into: folder, files: &written, svgs: &svgs)
-      curves.append(file)
+      for metric in [score, "loss"] {
+        let file = "validation_curve" + (swept.count > 1 ? "_\(key)" : "") + (metric == "loss" ? "_loss" : "") + ".svg"
+        let chart = validationCurve(title: title, axis: key, logX: log, values: values, groups: groups, rows: rows,
+                                    best: summary["best"]?.string, score: metric)
+        try write(chart, as: file, into: folder, files: &written, svgs: &svgs)
+        curves.append(file)
+      }
     }
     for (file, chart) in extra { try write(chart, as: file, into: folder, files: &written, svgs: &svgs) }
     for (line, sub) in lines where !line.rows.isEmpty {

@@ -179,6 +179,30 @@ public struct EpochRecord: Equatable, Sendable {
   /// The score of a set: accuracy for classification, R^2 for regression.
   public var scoreMetric: Metric { classification ? .acc : .r2 }
 
+  /// The best epoch of one run, or of a setting's runs (one per seed): the epoch at which the mean over the runs of
+  /// the watched set (validation, else test) is best by the metric a sweep selects on (the highest accuracy for
+  /// classification, the lowest loss for regression); the first of equal ones. The one definition tables, charts and
+  /// findings use (`bestEpochDefinition` says it in words).
+  public static func bestEpoch(of runs: [[EpochRecord]]) -> Int? {
+    guard let first = runs.first, !first.isEmpty else { return nil }
+    let classification = first.contains { $0.classification }
+    let set: MetricSet = first.contains { $0.validation != nil } ? .val : .test
+    let metric: Metric = classification ? .acc : .loss
+    var best: (epoch: Int, value: Double)?
+    for r in first {
+      let values = runs.compactMap { run in run.first { $0.epoch == r.epoch }?.value(set, metric) }
+      guard values.count == runs.count, values.allSatisfy(\.isFinite) else { continue }
+      let mean = values.reduce(0, +) / Double(values.count)
+      if best == nil || (classification ? mean > best!.value : mean < best!.value) { best = (r.epoch, mean) }
+    }
+    return best?.epoch
+  }
+
+  /// `bestEpoch(of:)` in words, for legends and tables: "best epoch: highest validation accuracy (mean over seeds)".
+  public static func bestEpochDefinition(classification: Bool, validation: Bool, seeds: Int) -> String {
+    "best epoch: \(classification ? "highest" : "lowest") \(validation ? "validation" : "test") \(classification ? "accuracy" : "loss")\(seeds > 1 ? " (mean over seeds)" : "")"
+  }
+
   /// In the order of the file: epoch, train_loss, train_acc, test_loss, test_acc, seconds, samples_per_sec; for
   /// regression train_rmse, train_r2, test_rmse, test_r2; with a validation set val_loss, val_acc (val_rmse,
   /// val_r2); then eval_seconds, lr and evaluations (loss-and-gradient evaluations). Missing values (no test set)

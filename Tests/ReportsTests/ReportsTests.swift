@@ -109,27 +109,113 @@ func parseXML(_ text: String) -> ElementCounter? {
     }
   }
 
-  /// The validation curve: the metric against an axis's value, the best marked; with a second axis a colour each.
+  /// The validation curve: the metric against an axis's value, the best marked; with a second axis, the curve at
+  /// the best setting's value of it, named in the title; a pruned setting marked apart, never part of the line.
   @Test func validationCurveDrawsTheMetricAgainstTheValue() throws {
     let rows: [JSON] = [("5e-2", "sgd", 0.3), ("5e-4", "sgd", 0.9), ("5e-6", "sgd", 0.85), ("5e-2", "adam", 0.2), ("5e-4", "adam", 0.8),
                         ("5e-6", "adam", 0.82)].map { wd, o, v in
       .object([("setting", JSON("wd=\(wd) optimizer=\(o)")), ("final_train_acc", JSON(v + 0.05)), ("best_val_acc", JSON(v)),
-               ("final_test_acc", JSON(v - 0.01))])
+               ("final_test_acc", JSON(v - 0.01)), ("status", JSON("finished")), ("epochs", JSON(8))])
     }
     let one = ReportFiles.validationCurve(title: "t", axis: "weight_decay", logX: true, values: ["5e-2", "5e-4", "5e-6"], groups: ["", "", ""],
                                           rows: Array(rows.prefix(3)), best: "wd=5e-4 optimizer=sgd", score: "acc")
-    #expect(one.logX && one.legend == nil)
+    #expect(one.logX && one.legend == nil && one.title == "t: accuracy against weight_decay")
     let best = try #require(one.series.first { $0.label == "validation (best epoch)" })
     #expect(best.points.map(\.x) == [5e-6, 5e-4, 5e-2], "sorted by the value")
     #expect(best.marks.map(\.x) == [5e-4])
+    let groups = ["optimizer=sgd", "optimizer=sgd", "optimizer=sgd", "optimizer=adam", "optimizer=adam", "optimizer=adam"]
     let two = ReportFiles.validationCurve(title: "t", axis: "weight_decay", logX: true, values: ["5e-2", "5e-4", "5e-6", "5e-2", "5e-4", "5e-6"],
-                                          groups: ["optimizer=sgd", "optimizer=sgd", "optimizer=sgd", "optimizer=adam", "optimizer=adam", "optimizer=adam"],
-                                          rows: rows, best: "wd=5e-4 optimizer=sgd", score: "acc")
-    #expect(two.legend?.prefix(2).map(\.label) == ["optimizer=sgd", "optimizer=adam"])
-    #expect(two.series.count == 6 && two.series.allSatisfy { $0.points.count == 3 })
+                                          groups: groups, rows: rows, best: "wd=5e-4 optimizer=adam", score: "acc")
+    #expect(two.title == "t: accuracy against weight_decay at optimizer=adam")
+    #expect(two.series.count == 3 && two.series.allSatisfy { $0.points.count == 3 })
+    #expect(two.series.first { $0.label == "validation (best epoch)" }?.points.map(\.y) == [0.82, 0.8, 0.2])
+    // No best setting: a colour per value of the other axis.
+    let all = ReportFiles.validationCurve(title: "t", axis: "weight_decay", logX: true, values: ["5e-2", "5e-4", "5e-6", "5e-2", "5e-4", "5e-6"],
+                                          groups: groups, rows: rows, best: nil, score: "acc")
+    #expect(all.legend?.prefix(2).map(\.label) == ["optimizer=sgd", "optimizer=adam"] && all.series.count == 6)
+    // Issue 31's false dip: a pruned setting's epoch-2 accuracy is marked apart, not drawn into the line.
+    var pruned = Array(rows.prefix(3))
+    pruned[1] = .object([("setting", JSON("wd=5e-4 optimizer=sgd")), ("best_val_acc", JSON(0.4)), ("status", JSON("pruned")), ("epochs", JSON(2))])
+    let dip = ReportFiles.validationCurve(title: "t", axis: "weight_decay", logX: true, values: ["5e-2", "5e-4", "5e-6"], groups: ["", "", ""],
+                                          rows: pruned, best: "wd=5e-6 optimizer=sgd", score: "acc")
+    let line = try #require(dip.series.first { $0.label == "validation (best epoch)" })
+    #expect(line.points.map(\.x) == [5e-6, 5e-2])
+    #expect(line.marks.contains { $0.kind == .pruned && $0.x == 5e-4 && $0.y == 0.4 && $0.label.contains("pruned after 2 epochs") })
+    #expect(dip.svg().contains("stopped before the last epoch (not on the line)"), "the legend says what the triangle is")
     let names = ReportFiles.validationCurve(title: "t", axis: "optimizer", logX: false, values: ["sgd", "adam", "sgd"], groups: ["", "", ""],
                                             rows: Array(rows.prefix(3)), best: nil, score: "acc")
     #expect(names.categories == ["sgd", "adam"])
+  }
+
+  /// Every point and mark of every chart a sweep and a run draw is inside the plot area (issue 31: hidden=64 was
+  /// drawn on the y axis, the largest values past the right edge), checked on the SVG as rendered.
+  @Test func everyPointIsInsideItsAxes() throws {
+    var charts: [Chart] = ReportFiles.charts(title: "run", rows: rows(12), logLoss: true).map(\.chart)
+    charts += ReportFiles.combinedCharts(title: "sweep", lines: [ReportFiles.Line(name: "a", rows: rows(12), repeats: [rows(12)]),
+                                                                 ReportFiles.Line(name: "b", rows: rows(5), diverged: true)], logLoss: true).map(\.chart)
+    let settings: [JSON] = [64, 128, 256].flatMap { h in [0.01, 0.169].map { lr in
+      JSON.object([("setting", JSON("hidden=\(h) lr=\(lr)")), ("final_train_acc", JSON(0.9)), ("best_val_acc", JSON(0.8 + lr)),
+                   ("final_test_acc", JSON(0.79)), ("final_train_loss", JSON(0.3)), ("best_val_loss", JSON(0.4)),
+                   ("final_test_loss", JSON(0.45)), ("status", JSON(h == 128 ? "pruned" : "finished")), ("epochs", JSON(8))])
+    } }
+    for (axis, log, values, groups) in [("hidden", false, settings.map { $0["setting"]!.string!.split(separator: " ")[0].dropFirst(7).description },
+                                         settings.map { $0["setting"]!.string!.split(separator: " ")[1].description }),
+                                        ("lr", true, settings.map { $0["setting"]!.string!.split(separator: " ")[1].dropFirst(3).description },
+                                         settings.map { $0["setting"]!.string!.split(separator: " ")[0].description })] {
+      for metric in ["acc", "loss"] {
+        charts.append(ReportFiles.validationCurve(title: "s", axis: axis, logX: log, values: values, groups: groups, rows: settings,
+                                                  best: "hidden=256 lr=0.169", score: metric))
+      }
+    }
+    for chart in charts {
+      let svg = chart.svg(), area = chart.plotArea
+      let xml = try #require(parseXML(svg))
+      let numbers = { (name: String) in xml.attributes.filter { $0.element == "circle" && $0.name == name }.map { Double($0.value)! } }
+      let (cx, cy, r) = (numbers("cx"), numbers("cy"), xml.attributes.filter { $0.element == "circle" && $0.name == "r" }.map(\.value))
+      // Data points (r 2.5) and rings (r 6) inside the plot; the legend's ring (past the plot's right edge, beside
+      // its text) is the one circle outside.
+      let inside = zip(zip(cx, cy), r).filter { p, _ in p.0 > area.left && p.0 < area.right && p.1 >= area.top && p.1 <= area.bottom }
+      let legend = zip(cx, r).filter { $0.0 > area.right + 16 && $0.1 == "6" }
+      #expect(inside.count + legend.count == cx.count, "\(chart.title): \(cx.count - inside.count - legend.count) points outside \(area)")
+      #expect(cx.count > legend.count, "\(chart.title) draws points")
+    }
+  }
+
+  /// One best epoch: the mean over seeds' best, the same in the summary's table, the charts' ring and its legend.
+  @Test func oneBestEpochEverywhere() throws {
+    func run(_ val: [Double]) -> [EpochRecord] {
+      val.enumerated().map { e, v in
+        EpochRecord(epoch: e + 1, classification: true, train: .init(loss: 0.5, accuracy: 0.9), validation: .init(loss: 1 - v, accuracy: v),
+                    test: .init(loss: 1 - v, accuracy: v))
+      }
+    }
+    // Seed 0 is best at epoch 2, seed 1 at epoch 4; their mean at epoch 3 (0.80 against 0.78 and 0.78).
+    let a = run([0.5, 0.9, 0.85, 0.66, 0.6]), b = run([0.5, 0.66, 0.75, 0.9, 0.6])
+    #expect(EpochRecord.bestEpoch(of: [a, b]) == 3 && EpochRecord.bestEpoch(of: [a]) == 2)
+    let chart = try #require(ReportFiles.combinedCharts(title: "s", lines: [ReportFiles.Line(name: "x", rows: a, repeats: [b])], logLoss: false).first?.chart)
+    #expect(chart.series.flatMap(\.marks).filter { $0.kind == .best }.map(\.x) == [3])
+    #expect(chart.svg().contains("best epoch: highest validation accuracy (mean over seeds)"))
+    // Both charts of one run ring the same epoch: the loss chart does not pick its own.
+    let one = ReportFiles.charts(title: "r", rows: run([0.5, 0.9, 0.85, 0.66, 0.6]), logLoss: false).map(\.chart)
+    #expect(one.map { $0.series.flatMap(\.marks).map(\.x) } == [[2], [2]])
+  }
+
+  /// report.html's epoch table has as many cells in every row as in its header (the first epoch alone has
+  /// initial_loss), and the config is a table.
+  @Test func runReportTableLinesUp() throws {
+    var epochs = rows(3)
+    epochs[0].initialLoss = 2.3
+    let dir = try TemporaryDirectory()
+    let folder = try OutputFolder(dir.path, command: "test", claim: .fresh)
+    _ = try ReportFiles.writeRun(folder: folder, title: "r", config: .object([("lr", JSON(0.1)), ("model", JSON("mlp 256 relu"))]), rows: epochs,
+                                 logLoss: false)
+    let html = try String(contentsOfFile: Files.join(folder.path, "report.html"), encoding: .utf8)
+    let table = try #require(html.components(separatedBy: "<table>").dropFirst().first?.components(separatedBy: "</table>").first)
+    let lines = table.components(separatedBy: "<tr>").dropFirst()
+    let header = lines.first!.components(separatedBy: "<th>").count - 1
+    #expect(header >= 10 && table.contains("initial_loss"))
+    for line in lines.dropFirst() { #expect(line.components(separatedBy: "<td>").count - 1 == header, "\(line)") }
+    #expect(html.contains("<h2>Configuration</h2>") && html.contains("<th>model</th><td class=\"name\">mlp 256 relu</td>"))
   }
 
   @Test func hugeNumbersPrintInExponentForm() {
