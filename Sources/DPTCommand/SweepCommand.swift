@@ -52,7 +52,7 @@ struct SweepCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: ArgumentHelp("Draw this many settings at random from the axes (seeded by the first --seed) instead of the grid.", valueName: "n"))
   var samples: Int?
 
-  @Option(help: ArgumentHelp("How the settings are chosen: grid (every combination of the axes' lists; the default), or random (--samples settings drawn from the axes; the default with --samples). The search is asked for the next setting whenever a group of ranks is free, with the results so far.", valueName: "name"))
+  @Option(help: ArgumentHelp("How the settings are chosen: grid (every combination of the axes' lists; the default), random (--samples settings drawn from the axes; the default with --samples), or tpe (the tree-structured Parzen estimator, as Optuna's: 10 random settings, then each where the best quarter of the results so far is denser than the rest; needs --samples). The search is asked for the next setting whenever a group of ranks is free, with the results so far.", valueName: "name"))
   var search: String?
 
   @Option(help: ArgumentHelp("halving: successive halving, the worse half of the settings by validation metric stopped at epochs 1, 2, 4, ...", valueName: "rule"))

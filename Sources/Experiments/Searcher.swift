@@ -48,7 +48,7 @@ public protocol Searcher: Codable, Sendable {
 
 /// The searches `dpt sweep --search` knows, and how sweep.json keeps them.
 public enum Searchers {
-  public static let table: [any Searcher.Type] = [GridSearch.self, RandomSearch.self]
+  public static let table: [any Searcher.Type] = [GridSearch.self, RandomSearch.self, TPESearch.self]
 
   public static var names: [String] { table.map { $0.name } }
 

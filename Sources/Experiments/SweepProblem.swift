@@ -2,6 +2,8 @@
 public enum SweepProblem: Error, Equatable, CustomStringConvertible {
   /// An axis of a distribution (uniform, loguniform) without a number of settings to draw.
   case distributionNeedsSamples(option: String)
+  /// A search that draws settings (random, tpe) without a number of them.
+  case searchNeedsSamples(search: String)
   /// A plan without settings.
   case noSettings
   /// `--search` named a search dpt does not have.
@@ -16,6 +18,7 @@ public enum SweepProblem: Error, Equatable, CustomStringConvertible {
   public var description: String {
     switch self {
     case .distributionNeedsSamples(let option): "the axis of \(option) is a distribution: it needs a number of settings to draw"
+    case .searchNeedsSamples(let search): "the \(search) search needs a number of settings to draw"
     case .noSettings: "the sweep has no settings"
     case .unknownSearch(let name, let known): "no search is named '\(name)' (there are \(known.joined(separator: ", ")))"
     case .groupsDoNotDivide(let k, let n): "groups of \(k) ranks do not divide the \(n) ranks"

@@ -18,6 +18,8 @@ public struct Chart {
     public var marks: [Mark] = []
     /// Whether the series sets the y range (false: drawn, clipped to the others' range).
     public var setsRange = true
+    /// Whether its points are joined by a line (false: a scatter of points, each drawn however many there are).
+    public var joined = true
 
     public init(label: String, points: [(x: Double, y: Double)], color: String, dash: String? = nil) {
       self.label = label
@@ -189,8 +191,10 @@ public struct Chart {
         pen = "L"
       }
       let dash = s.dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
-      out += "<path d=\"\(d.trimmingCharacters(in: .whitespaces))\" fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"\(dash)><title>\(escape(s.label))</title></path>\n"
-      if s.points.count <= 30 {
+      if s.joined {
+        out += "<path d=\"\(d.trimmingCharacters(in: .whitespaces))\" fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"2\"\(dash)><title>\(escape(s.label))</title></path>\n"
+      }
+      if s.points.count <= 30 || !s.joined {
         for p in s.points {
           guard let x = tx(p.x), let y = ty(p.y) else { continue }
           out += "<circle cx=\"\(f(px(x)))\" cy=\"\(f(py(y)))\" r=\"2.5\" fill=\"\(s.color)\"/>\n"

@@ -159,8 +159,10 @@ public enum ReportFiles {
   /// final test value of `metric` ("acc", "r2" or "loss") against the axis's value (a log axis for decays and rates,
   /// categories for names), the mean with a band over seeds, the best setting marked. `values[i]` is the axis's value
   /// of `rows[i]` (summary rows); `groups[i]` the other axes' values: with other axes, the curve is drawn at the best
-  /// setting's values of them (a colour per combination when no setting is best). A setting whose runs did not all
-  /// finish (pruned, interrupted, or a mix) is not part of the line: it is marked apart at the value it reached.
+  /// setting's values of them (a colour per combination when no setting is best). When too few settings share them
+  /// (axes drawn from distributions), every setting is a point against the axis, unjoined (Optuna's slice plot). A
+  /// setting whose runs did not all finish (pruned, interrupted, or a mix) is not part of the line: it is marked
+  /// apart at the value it reached.
   /// `title` is the sweep's; the chart's names the metric, the axis and the other axes' values.
   public static func validationCurve(title: String, axis: String, logX: Bool, values: [String], groups: [String], rows: [JSON],
                                      best: String?, score metric: String) -> Chart {
@@ -170,7 +172,10 @@ public enum ReportFiles {
     func position(_ v: String) -> Double { numeric ? Double(v)! : Double(unique(values).firstIndex(of: v)!) }
     let label = ["acc": "accuracy", "r2": "R^2", "loss": "loss"][metric] ?? metric
     let bestRow = best.flatMap { b in rows.firstIndex { $0["setting"]?.string == b } }
-    let groupNames = bestRow.map { [groups[$0]] } ?? unique(groups)
+    var groupNames = bestRow.map { [groups[$0]] } ?? unique(groups)
+    var groups = groups
+    let scatter = unique(groups).count > 1 && rows.indices.filter { groupNames.contains(groups[$0]) }.count < 2
+    if scatter { (groupNames, groups) = ([""], groups.map { _ in "" }) }
     let drawnRows = rows.indices.filter { groupNames.contains(groups[$0]) }
     let categories = numeric ? nil : unique(drawnRows.map { values[$0] })
     let single = groupNames.count <= 1
@@ -190,7 +195,8 @@ public enum ReportFiles {
         guard pts.contains(where: { $0.1.isFinite }) || !stopped.isEmpty else { continue }
         let color = Chart.palette[(single ? k : g) % Chart.palette.count]
         var s = Chart.Series(label: single ? name : "\(group): \(name)", points: pts, color: color, dash: dash)
-        s.band = finished.compactMap { j in
+        s.joined = !scatter
+        s.band = scatter ? [] : finished.compactMap { j in
           guard let m = rows[j][key]?.double, let sd = rows[j][key + "_sd"]?.double, m.isFinite, sd.isFinite else { return nil }
           return (position(values[j]), m - sd, m + sd)
         }
@@ -206,7 +212,7 @@ public enum ReportFiles {
         series.append(s)
       }
     }
-    let at = single && !(groupNames.first ?? "").isEmpty ? " at \(groupNames[0])" : ""
+    let at = scatter ? " (every setting)" : single && !(groupNames.first ?? "").isEmpty ? " at \(groupNames[0])" : ""
     var c = Chart(title: "\(title): \(label) against \(axis)\(at)", xLabel: axis, yLabel: label, series: series)
     c.logX = numeric && logX && values.allSatisfy { Double($0)! > 0 }
     c.categories = categories

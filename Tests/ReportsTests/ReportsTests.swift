@@ -142,6 +142,12 @@ func parseXML(_ text: String) -> ElementCounter? {
     #expect(line.points.map(\.x) == [5e-6, 5e-2])
     #expect(line.marks.contains { $0.kind == .pruned && $0.x == 5e-4 && $0.y == 0.4 && $0.label.contains("pruned after 2 epochs") })
     #expect(dip.svg().contains("stopped before the last epoch (not on the line)"), "the legend says what the triangle is")
+    // Axes drawn from distributions: no two settings share the other axes' values, so every setting is a point.
+    let drawn = ReportFiles.validationCurve(title: "t", axis: "weight_decay", logX: true, values: ["5e-2", "5e-4", "5e-6"],
+                                            groups: ["lr=0.1", "lr=0.2", "lr=0.3"], rows: Array(rows.prefix(3)), best: "wd=5e-4 optimizer=sgd", score: "acc")
+    #expect(drawn.title == "t: accuracy against weight_decay (every setting)")
+    #expect(drawn.series.allSatisfy { !$0.joined && $0.points.count == 3 && $0.band.isEmpty })
+    #expect(!drawn.svg().contains("<path d=\"M"), "points, no lines")
     let names = ReportFiles.validationCurve(title: "t", axis: "optimizer", logX: false, values: ["sgd", "adam", "sgd"], groups: ["", "", ""],
                                             rows: Array(rows.prefix(3)), best: nil, score: "acc")
     #expect(names.categories == ["sgd", "adam"])
@@ -216,6 +222,48 @@ func parseXML(_ text: String) -> ElementCounter? {
     #expect(header >= 10 && table.contains("initial_loss"))
     for line in lines.dropFirst() { #expect(line.components(separatedBy: "<td>").count - 1 == header, "\(line)") }
     #expect(html.contains("<h2>Configuration</h2>") && html.contains("<th>model</th><td class=\"name\">mlp 256 relu</td>"))
+  }
+
+  /// --log-every: every N-th step a line of steps.jsonl on rank 0 (its loss the step's, the same on every rank; its
+  /// gradient norm measured on every rank alike under shared memory's sharded step), and a resume keeps the lines
+  /// of the steps its checkpoint took.
+  @Test func stepLogWritesEveryNthStep() throws {
+    let dir = try TemporaryDirectory()
+    let data = Fixtures.classification()
+    let c = Fixtures.smallMLP(batchSize: 10, epochs: 2)
+    let results = try InProcessGroup.run(size: 2) { comm -> (losses: [Double], steps: Int) in
+      let t = try Trainer<Float>(config: c, data: data, communicator: comm)
+      t.gradientNormEvery = 3
+      var losses: [Double] = []
+      final class Losses: RunObserver {
+        var seen: [Double] = []
+        func stepEnded(_ run: Run) throws { seen.append(run.trainer.lastStepLoss ?? .nan) }
+      }
+      let mine = Losses()
+      var observers: [any RunObserver] = [mine]
+      if comm.isRoot { observers.append(StepLog(folder: try OutputFolder(dir.path, command: "test", claim: .fresh), board: nil, every: 3)) }
+      _ = try Run(trainer: t).execute(observers: observers)
+      losses = mine.seen
+      return (losses, t.step)
+    }
+    #expect(results[0].losses == results[1].losses)
+    let lines = try String(contentsOfFile: Files.join(dir.path, StepLog.fileName), encoding: .utf8).split(separator: "\n").map { try JSON.parse(String($0)) }
+    let steps = results[0].steps
+    #expect(lines.map { $0["step"]?.int } == Array(stride(from: 3, through: steps, by: 3)))
+    for l in lines {
+      let step = l["step"]!.int!
+      #expect(l["loss"]?.double == results[0].losses[step - 1], "step \(step): the step's own loss")
+      #expect((l["grad_norm"]?.double ?? 0) > 0 && l["lr"]?.double == c.optimizer.learningRate && (l["samples_per_sec"]?.double ?? 0) > 0)
+      #expect(l["epoch"]?.int == (step - 1) / (steps / 2) + 1)
+    }
+    // Resumed at step 4: the lines up to it are kept, later ones dropped, the new ones appended.
+    let folder = try OutputFolder(dir.path, command: "test", claim: .replace)
+    let again = StepLog(folder: folder, board: nil, every: 3, keepSteps: 4)
+    let t = try Trainer<Float>(config: c, data: data, communicator: LocalCommunicator())
+    t.gradientNormEvery = 3
+    _ = try Run(trainer: t).execute(observers: [again])
+    let after = try String(contentsOfFile: Files.join(dir.path, StepLog.fileName), encoding: .utf8).split(separator: "\n").map { try JSON.parse(String($0)) }
+    #expect(after.map { $0["step"]?.int } == [3] + Array(stride(from: 3, through: steps, by: 3)))
   }
 
   @Test func hugeNumbersPrintInExponentForm() {

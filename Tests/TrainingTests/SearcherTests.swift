@@ -46,9 +46,51 @@ struct BestHalved: Searcher {
     while let v = restored.next(history: []) { rest.append(v.map(\.1)) }
     #expect(first + rest == all)
     #expect(throws: SweepProblem.distributionNeedsSamples(option: "lr")) { try GridSearch(axes: drawn, samples: nil, seed: 0) }
-    #expect(throws: SweepProblem.unknownSearch(name: "tpe", known: ["grid", "random"])) {
-      try Searchers.make("tpe", axes: axes, samples: nil, seed: 0)
+    #expect(throws: SweepProblem.unknownSearch(name: "bayes", known: ["grid", "random", "tpe"])) {
+      try Searchers.make("bayes", axes: axes, samples: nil, seed: 0)
     }
+  }
+
+  /// TPE learns: on a quadratic bowl in log-lr (the optimum at 0.03, four decades searched, with a list axis that
+  /// does not matter beside it), its best after 16 trials is at least as close as random search's after 32, on the
+  /// mean over 5 search seeds (0.027 against 0.067 decades when written; over 200 seeds 0.047 against 0.059, TPE
+  /// ahead on 56% of them); its state survives sweep.json mid-search.
+  @Test func tpeBeatsRandomSearchOnABowl() throws {
+    let axes = [SweepAxis(option: "lr", values: .logUniform(1e-4, 1)), SweepAxis(option: "optimizer", values: .list(["sgd", "adam"]))]
+    func distance(_ values: [(String, String)]) -> Double { abs(log10(Double(values[0].1)!) - log10(0.03)) }
+    func search(_ s: inout any Searcher, trials: Int) -> Double {
+      var history: [SearchResult] = []
+      var best = Double.infinity
+      for i in 0..<trials {
+        guard let v = s.next(history: history) else { break }
+        best = min(best, distance(v))
+        history.append(SearchResult(setting: SweepSetting(index: i, values: v), seed: 0, status: .finished, score: -distance(v) * distance(v)))
+      }
+      return best
+    }
+    var tpe: [Double] = [], random: [Double] = []
+    for seed: UInt64 in 0..<5 {
+      var t: any Searcher = try TPESearch(axes: axes, samples: 32, seed: seed)
+      var r: any Searcher = try RandomSearch(axes: axes, samples: 32, seed: seed)
+      tpe.append(search(&t, trials: 16))
+      random.append(search(&r, trials: 32))
+    }
+    #expect(tpe.reduce(0, +) <= random.reduce(0, +), "TPE after 16 \(tpe), random after 32 \(random)")
+    // Saved in the middle and restored: the same proposals as an uninterrupted search, given the same results.
+    var whole: any Searcher = try TPESearch(axes: axes, samples: 20, seed: 9)
+    var history: [SearchResult] = []
+    var proposals: [[String]] = []
+    var resumed: (any Searcher)?
+    for i in 0..<20 {
+      if i == 12 { resumed = try Searchers.decode(try Searchers.json(whole)) }
+      let v = whole.next(history: history)!
+      proposals.append(v.map(\.1))
+      history.append(SearchResult(setting: SweepSetting(index: i, values: v), seed: 0, status: .finished, score: -distance(v)))
+    }
+    var again: [[String]] = []
+    for i in 12..<20 { again.append(resumed!.next(history: Array(history.prefix(i)))!.map(\.1)) }
+    #expect(again == Array(proposals.suffix(8)))
+    #expect(throws: SweepProblem.searchNeedsSamples(search: "tpe")) { try TPESearch(axes: axes, samples: nil, seed: 0) }
   }
 
   /// World rank 0 asks the search whenever a group is free, with the results so far; the other group learns each
