@@ -1,4 +1,5 @@
 import Collectives
+import _Support
 import Foundation
 import TensorCore
 
@@ -9,7 +10,7 @@ struct Console {
   let jsonOutput: Bool
   let progressEnabled: Bool
   private var lastDraw = 0.0
-  private var epochStart = (epoch: 0, step: 0, time: 0.0)
+  private var epochStart = (epoch: 0, step: 0, time: 0.0, samples: 0)
 
   init(isRoot: Bool, jsonOutput: Bool) {
     self.isRoot = isRoot
@@ -54,19 +55,22 @@ struct Console {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
   }
 
-  /// "epoch 2 [=========              ] 140/469  31% 12 s left", at most ten times a second.
-  mutating func progress(epoch: Int, step: Int, steps: Int) {
+  /// "epoch 2 [=========              ] 140/469  31% loss 0.4127 61,200 samples/s 12 s left", at most ten times a
+  /// second: `loss` is the epoch's running mean, `samples` the samples trained in the epoch so far.
+  mutating func progress(epoch: Int, step: Int, steps: Int, loss: Double? = nil, samples: Int? = nil) {
     guard progressEnabled else { return }
     let now = ProcessInfo.processInfo.systemUptime
-    if epochStart.epoch != epoch { epochStart = (epoch, step, now) }  // timed from the first step it saw
+    if epochStart.epoch != epoch { epochStart = (epoch, step, now, samples ?? 0) }  // timed from the first step it saw
     guard step == steps || now - lastDraw > 0.1 else { return }
     lastDraw = now
     let width = 30, filled = width * step / max(steps, 1)
     let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-    let done = step - epochStart.step
-    let left = done > 0 ? (now - epochStart.time) / Double(done) * Double(steps - step) : nil
+    let done = step - epochStart.step, elapsed = now - epochStart.time
+    let left = done > 0 ? elapsed / Double(done) * Double(steps - step) : nil
     let eta = left.map { $0 >= 60 ? String(format: " %d min %02d s left", Int($0) / 60, Int($0) % 60) : String(format: " %.0f s left", $0) } ?? ""
-    FileHandle.standardError.write(Data("\r\u{1B}[Kepoch \(epoch) [\(bar)] \(step)/\(steps) \(100 * step / max(steps, 1))%\(eta)".utf8))
+    let lossText = loss.map { " loss \(NumberText.fixed($0))" } ?? ""
+    let rate = samples.flatMap { s in elapsed > 0.05 && s > epochStart.samples ? " \(Int((Double(s - epochStart.samples) / elapsed).rounded())) samples/s" : nil } ?? ""
+    FileHandle.standardError.write(Data("\r\u{1B}[Kepoch \(epoch) [\(bar)] \(step)/\(steps) \(100 * step / max(steps, 1))%\(lossText)\(rate)\(eta)".utf8))
   }
 
   func clearProgress() {

@@ -33,7 +33,20 @@ final class RunConsole: RunObserver {
 
   func runWillStart(_ run: Run) throws { console.say(table.header) }
 
-  func progress(_ run: Run, epoch: Int, step: Int, steps: Int) { console.progress(epoch: epoch, step: step, steps: steps) }
+  /// The epoch so far, for the progress bar: its steps' losses and samples.
+  private var running = (epoch: 0, loss: 0.0, steps: 0, samples: 0)
+
+  func stepEnded(_ run: Run) throws {
+    let t = run.trainer
+    if running.epoch != t.epoch + 1 || t.batchInEpoch <= 1 { running = (t.epoch + 1, 0, 0, 0) }
+    if let l = t.lastStepLoss, l.isFinite { (running.loss, running.steps) = (running.loss + l, running.steps + 1) }
+    running.samples += t.lastStepSamples
+  }
+
+  func progress(_ run: Run, epoch: Int, step: Int, steps: Int) {
+    let loss = running.epoch == epoch && running.steps > 0 ? running.loss / Double(running.steps) : nil
+    console.progress(epoch: epoch, step: step, steps: steps, loss: loss, samples: running.epoch == epoch ? running.samples : nil)
+  }
 
   func epochEnded(_ run: Run, _ m: EpochMetrics) throws {
     let t = run.trainer.phaseTimes, comm = run.trainer.communicator

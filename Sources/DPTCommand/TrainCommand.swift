@@ -75,14 +75,18 @@ struct TrainCommand: ParsableCommand {
     let run = Run(trainer: trainer, checkpoints: CheckpointPolicy(everyEpoch: keeps, everySteps: outputs.checkpointEvery,
                                                                  best: keeps || outputs.logDir != nil, onInterrupt: keeps),
                   patience: earlyStop, divergeFactor: options.divergeFactor, recordedConfig: recorded)
+    // Every rank measures the gradient norm at the logged steps: it may be a collective.
+    let every = outputs.logDir == nil ? 0 : outputs.logEvery ?? StepLog.defaultEvery(batchesPerEpoch: trainer.batchesPerEpoch)
+    if every > 0 { trainer.gradientNormEvery = every }
     let logs = try comm.agree(describing: ErrorMessages.line) { () throws -> LogFolderRecorder? in
       guard let logFolder else { return nil }
       // A resume keeps the epochs its checkpoint completed when the log is that run's own.
       let keep = resumed != nil && logFolder.previousRunID == runID ? resumed!.epoch : nil
       let log = try RunLog(folder: logFolder, config: recorded, keepEpochs: keep)
       run.earlier = log.rows
-      return LogFolderRecorder(log: log, board: try outputs.tensorboard ? TensorBoardWriter(folder: logFolder.subfolder("tensorboard")) : nil,
-                               title: "\(config.model) on \(trainer.data.name)", config: recorded)
+      let board = try outputs.tensorboard ? TensorBoardWriter(folder: logFolder.subfolder("tensorboard")) : nil
+      let steps = every > 0 ? StepLog(folder: logFolder, board: board, every: every, keepSteps: keep.map { _ in trainer.step }) : nil
+      return LogFolderRecorder(log: log, board: board, title: "\(config.model) on \(trainer.data.name)", config: recorded, steps: steps)
     }
     for line in try RunText.preamble(trainer, options: options, resumed: resumed.map { ($0, outputs.resume!) }, bestKept: run.checkpoints.best) {
       console.say(line)

@@ -16,6 +16,9 @@ struct TrainOutputs: ParsableArguments {
   @Flag(help: "With --log-dir, also write TensorBoard event files (DIR/tensorboard).")
   var tensorboard = false
 
+  @Option(parsing: .unconditional, help: ArgumentHelp("With --log-dir: every N optimizer steps a line of steps.jsonl (step, epoch, loss, lr, grad_norm, samples_per_sec), and TensorBoard's step/ scalars; 0: none (default: about 20 an epoch).", valueName: "n"))
+  var logEvery: Int?
+
   @Flag(help: "Print the final metrics as one JSON object on stdout (the table goes to stderr).")
   var json = false
 
@@ -64,6 +67,8 @@ struct TrainOutputs: ParsableArguments {
   func validate() throws {
     if printEvery < 1 { throw ValidationError("--print-every must be at least 1 (got \(printEvery))") }
     if tensorboard && logDir == nil { throw ValidationError("--tensorboard needs --log-dir") }
+    if logEvery != nil && logDir == nil { throw ValidationError("--log-every needs --log-dir") }
+    if let n = logEvery, n < 0 { throw ValidationError("--log-every must be 0 (no step lines) or more (got \(n))") }
     if let p = predict { _ = try parsePredictRows(p) }
     if checkpointEvery != nil && checkpointDir == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }
     if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every must be at least 1 (got \(n))") }
@@ -75,7 +80,7 @@ struct TrainOutputs: ParsableArguments {
 
 
   /// The files --log-dir gets.
-  var logFiles: [String] { RunLog.files + ReportFiles.runFiles + (tensorboard ? ["tensorboard/"] : []) }
+  var logFiles: [String] { RunLog.files + [StepLog.fileName] + ReportFiles.runFiles + (tensorboard ? ["tensorboard/"] : []) }
 
   /// The checkpoint --resume names, read by rank 0 (it wrote it; other hosts may not have the file) and broadcast.
   func resumed(_ comm: any Communicator) throws -> Checkpoint? {

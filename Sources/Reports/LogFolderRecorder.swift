@@ -4,22 +4,28 @@ import Training
 import _Support
 
 /// A run's `--log-dir`, kept by rank 0 as the run goes: each epoch a row of metrics.jsonl and metrics.csv (and
-/// TensorBoard's events); at the end config.json's status, findings.json, the charts and report.html. An interrupted
-/// run leaves its rows for the resume to continue.
+/// TensorBoard's events), and every few steps a line of steps.jsonl (`StepLog`); at the end config.json's status,
+/// findings.json, the charts and report.html. An interrupted run leaves its rows for the resume to continue.
 public final class LogFolderRecorder: RunObserver {
   public let log: RunLog
   public let board: TensorBoardWriter?
   let title: String
   let config: JSON
+  /// The per-step lines (nil: `--log-every 0`).
+  public let steps: StepLog?
   /// The findings of every logged epoch (a resumed run's earlier ones included), once the run has ended.
   public private(set) var findings: [Finding] = []
 
-  public init(log: RunLog, board: TensorBoardWriter?, title: String, config: JSON) {
+  public init(log: RunLog, board: TensorBoardWriter?, title: String, config: JSON, steps: StepLog? = nil) {
     self.log = log
     self.board = board
     self.title = title
     self.config = config
+    self.steps = steps
   }
+
+  public func runWillStart(_ run: Run) throws { try steps?.runWillStart(run) }
+  public func stepEnded(_ run: Run) throws { try steps?.stepEnded(run) }
 
   public func epochEnded(_ run: Run, _ metrics: EpochMetrics) throws {
     try log.append(metrics.record)
@@ -27,6 +33,7 @@ public final class LogFolderRecorder: RunObserver {
   }
 
   public func runEnded(_ run: Run, _ outcome: RunOutcome) throws {
+    try steps?.runEnded(run, outcome)
     guard outcome.status != .interrupted else { return }
     let status = outcome.status
     findings = Findings.run(log.rows, task: run.trainer.data.train.task, status: status)

@@ -48,8 +48,15 @@ public final class Trainer<T: TrainingScalar> {
   public var converged: String? { optimizer.lineSearch?.converged }
   /// The loss of the first step (the batch's, before any update; nil for a run resumed past it).
   public private(set) var initialLoss: Double?
-  /// The global gradient norm of the last step, before clipping (with `--clip-grad-norm`).
+  /// The global gradient norm of the last step, before clipping (with `--clip-grad-norm`, or at the steps
+  /// `gradientNormEvery` asks for).
   public private(set) var lastGradientNorm: Double?
+  /// Also measure the gradient norm (a collective sum over the gradient) at every step whose number is a multiple of
+  /// this (`--log-every`): nil, only when clipping needs it.
+  public var gradientNormEvery: Int?
+  /// The last step's loss (the global batch's objective, the same on every rank) and how many samples it took.
+  public private(set) var lastStepLoss: Double?
+  public private(set) var lastStepSamples = 0
   /// Seconds spent in the step's sums over the global batch so far (see `PhaseTimes.statistics`).
   var statisticsTime = 0.0
   public var optimizer: AnyOptimizer<T>
@@ -369,6 +376,7 @@ public final class Trainer<T: TrainingScalar> {
     let batchName = stepsPerEpoch == 1 ? 0 : step
     trace?.begin(step: step)
     let loss = try lossAndGradient(on: batch, named: batchName)
+    (lastStepLoss, lastStepSamples) = (loss, batch.count)
     // Loss and gradient were reduced: every rank sees the same values and takes the same branch here.
     guard try acceptable(loss) else {
       skippedBatches += 1
@@ -378,7 +386,11 @@ public final class Trainer<T: TrainingScalar> {
     var clock = PhaseClock()
     optimizer.learningRate = config.optimizer.schedule.rate(
       base: config.optimizer.learningRate, step: step, stepsPerEpoch: stepsPerEpoch, totalSteps: stepsPerEpoch * config.epochs)
-    if let maxNorm = config.clipGradNorm { try clipGradient(to: maxNorm) }
+    if let maxNorm = config.clipGradNorm {
+      try clipGradient(to: maxNorm)
+    } else if let n = gradientNormEvery, (step + 1) % n == 0 {
+      lastGradientNorm = try reducer.gradientSquaredNorm().squareRoot()
+    }
     if trace?.active == true {
       // --trace gathers every layer's values: its own phase, not the optimizer's.
       phaseTimes.optimizer += clock.lap("optimizer", timeline)
