@@ -55,7 +55,7 @@ struct SweepCommand: ParsableCommand {
   @Option(help: ArgumentHelp("How the settings are chosen: grid (every combination of the axes' lists; the default), random (--samples settings drawn from the axes; the default with --samples), or tpe (the tree-structured Parzen estimator, as Optuna's: 10 random settings, then each where the best quarter of the results so far is denser than the rest; needs --samples). The search is asked for the next setting whenever a group of ranks is free, with the results so far.", valueName: "name"))
   var search: String?
 
-  @Option(help: ArgumentHelp("halving: successive halving, the worse half of the settings by validation metric stopped at epochs 1, 2, 4, ...", valueName: "rule"))
+  @Option(help: ArgumentHelp("halving: successive halving, the worse half of the settings by validation metric stopped at epochs 1, 2, 4, ...; hyperband: brackets of it (eta 3) that start pruning later and later.", valueName: "rule"))
   var prune: String?
 
   @Option(parsing: .unconditional, help: ArgumentHelp("Ranks that train each setting together (must divide the number of ranks).", valueName: "n"))
@@ -88,7 +88,9 @@ struct SweepCommand: ParsableCommand {
     if let f = options.data.valFraction, f == 0 {
       throw ValidationError("--val-fraction must be > 0 for a sweep: the validation set chooses the best setting")
     }
-    if let p = prune, p != "halving" { throw ValidationError("--prune '\(p)': use halving (successive halving; ASHA when settings outnumber groups)") }
+    if let p = prune, p != "halving" && p != "hyperband" {
+      throw ValidationError("--prune '\(p)': use halving (successive halving; ASHA when settings outnumber groups) or hyperband (brackets of it, eta 3)")
+    }
     if let name = search, !Searchers.names.contains(name) {
       throw ValidationError("--search '\(name)': use one of \(Searchers.names.joined(separator: ", "))")
     }
@@ -232,7 +234,7 @@ struct SweepCommand: ParsableCommand {
     }
     sweep.patience = options.earlyStop
     sweep.divergeFactor = options.divergeFactor
-    sweep.pruning = prune == "halving" ? Pruning() : nil
+    sweep.pruning = prune == "halving" ? Pruning() : prune == "hyperband" ? Pruning.hyperband(epochs: checked[0].config.epochs) : nil
     let first = checked[0].data, task = first.train.task
     // Where each trial stood (rank 0, which has the files): final ones are kept, the others go on from their checkpoints.
     var kept: [TrialOutcome] = []

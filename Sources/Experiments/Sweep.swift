@@ -205,7 +205,9 @@ public final class Sweep {
     }
 
     func verdict(_ run: Run, after m: EpochMetrics) throws -> RunStatus? {
-      guard let pruning = sweep.pruning, pruning.isRung(m.epoch, of: run.trainer.config.epochs) else { return nil }
+      let epochs = run.trainer.config.epochs
+      guard let pruning = sweep.pruning,
+            pruning.isRung(m.epoch, of: epochs, bracket: pruning.bracket(ofSetting: trial.setting)) else { return nil }
       let keep = try sweep.decide(trial: trial.index, rung: m.epoch, score: Sweep.rungScore(m), coordinator: coordinator)
       return keep ? nil : .pruned(epoch: m.epoch)
     }
@@ -361,6 +363,12 @@ public final class Sweep {
       try? settleRungs()
     }
 
+    /// The pruning bracket of a trial's setting.
+    func bracket(of trial: Int) -> Int {
+      guard let pruning = sweep.pruning else { return 0 }
+      return pruning.bracket(ofSetting: sweep.plan.trials[trial].setting)
+    }
+
     /// A trial's verdict at a rung: its setting's, the same for every seed.
     func verdict(trial: Int, rung: Int) -> Bool? { verdicts["\(sweep.plan.trials[trial].setting)@\(rung)"] }
 
@@ -375,8 +383,10 @@ public final class Sweep {
       for w in waiting {
         let setting = sweep.plan.trials[w.trial].setting
         if verdict(trial: w.trial, rung: w.rung) == nil {
-          let recorded = rungs[w.rung] ?? []
-          let running = given.filter { t in !(outcomes[t] != nil) }
+          // Ranked against the settings of its own bracket (Hyperband's; one bracket for plain halving).
+          let bracket = self.bracket(of: w.trial)
+          let recorded = (rungs[w.rung] ?? []).filter { self.bracket(of: $0.trial) == bracket }
+          let running = given.filter { t in outcomes[t] == nil && self.bracket(of: t) == bracket }
           if synchronous && running.contains(where: { t in !recorded.contains { $0.trial == t } }) {
             still.append(w)  // others still on their way to this rung
             continue

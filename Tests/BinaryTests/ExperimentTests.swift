@@ -47,6 +47,34 @@ extension BinaryTests {
       #expect(bad.status != 0 && bad.stderr.contains("newton"), "\(bad.stderr)")
     }
 
+    /// TPE with Hyperband on 2 groups, stopped by SIGTERM and resumed: the resumed sweep proposes the rest of its
+    /// settings (the search's state came from sweep.json) and prunes each at its bracket's rungs only (for 9 epochs,
+    /// eta 3: 1 and 3, or 3; the fourth setting is in the bracket that prunes nothing).
+    @Test func hyperbandWithTPEResumesAfterSIGTERM() throws {
+      let logs = Self.dir.file("hyperband")
+      let job = Subprocess.launch([DPTBinary.path, "launch", "-np", "2", "sweep", "--dataset", "mnist", "--hidden", "64", "--epochs", "9",
+                                   "--axis", "lr=loguniform(1e-4,1)", "--samples", "40", "--search", "tpe", "--prune", "hyperband",
+                                   "--log-dir", logs, "--", "--oversubscribe"])
+      let deadline = Date().addingTimeInterval(60)
+      while !FileManager.default.fileExists(atPath: logs + "/summary.json") && Date() < deadline { usleep(50_000) }
+      let launcher = try #require(Subprocess.children(of: job.processIdentifier).first, "dpt launch not found")
+      kill(launcher, SIGTERM)
+      let stopped = job.wait(timeout: 120)
+      #expect(stopped.status == 143, "\(stopped.status) \(stopped.stderr)")
+      let before = (try json(logs + "/summary.json"))["settings"]?.array?.count ?? 0
+      #expect(before < 40, "stopped before the end: \(before) settings")
+      let r = DPTBinary.mpirun(2, ["sweep", "--resume", logs, "--json"])
+      #expect(r.status == 0, "\(r.stderr)")
+      let settings = try JSON.parse(r.stdout)["settings"]?.array ?? []
+      #expect(settings.count == 40, "\(settings.count) settings")
+      #expect(settings.contains { $0["status"]?.string == "pruned" }, "\(settings.compactMap { $0["status"]?.string })")
+      for s in settings {
+        let epochs = s["epochs"]?.int ?? 0, folder = s["folder"]?.string ?? ""
+        if s["status"]?.string == "pruned" { #expect([1, 3].contains(epochs), "\(folder) pruned after \(epochs) epochs") }
+        if folder.hasPrefix("04_") { #expect(s["status"]?.string == "finished" && epochs == 9, "\(s.serialized())") }
+      }
+    }
+
     /// --samples with a log-uniform axis, pruned by successive halving: seeded draws inside the range, pruned
     /// settings keep their curves, at least one setting finishes every epoch.
     @Test func randomSearchWithHalving() throws {

@@ -218,6 +218,32 @@ final class Recorder: SweepObserver {
     }
   }
 
+  /// Hyperband (eta 3): for 9 epochs three brackets with rungs at 1 and 3, at 3, and none; settings dealt to them
+  /// in Hyperband's proportions (9, 5 and 3 of every 17); each setting ranked within its bracket, stopped only at its
+  /// bracket's rungs, with all its seeds.
+  @Test func hyperbandPrunesWithinBrackets() throws {
+    let h = Pruning.hyperband(epochs: 9)
+    #expect(h.brackets == 3 && h.reduction == 3 && Pruning.hyperband(epochs: 2).brackets == 1 && Pruning.hyperband(epochs: 27).brackets == 4)
+    let dealt = (0..<17).map { h.bracket(ofSetting: $0) }
+    #expect([0, 1, 2].map { b in dealt.filter { $0 == b }.count } == [9, 5, 3] && Array(dealt.prefix(4)) == [0, 1, 0, 2])
+    #expect(h.isRung(1, of: 9, bracket: 0) && h.isRung(3, of: 9, bracket: 0) && !h.isRung(2, of: 9, bracket: 0))
+    #expect(!h.isRung(1, of: 9, bracket: 1) && h.isRung(3, of: 9, bracket: 1) && !h.isRung(9, of: 9, bracket: 2))
+    let values = ["0.3", "1e-5", "0.1", "1e-6", "0.2", "1e-4", "3e-6", "0.05"]
+    let p = try plan("lr", values, seeds: [4, 5])
+    let (outcomes, _) = try run(world: 2, ranksPerTrial: 1, plan: p, epochs: 9) { $0.pruning = h }
+    #expect(outcomes.count == 2 * values.count && outcomes.contains { $0.status.name == "pruned" })
+    for setting in values.indices {
+      let seeds = outcomes.filter { $0.trial.setting == setting }, bracket = h.bracket(ofSetting: setting)
+      #expect(Set(seeds.map(\.status.name)).count == 1 && Set(seeds.map(\.epochs.count)).count == 1, "setting \(values[setting])")
+      for o in seeds where o.status.name == "pruned" {
+        #expect(h.isRung(o.epochs.count, of: 9, bracket: bracket), "setting \(values[setting]) in bracket \(bracket) pruned after \(o.epochs.count)")
+      }
+      if bracket == 2 { #expect(seeds.allSatisfy { $0.status == .finished }) }
+    }
+    // A sweep.json written before Hyperband reads as one bracket.
+    #expect(try JSONDecoder().decode(Pruning.self, from: Data(#"{"reduction": 2}"#.utf8)) == Pruning())
+  }
+
   /// A sweep resumed from its trials' checkpoints ends exactly where the uninterrupted one does.
   @Test func aResumedSweepEqualsTheUninterruptedOne() throws {
     let p = try plan("weight-decay", ["1e-3", "1e-2"])
