@@ -98,6 +98,7 @@ struct TrainCommand: ParsableCommand {
     var observers = given.compactMap { $0 }
     if let path = outputs.trace { observers.append(TraceFile(path: path, steps: outputs.traceSteps, limit: outputs.traceLimit, trainer: trainer)) }
     if let path = outputs.timeline { observers.append(TimelineFile(path: path, console: console)) }
+    if outputs.histograms { observers.append(Histograms(board: logs?.board)) }  // on every rank: the gradient is gathered
     // A signal stops every rank after the same step; the watchdog bounds every collective of the training loop.
     Signals.install()
     trainer.stopRequested = { Signals.received }

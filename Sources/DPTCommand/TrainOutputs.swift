@@ -16,6 +16,9 @@ struct TrainOutputs: ParsableArguments {
   @Flag(help: "With --log-dir, also write TensorBoard event files (DIR/tensorboard).")
   var tensorboard = false
 
+  @Flag(help: "With --tensorboard: after each epoch a histogram of every layer's parameters and gradients.")
+  var histograms = false
+
   @Option(parsing: .unconditional, help: ArgumentHelp("With --log-dir: every N optimizer steps a line of steps.jsonl (step, epoch, loss, lr, grad_norm, samples_per_sec), and TensorBoard's step/ scalars; 0: none (default: about 20 an epoch).", valueName: "n"))
   var logEvery: Int?
 
@@ -68,6 +71,7 @@ struct TrainOutputs: ParsableArguments {
     if printEvery < 1 { throw ValidationError("--print-every must be at least 1 (got \(printEvery))") }
     if tensorboard && logDir == nil { throw ValidationError("--tensorboard needs --log-dir") }
     if logEvery != nil && logDir == nil { throw ValidationError("--log-every needs --log-dir") }
+    if histograms && !tensorboard { throw ValidationError("--histograms needs --tensorboard (and --log-dir)") }
     if let n = logEvery, n < 0 { throw ValidationError("--log-every must be 0 (no step lines) or more (got \(n))") }
     if let p = predict { _ = try parsePredictRows(p) }
     if checkpointEvery != nil && checkpointDir == nil { throw ValidationError("--checkpoint-every needs --checkpoint-dir") }

@@ -24,7 +24,18 @@ public final class LogFolderRecorder: RunObserver {
     self.steps = steps
   }
 
-  public func runWillStart(_ run: Run) throws { try steps?.runWillStart(run) }
+  public func runWillStart(_ run: Run) throws {
+    try steps?.runWillStart(run)
+    guard let board, case .object(let fields) = config else { return }
+    // TensorBoard's HParams for this run alone: its settings (numbers and words) against its final metrics.
+    let skipped: Set<String> = ["run_id", "data_fingerprint", "dataset_path"]
+    let values = fields.filter { k, v in !skipped.contains(k) && (v.double != nil || v.string != nil || v.bool != nil) }
+      .map { k, v in (k, v.bool.map { JSON($0 ? "true" : "false") } ?? v) }
+    let metrics = run.trainer.data.train.task == .regression ? ["loss/val", "loss/test", "r2/val", "r2/test"]
+      : ["loss/val", "loss/test", "accuracy/val", "accuracy/test"]
+    try board.hparamsExperiment(hyperparameters: values.map { ($0.0, $0.1.double != nil) }, metrics: metrics)
+    try board.hparamsSessionStart(values)
+  }
   public func stepEnded(_ run: Run) throws { try steps?.stepEnded(run) }
 
   public func epochEnded(_ run: Run, _ metrics: EpochMetrics) throws {
@@ -35,6 +46,7 @@ public final class LogFolderRecorder: RunObserver {
   public func runEnded(_ run: Run, _ outcome: RunOutcome) throws {
     try steps?.runEnded(run, outcome)
     guard outcome.status != .interrupted else { return }
+    try board?.hparamsSessionEnd(succeeded: outcome.status.name != "diverged")
     let status = outcome.status
     findings = Findings.run(log.rows, task: run.trainer.data.train.task, status: status)
     try log.finish(status.json, config: config)

@@ -32,6 +32,16 @@ struct Protobuf {
     for _ in 0..<4 { bytes.append(UInt8(bits & 0xFF)); bits >>= 8 }
   }
 
+  /// A packed repeated double field.
+  mutating func doubles(_ field: Int, _ values: [Double]) {
+    var data: [UInt8] = []
+    for v in values {
+      var bits = v.bitPattern
+      for _ in 0..<8 { data.append(UInt8(bits & 0xFF)); bits >>= 8 }
+    }
+    lengthDelimited(field, data)
+  }
+
   mutating func string(_ field: Int, _ s: String) { lengthDelimited(field, Array(s.utf8)) }
 
   mutating func message(_ field: Int, _ m: Protobuf) { lengthDelimited(field, m.bytes) }

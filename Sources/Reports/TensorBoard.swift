@@ -45,6 +45,31 @@ public final class TensorBoardWriter {
     try write(summaryValue: v, step: step, wallTime: wallTime)
   }
 
+  /// A histogram of `values` at a step (TensorBoard's HistogramProto { double min = 1; max = 2; num = 3; sum = 4;
+  /// sum_squares = 5; repeated double bucket_limit = 6 [packed]; repeated double bucket = 7 [packed] }, as the
+  /// Summary.Value's `histo`, field 5): `buckets` equal buckets from the least value to the largest, each given by its
+  /// upper edge. Non-finite values are left out.
+  public func histogram(_ tag: String, _ values: [Double], step: Int, buckets: Int = 30) throws {
+    let x = values.filter(\.isFinite)
+    guard let lo = x.min(), let hi = x.max() else { return }
+    let n = hi > lo ? buckets : 1
+    var counts = [Double](repeating: 0, count: n)
+    for v in x { counts[min(n - 1, Int((v - lo) / (hi - lo) * Double(n)))] += 1 }
+    let limits = (1...n).map { i in i == n ? hi : lo + (hi - lo) * Double(i) / Double(n) }
+    var h = Protobuf()
+    h.double(1, lo)
+    h.double(2, hi)
+    h.double(3, Double(x.count))
+    h.double(4, x.reduce(0, +))
+    h.double(5, x.reduce(0) { $0 + $1 * $1 })
+    h.doubles(6, limits)
+    h.doubles(7, counts)
+    var v = Protobuf()
+    v.string(1, tag)
+    v.message(5, h)
+    try write(summaryValue: v, step: step)
+  }
+
   /// An Event holding a Summary of one Value.
   func write(summaryValue v: Protobuf, step: Int, wallTime: Double = Date().timeIntervalSince1970) throws {
     var summary = Protobuf()
