@@ -23,6 +23,7 @@ struct Console {
   /// (looked up through /proc along the parent processes; a rank on another host, under orted, gets no bar).
   static var stderrIsTerminal: Bool {
     if isatty(STDERR_FILENO) == 1 { return true }
+    if ProcessInfo.processInfo.environment[LaunchedBy.terminal] == "1" { return true }
     guard MPICommunicator.isLaunchedByMPI else { return false }
     var pid = getppid()
     for _ in 0..<4 where pid > 1 {

@@ -82,4 +82,7 @@ enum Launch {
 /// status.
 enum LaunchedBy {
   static let variable = "DPT_LAUNCHED_BY"
+  /// Set by `dpt launch` when its own stderr is a terminal: rank 0's progress bar then reaches it through the pipe
+  /// the launch reads mpirun's stderr from.
+  static let terminal = "DPT_LAUNCH_TERMINAL"
 }

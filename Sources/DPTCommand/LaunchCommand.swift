@@ -116,6 +116,7 @@ struct LaunchCommand: ParsableCommand {
     let oversubscribed = extra.contains { $0 == "--oversubscribe" || $0 == "-oversubscribe" }
       || ProcessInfo.processInfo.environment["OMPI_MCA_rmaps_base_oversubscribe"].map { ["1", "true", "yes"].contains($0) } == true
     var a = ["mpirun", "--bind-to", oversubscribed ? "none" : "core", "-x", "OPENBLAS_NUM_THREADS=1", "-x", "\(LaunchedBy.variable)=\(getpid())"]
+    if Console.stderrIsTerminal { a += ["-x", "\(LaunchedBy.terminal)=1"] }
     if !extra.contains("odls_base_sigkill_timeout") { a += ["--mca", "odls_base_sigkill_timeout", String(Self.killTimeout)] }
     if let np = placement.np { a += ["-np", String(np)] }
     if let hostfile = placement.hostfile { a += ["--hostfile", hostfile] }
@@ -184,8 +185,14 @@ struct LaunchCommand: ParsableCommand {
     // Outside the run's folders, which hold only what dpt's runs list as theirs.
     let path = Files.join(NSTemporaryDirectory(), "dpt-launch-hosts-\(getpid())")
     try Data(alive.map { "\($0.name) slots=\($0.slots)\n" }.joined().utf8).write(to: URL(fileURLWithPath: path))
-    FileHandle.standardError.write(Data("dpt launch: \(gone.joined(separator: ", ")) no longer answer\(gone.count == 1 ? "s" : ""); relaunching on \(alive.map(\.name).joined(separator: ", ")) with \(np) rank\(np == 1 ? "" : "s")\n".utf8))
+    LaunchCommand.say("dpt launch: \(gone.joined(separator: ", ")) no longer answer\(gone.count == 1 ? "s" : ""); relaunching on \(alive.map(\.name).joined(separator: ", ")) with \(np) rank\(np == 1 ? "" : "s")\n")
     return Placement(np: np, hostfile: path)
+  }
+
+  /// A line of the launch's own on stderr, on a line of its own (a rank's progress bar, passed through, may have left
+  /// the cursor at the end of its line).
+  static func say(_ text: String) {
+    FileHandle.standardError.write(Data(((Console.stderrIsTerminal ? "\r\u{1B}[K" : "") + text).utf8))
   }
 
   /// Runs mpirun, passing its output through, and returns its status with the end of its stderr.
@@ -288,7 +295,7 @@ struct LaunchCommand: ParsableCommand {
   /// Ends the launch after a signal: the job has stopped (its ranks checkpointed); 128 + the signal's number.
   func stopped(_ signal: Int32) -> ExitCode {
     let canResume = resumeFolder(of: command).map(canResume) ?? false
-    FileHandle.standardError.write(Data("dpt launch: stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM")\(canResume ? "; resume with: \(resumeCommand)" : "; nothing was saved to resume from")\n".utf8))
+    LaunchCommand.say("dpt launch: stopped by \(signal == SIGINT ? "SIGINT" : "SIGTERM")\(canResume ? "; resume with: \(resumeCommand)" : "; nothing was saved to resume from")\n")
     return ExitCode(128 + signal)
   }
 
@@ -304,17 +311,17 @@ struct LaunchCommand: ParsableCommand {
       if status == 0 { return }
       guard let reason = LaunchCommand.recoverable(stderr) else { throw ExitCode(status) }
       guard restarts < maxRestarts else {
-        FileHandle.standardError.write(Data("dpt launch: the job failed again (\(reason)); \(maxRestarts) restart\(maxRestarts == 1 ? "" : "s") used, giving up\n".utf8))
+        LaunchCommand.say("dpt launch: the job failed again (\(reason)); \(maxRestarts) restart\(maxRestarts == 1 ? "" : "s") used, giving up\n")
         throw ExitCode(status)
       }
       guard let folder = resumeFolder(of: command), canResume(folder) else {
-        FileHandle.standardError.write(Data("dpt launch: the job failed (\(reason)) before it saved anything to resume from; not restarting\n".utf8))
+        LaunchCommand.say("dpt launch: the job failed (\(reason)) before it saved anything to resume from; not restarting\n")
         throw ExitCode(status)
       }
       restarts += 1
-      FileHandle.standardError.write(Data("dpt launch: restart \(restarts) of \(maxRestarts): the job ended with status \(status) because \(reason); relaunching with --resume \(folder)\n".utf8))
+      LaunchCommand.say("dpt launch: restart \(restarts) of \(maxRestarts): the job ended with status \(status) because \(reason); relaunching with --resume \(folder)\n")
       guard let surviving = try survivingPlacement(placement) else {
-        FileHandle.standardError.write(Data("dpt launch: no host of \(hostfile ?? "the hostfile") answers; not restarting\n".utf8))
+        LaunchCommand.say("dpt launch: no host of \(hostfile ?? "the hostfile") answers; not restarting\n")
         throw ExitCode(status)
       }
       placement = surviving

@@ -89,6 +89,20 @@ extension BinaryTests {
       #expect(missing.status == 64 && missing.stderr.contains("add --checkpoint-dir DIR"), "\(missing.stderr)")
     }
 
+    /// On a terminal (util-linux's `script` gives the launch one), dpt launch passes rank 0's progress bar through,
+    /// with the running loss; without one there is no bar.
+    @Test func launchShowsTheProgressBarOnATerminal() throws {
+      let ck = Self.dir.file("launch-bar")
+      let command = [DPTBinary.path, "launch", "-np", "2", "train", "--dataset", "fashion-mnist", "--epochs", "1", "--checkpoint-dir", ck,
+                     "--", "--oversubscribe"]
+      let onTerminal = Subprocess.run(["script", "-qec", command.joined(separator: " "), "/dev/null"])
+      #expect(onTerminal.status == 0, "\(onTerminal.stdout)")
+      #expect(onTerminal.stdout.contains("epoch 1 [") && onTerminal.stdout.contains(" loss "), "\(onTerminal.stdout)")
+      try? FileManager.default.removeItem(atPath: ck)
+      let piped = Subprocess.run(command)
+      #expect(piped.status == 0 && !piped.stderr.contains("epoch 1 ["), "\(piped.stderr)")
+    }
+
     /// Every process of a job: those whose command line holds `marker` (the ranks, mpirun, the launch).
     func processes(marker: String) -> [Int32] {
       ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
