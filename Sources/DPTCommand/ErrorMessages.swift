@@ -85,6 +85,7 @@ enum ErrorMessages {
     switch p {
     case .distributionNeedsSamples(let option): "--axis \(option): a distribution needs --samples N (how many settings to draw)"
     case .searchNeedsSamples(let search): "--search \(search): give --samples N (how many settings to draw)"
+    case .pbtNeedsPopulation: "--search pbt: give --population N (at least 2) and --exploit-every E (epochs, below --epochs)"
     case .groupsDoNotDivide(let k, let n): "--ranks-per-trial \(k) does not divide the \(n) ranks: use a divisor of mpirun -np"
     case .tooFewSamplesForGroups(let name, let n, let k): "\(name): \(n) training samples for groups of \(k) ranks: lower --ranks-per-trial"
     case .unknownSearch(let name, let known): "--search \(name): use one of \(known.joined(separator: ", "))"

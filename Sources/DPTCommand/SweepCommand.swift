@@ -6,6 +6,7 @@ import FileFormats
 import Foundation
 import Reports
 import _Support
+import TensorCore
 import Training
 
 struct SweepCommand: ParsableCommand {
@@ -52,9 +53,13 @@ struct SweepCommand: ParsableCommand {
   @Option(parsing: .unconditional, help: ArgumentHelp("Draw this many settings at random from the axes (seeded by the first --seed) instead of the grid.", valueName: "n"))
   var samples: Int?
 
-  @Option(help: ArgumentHelp("How the settings are chosen: grid (every combination of the axes' lists; the default), random (--samples settings drawn from the axes; the default with --samples), or tpe (the tree-structured Parzen estimator, as Optuna's: 10 random settings, then each where the best quarter of the results so far is denser than the rest; needs --samples). The search is asked for the next setting whenever a group of ranks is free, with the results so far.", valueName: "name"))
+  @Option(help: ArgumentHelp("How the settings are chosen: grid (every combination of the axes' lists; the default), random (--samples settings drawn from the axes; the default with --samples), tpe (the tree-structured Parzen estimator, as Optuna's: 10 random settings, then each where the best quarter of the results so far is denser than the rest; needs --samples), or pbt (population-based training: --population members, exploited every --exploit-every epochs). The search is asked for the next setting whenever a group of ranks is free, with the results so far.", valueName: "name"))
   var search: String?
 
+  @Option(parsing: .unconditional, help: ArgumentHelp("--search pbt: the members trained at once, drawn from the axes.", valueName: "n"))
+  var population: Int?
+  @Option(parsing: .unconditional, help: ArgumentHelp("--search pbt: epochs between exploits (the bottom quarter copies a top-quarter member's checkpoint, its numeric axes times 0.8 or 1.2).", valueName: "e"))
+  var exploitEvery: Int?
   @Option(help: ArgumentHelp("halving: successive halving, the worse half of the settings by validation metric stopped at epochs 1, 2, 4, ...; hyperband: brackets of it (eta 3) that start pruning later and later.", valueName: "rule"))
   var prune: String?
 
@@ -95,6 +100,15 @@ struct SweepCommand: ParsableCommand {
       throw ValidationError("--search '\(name)': use one of \(Searchers.names.joined(separator: ", "))")
     }
     if let n = samples, n < 1 || n > 100_000 { throw ValidationError("--samples must be from 1 to 100000 (got \(n))") }
+    if search == PBTSearch.name {
+      guard let n = population, n >= 2, let e = exploitEvery, e >= 1 else {
+        throw ValidationError("--search pbt: give --population N (at least 2) and --exploit-every E (epochs between exploits, at least 1)")
+      }
+      if samples != nil || prune != nil { throw ValidationError("--search pbt draws its own population: drop --samples and --prune") }
+      if axes.contains(where: { (try? parseAxis($0))?.option == "epochs" }) { throw ValidationError("--search pbt sets each segment's epochs: --epochs is the whole run, not an axis") }
+    } else if population != nil || exploitEvery != nil {
+      throw ValidationError("--population and --exploit-every belong to --search pbt")
+    }
     if samples != nil && axes.isEmpty { throw ValidationError("--samples draws settings from --axis distributions or lists: give at least one --axis") }
     if resume == nil && logDir == nil { throw ValidationError("--log-dir is required: the folder for the sweep's results") }
     for a in axes { _ = try parseAxis(a) }
@@ -150,6 +164,30 @@ struct SweepCommand: ParsableCommand {
     return out
   }
 
+  /// Population-based training's lineage of setting `setting` as `dpt train` runs that each resume the last from one
+  /// checkpoint folder, each with its segment's values and last epoch: the same steps as the sweep's trials took, and
+  /// bitwise the same weights with the same BLAS threads and ranks on one host (with --deterministic, on any).
+  /// `validation`: the sweep's validation fraction, which a train run does not hold out by default.
+  static func replay(_ pbt: PBTSearch, setting: Int, base: SweepArguments, seed: UInt64, ranks: Int, validation: Double) throws -> String {
+    let folder = "runs/pbt-replay"
+    return try pbt.lineage(of: setting).enumerated().map { i, segment in
+      var a = base
+      for pair in segment.values { try a.set(pair[0], pair[1]) }
+      try a.set("epochs", String(segment.end))
+      try a.set("seed", String(seed))
+      try a.set("val-fraction", NumberText.compact(validation))
+      for name in ["axis", "samples", "search", "population", "exploit-every", "checkpoint-dir", "resume"] { a.remove(name) }
+      let args = a.trainArguments + ["--checkpoint-dir", folder] + (i > 0 ? ["--resume", folder] : [])
+      // The BLAS threads each rank had: another split of a product sums in another order.
+      return "OPENBLAS_NUM_THREADS=\(BLASThreads.count) mpirun -np \(ranks) -x OPENBLAS_NUM_THREADS dpt train " + args.map(Self.quoted).joined(separator: " ")
+    }.joined(separator: " &&\n")
+  }
+
+  /// A shell word: as it is when plain, else in single quotes.
+  static func quoted(_ word: String) -> String {
+    word.allSatisfy { $0.isLetter || $0.isNumber || "-_.,:/=+".contains($0) } ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+  }
+
   /// One trial's arguments, options and configuration: the sweep's, with the setting's values and the trial's seed.
   struct Trial {
     var arguments: SweepArguments
@@ -165,6 +203,8 @@ struct SweepCommand: ParsableCommand {
     a.remove("axis")
     a.remove("samples")
     a.remove("search")
+    a.remove("population")
+    a.remove("exploit-every")
     let (applicable, leftOut) = a.applicable()
     do {
       let parsed = try SweepCommand.parse(applicable.arguments)
@@ -188,9 +228,12 @@ struct SweepCommand: ParsableCommand {
     let base = SweepArguments(given)
     // The settings so far (a resume's, from sweep.json) and the search that proposes the next ones.
     let axes = try sweepAxes()
-    let fresh = try Searchers.make(search ?? (samples != nil ? RandomSearch.name : GridSearch.name), axes: axes, samples: samples,
-                                   seed: options.data.firstSeed)
     let trialSeeds = try options.data.seeds
+    let fresh: any Searcher = search == PBTSearch.name
+      ? try PBTSearch(axes: axes, population: population!, exploitEvery: exploitEvery!, epochs: try options.makeConfig().epochs,
+                      seeds: trialSeeds.count, seed: options.data.firstSeed)
+      : try Searchers.make(search ?? (samples != nil ? RandomSearch.name : GridSearch.name), axes: axes, samples: samples,
+                           seed: options.data.firstSeed)
     let plan = state?.plan ?? SweepPlan(axes: axes, seeds: trialSeeds)
     let searcher = try state?.searcher(fresh) ?? fresh
     // What is checked before any group starts: the plan's trials and every setting the search proposes without
@@ -233,6 +276,7 @@ struct SweepCommand: ParsableCommand {
       try Sweep(plan: plan, searcher: searcher, ranksPerTrial: ranksPerTrial, world: world) { try specs.spec($0, $1) }
     }
     sweep.patience = options.earlyStop
+    sweep.finalCheckpoints = searcher is PBTSearch  // its segments continue one another
     sweep.divergeFactor = options.divergeFactor
     sweep.pruning = prune == "halving" ? Pruning() : prune == "hyperband" ? Pruning.hyperband(epochs: checked[0].config.epochs) : nil
     let first = checked[0].data, task = first.train.task
@@ -289,7 +333,8 @@ struct SweepCommand: ParsableCommand {
     let progress = SweepProgress(writer: writer, console: console, plan: plan, total: searcher.budget == nil ? nil : probe.trials.count,
                                  task: task, kept: kept) { [unowned sweep] done in
       // summary.json after every finished run: a sweep killed later keeps what it finished.
-      try writer?.writeSummary(SweepSummary(outcomes: done, plan: sweep.plan, task: task),
+      try writer?.writeSummary(SweepSummary(outcomes: done, plan: sweep.plan, task: task,
+                                            superseded: sweep.searcher?.supersededSettings(count: sweep.plan.settings.count) ?? [:]),
                                about: about(seconds: WallClock.now() - started, sweepSeconds: 0) + [("status", JSON("running"))])
     }
     if world.isRoot { try writer?.writeState() }
@@ -307,7 +352,8 @@ struct SweepCommand: ParsableCommand {
       return
     }
     let seconds = WallClock.now() - started
-    let summary = SweepSummary(outcomes: outcomes, plan: sweep.plan, task: task)
+    let summary = SweepSummary(outcomes: outcomes, plan: sweep.plan, task: task,
+                               superseded: sweep.searcher?.supersededSettings(count: sweep.plan.settings.count) ?? [:])
     let status: [(String, JSON)] = [("status", JSON(interrupted ? "interrupted" : "finished"))]
     let (_, findings) = try writer.finish(summary, about: about(seconds: seconds, sweepSeconds: sweepSeconds) + status, logLoss: lossScale == "log")
     if interrupted {
@@ -327,6 +373,14 @@ struct SweepCommand: ParsableCommand {
     }.count
     console.say(String(format: "%.1f s; wrote %d files to %@ (open report.html)%@", seconds, written, logDir,
                        PNG.converter == nil ? "; no PNGs: install librsvg2-bin (rsvg-convert) for them" : ""))
+    if let pbt = sweep.searcher as? PBTSearch, let best = summary.best {
+      // The best member's weights, trained again as one chain of dpt train runs, each resuming the last.
+      let seed = summary.rows[best].runs.first?.outcome.trial.seed ?? options.data.firstSeed
+      let script = try Self.replay(pbt, setting: summary.rows[best].setting.index, base: base, seed: seed, ranks: ranksPerTrial,
+                                   validation: options.data.valFraction ?? 0.1)
+      try writer.folder.write("replay.sh", "#!/bin/sh\n# The best member (\(summary.rows[best].name)) of the population, trained again: its lineage, segment by segment.\nset -e\n" + script + "\n")
+      console.say("replay the best member (\(logDir)/replay.sh):\n" + script)
+    }
     for p in writer.problems { console.say("warning: \(p)") }
     if json { console.result(summary.json(extra: about(seconds: seconds, sweepSeconds: sweepSeconds) + status, findings: findings).serialized()) }
   }

@@ -36,9 +36,19 @@ final class SweepProgress: SweepObserver {
   func trialStarted(_ trial: SweepTrial, group: Int, earlier: [EpochRecord]) { writer?.trialStarted(trial, group: group, earlier: earlier) }
   func epochFinished(_ trial: SweepTrial, metrics: EpochRecord) { writer?.epochFinished(trial, metrics: metrics) }
   func checkpoint(_ trial: SweepTrial, bytes: [UInt8], best: Bool) { writer?.checkpoint(trial, bytes: bytes, best: best) }
+  func checkpointBytes(of trial: SweepTrial) -> [UInt8]? { writer?.checkpointBytes(of: trial) }
+  /// Population-based training's exploits said so far.
+  var exploitsSaid = 0
+
   func planChanged(_ plan: SweepPlan, searcher: any Searcher) {
     self.plan = plan
     writer?.planChanged(plan, searcher: searcher)
+    guard let pbt = searcher as? PBTSearch else { return }
+    for e in pbt.exploits.dropFirst(exploitsSaid) {
+      let changes = zip(e.before, e.after).map { b, a in "\(b[0]) \(b[1]) -> \(a[1])" }.joined(separator: ", ")
+      console.say("exploit after epoch \(e.epoch): member \(e.member) (\(NumberText.fixed(e.memberScore))) takes member \(e.donor)'s weights (\(NumberText.fixed(e.donorScore))), \(changes)")
+    }
+    exploitsSaid = pbt.exploits.count
   }
 
   func trialFinished(_ outcome: TrialOutcome) {

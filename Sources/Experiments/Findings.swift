@@ -151,7 +151,7 @@ public enum Findings {
     } else {
       out.append(Finding(kind: "best", evidence: "no setting trained to a result: every one diverged, was pruned or was interrupted"))
     }
-    for row in s.rows {
+    for row in s.rows where !row.continued {
       for trial in row.runs {
         out += Findings.run(trial.outcome.epochs, task: s.task, status: trial.outcome.status,
                             setting: s.plan.seeds.count > 1 ? "\(row.name) seed \(trial.outcome.trial.seed)" : row.name)

@@ -44,11 +44,25 @@ public protocol Searcher: Codable, Sendable {
   var budget: Int? { get }
   /// How many it has proposed.
   var proposed: Int { get }
+  /// The setting (an index of the plan) whose trial of the same seed the proposed setting `index` continues: it starts
+  /// from that trial's last checkpoint and epochs (population-based training's segments); nil: from scratch.
+  func origin(ofSetting index: Int) -> Int?
+  /// The settings among the first `count` whose trials are not results of their own, with why: "continued" (a later
+  /// setting goes on from them), "replaced" (population-based training's exploit dropped them for another's weights).
+  func supersededSettings(count: Int) -> [Int: String]
+}
+
+extension Searcher {
+  public func origin(ofSetting index: Int) -> Int? { nil }
+
+  public func supersededSettings(count: Int) -> [Int: String] {
+    Dictionary((0..<count).compactMap { origin(ofSetting: $0) }.map { ($0, "continued") }, uniquingKeysWith: { a, _ in a })
+  }
 }
 
 /// The searches `dpt sweep --search` knows, and how sweep.json keeps them.
 public enum Searchers {
-  public static let table: [any Searcher.Type] = [GridSearch.self, RandomSearch.self, TPESearch.self]
+  public static let table: [any Searcher.Type] = [GridSearch.self, RandomSearch.self, TPESearch.self, PBTSearch.self]
 
   public static var names: [String] { table.map { $0.name } }
 

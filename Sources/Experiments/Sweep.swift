@@ -33,6 +33,10 @@ public final class Sweep {
   public var patience: Int?
   public var divergeFactor = 1e4
   public var pruning: Pruning?
+  /// Every trial also checkpoints when it ends, and rank 0 keeps each trial's last checkpoint: a search whose settings
+  /// continue other settings' trials (`Searcher.origin(ofSetting:)`, population-based training) needs them. The same
+  /// on every rank.
+  public var finalCheckpoints = false
   /// On world rank 0, for `dpt sweep --resume`: where each trial stood.
   public var progress: [Int: TrialProgress] = [:]
   /// Each world rank's host, for naming a silent group (filled by `run`).
@@ -163,7 +167,8 @@ public final class Sweep {
     // A checkpoint is built (gathered, on a sharded step), sent to rank 0 and written: with L-BFGS's history it holds
     // hundreds of MB. Their cost is kept to about a fifth of the training time; a resumed trial re-runs the epochs
     // after its last checkpoint.
-    let run = Run(trainer: trainer, checkpoints: CheckpointPolicy(everyEpoch: true, best: true, maxShare: 0.2, onInterrupt: true),
+    let run = Run(trainer: trainer, checkpoints: CheckpointPolicy(everyEpoch: true, best: true, maxShare: 0.2, onInterrupt: true,
+                                                                 atEnd: finalCheckpoints),
                   patience: patience, divergeFactor: divergeFactor, recordedConfig: spec.record)
     run.earlier = earlier
     let outcome = try run.execute(observers: [TrialReporter(sweep: self, trial: trial, group: groupIndex, coordinator: coordinator)])
@@ -225,7 +230,7 @@ public final class Sweep {
 
   /// A checkpoint (and whether it is the best epoch's), to rank 0's coordinator.
   func report(_ trial: SweepTrial, checkpoint: [UInt8], best: Bool, coordinator: Coordinator?) throws {
-    if let coordinator { return coordinator.observer?.checkpoint(trial, bytes: checkpoint, best: best) ?? () }
+    if let coordinator { return coordinator.checkpoint(trial.index, bytes: checkpoint, best: best) }
     try world.send(Message.checkpoint(trial: trial.index, best: best, bytes: checkpoint).bytes, to: 0, tag: Sweep.toRoot)
   }
 
@@ -265,6 +270,8 @@ public final class Sweep {
     var rungs: [Int: [(trial: Int, score: Double)]] = [:]
     var waiting: [(trial: Int, rung: Int, group: Int?)] = []
     var verdicts: [String: Bool] = [:]
+    /// Each trial's last checkpoint, with `finalCheckpoints`.
+    var lastCheckpoint: [Int: [UInt8]] = [:]
 
     init(sweep: Sweep, observer: SweepObserver?) {
       self.sweep = sweep
@@ -333,10 +340,31 @@ public final class Sweep {
       let index = queue.removeFirst()
       given.insert(index)
       let p = sweep.progress[index]
-      epochs[index] = p?.epochs ?? []
+      // A resumed trial goes on from its own checkpoint; one that continues another's, from that one's.
+      let from = p == nil ? try continuation(of: index) : nil
+      epochs[index] = p?.epochs ?? from?.epochs ?? []
       let trial = sweep.plan.trials[index]
       observer?.trialStarted(trial, group: group, earlier: epochs[index])
-      return .assignment(trial: trial, setting: sweep.plan.settings[trial.setting], earlier: epochs[index], checkpoint: p?.checkpoint ?? [])
+      return .assignment(trial: trial, setting: sweep.plan.settings[trial.setting], earlier: epochs[index],
+                         checkpoint: p?.checkpoint ?? from?.checkpoint ?? [])
+    }
+
+    /// A trial's checkpoint: written by the observer, and kept when trials continue others'.
+    func checkpoint(_ index: Int, bytes: [UInt8], best: Bool) {
+      observer?.checkpoint(sweep.plan.trials[index], bytes: bytes, best: best)
+      if sweep.finalCheckpoints { lastCheckpoint[index] = bytes }
+    }
+
+    /// Where trial `index` starts when its setting continues another's trial of the same seed: that trial's epochs
+    /// and last checkpoint (kept since it ended, or after a resume as written); nil for a setting that starts afresh.
+    func continuation(of index: Int) throws -> (epochs: [EpochRecord], checkpoint: [UInt8])? {
+      let trial = sweep.plan.trials[index]
+      guard let origin = sweep.searcher?.origin(ofSetting: trial.setting) else { return nil }
+      guard let from = sweep.plan.trials(of: origin).first(where: { $0.seed == trial.seed }),
+            let bytes = lastCheckpoint[from.index] ?? observer?.checkpointBytes(of: from), let done = outcomes[from.index] else {
+        throw SweepProblem.protocolBroken("trial \(index) continues setting \(origin), whose trial has no final checkpoint")
+      }
+      return (done.epochs, bytes)
     }
 
     func epoch(_ index: Int, _ metrics: EpochRecord) {
@@ -413,7 +441,7 @@ public final class Sweep {
       case .epoch(let index, let metrics):
         epoch(index, metrics)
       case .checkpoint(let index, let best, let payload):
-        observer?.checkpoint(sweep.plan.trials[index], bytes: payload, best: best)
+        checkpoint(index, bytes: payload, best: best)
       case .rung(let trial, let rung, let score):
         record(trial: trial, rung: rung, score: score, group: source / sweep.ranksPerTrial)
       case .done(let index, let status, let seconds, let closedForm):

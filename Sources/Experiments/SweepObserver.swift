@@ -14,8 +14,12 @@ public protocol SweepObserver: AnyObject {
   func trialFinished(_ outcome: TrialOutcome)
   /// The searcher proposed a setting: the plan grew (its trials are queued), and the search's state moved.
   func planChanged(_ plan: SweepPlan, searcher: any Searcher)
+  /// A trial's last checkpoint as written (for a trial that continues it: population-based training's segments
+  /// after a resume); nil when there is none.
+  func checkpointBytes(of trial: SweepTrial) -> [UInt8]?
 }
 
 extension SweepObserver {
   public func planChanged(_ plan: SweepPlan, searcher: any Searcher) {}
+  public func checkpointBytes(of trial: SweepTrial) -> [UInt8]? { nil }
 }

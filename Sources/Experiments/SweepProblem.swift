@@ -4,6 +4,8 @@ public enum SweepProblem: Error, Equatable, CustomStringConvertible {
   case distributionNeedsSamples(option: String)
   /// A search that draws settings (random, tpe) without a number of them.
   case searchNeedsSamples(search: String)
+  /// Population-based training without a population of at least 2, or an exploit interval not below the epochs.
+  case pbtNeedsPopulation
   /// A plan without settings.
   case noSettings
   /// `--search` named a search dpt does not have.
@@ -19,6 +21,7 @@ public enum SweepProblem: Error, Equatable, CustomStringConvertible {
     switch self {
     case .distributionNeedsSamples(let option): "the axis of \(option) is a distribution: it needs a number of settings to draw"
     case .searchNeedsSamples(let search): "the \(search) search needs a number of settings to draw"
+    case .pbtNeedsPopulation: "population-based training needs a population of at least 2 and an exploit interval below the epochs"
     case .noSettings: "the sweep has no settings"
     case .unknownSearch(let name, let known): "no search is named '\(name)' (there are \(known.joined(separator: ", ")))"
     case .groupsDoNotDivide(let k, let n): "groups of \(k) ranks do not divide the \(n) ranks"

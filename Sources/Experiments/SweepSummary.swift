@@ -28,12 +28,17 @@ public struct SweepSummary: Sendable {
     /// The mean over the runs whose value exists, and the standard deviation over them (nil with one).
     public var mean: [(String, Double?)]
     public var sd: [(String, Double?)]
+    /// Why its trials are not results of their own (`Searcher.supersededSettings`): "continued" (its epochs are part
+    /// of a later setting's) or "replaced"; such a setting is neither chosen nor judged on its own.
+    public var superseded: String?
+    public var continued: Bool { superseded != nil }
 
     public func value(_ key: String) -> Double? { mean.first { $0.0 == key }?.1 ?? nil }
     public func spread(_ key: String) -> Double? { sd.first { $0.0 == key }?.1 ?? nil }
 
     /// The runs' status: theirs when they agree, else "mixed (2 finished, 1 diverged)".
     public var status: String {
+      if let superseded { return superseded }
       let names = runs.map(\.outcome.status.name)
       guard let first = names.first, names.allSatisfy({ $0 == first }) else {
         var counts: [(String, Int)] = []
@@ -47,7 +52,7 @@ public struct SweepSummary: Sendable {
 
     /// Whether every run trained to a result the choice may use (finished, stopped early or converged).
     public var eligible: Bool {
-      !runs.isEmpty && runs.allSatisfy {
+      !continued && !runs.isEmpty && runs.allSatisfy {
         switch $0.outcome.status {
         case .finished, .stoppedEarly, .converged: true
         default: false
@@ -95,7 +100,8 @@ public struct SweepSummary: Sendable {
     return (values, bestEpoch)
   }
 
-  public init(outcomes: [TrialOutcome], plan: SweepPlan, task: LearningTask) {
+  /// `superseded`: the settings whose trials are not results of their own (`Searcher.supersededSettings`).
+  public init(outcomes: [TrialOutcome], plan: SweepPlan, task: LearningTask, superseded: [Int: String] = [:]) {
     self.task = task
     self.plan = plan
     var rows: [Row] = []
@@ -112,7 +118,8 @@ public struct SweepSummary: Sendable {
         mean.append((key, m))
         sd.append((key, xs.count > 1 ? (xs.map { ($0 - m!) * ($0 - m!) }.reduce(0, +) / Double(xs.count - 1)).squareRoot() : nil))
       }
-      rows.append(Row(setting: setting, name: plan.name(setting), folder: plan.slug(setting), runs: runs, mean: mean, sd: sd))
+      rows.append(Row(setting: setting, name: plan.name(setting), folder: plan.slug(setting), runs: runs, mean: mean, sd: sd,
+                      superseded: superseded[setting.index]))
     }
     self.rows = rows
     // The best by the mean validation metric; the first of equal ones (the order of the grid).

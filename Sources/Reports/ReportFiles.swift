@@ -79,6 +79,8 @@ public enum ReportFiles {
     public var rows: [EpochRecord]
     public var repeats: [[EpochRecord]]
     public var diverged: Bool
+    /// A segment another continues (population-based training): drawn in its own folder, not among the sweep's lines.
+    public var continued = false
 
     public init(name: String, rows: [EpochRecord], repeats: [[EpochRecord]] = [], diverged: Bool = false) {
       self.name = name
@@ -260,13 +262,13 @@ public enum ReportFiles {
     var written: [String] = []
     var svgs: [String: String] = [:]
     let title = summary["title"]?.string ?? "sweep"
-    for (file, chart) in combinedCharts(title: title, lines: lines.map(\.line), logLoss: logLoss) {
+    for (file, chart) in combinedCharts(title: title, lines: lines.map(\.line).filter { !$0.continued }, logLoss: logLoss) {
       try write(chart, as: file, into: folder, files: &written, svgs: &svgs)
     }
     // Validation curves of the score and of the loss for each axis that varies: validation_curve.svg and
     // validation_curve_loss.svg for a sweep of one axis, validation_curve_AXIS.svg and validation_curve_AXIS_loss.svg
     // for each axis of several (each at the best setting's values of the other axes).
-    let rows = summary["settings"]?.array ?? []
+    let rows = (summary["settings"]?.array ?? []).filter { !["continued", "replaced"].contains($0["status"]?.string ?? "") }
     let score = rows.contains { $0["best_val_acc"] != nil || $0["final_train_acc"] != nil } ? "acc" : "r2"
     var curves: [String] = []
     let axes = (summary["axes"]?.array ?? []).compactMap(\.string)

@@ -19,14 +19,17 @@ public final class RunLog {
   public private(set) var rows: [EpochRecord] = []
 
   /// A log in `folder`. Resuming (`keepEpochs`: the epochs the checkpoint completed), the rows of those epochs already
-  /// in metrics.jsonl are kept; later ones, from a run killed after its last checkpoint, are dropped.
-  public init(folder: OutputFolder, config: JSON, keepEpochs: Int? = nil) throws {
+  /// in metrics.jsonl are kept; later ones, from a run killed after its last checkpoint, are dropped. A run that
+  /// continues another's (`earlier`: its epochs, as population-based training's segments do) starts with those rows
+  /// when its own file has none.
+  public init(folder: OutputFolder, config: JSON, keepEpochs: Int? = nil, earlier: [EpochRecord] = []) throws {
     self.folder = folder
     self.config = config
     if let keepEpochs, let text = try? Files.read(folder.file("metrics.jsonl"), limit: 1 << 30, missing: "") {
       rows = String(decoding: text, as: UTF8.self).split(separator: "\n").compactMap { try? JSON.parse(String($0)) }
         .compactMap(EpochRecord.init(json:)).filter { $0.epoch <= keepEpochs }
     }
+    if rows.isEmpty { rows = earlier.filter { $0.epoch <= keepEpochs ?? .max } }
   }
 
   /// Files this log writes.

@@ -53,6 +53,11 @@ public final class SweepWriter: SweepObserver {
     try trial.folder.reduce(folder) { try $0.subfolder($1) }
   }
 
+  public func checkpointBytes(of trial: SweepTrial) -> [UInt8]? {
+    guard let own = try? folder(of: trial) else { return nil }
+    return try? Checkpoint.readBytes(own.file(Checkpoint.fileName))
+  }
+
   public func planChanged(_ plan: SweepPlan, searcher: any Searcher) {
     self.plan = plan
     self.searcher = try? Searchers.json(searcher)
@@ -80,7 +85,7 @@ public final class SweepWriter: SweepObserver {
     configs[trial.index] = .object(c)
     do {
       let own = try folder(of: trial)
-      logs[trial.index] = try RunLog(folder: own, config: .object(c), keepEpochs: earlier.isEmpty ? nil : earlier.count)
+      logs[trial.index] = try RunLog(folder: own, config: .object(c), keepEpochs: earlier.isEmpty ? nil : earlier.count, earlier: earlier)
       if tensorboard {
         let runs = try folder.subfolder("tensorboard")
         let hyper = plan.axes.map { ($0.key, $0.isNumeric) } + (plan.seeds.count > 1 ? [("seed", true)] : [])
@@ -142,7 +147,8 @@ public final class SweepWriter: SweepObserver {
   /// of a linear model's weight decays) and report.html. Returns the files written.
   public func finish(_ summary: SweepSummary, about: [(String, JSON)], logLoss: Bool) throws -> (files: [String], findings: [Finding]) {
     let path = RegularisationPath(summary)
-    let findings = Findings.sweep(summary) + (path?.findings ?? [])
+    let pbt = searcher.flatMap { try? Searchers.decode($0) } as? PBTSearch
+    let findings = Findings.sweep(summary) + (path?.findings ?? []) + (pbt.map { PBTLineage.findings($0, plan: plan) } ?? [])
     let json = summary.json(extra: about + [("log_axes", .array(plan.axes.filter(\.isLogScale).map { JSON($0.key) }))],
                             findings: findings)
     try folder.write("summary.json", json.serialized(pretty: true) + "\n")
@@ -150,9 +156,13 @@ public final class SweepWriter: SweepObserver {
     let lines = summary.rows.map { row -> (line: ReportFiles.Line, folder: String) in
       let runs = row.runs.map(\.outcome.epochs)
       let diverged = row.runs.contains { $0.outcome.status.name == "diverged" }
-      return (ReportFiles.Line(name: row.name, rows: runs.first ?? [], repeats: Array(runs.dropFirst()), diverged: diverged), row.folder)
+      var line = ReportFiles.Line(name: row.name, rows: runs.first ?? [], repeats: Array(runs.dropFirst()), diverged: diverged)
+      line.continued = row.continued
+      return (line, row.folder)
     }
-    let extra = path.map { [("regularisation_path.svg", $0.chart(title: about.first { $0.0 == "title" }?.1.string ?? "sweep"))] } ?? []
+    let title = about.first { $0.0 == "title" }?.1.string ?? "sweep"
+    var extra = path.map { [("regularisation_path.svg", $0.chart(title: title))] } ?? []
+    if let pbt, let chart = PBTLineage.chart(pbt, title: title) { extra.append(("pbt_lineage.svg", chart)) }
     let files = try ReportFiles.writeSweep(folder: folder, summary: json, lines: lines, logLoss: logLoss, extra: extra)
     return (["summary.json", "summary.csv"] + files, findings)
   }

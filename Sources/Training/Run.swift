@@ -111,6 +111,11 @@ public final class Run {
     if outcome.status == .interrupted, checkpoints.onInterrupt, trainer.step != savedStep {
       try takeCheckpoint(regular: true, best: false)
     }
+    switch outcome.status {
+    case .finished, .stoppedEarly, .converged:
+      if checkpoints.atEnd, trainer.step != savedStep { try takeCheckpoint(regular: true, best: false) }
+    default: break
+    }
     outcome.history = history
     for o in observers { try o.runEnded(self, outcome) }
     return outcome
@@ -152,13 +157,18 @@ public struct CheckpointPolicy: Sendable {
   public var maxShare: Double
   /// When a signal stops the run after steps no checkpoint holds yet.
   public var onInterrupt: Bool
+  /// When the run ends (finished, stopped early, converged) after steps no checkpoint holds yet: whatever continues
+  /// it needs its last state (population-based training's next segment).
+  public var atEnd: Bool
 
-  public init(everyEpoch: Bool = false, everySteps: Int? = nil, best: Bool = false, maxShare: Double = 1, onInterrupt: Bool = false) {
+  public init(everyEpoch: Bool = false, everySteps: Int? = nil, best: Bool = false, maxShare: Double = 1, onInterrupt: Bool = false,
+              atEnd: Bool = false) {
     self.everyEpoch = everyEpoch
     self.everySteps = everySteps
     self.best = best
     self.maxShare = maxShare
     self.onInterrupt = onInterrupt
+    self.atEnd = atEnd
   }
 
   /// Training time per unit of checkpoint time before the next epoch's checkpoint.

@@ -1,3 +1,4 @@
+import FileFormats
 import Foundation
 import Testing
 import _Support
@@ -73,6 +74,46 @@ extension BinaryTests {
         if s["status"]?.string == "pruned" { #expect([1, 3].contains(epochs), "\(folder) pruned after \(epochs) epochs") }
         if folder.hasPrefix("04_") { #expect(s["status"]?.string == "finished" && epochs == 9, "\(s.serialized())") }
       }
+    }
+
+    /// Population-based training on 2 groups, stopped by SIGTERM and resumed: every member ends at the last epoch
+    /// with its whole curve (a copied member's starts with its donor's), the segments before are "continued" or
+    /// "replaced", the exploits are findings, and replay.sh trains the best member again to the same bits.
+    @Test func populationBasedTrainingResumesAndReplays() throws {
+      let logs = Self.dir.file("pbt")
+      let job = Subprocess.launch([DPTBinary.path, "launch", "-np", "2", "sweep", "--dataset", "mnist", "--hidden", "128", "--batch-size", "8",
+                                   "--epochs", "8", "--axis", "lr=loguniform(1e-4,0.3)", "--search", "pbt", "--population", "4",
+                                   "--exploit-every", "1", "--log-dir", logs, "--", "--oversubscribe"])
+      let deadline = Date().addingTimeInterval(60)
+      while !FileManager.default.fileExists(atPath: logs + "/summary.json") && Date() < deadline { usleep(50_000) }
+      let launcher = try #require(Subprocess.children(of: job.processIdentifier).first, "dpt launch not found")
+      kill(launcher, SIGTERM)
+      let stopped = job.wait(timeout: 120)
+      #expect(stopped.status == 143, "\(stopped.status) \(stopped.stderr)")
+      let r = DPTBinary.mpirun(2, ["sweep", "--resume", logs, "--json"], timeout: 600)
+      #expect(r.status == 0, "\(r.stderr)")
+      let summary = try JSON.parse(r.stdout)
+      let settings = summary["settings"]?.array ?? []
+      let finals = settings.filter { !["continued", "replaced"].contains($0["status"]?.string ?? "") }
+      #expect(finals.count == 4 && settings.count > 4, "\(settings.compactMap { $0["status"]?.string })")
+      for s in finals {
+        let rows = try String(contentsOfFile: logs + "/" + (s["folder"]?.string ?? "") + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let epochs = try rows.map { try JSON.parse(String($0))["epoch"]?.int ?? 0 }
+        #expect(epochs == Array(1...8), "\(s["setting"]?.string ?? ""): \(epochs)")
+      }
+      let exploits = (summary["findings"]?.array ?? []).filter { $0["kind"]?.string == "exploit" }
+      #expect(!exploits.isEmpty, "\(summary["findings"]?.serialized() ?? "")")
+      // The best member again, from replay.sh, to the same bits as its sweep trial's checkpoint.
+      let script = try String(contentsOfFile: logs + "/replay.sh", encoding: .utf8).replacingOccurrences(of: " dpt train ", with: " \(DPTBinary.path) train ")
+      let work = Self.dir.file("pbt-replay")
+      try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+      let replay = Subprocess.run(["sh", "-c", "cd \(work) && " + script.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.hasPrefix("set") }.joined(separator: "\n")],
+                                  environment: DPTBinary.mpiEnvironment, timeout: 600)
+      #expect(replay.status == 0, "\(replay.stderr)")
+      let best = try #require(finals.first { $0["setting"]?.string == summary["best"]?.string })
+      let replayed = try Checkpoint(decoding: try Checkpoint.readBytes(work + "/runs/pbt-replay"), path: "replay")
+      let swept = try Checkpoint(decoding: try Checkpoint.readBytes(logs + "/" + (best["folder"]?.string ?? "")), path: "sweep")
+      #expect(replayed.section("parameters") == swept.section("parameters") && replayed.epoch == 8 && swept.epoch == 8)
     }
 
     /// --samples with a log-uniform axis, pruned by successive halving: seeded draws inside the range, pruned

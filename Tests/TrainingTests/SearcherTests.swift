@@ -46,7 +46,7 @@ struct BestHalved: Searcher {
     while let v = restored.next(history: []) { rest.append(v.map(\.1)) }
     #expect(first + rest == all)
     #expect(throws: SweepProblem.distributionNeedsSamples(option: "lr")) { try GridSearch(axes: drawn, samples: nil, seed: 0) }
-    #expect(throws: SweepProblem.unknownSearch(name: "bayes", known: ["grid", "random", "tpe"])) {
+    #expect(throws: SweepProblem.unknownSearch(name: "bayes", known: ["grid", "random", "tpe", "pbt"])) {
       try Searchers.make("bayes", axes: axes, samples: nil, seed: 0)
     }
   }
@@ -124,5 +124,65 @@ struct BestHalved: Searcher {
     #expect([0.2, 0.02].contains { abs($0 - third) < 1e-12 }, "\(third)")
     let best = outcomes.prefix(2).max { SearchResult.score($0.epochs)! < SearchResult.score($1.epochs)! }!
     if asked[2] == 2 { #expect(abs(third - Double(plan.settings[best.trial.setting].value("lr")!)!) < 1e-12) }
+  }
+
+  /// Population-based training on 2 groups: 4 members of 4 epochs, exploited every epoch. Every segment continues
+  /// its origin's trial: it starts from that trial's epochs (a member that copied another carries the donor's
+  /// curve) and its checkpoint; the bottom quarter copies the top quarter with the learning rate times 0.8 or 1.2;
+  /// every member ends at epoch 4; the segments before it are superseded. The search's state survives sweep.json.
+  @Test func populationBasedTrainingContinuesAndExploits() throws {
+    let data = try syntheticImages(count: 60).holdingOutValidation(fraction: 0.2, seed: 4)
+    let axes = [SweepAxis(option: "lr", values: .logUniform(1e-4, 1))]
+    let results = try InProcessGroup.run(size: 2) { comm -> (outcomes: [TrialOutcome], plan: SweepPlan, pbt: PBTSearch?) in
+      let sweep = try Sweep(plan: SweepPlan(axes: axes, seeds: [4]),
+                            searcher: try PBTSearch(axes: axes, population: 4, exploitEvery: 1, epochs: 4, seed: 1), ranksPerTrial: 1,
+                            world: comm) { trial, setting in
+        var c = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [8], activation: .tanh), loss: .crossEntropy,
+                               optimizer: OptimizerSpec(learningRate: Double(setting.value("lr")!)!, momentum: 0.9), batchSize: 12,
+                               epochs: Int(setting.value("epochs")!)!, seed: trial.seed)
+        c.exchange = ExchangeSpec()
+        return TrialSpec(config: c, data: data)
+      }
+      sweep.finalCheckpoints = true
+      let outcomes = try sweep.run()
+      return (outcomes, sweep.plan, sweep.searcher as? PBTSearch)
+    }
+    let (outcomes, plan, found) = results[0]
+    let pbt = try #require(found)
+    #expect(plan.settings.count == pbt.segments.count && outcomes.count == plan.trials.count)
+    for (i, segment) in pbt.segments.enumerated() {
+      let o = try #require(outcomes.first { $0.trial.setting == i })
+      #expect(o.epochs.map(\.epoch) == Array(1...segment.end), "segment \(i): \(o.epochs.map(\.epoch))")
+      if let origin = segment.origin {
+        let from = try #require(outcomes.first { $0.trial.setting == origin })
+        #expect(Array(o.epochs.prefix(from.epochs.count)) == from.epochs, "segment \(i) carries segment \(origin)'s epochs")
+      }
+    }
+    let finals = pbt.segments.filter { $0.end == 4 }
+    #expect(Set(finals.map(\.member)) == [0, 1, 2, 3], "every member reaches the last epoch")
+    #expect(!pbt.exploits.isEmpty, "with learning rates from 1e-4 to 1, some member is exploited")
+    for e in pbt.exploits {
+      let ratio = Double(e.after[0][1])! / Double(e.donorValues[0][1])!
+      #expect([0.8, 1.2].contains { abs(ratio - $0) < 0.01 } || e.after[0][1] == "1" || e.after[0][1] == "0.0001", "\(e)")
+    }
+    let superseded = pbt.supersededSettings(count: pbt.segments.count)
+    #expect(superseded.count == pbt.segments.count - 4 && superseded.values.contains("continued"))
+    let summary = SweepSummary(outcomes: outcomes, plan: plan, task: .classification, superseded: superseded)
+    #expect(summary.rows.filter { !$0.continued }.count == 4 && summary.best.map { !summary.rows[$0].continued } == true)
+    // Saved and restored in the middle: the same proposals, given the same results.
+    var whole: any Searcher = try PBTSearch(axes: axes, population: 3, exploitEvery: 1, epochs: 5, seed: 2)
+    var history: [SearchResult] = []
+    var proposals: [[String]] = []
+    var resumed: (any Searcher)?
+    for i in 0..<12 {
+      if i == 6 { resumed = try Searchers.decode(try Searchers.json(whole)) }
+      guard let v = whole.next(history: history) else { break }
+      proposals.append(v.map(\.1))
+      history.append(SearchResult(setting: SweepSetting(index: i, values: v), seed: 0, status: .finished, score: -abs(log10(Double(v[0].1)!) + 1)))
+    }
+    var again: [[String]] = []
+    for i in 6..<proposals.count { again.append(resumed!.next(history: Array(history.prefix(i)))!.map(\.1)) }
+    #expect(again == Array(proposals.suffix(from: 6)))
+    #expect(throws: SweepProblem.pbtNeedsPopulation) { try PBTSearch(axes: axes, population: 1, exploitEvery: 1, epochs: 4, seed: 0) }
   }
 }
