@@ -80,6 +80,8 @@ struct SweepCommand: ParsableCommand {
 
   @Option(help: "The loss axis of the charts: log | linear.")
   var lossScale: String = "linear"
+  @Option(help: "The validation curves of a classification sweep: accuracy | error (1 - accuracy, the error rate).")
+  var metric: String = "accuracy"
 
   @Flag(help: "Print summary.json on stdout (the table goes to stderr).")
   var json = false
@@ -90,6 +92,7 @@ struct SweepCommand: ParsableCommand {
   func validate() throws {
     if ranksPerTrial < 1 { throw ValidationError("--ranks-per-trial must be at least 1 (got \(ranksPerTrial))") }
     if !["log", "linear"].contains(lossScale) { throw ValidationError("--loss-scale '\(lossScale)': use log or linear") }
+    if !["accuracy", "error"].contains(metric) { throw ValidationError("--metric '\(metric)': use accuracy or error") }
     if let f = options.data.valFraction, f == 0 {
       throw ValidationError("--val-fraction must be > 0 for a sweep: the validation set chooses the best setting")
     }
@@ -324,7 +327,7 @@ struct SweepCommand: ParsableCommand {
         ("about", JSON("\(counted(sweep.plan.settings.count, "setting"))\(seeds), \(counted(b.epochs, "epoch")) each, \(counted(sweep.groups, "group")) of \(counted(ranksPerTrial, "rank")); \(rows) rows; \(b.optimizer.name) unless an axis says otherwise")),
         ("dataset", JSON(first.name)), ("model", JSON(model)), ("epochs", JSON(b.epochs)),
         ("seeds", .array(plan.seeds.map { .number(Double($0)) })), ("samples", samples.map { JSON($0) } ?? .null),
-        ("search", JSON(type(of: searcher).name)),
+        ("search", JSON(type(of: searcher).name)), ("metric", JSON(metric)),
         ("prune", prune.map { JSON($0) } ?? .null), ("early_stop", options.earlyStop.map { JSON($0) } ?? .null),
         ("world_size", JSON(world.size)), ("ranks_per_trial", JSON(ranksPerTrial)), ("groups", JSON(sweep.groups)),
         ("seconds", JSON(seconds)), ("sweep_seconds", JSON(sweepSeconds)),

@@ -158,7 +158,7 @@ public enum ReportFiles {
   }
 
   /// sklearn's validation curve: for one axis of a sweep, the final train value, the best validation value and the
-  /// final test value of `metric` ("acc", "r2" or "loss") against the axis's value (a log axis for decays and rates,
+  /// final test value of `metric` ("acc", "error" (1 - accuracy), "r2" or "loss") against the axis's value (a log axis for decays and rates,
   /// categories for names), the mean with a band over seeds, the best setting marked. `values[i]` is the axis's value
   /// of `rows[i]` (summary rows); `groups[i]` the other axes' values: with other axes, the curve is drawn at the best
   /// setting's values of them (a colour per combination when no setting is best). When too few settings share them
@@ -172,7 +172,11 @@ public enum ReportFiles {
     // In first-seen order, once each (not NSOrderedSet: on Linux its bridged Swift strings compare by identity).
     func unique(_ xs: [String]) -> [String] { xs.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } } }
     func position(_ v: String) -> Double { numeric ? Double(v)! : Double(unique(values).firstIndex(of: v)!) }
-    let label = ["acc": "accuracy", "r2": "R^2", "loss": "loss"][metric] ?? metric
+    let label = ["acc": "accuracy", "error": "error rate", "r2": "R^2", "loss": "loss"][metric] ?? metric
+    // The error rate is drawn from the accuracy: 1 - it, its spread the same.
+    let error = metric == "error"
+    func y(_ row: JSON, _ key: String) -> Double? { row[key]?.double.map { error ? 1 - $0 : $0 } }
+    let metric = error ? "acc" : metric
     let bestRow = best.flatMap { b in rows.firstIndex { $0["setting"]?.string == b } }
     var groupNames = bestRow.map { [groups[$0]] } ?? unique(groups)
     var groups = groups
@@ -192,24 +196,24 @@ public enum ReportFiles {
       let members = drawnRows.filter { groups[$0] == group }.sorted { position(values[$0]) < position(values[$1]) }
       let finished = members.filter { done.contains(rows[$0]["status"]?.string ?? "finished") }
       for (k, (key, name, dash)) in keys.enumerated() {
-        let pts = finished.map { (position(values[$0]), rows[$0][key]?.double ?? .nan) }
-        let stopped = members.filter { !finished.contains($0) && (rows[$0][key]?.double ?? .nan).isFinite }
+        let pts = finished.map { (position(values[$0]), y(rows[$0], key) ?? .nan) }
+        let stopped = members.filter { !finished.contains($0) && (y(rows[$0], key) ?? .nan).isFinite }
         guard pts.contains(where: { $0.1.isFinite }) || !stopped.isEmpty else { continue }
         let color = Chart.palette[(single ? k : g) % Chart.palette.count]
         var s = Chart.Series(label: single ? name : "\(group): \(name)", points: pts, color: color, dash: dash)
         s.joined = !scatter
         s.band = scatter ? [] : finished.compactMap { j in
-          guard let m = rows[j][key]?.double, let sd = rows[j][key + "_sd"]?.double, m.isFinite, sd.isFinite else { return nil }
+          guard let m = y(rows[j], key), let sd = rows[j][key + "_sd"]?.double, m.isFinite, sd.isFinite else { return nil }
           return (position(values[j]), m - sd, m + sd)
         }
         s.marks = stopped.map { j in
           let status = rows[j]["status"]?.string ?? "stopped"
-          return Chart.Mark(x: position(values[j]), y: rows[j][key]!.double!, kind: .pruned,
+          return Chart.Mark(x: position(values[j]), y: y(rows[j], key)!, kind: .pruned,
                             label: "\(rows[j]["setting"]?.string ?? ""): \(status) after \(rows[j]["epochs"]?.int ?? 0) epochs")
         }
         if key == "best_val_\(metric)", let best, let j = finished.first(where: { rows[$0]["setting"]?.string == best }),
-           let y = rows[j][key]?.double {
-          s.marks.append(Chart.Mark(x: position(values[j]), y: y, kind: .best, label: "best: \(best)"))
+           let v = y(rows[j], key) {
+          s.marks.append(Chart.Mark(x: position(values[j]), y: v, kind: .best, label: "best: \(best)"))
         }
         series.append(s)
       }
@@ -280,7 +284,7 @@ public enum ReportFiles {
       let groups = rows.map { r in others.map { "\($0)=\(text(r, $0))" }.joined(separator: " ") }
       let log = ["weight_decay", "lr", "decoupled_weight_decay", "eps"].contains(key)
         || (summary["log_axes"]?.array ?? []).contains { $0.string == key }
-      for metric in [score, "loss"] {
+      for metric in [score == "acc" && summary["metric"]?.string == "error" ? "error" : score, "loss"] {
         let file = "validation_curve" + (swept.count > 1 ? "_\(key)" : "") + (metric == "loss" ? "_loss" : "") + ".svg"
         let chart = validationCurve(title: title, axis: key, logX: log, values: values, groups: groups, rows: rows,
                                     best: summary["best"]?.string, score: metric)

@@ -129,6 +129,11 @@ func parseXML(_ text: String) -> ElementCounter? {
     #expect(two.title == "t: accuracy against weight_decay at optimizer=adam")
     #expect(two.series.count == 3 && two.series.allSatisfy { $0.points.count == 3 })
     #expect(two.series.first { $0.label == "validation (best epoch)" }?.points.map(\.y) == [0.82, 0.8, 0.2])
+    // --metric error: the error rate, 1 - accuracy, with its label.
+    let error = ReportFiles.validationCurve(title: "t", axis: "weight_decay", logX: true, values: ["5e-2", "5e-4", "5e-6"], groups: ["", "", ""],
+                                            rows: Array(rows.prefix(3)), best: "wd=5e-4 optimizer=sgd", score: "error")
+    let errors = try #require(error.series.first { $0.label == "validation (best epoch)" }).points.map(\.y)
+    #expect(zip(errors, [0.85, 0.9, 0.3]).allSatisfy { abs($0 - (1 - $1)) < 1e-12 } && error.yLabel == "error rate", "\(errors)")
     // No best setting: a colour per value of the other axis.
     let all = ReportFiles.validationCurve(title: "t", axis: "weight_decay", logX: true, values: ["5e-2", "5e-4", "5e-6", "5e-2", "5e-4", "5e-6"],
                                           groups: groups, rows: rows, best: nil, score: "acc")
