@@ -16,7 +16,7 @@ struct SweepArguments: Equatable {
   var groups: [Group] = []
 
   /// The sweep's own options: not a setting's.
-  static let sweepOnly: Set<String> = ["ranks-per-trial", "search", "population", "exploit-every", "log-dir", "tensorboard", "overwrite", "loss-scale", "metric", "json", "axis",
+  static let sweepOnly: Set<String> = ["ranks-per-trial", "search", "population", "exploit-every", "log-dir", "tensorboard", "overwrite", "loss-scale", "metric", "retries", "json", "axis",
                                        "samples", "prune", "resume"]
   /// Options that are flags (no value): an axis gives them as true or false.
   static let flags: Set<String> = ["nesterov", "drop-last", "deterministic"]

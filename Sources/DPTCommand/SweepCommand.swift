@@ -80,6 +80,8 @@ struct SweepCommand: ParsableCommand {
 
   @Option(help: "The loss axis of the charts: log | linear.")
   var lossScale: String = "linear"
+  @Option(parsing: .unconditional, help: ArgumentHelp("A trial whose job failed (a rank died, a stall) goes on from its last checkpoint when the sweep resumes (dpt launch resumes it by itself) at most N more times; then it is 'failed' and the sweep goes on without it. A diverged trial is final and never retried.", valueName: "n"))
+  var retries: Int = 2
   @Option(help: "The validation curves of a classification sweep: accuracy | error (1 - accuracy, the error rate).")
   var metric: String = "accuracy"
 
@@ -92,6 +94,7 @@ struct SweepCommand: ParsableCommand {
   func validate() throws {
     if ranksPerTrial < 1 { throw ValidationError("--ranks-per-trial must be at least 1 (got \(ranksPerTrial))") }
     if !["log", "linear"].contains(lossScale) { throw ValidationError("--loss-scale '\(lossScale)': use log or linear") }
+    if retries < 0 { throw ValidationError("--retries must be at least 0 (got \(retries))") }
     if !["accuracy", "error"].contains(metric) { throw ValidationError("--metric '\(metric)': use accuracy or error") }
     if let f = options.data.valFraction, f == 0 {
       throw ValidationError("--val-fraction must be > 0 for a sweep: the validation set chooses the best setting")
@@ -286,14 +289,16 @@ struct SweepCommand: ParsableCommand {
     // Where each trial stood (rank 0, which has the files): final ones are kept, the others go on from their checkpoints.
     var kept: [TrialOutcome] = []
     if let state, world.isRoot, let folder {
-      sweep.progress = try state.progress(plan: plan, in: folder.path)
+      sweep.progress = try state.progress(plan: plan, in: folder.path, retries: retries)
       kept = plan.trials.compactMap { t in
         guard let p = sweep.progress[t.index], let s = p.status, s.isFinal else { return nil }
-        return TrialOutcome(trial: t, status: s, epochs: p.epochs, seconds: p.seconds, group: -1, closedForm: p.closedForm)
+        var o = TrialOutcome(trial: t, status: s, epochs: p.epochs, seconds: p.seconds, group: -1, closedForm: p.closedForm)
+        o.tries = p.tries
+        return o
       }
     }
     let writer = folder.map { f in
-      SweepWriter(folder: f, plan: plan, searcher: searcher, arguments: given, statuses: state?.statuses ?? [:], tensorboard: tensorboard,
+      SweepWriter(folder: f, plan: plan, searcher: searcher, arguments: given, statuses: state?.statuses ?? [:], tries: state?.tries ?? [:], tensorboard: tensorboard,
                   task: task) { [unowned sweep] t in (try? specs.spec(t, sweep.plan.settings[t.setting]).record) ?? .null }
     }
     // A signal stops the running settings after the same step (their ranks agree), and the sweep ends with what
@@ -397,6 +402,8 @@ struct SweepState {
   /// The search's state (nil in a sweep.json written before searches kept one).
   var searcherJSON: JSON?
   var statuses: [Int: JSON]
+  /// How many times each trial was started.
+  var tries: [Int: Int] = [:]
 
   init(parsing bytes: [UInt8], path: String) throws {
     let j: JSON
@@ -414,8 +421,9 @@ struct SweepState {
     }
     statuses = [:]
     for t in j["trials"]?.array ?? [] {
-      guard let i = t["index"]?.int, t["status"] != nil else { continue }
-      statuses[i] = t
+      guard let i = t["index"]?.int else { continue }
+      if let n = t["tries"]?.int { tries[i] = n }
+      if t["status"] != nil { statuses[i] = t }
     }
   }
 
@@ -430,8 +438,9 @@ struct SweepState {
     return s
   }
 
-  /// Where each trial stood: a final status with its logged epochs; else its last checkpoint and the epochs up to it.
-  func progress(plan: SweepPlan, in directory: String) throws -> [Int: TrialProgress] {
+  /// Where each trial stood: a final status with its logged epochs; else its last checkpoint and the epochs up to it,
+  /// or, for one started more than `retries` + 1 times without ending (its job died each time), failed.
+  func progress(plan: SweepPlan, in directory: String, retries: Int) throws -> [Int: TrialProgress] {
     var out: [Int: TrialProgress] = [:]
     for t in plan.trials {
       let folder = t.folder.reduce(directory) { Files.join($0, $1) }
@@ -439,16 +448,23 @@ struct SweepState {
       let rows = FileManager.default.fileExists(atPath: metrics) ? try ReportFiles.readMetrics(metrics) : []
       if let s = statuses[t.index], let status = RunStatus(json: s), status.isFinal {
         out[t.index] = TrialProgress(status: status, epochs: rows, checkpoint: nil, seconds: s["seconds"]?.double ?? 0,
-                                     closedForm: s["closed_form"].flatMap { $0 == .null ? nil : $0 })
+                                     closedForm: s["closed_form"].flatMap { $0 == .null ? nil : $0 }, tries: tries[t.index] ?? 1)
+        continue
+      }
+      if let n = tries[t.index], n > retries {
+        out[t.index] = TrialProgress(status: .failed(tries: n), epochs: rows, checkpoint: nil, seconds: 0, tries: n)
         continue
       }
       let path = Files.join(folder, Checkpoint.fileName)
-      guard FileManager.default.fileExists(atPath: path) else { continue }
+      guard FileManager.default.fileExists(atPath: path) else {
+        if let n = tries[t.index] { out[t.index] = TrialProgress(status: nil, epochs: [], checkpoint: nil, seconds: 0, tries: n) }
+        continue
+      }
       let bytes = try Checkpoint.readBytes(path)
       let c = try Checkpoint(decoding: bytes, path: path)
       let earlier = rows.filter { $0.epoch <= c.epoch }
       out[t.index] = TrialProgress(status: nil, epochs: earlier, checkpoint: bytes,
-                                   seconds: earlier.reduce(0) { $0 + ($1.seconds ?? 0) })
+                                   seconds: earlier.reduce(0) { $0 + ($1.seconds ?? 0) }, tries: tries[t.index] ?? 0)
     }
     return out
   }

@@ -284,6 +284,7 @@ public final class Sweep {
         if let p = sweep.progress[i], let status = p.status, status.isFinal {
           outcomes[i] = TrialOutcome(trial: sweep.plan.trials[i], status: status, epochs: p.epochs, seconds: p.seconds, group: -1,
                                      closedForm: p.closedForm)
+          outcomes[i]!.tries = p.tries
         } else {
           queue.append(i)
         }
@@ -341,12 +342,13 @@ public final class Sweep {
       given.insert(index)
       let p = sweep.progress[index]
       // A resumed trial goes on from its own checkpoint; one that continues another's, from that one's.
-      let from = p == nil ? try continuation(of: index) : nil
-      epochs[index] = p?.epochs ?? from?.epochs ?? []
+      let own = p?.checkpoint.map { (epochs: p!.epochs, checkpoint: $0) }
+      let from = try own ?? continuation(of: index)
+      epochs[index] = from?.epochs ?? []
       let trial = sweep.plan.trials[index]
       observer?.trialStarted(trial, group: group, earlier: epochs[index])
       return .assignment(trial: trial, setting: sweep.plan.settings[trial.setting], earlier: epochs[index],
-                         checkpoint: p?.checkpoint ?? from?.checkpoint ?? [])
+                         checkpoint: from?.checkpoint ?? [])
     }
 
     /// A trial's checkpoint: written by the observer, and kept when trials continue others'.
@@ -377,6 +379,7 @@ public final class Sweep {
       o.trial = sweep.plan.trials[outcome.trial.index]
       o.epochs = epochs[outcome.trial.index]
       o.seconds += sweep.progress[outcome.trial.index]?.seconds ?? 0
+      o.tries = (sweep.progress[outcome.trial.index]?.tries ?? 0) + 1
       outcomes[outcome.trial.index] = o
       given.remove(outcome.trial.index)
       if o.status == .interrupted { stopping = true }

@@ -142,7 +142,7 @@ public struct SweepSummary: Sendable {
   func runJSON(_ r: Run) -> JSON {
     var o: [(String, JSON)] = [("seed", .number(Double(r.outcome.trial.seed))), ("folder", JSON(r.outcome.trial.folder.joined(separator: "/")))]
     if case .object(let status) = r.outcome.status.json { o += status }
-    o += [("epochs", JSON(r.outcome.epochs.count))]
+    o += [("epochs", JSON(r.outcome.epochs.count)), ("tries", JSON(r.outcome.tries))]
     o += r.values.map { ($0.0, JSON($0.1)) }
     o += [("best_val_epoch", r.bestValidationEpoch.map { JSON($0) } ?? .null), ("seconds", JSON(r.outcome.seconds)),
           ("group", JSON(r.outcome.group))]
@@ -158,7 +158,8 @@ public struct SweepSummary: Sendable {
       let key = plan.axes.first { $0.option == pair[0] }?.key ?? pair[0]
       o.append((key, SweepSummary.axisValue(pair[1])))
     }
-    o += [("status", JSON(r.status)), ("epochs", JSON(r.runs.map(\.outcome.epochs.count).max() ?? 0))]
+    o += [("status", JSON(r.status)), ("epochs", JSON(r.runs.map(\.outcome.epochs.count).max() ?? 0)),
+          ("tries", JSON(r.runs.map(\.outcome.tries).max() ?? 1))]
     if r.runs.count == 1, case .object(let status) = r.runs[0].outcome.status.json { o += status.filter { $0.0 != "status" } }
     for (key, m) in r.mean {
       o.append((key, JSON(m)))

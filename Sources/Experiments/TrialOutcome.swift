@@ -18,6 +18,8 @@ public struct TrialOutcome: Sendable {
   /// A linear model fitted by MSE: the closed-form ridge solution of the same problem beside its fit
   /// (`ClosedFormComparison.json`), else nil.
   public var closedForm: JSON?
+  /// How many times it was started: more than once when its job failed (a rank died, a stall) and a resume went on.
+  public var tries = 1
 
   public init(trial: SweepTrial, status: RunStatus, epochs: [EpochRecord], seconds: Double, group: Int, closedForm: JSON? = nil) {
     self.trial = trial

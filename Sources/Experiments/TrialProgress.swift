@@ -13,8 +13,11 @@ public struct TrialProgress: Sendable {
   public var checkpoint: [UInt8]?
   public var seconds: Double
   public var closedForm: JSON?
+  /// How many times it was started before (sweep.json counts them).
+  public var tries = 0
 
-  public init(status: RunStatus?, epochs: [EpochRecord], checkpoint: [UInt8]?, seconds: Double, closedForm: JSON? = nil) {
+  public init(status: RunStatus?, epochs: [EpochRecord], checkpoint: [UInt8]?, seconds: Double, closedForm: JSON? = nil, tries: Int = 0) {
+    self.tries = tries
     self.status = status
     self.epochs = epochs
     self.checkpoint = checkpoint

@@ -36,8 +36,13 @@ public final class SweepWriter: SweepObserver {
   public static let stateFile = "sweep.json"
   public static let bestCheckpoint = "best.dptc"
 
+  /// How many times each trial was started and did not stop cleanly (a signal's stop is not a try): sweep.json keeps
+  /// the count across resumes, for `--retries`.
+  public private(set) var tries: [Int: Int]
+
   public init(folder: OutputFolder, plan: SweepPlan, searcher: (any Searcher)?, arguments: [String], statuses: [Int: JSON] = [:],
-              tensorboard: Bool, task: LearningTask, record: @escaping (SweepTrial) -> JSON) {
+              tries: [Int: Int] = [:], tensorboard: Bool, task: LearningTask, record: @escaping (SweepTrial) -> JSON) {
+    self.tries = tries
     self.folder = folder
     self.plan = plan
     self.searcher = searcher.flatMap { try? Searchers.json($0) }
@@ -69,7 +74,8 @@ public final class SweepWriter: SweepObserver {
     let planJSON = try JSON.parse(bytes: Array(try JSONEncoder().encode(plan)))
     let trials: [JSON] = plan.trials.map { t in
       var o: [(String, JSON)] = [("index", JSON(t.index)), ("folder", JSON(t.folder.joined(separator: "/")))]
-      if case .object(let s)? = statuses[t.index] { o += s }
+      if case .object(let s)? = statuses[t.index] { o += s.filter { $0.0 != "tries" } }
+      if let n = tries[t.index] { o.append(("tries", JSON(n))) }
       return .object(o)
     }
     let state = JSON.object([("format", JSON("dpt sweep")), ("version", JSON(1)),
@@ -79,6 +85,8 @@ public final class SweepWriter: SweepObserver {
   }
 
   public func trialStarted(_ trial: SweepTrial, group: Int, earlier: [EpochRecord]) {
+    tries[trial.index, default: 0] += 1
+    do { try writeState() } catch { problems.append("\(SweepWriter.stateFile): \(error)") }  // a job that dies now has used a try
     let setting = plan.settings[trial.setting]
     guard case .object(var c) = record(trial) else { return }
     c += [("sweep_setting", JSON(plan.name(setting))), ("sweep_seed", .number(Double(trial.seed))), ("sweep_group", JSON(group))]
@@ -125,6 +133,7 @@ public final class SweepWriter: SweepObserver {
 
   public func trialFinished(_ outcome: TrialOutcome) {
     let i = outcome.trial.index
+    if outcome.status == .interrupted, let n = tries[i] { tries[i] = max(n - 1, 0) }
     do {
       if let config = configs[i] { try logs[i]?.finish(outcome.status.json, config: config) }
       try boards[i]?.hparamsSessionEnd(succeeded: outcome.status.name != "diverged")

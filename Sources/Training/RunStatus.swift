@@ -15,6 +15,9 @@ public enum RunStatus: Equatable, Sendable {
   case pruned(epoch: Int)
   /// A signal stopped the run; it can be resumed.
   case interrupted
+  /// A sweep's trial whose job failed (a rank died, a stall) every one of its `tries`, more than `--retries` allows:
+  /// a resume leaves it.
+  case failed(tries: Int)
 
   public var name: String {
     switch self {
@@ -24,6 +27,7 @@ public enum RunStatus: Equatable, Sendable {
     case .converged: "converged"
     case .pruned: "pruned"
     case .interrupted: "interrupted"
+    case .failed: "failed"
     }
   }
 
@@ -35,6 +39,7 @@ public enum RunStatus: Equatable, Sendable {
     case "converged": self = .converged(iteration: 0, reason: "")
     case "pruned": self = .pruned(epoch: 0)
     case "interrupted": self = .interrupted
+    case "failed": self = .failed(tries: 0)
     default: return nil
     }
   }
@@ -50,6 +55,7 @@ public enum RunStatus: Equatable, Sendable {
     case .converged(let i, let r): "converged at iteration \(i): \(r)"
     case .pruned(let e): "pruned after epoch \(e)"
     case .interrupted: "interrupted"
+    case .failed(let n): "failed \(n) time\(n == 1 ? "" : "s") (its job ended: a rank died or stalled), more than --retries allows"
     }
   }
 }
@@ -64,6 +70,7 @@ extension RunStatus {
     case .diverged(let e, let r): o += [("epoch", JSON(e)), ("reason", JSON(r))]
     case .converged(let i, let r): o += [("iteration", JSON(i)), ("reason", JSON(r))]
     case .pruned(let e): o += [("epoch", JSON(e))]
+    case .failed(let n): o += [("tries", JSON(n))]
     }
     return .object(o)
   }
@@ -76,6 +83,7 @@ extension RunStatus {
     case "diverged": self = .diverged(epoch: json["epoch"]?.int ?? 0, reason: json["reason"]?.string ?? "")
     case "converged": self = .converged(iteration: json["iteration"]?.int ?? 0, reason: json["reason"]?.string ?? "")
     case "pruned": self = .pruned(epoch: json["epoch"]?.int ?? 0)
+    case "failed": self = .failed(tries: json["tries"]?.int ?? 0)
     default: return nil
     }
   }

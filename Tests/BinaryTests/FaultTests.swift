@@ -164,6 +164,36 @@ extension BinaryTests {
       #expect(FileManager.default.fileExists(atPath: logs + "/report.html"))
     }
 
+    /// --retries: kill -9 of a rank ends a sweep's job while two trials run; resumed with --retries 0, those two are
+    /// "failed" after 1 try and the sweep finishes the rest; with the default (2), a resume goes on with them and
+    /// their rows say 2 tries.
+    @Test(arguments: [0, 2])
+    func retriesBoundATrialWhoseJobDied(retries: Int) throws {
+      let logs = Self.dir.file("retries-\(retries)")
+      let job = Subprocess.launch(["mpirun", "-np", "2", "--oversubscribe", DPTBinary.path, "sweep", "--dataset", "mnist", "--hidden", "256",
+                                   "--batch-size", "8", "--epochs", "6", "--weight-decay", "0,1e-5,1e-4,1e-3", "--retries", String(retries),
+                                   "--log-dir", logs], environment: DPTBinary.mpiEnvironment)
+      let deadline = Date().addingTimeInterval(120)
+      while !FileManager.default.fileExists(atPath: logs + "/summary.json") && Date() < deadline { usleep(50_000) }
+      usleep(300_000)  // the next trials under way
+      let victim = try #require(Subprocess.rankProcess(marker: logs, rank: 1), "rank 1 not found")
+      kill(victim, SIGKILL)
+      let died = job.wait(timeout: 60)
+      #expect(died.status != 0)
+      let r = DPTBinary.mpirun(2, ["sweep", "--resume", logs, "--json"], timeout: 600)
+      #expect(r.status == 0, "\(r.stderr)")
+      let settings = try JSON.parse(r.stdout)["settings"]?.array ?? []
+      #expect(settings.count == 4)
+      let failed = settings.filter { $0["status"]?.string == "failed" }
+      if retries == 0 {
+        #expect(!failed.isEmpty && failed.allSatisfy { $0["tries"]?.int == 1 }, "\(settings.map { $0.serialized() })")
+        #expect(settings.contains { $0["status"]?.string == "finished" })
+      } else {
+        #expect(failed.isEmpty && settings.allSatisfy { $0["status"]?.string == "finished" }, "\(settings.map { $0.serialized() })")
+        #expect(settings.contains { $0["tries"]?.int == 2 }, "\(settings.map { $0.serialized() })")
+      }
+    }
+
     /// Issue 28, item 18: a rank that stops answering before the first checkpoint: the message says there is none to
     /// resume from, instead of "the last checkpoint is intact".
     @Test func aStallBeforeAnyCheckpointSaysSo() throws {
