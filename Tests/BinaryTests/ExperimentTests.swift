@@ -48,20 +48,25 @@ extension BinaryTests {
       #expect(bad.status != 0 && bad.stderr.contains("newton"), "\(bad.stderr)")
     }
 
-    /// TPE with Hyperband on 2 groups, stopped by SIGTERM and resumed: the resumed sweep proposes the rest of its
-    /// settings (the search's state came from sweep.json) and prunes each at its bracket's rungs only (for 9 epochs,
-    /// eta 3: 1 and 3, or 3; the fourth setting is in the bracket that prunes nothing).
-    @Test func hyperbandWithTPEResumesAfterSIGTERM() throws {
-      let logs = Self.dir.file("hyperband")
-      let job = Subprocess.launch([DPTBinary.path, "launch", "-np", "2", "sweep", "--dataset", "mnist", "--hidden", "64", "--epochs", "9",
-                                   "--axis", "lr=loguniform(1e-4,1)", "--samples", "40", "--search", "tpe", "--prune", "hyperband",
-                                   "--log-dir", logs, "--", "--oversubscribe"])
+    /// `dpt launch -np 2 sweep ARGS --log-dir LOGS`, stopped by SIGTERM to the launch once its first trial has
+    /// finished: it exits 143.
+    func stopWithSIGTERM(_ arguments: [String], logs: String) throws {
+      let job = Subprocess.launch([DPTBinary.path, "launch", "-np", "2", "sweep"] + arguments + ["--log-dir", logs, "--", "--oversubscribe"])
       let deadline = Date().addingTimeInterval(60)
       while !FileManager.default.fileExists(atPath: logs + "/summary.json") && Date() < deadline { usleep(50_000) }
       let launcher = try #require(Subprocess.children(of: job.processIdentifier).first, "dpt launch not found")
       kill(launcher, SIGTERM)
       let stopped = job.wait(timeout: 120)
       #expect(stopped.status == 143, "\(stopped.status) \(stopped.stderr)")
+    }
+
+    /// TPE with Hyperband on 2 groups, stopped by SIGTERM and resumed: the resumed sweep proposes the rest of its
+    /// settings (the search's state came from sweep.json) and prunes each at its bracket's rungs only (for 9 epochs,
+    /// eta 3: 1 and 3, or 3; the fourth setting is in the bracket that prunes nothing).
+    @Test func hyperbandWithTPEResumesAfterSIGTERM() throws {
+      let logs = Self.dir.file("hyperband")
+      try stopWithSIGTERM(["--dataset", "mnist", "--hidden", "64", "--epochs", "9", "--axis", "lr=loguniform(1e-4,1)", "--samples", "40",
+                           "--search", "tpe", "--prune", "hyperband"], logs: logs)
       let before = (try json(logs + "/summary.json"))["settings"]?.array?.count ?? 0
       #expect(before < 40, "stopped before the end: \(before) settings")
       let r = DPTBinary.mpirun(2, ["sweep", "--resume", logs, "--json"])
@@ -81,15 +86,8 @@ extension BinaryTests {
     /// "replaced", the exploits are findings, and replay.sh trains the best member again to the same bits.
     @Test func populationBasedTrainingResumesAndReplays() throws {
       let logs = Self.dir.file("pbt")
-      let job = Subprocess.launch([DPTBinary.path, "launch", "-np", "2", "sweep", "--dataset", "mnist", "--hidden", "128", "--batch-size", "8",
-                                   "--epochs", "8", "--axis", "lr=loguniform(1e-4,0.3)", "--search", "pbt", "--population", "4",
-                                   "--exploit-every", "1", "--log-dir", logs, "--", "--oversubscribe"])
-      let deadline = Date().addingTimeInterval(60)
-      while !FileManager.default.fileExists(atPath: logs + "/summary.json") && Date() < deadline { usleep(50_000) }
-      let launcher = try #require(Subprocess.children(of: job.processIdentifier).first, "dpt launch not found")
-      kill(launcher, SIGTERM)
-      let stopped = job.wait(timeout: 120)
-      #expect(stopped.status == 143, "\(stopped.status) \(stopped.stderr)")
+      try stopWithSIGTERM(["--dataset", "mnist", "--hidden", "128", "--batch-size", "8", "--epochs", "8", "--axis", "lr=loguniform(1e-4,0.3)",
+                           "--search", "pbt", "--population", "4", "--exploit-every", "1"], logs: logs)
       let r = DPTBinary.mpirun(2, ["sweep", "--resume", logs, "--json"], timeout: 600)
       #expect(r.status == 0, "\(r.stderr)")
       let summary = try JSON.parse(r.stdout)
