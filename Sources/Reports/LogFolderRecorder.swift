@@ -24,9 +24,13 @@ public final class LogFolderRecorder: RunObserver {
     self.steps = steps
   }
 
-  public func runWillStart(_ run: Run) throws {
-    try steps?.runWillStart(run)
-    guard let board, case .object(let fields) = config else { return }
+  public func runWillStart(_ run: Run) throws { try steps?.runWillStart(run) }
+
+  /// TensorBoard's HParams for this run, written with its first epoch (nothing is written before).
+  private var hparamsWritten = false
+  func writeHParams(_ run: Run) throws {
+    guard !hparamsWritten, let board, case .object(let fields) = config else { return }
+    hparamsWritten = true
     // TensorBoard's HParams for this run alone: its settings (numbers and words) against its final metrics.
     let skipped: Set<String> = ["run_id", "data_fingerprint", "dataset_path"]
     let values = fields.filter { k, v in !skipped.contains(k) && (v.double != nil || v.string != nil || v.bool != nil) }
@@ -36,17 +40,20 @@ public final class LogFolderRecorder: RunObserver {
     try board.hparamsExperiment(hyperparameters: values.map { ($0.0, $0.1.double != nil) }, metrics: metrics)
     try board.hparamsSessionStart(values)
   }
+
   public func stepEnded(_ run: Run) throws { try steps?.stepEnded(run) }
 
   public func epochEnded(_ run: Run, _ metrics: EpochMetrics) throws {
     try log.append(metrics.record)
+    try writeHParams(run)
     try board?.epoch(metrics.record)
+    try steps?.epochEnded(run, metrics)  // after the epoch's row: the step lines may be written now
   }
 
   public func runEnded(_ run: Run, _ outcome: RunOutcome) throws {
     try steps?.runEnded(run, outcome)
     guard outcome.status != .interrupted else { return }
-    try board?.hparamsSessionEnd(succeeded: outcome.status.name != "diverged")
+    if hparamsWritten { try board?.hparamsSessionEnd(succeeded: outcome.status.name != "diverged") }
     let status = outcome.status
     findings = Findings.run(log.rows, task: run.trainer.data.train.task, status: status)
     try log.finish(status.json, config: config)

@@ -64,7 +64,7 @@ extension BinaryTests {
         let across = Subprocess.run(["bash", cluster, "run"] + run, environment: ["DPT": DPTBinary.path], timeout: 180)
         #expect(across.status == 0 && !across.timedOut, "\(across.stderr)")
         #expect(across.stderr.contains("on 2 hosts (dpt-hostA, dpt-hostB)"), "\(across.stderr)")
-        #expect(across.stderr.contains("overlapped buckets of up to 256 KiB"), "\(across.stderr)")
+        #expect(across.stderr.contains("1 overlapped bucket of up to 256 KiB"), "\(across.stderr)")
         let after = Subprocess.run(["sh", "-c", "ip netns pids dpt-hostB | wc -l"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(before != "0" && after == before, "processes in dpt-hostB before the job: \(before), after: \(after)")
         let local = DPTBinary.mpirun(2, run + ["--bucket-size", "262144"])

@@ -281,7 +281,7 @@ extension BinaryTests {
       let r = DPTBinary.mpirun(2, ["train", "--dataset", "corn", "--epochs", "4", "--log-dir", logs])
       #expect(r.status == 0, "\(r.stderr)")
       #expect(TemporaryDirectory.list(logs) == [".dpt-run.json", "accuracy.png", "accuracy.svg", "config.json", "findings.json", "loss.png", "loss.svg", "metrics.csv",
-                                                 "metrics.jsonl", "report.html"])
+                                                 "metrics.jsonl", "report.html", "steps.jsonl"])
       let lines = try String(contentsOfFile: logs + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
       #expect(lines.count == 4)
       // Rank 0 alone prints: a header, the column names, 4 epoch rows (then the closed form beside SGD).

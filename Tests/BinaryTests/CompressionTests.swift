@@ -33,7 +33,7 @@ extension BinaryTests {
         #expect(first[key] as? Double == second[key] as? Double, "\(key)")
       }
       for (flags, message) in [
-        (["--compress", "zip"], "--compress 'zip': use none, bf16, fp16 or powersgd:R"),
+        (["--compress", "zip"], "--compress 'zip': use none | bf16 | fp16 | topk:F | powersgd:R"),
         (["--compress", "powersgd:0"], "--compress 'powersgd:0'"),
         (["--compress", "bf16", "--deterministic"], "--deterministic sums exactly"),
         (["--compress", "powersgd:2", "--optimizer", "lbfgs"], "--optimizer lbfgs: the line search"),
