@@ -111,6 +111,9 @@ struct SweepCommand: ParsableCommand {
         throw ValidationError("--search pbt: give --population N (at least 2) and --exploit-every E (epochs between exploits, at least 1)")
       }
       if samples != nil || prune != nil { throw ValidationError("--search pbt draws its own population: drop --samples and --prune") }
+      if let epochs = options.epochs, e >= epochs {
+        throw ValidationError("--exploit-every \(e) must be below --epochs \(epochs): a member exploits between its segments")
+      }
       if axes.contains(where: { (try? parseAxis($0))?.option == "epochs" }) { throw ValidationError("--search pbt sets each segment's epochs: --epochs is the whole run, not an axis") }
     } else if population != nil || exploitEvery != nil {
       throw ValidationError("--population and --exploit-every belong to --search pbt")

@@ -255,7 +255,7 @@ public enum ReportFiles {
   /// The files a sweep's summary and report add to its folder.
   public static let sweepFiles = ["summary.json", "summary.csv", "sweep.json", "accuracy.svg", "loss.svg", "accuracy.png", "loss.png",
                                   "validation_curve.svg", "validation_curve.png", "validation_curve_loss.svg",
-                                  "validation_curve_loss.png", "regularisation_path.svg",
+                                  "validation_curve_loss.png", "pbt_lineage.svg", "pbt_lineage.png", "replay.sh", "regularisation_path.svg",
                                   "regularisation_path.png", "report.html"]
 
   /// Writes the charts and report.html of a sweep folder: the combined charts, a validation curve per axis, each
