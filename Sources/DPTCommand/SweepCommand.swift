@@ -188,13 +188,8 @@ struct SweepCommand: ParsableCommand {
       for name in ["axis", "samples", "search", "population", "exploit-every", "checkpoint-dir", "resume"] { a.remove(name) }
       let args = a.trainArguments + ["--checkpoint-dir", folder] + (i > 0 ? ["--resume", folder] : [])
       // The BLAS threads each rank had: another split of a product sums in another order.
-      return "OPENBLAS_NUM_THREADS=\(BLASThreads.count) mpirun -np \(ranks) -x OPENBLAS_NUM_THREADS dpt train " + args.map(Self.quoted).joined(separator: " ")
+      return "OPENBLAS_NUM_THREADS=\(BLASThreads.count) mpirun -np \(ranks) -x OPENBLAS_NUM_THREADS dpt train " + args.map(ShellWords.quote).joined(separator: " ")
     }.joined(separator: " &&\n")
-  }
-
-  /// A shell word: as it is when plain, else in single quotes.
-  static func quoted(_ word: String) -> String {
-    word.allSatisfy { $0.isLetter || $0.isNumber || "-_.,:/=+".contains($0) } ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
   }
 
   /// One trial's arguments, options and configuration: the sweep's, with the setting's values and the trial's seed.

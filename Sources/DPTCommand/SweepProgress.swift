@@ -45,8 +45,7 @@ final class SweepProgress: SweepObserver {
     writer?.planChanged(plan, searcher: searcher)
     guard let pbt = searcher as? PBTSearch else { return }
     for e in pbt.exploits.dropFirst(exploitsSaid) {
-      let changes = zip(e.before, e.after).map { b, a in "\(b[0]) \(b[1]) -> \(a[1])" }.joined(separator: ", ")
-      console.say("exploit after epoch \(e.epoch): member \(e.member) (\(NumberText.fixed(e.memberScore))) takes member \(e.donor)'s weights (\(NumberText.fixed(e.donorScore))), \(changes)")
+      console.say("exploit after epoch \(e.epoch): member \(e.member) (\(NumberText.fixed(e.memberScore))) takes member \(e.donor)'s weights (\(NumberText.fixed(e.donorScore))): \(e.changes) (its own, the donor's, the new)")
     }
     exploitsSaid = pbt.exploits.count
   }

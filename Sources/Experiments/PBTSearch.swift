@@ -52,6 +52,11 @@ public struct PBTSearch: Searcher {
     public var before: [[String]]
     public var donorValues: [[String]]
     public var after: [[String]]
+
+    /// "lr 0.744 -> 0.144 -> 0.173, ...": each axis's value before, the donor's, and the new one.
+    public var changes: String {
+      zip(zip(before, donorValues), after).map { p, a in "\(p.0[0]) \(p.0[1]) -> \(p.1[1]) -> \(a[1])" }.joined(separator: ", ")
+    }
   }
 
   /// What `--search pbt` needs beyond the axes: `Searchers.make` cannot build one.

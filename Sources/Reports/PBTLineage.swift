@@ -28,9 +28,8 @@ enum PBTLineage {
   /// Each exploit, as a finding of its member's next segment.
   static func findings(_ pbt: PBTSearch, plan: SweepPlan) -> [Finding] {
     pbt.exploits.map { e in
-      let changes = zip(zip(e.before, e.donorValues), e.after).map { p, a in "\(p.0[0]) \(p.0[1]) -> \(p.1[1]) -> \(a[1])" }.joined(separator: ", ")
-      return Finding(kind: "exploit", setting: "member \(e.member)",
-                     evidence: "after epoch \(e.epoch) member \(e.member) (validation score \(NumberText.fixed(e.memberScore))) copied member \(e.donor)'s checkpoint (\(NumberText.fixed(e.donorScore))) and values, perturbed: \(changes) (its own, the donor's, the new)")
+      Finding(kind: "exploit", setting: "member \(e.member)",
+                     evidence: "after epoch \(e.epoch) member \(e.member) (validation score \(NumberText.fixed(e.memberScore))) copied member \(e.donor)'s checkpoint (\(NumberText.fixed(e.donorScore))) and values, perturbed: \(e.changes) (its own, the donor's, the new)")
     }
   }
 }
