@@ -29,6 +29,8 @@ public struct PBTSearch: Searcher {
   public private(set) var segments: [Segment] = []
   /// Each member's latest segment (an index into `segments`), nil before its first.
   var latest: [Int?]
+  /// Members whose latest segment diverged or failed with no other member to copy: their lineage ends there.
+  var ended: [Bool]
   public private(set) var exploits: [Exploit] = []
 
   /// One member's epochs (start, end] with its values, continuing segment `origin`.
@@ -67,6 +69,7 @@ public struct PBTSearch: Searcher {
     (self.axes, self.population, self.exploitEvery, self.epochs, self.seeds, self.seed) = (axes, population, exploitEvery, epochs, max(seeds, 1), seed)
     rng = RandomSource(seed: seed, stream: 0x9B7_5EED)
     latest = Array(repeating: nil, count: population)
+    ended = Array(repeating: false, count: population)
   }
 
   /// Segments per member: the whole number of them is decided by the epochs, but a member that copies one ahead of it
@@ -75,11 +78,14 @@ public struct PBTSearch: Searcher {
 
   public func origin(ofSetting index: Int) -> Int? { segments.indices.contains(index) ? segments[index].origin : nil }
 
-  /// Every segment before the last epoch: continued by a later one, or replaced by an exploit.
+  /// Every segment before the last epoch: continued by a later one, or replaced by an exploit; the last segment of a
+  /// member whose lineage ended keeps its own status (diverged, failed).
   public func supersededSettings(count: Int) -> [Int: String] {
     let origins = Set(segments.compactMap(\.origin))
     var out: [Int: String] = [:]
-    for i in segments.indices.prefix(count) where segments[i].end < epochs { out[i] = origins.contains(i) ? "continued" : "replaced" }
+    for i in segments.indices.prefix(count) where segments[i].end < epochs {
+      if origins.contains(i) { out[i] = "continued" } else if !(ended[segments[i].member] && latest[segments[i].member] == i) { out[i] = "replaced" }
+    }
     return out
   }
 
@@ -90,9 +96,23 @@ public struct PBTSearch: Searcher {
       return propose(Segment(member: member, origin: nil, start: 0, end: min(exploitEvery, epochs), values: values.map { [$0.0, $0.1] }))
     }
     let scores = Self.scores(history, seeds: seeds)
-    // The member whose latest segment finished first (lowest index), if any has and it is not done.
-    let ready = latest.compactMap { $0 }.filter { scores[$0] != nil && segments[$0].end < epochs }.min()
-    guard let segment = ready else { return nil }
+    // The members whose latest segment finished (the first finished first), not done: the first that can go on does.
+    let ready = latest.indices.compactMap { m in latest[m].flatMap { s in !ended[m] && scores[s] != nil && segments[s].end < epochs ? s : nil } }
+    for segment in ready.sorted() {
+      if let values = continuation(of: segment, scores: scores) { return values }
+      // It diverged or failed and nobody can be copied now: its lineage ends unless another member may still be.
+      let member = segments[segment].member
+      let mayDonate = latest.indices.contains { m in
+        m != member && !ended[m] && (latest[m].map { scores[$0] == nil || (scores[$0]!.isFinite && segments[$0].end < epochs) } ?? true)
+      }
+      if !mayDonate { ended[member] = true }
+    }
+    return nil
+  }
+
+  /// The next segment of the member whose latest segment is `segment`; nil when that one diverged or failed (its end
+  /// state is not there to go on from) and no other member can be copied.
+  mutating func continuation(of segment: Int, scores: [Int: Double]) -> [(String, String)]? {
     let member = segments[segment].member
     // Rank the members by their latest finished segment's score.
     let standing: [(member: Int, segment: Int, score: Double)] = (0..<population).compactMap { m in
@@ -101,8 +121,13 @@ public struct PBTSearch: Searcher {
     }.sorted { ($0.score, -$0.member) > ($1.score, -$1.member) }
     let quarter = max(1, population / 4)
     let bottom = standing.suffix(quarter).contains { $0.member == member } && standing.count == population
-    let donors = standing.prefix(quarter).filter { $0.member != member && segments[$0.segment].end < epochs }
-    if bottom, !donors.isEmpty {
+    var donors = standing.prefix(quarter).filter { $0.member != member && segments[$0.segment].end < epochs }
+    let broken = scores[segment]! == -.infinity
+    if broken && donors.isEmpty {
+      donors = standing.filter { $0.member != member && $0.score.isFinite && segments[$0.segment].end < epochs }
+      if donors.isEmpty { return nil }
+    }
+    if bottom || broken, !donors.isEmpty {
       let donor = donors[rng.index(below: donors.count)]
       let from = segments[donor.segment]
       let values = perturbed(from.values)
@@ -143,7 +168,10 @@ public struct PBTSearch: Searcher {
     var sums: [Int: (Double, Int)] = [:]
     for r in history {
       var s = -Double.infinity
-      if case .diverged = r.status {} else if let v = r.score, v.isFinite { s = v }
+      switch r.status {
+      case .diverged, .failed: break
+      default: if let v = r.score, v.isFinite { s = v }
+      }
       let (t, n) = sums[r.setting.index] ?? (0, 0)
       sums[r.setting.index] = (t + s, n + 1)
     }

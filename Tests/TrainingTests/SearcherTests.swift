@@ -185,4 +185,31 @@ struct BestHalved: Searcher {
     #expect(again == Array(proposals.suffix(from: 6)))
     #expect(throws: SweepProblem.pbtNeedsPopulation) { try PBTSearch(axes: axes, population: 1, exploitEvery: 1, epochs: 4, seed: 0) }
   }
+
+  /// Members that diverge (learning rates up to 1e3, a divergence factor of 2) are never continued from their own broken state: each copies a
+  /// member that trains, or its lineage ends; the sweep ends either way.
+  @Test func populationBasedTrainingRecoversFromDivergence() throws {
+    let data = try syntheticImages(count: 60).holdingOutValidation(fraction: 0.2, seed: 4)
+    let axes = [SweepAxis(option: "lr", values: .logUniform(1e-3, 1e3))]
+    let results = try InProcessGroup.run(size: 2) { comm -> (outcomes: [TrialOutcome], pbt: PBTSearch?) in
+      let sweep = try Sweep(plan: SweepPlan(axes: axes, seeds: [4]),
+                            searcher: try PBTSearch(axes: axes, population: 4, exploitEvery: 1, epochs: 4, seed: 3), ranksPerTrial: 1,
+                            world: comm) { trial, setting in
+        var c = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [8], activation: .tanh), loss: .crossEntropy,
+                               optimizer: OptimizerSpec(learningRate: Double(setting.value("lr")!)!, momentum: 0.9), batchSize: 12,
+                               epochs: Int(setting.value("epochs")!)!, seed: trial.seed)
+        c.exchange = ExchangeSpec()
+        return TrialSpec(config: c, data: data)
+      }
+      sweep.finalCheckpoints = true
+      sweep.divergeFactor = 2  // a loss above twice the first: the large rates diverge
+      return (try sweep.run(), sweep.searcher as? PBTSearch)
+    }
+    let (outcomes, found) = results[0]
+    let pbt = try #require(found)
+    let diverged = Set(outcomes.filter { $0.status.name == "diverged" }.map(\.trial.setting))
+    #expect(!diverged.isEmpty, "learning rates up to 1e3 diverge: \(outcomes.map(\.status.name))")
+    #expect(pbt.segments.allSatisfy { $0.origin.map { !diverged.contains($0) } ?? true }, "no segment goes on from a diverged one")
+    #expect(pbt.segments.contains { $0.end == 4 }, "some member reaches the last epoch")
+  }
 }
