@@ -126,16 +126,14 @@ struct BestHalved: Searcher {
     if asked[2] == 2 { #expect(abs(third - Double(plan.settings[best.trial.setting].value("lr")!)!) < 1e-12) }
   }
 
-  /// Population-based training on 2 groups: 4 members of 4 epochs, exploited every epoch. Every segment continues
-  /// its origin's trial: it starts from that trial's epochs (a member that copied another carries the donor's
-  /// curve) and its checkpoint; the bottom quarter copies the top quarter with the learning rate times 0.8 or 1.2;
-  /// every member ends at epoch 4; the segments before it are superseded. The search's state survives sweep.json.
-  @Test func populationBasedTrainingContinuesAndExploits() throws {
+  /// Population-based training of a small MLP on 2 in-process groups: 4 members of 4 epochs over `axes`, exploited
+  /// every epoch; each rank's outcomes, plan and search.
+  func pbtSweep(_ axes: [SweepAxis], seed: UInt64, divergeFactor: Double = 1e4) throws
+    -> [(outcomes: [TrialOutcome], plan: SweepPlan, pbt: PBTSearch?)] {
     let data = try syntheticImages(count: 60).holdingOutValidation(fraction: 0.2, seed: 4)
-    let axes = [SweepAxis(option: "lr", values: .logUniform(1e-4, 1))]
-    let results = try InProcessGroup.run(size: 2) { comm -> (outcomes: [TrialOutcome], plan: SweepPlan, pbt: PBTSearch?) in
+    return try InProcessGroup.run(size: 2) { comm -> (outcomes: [TrialOutcome], plan: SweepPlan, pbt: PBTSearch?) in
       let sweep = try Sweep(plan: SweepPlan(axes: axes, seeds: [4]),
-                            searcher: try PBTSearch(axes: axes, population: 4, exploitEvery: 1, epochs: 4, seed: 1), ranksPerTrial: 1,
+                            searcher: try PBTSearch(axes: axes, population: 4, exploitEvery: 1, epochs: 4, seed: seed), ranksPerTrial: 1,
                             world: comm) { trial, setting in
         var c = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [8], activation: .tanh), loss: .crossEntropy,
                                optimizer: OptimizerSpec(learningRate: Double(setting.value("lr")!)!, momentum: 0.9), batchSize: 12,
@@ -144,9 +142,19 @@ struct BestHalved: Searcher {
         return TrialSpec(config: c, data: data)
       }
       sweep.finalCheckpoints = true
+      sweep.divergeFactor = divergeFactor
       let outcomes = try sweep.run()
       return (outcomes, sweep.plan, sweep.searcher as? PBTSearch)
     }
+  }
+
+  /// Population-based training on 2 groups: 4 members of 4 epochs, exploited every epoch. Every segment continues
+  /// its origin's trial: it starts from that trial's epochs (a member that copied another carries the donor's
+  /// curve) and its checkpoint; the bottom quarter copies the top quarter with the learning rate times 0.8 or 1.2;
+  /// every member ends at epoch 4; the segments before it are superseded. The search's state survives sweep.json.
+  @Test func populationBasedTrainingContinuesAndExploits() throws {
+    let axes = [SweepAxis(option: "lr", values: .logUniform(1e-4, 1))]
+    let results = try pbtSweep(axes, seed: 1)
     let (outcomes, plan, found) = results[0]
     let pbt = try #require(found)
     #expect(plan.settings.count == pbt.segments.count && outcomes.count == plan.trials.count)
@@ -189,23 +197,9 @@ struct BestHalved: Searcher {
   /// Members that diverge (learning rates up to 1e3, a divergence factor of 2) are never continued from their own broken state: each copies a
   /// member that trains, or its lineage ends; the sweep ends either way.
   @Test func populationBasedTrainingRecoversFromDivergence() throws {
-    let data = try syntheticImages(count: 60).holdingOutValidation(fraction: 0.2, seed: 4)
-    let axes = [SweepAxis(option: "lr", values: .logUniform(1e-3, 1e3))]
-    let results = try InProcessGroup.run(size: 2) { comm -> (outcomes: [TrialOutcome], pbt: PBTSearch?) in
-      let sweep = try Sweep(plan: SweepPlan(axes: axes, seeds: [4]),
-                            searcher: try PBTSearch(axes: axes, population: 4, exploitEvery: 1, epochs: 4, seed: 3), ranksPerTrial: 1,
-                            world: comm) { trial, setting in
-        var c = TrainingConfig(model: ModelSpec(kind: .mlp, hidden: [8], activation: .tanh), loss: .crossEntropy,
-                               optimizer: OptimizerSpec(learningRate: Double(setting.value("lr")!)!, momentum: 0.9), batchSize: 12,
-                               epochs: Int(setting.value("epochs")!)!, seed: trial.seed)
-        c.exchange = ExchangeSpec()
-        return TrialSpec(config: c, data: data)
-      }
-      sweep.finalCheckpoints = true
-      sweep.divergeFactor = 2  // a loss above twice the first: the large rates diverge
-      return (try sweep.run(), sweep.searcher as? PBTSearch)
-    }
-    let (outcomes, found) = results[0]
+    // A loss above twice the first: the large rates diverge.
+    let results = try pbtSweep([SweepAxis(option: "lr", values: .logUniform(1e-3, 1e3))], seed: 3, divergeFactor: 2)
+    let (outcomes, _, found) = results[0]
     let pbt = try #require(found)
     let diverged = Set(outcomes.filter { $0.status.name == "diverged" }.map(\.trial.setting))
     #expect(!diverged.isEmpty, "learning rates up to 1e3 diverge: \(outcomes.map(\.status.name))")
