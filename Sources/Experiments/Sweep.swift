@@ -33,9 +33,10 @@ public final class Sweep {
   public var patience: Int?
   public var divergeFactor = 1e4
   public var pruning: Pruning?
-  /// Every trial also checkpoints when it ends, and rank 0 keeps each trial's last checkpoint: a search whose settings
-  /// continue other settings' trials (`Searcher.origin(ofSetting:)`, population-based training) needs them. The same
-  /// on every rank.
+  /// Every trial also checkpoints when it ends, and rank 0 can give each trial's last checkpoint back (the observer's
+  /// written copy, `SweepObserver.checkpointBytes`; in memory without an observer): a search whose settings continue
+  /// other settings' trials (`Searcher.origin(ofSetting:)`, population-based training) needs them. The same on every
+  /// rank.
   public var finalCheckpoints = false
   /// On world rank 0, for `dpt sweep --resume`: where each trial stood.
   public var progress: [Int: TrialProgress] = [:]
@@ -270,7 +271,8 @@ public final class Sweep {
     var rungs: [Int: [(trial: Int, score: Double)]] = [:]
     var waiting: [(trial: Int, rung: Int, group: Int?)] = []
     var verdicts: [String: Bool] = [:]
-    /// Each trial's last checkpoint, with `finalCheckpoints`.
+    /// Each trial's last checkpoint, with `finalCheckpoints` and no observer to keep them (a population's checkpoints
+    /// for every segment would otherwise all stay in memory).
     var lastCheckpoint: [Int: [UInt8]] = [:]
 
     init(sweep: Sweep, observer: SweepObserver?) {
@@ -354,7 +356,7 @@ public final class Sweep {
     /// A trial's checkpoint: written by the observer, and kept when trials continue others'.
     func checkpoint(_ index: Int, bytes: [UInt8], best: Bool) {
       observer?.checkpoint(sweep.plan.trials[index], bytes: bytes, best: best)
-      if sweep.finalCheckpoints { lastCheckpoint[index] = bytes }
+      if sweep.finalCheckpoints && observer == nil { lastCheckpoint[index] = bytes }
     }
 
     /// Where trial `index` starts when its setting continues another's trial of the same seed: that trial's epochs
@@ -363,7 +365,7 @@ public final class Sweep {
       let trial = sweep.plan.trials[index]
       guard let origin = sweep.searcher?.origin(ofSetting: trial.setting) else { return nil }
       guard let from = sweep.plan.trials(of: origin).first(where: { $0.seed == trial.seed }),
-            let bytes = lastCheckpoint[from.index] ?? observer?.checkpointBytes(of: from), let done = outcomes[from.index] else {
+            let bytes = observer?.checkpointBytes(of: from) ?? lastCheckpoint[from.index], let done = outcomes[from.index] else {
         throw SweepProblem.protocolBroken("trial \(index) continues setting \(origin), whose trial has no final checkpoint")
       }
       return (done.epochs, bytes)

@@ -14,8 +14,8 @@ public protocol SweepObserver: AnyObject {
   func trialFinished(_ outcome: TrialOutcome)
   /// The searcher proposed a setting: the plan grew (its trials are queued), and the search's state moved.
   func planChanged(_ plan: SweepPlan, searcher: any Searcher)
-  /// A trial's last checkpoint as written (for a trial that continues it: population-based training's segments
-  /// after a resume); nil when there is none.
+  /// A trial's last checkpoint as written (for a trial that continues it: population-based training's segments);
+  /// nil when there is none. An observer given a sweep whose trials continue others' must give them back.
   func checkpointBytes(of trial: SweepTrial) -> [UInt8]?
 }
 
