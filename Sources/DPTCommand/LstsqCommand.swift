@@ -68,12 +68,12 @@ struct LstsqCommand: ParsableCommand {
         let mine = Sharding.slice(0..<n, rank: comm.rank, size: comm.size)
         let (x, y) = Synthetic.rows(mine, features: d, seed: data.firstSeed)
         let w = (intercept ? 1 : 0) + d + 1
-        var v = [Double](repeating: 0, count: mine.count * w)
-        for r in 0..<mine.count {
-          var o = r * w
-          if intercept { v[o] = 1; o += 1 }
-          for j in 0..<d { v[o + j] = x[r * d + j] }
-          v[o + d] = y[r]
+        // By columns, as DesignBlock keeps them.
+        let n = mine.count, x0 = intercept ? n : 0
+        var v = [Double](repeating: 1, count: n * w)
+        for r in 0..<n {
+          for j in 0..<d { v[x0 + j * n + r] = x[r * d + j] }
+          v[x0 + d * n + r] = y[r]
         }
         let block = DesignBlock(rows: mine.count, features: d, outputs: 1, intercept: intercept, values: v)
         return (nil, nil, block, try predictionRows(predict, source: source, features: d))

@@ -51,7 +51,8 @@ public enum LeastSquaresError: RaisedOnEveryRank, Equatable, CustomStringConvert
 public enum LeastSquares {
   /// Solves min ||X theta - Y||^2 + lambda ||D theta||^2 over the rows of every rank's `block`.
   ///
-  /// Normal equations: each rank forms [X Y]^T [X Y] of its rows with one `dsyrk` (X^T X, X^T Y and Y^T Y at once),
+  /// Normal equations: each rank forms [X Y]^T [X Y] of its rows with one `dsyrk` (X^T X, X^T Y and Y^T Y at once; the
+  /// block's columns are its rows there),
   /// one all-reduce, then a Cholesky solve on every rank. QR (TSQR): each rank factors its rows, rank 0 stacks the
   /// small R factors (and sqrt(lambda) D), factors again and solves the triangular system, then broadcasts theta.
   public static func fit(_ block: DesignBlock, options: LeastSquaresOptions, communicator comm: any Communicator)
@@ -86,7 +87,7 @@ public enum LeastSquares {
     // G = [X Y]^T [X Y] (upper triangle), summed over the ranks.
     var g = [Double](repeating: 0, count: w * w)
     if block.rows > 0 {
-      Double.syrk(n: w, k: block.rows, alpha: 1, a: block.values, lda: w, beta: 0, c: &g, ldc: w)
+      Double.syrk(transpose: false, n: w, k: block.rows, alpha: 1, a: block.values, lda: block.rows, beta: 0, c: &g, ldc: w)
     }
     try comm.allReduce(&g, .sum)
     var a = [Double](repeating: 0, count: p * p)
@@ -137,7 +138,7 @@ public enum LeastSquares {
     let p = block.parameters, k = block.outputs, w = block.width
     // This rank's R: w x w (zero rows below min(rows, w)).
     let r: [Double] = block.rows > 0
-      ? try block.values.withUnsafeBufferPointer { try LAPACK.qrR($0.baseAddress!, rows: block.rows, cols: w) }
+      ? try block.values.withUnsafeBufferPointer { try LAPACK.qrR($0.baseAddress!, rows: block.rows, cols: w, byColumns: true) }
       : [Double](repeating: 0, count: w * w)
     let gathered = try comm.allGather(r.withUnsafeBytes { Array($0) })
     // Rank 0 solves; the others receive theta and the facts about it.

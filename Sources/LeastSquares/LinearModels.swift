@@ -172,16 +172,15 @@ public struct LinearFitQuality: Sendable {
     while start < mine.upperBound {
       let range = start..<min(start + 4096, mine.upperBound)
       let block = DesignBlock(data, rows: range, intercept: intercept)
-      let w = block.width
       var prediction = [Double](repeating: 0, count: range.count * k)
-      block.values.withUnsafeBufferPointer { x in  // [1 X] theta: (rows, p) (p, k), the rows' stride is w
-        Double.gemm(transposeA: false, transposeB: false, m: range.count, n: k, k: p, alpha: 1, a: x.baseAddress!,
-                    lda: w, b: theta, ldb: k, beta: 0, c: &prediction, ldc: k)
+      block.values.withUnsafeBufferPointer { x in  // [1 X] theta: (rows, p) (p, k), [1 X] stored by columns
+        Double.gemm(transposeA: true, transposeB: false, m: range.count, n: k, k: p, alpha: 1, a: x.baseAddress!,
+                    lda: range.count, b: theta, ldb: k, beta: 0, c: &prediction, ldc: k)
       }
       for r in 0..<range.count {
         var best = 0
         for c in 0..<k {
-          let y = block.values[r * w + p + c], e = prediction[r * k + c] - y
+          let y = block.value(row: r, column: p + c), e = prediction[r * k + c] - y
           sums[0] += e * e
           sums[2 + c] += y
           sums[2 + k + c] += y * y

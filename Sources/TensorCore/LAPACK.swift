@@ -46,14 +46,15 @@ public enum LAPACK {
     return a
   }
 
-  /// The R factor (n, n), upper triangular, row-major, of the QR factorisation of the row-major (m, n) matrix `a`
-  /// (rows beyond min(m, n) are zero).
+  /// The R factor (n, n), upper triangular, row-major, of the QR factorisation of the (m, n) matrix `a`, row-major
+  /// or, `byColumns`, column-major (rows beyond min(m, n) are zero).
   ///
   /// Tall and skinny, block by block: each block of `blockRows` rows is copied column-major under the R found so far
   /// and factored with `dgeqrf` (Householder vectors down contiguous columns), so the memory touched at once stays
   /// small and the access is unit-stride. (The LQ factorisation of the row-major buffer seen column-major, `dgelqf`,
   /// needs no copy but walks each Householder vector with a stride of n: 20-50x slower here.)
-  public static func qrR(_ a: UnsafePointer<Double>, rows m: Int, cols n: Int, blockRows: Int = 8192) throws -> [Double] {
+  public static func qrR(_ a: UnsafePointer<Double>, rows m: Int, cols n: Int, byColumns: Bool = false, blockRows: Int = 8192) throws -> [Double] {
+    let (rowStride, columnStride) = byColumns ? (1, m) : (n, 1)
     var r = [Double](repeating: 0, count: n * n)  // row-major
     var have = 0  // rows of r in use: min(rows seen, n)
     let block = max(blockRows, n)
@@ -69,8 +70,8 @@ public enum LAPACK {
       for j in 0..<n {
         let column = j * ld
         for i in 0..<have { stack[column + i] = r[i * n + j] }
-        let source = a + start * n + j
-        for i in 0..<rowsHere { stack[column + have + i] = source[i * n] }
+        let source = a + start * rowStride + j * columnStride
+        for i in 0..<rowsHere { stack[column + have + i] = source[i * rowStride] }
       }
       var m32 = Int32(height), n32 = Int32(n), lda = Int32(ld), info: Int32 = 0, lwork: Int32 = -1
       if work.isEmpty {

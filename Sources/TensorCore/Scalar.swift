@@ -18,8 +18,9 @@ public protocol Scalar: Real, BinaryFloatingPoint, Sendable, Codable {
   static func gemv(
     transpose: Bool, m: Int, n: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
     x: UnsafePointer<Self>, beta: Self, y: UnsafeMutablePointer<Self>)
-  /// C = alpha * A^T A + beta * C for A of (k, n); only the upper triangle of C (n, n) is written.
-  static func syrk(n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int, beta: Self,
+  /// C = alpha * A^T A + beta * C for A of (k, n) (transpose), or alpha * A A^T + beta * C for A of (n, k); only the
+  /// upper triangle of C (n, n) is written.
+  static func syrk(transpose: Bool, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int, beta: Self,
                    c: UnsafeMutablePointer<Self>, ldc: Int)
   /// y += alpha * x
   static func axpy(_ n: Int, _ alpha: Self, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>)
@@ -152,9 +153,9 @@ extension Float: Scalar {
     cblas_sgemv(order(), trans(transpose), blasint(m), blasint(n), alpha, a, blasint(lda), x, 1, beta, y, 1)
   }
 
-  public static func syrk(n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, beta: Float,
+  public static func syrk(transpose: Bool, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, beta: Float,
                           c: UnsafeMutablePointer<Float>, ldc: Int) {
-    cblas_ssyrk(order(), CblasUpper, CblasTrans, blasint(n), blasint(k), alpha, a, blasint(lda), beta, c, blasint(ldc))
+    cblas_ssyrk(order(), CblasUpper, trans(transpose), blasint(n), blasint(k), alpha, a, blasint(lda), beta, c, blasint(ldc))
   }
 
   public static func axpy(_ n: Int, _ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
@@ -191,9 +192,9 @@ extension Double: Scalar {
     cblas_dgemv(order(), trans(transpose), blasint(m), blasint(n), alpha, a, blasint(lda), x, 1, beta, y, 1)
   }
 
-  public static func syrk(n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int, beta: Double,
+  public static func syrk(transpose: Bool, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int, beta: Double,
                           c: UnsafeMutablePointer<Double>, ldc: Int) {
-    cblas_dsyrk(order(), CblasUpper, CblasTrans, blasint(n), blasint(k), alpha, a, blasint(lda), beta, c, blasint(ldc))
+    cblas_dsyrk(order(), CblasUpper, trans(transpose), blasint(n), blasint(k), alpha, a, blasint(lda), beta, c, blasint(ldc))
   }
 
   public static func axpy(_ n: Int, _ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>) {

@@ -44,9 +44,14 @@ import _TestSupport
     let (rows, cols) = (9, 4)
     let a = Reference.random(rows * cols, seed: 8)
     var c = [Double](repeating: 0, count: cols * cols)
-    Double.syrk(n: cols, k: rows, alpha: 1, a: a, lda: cols, beta: 0, c: &c, ldc: cols)
+    Double.syrk(transpose: true, n: cols, k: rows, alpha: 1, a: a, lda: cols, beta: 0, c: &c, ldc: cols)
     let gram = Reference.matmul(a, a, m: cols, n: cols, k: rows, transposeA: true, transposeB: false)
     for i in 0..<cols { for j in i..<cols { #expect(abs(c[i * cols + j] - gram[i * cols + j]) < 1e-13) } }
+    // The same Gram matrix from A stored by columns: A^T (cols, rows) times its transpose.
+    let byColumns = (0..<cols).flatMap { j in (0..<rows).map { a[$0 * cols + j] } }
+    var d = [Double](repeating: 0, count: cols * cols)
+    Double.syrk(transpose: false, n: cols, k: rows, alpha: 1, a: byColumns, lda: rows, beta: 0, c: &d, ldc: cols)
+    for i in 0..<cols { for j in i..<cols { #expect(abs(d[i * cols + j] - gram[i * cols + j]) < 1e-13) } }
   }
 
   @Test func elementKernels() {

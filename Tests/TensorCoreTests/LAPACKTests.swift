@@ -41,6 +41,10 @@ import _TestSupport
     let ata = Reference.matmul(a, a, m: n, n: n, k: m, transposeA: true, transposeB: false)
     #expect(Reference.maxRelativeDifference(rtr, ata) < 1e-12)
     if m < n { for i in m..<n { for j in 0..<n { #expect(r[i * n + j] == 0) } } }
+    // The same matrix stored by columns gives the same R.
+    let byColumns = (0..<n).flatMap { j in (0..<m).map { a[$0 * n + j] } }
+    let c = try byColumns.withUnsafeBufferPointer { try LAPACK.qrR($0.baseAddress!, rows: m, cols: n, byColumns: true, blockRows: block) }
+    #expect(c == r)
   }
 
   @Test func triangularSolve() throws {

@@ -106,10 +106,10 @@ import _TestSupport
       for j in 0..<5 {
         var lhs = 0.0, rhs = 0.0
         for i in 0..<60 {
-          let row = Array(block.values[i * 6..<i * 6 + 5])
+          let row = (0..<5).map { block.value(row: i, column: $0) }
           let pred = (0..<5).reduce(0.0) { $0 + row[$1] * a.theta[$1] }
           lhs += row[j] * pred
-          rhs += row[j] * block.values[i * 6 + 5]
+          rhs += row[j] * block.value(row: i, column: 5)
         }
         if j > 0 || penalizeIntercept { lhs += 7.5 * a.theta[j] }
         #expect(abs(lhs - rhs) < 1e-9 * max(1, abs(rhs)))
@@ -130,7 +130,7 @@ import _TestSupport
       // (X^T X)^-1 written out for p = 3 by the adjugate.
       let b = DesignBlock(data, rows: 0..<50, intercept: true)
       var g = [[Double]](repeating: [0, 0, 0], count: 3)
-      for i in 0..<50 { for r in 0..<3 { for c in 0..<3 { g[r][c] += b.values[i * 4 + r] * b.values[i * 4 + c] } } }
+      for i in 0..<50 { for r in 0..<3 { for c in 0..<3 { g[r][c] += b.value(row: i, column: r) * b.value(row: i, column: c) } } }
       let det = g[0][0] * (g[1][1] * g[2][2] - g[1][2] * g[2][1]) - g[0][1] * (g[1][0] * g[2][2] - g[1][2] * g[2][0])
         + g[0][2] * (g[1][0] * g[2][1] - g[1][1] * g[2][0])
       let inv00 = (g[1][1] * g[2][2] - g[1][2] * g[2][1]) / det
