@@ -43,11 +43,11 @@ def ceiling(by):
 
 
 def before_after(med, names):
-    """dpt with its kernel against OpenBLAS's own choice, where the sitting ran both."""
+    """dpt with its kernel against OpenBLAS's own choice, and against the baseline binary, where the sitting ran them."""
     for name in names:
-        own = name + ", OpenBLAS's own kernel"
-        if name in med and own in med:
-            print("%s: %.0f samples/s, %.0f with OpenBLAS's own kernel: %.2fx" % (name, med[name], med[own], med[name] / med[own]))
+        for other, words in [(", OpenBLAS's own kernel", "with OpenBLAS's own kernel"), (", baseline", "with the baseline binary")]:
+            if name in med and name + other in med:
+                print("%s: %.0f samples/s, %.0f %s: %.2fx" % (name, med[name], med[name + other], words, med[name] / med[name + other]))
 
 
 def report_train(path):
@@ -112,7 +112,7 @@ def report_cnn(path):
         if peak:
             print("2-core sgemm ceiling: %.0f GFLOP/s = %.0f samples/s at %.2f MFLOP a sample; dpt 2 ranks at %.0f%% of it"
                   % (peak, peak * 1e9 / flops, flops / 1e6, 100 * d * flops / (peak * 1e9)))
-        before_after(med, ["dpt 2 ranks"])
+        before_after(med, ["dpt 1 rank", "dpt 2 ranks"])
     kernel(by, path)
 
 
@@ -145,8 +145,9 @@ def report_lstsq(path):
     numpy_normal, numpy_lstsq = med("numpy same rows", "s_normal_cholesky"), med("numpy same rows", "s_numpy_lstsq")
     print("\n| run | seconds (median of %d) |" % max(len(v) for v in by.values()))
     print("|---|---|")
-    for name in ["dpt normal 2 ranks", "dpt qr 2 ranks", "dpt normal 1 rank", "dpt qr 1 rank"]:
-        print("| %s | %.3f |" % (name, med(name, "solve_seconds")))
+    for name in ["dpt normal 2 ranks", "dpt qr 2 ranks", "dpt normal 1 rank", "dpt qr 1 rank", "dpt normal 2 ranks, baseline"]:
+        if name in by:
+            print("| %s | %.3f |" % (name, med(name, "solve_seconds")))
     print("| numpy normal equations + Cholesky, 2 threads (same rows) | %.3f |" % numpy_normal)
     print("| numpy.linalg.lstsq, 2 threads (same rows) | %.3f |" % numpy_lstsq)
     if "peer_lstsq" in by:
@@ -154,6 +155,8 @@ def report_lstsq(path):
             print("| peer_lstsq.py %s, 2 threads (its own rows) | %.3f |" % (k, statistics.median(r["seconds"][k] for r in by["peer_lstsq"])))
     print("\ndpt normal 2 ranks / numpy normal equations: %.2f (target <= 0.5)" % (med("dpt normal 2 ranks", "solve_seconds") / numpy_normal))
     print("dpt TSQR 2 ranks / numpy.linalg.lstsq: %.2f (target <= 0.33)" % (med("dpt qr 2 ranks", "solve_seconds") / numpy_lstsq))
+    if "dpt normal 2 ranks, baseline" in by:
+        print("dpt normal 2 ranks / the baseline binary's: %.2f" % (med("dpt normal 2 ranks", "solve_seconds") / med("dpt normal 2 ranks, baseline", "solve_seconds")))
     ref = by["numpy same rows"][-1]["coefficients"]
     for name in ["dpt normal 2 ranks", "dpt qr 2 ranks"]:
         c = by[name][-1]["coefficients"]
