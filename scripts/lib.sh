@@ -10,6 +10,14 @@ DPT_PACKAGES=(pkg-config libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev l
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 
+# The commit `dpt --version` names comes from Package.swift (Context.gitInformation), and SwiftPM evaluates the
+# manifest again only when the manifest or the environment changes: the checkout's state in the environment makes a
+# build after a commit name that commit.
+if git -C "$ROOT" rev-parse HEAD >/dev/null 2>&1; then
+  DPT_GIT_STATE="$(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo +changes)"
+  export DPT_GIT_STATE
+fi
+
 # ensure_packages PKG...: apt-get installs those not yet installed (nothing when all are there).
 ensure_packages() {
   local missing=()
@@ -50,3 +58,37 @@ build() {
 }
 
 DPT="$ROOT/.build/release/dpt"
+
+# The binary a node without the Swift toolchain runs: Swift's runtime and Foundation linked in, so it needs only
+# libc, OpenMPI, OpenBLAS and zlib (ldd names nothing under the toolchain). Its own build folder, so the test
+# build in .build is not relinked.
+STATIC_BUILD="$ROOT/.build-static"
+build_static() {
+  build release --static-swift-stdlib --scratch-path "$STATIC_BUILD" --product dpt
+}
+
+# install_tree DEST PREFIX: dpt's files as they go under PREFIX, written below DEST (DEST is empty for an install, a
+# package's staging folder for scripts/package): bin/dpt, a man page for dpt and one for each subcommand (dpt.train)
+# (swift-argument-parser's generate-manual) and bash, zsh and fish completions (the binary's own
+# --generate-completion-script). Expects build_static to have run.
+install_tree() {
+  local dest=$1 prefix=$2 bin="$STATIC_BUILD/release/dpt" root
+  root="$dest$prefix"
+  mkdir -p "$root/bin" "$root/share/man/man1" "$root/share/bash-completion/completions" \
+    "$root/share/zsh/vendor-completions" "$root/share/fish/vendor_completions.d" || {
+    echo "error: cannot create folders under $root (run as root for /usr/local, or give a PREFIX you own)" >&2; exit 1; }
+  # The man pages: swift-argument-parser's generate-manual (a small debug build beside dpt's) reads the binary's
+  # --experimental-dump-help. (Its package plugin would link dpt again in this folder, without the static runtime.)
+  local pages="$STATIC_BUILD/manual"
+  swift build --scratch-path "$STATIC_BUILD" --product generate-manual >/dev/null
+  rm -rf "$pages" && mkdir -p "$pages"
+  "$STATIC_BUILD/debug/generate-manual" "$bin" --multi-page --output-directory "$pages" >/dev/null
+  ! ldd "$bin" | grep -q "libswiftCore" || { echo "error: $bin links Swift's runtime dynamically" >&2; exit 1; }
+  install -m 0644 "$pages"/*.1 "$root/share/man/man1/"
+  "$bin" --generate-completion-script bash >"$root/share/bash-completion/completions/dpt"
+  "$bin" --generate-completion-script zsh >"$root/share/zsh/vendor-completions/_dpt"
+  "$bin" --generate-completion-script fish >"$root/share/fish/vendor_completions.d/dpt.fish"
+  # The binary last, through a temporary name, so a running dpt is never overwritten in place.
+  # Stripped of its symbol tables (91 MB -> 64 MB); the build id, which names the commit, stays.
+  install -m 0755 -s "$bin" "$root/bin/dpt.tmp-$$" && mv -f "$root/bin/dpt.tmp-$$" "$root/bin/dpt"
+}

@@ -69,6 +69,21 @@ extension BinaryTests {
       }
     }
   
+    /// `dpt --version`: dpt's version and the commit the checkout is at (scripts/test builds with the checkout's state
+    /// in the environment, so the manifest that reads it is evaluated again), then OpenBLAS with its kernel and OpenMPI.
+    @Test func theVersionNamesTheCommitAndTheLibraries() throws {
+      let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+      let git = Subprocess.run(["git", "-C", root.path, "rev-parse", "HEAD"])
+      let commit = git.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+      try #require(git.status == 0 && commit.count == 40, "git rev-parse HEAD: \(git.stderr)")
+      let r = DPTBinary.run(["--version"])
+      let lines = r.stdout.split(separator: "\n").map(String.init)
+      #expect(r.status == 0 && lines.count == 3, "\(r.stdout) \(r.stderr)")
+      #expect(lines.first?.hasPrefix("dpt 0.") == true && lines.first?.contains("(commit \(commit.prefix(12))") == true, "\(lines)")
+      #expect(lines.dropFirst().first?.hasPrefix("blas: OpenBLAS 0.") == true, "\(lines)")
+      #expect(lines.last?.hasPrefix("mpi: Open MPI v") == true, "\(lines)")
+    }
+
     /// `dpt doctor` alone, as JSON, and under mpirun: the CPU, the kernel and its speed, MPI, shared memory, and one
     /// row a rank with the slowest named.
     @Test func theDoctorReports() throws {
