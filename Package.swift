@@ -70,12 +70,6 @@ let libraries: [Target] = [
 
 // MARK: - The command-line tool
 
-// `dpt --version` names the commit: the linker writes it as the binary's GNU build id (20 bytes, as a commit is), which
-// BuildInfo reads back from /proc/self/exe; the package and the nodes it goes to need neither the source nor git.
-let git = Context.gitInformation
-let commitSettings: [SwiftSetting] = git.map { [.define("DPT_BUILD_ID_IS_COMMIT")] + ($0.hasUncommittedChanges ? [.define("DPT_UNCOMMITTED_CHANGES")] : []) } ?? []
-let commitLinking: [LinkerSetting] = git.map { [.unsafeFlags(["-Xlinker", "--build-id=0x" + $0.currentCommit])] } ?? []
-
 let executables: [Target] = [
   // Programs that use the library as an outside package would (Examples/README.md): scripts/test builds and runs them.
   .executableTarget(name: "HandOutExample", dependencies: ["DPT"], path: "Examples/HandOut"),
@@ -86,9 +80,7 @@ let executables: [Target] = [
     dependencies: [
       "DPT", "_Support", "FileFormats", "Training", "LeastSquares", "Experiments", "Scaling", "Reports", "Datasets", "Layers",
       "Optimizers", "Collectives", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-    ],
-    swiftSettings: commitSettings,
-    linkerSettings: commitLinking
+    ]
   )
 ]
 

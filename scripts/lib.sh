@@ -10,13 +10,15 @@ DPT_PACKAGES=(pkg-config libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev l
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 
-# The commit `dpt --version` names comes from Package.swift (Context.gitInformation), and SwiftPM evaluates the
-# manifest again only when the manifest or the environment changes: the checkout's state in the environment makes a
-# build after a commit name that commit.
-if git -C "$ROOT" rev-parse HEAD >/dev/null 2>&1; then
-  DPT_GIT_STATE="$(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo +changes)"
-  export DPT_GIT_STATE
-fi
+# `dpt --version` names the commit dpt was built from: the linker writes "dpt", a byte that says whether the tree had
+# uncommitted changes, and the commit's 20 bytes as the binary's GNU build id (BuildInfo reads it back), so it
+# travels with the binary to nodes without the source. A plain `swift build` records none, and says so.
+build_id_flags() {
+  local commit changes=00
+  commit=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null) || return 0
+  git -C "$ROOT" diff --quiet HEAD 2>/dev/null || changes=01
+  echo "-Xlinker --build-id=0x647074${changes}${commit}"
+}
 
 # ensure_packages PKG...: apt-get installs those not yet installed (nothing when all are there).
 ensure_packages() {
@@ -48,7 +50,8 @@ build() {
   say "swift build -c $*"
   local log
   log=$(mktemp)
-  if ! swift build -c "$@" >"$log" 2>&1; then
+  # shellcheck disable=SC2046 # the flags are words
+  if ! swift build -c "$@" $(build_id_flags) >"$log" 2>&1; then
     tail -40 "$log" >&2
     rm -f "$log"
     exit 1

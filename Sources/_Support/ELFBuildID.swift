@@ -2,6 +2,15 @@ import Foundation
 
 /// The GNU build id of the running program (its PT_NOTE of type NT_GNU_BUILD_ID), as hex; nil when it has none.
 public enum ELFBuildID {
+  /// The commit in a build id that dpt's scripts had the linker write (scripts/lib.sh: "dpt", a byte that is 1 for a
+  /// tree with uncommitted changes, the commit's 20 bytes), as its first 12 hex digits, "+changes" appended when the
+  /// tree had them; nil for any other id (the linker's own hash of a plain `swift build`).
+  public static func commit(in id: String?) -> String? {
+    guard let id, id.count == 48, id.hasPrefix("647074"), id.allSatisfy(\.isHexDigit) else { return nil }
+    let changes = id.dropFirst(6).prefix(2), commit = id.dropFirst(8).prefix(12)
+    return String(commit) + (changes == "01" ? "+changes" : "")
+  }
+
   public static func ofThisProgram() -> String? {
     guard let file = FileHandle(forReadingAtPath: "/proc/self/exe") else { return nil }
     defer { try? file.close() }

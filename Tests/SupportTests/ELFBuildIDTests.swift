@@ -42,6 +42,16 @@ struct ELFBuildIDTests {
     #expect(Self.read(Array("#!/bin/sh\necho\n".utf8) + [UInt8](repeating: 0, count: 64)) == nil)
   }
 
+  /// The commit in the ids scripts/lib.sh writes, and none in the linker's own hashes.
+  @Test func theCommitIsReadOnlyFromTheScriptsIDs() {
+    let commit = "77e413c7c7c1d0b2a9e5f1c3b4a6d8e0f2a4c6e8"
+    #expect(ELFBuildID.commit(in: "647074" + "00" + commit) == "77e413c7c7c1")
+    #expect(ELFBuildID.commit(in: "647074" + "01" + commit) == "77e413c7c7c1+changes")
+    #expect(ELFBuildID.commit(in: commit) == nil)  // 20 bytes: a content hash, not ours
+    #expect(ELFBuildID.commit(in: "647075" + "00" + commit) == nil)
+    #expect(ELFBuildID.commit(in: nil) == nil)
+  }
+
   /// This test process's own build id, as binutils' readelf (which the toolchain's linker comes with) reads it.
   @Test func theRunningProgramsIDIsReadelfs() throws {
     let p = Process()
