@@ -15,7 +15,7 @@ struct DPT: ParsableCommand {
 
         dpt data fetch
         mpirun -np 2 dpt train --dataset mnist --epochs 5
-      """,
+      """.reflowed,
     version: BuildInfo.text,
     subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, SweepCommand.self, LstsqCommand.self, ScalingCommand.self, PlotCommand.self, ExportCommand.self, GenerateCommand.self, TraceCommand.self, DataCommand.self, LaunchCommand.self, DoctorCommand.self])
 

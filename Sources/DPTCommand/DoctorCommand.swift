@@ -20,7 +20,7 @@ struct DoctorCommand: ParsableCommand {
 
         dpt doctor
         mpirun -np 4 --hostfile hosts dpt doctor      # one row per rank, the slowest named
-      """)
+      """.reflowed)
 
   @Flag(help: "Print the facts as one JSON object (under mpirun: one per rank, in a list).")
   var json = false

@@ -15,7 +15,7 @@ struct EvalCommand: ParsableCommand {
         dpt eval --checkpoint runs/ckpt
         dpt eval --weights model.safetensors --dataset fashion-mnist --hidden 256
         mpirun -np 2 dpt eval --checkpoint runs/ckpt --json
-      """)
+      """.reflowed)
 
   @OptionGroup var source: WeightsOptions
   @OptionGroup var options: TrainingOptions

@@ -20,7 +20,7 @@ struct ExportCommand: ParsableCommand {
 
       A folder that holds best.dptc (the best epoch's weights, kept by --early-stop) exports those, and says so;
       --which last exports the last epoch's.
-      """)
+      """.reflowed)
 
   @Option(help: ArgumentHelp("A --checkpoint-dir folder, or a checkpoint file.", valueName: "dir"))
   var checkpoint: String

@@ -21,7 +21,7 @@ struct GenerateCommand: ParsableCommand {
       the positions after the prompt do not change what it predicts).
 
         dpt generate --checkpoint runs/gpt --prompt "This License" --tokens 200 --temperature 0.8 --top-k 10
-      """)
+      """.reflowed)
 
   @Option(help: ArgumentHelp("A --checkpoint-dir folder (or checkpoint file) of a model trained on text.", valueName: "dir"))
   var checkpoint: String

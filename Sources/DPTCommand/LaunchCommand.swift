@@ -24,7 +24,7 @@ struct LaunchCommand: ParsableCommand {
         dpt launch -np 2 --max-restarts 3 train --dataset fashion-mnist --epochs 20 --checkpoint-dir runs/ck
         dpt launch -np 4 --hostfile hosts sweep --dataset mnist --weight-decay 1e-3,1e-4 --log-dir runs/wd
         dpt launch -np 4 train --dataset mnist --checkpoint-dir runs/ck -- --oversubscribe --mca btl self,vader
-      """)
+      """.reflowed)
 
   @Option(name: .customLong("np", withSingleDash: true), help: ArgumentHelp("Ranks (mpirun -np; default: mpirun's, one a slot).", valueName: "n"))
   var np: Int?

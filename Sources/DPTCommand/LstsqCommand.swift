@@ -27,7 +27,7 @@ struct LstsqCommand: ParsableCommand {
         mpirun -np 2 dpt lstsq --dataset mnist --ridge 10 --json
         mpirun -np 2 dpt lstsq --dataset synthetic:1000000,100 \\
           --no-intercept --method qr
-      """)
+      """.reflowed)
 
   @OptionGroup var data: DataOptions
 

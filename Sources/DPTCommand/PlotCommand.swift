@@ -18,7 +18,7 @@ struct PlotCommand: ParsableCommand {
       per setting, the mean over its seeds with a band), each in its own colour, and a report.html, in --output:
 
         dpt plot runs/sgd runs/adagrad runs/lbfgs --output runs/optimizers --x evaluations
-      """)
+      """.reflowed)
 
   @Argument(help: "The folders.")
   var directories: [String]

@@ -22,7 +22,7 @@ struct PredictCommand: ParsableCommand {
         dpt predict --checkpoint runs/ckpt --dataset csv:new.csv --output predictions.csv
         dpt predict --weights model.safetensors --dataset csv:new.csv --output predictions.csv
         dpt predict --checkpoint runs/ckpt --rows test --output predictions.csv
-      """)
+      """.reflowed)
 
   // Before the training options: their --output (a softmax layer after the model) is --output-layer here.
   @Option(help: ArgumentHelp("The CSV file to write.", valueName: "file"))

@@ -23,7 +23,7 @@ struct ScalingCommand: ParsableCommand {
         dpt scaling --dataset fashion-mnist --link 1gbit,50us
         mpirun -np 2 --hostfile hosts dpt scaling --dataset fashion-mnist \\
           --measure-link
-      """)
+      """.reflowed)
 
   @OptionGroup var options: TrainingOptions
 

@@ -41,7 +41,7 @@ struct SweepCommand: ParsableCommand {
           --log-dir runs/optimizers
         mpirun -np 4 dpt sweep --dataset fashion-mnist --ranks-per-trial 2 --samples 8 \\
           --axis 'weight-decay=loguniform(1e-6,1e-2)' --prune halving --log-dir runs/random
-      """)
+      """.reflowed)
 
   @OptionGroup var options: TrainingOptions
 

@@ -14,7 +14,7 @@ struct TraceCommand: ParsableCommand {
         dpt train --dataset csv:hand.csv --model "dense(3), relu, dense(1), tanh" \\
           --loss half-mse --init w.safetensors --trace t.jsonl --trace-steps 3
         dpt trace t.jsonl
-      """)
+      """.reflowed)
 
   @Argument(help: "The file --trace wrote.")
   var file: String

@@ -21,7 +21,7 @@ struct TrainCommand: ParsableCommand {
           --batch-size 128 --log-dir runs/fashion
         dpt train --dataset csv:table.csv --target class --init init.safetensors
         dpt train --dataset corn --json
-      """)
+      """.reflowed)
 
   @OptionGroup var options: TrainingOptions
 

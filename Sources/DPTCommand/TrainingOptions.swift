@@ -30,7 +30,7 @@ struct TrainingOptions: ParsableArguments {
       shorthands expand to lists (the run's first lines show them): mlp is flatten (for images), then per --hidden
       width dense(W) and the --activation, then dense(outputs); cnn:6,16 is two blocks of conv2d(C, 5, padding=2),
       the activation and maxpool2d(2), then flatten and the --hidden layers (default 120,84): LeNet-5's shape.
-      """, valueName: "layers"))
+      """.reflowed, valueName: "layers"))
   var model: String?
 
   @Option(help: ArgumentHelp("Read the list of layers from this file: commas or newlines separate the items, # starts a comment.", valueName: "file"))
@@ -68,7 +68,7 @@ struct TrainingOptions: ParsableArguments {
     discussion: """
       sum (the course's): sum over j != y of max(0, margin + s_j - s_y), which is C times PyTorch's MultiMarginLoss.
       mean: that sum / C, exactly torch.nn.MultiMarginLoss(margin=...).
-      """))
+      """.reflowed))
   var hingeReduction: HingeReduction = .sum
 
   @Option(parsing: .unconditional, help: "Delta of the Huber loss (quadratic within it, linear beyond).")
@@ -92,7 +92,7 @@ struct TrainingOptions: ParsableArguments {
       The optimizer then minimises mean loss + (wd/2) ||p||^2 over the decayed parameters. For --model linear --loss
       mse on n training rows with k outputs that is the ridge problem of `dpt lstsq --ridge LAMBDA` with
       LAMBDA = n k wd / 2 (add --penalize-intercept when --decay-bias is true, the default).
-      """, valueName: "wd"))
+      """.reflowed, valueName: "wd"))
   var weightDecay: String?
 
   @Option(parsing: .unconditional, help: ArgumentHelp("Decoupled weight decay lambda: p *= 1 - lr lambda each step (AdamW's; default 0.01 for adamw, else 0).", valueName: "lambda"))
@@ -166,7 +166,7 @@ struct TrainingOptions: ParsableArguments {
       rest for the next step (error feedback); powersgd:R sends two rank-R factors per large weight matrix, with error feedback and a warm start, and the
       rest uncompressed. Compressed runs are bitwise repeatable for a seed and world size, but N ranks no longer take
       exactly the step one rank takes on the whole batch.
-      """, valueName: "kind"))
+      """.reflowed, valueName: "kind"))
   var compress: String = "none"
 
   @Option(parsing: .unconditional, help: ArgumentHelp(
@@ -174,7 +174,7 @@ struct TrainingOptions: ParsableArguments {
     discussion: """
       Default: 0 when every rank runs on one host; across hosts 262144, or 1048576 with --compress bf16 or fp16.
       Given, the ranks of one host exchange messages too, unless --shared-memory is given as well.
-      """))
+      """.reflowed))
   var bucketSize: Int?
 
   @Flag(inversion: .prefixedNo, help: ArgumentHelp(
@@ -183,7 +183,7 @@ struct TrainingOptions: ParsableArguments {
       Default: on whenever a host runs several ranks and --compress is none; across hosts each local rank then
       carries its shard of the sum to the same local rank of the other hosts (hierarchical). With --compress bf16 or
       fp16 it is off unless asked for (the shards then cross hosts compressed); powersgd never uses it.
-      """))
+      """.reflowed))
   var sharedMemory: Bool?
 
   @Option(parsing: .unconditional, help: ArgumentHelp(
@@ -192,7 +192,7 @@ struct TrainingOptions: ParsableArguments {
       The ranks still answering name the ones that stopped (a stopped process, a lost link) with their hosts, and
       end the job with MPI_Abort; the last checkpoint stays intact. The default, 300, is far above the slowest
       legitimate wait (a step, an evaluation, a checkpoint).
-      """))
+      """.reflowed))
   var stallTimeout: Double = 300
 
   @Option(parsing: .unconditional, help: ArgumentHelp(

@@ -32,6 +32,22 @@ extension BinaryTests {
       }
     }
 
+    /// Help is wrapped once, at the terminal's width: the sources' wrapped paragraphs are one line to ArgumentParser
+    /// (a 1000-column terminal shows the model list's paragraph on one line; the source breaks it after
+    /// "batchnorm"), examples keep their lines, and an 80-column terminal gets no line past 80 columns and no short
+    /// line in the middle of that paragraph.
+    @Test func helpIsWrappedOnceAtTheTerminalsWidth() {
+      let wide = DPTBinary.run(["train", "--help"], environment: ["COLUMNS": "1000"])
+      #expect(wide.status == 0)
+      #expect(wide.stdout.split(separator: "\n").contains { $0.contains("batchnorm (momentum=0.1, eps=1e-5), relu") && $0.contains("LeNet-5's shape.") },
+              "\(wide.stdout)")
+      #expect(wide.stdout.contains("\n  dpt train --dataset mnist --epochs 5\n"), "the examples keep their lines: \(wide.stdout)")
+      let narrow = DPTBinary.run(["train", "--help"], environment: ["COLUMNS": "80"]).stdout.split(separator: "\n")
+      #expect(narrow.allSatisfy { $0.count <= 80 }, "\(narrow.filter { $0.count > 80 })")
+      let paragraph = narrow.drop { !$0.contains("dense(N), conv2d(C, k") }.prefix { !$0.contains("LeNet-5's shape.") }
+      #expect(paragraph.count >= 5 && paragraph.allSatisfy { $0.count >= 60 }, "\(paragraph)")
+    }
+
     // MARK: Bad input: one line naming the problem, a non-zero exit, no files left behind
 
     struct BadInput: CustomStringConvertible {
