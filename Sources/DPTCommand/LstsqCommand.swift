@@ -68,9 +68,10 @@ struct LstsqCommand: ParsableCommand {
         let mine = Sharding.slice(0..<n, rank: comm.rank, size: comm.size)
         let (x, y) = Synthetic.rows(mine, features: d, seed: data.firstSeed)
         let w = (intercept ? 1 : 0) + d + 1
-        // By columns, as DesignBlock keeps them.
+        // By columns, as DesignBlock keeps them: the intercept's column of ones, the features, the target.
         let n = mine.count, x0 = intercept ? n : 0
-        var v = [Double](repeating: 1, count: n * w)
+        var v = [Double](repeating: 0, count: n * w)
+        if intercept { for r in 0..<n { v[r] = 1 } }
         for r in 0..<n {
           for j in 0..<d { v[x0 + j * n + r] = x[r * d + j] }
           v[x0 + d * n + r] = y[r]
