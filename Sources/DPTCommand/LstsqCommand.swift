@@ -66,17 +66,7 @@ struct LstsqCommand: ParsableCommand {
       // Synthetic rows without a test set: each rank generates only its own rows.
       if case .synthetic(let n, let d) = source, (data.testFraction ?? 0) == 0, data.standardize != true {
         let mine = Sharding.slice(0..<n, rank: comm.rank, size: comm.size)
-        let (x, y) = Synthetic.rows(mine, features: d, seed: data.firstSeed)
-        let w = (intercept ? 1 : 0) + d + 1
-        // By columns, as DesignBlock keeps them: the intercept's column of ones, the features, the target.
-        let n = mine.count, x0 = intercept ? n : 0
-        var v = [Double](repeating: 0, count: n * w)
-        if intercept { for r in 0..<n { v[r] = 1 } }
-        for r in 0..<n {
-          for j in 0..<d { v[x0 + j * n + r] = x[r * d + j] }
-          v[x0 + d * n + r] = y[r]
-        }
-        let block = DesignBlock(rows: mine.count, features: d, outputs: 1, intercept: intercept, values: v)
+        let block = DesignBlock(Synthetic.dataset(mine, features: d, seed: data.firstSeed), rows: 0..<mine.count, intercept: intercept)
         return (nil, nil, block, try predictionRows(predict, source: source, features: d))
       }
       var split = try data.load()

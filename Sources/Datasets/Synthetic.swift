@@ -52,8 +52,13 @@ public enum Synthetic {
 
   /// The whole data set as a regression table.
   public static func dataset(rows n: Int, features d: Int, seed: UInt64, noise: Double = defaultNoise) -> Dataset {
-    let (x, y) = rows(0..<n, features: d, seed: seed, noise: noise)
-    return Dataset(features: .reals(x), count: n, sampleShape: [d], targets: y, task: .regression,
+    dataset(0..<n, features: d, seed: seed, noise: noise)
+  }
+
+  /// The rows `range` of the data set (those a rank generates itself) as a regression table.
+  public static func dataset(_ range: Range<Int>, features d: Int, seed: UInt64, noise: Double = defaultNoise) -> Dataset {
+    let (x, y) = rows(range, features: d, seed: seed, noise: noise)
+    return Dataset(features: .reals(x), count: range.count, sampleShape: [d], targets: y, task: .regression,
                    featureNames: (1...max(d, 1)).prefix(d).map { "x\($0)" }, targetName: "y")
   }
 }
