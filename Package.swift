@@ -97,7 +97,7 @@ let tests: [Target] = [
   .testTarget(name: "TrainingTests", dependencies: ["Training", "LeastSquares", "Experiments", "Scaling", "FileFormats", "_Support",
                                                    "_TestSupport"]),
   .testTarget(name: "ReportsTests", dependencies: ["Reports", "Training", "Experiments", "Collectives", "_Support", "_TestSupport"]),
-  .testTarget(name: "BinaryTests", dependencies: ["Training", "FileFormats", "TensorCore", "_Support", "_TestSupport"]),
+  .testTarget(name: "BinaryTests", dependencies: ["Training", "Datasets", "FileFormats", "TensorCore", "_Support", "_TestSupport"]),
 ]
 
 // MARK: - Fuzzing (scripts/fuzz): the readers as a libFuzzer harness library, declared only when DPT_FUZZ is set

@@ -20,7 +20,7 @@ enum OutputPaths {
   /// What a single-file output holds: an existing file is replaced only when it is an earlier output of the same
   /// kind, recognised by its first bytes (or with --overwrite).
   enum Kind: CaseIterable {
-    case trace, timeline, prediction, safetensors, pytorchCode
+    case trace, timeline, prediction, safetensors, pytorchCode, onnx
 
     var name: String {
       switch self {
@@ -29,6 +29,7 @@ enum OutputPaths {
       case .prediction: "a prediction CSV dpt wrote"
       case .safetensors: "safetensors dpt exported"
       case .pytorchCode: "PyTorch code dpt exported"
+      case .onnx: "an ONNX model dpt exported"
       }
     }
 
@@ -48,6 +49,7 @@ enum OutputPaths {
         let header = String(decoding: head[8..<8 + length], as: UTF8.self)
         return header.hasPrefix("{\"__metadata__\":") && header.contains("\"source\":\"dpt\"")
       case .pytorchCode: return text.hasPrefix(PyTorchCode.firstLine)
+      case .onnx: return head.starts(with: ONNXModel.head)
       }
     }
   }

@@ -82,6 +82,34 @@ public struct ActivationLayer<T: LayerKernels>: ParameterFreeLayer {
         """])
     }
   }
+
+  /// ONNX's own operator where it has one; requ and the two GELUs (opset 20's Gelu is too new for most runtimes) as
+  /// their formulas.
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    switch activation {
+    case .identity: return graph.node("Identity", [x], name: name)
+    case .sigmoid: return graph.node("Sigmoid", [x], name: name)
+    case .tanh: return graph.node("Tanh", [x], name: name)
+    case .relu: return graph.node("Relu", [x], name: name)
+    case .leakyReLU(let a): return graph.node("LeakyRelu", [x], [.float("alpha", Float(a))], name: name)
+    case .requ:
+      let r = graph.node("Relu", [x], name: name + ".relu")
+      return graph.node("Mul", [r, r], name: name)
+    case .gelu, .geluTanh:
+      // x (1 + g) / 2, g = erf(x / sqrt 2) or tanh(sqrt(2/pi) (x + 0.044715 x^3))
+      let g: String
+      if activation == .gelu {
+        g = graph.node("Erf", [graph.scaled(x, by: Float(1 / 2.0.squareRoot()), name: name + ".scaled")], name: name + ".erf")
+      } else {
+        let cube = graph.node("Mul", [graph.node("Mul", [x, x], name: name + ".square"), x], name: name + ".cube")
+        let inner = graph.node("Add", [x, graph.scaled(cube, by: 0.044715, name: name + ".cubic")], name: name + ".inner")
+        g = graph.node("Tanh", [graph.scaled(inner, by: Float((2 / Double.pi).squareRoot()), name: name + ".u")], name: name + ".tanh")
+      }
+      let onePlus = graph.node("Add", [g, graph.constant(name + ".one", shape: [], [1])], name: name + ".one_plus")
+      return graph.scaled(graph.node("Mul", [x, onePlus], name: name + ".product"), by: 0.5, name: name)
+    }
+  }
 }
 
 /// The element-wise activations: `relu`, `tanh`, `sigmoid`, `identity`, `requ`, `leaky-relu(slope=0.01)`, `gelu`

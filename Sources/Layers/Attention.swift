@@ -178,6 +178,31 @@ public struct Attention<T: LayerKernels>: Layer {
               return self.proj(y.transpose(1, 2).contiguous().view(B, T, D))
       """])
   }
+
+  /// The forward pass as ONNX operators: qkv = x Wqkv + b, split into q, k, v, each (B, T, H, d) then heads first;
+  /// softmax(q k^T / sqrt(d) + mask) v, the mask -inf above the diagonal when causal; heads back together, then the
+  /// projection.
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    let L = positions, D = width, H = heads, d = headWidth, at = offsets
+    let qkv = graph.dense(x, p, inputs: D, outputs: 3 * D, weightsAt: 0, biasAt: at.bqkv, name: name + ".qkv")
+    let parts = graph.node("Split", [qkv, graph.integers(name + ".sizes", [D, D, D])], outputs: 3, [.int("axis", 2)], name: name + ".split")
+    let heads = graph.integers(name + ".heads_shape", [0, 0, H, d])
+    func split(_ t: String, _ perm: [Int], _ what: String) -> String {
+      let r = graph.node("Reshape", [t, heads], name: name + "." + what + "_heads")
+      return graph.node("Transpose", [r], [.ints("perm", perm)], name: name + "." + what)
+    }
+    let q = split(parts[0], [0, 2, 1, 3], "q"), kT = split(parts[1], [0, 2, 3, 1], "k_t"), v = split(parts[2], [0, 2, 1, 3], "v")
+    var s = graph.scaled(graph.node("MatMul", [q, kT], name: name + ".qk"), by: Float(1 / Double(d).squareRoot()), name: name + ".scores")
+    if causal {
+      let mask = (0..<L * L).map { $0 % L > $0 / L ? -Float.infinity : 0 }
+      s = graph.node("Add", [s, graph.constant(name + ".mask", shape: [L, L], mask)], name: name + ".masked")
+    }
+    let P = graph.node("Softmax", [s], [.int("axis", -1)], name: name + ".attention")
+    let o = graph.node("Transpose", [graph.node("MatMul", [P, v], name: name + ".pv")], [.ints("perm", [0, 2, 1, 3])], name: name + ".heads_last")
+    let joined = graph.node("Reshape", [o, graph.integers(name + ".joined_shape", [0, 0, D])], name: name + ".joined")
+    return graph.dense(joined, p, inputs: D, outputs: D, weightsAt: at.wproj, biasAt: at.bproj, name: name + ".proj")
+  }
 }
 
 /// Attention's row loops, specialised for Float and Double where they are defined.

@@ -30,6 +30,11 @@ public struct AvgPool2D<T: LayerKernels>: PoolingLayer {
 
   public var summary: String { "avgpool \(size)x\(size)" + (stride != size ? " stride \(stride)" : "") }
   public var pytorch: PyTorchModule? { PyTorchModule("nn.AvgPool2d(\(size), stride=\(stride))") }
+
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    graph.node("AveragePool", [x], [.ints("kernel_shape", [size, size]), .ints("strides", [stride, stride])], name: name)
+  }
 }
 
 /// Average pooling's loops.

@@ -162,6 +162,16 @@ public struct BatchNorm<T: LayerKernels>: BatchLayer, BufferHolder {
     PyTorchModule("nn.BatchNorm\(inputShape.count == 1 ? 1 : 2)d(\(channels), eps=\(eps), momentum=\(momentum))")
   }
 
+  /// Evaluation's normalisation, by the running statistics (ONNX's BatchNormalization takes channels as dimension 1,
+  /// as dpt's samples have them).
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    let C = channels
+    let inputs = [x, graph.constant(name + ".weight", shape: [C], p, at: 0..<C), graph.constant(name + ".bias", shape: [C], p, at: C..<2 * C),
+                  graph.constant(name + ".running_mean", shape: [C], b, at: 0..<C), graph.constant(name + ".running_var", shape: [C], b, at: C..<2 * C)]
+    return graph.node("BatchNormalization", inputs, [.float("epsilon", Float(eps))], name: name)
+  }
+
 }
 
 /// BatchNorm's loops over x (batch, channels, inner), channel by channel.

@@ -167,6 +167,15 @@ public struct Conv2D<T: LayerKernels>: Layer {
   public var pytorch: PyTorchModule? {
     PyTorchModule("nn.Conv2d(\(inChannels), \(outChannels), kernel_size=\(kernel), stride=\(stride), padding=\(padding)\(bias ? "" : ", bias=False"))")
   }
+
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    let n = outChannels * inChannels * kernel * kernel
+    let w = graph.constant(name + ".weight", shape: [outChannels, inChannels, kernel, kernel], p, at: 0..<n)
+    let inputs = [x, w] + (bias ? [graph.constant(name + ".bias", shape: [outChannels], p, at: n..<n + outChannels)] : [])
+    return graph.node("Conv", inputs, [.ints("kernel_shape", [kernel, kernel]), .ints("strides", [stride, stride]),
+                                       .ints("pads", [padding, padding, padding, padding])], name: name)
+  }
 }
 
 /// `conv2d(C, k, stride=1, padding=0, bias=true)` (alias `conv`): `nn.Conv2d`.

@@ -108,6 +108,11 @@ public struct Dense<T: LayerKernels>: Layer {
   public var summary: String { "dense \(inputs) -> \(outputs)" + (bias ? "" : " no bias") }
 
   public var pytorch: PyTorchModule? { PyTorchModule("nn.Linear(\(inputs), \(outputs)\(bias ? "" : ", bias=False"))") }
+
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    graph.dense(x, p, inputs: inputs, outputs: outputs, weightsAt: 0, biasAt: bias ? inputs * outputs : nil, name: name)
+  }
 }
 
 /// `dense(N)` (alias `linear(N)`), `dense(N, bias=false)`: `nn.Linear` on a vector or on every position of a

@@ -67,6 +67,12 @@ public struct Dropout<T: LayerKernels>: BatchLayer {
 
   public var summary: String { "dropout(\(p))" }
   public var pytorch: PyTorchModule? { PyTorchModule("nn.Dropout(p=\(p))") }
+
+  /// At inference dropout passes its input on.
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters _: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    graph.node("Identity", [x], name: name)
+  }
 }
 
 /// The hash behind dropout's masks: 32-bit, so that its loop vectorises (AVX2 multiplies 32-bit lanes).

@@ -55,6 +55,14 @@ public struct Embedding<T: LayerKernels>: Layer {
 
   public var summary: String { "embedding(\(vocabulary), \(width))" }
 
+  /// Gather of the table's rows, the ids cast to int64 (the graph's input may hold them as floats, as dpt does).
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    let ids = graph.node("Cast", [x], [.int("to", 7)], name: name + ".ids")  // 7: INT64
+    return graph.node("Gather", [graph.constant(name + ".weight", shape: [vocabulary, width], p, at: 0..<vocabulary * width), ids],
+                      [.int("axis", 0)], name: name)
+  }
+
   public var pytorch: PyTorchModule? {
     PyTorchModule("Embedding(\(vocabulary), \(width))", classes: ["Embedding": """
       class Embedding(nn.Embedding):
@@ -104,6 +112,11 @@ public struct PositionEmbedding<T: LayerKernels>: Layer {
   }
 
   public var summary: String { "position-embedding(\(positions), \(width))" }
+
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    graph.node("Add", [x, graph.constant(name + ".weight", shape: [positions, width], p, at: 0..<positions * width)], name: name)
+  }
 
   public var pytorch: PyTorchModule? {
     PyTorchModule("PositionEmbedding(\(positions), \(width))", classes: ["PositionEmbedding": """

@@ -16,6 +16,11 @@ public struct Flatten<T: LayerKernels>: ParameterFreeLayer {
 
   public var summary: String { "flatten" }
   public var pytorch: PyTorchModule? { PyTorchModule("nn.Flatten()") }
+
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    graph.node("Flatten", [x], [.int("axis", 1)], name: name)
+  }
 }
 
 /// `flatten`: `nn.Flatten()`.

@@ -76,6 +76,12 @@ public protocol Layer<T> {
   /// (nil: the layer has none, and `dpt export --pytorch` says so).
   var pytorch: PyTorchModule? { get }
 
+  /// This layer's forward pass in evaluation mode as nodes of `graph`, reading the tensor named `input`: the name of
+  /// its output, or nil when the layer has no ONNX form (`dpt export --onnx` then says so). `parameters` and `buffers`
+  /// are its slices; `name` is its place in the network ("3", "5.body.1"), which its tensors' names start with.
+  func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+            name: String) -> String?
+
   /// The pieces of this layer's gradient (ranges of its slice) in the order its backward pass finishes them, when
   /// asked for pieces of about `blockElements`: a data-parallel exchange can send each piece while the rest is still
   /// being computed. Default: the whole slice at the end of the backward pass.
@@ -92,6 +98,9 @@ extension Layer {
   public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
   public var pytorch: PyTorchModule? { nil }
+
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? { nil }
 
   public func gradientBlocks(blockElements: Int) -> [Range<Int>] {
     parameterCount > 0 ? [0..<parameterCount] : []

@@ -71,6 +71,14 @@ public struct LayerNorm<T: LayerKernels>: Layer {
 
   public var summary: String { "layernorm(\(width)\(eps != 1e-5 ? ", eps=\(eps)" : ""))" }
   public var pytorch: PyTorchModule? { PyTorchModule("nn.LayerNorm(\(width), eps=\(eps))") }
+
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    let D = width
+    return graph.node("LayerNormalization", [x, graph.constant(name + ".weight", shape: [D], p, at: 0..<D),
+                                             graph.constant(name + ".bias", shape: [D], p, at: D..<2 * D)],
+                      [.int("axis", -1), .float("epsilon", Float(eps))], name: name)
+  }
 }
 
 /// `layernorm(eps=1e-5)`: `nn.LayerNorm(D)` over the last dimension of a vector or of each position of a sequence.

@@ -32,6 +32,11 @@ public struct MaxPool2D<T: LayerKernels>: PoolingLayer {
 
   public var summary: String { "maxpool \(size)x\(size)" }
   public var pytorch: PyTorchModule? { PyTorchModule("nn.MaxPool2d(\(size), stride=\(stride))") }
+
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    graph.node("MaxPool", [x], [.ints("kernel_shape", [size, size]), .ints("strides", [stride, stride])], name: name)
+  }
 }
 
 /// A pooling layer over size x size windows of each channel, with a stride: its geometry and output shape.

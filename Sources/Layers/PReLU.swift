@@ -46,6 +46,13 @@ public struct PReLU<T: LayerKernels>: Layer {
 
   public var summary: String { "prelu(\(channels))" }
   public var pytorch: PyTorchModule? { PyTorchModule("nn.PReLU(num_parameters=\(channels))") }
+
+  /// PRelu's slope broadcasts from the right: (C, 1, 1) for images, so that each channel has its own.
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    let shape = [channels] + [Int](repeating: 1, count: inputShape.count - 1)
+    return graph.node("PRelu", [x, graph.constant(name + ".weight", shape: shape, p, at: 0..<channels)], name: name)
+  }
 }
 
 /// PReLU's loops.

@@ -144,6 +144,20 @@ public struct Residual<T: LayerKernels>: BatchLayer, BufferHolder {
     }
     return PyTorchModule("Residual(\n" + arguments.map { PyTorchModule.indent($0) + "," }.joined(separator: "\n") + "\n)", classes: classes)
   }
+
+  /// body(x) + x, or body(x) + shortcut(x): each branch's layers as its own nodes, then Add.
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    let (pb, ps) = split(p)
+    let (bb, bs) = split(b, { UnsafeBufferPointer(rebasing: $0[$1]) }, sizes: \.bufferCount)
+    guard let y = body.onnx(&graph, input: x, parameters: pb, buffers: bb, prefix: name + ".body.").output else { return nil }
+    var other = x
+    if let shortcut {
+      guard let s = shortcut.onnx(&graph, input: x, parameters: ps!, buffers: bs!, prefix: name + ".shortcut.").output else { return nil }
+      other = s
+    }
+    return graph.node("Add", [y, other], name: name)
+  }
 }
 
 enum ResidualLoops {

@@ -27,6 +27,11 @@ public struct Softmax<T: LayerKernels>: ParameterFreeLayer {
 
   public var summary: String { "softmax" }
   public var pytorch: PyTorchModule? { PyTorchModule("nn.Softmax(dim=-1)") }
+
+  public func onnx(_ graph: inout ONNXGraph, input x: String, parameters p: UnsafeBufferPointer<T>, buffers b: UnsafeBufferPointer<T>,
+                   name: String) -> String? {
+    graph.node("Softmax", [x], [.int("axis", -1)], name: name)
+  }
 }
 
 /// `softmax`: `nn.Softmax(dim=-1)`, over a vector or each position of a sequence.
