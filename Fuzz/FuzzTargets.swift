@@ -1,4 +1,5 @@
-// libFuzzer's entry point for scripts/fuzz: DPT_FUZZ_TARGET=idx|gzip|csv|checkpoint|json|safetensors picks the reader.
+// libFuzzer's entry point for scripts/fuzz: DPT_FUZZ_TARGET=idx|gzip|csv|checkpoint|json|safetensors|npy|npz picks the
+// reader.
 // Built only with DPT_FUZZ=1 (see Package.swift), as a coverage-instrumented shared library that clang links with
 // libFuzzer's main.
 import Datasets
@@ -22,7 +23,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
   let bytes = Array(UnsafeBufferPointer(start: data, count: size))
   switch target {
   case "csv":
-    if let t = try? NumericTable(parsing: bytes, path: "fuzz") { _ = try? Catalog.regressionTable(t, path: "fuzz") }
+    if let t = try? NumericTable(parsing: bytes, path: "fuzz") {
+      _ = try? Catalog.regressionTable(t, path: "fuzz")
+      var warnings: [DataWarning] = []
+      for missing in MissingValues.allCases {
+        _ = try? TableEncoding.fit(t, path: "fuzz", classes: missing != .drop, targets: 1, missing: missing, lenient: false, warnings: &warnings)
+      }
+    }
   case "checkpoint":
     _ = try? Checkpoint(decoding: bytes, path: "fuzz")
     _ = try? Checkpoint(decoding: checkpoint(header: bytes), path: "fuzz")
@@ -31,6 +38,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
   case "safetensors":
     if let file = try? SafeTensorsFile(decoding: bytes, path: "fuzz") {
       for name in file.names { _ = try? file.values(name, path: "fuzz") }
+    }
+  case "npy":
+    if let a = try? NumpyArray(parsing: bytes, path: "fuzz") { _ = try? ArrayData.rowsToPredict(["x": a], path: "fuzz") }
+  case "npz":
+    if let arrays = try? NumpyArchive.parse(bytes, path: "fuzz") {
+      _ = try? ArrayData.inferTarget(arrays, path: "fuzz")
+      _ = try? ArrayData.rowsToPredict(arrays, path: "fuzz")
     }
   case "gzip":
     if let raw = try? FileBytes.gunzip(bytes, path: "fuzz", limit: 1 << 24) { _ = try? IDXArray(parsing: raw, path: "fuzz") }

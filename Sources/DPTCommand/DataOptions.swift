@@ -9,7 +9,7 @@ import _Support
 /// Which rows a run uses: the data set, its split and the feature scaling. `train` and `lstsq` share it, so the
 /// closed form is fitted on exactly the rows SGD trains on.
 struct DataOptions: ParsableArguments {
-  @Option(name: .customLong("dataset"), help: ArgumentHelp("mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | text:PATH (a UTF-8 text, character by character, with --context) | synthetic:ROWS,FEATURES (default: mnist).", valueName: "name"))
+  @Option(name: .customLong("dataset"), help: ArgumentHelp("mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | npz:PATH (numpy arrays x, y or x_train, y_train, x_test, y_test) | npy:X.npy,Y.npy | text:PATH (a UTF-8 text, character by character, with --context) | synthetic:ROWS,FEATURES (default: mnist).", valueName: "name"))
   var givenDataset: String?
 
   /// --dataset, or mnist when it was not given (eval and predict take a checkpoint's own data set then).
@@ -27,6 +27,12 @@ struct DataOptions: ParsableArguments {
     "Whether a CSV's first row names the columns: auto | yes | no.",
     discussion: "auto: a header when any cell of the first row is not a number. A numeric header such as 1,2,3,4 needs yes. The first line of a run says which it was."))
   var header: CSVHeader = .auto
+
+  @Option(help: ArgumentHelp(
+    "What becomes of a CSV's empty cells: error | drop | mean.",
+    discussion: "error (the default) names the first empty cell's line and column; drop leaves out every row that has one; mean fills a number column's gaps with its mean over the training rows and leaves a text column's gap without a category. The means are saved with the model and fill the gaps of files it predicts.",
+    valueName: "policy"))
+  var missing: MissingValues = .error
 
   @Option(parsing: .unconditional, help: ArgumentHelp(
     "Fraction of a table's rows held out as the test set, chosen by --seed (default 0.2; corn 0).",
@@ -67,8 +73,14 @@ struct DataOptions: ParsableArguments {
     _ = try seeds
     if let f = testFraction, !(f >= 0 && f < 1) { throw ValidationError("--test-fraction must be in [0, 1) (got \(f))") }
     if let f = valFraction, !(f >= 0 && f < 1) { throw ValidationError("--val-fraction must be in [0, 1) (got \(f))") }
-    if target != nil || targets != nil || header != .auto {
-      guard case .csv = try DatasetSource(dataset) else { throw ValidationError("--target, --targets and --header apply to --dataset csv:PATH") }
+    if target != nil {
+      switch try DatasetSource(dataset) {
+      case .csv, .npz, .npy: break
+      default: throw ValidationError("--target applies to --dataset csv:PATH, npz:PATH and npy:X.npy,Y.npy")
+      }
+    }
+    if targets != nil || header != .auto || missing != .error {
+      guard case .csv = try DatasetSource(dataset) else { throw ValidationError("--targets, --header and --missing apply to --dataset csv:PATH") }
     }
     if let k = targets, k < 1 { throw ValidationError("--targets must be at least 1 (got \(k))") }
     if case .text = try? DatasetSource(dataset) {
@@ -102,11 +114,20 @@ struct DataOptions: ParsableArguments {
       var s: DatasetSource
       do { s = try DatasetSource(dataset) } catch { throw ValidationError(ErrorMessages.line(error)) }
       if case .text(let path, _) = s { return (.text(path: path, context: context ?? 0), nil) }
-      guard case .csv(let path, _, _) = s else { return (s, nil) }
+      let given: CSVTarget? = target.map { $0 == .class ? .classes : .values(targets ?? 1) }
+      switch s {
+      case .npz(let path, _): s = .npz(path: path, target: given ?? .infer)
+      case .npy(let x, let y, _): s = .npy(features: x, labels: y, target: given ?? .infer)
+      default: break
+      }
+      if case .npz = s { return (try? reader.resolve(s)) ?? (s, nil) }
+      if case .npy = s { return (try? reader.resolve(s)) ?? (s, nil) }
+      guard case .csv(let path, _, _, _) = s else { return (s, nil) }
+      let gaps = missing == .error ? nil : missing
       switch target {
-      case .class: s = .csv(path: path, target: .classes, header: header)
-      case .value: s = .csv(path: path, target: .values(targets ?? 1), header: header)
-      case nil: s = .csv(path: path, target: targets.map { .values($0) } ?? .infer, header: header)
+      case .class: s = .csv(path: path, target: .classes, header: header, missing: gaps)
+      case .value: s = .csv(path: path, target: .values(targets ?? 1), header: header, missing: gaps)
+      case nil: s = .csv(path: path, target: targets.map { .values($0) } ?? .infer, header: header, missing: gaps)
       }
       // A file that cannot be read here is reported where the data is loaded, on every rank together.
       return (try? reader.resolve(s)) ?? (s, nil)
@@ -115,8 +136,9 @@ struct DataOptions: ParsableArguments {
 
   /// The data set, split into train and test, with `fraction` of the training rows held out for validation.
   /// `lenient`: a constant target or missing classes are accepted (training from given weights; see `DataWarning`).
-  func load(validation fraction: Double = 0, lenient: Bool = false) throws -> DataSplit {
-    try reader.load(try source, testFraction: testFraction, seed: firstSeed, lenient: lenient)
+  /// `encoding`: a trained model's CSV columns, to encode the file as its training rows were.
+  func load(validation fraction: Double = 0, lenient: Bool = false, encoding: [TableColumn]? = nil) throws -> DataSplit {
+    try reader.load(try source, testFraction: testFraction, seed: firstSeed, lenient: lenient, encoding: encoding)
       .holdingOutValidation(fraction: fraction, seed: firstSeed)
   }
 }
@@ -140,6 +162,7 @@ func predictionRows(_ text: String?, source: DatasetSource, features: Int) throw
 }
 
 extension CSVHeader: ExpressibleByArgument {}
+extension MissingValues: ExpressibleByArgument {}
 
 /// `--target`: the kind of a CSV's last column.
 enum CSVTargetKind: String, ExpressibleByArgument, CaseIterable {

@@ -35,7 +35,7 @@ enum ErrorMessages {
       "\(name): --val-fraction \(f) of \(rows) training rows leaves \(n == 0 ? "no validation row" : "no training row"): change --val-fraction"
     case .testFraction(let f): "--test-fraction \(f): must be at least 0 and below 1"
     case .testSplitEmpty: "\(p); lower --test-fraction"
-    case .syntheticSpecification, .unknownDataSet: "--dataset \(p)"
+    case .syntheticSpecification, .unknownDataSet, .npySpecification: "--dataset \(p)"
     case .classLabel: "\(p) (--target value to regress on the column)"
     case .tooFewColumns(_, _, let k): k == 1 ? "\(p)" : "\(p) (--targets \(k))"
     case .notFetched(let name, _):
@@ -163,8 +163,9 @@ enum ErrorMessages {
   /// What dpt inferred about a CSV, with the flag that overrides it.
   static func text(_ n: CSVInference) -> String {
     switch n {
-    case .classes: "\(n) (--target value to regress on it)"
-    case .values: "\(n) (--target class for class labels)"
+    case .classes, .arrayClasses: "\(n) (--target value to regress on it)"
+    case .classNames: "\(n)"
+    case .values, .arrayValues: "\(n) (--target class for class labels)"
     }
   }
 }

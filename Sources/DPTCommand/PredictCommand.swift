@@ -12,8 +12,8 @@ struct PredictCommand: ParsableCommand {
     commandName: "predict",
     abstract: "Write the model's prediction for every row of a file, or of a data set's rows, to a CSV file.",
     discussion: """
-      A CSV file given with --dataset is predicted whole, in its order, with the transform the model was trained
-      with (the training rows' standardisation, saved with the weights): one row per input row, `line` (1 = the
+      A file given with --dataset (csv:FILE, npz:FILE, npy:X.npy,Y.npy) is predicted whole, in its order, with the
+      transform the model was trained with (the training rows' standardisation, saved with the weights): one row per input row, `line` (1 = the
       file's first data row), the label or targets when the file has them, then `predicted` and one probability per
       class (softmax of the outputs), or each target's prediction. The label column may be left out; a file with a
       header gives the training columns by name, in any order. Without --dataset, the checkpoint's own data set:
@@ -21,6 +21,7 @@ struct PredictCommand: ParsableCommand {
 
         dpt predict --checkpoint runs/ckpt --dataset csv:new.csv --output predictions.csv
         dpt predict --weights model.safetensors --dataset csv:new.csv --output predictions.csv
+        dpt predict --checkpoint runs/ckpt --dataset npz:new.npz --output predictions.csv   # x (or x_test), y when there
         dpt predict --checkpoint runs/ckpt --rows test --output predictions.csv
       """.reflowed)
 
@@ -31,7 +32,7 @@ struct PredictCommand: ParsableCommand {
   @OptionGroup var source: WeightsOptions
   @OptionGroup var options: TrainingOptions
 
-  @Option(help: "A data set's rows: test | train | all (train then test, after the seeded split). A CSV file given with --dataset is predicted whole.")
+  @Option(help: "A data set's rows: test | train | all (train then test, after the seeded split). A file given with --dataset is predicted whole.")
   var rows: String?
 
   @Flag(help: "Replace --output when it holds something else than an earlier prediction of dpt.")
@@ -39,12 +40,12 @@ struct PredictCommand: ParsableCommand {
 
   func validate() throws {
     if let rows, !["test", "train", "all"].contains(rows) { throw ValidationError("--rows '\(rows)': use test, train or all") }
-    if case .csv? = try? DatasetSource(options.data.dataset), options.data.givenDataset != nil {
+    if let s = try? DatasetSource(options.data.dataset), s.isFile, options.data.givenDataset != nil {
       if let rows, rows != "all" {
-        throw ValidationError("--rows \(rows): a CSV file given with --dataset is predicted whole, in its order (every row, no split): drop --rows")
+        throw ValidationError("--rows \(rows): a file given with --dataset is predicted whole, in its order (every row, no split): drop --rows")
       }
       if let f = options.data.testFraction, f != 0 {
-        throw ValidationError("--test-fraction \(f): a CSV file given with --dataset is predicted whole (no split): drop --test-fraction")
+        throw ValidationError("--test-fraction \(f): a file given with --dataset is predicted whole (no split): drop --test-fraction")
       }
     }
   }
@@ -58,11 +59,11 @@ struct PredictCommand: ParsableCommand {
           + [OutputPaths.Input(flag: source.checkpoint != nil ? "--checkpoint" : "--weights", path: run.weightsPath)]
         try OutputPaths.file(output, flag: "--output", kind: .prediction, overwrite: overwrite, inputs: inputs)
       }
-      if options.data.givenDataset != nil, case .csv(let path, _, let header) = run.source {
+      if options.data.givenDataset != nil, run.source.isFile {
         // A file to predict: rank 0 alone reads it and writes the predictions (there is nothing to share out).
         try comm.agree(describing: ErrorMessages.line) {
           guard comm.isRoot else { return }
-          try predictFile(path, header: header, run: run)
+          try predictFile(run.source, run: run)
         }
         return
       }
@@ -71,51 +72,85 @@ struct PredictCommand: ParsableCommand {
   }
 
   /// The header and one line of the output: `first` (line or row), the label or targets when known, the prediction.
-  static func text(first: String, labels: [Double]?, outputs y: [Double], classification: Bool, endsInSoftmax: Bool) -> String {
+  /// `names`: the classes' names when a CSV's label column held text (the label and the prediction are written as
+  /// names); nil writes class indices.
+  static func text(first: String, labels: [Double]?, outputs y: [Double], classification: Bool, endsInSoftmax: Bool,
+                   names: [String]? = nil) -> String {
     if classification {
       // The outputs are logits unless the model ends in softmax; either way report probabilities.
       var p = y
       if !endsInSoftmax { Double.softmaxRows(y, &p, rows: 1, cols: y.count) }
       let predicted = p.indices.max { p[$0] < p[$1] } ?? 0
-      return ([first] + (labels.map { ["\(Int($0[0]))"] } ?? []) + ["\(predicted)"] + p.map { String(format: "%.6g", $0) })
+      let name = { (k: Int) in names.map { csvField($0[k]) } ?? "\(k)" }
+      return ([first] + (labels.map { [name(Int($0[0]))] } ?? []) + [name(predicted)] + p.map { String(format: "%.6g", $0) })
         .joined(separator: ",")
     }
     return ([first] + (labels ?? []).map { "\($0)" } + y.map { "\($0)" }).joined(separator: ",")
   }
 
+  /// A CSV cell holding `s`: quoted (its quotes doubled) when it holds a comma, a quote or a line break.
+  static func csvField(_ s: String) -> String {
+    s.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" } ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+  }
+
+  /// The class names to write instead of indices: a CSV's text labels (nil for numbered classes and for a text
+  /// model's characters, written as ids).
+  static func names(_ t: InputTransform) -> [String]? {
+    t.task == .classification && t.vocabulary == nil && t.classNames != (0..<t.classNames.count).map(String.init) ? t.classNames : nil
+  }
+
   static func header(first: String, transform t: InputTransform, labels: Bool) -> String {
     if t.task == .classification {
-      return ([first] + (labels ? ["label"] : []) + ["predicted"] + t.classNames.indices.map { "p\($0)" }).joined(separator: ",")
+      // A probability column a class: p0, p1, ..., or p_NAME for a CSV's named classes.
+      let p = names(t).map { $0.map { csvField("p_" + $0) } } ?? t.classNames.indices.map { "p\($0)" }
+      return ([first] + (labels ? ["label"] : []) + ["predicted"] + p).joined(separator: ",")
     }
     let w = t.targetNames.count
     return ([first] + (labels ? (0..<w).map { w == 1 ? "target" : "target\($0 + 1)" } : [])
       + (0..<w).map { w == 1 ? "prediction" : "prediction\($0 + 1)" }).joined(separator: ",")
   }
 
-  /// Every row of the CSV file `path`, in its order, through the saved transform: `line` is the data row's number.
-  func predictFile(_ path: String, header: CSVHeader, run: WeightsOptions.Run) throws {
+  /// Every row of the file (a CSV, or numpy's arrays), in its order, through the saved transform: `line` is the row's
+  /// number.
+  func predictFile(_ data: DatasetSource, run: WeightsOptions.Run) throws {
     guard let transform = run.transform else {
       throw CommandError("\(run.weightsPath) records no input transform (it was written by an earlier dpt, or not by dpt): train again, or export again, with this dpt to predict a file")
     }
     if transform.vocabulary != nil {
-      throw CommandError("--dataset csv:\(path): the model reads windows of a text: give --dataset text:PATH with its --context, or continue a text with dpt generate")
+      throw CommandError("--dataset \(data): the model reads windows of a text: give --dataset text:PATH with its --context, or continue a text with dpt generate")
     }
-    guard transform.sampleShape.count == 1 else {
-      throw CommandError("--dataset csv:\(path): the model reads images of shape \(transform.sampleShape.map(String.init).joined(separator: "x")), not rows of a table")
+    let shape = { (s: [Int]) in s.map(String.init).joined(separator: "x") }
+    let x: [Double], labels: [Double]?, rows: Int, path: String
+    switch data {
+    case .csv(let file, _, let header, _):
+      guard transform.sampleShape.count == 1 else {
+        throw CommandError("--dataset \(data): the model reads images of shape \(shape(transform.sampleShape)), not rows of a table")
+      }
+      let table = try NumericTable.read(file, header: header)
+      (x, labels) = try transform.columns(of: table, path: file)
+      (rows, path) = (table.rows, file)
+    default:
+      path = data.files.first!
+      let a = try ArrayData.rowsToPredict(try ArrayData.arrays(data), path: path)
+      guard a.sampleShape == transform.sampleShape else {
+        throw CommandError("\(path): its samples are \(shape(a.sampleShape)) but the model reads \(shape(transform.sampleShape))")
+      }
+      if let w = a.labels.map({ _ in a.labelWidth }), w != (transform.task == .classification ? 1 : transform.targetNames.count) {
+        throw CommandError("\(path): its labels have \(w) values a sample; the model predicts \(transform.task == .classification ? "one class" : "\(transform.targetNames.count) targets")")
+      }
+      (x, labels, rows) = (a.values, a.labels, a.values.count / max(transform.featureCount, 1))
     }
-    let table = try NumericTable.read(path, header: header)
-    let (x, labels) = try transform.columns(of: table, path: path)
     var model = try TrainedModel<Float>(config: run.config, transform: transform)
     let bytes = try source.weightBytes(run)
     (model.parameters, model.buffers) = try SafeTensors.state(for: model.network, from: try SafeTensorsFile(decoding: bytes, path: run.weightsPath),
                                                              path: run.weightsPath)
     let outputs = model.outputs(raw: x)
-    let w = labels.map { $0.count / max(table.rows, 1) } ?? 0
+    let w = labels.map { $0.count / max(rows, 1) } ?? 0
     var text = Self.header(first: "line", transform: transform, labels: labels != nil) + "\n"
     for (i, y) in outputs.enumerated() {
       let l = labels.map { Array($0[i * w..<(i + 1) * w]) }
       text += Self.text(first: "\(i + 1)", labels: l, outputs: y, classification: transform.task == .classification,
-                        endsInSoftmax: run.config.model.endsInSoftmax) + "\n"
+                        endsInSoftmax: run.config.model.endsInSoftmax, names: Self.names(transform)) + "\n"
     }
     try OutputPaths.write(text, to: output, flag: "--output")
     OutputPaths.note(run.weightsNote, outputs: [output])
@@ -150,7 +185,7 @@ struct PredictCommand: ParsableCommand {
         }
         let labels = classification ? [Double(set.labels[i])] : (0..<set.targetWidth).map { set.targets[i * set.targetWidth + $0] }
         text += Self.text(first: "\(row)", labels: labels, outputs: y, classification: classification,
-                          endsInSoftmax: trainer.config.model.endsInSoftmax) + "\n"
+                          endsInSoftmax: trainer.config.model.endsInSoftmax, names: Self.names(trainer.inputTransform)) + "\n"
         lines += 1
       }
     }

@@ -68,7 +68,9 @@ enum RunText {
     let config = trainer.config, comm = trainer.communicator
     var lines: [String] = []
     if let header = trainer.data.header { lines.append(ErrorMessages.text(header)) }
-    for w in trainer.data.warnings { lines.append("warning: \(w); trained from --init's weights as given") }
+    for w in trainer.data.warnings {
+      if case .rowsDropped = w { lines.append("\(w)") } else { lines.append("warning: \(w); trained from --init's weights as given") }
+    }
     if let note = try options.data.inferenceNote { lines.append(note) }
     lines.append(header(trainer, hosts: try hosts(comm)))
     if let (c, path) = resumed {

@@ -295,7 +295,7 @@ struct TrainingOptions: ParsableArguments {
     _ = try parsedLoss()
     // The settings against the kind of data, before anything is loaded: a usage error (exit 64) like the above.
     let source = try data.source
-    if case .csv(_, .infer, _) = source { return }  // an unreadable CSV: reported when it is loaded
+    if case .csv(_, .infer, _, _) = source { return }  // an unreadable CSV: reported when it is loaded
     let config = try makeConfig()
     do { try config.check(task: source.task, dataName: source.description) } catch let p as ConfigurationProblem {
       throw ValidationError(ErrorMessages.text(p))

@@ -53,7 +53,7 @@ struct WeightsOptions: ParsableArguments {
   func run(given: TrainingOptions) throws -> Run {
     guard let checkpoint else {
       let transform = try InputFiles.safetensorsTransform(weights!, flag: "--weights")
-      return Run(config: try given.makeConfig(), source: try given.data.source, load: { try given.data.load() }, checkpoint: nil,
+      return Run(config: try given.makeConfig(), source: try given.data.source, load: { try given.data.load(encoding: transform?.tableColumns) }, checkpoint: nil,
                  weightsPath: weights!, choice: nil, transform: transform)
     }
     let (path, choice) = try Checkpoint.path(checkpoint, which: which)
@@ -65,7 +65,7 @@ struct WeightsOptions: ParsableArguments {
     let run = try Self.description(of: c, path: path)
     let config = run.training
     if given.data.givenDataset != nil {
-      return Run(config: config, source: try given.data.source, load: { try given.data.load() }, checkpoint: c,
+      return Run(config: config, source: try given.data.source, load: { try given.data.load(encoding: transform?.tableColumns) }, checkpoint: c,
                  weightsPath: path, choice: choice, transform: transform)
     }
     guard let source = run.data?.source else { throw CommandError("\(path) names no data set (it was trained on data held in memory): give --dataset") }
@@ -81,7 +81,10 @@ struct WeightsOptions: ParsableArguments {
     let testFraction = given.data.testFraction ?? run.data?.testFraction, seed = config.seed
     let validation = given.data.valFraction ?? run.data?.validationFraction ?? 0
     return Run(config: config, source: source,
-               load: { try TableReader().load(source, testFraction: testFraction, seed: seed).holdingOutValidation(fraction: validation, seed: seed) },
+               load: {
+                 try TableReader().load(source, testFraction: testFraction, seed: seed, encoding: transform?.tableColumns)
+                   .holdingOutValidation(fraction: validation, seed: seed)
+               },
                checkpoint: c, weightsPath: path, choice: choice, transform: transform)
   }
 

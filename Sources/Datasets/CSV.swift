@@ -1,18 +1,47 @@
 import _Support
 import Foundation
 
-/// A numeric table read from CSV: an optional header row, then rows of numbers, all of the same length.
+/// A table read from CSV: an optional header row, then rows of cells, all of the same length. A cell is a number,
+/// a text (a category: `TableEncoding` makes one-hot features or class names of a text column) or empty (a gap:
+/// `--missing` says what becomes of it).
 public struct NumericTable: Equatable {
   public var header: [String]?
   public var columns: Int
-  /// Row-major values, rows x columns.
+  /// Row-major values, rows x columns; NaN where a cell is text or empty.
   public var values: [Double]
+  /// The cells that are not numbers, by their place in `values` (row * columns + column), trimmed.
+  public var text: [Int: String] = [:]
+  /// The empty cells (and "nan", as pandas writes a gap), by their place in `values`.
+  public var missing: Set<Int> = []
+  /// The file's line number of each row (for messages; 1-based, the header's line counted).
+  public var lines: [Int] = []
   public var rows: Int { columns == 0 ? 0 : values.count / columns }
 
   public init(header: [String]?, columns: Int, values: [Double]) {
     self.header = header
     self.columns = columns
     self.values = values
+    self.lines = (0..<(columns == 0 ? 0 : values.count / columns)).map { $0 + 1 + (header == nil ? 0 : 1) }
+  }
+
+  /// Whether every cell is a number.
+  public var isNumeric: Bool { text.isEmpty && missing.isEmpty }
+
+  /// The line and the column's name (or number) of the cell at `k` in `values`.
+  public func place(_ k: Int) -> (line: Int, column: String) {
+    let j = k % columns
+    return (lines.indices.contains(k / columns) ? lines[k / columns] : k / columns + 1, header.map { quoted($0[j]) } ?? "\(j + 1)")
+  }
+
+  /// Throws, naming the first cell that is text or empty, for readers that take numbers only (`what` says what the
+  /// file holds, e.g. "every cell after the header must be numeric").
+  public func requireNumbers(path: String, _ what: String = "every cell after the header must be numeric") throws {
+    guard let k = (Array(text.keys) + Array(missing)).min() else { return }
+    let line = lines.indices.contains(k / columns) ? lines[k / columns] : k / columns + 1
+    guard let cell = text[k] else {
+      throw DataProblem.malformed("\(path):\(line): column \(k % columns + 1) is empty or NaN (\(what))")
+    }
+    throw DataProblem.malformed("\(path):\(line): column \(k % columns + 1): \(quoted(cell)) is not a number (\(what))")
   }
 
   public init(parsing text: String, path: String, header: CSVHeader = .auto) throws {
@@ -81,24 +110,35 @@ public struct NumericTable: Equatable {
     }
     guard !body.isEmpty else { throw DataProblem.malformed("\(path): the file has a header but no rows of numbers") }
     let columns = firstCells.count
-    var values: [Double] = []
+    var values: [Double] = [], textCells: [Int: String] = [:], gaps = Set<Int>(), lineNumbers: [Int] = []
     values.reserveCapacity(body.count * columns)
+    lineNumbers.reserveCapacity(body.count)
     for (lineNumber, line) in body {
+      lineNumbers.append(lineNumber)
       let row = cells(line)
       guard row.count == columns else {
         throw DataProblem.malformed("\(path):\(lineNumber): \(row.count) cells where the \(header == nil ? "first row has" : "header names") \(columns): every row needs the same number of columns")
       }
       for (c, cell) in row.enumerated() {
         guard let v = parseNumber(cell) else {
-          throw DataProblem.malformed("\(path):\(lineNumber): column \(c + 1): \(quoted(text(cell))) is not a number (every cell after the header must be numeric)")
+          // Text (a category), or an empty cell (a gap).
+          if cell.isEmpty { gaps.insert(values.count) } else { textCells[values.count] = text(cell) }
+          values.append(.nan)
+          continue
+        }
+        if v.isNaN {
+          gaps.insert(values.count)
+          values.append(.nan)
+          continue
         }
         guard v.isFinite else {
-          throw DataProblem.malformed("\(path):\(lineNumber): column \(c + 1): \(quoted(text(cell))) is not finite (remove or impute NaN and inf values)")
+          throw DataProblem.malformed("\(path):\(lineNumber): column \(c + 1): \(quoted(text(cell))) is not finite (remove or replace the infinite values)")
         }
         values.append(v)
       }
     }
     self.init(header: header, columns: columns, values: values)
+    (self.text, self.missing, self.lines) = (textCells, gaps, lineNumbers)
   }
 
   /// Reads a CSV file, raw or gzip-compressed.

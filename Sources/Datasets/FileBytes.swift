@@ -28,10 +28,20 @@ public enum FileBytes {
   /// naming the limit; with `prefix`, inflation simply stops after `limit` bytes (to read a header first).
   public static func gunzip(_ input: [UInt8], path: String, limit: Int = MachineMemory.fileLimit, prefix: Bool = false,
                             tooLong: String? = nil) throws -> [UInt8] {
+    try inflate(input, path: path, limit: limit, prefix: prefix, tooLong: tooLong, format: .gzip)
+  }
+
+  /// What `inflate` reads: a gzip (or zlib) stream, or a zip member's raw deflate.
+  public enum Compression: String, Sendable { case gzip, deflate }
+
+  /// Inflates `input` with zlib, to at most `limit` bytes (see `gunzip`).
+  public static func inflate(_ input: [UInt8], path: String, limit: Int = MachineMemory.fileLimit, prefix: Bool = false,
+                             tooLong: String? = nil, format: Compression) throws -> [UInt8] {
     var output = [UInt8]()
     output.reserveCapacity(min(limit, input.count * 4))
     var stream = z_stream()
-    guard dpt_inflate_init_gzip(&stream) == Z_OK else { throw DataProblem.malformed("\(path): zlib could not start inflating") }
+    let started = format == .gzip ? dpt_inflate_init_gzip(&stream) : dpt_inflate_init_raw(&stream)
+    guard started == Z_OK else { throw DataProblem.malformed("\(path): zlib could not start inflating") }
     defer { inflateEnd(&stream) }
     // The output chunk grows with the input: small files do not pay for a megabyte of zeroing per call.
     let chunk = min(1 << 20, max(1 << 12, input.count * 8))
@@ -43,7 +53,7 @@ public enum FileBytes {
         let status: Int32 = buffer.withUnsafeMutableBufferPointer { out in
           stream.next_out = out.baseAddress
           stream.avail_out = uInt(chunk)
-          return inflate(&stream, Z_NO_FLUSH)
+          return _CZlib.inflate(&stream, Z_NO_FLUSH)
         }
         let produced = chunk - Int(stream.avail_out)
         if output.count + produced > limit {
@@ -52,27 +62,27 @@ public enum FileBytes {
             return
           }
           throw DataProblem.malformed(tooLong.map { "\(path): \($0)" }
-            ?? "\(path): the gzip stream inflates to more than \(ByteCount.text(limit)) (half this machine's memory, the most dpt reads from one file)")
+            ?? "\(path): the \(format) stream inflates to more than \(ByteCount.text(limit)) (half this machine's memory, the most dpt reads from one file)")
         }
         output.append(contentsOf: buffer[0..<produced])
         switch status {
         case Z_STREAM_END:
-          if stream.avail_in == 0 { return }
+          if stream.avail_in == 0 || format == .deflate { return }
           // Another gzip member follows (files made by `cat a.gz b.gz`).
           guard inflateReset(&stream) == Z_OK else { throw DataProblem.malformed("\(path): zlib reset failed") }
         case Z_OK:
           if stream.avail_in == 0 && produced == 0 {
             if prefix { return }
-            throw DataProblem.malformed("\(path): the gzip stream is truncated (download or copy the file again)")
+            throw DataProblem.malformed("\(path): the \(format) stream is truncated (download or copy the file again)")
           }
         case Z_BUF_ERROR:
           if stream.avail_in == 0 {
             if prefix { return }
-            throw DataProblem.malformed("\(path): the gzip stream is truncated (download or copy the file again)")
+            throw DataProblem.malformed("\(path): the \(format) stream is truncated (download or copy the file again)")
           }
         default:
           let reason = stream.msg.map { String(cString: $0) } ?? "error \(status)"
-          throw DataProblem.malformed("\(path): not a valid gzip file (\(reason)); replace it with a good copy")
+          throw DataProblem.malformed("\(path): not a valid \(format) stream (\(reason)); replace it with a good copy")
         }
       }
     }

@@ -36,6 +36,10 @@ public struct InputTransform: Codable, Equatable, Sendable {
   public var vocabulary: [String]?
   /// A sequence model's outputs a sample: one class (the next character) at each of its positions; nil for one.
   public var positions: Int?
+  /// A CSV's feature columns before encoding, when some held text (categories, one-hot features) or gaps (filled by
+  /// `--missing mean`'s training means): a new file's rows are encoded by them (`TableEncoding`); nil for a table of
+  /// numbers alone, whose features are its columns.
+  public var tableColumns: [TableColumn]?
 
   public init(scaling: Scaling, sampleShape: [Int], featureNames: [String], namedColumns: Bool, task: LearningTask,
               classNames: [String], targetNames: [String]) {
@@ -68,6 +72,7 @@ public struct InputTransform: Codable, Equatable, Sendable {
       vocabulary = train.classNames
       positions = train.labelsPerSample
     }
+    tableColumns = data.columns
   }
 
   /// Features per sample.
@@ -108,6 +113,11 @@ public struct InputTransform: Codable, Equatable, Sendable {
   /// `predict` or `eval`): by the header's names when both have names, else by position (the features first). Also
   /// returns the labels or targets when the file holds them (nil when it holds features only).
   public func columns(of table: NumericTable, path: String) throws -> (features: [Double], labels: [Double]?) {
+    if let tableColumns {
+      return try TableEncoding.encode(table, path: path, columns: tableColumns, byName: namedColumns, task: task, classNames: classNames,
+                                      targetNames: targetNames)
+    }
+    try table.requireNumbers(path: path, "the model was trained on numbers alone")
     let d = featureCount, n = table.rows, w = table.columns
     var featureColumns: [Int], labelColumns: [Int]?
     if namedColumns, let header = table.header {

@@ -146,13 +146,19 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
       ("test_fraction", JSON(testFraction ?? dataset.flatMap { $0.isTable ? $0.defaultTestFraction : nil })),
       ("target", { () -> JSON in
         switch dataset {
-        case .csv(_, .classes, _)?: return JSON("class")
-        case .csv(_, .values(let k), _)?: return JSON(k == 1 ? "value" : "value:\(k)")
+        case .csv(_, .classes, _, _)?: return JSON("class")
+        case .csv(_, .values(let k), _, _)?: return JSON(k == 1 ? "value" : "value:\(k)")
+        case .npz(_, .classes)?, .npy(_, _, .classes)?: return JSON("class")
+        case .npz(_, .values)?, .npy(_, _, .values)?: return JSON("value")
         default: return .null
         }
       }()),
       ("header", { () -> JSON in
-        if case .csv(_, _, let h)? = dataset { return JSON(h.rawValue) }
+        if case .csv(_, _, let h, _)? = dataset { return JSON(h.rawValue) }
+        return .null
+      }()),
+      ("missing", { () -> JSON in
+        if case .csv(_, _, _, let m)? = dataset { return JSON((m ?? .error).rawValue) }
         return .null
       }()),
       ("standardize", .bool(standardize)),

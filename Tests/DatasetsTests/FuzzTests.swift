@@ -33,9 +33,16 @@ import _TestSupport
 
   @Test func csv() {
     let alphabet = Array(",.;-+eE0123456789 \t\n\r\"naifAZ".utf8)
-    let seeds = [Array(Corn.csv.utf8), Array("1,2,3\n4.5,-6e-3,7\n".utf8), Array("a\tb\n1\t2\r\n".utf8)]
+    let seeds = [Array(Corn.csv.utf8), Array("1,2,3\n4.5,-6e-3,7\n".utf8), Array("a\tb\n1\t2\r\n".utf8),
+                 Array("size,color,y\n1,red,a\n,blue,b\n3,,a\n4,red,\n".utf8)]
     fuzz("csv", seeds: seeds, alphabet: alphabet) { bytes in
       let t = try NumericTable(parsing: bytes, path: "fuzz")
+      // Text and gaps through the encoder, under each policy; then the numbers-only reader.
+      var warnings: [DataWarning] = []
+      for missing in MissingValues.allCases {
+        do { _ = try TableEncoding.fit(t, path: "fuzz", classes: missing != .drop, targets: 1, missing: missing, lenient: false, warnings: &warnings) }
+        catch is DataProblem {}
+      }
       _ = try Catalog.regressionTable(t, path: "fuzz")
     }
   }
