@@ -4,11 +4,13 @@ import PackageDescription
 
 // MARK: - C libraries (Debian packages, found through pkg-config)
 //
-// Only TensorCore imports _CBLAS and only Collectives imports _CMPI; _CZlib is the gzip reader of Datasets.
+// Only TensorCore imports _CBLAS and only Collectives imports _CMPI; _CZlib (gzip, zip members) and _CImage (libpng,
+// libjpeg-turbo) are the file readers of Datasets.
 let systemLibraries: [Target] = [
   .systemLibrary(name: "_CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
   .systemLibrary(name: "_CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
   .systemLibrary(name: "_CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+  .systemLibrary(name: "_CImage", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "libjpeg62-turbo-dev"])]),
 ]
 
 // MARK: - Library modules, one job each
@@ -43,7 +45,7 @@ let libraries: [Target] = [
   // Update rules on one flat parameter buffer.
   .target(name: "Optimizers", dependencies: ["TensorCore"], swiftSettings: fast),
   // IDX and CSV readers, the data-set catalogue, sharding.
-  .target(name: "Datasets", dependencies: ["TensorCore", "_CZlib", "_Support"], swiftSettings: fast),
+  .target(name: "Datasets", dependencies: ["TensorCore", "_CZlib", "_CImage", "_Support"], swiftSettings: fast),
   // The communicator protocol: local, in-process (tests) and MPI.
   .target(name: "Collectives", dependencies: ["_CMPI", "_Support"], swiftSettings: fast),
   // The file formats of trained weights: dpt's checkpoint and safetensors.

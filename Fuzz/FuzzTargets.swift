@@ -1,5 +1,5 @@
-// libFuzzer's entry point for scripts/fuzz: DPT_FUZZ_TARGET=idx|gzip|csv|checkpoint|json|safetensors|npy|npz picks the
-// reader.
+// libFuzzer's entry point for scripts/fuzz: DPT_FUZZ_TARGET=idx|gzip|csv|checkpoint|json|safetensors|npy|npz|image picks
+// the reader.
 // Built only with DPT_FUZZ=1 (see Package.swift), as a coverage-instrumented shared library that clang links with
 // libFuzzer's main.
 import Datasets
@@ -39,6 +39,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     if let file = try? SafeTensorsFile(decoding: bytes, path: "fuzz") {
       for name in file.names { _ = try? file.values(name, path: "fuzz") }
     }
+  case "image":
+    _ = try? ImageFiles.decode(bytes, path: "fuzz", channels: 3)
+    _ = try? ImageFiles.decode(bytes, path: "fuzz", channels: 2)
   case "npy":
     if let a = try? NumpyArray(parsing: bytes, path: "fuzz") { _ = try? ArrayData.rowsToPredict(["x": a], path: "fuzz") }
   case "npz":

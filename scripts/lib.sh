@@ -6,7 +6,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 # The Debian packages dpt builds and runs with.
-DPT_PACKAGES=(pkg-config libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev librsvg2-bin)
+DPT_PACKAGES=(pkg-config libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev librsvg2-bin)
 
 say() { printf '\n==> %s\n' "$*" >&2; }
 

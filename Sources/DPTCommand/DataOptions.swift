@@ -9,7 +9,7 @@ import _Support
 /// Which rows a run uses: the data set, its split and the feature scaling. `train` and `lstsq` share it, so the
 /// closed form is fitted on exactly the rows SGD trains on.
 struct DataOptions: ParsableArguments {
-  @Option(name: .customLong("dataset"), help: ArgumentHelp("mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a numeric CSV, target in the last column) | npz:PATH (numpy arrays x, y or x_train, y_train, x_test, y_test) | npy:X.npy,Y.npy | text:PATH (a UTF-8 text, character by character, with --context) | synthetic:ROWS,FEATURES (default: mnist).", valueName: "name"))
+  @Option(name: .customLong("dataset"), help: ArgumentHelp("mnist | fashion-mnist | corn | idx:DIR | csv:PATH (a CSV, target in the last column; text columns are categories) | npz:PATH (numpy arrays x, y or x_train, y_train, x_test, y_test) | npy:X.npy,Y.npy | images:DIR (PNG or JPEG, a folder per class) | text:PATH (a UTF-8 text, character by character, with --context) | synthetic:ROWS,FEATURES (default: mnist).", valueName: "name"))
   var givenDataset: String?
 
   /// --dataset, or mnist when it was not given (eval and predict take a checkpoint's own data set then).
@@ -43,6 +43,10 @@ struct DataOptions: ParsableArguments {
     "With --dataset text:PATH: the characters a sample reads, its window (each position's target is the character after it).",
     valueName: "T"))
   var context: Int?
+
+  @Option(help: ArgumentHelp("With --dataset images:DIR: resize every image to H x W pixels (bilinear), e.g. 28,28. Without it the images must all be of one size.",
+                             valueName: "H,W"))
+  var imageSize: ImageSize?
 
   @Option(parsing: .unconditional, help: ArgumentHelp("Fraction of the training rows held out as a validation set, chosen by --seed (train: 0; sweep: 0.1).", valueName: "fraction"))
   var valFraction: Double?
@@ -79,6 +83,9 @@ struct DataOptions: ParsableArguments {
       default: throw ValidationError("--target applies to --dataset csv:PATH, npz:PATH and npy:X.npy,Y.npy")
       }
     }
+    if imageSize != nil, givenDataset != nil {
+      guard case .images = try DatasetSource(dataset) else { throw ValidationError("--image-size applies to --dataset images:DIR") }
+    }
     if targets != nil || header != .auto || missing != .error {
       guard case .csv = try DatasetSource(dataset) else { throw ValidationError("--targets, --header and --missing apply to --dataset csv:PATH") }
     }
@@ -114,6 +121,7 @@ struct DataOptions: ParsableArguments {
       var s: DatasetSource
       do { s = try DatasetSource(dataset) } catch { throw ValidationError(ErrorMessages.line(error)) }
       if case .text(let path, _) = s { return (.text(path: path, context: context ?? 0), nil) }
+      if case .images(let dir, _, _) = s { return (.images(directory: dir, height: imageSize?.height ?? 0, width: imageSize?.width ?? 0), nil) }
       let given: CSVTarget? = target.map { $0 == .class ? .classes : .values(targets ?? 1) }
       switch s {
       case .npz(let path, _): s = .npz(path: path, target: given ?? .infer)
@@ -163,6 +171,18 @@ func predictionRows(_ text: String?, source: DatasetSource, features: Int) throw
 
 extension CSVHeader: ExpressibleByArgument {}
 extension MissingValues: ExpressibleByArgument {}
+
+/// `--image-size H,W`.
+struct ImageSize: ExpressibleByArgument, Equatable {
+  var height: Int
+  var width: Int
+
+  init?(argument: String) {
+    let parts = argument.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 2, let h = parts[0], let w = parts[1], (1...4096).contains(h), (1...4096).contains(w) else { return nil }
+    (height, width) = (h, w)
+  }
+}
 
 /// `--target`: the kind of a CSV's last column.
 enum CSVTargetKind: String, ExpressibleByArgument, CaseIterable {

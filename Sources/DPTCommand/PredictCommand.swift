@@ -121,6 +121,7 @@ struct PredictCommand: ParsableCommand {
     }
     let shape = { (s: [Int]) in s.map(String.init).joined(separator: "x") }
     let x: [Double], labels: [Double]?, rows: Int, path: String
+    var first = "line", firsts: [String]? = nil
     switch data {
     case .csv(let file, _, let header, _):
       guard transform.sampleShape.count == 1 else {
@@ -129,6 +130,32 @@ struct PredictCommand: ParsableCommand {
       let table = try NumericTable.read(file, header: header)
       (x, labels) = try transform.columns(of: table, path: file)
       (rows, path) = (table.rows, file)
+    case .images(let dir, let h, let w):
+      // A folder of class folders (their names the labels, which must be the model's classes), or of images alone.
+      let (C, H, W) = (transform.sampleShape[0], transform.sampleShape[1], transform.sampleShape[2])
+      guard transform.sampleShape.count == 3 else {
+        throw CommandError("--dataset \(data): the model reads rows of \(shape(transform.sampleShape)), not images")
+      }
+      let classes = try ImageFiles.classes(dir)
+      let files = try classes?.flatMap(\.files) ?? ImageFiles.files(in: dir).map { Files.join(dir, $0) }
+      guard !files.isEmpty else { throw CommandError("\(dir): holds no PNG or JPEG file (nor class folders of them)") }
+      let images = try ImageFiles.samples(files, size: h > 0 ? (h, w) : nil, channels: C)
+      guard Array(images.shape[1...]) == [H, W] else {
+        throw CommandError("\(dir): its images are \(images.shape[1])x\(images.shape[2]) pixels but the model reads \(H)x\(W): give --image-size \(H),\(W)")
+      }
+      if let classes {
+        labels = try classes.flatMap { c -> [Double] in
+          guard let k = transform.classNames.firstIndex(of: c.name) else {
+            throw CommandError("\(Files.join(dir, c.name)): a class folder the model was not trained on (it knows \(InputTransform.list(transform.classNames)))")
+          }
+          return [Double](repeating: Double(k), count: c.files.count)
+        }
+      } else {
+        labels = nil
+      }
+      (x, rows, path) = (images.pixels.map(Double.init), files.count, dir)
+      first = "file"
+      firsts = files.map { Self.csvField(String($0.dropFirst(dir.count).drop { $0 == "/" })) }
     default:
       path = data.files.first!
       let a = try ArrayData.rowsToPredict(try ArrayData.arrays(data), path: path)
@@ -146,10 +173,10 @@ struct PredictCommand: ParsableCommand {
                                                              path: run.weightsPath)
     let outputs = model.outputs(raw: x)
     let w = labels.map { $0.count / max(rows, 1) } ?? 0
-    var text = Self.header(first: "line", transform: transform, labels: labels != nil) + "\n"
+    var text = Self.header(first: first, transform: transform, labels: labels != nil) + "\n"
     for (i, y) in outputs.enumerated() {
       let l = labels.map { Array($0[i * w..<(i + 1) * w]) }
-      text += Self.text(first: "\(i + 1)", labels: l, outputs: y, classification: transform.task == .classification,
+      text += Self.text(first: firsts?[i] ?? "\(i + 1)", labels: l, outputs: y, classification: transform.task == .classification,
                         endsInSoftmax: run.config.model.endsInSoftmax, names: Self.names(transform)) + "\n"
     }
     try OutputPaths.write(text, to: output, flag: "--output")

@@ -38,7 +38,7 @@ public enum DataProblem: Error, Equatable, CustomStringConvertible {
     case .testSplitEmpty(let name, let rows, let n): "\(name): \(rows) rows leave no training rows after holding out \(n) for testing"
     case .syntheticSpecification(let t): "'\(t)': use synthetic:ROWS,FEATURES with positive integers, e.g. synthetic:10000,20"
     case .npySpecification(let t): "'\(t)': use npy:FEATURES.npy,LABELS.npy, two files separated by a comma"
-    case .unknownDataSet(let t): "'\(t)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH, npz:PATH, npy:X.npy,Y.npy, text:PATH or synthetic:N,D)"
+    case .unknownDataSet(let t): "'\(t)': unknown data set (use mnist, fashion-mnist, corn, idx:DIR, csv:PATH, npz:PATH, npy:X.npy,Y.npy, images:DIR, text:PATH or synthetic:N,D)"
     case .classLabel(let path, let row, let column, let v):
       "\(path): row \(row): the class label \(quoted(column)) is \(v); labels are whole numbers 0, 1, 2, ..."
     case .notFetched(let name, let path):

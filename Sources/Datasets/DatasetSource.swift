@@ -23,11 +23,14 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
   /// numpy's .npz archive: arrays x and y (split by --test-fraction), or Keras's x_train, y_train, x_test, y_test
   /// (see `ArrayData`); the target kind from y's dtype unless --target says.
   case npz(path: String, target: CSVTarget = .infer)
+  /// A folder of PNG or JPEG images, one subfolder per class (`images:DIR`, see `ImageFiles`), resized to height x
+  /// width by `--image-size` (0: the images' own size, which must then be one).
+  case images(directory: String, height: Int = 0, width: Int = 0)
   /// Two .npy files, the features and the labels (`npy:X.npy,Y.npy`).
   case npy(features: String, labels: String, target: CSVTarget = .infer)
 
-  /// Parses `mnist`, `fashion-mnist`, `corn`, `idx:DIR`, `csv:PATH`, `text:PATH`, `npz:PATH`, `npy:X,Y` or
-  /// `synthetic:N,D`.
+  /// Parses `mnist`, `fashion-mnist`, `corn`, `idx:DIR`, `csv:PATH`, `text:PATH`, `npz:PATH`, `npy:X,Y`, `images:DIR`
+  /// or `synthetic:N,D`.
   public init(_ text: String) throws {
     switch text {
     case "mnist": self = .mnist
@@ -38,6 +41,7 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
       if text.hasPrefix("csv:"), text.count > 4 { self = .csv(path: String(text.dropFirst(4))); return }
       if text.hasPrefix("text:"), text.count > 5 { self = .text(path: String(text.dropFirst(5)), context: 0); return }
       if text.hasPrefix("npz:"), text.count > 4 { self = .npz(path: String(text.dropFirst(4))); return }
+      if text.hasPrefix("images:"), text.count > 7 { self = .images(directory: String(text.dropFirst(7))); return }
       if text.hasPrefix("npy:") {
         let files = text.dropFirst(4).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard files.count == 2, !files[0].isEmpty, !files[1].isEmpty else { throw DataProblem.npySpecification(text) }
@@ -66,6 +70,7 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
     case .synthetic(let n, let d): "synthetic:\(n),\(d)"
     case .text(let p, _): "text:\(p)"
     case .npz(let p, _): "npz:\(p)"
+    case .images(let d, _, _): "images:\(d)"
     case .npy(let x, let y, _): "npy:\(x),\(y)"
     }
   }
@@ -73,7 +78,7 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
   /// A file of rows that `dpt predict --dataset` predicts whole, in its order: a CSV or numpy's arrays.
   public var isFile: Bool {
     switch self {
-    case .csv, .npz, .npy: true
+    case .csv, .npz, .npy, .images: true
     default: false
     }
   }
@@ -81,7 +86,7 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
   /// Tables are split into train and test by `--test-fraction`; IDX sets come with their own test files.
   public var isTable: Bool {
     switch self {
-    case .mnist, .corn, .csv, .synthetic, .text, .npy: true
+    case .mnist, .corn, .csv, .synthetic, .text, .npy, .images: true
     // An archive of x and y is split by --test-fraction; one of Keras's four arrays is refused with it when loaded.
     case .npz: true
     case .fashionMNIST, .idx: false
@@ -105,13 +110,13 @@ public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible
     case .mnist, .fashionMNIST: ([1, 28, 28], 10)
     case .corn: ([2], 1)
     case .synthetic(_, let d): ([d], 1)
-    case .idx, .csv, .text, .npz, .npy: nil
+    case .idx, .csv, .text, .npz, .npy, .images: nil
     }
   }
 
   public var task: LearningTask {
     switch self {
-    case .mnist, .fashionMNIST, .idx, .csv(_, .classes, _, _), .text, .npz(_, .classes), .npy(_, _, .classes): .classification
+    case .mnist, .fashionMNIST, .idx, .csv(_, .classes, _, _), .text, .npz(_, .classes), .npy(_, _, .classes), .images: .classification
     case .corn, .csv, .synthetic, .npz, .npy: .regression
     }
   }
@@ -186,6 +191,7 @@ extension DatasetSource {
     switch self {
     case .csv(let path, _, _, _), .text(let path, _), .npz(let path, _): return [path]
     case .npy(let x, let y, _): return [x, y]
+    case .images(let dir, _, _): return ((try? ImageFiles.classes(dir)) ?? nil)?.flatMap(\.files) ?? ((try? ImageFiles.files(in: dir)) ?? []).map { Files.join(dir, $0) }
     case .idx(let dir):
       return ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
         .compactMap { stem in

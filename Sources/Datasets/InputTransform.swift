@@ -147,7 +147,7 @@ public struct InputTransform: Codable, Equatable, Sendable {
     return (x, y)
   }
 
-  static func list(_ names: [String]) -> String {
+  public static func list(_ names: [String]) -> String {
     names.prefix(6).map { quoted($0) }.joined(separator: ", ") + (names.count > 6 ? ", ... (\(names.count) in all)" : "")
   }
 }

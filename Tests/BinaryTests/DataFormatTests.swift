@@ -98,5 +98,50 @@ extension BinaryTests {
       let e = DPTBinary.run(["train", "--dataset", "csv:" + train, "--epochs", "1"])
       #expect(e.status != 0 && e.stderr.contains("shop.csv:2: column 'size' is empty: --missing drop"), "\(e.stderr)")
     }
+
+    /// A folder of PNG digits, one subfolder per class (written with zlib, as any PNG encoder writes them), trains a
+    /// CNN on 2 ranks; predict reads the folder back with labels from the folder names, and a folder of loose files
+    /// without; --image-size resizes, and a model's size is asked for when it differs.
+    @Test func aFolderOfPNGDigitsTrainsAndPredictsBack() throws {
+      let script = """
+        import sys, os, gzip, zlib, struct, numpy as np
+        out, mnist = sys.argv[1:3]
+        a = np.loadtxt(gzip.open(mnist), delimiter=",", dtype=np.int64)[np.random.default_rng(5).permutation(5000)[:2000]]
+        def png(path, img):
+            h, w = img.shape
+            raw = b"".join(b"\\x00" + img[y].astype(np.uint8).tobytes() for y in range(h))
+            chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+            ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+            open(path, "wb").write(b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+        names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+        for i, r in enumerate(a):
+            d = os.path.join(out, "digits", names[r[784]]); os.makedirs(d, exist_ok=True)
+            png(os.path.join(d, f"{i:04d}.png"), r[:784].reshape(28, 28))
+        os.makedirs(os.path.join(out, "loose"), exist_ok=True)
+        for i, r in enumerate(a[:3]):
+            png(os.path.join(out, "loose", f"{names[r[784]]}.png"), r[:784].reshape(28, 28))
+        """
+      let r = Subprocess.run(["python3", "-c", script, Self.dir.path, DataCache.mnist5kPath])
+      try #require(r.status == 0, "\(r.stderr)")
+      let digits = "images:" + Self.dir.file("digits")
+      let rows = trainAndPredict("png", digits, ["--model", "cnn:4,8", "--hidden", "32", "--epochs", "3"], predict: digits)
+      let names = ["eight", "five", "four", "nine", "one", "seven", "six", "three", "two", "zero"]
+      #expect(rows.first == ["file", "label", "predicted"] + names.map { "p_" + $0 } && rows.count == 2001)
+      #expect(rows.dropFirst().allSatisfy { $0[0].hasPrefix($0[1] + "/") && $0[0].hasSuffix(".png") })
+      let right = rows.dropFirst().filter { $0[1] == $0[2] }.count
+      #expect(right > 1700, "\(right) of 2000 digits right")
+      // Loose files: no label column; each named by its file.
+      let out = Self.dir.file("p-loose.csv"), ck = Self.dir.file("ck-png")
+      let p = DPTBinary.run(["predict", "--checkpoint", ck, "--dataset", "images:" + Self.dir.file("loose"), "--output", out])
+      #expect(p.status == 0, "\(p.stderr)")
+      let loose = csvRows(out)
+      #expect(loose.first?.prefix(2) == ["file", "predicted"] && loose.count == 4)
+      #expect(loose.dropFirst().filter { $0[0] == $0[1] + ".png" }.count >= 2, "\(loose)")
+      // Another size: asked for; --image-size resizes.
+      let small = DPTBinary.run(["predict", "--checkpoint", ck, "--dataset", "images:" + Self.dir.file("loose"), "--image-size", "14,14", "--output", Self.dir.file("p-small.csv")])
+      #expect(small.status != 0 && small.stderr.contains("its images are 14x14 pixels but the model reads 28x28: give --image-size 28,28"), "\(small.stderr)")
+      let resized = DPTBinary.mpirun(2, ["train", "--dataset", digits, "--image-size", "16,16", "--epochs", "1", "--model", "cnn:4,8"])
+      #expect(resized.status == 0 && resized.stdout.contains("flatten"), "\(resized.stderr)")
+    }
   }
 }
