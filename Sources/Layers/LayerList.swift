@@ -120,36 +120,11 @@ public enum LayerList {
 
   /// One item: `name` or `name(arguments)`, an argument a number, a word, an item, or a list `[items]`.
   public static func parseItem(_ text: String) throws -> LayerItem {
-    var name = Substring(text), args: Substring = ""
-    let unbalanced = LayerProblem("unbalanced parentheses: write name(arguments), and close every ( and [")
-    if let open = text.firstIndex(of: "(") {
-      guard text.hasSuffix(")") else { throw unbalanced }
-      name = text[..<open]
-      args = text[text.index(after: open)..<text.index(before: text.endIndex)]
-    } else if text.contains(")") || text.contains("[") || text.contains("]") {
-      throw unbalanced
+    let call = try LayerArguments(call: text)
+    guard let kind = kinds.first(where: { $0.names.contains(call.name) }) else {
+      throw LayerProblem("unknown layer '\(call.name)'; use \(names.joined(separator: ", "))")
     }
-    guard var parts = split(args) else { throw unbalanced }
-    if parts == [""] { parts = [] }
-    let key = name.trimmed.lowercased().map { $0 == "_" ? "-" : $0 }.reduce(into: "") { $0.append($1) }
-    var positional: [String] = [], keywords: [(key: String, value: String)] = []
-    for p in parts {
-      guard !p.isEmpty else { throw LayerProblem("an empty argument: remove the extra comma") }
-      // A keyword is `word=value` where `=` comes before any parenthesis (an item argument may hold keywords).
-      if let eq = p.firstIndex(of: "="), !p[..<eq].contains("("), !p[..<eq].contains("[") {
-        let k = p[..<eq].trimmed, v = p[p.index(after: eq)...].trimmed
-        guard !k.isEmpty, !v.isEmpty else { throw LayerProblem("'\(p)': write keyword=value") }
-        guard !keywords.contains(where: { $0.key == k }) else { throw LayerProblem("\(k) is given twice") }
-        keywords.append((k, v))
-      } else {
-        guard keywords.isEmpty else { throw LayerProblem("a positional argument after a keyword one") }
-        positional.append(p)
-      }
-    }
-    guard let kind = kinds.first(where: { $0.names.contains(key) }) else {
-      throw LayerProblem("unknown layer '\(key)'; use \(names.joined(separator: ", "))")
-    }
-    return LayerItem(try kind.init(LayerArguments(name: key, positional: positional, keywords: keywords)))
+    return LayerItem(try kind.init(call))
   }
 
   /// The layers of `items` for samples of `input`, checked shape by shape, and the shape they give. An item that
@@ -228,3 +203,36 @@ public struct Sequential: Equatable, Sendable, CustomStringConvertible {
   public var description: String { LayerList.text(items) }
 }
 
+extension LayerArguments {
+  /// Parses `name` or `name(arguments)` (positional arguments, then keyword=value ones; an argument may itself be a
+  /// call or a bracketed list): a layer item, and the losses and schedules a run description writes the same way.
+  public init(call text: String) throws {
+    var name = Substring(text), args: Substring = ""
+    let unbalanced = LayerProblem("unbalanced parentheses: write name(arguments), and close every ( and [")
+    if let open = text.firstIndex(of: "(") {
+      guard text.hasSuffix(")") else { throw unbalanced }
+      name = text[..<open]
+      args = text[text.index(after: open)..<text.index(before: text.endIndex)]
+    } else if text.contains(")") || text.contains("[") || text.contains("]") {
+      throw unbalanced
+    }
+    guard var parts = LayerList.split(args) else { throw unbalanced }
+    if parts == [""] { parts = [] }
+    let key = name.trimmed.lowercased().map { $0 == "_" ? "-" : $0 }.reduce(into: "") { $0.append($1) }
+    var positional: [String] = [], keywords: [(key: String, value: String)] = []
+    for p in parts {
+      guard !p.isEmpty else { throw LayerProblem("an empty argument: remove the extra comma") }
+      // A keyword is `word=value` where `=` comes before any parenthesis (an item argument may hold keywords).
+      if let eq = p.firstIndex(of: "="), !p[..<eq].contains("("), !p[..<eq].contains("[") {
+        let k = p[..<eq].trimmed, v = p[p.index(after: eq)...].trimmed
+        guard !k.isEmpty, !v.isEmpty else { throw LayerProblem("'\(p)': write keyword=value") }
+        guard !keywords.contains(where: { $0.key == k }) else { throw LayerProblem("\(k) is given twice") }
+        keywords.append((k, v))
+      } else {
+        guard keywords.isEmpty else { throw LayerProblem("a positional argument after a keyword one") }
+        positional.append(p)
+      }
+    }
+    self.init(name: key, positional: positional, keywords: keywords)
+  }
+}

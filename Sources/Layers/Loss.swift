@@ -25,7 +25,7 @@ public enum LossReduction: String, Sendable, CaseIterable, Codable {
 /// | l1 | (1/C) sum_j \|p_j - t_j\| | sign(p_j - t_j) / C (0 where equal) |
 /// | huber(d) | (1/C) sum_j h(p_j - t_j), h(e) = e^2/2 if \|e\| <= d else d (\|e\| - d/2) | h'(e) / C: e, or d sign(e) |
 /// | cosine | 1 - p.t / (\|p\| \|t\|) | -(t_j / (\|p\| \|t\|) - cos p_j / \|p\|^2) |
-public enum Loss: Equatable, Sendable, Codable, CustomStringConvertible {
+public enum Loss: Equatable, Sendable, CustomStringConvertible {
   case crossEntropy
   case nll
   /// The multiclass hinge; `mean` divides by the class count C, as PyTorch's MultiMarginLoss does.
@@ -138,5 +138,47 @@ extension Loss {
       return g!.withUnsafeMutableBufferPointer { run(Tensor.base($0)) }
     }
     return LossValue(sum: sum, gradient: g)
+  }
+}
+
+extension Loss: Codable {
+  /// Encoded as `--loss` spells it, with its settings as arguments: "cross-entropy", "hinge(margin=1.0, mean=true)",
+  /// "huber(delta=0.5)"; the keyed form of earlier versions (`{"mse": {}}`) is read too.
+  public var spelling: String {
+    switch self {
+    case .hinge(let m, let mean): LayerText.call("hinge", ["margin=\(m)"] + (mean ? ["mean=true"] : []))
+    case .huber(let d): LayerText.call("huber", ["delta=\(d)"])
+    default: name
+    }
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.singleValueContainer()
+    try c.encode(spelling)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    guard let text = try? decoder.singleValueContainer().decode(String.self) else {
+      enum Earlier: Decodable { case crossEntropy, nll, hinge(margin: Double, mean: Bool?), mse, halfMSE, l1, huber(delta: Double), cosine }
+      switch try Earlier(from: decoder) {
+      case .crossEntropy: self = .crossEntropy
+      case .nll: self = .nll
+      case .hinge(let m, let mean): self = .hinge(margin: m, mean: mean ?? false)
+      case .mse: self = .mse
+      case .halfMSE: self = .halfMSE
+      case .l1: self = .l1
+      case .huber(let d): self = .huber(delta: d)
+      case .cosine: self = .cosine
+      }
+      return
+    }
+    let bad = DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown loss '\(text)'"))
+    guard let call = try? LayerArguments(call: text), call.positional.isEmpty else { throw bad }
+    let k = Dictionary(call.keywords.map { ($0.key, $0.value) }) { a, _ in a }
+    guard Set(k.keys).isSubset(of: ["margin", "mean", "delta"]),
+          let loss = Loss.named(call.name, margin: k["margin"].flatMap(Double.init) ?? 1, delta: k["delta"].flatMap(Double.init) ?? 1,
+                                hingeMean: k["mean"] == "true")
+    else { throw bad }
+    self = loss
   }
 }

@@ -16,7 +16,7 @@ public enum ModelKind: String, CaseIterable, Sendable, Codable {
 }
 
 /// The non-linearity between hidden layers of a shorthand: element-wise, or PReLU with learnable slopes.
-public enum HiddenActivation: Equatable, Sendable, Codable, CustomStringConvertible {
+public enum HiddenActivation: Equatable, Sendable, CustomStringConvertible {
   case elementwise(Activation)
   case prelu
 
@@ -32,6 +32,30 @@ public enum HiddenActivation: Equatable, Sendable, Codable, CustomStringConverti
     case .elementwise(let a): .activation(a)
     case .prelu: .prelu
     }
+  }
+}
+
+extension HiddenActivation: Codable {
+  /// Encoded as `--activation` spells it ("relu", "leaky-relu(0.01)", "prelu"); the keyed form of earlier versions
+  /// (`{"elementwise": {"_0": {"relu": {}}}}`) is read too.
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.singleValueContainer()
+    try c.encode(description)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    guard let text = try? decoder.singleValueContainer().decode(String.self) else {
+      enum Earlier: Decodable { case elementwise(Activation), prelu }
+      switch try Earlier(from: decoder) {
+      case .elementwise(let a): self = .elementwise(a)
+      case .prelu: self = .prelu
+      }
+      return
+    }
+    let item = try? LayerList.parseItem(text)
+    if let a = item?.as(ActivationItem.self) { self = .elementwise(a.activation) }
+    else if item?.is(PReLUItem.self) == true { self = .prelu }
+    else { throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown activation '\(text)'")) }
   }
 }
 

@@ -146,10 +146,7 @@ public struct TrainingConfig: Sendable, Codable, Equatable {
       ("test_fraction", JSON(testFraction ?? dataset.flatMap { $0.isTable ? $0.defaultTestFraction : nil })),
       ("target", { () -> JSON in
         switch dataset {
-        case .csv(_, .classes, _, _)?: return JSON("class")
-        case .csv(_, .values(let k), _, _)?: return JSON(k == 1 ? "value" : "value:\(k)")
-        case .npz(_, .classes)?, .npy(_, _, .classes)?: return JSON("class")
-        case .npz(_, .values)?, .npy(_, _, .values)?: return JSON("value")
+        case .csv(_, let t, _, _)?, .npz(_, let t)?, .npy(_, _, let t)?: return t.spelling.map { JSON($0) } ?? .null
         default: return .null
         }
       }()),

@@ -1,4 +1,6 @@
 import Datasets
+import Foundation
+import Optimizers
 import Layers
 import Testing
 import Training
@@ -41,5 +43,54 @@ import _Support
     let run = try RunDescription(run: try JSON.parse(earlier))
     #expect(run.data == origin)
     #expect(run.training.epochs == 500 && run.training.standardize)
+  }
+
+  /// config.json's "run" in the command line's words (issue 32, item 5): an activation is "relu", a loss
+  /// "hinge(margin=2.0, mean=true)", a schedule "cosine(minimum=0.001)", a data set {"dataset": "csv:t.csv", "target":
+  /// "class", ...}; every one of them decodes back to what it was written from.
+  @Test func theRunIsWrittenInTheCommandLinesWords() throws {
+    let activations: [HiddenActivation] = [.identity, .sigmoid, .tanh, .relu, .leakyReLU(slope: 0.02), .requ, .gelu, .geluTanh].map { .elementwise($0) } + [.prelu]
+    let losses: [Loss] = [.crossEntropy, .nll, .hinge(margin: 2, mean: true), .hinge(margin: 0.5, mean: false), .mse, .halfMSE, .l1, .huber(delta: 0.25), .cosine]
+    let schedules: [LearningRateSchedule.Kind] = [.constant, .step(everyEpochs: 3, gamma: 0.5), .cosine(minimum: 1e-3)]
+    let sources: [DatasetSource] = [.mnist, .fashionMNIST, .corn, .idx(directory: "/d"), .csv(path: "/t.csv"),
+                                    .csv(path: "/t.csv", target: .values(2), header: .present, missing: .mean),
+                                    .csv(path: "/t.csv", target: .classes, header: .absent, missing: .drop), .synthetic(rows: 10, features: 3),
+                                    .text(path: "/b.txt", context: 64), .npz(path: "/a.npz", target: .classes), .npy(features: "/x.npy", labels: "/y.npy"),
+                                    .images(directory: "/p", height: 32, width: 24), .images(directory: "/p")]
+    for k in 0..<max(activations.count, losses.count, schedules.count, sources.count) {
+      var c = TrainingConfig.defaults(for: .mnist)
+      let activation = activations[k % activations.count]
+      c.model = ModelSpec(kind: .mlp, hidden: [8], activation: activation)
+      c.loss = losses[k % losses.count]
+      c.optimizer.schedule = LearningRateSchedule(schedules[k % schedules.count], warmupEpochs: 1)
+      let data = DataOrigin(source: sources[k % sources.count], testFraction: 0.25)
+      let json = c.json(data: data, worldSize: 1)["run"]!
+      let text = json.serialized()
+      #expect(!text.contains("_0") && !text.contains("{}"), "\(text)")
+      #expect(json["training"]?["model"]?["activation"]?.string == activation.description)
+      #expect(json["training"]?["loss"]?.string == c.loss.spelling)
+      #expect(json["training"]?["optimizer"]?["schedule"]?["kind"]?.string == c.optimizer.schedule.kind.spelling)
+      #expect(json["data"]?["source"]?["dataset"]?.string == data.source.description)
+      #expect(try RunDescription(run: try JSON.parse(text)) == RunDescription(data: data, training: c), "\(text)")
+    }
+    #expect(try JSON.parse(TrainingConfig.defaults(for: .mnist).json(data: nil, worldSize: 1)["run"]!.serialized())["training"]?["model"]?["activation"] == JSON("relu"))
+  }
+
+  /// The keyed forms earlier versions wrote still decode.
+  @Test func theEarlierKeyedFormsDecode() throws {
+    let decoder = JSONDecoder()
+    func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try decoder.decode(T.self, from: Data(text.utf8)) }
+    #expect(try decode(HiddenActivation.self, #"{"elementwise": {"_0": {"leakyReLU": {"slope": 0.02}}}}"#) == .elementwise(.leakyReLU(slope: 0.02)))
+    #expect(try decode(HiddenActivation.self, #"{"prelu": {}}"#) == .prelu)
+    #expect(try decode(Loss.self, #"{"hinge": {"margin": 2, "mean": true}}"#) == .hinge(margin: 2, mean: true))
+    #expect(try decode(Loss.self, #"{"mse": {}}"#) == .mse)
+    #expect(try decode(LearningRateSchedule.Kind.self, #"{"step": {"everyEpochs": 3, "gamma": 0.5}}"#) == .step(everyEpochs: 3, gamma: 0.5))
+    #expect(try decode(DatasetSource.self, #"{"csv": {"path": "/t.csv", "target": {"values": {"_0": 2}}, "header": "yes"}}"#)
+      == .csv(path: "/t.csv", target: .values(2), header: .present))
+    #expect(try decode(DatasetSource.self, #"{"fashionMNIST": {}}"#) == .fashionMNIST)
+    // A spelling that is not one is a decoding error naming it.
+    #expect(throws: DecodingError.self) { try decode(Loss.self, #""hinge(width=2)""#) }
+    #expect(throws: DecodingError.self) { try decode(LearningRateSchedule.Kind.self, #""step(every=2)""#) }
+    #expect(throws: DecodingError.self) { try decode(HiddenActivation.self, #""dense(3)""#) }
   }
 }
