@@ -25,6 +25,9 @@ public struct DecodedImage: Equatable, Sendable {
 /// PyTorch's `interpolate(mode="bilinear", align_corners=False)`, no antialiasing). Sizes come from each file's header
 /// and are checked against the memory limit before anything is decoded.
 public enum ImageFiles {
+  /// The most pixels one image may have: 8192 x 8192 (256 MiB as RGBA bytes).
+  public static let maximumPixels = 1 << 26
+
   /// The extensions read (any case).
   public static let extensions: Set<String> = ["png", "jpg", "jpeg"]
 
@@ -46,6 +49,10 @@ public enum ImageFiles {
     guard status == 0 else { throw DataProblem.malformed("\(path): not a valid \(isPNG(bytes) ? "PNG" : "JPEG") file (\(text(message))): replace it or remove it") }
     let (h, w) = (Int(info.height), Int(info.width))
     guard h > 0, w > 0, h <= 1 << 16, w <= 1 << 16 else { throw DataProblem.malformed("\(path): \(w)x\(h) pixels is not a size dpt reads (1 to 65,536 a side)") }
+    // A small file may declare a huge image (a decompression bomb): what one image may take is bounded before decoding.
+    guard h * w <= maximumPixels else {
+      throw DataProblem.malformed("\(path): \(w)x\(h) pixels is more than dpt decodes from one image (\(maximumPixels) pixels, 8192x8192): shrink it first")
+    }
     return (h, w, Int(info.channels))
   }
 

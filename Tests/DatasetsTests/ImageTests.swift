@@ -65,6 +65,15 @@ import _TestSupport
     }
   }
 
+  /// Found by scripts/fuzz: a 353-byte JPEG whose header declares 33,288 x 35,152 pixels made the decoder ask for 3.5 GB.
+  /// What one image may take is bounded before decoding.
+  @Test func aSmallFileDeclaringAHugeImageIsRefused() {
+    let bomb = Self.bytes("/9j/4AAQSgAAAAAAAAAAAAEAAQAA/9sAQwACAQEBAQECAQEBAgICAgIEAwICAgIFBAQD/9gEBgUGBgYFBgYGBwkIBgcJBwYGCAsICQoKCgoKBggLDAsKDAkKCgr/2wBDAQICAgICAgUDAwUKBwYHCgoKCllZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWVlZWQoKCgoKCgoKCgoKCke9YIIKCgoKCgoKCgoKiVBOR71gCgoKCgr/wAARCIlQgggDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECBAQDBAcFBAQAAQJ3AAECA1pjZGWSk5SVlpeYmZqio6Slpqeoqaqys7S1tre4ubrCw8TFxsfIyMrS09TV1tfY2dri4+Tl5ufo6ery8/T19vf4+fr/2gAMAwEAAhEDEQA/AK//AAS+/wCYb/wCiiiv8+PFH/krKv8AXef7jFkAAfJcVv4=")
+    do { _ = try ImageFiles.decode(bomb, path: "bomb.jpg", channels: 3); Issue.record("decoded a decompression bomb") } catch {
+      #expect(error is DataProblem && "\(error)".contains("more than dpt decodes from one image"), "\(error)")
+    }
+  }
+
   @Test func mutatedImagesAreReadOrRefusedCleanly() {
     var mutator = Mutator(seed: 0x1A6E)
     let seeds = [Self.gray, Self.rgba, Self.jpeg]
