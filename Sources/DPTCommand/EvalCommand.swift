@@ -18,7 +18,7 @@ struct EvalCommand: ParsableCommand {
       """.reflowed)
 
   @OptionGroup var source: WeightsOptions
-  @OptionGroup var options: TrainingOptions
+  @OptionGroup var options: ModelRunOptions
 
   @Flag(help: "Print the metrics as one JSON object on stdout.")
   var json = false

@@ -30,7 +30,7 @@ struct PredictCommand: ParsableCommand {
   var output: String
 
   @OptionGroup var source: WeightsOptions
-  @OptionGroup var options: TrainingOptions
+  @OptionGroup var options: ModelRunOptions
 
   @Option(help: "A data set's rows: test | train | all (train then test, after the seeded split). A file given with --dataset is predicted whole.")
   var rows: String?

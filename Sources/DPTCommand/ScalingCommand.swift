@@ -25,7 +25,7 @@ struct ScalingCommand: ParsableCommand {
           --measure-link
       """.reflowed)
 
-  @OptionGroup var options: TrainingOptions
+  @OptionGroup var options: ScalingOptions
 
   @Option(help: "The link between hosts, RATE,LATENCY: e.g. 1gbit,50us, 10gbit,20us, 125MB,0.1ms.")
   var link: String?
@@ -53,7 +53,7 @@ struct ScalingCommand: ParsableCommand {
     _ = try rankCounts()
     _ = try exchangeSpecs()
     if let b = perRankBatch, b < 1 { throw ValidationError("--per-rank-batch must be at least 1 (got \(b))") }
-    if perRankBatch != nil && options.batchSize != nil { throw ValidationError("--per-rank-batch and --batch-size exclude each other") }
+    if perRankBatch != nil && options.step.batchSize != nil { throw ValidationError("--per-rank-batch and --batch-size exclude each other") }
   }
 
   func rankCounts() throws -> [Int] {

@@ -50,7 +50,7 @@ struct WeightsOptions: ParsableArguments {
   /// With --weights: the model, loss and data from the flags. With --checkpoint (read here, once, on every rank):
   /// the run description the checkpoint recorded, decoded as a typed `TrainingConfig`, and its data set and split;
   /// --dataset names another data set of the same shape instead (then the data flags given apply).
-  func run(given: TrainingOptions) throws -> Run {
+  func run(given: some RunFlags) throws -> Run {
     guard let checkpoint else {
       let transform = try InputFiles.safetensorsTransform(weights!, flag: "--weights")
       return Run(config: try given.makeConfig(), source: try given.data.source, load: { try given.data.load(encoding: transform?.tableColumns) }, checkpoint: nil,

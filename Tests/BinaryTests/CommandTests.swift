@@ -48,6 +48,28 @@ extension BinaryTests {
       #expect(paragraph.count >= 5 && paragraph.allSatisfy { $0.count >= 60 }, "\(paragraph)")
     }
 
+    /// Issue 32, item 5: each subcommand lists only the flags it reads. `scaling` models a step (no epoch loop's
+    /// flags), `eval` and `predict` put weights into a model (no update rule, no exchange, no epochs); `train` has
+    /// them all. A flag a command does not read is an unknown option there.
+    @Test func eachCommandListsOnlyTheFlagsItReads() {
+      func flags(_ command: String) -> Set<String> {
+        Set(DPTBinary.run([command, "--help"], environment: ["COLUMNS": "200"]).stdout.split(separator: "\n").compactMap { line in
+          line.hasPrefix("  --") ? line.dropFirst(2).split(whereSeparator: { $0 == " " || $0 == "," || $0 == "/" || $0 == "=" }).first.map(String.init) : nil
+        })
+      }
+      let loop: Set = ["--epochs", "--early-stop", "--stall-timeout", "--diverge-factor", "--on-nan", "--drop-last"]
+      let update: Set = ["--lr", "--momentum", "--weight-decay", "--optimizer", "--lr-schedule"]
+      let exchange: Set = ["--compress", "--bucket-size", "--deterministic", "--batch-size"]
+      let model: Set = ["--model", "--loss", "--hidden", "--dataset", "--missing", "--image-size"]
+      let train = flags("train"), sweep = flags("sweep"), scaling = flags("scaling"), eval = flags("eval"), predict = flags("predict")
+      #expect(train.isSuperset(of: loop.union(update).union(exchange).union(model)) && sweep.isSuperset(of: loop.union(update)), "\(train)")
+      #expect(scaling.isDisjoint(with: loop) && scaling.isSuperset(of: update.union(exchange).union(model)), "\(scaling)")
+      #expect(eval.isDisjoint(with: loop.union(update).union(exchange)) && eval.isSuperset(of: model), "\(eval)")
+      #expect(predict.isDisjoint(with: loop.union(update).union(exchange)) && predict.isSuperset(of: model), "\(predict)")
+      let r = DPTBinary.run(["scaling", "--dataset", "corn", "--link", "1gbit,50us", "--early-stop", "3"])
+      #expect(r.status == 64 && r.stderr.contains("Unknown option '--early-stop'"), "\(r.stderr)")
+    }
+
     // MARK: Bad input: one line naming the problem, a non-zero exit, no files left behind
 
     struct BadInput: CustomStringConvertible {
@@ -108,7 +130,8 @@ extension BinaryTests {
                message: "feature column 'b' holds values too large to standardise"),
       BadInput(arguments: ["--dataset", "csv:" + file("big.csv", "a,b,y\n1,2,3\n2,1e39,4\n3,4,5\n4,5,9\n6,1,2\n"), "--no-standardize"],
                message: "feature column 'b' is 1e+39, beyond Float's range"),
-      BadInput(arguments: ["--dataset", "mnist", "--target", "class"], message: "--target, --targets and --header apply to --dataset csv:PATH"),
+      BadInput(arguments: ["--dataset", "mnist", "--target", "class"], message: "--target applies to --dataset csv:PATH, npz:PATH and npy:X.npy,Y.npy"),
+      BadInput(arguments: ["--dataset", "mnist", "--header", "yes"], message: "--targets, --header and --missing apply to --dataset csv:PATH"),
       BadInput(arguments: ["--dataset", "corn", "--loss", "mse", "--hinge-reduction", "mean"], message: "--hinge-reduction applies to --loss hinge only"),
       // A run stopped by a non-finite loss before any epoch ended leaves no log folder behind.
       BadInput(arguments: ["--dataset", "corn", "--lr", "1e30", "--batch-size", "2"], message: "the training loss became inf at epoch 1, step 2"),
