@@ -109,7 +109,7 @@ struct TrainingOptions: ParsableArguments, RunFlags {
 
   func validate() throws { try validateTogether() }
 
- /// The values of a flag that a sweep may list ("0.1" or "0.1,0.01"), each checked.
+  /// The values of a flag that a sweep may list ("0.1" or "0.1,0.01"), each checked.
   static func list(_ text: String?, _ flag: String, _ check: (Double) -> Bool, _ rule: String) throws -> [Double]? {
     guard let text else { return nil }
     let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }

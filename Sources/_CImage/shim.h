@@ -13,15 +13,21 @@
 // reason in `message` (size `capacity`).
 typedef struct { unsigned int width, height, channels; } dpt_image_info;
 
-static inline int dpt_png_info(const unsigned char *bytes, size_t count, dpt_image_info *info, char *message, size_t capacity) {
-  png_image image;
-  memset(&image, 0, sizeof image);
-  image.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_memory(&image, bytes, count)) {
-    snprintf(message, capacity, "%s", image.message);
-    png_image_free(&image);
+// Starts reading a PNG's header into `image`; 0, or -1 with libpng's reason in `message` (the image freed).
+static inline int dpt_png_begin(const unsigned char *bytes, size_t count, png_image *image, char *message, size_t capacity) {
+  memset(image, 0, sizeof *image);
+  image->version = PNG_IMAGE_VERSION;
+  if (!png_image_begin_read_from_memory(image, bytes, count)) {
+    snprintf(message, capacity, "%s", image->message);
+    png_image_free(image);
     return -1;
   }
+  return 0;
+}
+
+static inline int dpt_png_info(const unsigned char *bytes, size_t count, dpt_image_info *info, char *message, size_t capacity) {
+  png_image image;
+  if (dpt_png_begin(bytes, count, &image, message, capacity) != 0) return -1;
   info->width = image.width;
   info->height = image.height;
   info->channels = ((image.format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1) + ((image.format & PNG_FORMAT_FLAG_ALPHA) ? 1 : 0);
@@ -34,13 +40,7 @@ static inline int dpt_png_info(const unsigned char *bytes, size_t count, dpt_ima
 static inline int dpt_png_decode(const unsigned char *bytes, size_t count, unsigned int channels, unsigned char *pixels,
                                  size_t capacity, char *message, size_t messageCapacity) {
   png_image image;
-  memset(&image, 0, sizeof image);
-  image.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_memory(&image, bytes, count)) {
-    snprintf(message, messageCapacity, "%s", image.message);
-    png_image_free(&image);
-    return -1;
-  }
+  if (dpt_png_begin(bytes, count, &image, message, messageCapacity) != 0) return -1;
   image.format = channels == 1 ? PNG_FORMAT_GRAY : channels == 2 ? PNG_FORMAT_GA : channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_RGBA;
   if (PNG_IMAGE_SIZE(image) > capacity) {
     snprintf(message, messageCapacity, "its header's size changed between reads");

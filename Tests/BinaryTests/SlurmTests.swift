@@ -9,16 +9,8 @@ extension BinaryTests {
   /// mpirun. A task's BLAS threads are its CPUs (-c).
   @Suite struct SlurmTests {
     @Test func aSlurmJobTrainsOnItsTasks() throws {
-      let script = Package.root + "/scripts/slurm-cluster"
-      let before = Subprocess.run(["bash", script, "status"], timeout: 30)
-      let up = Subprocess.run(["bash", script, "up"], timeout: 900)
-      // Brought down only when this test brought it up (a Slurm someone started stays).
-      defer { if !before.stdout.contains("slurmctld: running") { _ = Subprocess.run(["bash", script, "down"], timeout: 60) } }
-      guard up.status == 0, let line = up.stdout.split(separator: "\n").first(where: { $0.hasPrefix("export SLURM_CONF=") }) else {
-        Issue.record("scripts/slurm-cluster up failed: \(up.stderr)")
-        return
-      }
-      let conf = String(line.dropFirst("export SLURM_CONF=".count))
+      guard let (conf, down) = Self.slurm() else { return }
+      defer { down() }
       let dir = TemporaryDirectory()
       let train = ["--dataset", "corn", "--epochs", "3", "--batch-size", "2", "--lr", "0.01"]
       let expected = Self.table(DPTBinary.mpirun(2, ["train"] + train).stdout)
@@ -49,15 +41,9 @@ extension BinaryTests {
     /// does (--deterministic). Slurm holds a requeued job about 158 s before it runs again (measured here); the test
     /// releases it at once (`scontrol update StartTime=now`, as an administrator may).
     @Test func aRequeuedJobResumesFromItsCheckpoint() throws {
-      let script = Package.root + "/scripts/slurm-cluster"
-      let before = Subprocess.run(["bash", script, "status"], timeout: 30)
-      let up = Subprocess.run(["bash", script, "up"], timeout: 900)
-      defer { if !before.stdout.contains("slurmctld: running") { _ = Subprocess.run(["bash", script, "down"], timeout: 60) } }
-      guard up.status == 0, let line = up.stdout.split(separator: "\n").first(where: { $0.hasPrefix("export SLURM_CONF=") }) else {
-        Issue.record("scripts/slurm-cluster up failed: \(up.stderr)")
-        return
-      }
-      let slurm = ["SLURM_CONF": String(line.dropFirst("export SLURM_CONF=".count))]
+      guard let (conf, down) = Self.slurm() else { return }
+      defer { down() }
+      let slurm = ["SLURM_CONF": conf]
       let dir = TemporaryDirectory()
       let train = ["--dataset", "fashion-mnist", "--epochs", "4", "--deterministic", "--seed", "3"]
       let out = dir.file("job.out")
@@ -97,6 +83,21 @@ extension BinaryTests {
       #expect(csv.split(separator: "\n").dropFirst().map { $0.split(separator: ",").first.map(String.init) ?? "" } == ["1", "2", "3", "4"], "\(csv)")
       let plain = Self.table(DPTBinary.mpirun(2, ["train"] + train).stdout)
       #expect(rows.last == plain.last && plain.count == 4, "\(rows) against an uninterrupted run's \(plain)")
+    }
+
+    /// The one-node Slurm of scripts/slurm-cluster, up: its SLURM_CONF, and what brings it down again, which does so
+    /// only when this test brought it up (a Slurm someone started stays). Nil, with the issue recorded, when it fails.
+    static func slurm() -> (conf: String, down: () -> Void)? {
+      let script = Package.root + "/scripts/slurm-cluster"
+      let before = Subprocess.run(["bash", script, "status"], timeout: 30)
+      let up = Subprocess.run(["bash", script, "up"], timeout: 900)
+      let down = { if !before.stdout.contains("slurmctld: running") { _ = Subprocess.run(["bash", script, "down"], timeout: 60) } }
+      guard up.status == 0, let line = up.stdout.split(separator: "\n").first(where: { $0.hasPrefix("export SLURM_CONF=") }) else {
+        Issue.record("scripts/slurm-cluster up failed: \(up.stderr)")
+        down()
+        return nil
+      }
+      return (String(line.dropFirst("export SLURM_CONF=".count)), down)
     }
 
     /// The rows of an epoch table without their timings (seconds and samples/s).
