@@ -219,7 +219,8 @@ extension DatasetSource: Codable {
   /// The flags that name it: {"dataset": "csv:t.csv", "target": "class", "header": "auto", "missing": "mean"},
   /// {"dataset": "text:book.txt", "context": 64}, {"dataset": "images:photos", "image_size": "32,32"},
   /// {"dataset": "mnist"}. The keyed form of earlier versions (`{"csv": {"path": ...}}`) is read too.
-  enum Key: String, CodingKey { case dataset, target, header, missing, context, imageSize = "image_size" }
+  /// (`imageSize` is written `image_size` by the run description's snake-case keys.)
+  enum Key: String, CodingKey { case dataset, target, header, missing, context, imageSize }
 
   public func encode(to encoder: any Encoder) throws {
     var c = encoder.container(keyedBy: Key.self)

@@ -210,26 +210,32 @@ public struct RunDescription: Equatable, Sendable, Codable {
     self.training = training
   }
 
-  /// Its Codable encoding.
+  /// Its Codable encoding, keys in snake case as config.json's own and the flags' words (`batch_size`,
+  /// `weight_decay`, `test_fraction`), values as the command line spells them (`"relu"`, `"hinge(margin=1.0)"`).
   public var json: JSON {
-    guard let bytes = try? JSONEncoder().encode(self), let json = try? JSON.parse(bytes: Array(bytes)) else { return .null }
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    guard let bytes = try? encoder.encode(self), let json = try? JSON.parse(bytes: Array(bytes)) else { return .null }
     return json
   }
 
-  /// A description from its encoding; also reads the "run" of the previous dpt, one TrainingConfig with the data set
-  /// (`dataset`, `testFraction`) among its settings.
+  /// A description from its encoding; reads the camel-case keys of earlier versions too (a key without an underscore
+  /// passes unchanged), and the "run" of the version before those, one TrainingConfig with the data set (`dataset`,
+  /// `testFraction`) among its settings.
   public init(run: JSON) throws {
     let bytes = Data(run.serialized().utf8)
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
     if run["training"] != nil {
-      self = try JSONDecoder().decode(RunDescription.self, from: bytes)
+      self = try decoder.decode(RunDescription.self, from: bytes)
       return
     }
     struct Earlier: Decodable {
       var dataset: DatasetSource?
       var testFraction: Double?
     }
-    let earlier = try JSONDecoder().decode(Earlier.self, from: bytes)
+    let earlier = try decoder.decode(Earlier.self, from: bytes)
     self.init(data: earlier.dataset.map { DataOrigin(source: $0, testFraction: earlier.testFraction) },
-              training: try JSONDecoder().decode(TrainingConfig.self, from: bytes))
+              training: try decoder.decode(TrainingConfig.self, from: bytes))
   }
 }

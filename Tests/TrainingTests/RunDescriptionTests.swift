@@ -71,13 +71,21 @@ import _Support
       #expect(json["training"]?["loss"]?.string == c.loss.spelling)
       #expect(json["training"]?["optimizer"]?["schedule"]?["kind"]?.string == c.optimizer.schedule.kind.spelling)
       #expect(json["data"]?["source"]?["dataset"]?.string == data.source.description)
+      #expect(json["training"]?["batch_size"] != nil && json["training"]?["optimizer"]?["weight_decay"] != nil && json["data"]?["test_fraction"] != nil, "\(text)")
+      if case .images(_, let h, _) = data.source, h > 0 { #expect(json["data"]?["source"]?["image_size"] == JSON("32,24"), "\(text)") }
       #expect(try RunDescription(run: try JSON.parse(text)) == RunDescription(data: data, training: c), "\(text)")
     }
     #expect(try JSON.parse(TrainingConfig.defaults(for: .mnist).json(data: nil, worldSize: 1)["run"]!.serialized())["training"]?["model"]?["activation"] == JSON("relu"))
   }
 
-  /// The keyed forms earlier versions wrote still decode.
+  /// The keyed forms earlier versions wrote still decode, and so do their camel-case keys.
   @Test func theEarlierKeyedFormsDecode() throws {
+    var config = TrainingConfig.defaults(for: .corn)
+    config.batchSize = 7
+    config.optimizer.weightDecay = 0.25
+    let camel = try JSON.parse(bytes: Array(JSONEncoder().encode(RunDescription(data: DataOrigin(source: .corn, testFraction: 0.5), training: config))))
+    #expect(camel["training"]?["batchSize"] != nil)
+    #expect(try RunDescription(run: camel) == RunDescription(data: DataOrigin(source: .corn, testFraction: 0.5), training: config))
     let decoder = JSONDecoder()
     func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T { try decoder.decode(T.self, from: Data(text.utf8)) }
     #expect(try decode(HiddenActivation.self, #"{"elementwise": {"_0": {"leakyReLU": {"slope": 0.02}}}}"#) == .elementwise(.leakyReLU(slope: 0.02)))
