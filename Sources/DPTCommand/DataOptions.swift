@@ -25,7 +25,7 @@ struct DataOptions: ParsableArguments {
 
   @Option(help: ArgumentHelp(
     "Whether a CSV's first row names the columns: auto | yes | no.",
-    discussion: "auto: a header when any cell of the first row is not a number. A numeric header such as 1,2,3,4 needs yes. The first line of a run says which it was."))
+    discussion: "auto: a header when a cell of the first row is text (neither a number nor empty). A numeric header such as 1,2,3,4 needs yes. The first line of a run says which it was."))
   var header: CSVHeader = .auto
 
   @Option(help: ArgumentHelp(

@@ -132,10 +132,10 @@ struct PredictCommand: ParsableCommand {
       (rows, path) = (table.rows, file)
     case .images(let dir, let h, let w):
       // A folder of class folders (their names the labels, which must be the model's classes), or of images alone.
-      let (C, H, W) = (transform.sampleShape[0], transform.sampleShape[1], transform.sampleShape[2])
       guard transform.sampleShape.count == 3 else {
         throw CommandError("--dataset \(data): the model reads rows of \(shape(transform.sampleShape)), not images")
       }
+      let (C, H, W) = (transform.sampleShape[0], transform.sampleShape[1], transform.sampleShape[2])
       let classes = try ImageFiles.classes(dir)
       let files = try classes?.flatMap(\.files) ?? ImageFiles.files(in: dir).map { Files.join(dir, $0) }
       guard !files.isEmpty else { throw CommandError("\(dir): holds no PNG or JPEG file (nor class folders of them)") }

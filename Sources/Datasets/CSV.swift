@@ -48,8 +48,8 @@ public struct NumericTable: Equatable {
     try self.init(parsing: Array(text.utf8), path: path, header: header)
   }
 
-  /// Parses CSV bytes. The first row is a header when `header` says so; with `.auto`, when any of its cells is not a
-  /// number. A UTF-8 byte-order mark is skipped. Lines end in \n or \r\n; blank lines are skipped; a comma separates
+  /// Parses CSV bytes. The first row is a header when `header` says so; with `.auto`, when one of its cells is text
+  /// (neither a number nor empty). A UTF-8 byte-order mark is skipped. Lines end in \n or \r\n; blank lines are skipped; a comma separates
   /// cells (a tab or semicolon when the first row holds one and no comma); spaces and double quotes around a cell are
   /// ignored. Numbers are read by strtod in the C locale.
   public init(parsing bytes: [UInt8], path: String, header headerRow: CSVHeader = .auto) throws {
@@ -103,7 +103,8 @@ public struct NumericTable: Equatable {
     var header: [String]? = nil
     var body = lines[...]
     let firstCells = cells(first.range)
-    let numeric = !firstCells.contains(where: { parseNumber($0) == nil })
+    // An empty first cell (a gap, or pandas' unnamed index column) says nothing; a text cell makes a header.
+    let numeric = !firstCells.contains(where: { !$0.isEmpty && parseNumber($0) == nil })
     if headerRow == .present || (headerRow == .auto && !numeric) {
       header = firstCells.map(text)
       body = body.dropFirst()
@@ -149,7 +150,7 @@ public struct NumericTable: Equatable {
 
 /// Whether a CSV's first row names the columns.
 public enum CSVHeader: String, Equatable, Sendable, CaseIterable, Codable {
-  /// A header when any cell of the first row is not a number.
+  /// A header when a cell of the first row is text (neither a number nor empty).
   case auto
   /// The first row is a header, even when its cells are numbers ("1,2,3,4").
   case present = "yes"

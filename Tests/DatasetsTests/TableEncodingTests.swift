@@ -77,6 +77,14 @@ import _TestSupport
     #expect(try InputTransform(json: t.json) == t)
   }
 
+  /// A first row with a gap is data, not a header (only a text cell makes one); pandas' unnamed index column still
+  /// leaves its header a header.
+  @Test func anEmptyCellDoesNotMakeAHeader() throws {
+    let t = try NumericTable(parsing: "1,,3\n4,5,6\n", path: "g.csv")
+    #expect(t.header == nil && t.rows == 2 && t.missing == [1])
+    #expect(try NumericTable(parsing: ",a,b\n0,1,2\n", path: "p.csv").header == ["", "a", "b"])
+  }
+
   @Test func aTableOfNumbersIsEncodedAsBefore() throws {
     let s = try Catalog.load(.csv(path: Self.dir.write("n.csv", "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")), testFraction: 0)
     #expect(s.columns == nil && InputTransform(fitted: s, standardization: nil).tableColumns == nil)
