@@ -144,8 +144,8 @@ struct DataOptions: ParsableArguments {
 
   /// The data set, split into train and test, with `fraction` of the training rows held out for validation.
   /// `lenient`: a constant target or missing classes are accepted (training from given weights; see `DataWarning`).
-  /// `encoding`: a trained model's CSV columns, to encode the file as its training rows were.
-  func load(validation fraction: Double = 0, lenient: Bool = false, encoding: [TableColumn]? = nil) throws -> DataSplit {
+  /// `encoding`: a trained model's input transform, to encode a CSV as its training rows were.
+  func load(validation fraction: Double = 0, lenient: Bool = false, encoding: InputTransform? = nil) throws -> DataSplit {
     try reader.load(try source, testFraction: testFraction, seed: firstSeed, lenient: lenient, encoding: encoding)
       .holdingOutValidation(fraction: fraction, seed: firstSeed)
   }

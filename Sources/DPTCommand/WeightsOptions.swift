@@ -53,7 +53,7 @@ struct WeightsOptions: ParsableArguments {
   func run(given: some RunFlags) throws -> Run {
     guard let checkpoint else {
       let transform = try InputFiles.safetensorsTransform(weights!, flag: "--weights")
-      return Run(config: try given.makeConfig(), source: try given.data.source, load: { try given.data.load(encoding: transform?.tableColumns) }, checkpoint: nil,
+      return Run(config: try given.makeConfig(), source: try given.data.source, load: { try given.data.load(encoding: transform) }, checkpoint: nil,
                  weightsPath: weights!, choice: nil, transform: transform)
     }
     let (path, choice) = try Checkpoint.path(checkpoint, which: which)
@@ -65,7 +65,7 @@ struct WeightsOptions: ParsableArguments {
     let run = try Self.description(of: c, path: path)
     let config = run.training
     if given.data.givenDataset != nil {
-      return Run(config: config, source: try given.data.source, load: { try given.data.load(encoding: transform?.tableColumns) }, checkpoint: c,
+      return Run(config: config, source: try given.data.source, load: { try given.data.load(encoding: transform) }, checkpoint: c,
                  weightsPath: path, choice: choice, transform: transform)
     }
     guard let source = run.data?.source else { throw CommandError("\(path) names no data set (it was trained on data held in memory): give --dataset") }
@@ -82,7 +82,7 @@ struct WeightsOptions: ParsableArguments {
     let validation = given.data.valFraction ?? run.data?.validationFraction ?? 0
     return Run(config: config, source: source,
                load: {
-                 try TableReader().load(source, testFraction: testFraction, seed: seed, encoding: transform?.tableColumns)
+                 try TableReader().load(source, testFraction: testFraction, seed: seed, encoding: transform)
                    .holdingOutValidation(fraction: validation, seed: seed)
                },
                checkpoint: c, weightsPath: path, choice: choice, transform: transform)

@@ -7,17 +7,18 @@ public enum Catalog {
   /// table whose target is constant, or whose class labels leave classes out, is accepted (a hand-out's example of
   /// one row, trained from given weights) and the split says so in `warnings`.
   /// `table`: a CSV source's file already parsed (see `TableReader`), so that it is not read again.
-  /// `encoding`: a trained model's CSV columns (its categories and fills), used instead of fitting this file's.
+  /// `encoding`: a trained model's input transform: a CSV is encoded by its columns (categories, fills) and class
+  /// names, when it has them, instead of fitting this file's own.
   public static func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0, lenient: Bool = false,
                           table parsed: NumericTable? = nil, arrays: [String: NumpyArray]? = nil,
-                          encoding: [TableColumn]? = nil) throws -> DataSplit {
+                          encoding: InputTransform? = nil) throws -> DataSplit {
     var parts = try parts(source, testFraction: testFraction, seed: seed, lenient: lenient, table: parsed, arrays: arrays, encoding: encoding)
     parts.origin = DataOrigin(source: source, testFraction: testFraction)
     return parts
   }
 
   static func parts(_ source: DatasetSource, testFraction: Double?, seed: UInt64, lenient: Bool,
-                    table parsed: NumericTable?, arrays: [String: NumpyArray]?, encoding: [TableColumn]?) throws -> DataSplit {
+                    table parsed: NumericTable?, arrays: [String: NumpyArray]?, encoding: InputTransform?) throws -> DataSplit {
     let fraction = testFraction ?? source.defaultTestFraction
     switch source {
     case .mnist:
@@ -44,9 +45,10 @@ public enum Catalog {
       let data: Dataset
       var warnings: [DataWarning] = [], columns: [TableColumn]? = nil
       let kind = target == .infer ? inferTarget(table, path: path).target : target
-      if let saved = encoding {
-        // A trained model's columns (eval on another file): its categories and fills, not this file's.
-        data = try encoded(table, path: path, columns: saved, kind: kind)
+      if let model = encoding, model.tableColumns != nil {
+        // A trained model's columns and classes (eval on another file): its categories, fills and class names, not
+        // this file's.
+        data = try encoded(table, path: path, transform: model, kind: kind)
       } else if let (encoded, c) = try TableEncoding.fit(table, path: path, classes: kind == .classes, targets: kind.width,
                                                          missing: missing ?? .error, lenient: lenient, warnings: &warnings) {
         (data, columns) = (encoded, c)
@@ -59,7 +61,7 @@ public enum Catalog {
       }
       var parts = try split(data, name: source.description, testFraction: fraction, seed: seed)
       if let columns { parts = try parts.imputed(columns, missing: missing ?? .error, path: path) }
-      if let saved = encoding { parts.columns = saved }
+      if let saved = encoding?.tableColumns { parts.columns = saved }
       parts.warnings = warnings
       parts.header = table.header.map { .header(path: path, names: $0) }
         ?? .noHeader(path: path, firstRow: Array(table.values.prefix(table.columns)))
@@ -80,22 +82,21 @@ public enum Catalog {
 
   /// A table encoded by a trained model's saved columns (`eval --dataset csv:FILE` of a model trained on text columns
   /// or gaps): the same features, the label by the same class names.
-  static func encoded(_ table: NumericTable, path: String, columns: [TableColumn], kind: CSVTarget) throws -> Dataset {
-    let k = kind.width, d = table.columns - k
+  static func encoded(_ table: NumericTable, path: String, transform t: InputTransform, kind: CSVTarget) throws -> Dataset {
+    let columns = t.tableColumns ?? [], k = kind.width, d = table.columns - k
     guard d == columns.count else {
       throw DataProblem.malformed("\(path): \(counted(table.columns, "column")) a row; the model reads \(counted(columns.count, "feature column")) and \(kind == .classes ? "a class label" : counted(k, "target"))")
     }
     let labelName = table.header?[d] ?? "class"
-    let classNames = kind == .classes && table.text.keys.contains { $0 % table.columns == d } ? Set((0..<table.rows).compactMap { TableEncoding.cellText(table, $0 * table.columns + d) }).sorted() : nil
-    let e = try TableEncoding.encode(table, path: path, columns: columns, byName: table.header != nil, task: kind == .classes ? .classification : .regression,
-                                     classNames: classNames ?? [], targetNames: table.header.map { Array($0.suffix(k)) } ?? (1...k).map { "y\($0)" })
+    let e = try TableEncoding.encode(table, path: path, columns: columns, byName: t.namedColumns && table.header != nil, task: t.task,
+                                     classNames: t.classNames, targetNames: table.header.map { Array($0.suffix(k)) } ?? t.targetNames)
     let names = columns.flatMap(\.featureNames)
     guard let y = e.labels else { throw DataProblem.malformed("\(path): holds no label column") }
-    if kind == .classes {
-      let labels = y.map { Int32($0) }
-      let count = classNames?.count ?? Int(labels.max() ?? 0) + 1
-      return Dataset(features: .reals(e.features), count: table.rows, sampleShape: [names.count], labels: labels, task: .classification,
-                     classCount: count, featureNames: names, targetName: labelName, classNames: classNames ?? [])
+    if t.task == .classification {
+      // The model's classes, by its names: a file that holds some of them keeps every class's index.
+      let named = t.classNames != (0..<t.classNames.count).map(String.init)
+      return Dataset(features: .reals(e.features), count: table.rows, sampleShape: [names.count], labels: y.map { Int32($0) }, task: .classification,
+                     classCount: t.classNames.count, featureNames: names, targetName: labelName, classNames: named ? t.classNames : [])
     }
     return Dataset(features: .reals(e.features), count: table.rows, sampleShape: [names.count], targets: y, task: .regression,
                    featureNames: names, targetName: (table.header.map { Array($0.suffix(k)) } ?? ["y"]).joined(separator: ","))

@@ -161,7 +161,7 @@ public final class TableReader: @unchecked Sendable {
 
   /// `Catalog.load`, with a table this reader already parsed; the table is let go once loaded.
   public func load(_ source: DatasetSource, testFraction: Double? = nil, seed: UInt64 = 0, lenient: Bool = false,
-                   encoding: [TableColumn]? = nil) throws -> DataSplit {
+                   encoding: InputTransform? = nil) throws -> DataSplit {
     var table: NumericTable? = nil
     if case .csv(let path, _, _, _) = source { table = parsed.removeValue(forKey: path) }
     let read = arrays.removeValue(forKey: source.description)

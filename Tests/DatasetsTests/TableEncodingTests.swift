@@ -77,6 +77,16 @@ import _TestSupport
     #expect(try InputTransform(json: t.json) == t)
   }
 
+  /// eval on another file: its rows are encoded by the model's columns and classes, so a file that holds two of the
+  /// three classes keeps each class's index ("poor" is class 2 whatever else the file holds).
+  @Test func anotherFileIsEncodedByTheModelsClasses() throws {
+    let t = InputTransform(fitted: try load(.mean), standardization: nil)
+    let other = Self.dir.write("two.csv", "size,color,weight,grade\n1,red,5,poor\n2,blue,6,good\n3,,7,poor\n")
+    let s = try Catalog.load(.csv(path: other, target: .classes, header: .auto, missing: .mean), testFraction: 0, encoding: t)
+    #expect(s.train.classNames == ["fair", "good", "poor"] && s.train.classCount == 3 && s.train.labels == [2, 1, 2])
+    #expect(Array(s.train.featureValues.suffix(5)) == [3, 0, 0, 0, 7] && s.columns == t.tableColumns)
+  }
+
   /// A first row with a gap is data, not a header (only a text cell makes one); pandas' unnamed index column still
   /// leaves its header a header.
   @Test func anEmptyCellDoesNotMakeAHeader() throws {
