@@ -143,16 +143,7 @@ struct PredictCommand: ParsableCommand {
       guard Array(images.shape[1...]) == [H, W] else {
         throw CommandError("\(dir): its images are \(images.shape[1])x\(images.shape[2]) pixels but the model reads \(H)x\(W): give --image-size \(H),\(W)")
       }
-      if let classes {
-        labels = try classes.flatMap { c -> [Double] in
-          guard let k = transform.classNames.firstIndex(of: c.name) else {
-            throw CommandError("\(Files.join(dir, c.name)): a class folder the model was not trained on (it knows \(InputTransform.list(transform.classNames)))")
-          }
-          return [Double](repeating: Double(k), count: c.files.count)
-        }
-      } else {
-        labels = nil
-      }
+      labels = try classes.map { try ImageFiles.labels($0, names: transform.classNames, directory: dir).map(Double.init) }
       (x, rows, path) = (images.pixels.map(Double.init), files.count, dir)
       first = "file"
       firsts = files.map { Self.csvField(String($0.dropFirst(dir.count).drop { $0 == "/" })) }

@@ -70,7 +70,8 @@ public enum Catalog {
       return try split(Synthetic.dataset(rows: n, features: d, seed: seed), name: source.description,
                        testFraction: fraction, seed: seed)
     case .images(let dir, let h, let w):
-      return try split(ImageFiles.dataset(dir, size: h > 0 ? (h, w) : nil), name: source.description, testFraction: fraction, seed: seed)
+      return try split(ImageFiles.dataset(dir, size: h > 0 ? (h, w) : nil, model: encoding), name: source.description, testFraction: fraction,
+                       seed: seed)
     case .npz(let path, let target), .npy(_, let path, let target):
       return try ArrayData.split(try arrays ?? ArrayData.arrays(source), target: target, path: path, name: source.description,
                                  testFraction: testFraction, defaultFraction: fraction, seed: seed)

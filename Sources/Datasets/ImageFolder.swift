@@ -174,20 +174,35 @@ public enum ImageFiles {
     return (pixels, [channels, H, W])
   }
 
+  /// Each file's class: its folder's place among `names` (a trained model's classes: a folder it does not know is an
+  /// error naming it), or among the folders themselves (sorted) when nil.
+  public static func labels(_ classes: [(name: String, files: [String])], names: [String]?, directory: String) throws -> [Int32] {
+    try classes.enumerated().flatMap { k, c -> [Int32] in
+      guard let names else { return [Int32](repeating: Int32(k), count: c.files.count) }
+      guard let at = names.firstIndex(of: c.name) else {
+        throw DataProblem.malformed("\(Files.join(directory, c.name)): a class folder the model was not trained on (it knows \(InputTransform.list(names)))")
+      }
+      return [Int32](repeating: Int32(at), count: c.files.count)
+    }
+  }
+
   /// `images:DIR`: a data set of one class a subfolder (class names the folder names, sorted), split by
-  /// --test-fraction.
-  public static func dataset(_ directory: String, size: (height: Int, width: Int)?) throws -> Dataset {
+  /// --test-fraction. `model`: a trained model's transform (eval on another folder): its classes and channels, so that
+  /// a folder holding some of the classes keeps each one's index.
+  public static func dataset(_ directory: String, size: (height: Int, width: Int)?, model: InputTransform? = nil) throws -> Dataset {
     guard let classes = try classes(directory) else {
       throw DataProblem.malformed("\(directory): no subfolder holds PNG or JPEG files: images:DIR reads one subfolder per class (DIR/cat/1.png, DIR/dog/2.jpg, ...)")
     }
-    guard classes.count >= 2 else {
+    let names = model.flatMap { $0.task == .classification && $0.sampleShape.count == 3 ? $0.classNames : nil }
+    guard classes.count >= 2 || names != nil else {
       throw DataProblem.malformed("\(directory): one class folder (\(quoted(classes[0].name))): classification needs at least 2")
     }
     let paths = classes.flatMap(\.files)
-    let labels = classes.enumerated().flatMap { k, c in [Int32](repeating: Int32(k), count: c.files.count) }
-    let (pixels, shape) = try samples(paths, size: size)
+    let labels = try labels(classes, names: names, directory: directory)
+    let (pixels, shape) = try samples(paths, size: size, channels: names != nil ? model?.sampleShape.first : nil)
+    let classNames = names ?? classes.map(\.name)
     return Dataset(features: .bytes(pixels, divisor: 255), count: paths.count, sampleShape: shape, labels: labels, task: .classification,
-                   classCount: classes.count, featureNames: Catalog.pixelNames(shape.reduce(1, *)), targetName: "class",
-                   classNames: classes.map(\.name))
+                   classCount: classNames.count, featureNames: Catalog.pixelNames(shape.reduce(1, *)), targetName: "class",
+                   classNames: classNames)
   }
 }

@@ -52,6 +52,16 @@ import _TestSupport
     #expect(d.classNames == ["cat", "dog"] && d.labels == [0, 0, 1] && d.sampleShape == [1, 2, 3] && d.count == 3)
     let split = try Catalog.load(.images(directory: dir.path, height: 4, width: 4), testFraction: 0)
     #expect(split.train.sampleShape == [1, 4, 4] && split.train.classNames == ["cat", "dog"])
+    // Another folder for a trained model (eval): its classes by the model's names, and the model's channels.
+    let model = InputTransform(scaling: .divide(255), sampleShape: [3, 2, 3], featureNames: [], namedColumns: false, task: .classification,
+                               classNames: ["bird", "cat", "dog"], targetNames: ["class"])
+    let other = try ImageFiles.dataset(dir.path, size: nil, model: model)
+    #expect(other.labels == [1, 1, 2] && other.classCount == 3 && other.sampleShape == [3, 2, 3])
+    let stranger = InputTransform(scaling: .divide(255), sampleShape: [1, 2, 3], featureNames: [], namedColumns: false, task: .classification,
+                                  classNames: ["cat", "fox"], targetNames: ["class"])
+    do { _ = try ImageFiles.dataset(dir.path, size: nil, model: stranger); Issue.record("read a folder the model does not know") } catch {
+      #expect("\(error)".contains("dog: a class folder the model was not trained on (it knows 'cat', 'fox')"), "\(error)")
+    }
     // A JPEG among them: every image becomes RGB; sizes differ, so --image-size is needed.
     _ = dir.write("dog/d.jpg", Self.jpeg)
     #expect(throws: DataProblem.self) { try ImageFiles.dataset(dir.path, size: nil) }
